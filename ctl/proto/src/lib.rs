@@ -1,0 +1,307 @@
+//! The Sluice control protocol, defined once and shared by the daemon and
+//! `sluicectl`.
+//!
+//! Transport: a Unix stream socket. Each request is one line of JSON, each
+//! reply one line of JSON; a connection may carry several requests in turn.
+//! Every message carries the protocol version ([`PROTOCOL_VERSION`]); a
+//! request with another version gets an error reply.
+//!
+//! ```text
+//! -> {"version":1,"request":{"cmd":"status"}}
+//! <- {"version":1,"ok":true,"result":{"kind":"status", ...}}
+//! <- {"version":1,"ok":false,"error":{"code":"bad_request","message":"..."}}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest request line the daemon accepts, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// A request envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Request {
+    /// Protocol version of the sender.
+    pub version: u32,
+    /// What is asked.
+    pub request: Command,
+}
+
+impl Request {
+    /// A request of this build's protocol version.
+    pub fn new(request: Command) -> Request {
+        Request {
+            version: PROTOCOL_VERSION,
+            request,
+        }
+    }
+}
+
+/// The commands the daemon understands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Version, uptime, ports and workers.
+    Status,
+    /// Counters per port and per worker.
+    Stats,
+    /// Stop the daemon cleanly.
+    Shutdown,
+}
+
+/// A reply envelope: `ok` with a `result`, or not `ok` with an `error`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reply {
+    /// Protocol version of the daemon.
+    pub version: u32,
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// The result when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ReplyBody>,
+    /// The error when not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReply>,
+}
+
+impl Reply {
+    /// A successful reply.
+    pub fn ok(body: ReplyBody) -> Reply {
+        Reply {
+            version: PROTOCOL_VERSION,
+            ok: true,
+            result: Some(body),
+            error: None,
+        }
+    }
+
+    /// An error reply.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply {
+            version: PROTOCOL_VERSION,
+            ok: false,
+            result: None,
+            error: Some(ErrorReply {
+                code,
+                message: message.into(),
+            }),
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not valid JSON, or not a known command.
+    BadRequest,
+    /// Another protocol version.
+    UnsupportedVersion,
+    /// Larger than MAX_REQUEST_BYTES.
+    TooLarge,
+    /// Understood, but refused (invalid arguments, conflicting state).
+    Refused,
+    /// The daemon failed while serving it.
+    Internal,
+}
+
+/// An error reply's body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorReply {
+    /// Machine-readable class.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// The result of a successful request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplyBody {
+    /// Reply to `status`.
+    Status(Status),
+    /// Reply to `stats`.
+    Stats(Stats),
+    /// Reply to `shutdown`: the daemon is stopping.
+    ShuttingDown,
+}
+
+/// The daemon's status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    /// Sluice version.
+    pub version: String,
+    /// DPDK version.
+    pub dpdk_version: String,
+    /// Process id.
+    pub pid: u32,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// The lcore the control thread runs on.
+    pub control_lcore: u32,
+    /// Ports.
+    pub ports: Vec<PortStatus>,
+    /// Workers.
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// One port's status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PortStatus {
+    /// Configured name.
+    pub name: String,
+    /// DPDK port id.
+    pub port_id: u16,
+    /// Device (PCI address or vdev string).
+    pub device: String,
+    /// Driver name.
+    pub driver: String,
+    /// MAC address.
+    pub mac: String,
+    /// Link is up.
+    pub link_up: bool,
+    /// Link speed in Mbit/s (0 when unknown).
+    pub speed_mbps: u32,
+    /// The appliance's addresses on the port, as prefixes.
+    pub addresses: Vec<String>,
+    /// RX queues.
+    pub rx_queues: u16,
+    /// TX queues.
+    pub tx_queues: u16,
+    /// Whether RSS spreads packets over the queues in hardware.
+    pub rss: bool,
+}
+
+/// One worker's status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkerStatus {
+    /// Worker index (also its queue index on every port).
+    pub id: usize,
+    /// The lcore it runs on.
+    pub lcore: u32,
+    /// NUMA socket of the lcore.
+    pub socket: u32,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    /// Per port: the device's counters and the workers' sums.
+    pub ports: Vec<PortStats>,
+    /// Per worker.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// Packet and byte counters in both directions.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Traffic {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets transmitted.
+    pub tx_packets: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+}
+
+/// One port's counters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PortStats {
+    /// Configured name.
+    pub name: String,
+    /// What the workers received and sent on this port.
+    pub traffic: Traffic,
+    /// The device's own counters (`rte_eth_stats`).
+    pub device: DeviceStats,
+    /// The device's extended statistics, by DPDK's names.
+    pub xstats: BTreeMap<String, u64>,
+}
+
+/// A device's basic counters.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Packets received.
+    pub ipackets: u64,
+    /// Packets sent.
+    pub opackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Bytes sent.
+    pub obytes: u64,
+    /// Dropped by the device (RX queue full).
+    pub imissed: u64,
+    /// Receive errors.
+    pub ierrors: u64,
+    /// Transmit errors.
+    pub oerrors: u64,
+    /// RX buffer allocation failures.
+    pub rx_nombuf: u64,
+}
+
+/// One worker's counters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkerStats {
+    /// Worker index.
+    pub id: usize,
+    /// Its lcore.
+    pub lcore: u32,
+    /// Totals over all ports.
+    pub traffic: Traffic,
+    /// ARP requests for our addresses, answered.
+    pub arp_requests_answered: u64,
+    /// ARP replies to us, learned.
+    pub arp_replies_learned: u64,
+    /// ICMP echo requests to our addresses, answered.
+    pub icmp_echo_answered: u64,
+    /// Polls that received at least one packet.
+    pub busy_polls: u64,
+    /// Polls that received nothing.
+    pub idle_polls: u64,
+    /// Drops by reason (every reason present, zero or not).
+    pub drops: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Sum of every worker's drops, by reason.
+    pub fn total_drops(&self) -> BTreeMap<String, u64> {
+        let mut t = BTreeMap::new();
+        for w in &self.workers {
+            for (k, v) in &w.drops {
+                *t.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_format() {
+        let r = Request::new(Command::Status);
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"version":1,"request":{"cmd":"status"}}"#);
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        assert!(serde_json::from_str::<Request>(r#"{"version":1,"request":{"cmd":"nope"}}"#).is_err());
+    }
+
+    #[test]
+    fn reply_wire_format() {
+        let r = Reply::error(ErrorCode::BadRequest, "no");
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":1,"ok":false,"error":{"code":"bad_request","message":"no"}}"#
+        );
+        let ok = Reply::ok(ReplyBody::ShuttingDown);
+        let s = serde_json::to_string(&ok).unwrap();
+        assert_eq!(s, r#"{"version":1,"ok":true,"result":{"kind":"shutting_down"}}"#);
+        assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), ok);
+    }
+}

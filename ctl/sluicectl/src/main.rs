@@ -1,0 +1,88 @@
+//! `sluicectl`: the operator's client for the Sluice control socket.
+//!
+//! Exit codes: 0 success; 2 usage error; 3 the daemon cannot be reached;
+//! 4 the daemon refused the request (error reply); 5 the reply could not
+//! be understood.
+
+mod client;
+mod render;
+
+use clap::{Parser, Subcommand};
+use sluice_proto::{Command, ReplyBody};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Default control socket path.
+pub const DEFAULT_SOCKET: &str = "/run/sluice/sluice.sock";
+
+/// Control the Sluice load balancer.
+#[derive(Parser, Debug)]
+#[command(name = "sluicectl", version, about, after_help = "Exit codes: 0 ok, 2 usage error, 3 daemon unreachable, 4 request refused, 5 unreadable reply.")]
+struct Cli {
+    /// The daemon's control socket.
+    #[arg(short, long, global = true, env = "SLUICE_SOCKET", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Print the daemon's reply as JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Version, uptime, ports (link, MAC, addresses, queues) and workers.
+    Status,
+    /// Counters per port and per worker, drops by reason.
+    Stats,
+    /// Stop the daemon cleanly.
+    Shutdown,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = match cli.cmd {
+        Cmd::Status => Command::Status,
+        Cmd::Stats => Command::Stats,
+        Cmd::Shutdown => Command::Shutdown,
+    };
+    let reply = match client::request(&cli.socket, &command) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluicectl: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    if cli.json {
+        match serde_json::to_string_pretty(&reply) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("sluicectl: cannot print the reply: {e}");
+                return ExitCode::from(5);
+            }
+        }
+        return if reply.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(4)
+        };
+    }
+    if !reply.ok {
+        let (code, msg) = reply
+            .error
+            .map(|e| (format!("{:?}", e.code), e.message))
+            .unwrap_or_else(|| ("unknown".into(), "no error given".into()));
+        eprintln!("sluicectl: the daemon refused the request ({code}): {msg}");
+        return ExitCode::from(4);
+    }
+    match reply.result {
+        Some(ReplyBody::Status(s)) => print!("{}", render::status(&s)),
+        Some(ReplyBody::Stats(s)) => print!("{}", render::stats(&s)),
+        Some(ReplyBody::ShuttingDown) => println!("sluice is shutting down"),
+        None => {
+            eprintln!("sluicectl: the daemon sent an empty reply");
+            return ExitCode::from(5);
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,130 @@
+//! Human-readable tables for replies.
+
+use sluice_proto::{Stats, Status};
+use std::fmt::Write;
+
+fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h}h{m}m")
+    } else if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The `status` table.
+pub fn status(s: &Status) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "sluice {} ({}), pid {}, up {}, control on lcore {}",
+        s.version,
+        s.dpdk_version,
+        s.pid,
+        uptime(s.uptime_secs),
+        s.control_lcore
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<10} {:>3} {:<15} {:<17} {:<5} {:>6} {:>6} {:<3} ADDRESSES",
+        "PORT", "ID", "DRIVER", "MAC", "LINK", "MBIT/S", "QUEUES", "RSS"
+    );
+    for p in &s.ports {
+        let _ = writeln!(
+            o,
+            "{:<10} {:>3} {:<15} {:<17} {:<5} {:>6} {:>6} {:<3} {}",
+            p.name,
+            p.port_id,
+            p.driver,
+            p.mac,
+            if p.link_up { "up" } else { "down" },
+            p.speed_mbps,
+            format!("{}/{}", p.rx_queues, p.tx_queues),
+            if p.rss { "yes" } else { "no" },
+            if p.addresses.is_empty() {
+                "-".to_string()
+            } else {
+                p.addresses.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "{:<6} {:>5} {:>6}", "WORKER", "LCORE", "SOCKET");
+    for w in &s.workers {
+        let _ = writeln!(o, "{:<6} {:>5} {:>6}", w.id, w.lcore, w.socket);
+    }
+    o
+}
+
+/// The `stats` tables.
+pub fn stats(s: &Stats) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>8} {:>8}",
+        "PORT", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "IMISSED", "IERRORS", "OERRORS"
+    );
+    for p in &s.ports {
+        let _ = writeln!(
+            o,
+            "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>8} {:>8}",
+            p.name,
+            p.traffic.rx_packets,
+            p.traffic.rx_bytes,
+            p.traffic.tx_packets,
+            p.traffic.tx_bytes,
+            p.device.imissed,
+            p.device.ierrors,
+            p.device.oerrors
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<6} {:>5} {:>10} {:>10} {:>8} {:>8} {:>9} {:>12} {:>12} {:>8}",
+        "WORKER",
+        "LCORE",
+        "RX-PKTS",
+        "TX-PKTS",
+        "ARP-ANS",
+        "ARP-LRN",
+        "ICMP-ECHO",
+        "BUSY-POLLS",
+        "IDLE-POLLS",
+        "DROPS"
+    );
+    for w in &s.workers {
+        let drops: u64 = w.drops.values().sum();
+        let _ = writeln!(
+            o,
+            "{:<6} {:>5} {:>10} {:>10} {:>8} {:>8} {:>9} {:>12} {:>12} {:>8}",
+            w.id,
+            w.lcore,
+            w.traffic.rx_packets,
+            w.traffic.tx_packets,
+            w.arp_requests_answered,
+            w.arp_replies_learned,
+            w.icmp_echo_answered,
+            w.busy_polls,
+            w.idle_polls,
+            drops
+        );
+    }
+    let totals = s.total_drops();
+    let nonzero: Vec<_> = totals.iter().filter(|(_, v)| **v > 0).collect();
+    let _ = writeln!(o);
+    if nonzero.is_empty() {
+        let _ = writeln!(o, "drops: none");
+    } else {
+        let _ = writeln!(o, "{:<24} {:>12}", "DROP REASON", "PACKETS");
+        for (k, v) in nonzero {
+            let _ = writeln!(o, "{k:<24} {v:>12}");
+        }
+    }
+    o
+}

@@ -1,0 +1,145 @@
+//! MAC addresses and IPv4 prefixes, with parsing and formatting.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// ff:ff:ff:ff:ff:ff.
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+    /// 00:00:00:00:00:00.
+    pub const ZERO: MacAddr = MacAddr([0; 6]);
+
+    /// Whether the group bit is set (broadcast or multicast).
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 6 {
+            return Err(format!("{s:?} is not a MAC address (want xx:xx:xx:xx:xx:xx)"));
+        }
+        let mut m = [0u8; 6];
+        for (i, p) in parts.iter().enumerate() {
+            m[i] = u8::from_str_radix(p, 16)
+                .map_err(|_| format!("{s:?} is not a MAC address (bad byte {p:?})"))?;
+        }
+        Ok(MacAddr(m))
+    }
+}
+
+/// An IPv4 address with a prefix length, e.g. `192.0.2.1/24`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv4Prefix {
+    /// The address (host bits may be set: an interface address).
+    pub addr: Ipv4Addr,
+    /// Prefix length, 0..=32.
+    pub len: u8,
+}
+
+impl Ipv4Prefix {
+    /// Builds a prefix; `len` must be at most 32.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Ipv4Prefix> {
+        (len <= 32).then_some(Ipv4Prefix { addr, len })
+    }
+
+    /// The netmask as a host-order integer.
+    pub fn mask(&self) -> u32 {
+        if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.len as u32)
+        }
+    }
+
+    /// The network address.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `ip` is inside the prefix.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) & self.mask()) == (u32::from(self.addr) & self.mask())
+    }
+}
+
+impl fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl FromStr for Ipv4Prefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IPv4 prefix ({a:?} is not an IPv4 address)"))?;
+        let len = match l {
+            None => 32,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= 32)
+                .ok_or_else(|| format!("{s:?} is not an IPv4 prefix (length {l:?} is not 0..=32)"))?,
+        };
+        Ok(Ipv4Prefix { addr, len })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_round_trip() {
+        let m: MacAddr = "02:00:5e:10:00:ff".parse().unwrap();
+        assert_eq!(m.to_string(), "02:00:5e:10:00:ff");
+        assert!("02:00:5e:10:00".parse::<MacAddr>().is_err());
+        assert!("02:00:5e:10:00:zz".parse::<MacAddr>().is_err());
+        assert!(MacAddr::BROADCAST.is_multicast());
+        assert!(!m.is_multicast());
+    }
+
+    #[test]
+    fn prefix_parse_and_contains() {
+        let p: Ipv4Prefix = "192.0.2.1/24".parse().unwrap();
+        assert_eq!(p.network(), Ipv4Addr::new(192, 0, 2, 0));
+        assert!(p.contains(Ipv4Addr::new(192, 0, 2, 200)));
+        assert!(!p.contains(Ipv4Addr::new(192, 0, 3, 1)));
+        assert_eq!("192.0.2.1".parse::<Ipv4Prefix>().unwrap().len, 32);
+        assert!("192.0.2.1/33".parse::<Ipv4Prefix>().is_err());
+        assert!("192.0.2/24".parse::<Ipv4Prefix>().is_err());
+        let all: Ipv4Prefix = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(Ipv4Addr::new(203, 0, 113, 9)));
+    }
+}

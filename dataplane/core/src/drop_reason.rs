@@ -1,0 +1,100 @@
+//! Why a packet was dropped. Every drop in the dataplane is counted under
+//! one of these reasons; the names are stable (they appear in `sluicectl
+//! stats --json` and in metrics).
+
+/// A reason for dropping a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Shorter than the headers it claims to carry.
+    Truncated = 0,
+    /// An EtherType Sluice does not handle (IPv6, LLDP, ...).
+    UnsupportedEthertype,
+    /// A malformed ARP packet, or ARP for another protocol than IPv4.
+    BadArp,
+    /// An ARP request for an address that is not the appliance's.
+    ArpNotForUs,
+    /// An IPv4 header with a bad version, header length or total length.
+    BadIpv4Header,
+    /// An IPv4 header checksum mismatch.
+    BadIpv4Checksum,
+    /// An IPv4 fragment (Sluice does not reassemble).
+    Ipv4Fragment,
+    /// IPv4 to an address that is neither the appliance's nor a service's.
+    NotForUs,
+    /// ICMP other than echo request to the appliance.
+    UnsupportedIcmp,
+    /// A malformed ICMP message (too short, bad checksum).
+    BadIcmp,
+    /// An IP protocol the appliance does not serve on its own addresses.
+    UnsupportedProtocol,
+    /// A frame with a source MAC that is multicast or broadcast.
+    BadSourceMac,
+    /// A packet of more than one segment.
+    MultiSegment,
+    /// The transmit queue was full.
+    TxFull,
+}
+
+impl DropReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 14;
+
+    /// Every reason, in index order.
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Truncated,
+        DropReason::UnsupportedEthertype,
+        DropReason::BadArp,
+        DropReason::ArpNotForUs,
+        DropReason::BadIpv4Header,
+        DropReason::BadIpv4Checksum,
+        DropReason::Ipv4Fragment,
+        DropReason::NotForUs,
+        DropReason::UnsupportedIcmp,
+        DropReason::BadIcmp,
+        DropReason::UnsupportedProtocol,
+        DropReason::BadSourceMac,
+        DropReason::MultiSegment,
+        DropReason::TxFull,
+    ];
+
+    /// Index into per-reason counter arrays.
+    #[inline(always)]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::BadArp => "bad_arp",
+            DropReason::ArpNotForUs => "arp_not_for_us",
+            DropReason::BadIpv4Header => "bad_ipv4_header",
+            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
+            DropReason::Ipv4Fragment => "ipv4_fragment",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::UnsupportedIcmp => "unsupported_icmp",
+            DropReason::BadIcmp => "bad_icmp",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::BadSourceMac => "bad_source_mac",
+            DropReason::MultiSegment => "multi_segment",
+            DropReason::TxFull => "tx_full",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_and_names_are_consistent() {
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert!(names.insert(r.name()), "duplicate name {}", r.name());
+        }
+    }
+}

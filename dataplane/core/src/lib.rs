@@ -1,0 +1,20 @@
+//! Sans-IO packet core of Sluice: everything that reads or writes packets
+//! works here on plain byte slices and plain structs, with no DPDK, so it is
+//! unit-tested, property-tested and fuzzed on its own.
+//!
+//! - [`wire`]: zero-copy views of Ethernet, ARP, IPv4, ICMP, UDP and TCP,
+//!   and Internet checksums (full and RFC 1624 incremental).
+//! - [`addr`]: MAC addresses and IPv4 prefixes.
+//! - [`drop_reason`]: why a packet was dropped, with stable names.
+//! - [`local`]: the appliance's own network presence on a port: answering
+//!   ARP and ICMP echo, and learning neighbours.
+//! - [`neigh`]: the neighbour (ARP) cache.
+
+pub mod addr;
+pub mod drop_reason;
+pub mod local;
+pub mod neigh;
+pub mod wire;
+
+pub use addr::{Ipv4Prefix, MacAddr};
+pub use drop_reason::DropReason;

@@ -1,0 +1,63 @@
+//! TCP and UDP headers: ports, flags and checksum offsets, and the
+//! pseudo-header sum that their checksums cover.
+
+use super::checksum;
+use std::net::Ipv4Addr;
+
+/// UDP header length.
+pub const UDP_HEADER_LEN: usize = 8;
+/// Minimum TCP header length.
+pub const TCP_MIN_HEADER_LEN: usize = 20;
+/// Offset of the checksum in a UDP header.
+pub const UDP_CHECKSUM_OFFSET: usize = 6;
+/// Offset of the checksum in a TCP header.
+pub const TCP_CHECKSUM_OFFSET: usize = 16;
+
+/// TCP FIN flag.
+pub const TCP_FIN: u8 = 0x01;
+/// TCP SYN flag.
+pub const TCP_SYN: u8 = 0x02;
+/// TCP RST flag.
+pub const TCP_RST: u8 = 0x04;
+/// TCP ACK flag.
+pub const TCP_ACK: u8 = 0x10;
+
+/// Source and destination ports of a TCP or UDP header.
+#[inline(always)]
+pub fn ports(p: &[u8]) -> (u16, u16) {
+    (
+        u16::from_be_bytes([p[0], p[1]]),
+        u16::from_be_bytes([p[2], p[3]]),
+    )
+}
+
+/// The flags byte of a TCP header.
+#[inline(always)]
+pub fn tcp_flags(p: &[u8]) -> u8 {
+    p[13]
+}
+
+/// The sum of the IPv4 pseudo-header (not folded, not inverted).
+pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> u32 {
+    let mut b = [0u8; 12];
+    b[0..4].copy_from_slice(&src.octets());
+    b[4..8].copy_from_slice(&dst.octets());
+    b[9] = protocol;
+    b[10..12].copy_from_slice(&len.to_be_bytes());
+    checksum::sum(&b, 0)
+}
+
+/// The checksum of a TCP or UDP segment `seg` (its checksum field zeroed by
+/// the caller or not: the field at `csum_off` is skipped).
+pub fn segment_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, seg: &[u8], csum_off: usize) -> u16 {
+    let mut acc = pseudo_header_sum(src, dst, protocol, seg.len() as u16);
+    acc = checksum::sum(&seg[..csum_off], acc);
+    acc = checksum::sum(&seg[csum_off + 2..], acc);
+    // csum_off is even, so the split keeps 16-bit word alignment.
+    let c = !checksum::fold(acc);
+    if protocol == super::ipv4::PROTO_UDP && c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}

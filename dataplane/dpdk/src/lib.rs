@@ -1,0 +1,24 @@
+//! Safe layer over `dpdk-sys`: the only place in Sluice where DPDK is called
+//! and where `unsafe` code lives. Every `unsafe` block carries a `// SAFETY:`
+//! comment that says why it holds.
+//!
+//! - [`eal`]: EAL initialisation and teardown, DPDK version.
+//! - [`mempool`]: packet-buffer pools and their occupancy (leak checks).
+//! - [`mbuf`]: an owned [`Mbuf`] and fixed-capacity [`MbufBatch`]es that
+//!   make transmit ownership exact.
+//! - [`port`]: [`Port`] configuration, queues, link, MAC, statistics.
+//! - [`lcore`]: launching closures on worker lcores, cycle counter.
+
+pub mod eal;
+pub mod error;
+pub mod lcore;
+pub mod mbuf;
+pub mod mempool;
+pub mod port;
+
+pub use eal::Eal;
+pub use error::{DpdkError, Result};
+pub use lcore::{cycles, cycles_hz, LcoreHandle};
+pub use mbuf::{Mbuf, MbufBatch};
+pub use mempool::Mempool;
+pub use port::{LinkStatus, Port, PortConfig, PortInfo, PortStats, RxQueue, TxQueue};

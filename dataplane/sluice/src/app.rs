@@ -1,0 +1,342 @@
+//! The appliance: brings up the EAL, the mempool, the ports and the
+//! workers from a [`Config`], serves the control socket on the main lcore
+//! until asked to stop, then tears everything down in order and proves that
+//! every mbuf came back.
+
+use crate::config::Config;
+use crate::control::{server, ControlServer, Pending};
+use crate::counters::WorkerCounters;
+use crate::snapshot::Publisher;
+use crate::worker::{Dataplane, PollConfig, Worker};
+use crossbeam_utils::CachePadded;
+use sluice_core::local::LocalPort;
+use sluice_core::{DropReason, MacAddr};
+use sluice_dpdk::{lcore, Eal, Mempool, Port, PortConfig as DevPortConfig};
+use sluice_proto::{self as proto, Command, ErrorCode, Reply, ReplyBody};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// A port as the control thread knows it.
+struct PortEntry {
+    port: Port,
+    name: String,
+    device: String,
+    driver: String,
+    mac: MacAddr,
+    addresses: Vec<String>,
+    queues: u16,
+    rss: bool,
+}
+
+struct WorkerEntry {
+    lcore: u32,
+    socket: u32,
+    counters: Arc<CachePadded<WorkerCounters>>,
+}
+
+/// Why the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Control socket problem.
+    #[error("control socket {path}: {source}")]
+    Socket {
+        /// Its path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// DPDK refused something.
+    #[error(transparent)]
+    Dpdk(#[from] sluice_dpdk::DpdkError),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs the appliance until SIGINT/SIGTERM or a `shutdown` request.
+/// Returns the number of mbufs that did not come back (0 on a clean stop).
+pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
+    let started = Instant::now();
+    let sock_err = |source| AppError::Socket {
+        path: cfg.control.socket.display().to_string(),
+        source,
+    };
+    // The socket comes first: a second daemon fails here, before touching
+    // DPDK or the devices of the first.
+    let listener = server::bind(&cfg.control.socket, cfg.control.mode).map_err(sock_err)?;
+
+    let args = cfg.eal_args();
+    info!(args = %args.join(" "), "initialising the EAL");
+    let eal = Eal::init("sluice", &args)?;
+    let main_lcore = eal.main_lcore();
+    let runtime_dir = eal.runtime_dir();
+    let socket = eal.lcore_socket(main_lcore) as i32;
+    let pool = Arc::new(Mempool::new(
+        &eal,
+        "sluice_mbufs",
+        cfg.dataplane.mempool_size,
+        cfg.dataplane.mempool_cache,
+        socket,
+    )?);
+
+    let nworkers = cfg.dataplane.workers.len();
+    let mut ports = Vec::new();
+    let mut queues: Vec<Vec<(sluice_dpdk::RxQueue, sluice_dpdk::TxQueue)>> =
+        (0..nworkers).map(|_| Vec::new()).collect();
+    let mut locals = Vec::new();
+    for pc in &cfg.ports {
+        let mut port = Port::open(&eal, pc.device.port_name())?;
+        let info = port.info()?;
+        let (rxq, txq, rss) = port.configure(
+            &DevPortConfig {
+                rx_queues: nworkers as u16,
+                tx_queues: nworkers as u16,
+                rx_desc: cfg.dataplane.rx_desc,
+                tx_desc: cfg.dataplane.tx_desc,
+                promiscuous: pc.promiscuous,
+            },
+            &pool,
+        )?;
+        port.start()?;
+        let mac = MacAddr(port.mac()?);
+        for (w, (r, t)) in rxq.into_iter().zip(txq).enumerate() {
+            queues[w].push((r, t));
+        }
+        let addrs: Vec<_> = pc.addresses.iter().map(|a| a.addr).collect();
+        locals.push(LocalPort::new(mac, &addrs).map_err(AppError::Other)?);
+        info!(port = %pc.name, device = %pc.device.describe(), driver = %info.driver, %mac, rss, "port started");
+        ports.push(PortEntry {
+            port,
+            name: pc.name.clone(),
+            device: pc.device.describe().to_string(),
+            driver: info.driver,
+            mac,
+            addresses: pc.addresses.iter().map(|a| a.to_string()).collect(),
+            queues: nworkers as u16,
+            rss,
+        });
+    }
+
+    let publisher = Publisher::new(Dataplane { ports: locals }, nworkers);
+    let stop = Arc::new(AtomicBool::new(false));
+    let poll = PollConfig {
+        burst: cfg.dataplane.burst as usize,
+        idle_polls_before_sleep: cfg.dataplane.idle_polls_before_sleep,
+        idle_sleep: Duration::from_micros(cfg.dataplane.idle_sleep_us as u64),
+        neighbour_max_age_secs: cfg.dataplane.neighbour_max_age_secs as u64,
+    };
+    let mut workers = Vec::new();
+    let mut handles = Vec::new();
+    for (id, (lc, qs)) in cfg.dataplane.workers.iter().zip(queues).enumerate() {
+        let counters = Arc::new(WorkerCounters::new());
+        let (rx, tx): (Vec<_>, Vec<_>) = qs.into_iter().unzip();
+        let w = Worker::new(
+            id,
+            rx,
+            tx,
+            counters.clone(),
+            publisher.reader(id),
+            stop.clone(),
+            poll,
+        );
+        let h = lcore::launch(&eal, *lc, move || w.run())?;
+        info!(worker = id, lcore = lc, "worker started");
+        workers.push(WorkerEntry {
+            lcore: *lc,
+            socket: eal.lcore_socket(*lc),
+            counters,
+        });
+        handles.push(h);
+    }
+
+    let (server, requests) =
+        ControlServer::start(listener, cfg.control.socket.clone()).map_err(sock_err)?;
+    server::announce(&cfg.control.socket, cfg.control.mode);
+    info!(workers = nworkers, ports = ports.len(), "sluice is running");
+
+    let ctx = Control {
+        ports: &ports,
+        workers: &workers,
+        started,
+        main_lcore,
+    };
+    loop {
+        if signal_stop.load(Ordering::Relaxed) {
+            info!("signal received, stopping");
+            break;
+        }
+        match requests.recv_timeout(Duration::from_millis(100)) {
+            Ok(Pending { command, reply }) => {
+                let stopping = command == Command::Shutdown;
+                let _ = reply.send(ctx.answer(&command));
+                if stopping {
+                    info!("shutdown requested over the control socket");
+                    break;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        publisher.reclaim();
+    }
+
+    // Teardown: workers finish their burst and free what they hold, then
+    // ports stop and close (drivers return their mbufs), then the pool is
+    // checked.
+    stop.store(true, Ordering::SeqCst);
+    for (i, h) in handles.into_iter().enumerate() {
+        let rc = h.join();
+        if rc != 0 {
+            warn!(worker = i, rc, "worker exited with an error");
+        }
+    }
+    drop(server);
+    drop(publisher);
+    for mut p in ports {
+        if let Err(e) = p.port.stop() {
+            error!(port = %p.name, "stop failed: {e}");
+        }
+        drop(p);
+    }
+    let leaked = pool.in_use();
+    if leaked == 0 {
+        info!(mbufs = pool.size(), "every mbuf returned to the pool");
+    } else {
+        error!(leaked, "mbufs did not return to the pool");
+    }
+    drop(pool);
+    drop(eal);
+    // The EAL leaves its runtime directory (config, memory maps, sockets)
+    // behind; it belongs to this process alone (unique file prefix), so it
+    // goes too.
+    if leaked == 0 {
+        if let Err(e) = std::fs::remove_dir_all(&runtime_dir) {
+            warn!(dir = %runtime_dir.display(), "cannot remove the EAL runtime directory: {e}");
+        }
+    }
+    Ok(leaked)
+}
+
+struct Control<'a> {
+    ports: &'a [PortEntry],
+    workers: &'a [WorkerEntry],
+    started: Instant,
+    main_lcore: u32,
+}
+
+impl Control<'_> {
+    fn answer(&self, c: &Command) -> Reply {
+        match c {
+            Command::Status => Reply::ok(ReplyBody::Status(self.status())),
+            Command::Stats => match self.stats() {
+                Ok(s) => Reply::ok(ReplyBody::Stats(s)),
+                Err(e) => Reply::error(ErrorCode::Internal, e.to_string()),
+            },
+            Command::Shutdown => Reply::ok(ReplyBody::ShuttingDown),
+        }
+    }
+
+    fn status(&self) -> proto::Status {
+        proto::Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            dpdk_version: Eal::version(),
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            control_lcore: self.main_lcore,
+            ports: self
+                .ports
+                .iter()
+                .map(|p| {
+                    let link = p.port.link().ok();
+                    proto::PortStatus {
+                        name: p.name.clone(),
+                        port_id: p.port.id(),
+                        device: p.device.clone(),
+                        driver: p.driver.clone(),
+                        mac: p.mac.to_string(),
+                        link_up: link.map(|l| l.up).unwrap_or(false),
+                        speed_mbps: link.map(|l| l.speed_mbps).unwrap_or(0),
+                        addresses: p.addresses.clone(),
+                        rx_queues: p.queues,
+                        tx_queues: p.queues,
+                        rss: p.rss,
+                    }
+                })
+                .collect(),
+            workers: self
+                .workers
+                .iter()
+                .enumerate()
+                .map(|(id, w)| proto::WorkerStatus {
+                    id,
+                    lcore: w.lcore,
+                    socket: w.socket,
+                })
+                .collect(),
+        }
+    }
+
+    fn stats(&self) -> Result<proto::Stats, sluice_dpdk::DpdkError> {
+        let mut ports = Vec::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            let mut t = proto::Traffic::default();
+            for w in self.workers {
+                let pc = &w.counters.ports[i];
+                t.rx_packets += pc.rx_packets.get();
+                t.rx_bytes += pc.rx_bytes.get();
+                t.tx_packets += pc.tx_packets.get();
+                t.tx_bytes += pc.tx_bytes.get();
+            }
+            let s = p.port.stats()?;
+            let xstats: BTreeMap<String, u64> = p.port.xstats().unwrap_or_default().into_iter().collect();
+            ports.push(proto::PortStats {
+                name: p.name.clone(),
+                traffic: t,
+                device: proto::DeviceStats {
+                    ipackets: s.ipackets,
+                    opackets: s.opackets,
+                    ibytes: s.ibytes,
+                    obytes: s.obytes,
+                    imissed: s.imissed,
+                    ierrors: s.ierrors,
+                    oerrors: s.oerrors,
+                    rx_nombuf: s.rx_nombuf,
+                },
+                xstats,
+            });
+        }
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(id, w)| {
+                let c = &w.counters;
+                let mut t = proto::Traffic::default();
+                for pc in c.ports.iter().take(self.ports.len()) {
+                    t.rx_packets += pc.rx_packets.get();
+                    t.rx_bytes += pc.rx_bytes.get();
+                    t.tx_packets += pc.tx_packets.get();
+                    t.tx_bytes += pc.tx_bytes.get();
+                }
+                proto::WorkerStats {
+                    id,
+                    lcore: w.lcore,
+                    traffic: t,
+                    arp_requests_answered: c.arp_requests_answered.get(),
+                    arp_replies_learned: c.arp_replies_learned.get(),
+                    icmp_echo_answered: c.icmp_echo_answered.get(),
+                    busy_polls: c.busy_polls.get(),
+                    idle_polls: c.idle_polls.get(),
+                    drops: DropReason::ALL
+                        .iter()
+                        .map(|r| (r.name().to_string(), c.drops[r.index()].get()))
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(proto::Stats { ports, workers })
+    }
+}

@@ -1,0 +1,74 @@
+//! Per-worker counters. Each worker owns one cache-padded block and is its
+//! only writer (relaxed load + store: no locked instruction on the packet
+//! path); the control thread reads them at any time.
+
+use crate::config::MAX_PORTS;
+use crossbeam_utils::CachePadded;
+use sluice_core::DropReason;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A counter written by one thread and read by others.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker may call this.
+    #[inline(always)]
+    pub fn add(&self, n: u64) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Current value.
+    #[inline(always)]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Traffic on one port, as one worker saw it.
+#[derive(Default)]
+pub struct PortCounters {
+    /// Packets received.
+    pub rx_packets: Counter,
+    /// Bytes received.
+    pub rx_bytes: Counter,
+    /// Packets transmitted.
+    pub tx_packets: Counter,
+    /// Bytes transmitted.
+    pub tx_bytes: Counter,
+}
+
+/// Everything one worker counts.
+#[derive(Default)]
+pub struct WorkerCounters {
+    /// Per port.
+    pub ports: [PortCounters; MAX_PORTS],
+    /// ARP requests answered.
+    pub arp_requests_answered: Counter,
+    /// ARP replies learned.
+    pub arp_replies_learned: Counter,
+    /// ICMP echo requests answered.
+    pub icmp_echo_answered: Counter,
+    /// Polls that received packets.
+    pub busy_polls: Counter,
+    /// Polls that received nothing.
+    pub idle_polls: Counter,
+    /// TSC cycles spent in polls that received packets.
+    pub busy_cycles: Counter,
+    /// Drops by reason.
+    pub drops: [Counter; DropReason::COUNT],
+}
+
+impl WorkerCounters {
+    /// A zeroed, cache-padded block.
+    pub fn new() -> CachePadded<WorkerCounters> {
+        CachePadded::new(WorkerCounters::default())
+    }
+
+    /// Counts a drop.
+    #[inline(always)]
+    pub fn drop_packet(&self, r: DropReason) {
+        self.drops[r.index()].add(1);
+    }
+}

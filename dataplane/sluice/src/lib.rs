@@ -1,0 +1,14 @@
+//! The Sluice appliance daemon as a library: configuration, per-core
+//! workers, configuration snapshots, counters and the control socket. The
+//! `sluice` binary (main.rs) is a thin wrapper around [`app::run`].
+//!
+//! No unsafe code here: DPDK is reached only through `sluice-dpdk`, and
+//! packets are parsed and rewritten by `sluice-core`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod control;
+pub mod counters;
+pub mod snapshot;
+pub mod worker;
