@@ -288,7 +288,9 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"version":1,"request":{"cmd":"status"}}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
-        assert!(serde_json::from_str::<Request>(r#"{"version":1,"request":{"cmd":"nope"}}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(r#"{"version":1,"request":{"cmd":"nope"}}"#).is_err()
+        );
     }
 
     #[test]
@@ -301,7 +303,10 @@ mod tests {
         );
         let ok = Reply::ok(ReplyBody::ShuttingDown);
         let s = serde_json::to_string(&ok).unwrap();
-        assert_eq!(s, r#"{"version":1,"ok":true,"result":{"kind":"shutting_down"}}"#);
+        assert_eq!(
+            s,
+            r#"{"version":1,"ok":true,"result":{"kind":"shutting_down"}}"#
+        );
         assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), ok);
     }
 }

@@ -48,7 +48,10 @@ pub fn request(socket: &Path, command: &Command) -> Result<Reply, ClientError> {
             }
             _ => e.to_string(),
         };
-        ClientError::Unreachable(format!("cannot reach sluice at {}: {why}", socket.display()))
+        ClientError::Unreachable(format!(
+            "cannot reach sluice at {}: {why}",
+            socket.display()
+        ))
     })?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
     let mut line = serde_json::to_vec(&Request::new(command.clone()))

@@ -17,7 +17,12 @@ pub const DEFAULT_SOCKET: &str = "/run/sluice/sluice.sock";
 
 /// Control the Sluice load balancer.
 #[derive(Parser, Debug)]
-#[command(name = "sluicectl", version, about, after_help = "Exit codes: 0 ok, 2 usage error, 3 daemon unreachable, 4 request refused, 5 unreadable reply.")]
+#[command(
+    name = "sluicectl",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok, 2 usage error, 3 daemon unreachable, 4 request refused, 5 unreadable reply."
+)]
 struct Cli {
     /// The daemon's control socket.
     #[arg(short, long, global = true, env = "SLUICE_SOCKET", default_value = DEFAULT_SOCKET)]

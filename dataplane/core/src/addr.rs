@@ -42,7 +42,9 @@ impl FromStr for MacAddr {
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
-            return Err(format!("{s:?} is not a MAC address (want xx:xx:xx:xx:xx:xx)"));
+            return Err(format!(
+                "{s:?} is not a MAC address (want xx:xx:xx:xx:xx:xx)"
+            ));
         }
         let mut m = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
@@ -106,11 +108,9 @@ impl FromStr for Ipv4Prefix {
             .map_err(|_| format!("{s:?} is not an IPv4 prefix ({a:?} is not an IPv4 address)"))?;
         let len = match l {
             None => 32,
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("{s:?} is not an IPv4 prefix (length {l:?} is not 0..=32)"))?,
+            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= 32).ok_or_else(|| {
+                format!("{s:?} is not an IPv4 prefix (length {l:?} is not 0..=32)")
+            })?,
         };
         Ok(Ipv4Prefix { addr, len })
     }

@@ -145,9 +145,7 @@ impl LocalPort {
             Ok(h) => h,
             Err(ipv4::Ipv4Error::Truncated) => return Outcome::drop(DropReason::Truncated),
             Err(ipv4::Ipv4Error::BadHeader) => return Outcome::drop(DropReason::BadIpv4Header),
-            Err(ipv4::Ipv4Error::BadChecksum) => {
-                return Outcome::drop(DropReason::BadIpv4Checksum)
-            }
+            Err(ipv4::Ipv4Error::BadChecksum) => return Outcome::drop(DropReason::BadIpv4Checksum),
         };
         if !self.owns(h.dst) {
             return Outcome::drop(DropReason::NotForUs);
@@ -192,7 +190,12 @@ mod tests {
 
     fn arp_frame(op: u16, tpa: Ipv4Addr) -> Vec<u8> {
         let mut f = vec![0u8; 60];
-        ethernet::write_header(&mut f, MacAddr::BROADCAST, HOST_MAC, ethernet::ETHERTYPE_ARP);
+        ethernet::write_header(
+            &mut f,
+            MacAddr::BROADCAST,
+            HOST_MAC,
+            ethernet::ETHERTYPE_ARP,
+        );
         arp::write(
             &mut f[14..],
             &arp::Arp {
@@ -210,7 +213,15 @@ mod tests {
         let icmp_len = 8 + payload.len();
         let mut f = vec![0u8; 14 + 20 + icmp_len];
         ethernet::write_header(&mut f, OUR_MAC, HOST_MAC, ethernet::ETHERTYPE_IPV4);
-        ipv4::write_header(&mut f[14..], (20 + icmp_len) as u16, 1, 64, ipv4::PROTO_ICMP, HOST_IP, dst);
+        ipv4::write_header(
+            &mut f[14..],
+            (20 + icmp_len) as u16,
+            1,
+            64,
+            ipv4::PROTO_ICMP,
+            HOST_IP,
+            dst,
+        );
         let m = &mut f[34..];
         m[0] = icmp::TYPE_ECHO_REQUEST;
         m[4..8].copy_from_slice(&[0x12, 0x34, 0, 7]);
@@ -230,13 +241,19 @@ mod tests {
         assert_eq!(ethernet::src(&f), OUR_MAC);
         let a = arp::parse(&f[14..]).unwrap();
         assert_eq!(a.op, arp::OP_REPLY);
-        assert_eq!((a.sha, a.spa, a.tha, a.tpa), (OUR_MAC, OUR_IP, HOST_MAC, HOST_IP));
+        assert_eq!(
+            (a.sha, a.spa, a.tha, a.tpa),
+            (OUR_MAC, OUR_IP, HOST_MAC, HOST_IP)
+        );
     }
 
     #[test]
     fn ignores_arp_for_other_addresses_and_learns_replies() {
         let mut f = arp_frame(arp::OP_REQUEST, Ipv4Addr::new(192, 0, 2, 99));
-        assert_eq!(port().handle(&mut f).verdict, Verdict::Drop(DropReason::ArpNotForUs));
+        assert_eq!(
+            port().handle(&mut f).verdict,
+            Verdict::Drop(DropReason::ArpNotForUs)
+        );
         let mut f = arp_frame(arp::OP_REPLY, OUR_IP);
         let o = port().handle(&mut f);
         assert_eq!(o.verdict, Verdict::Consumed(Handled::ArpReply));
@@ -260,22 +277,37 @@ mod tests {
     fn drops_by_reason() {
         let p = port();
         let mut f = echo_frame(Ipv4Addr::new(203, 0, 113, 5), b"x");
-        assert_eq!(p.handle(&mut f).verdict, Verdict::Drop(DropReason::NotForUs));
+        assert_eq!(
+            p.handle(&mut f).verdict,
+            Verdict::Drop(DropReason::NotForUs)
+        );
         let mut f = echo_frame(OUR_IP, b"x");
         f[40] ^= 0xff; // corrupt the ICMP checksum
         assert_eq!(p.handle(&mut f).verdict, Verdict::Drop(DropReason::BadIcmp));
         let mut f = echo_frame(OUR_IP, b"x");
         f[24] ^= 0xff; // corrupt the IP checksum
-        assert_eq!(p.handle(&mut f).verdict, Verdict::Drop(DropReason::BadIpv4Checksum));
+        assert_eq!(
+            p.handle(&mut f).verdict,
+            Verdict::Drop(DropReason::BadIpv4Checksum)
+        );
         let mut f = echo_frame(OUR_IP, b"x");
         f[12] = 0x86;
         f[13] = 0xdd;
-        assert_eq!(p.handle(&mut f).verdict, Verdict::Drop(DropReason::UnsupportedEthertype));
+        assert_eq!(
+            p.handle(&mut f).verdict,
+            Verdict::Drop(DropReason::UnsupportedEthertype)
+        );
         let mut f = vec![0u8; 10];
-        assert_eq!(p.handle(&mut f).verdict, Verdict::Drop(DropReason::Truncated));
+        assert_eq!(
+            p.handle(&mut f).verdict,
+            Verdict::Drop(DropReason::Truncated)
+        );
         let mut f = arp_frame(arp::OP_REQUEST, OUR_IP);
         f[6] = 0x01; // multicast source
-        assert_eq!(p.handle(&mut f).verdict, Verdict::Drop(DropReason::BadSourceMac));
+        assert_eq!(
+            p.handle(&mut f).verdict,
+            Verdict::Drop(DropReason::BadSourceMac)
+        );
     }
 
     proptest! {

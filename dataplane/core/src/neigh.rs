@@ -112,11 +112,18 @@ mod tests {
     fn many_entries_keep_the_recent_ones() {
         let mut t = NeighbourTable::new(1024, 1_000_000);
         for i in 0..512u32 {
-            t.learn(Ipv4Addr::from(0xc000_0200 + i), MacAddr([2, 0, 0, 0, (i >> 8) as u8, i as u8]), 1 + i as u64);
+            t.learn(
+                Ipv4Addr::from(0xc000_0200 + i),
+                MacAddr([2, 0, 0, 0, (i >> 8) as u8, i as u8]),
+                1 + i as u64,
+            );
         }
         let found = (0..512u32)
             .filter(|i| t.lookup(Ipv4Addr::from(0xc000_0200 + i), 600).is_some())
             .count();
-        assert!(found >= 500, "only {found} of 512 kept in a 1024-slot table");
+        assert!(
+            found >= 500,
+            "only {found} of 512 kept in a 1024-slot table"
+        );
     }
 }

@@ -18,10 +18,7 @@ extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // ownership comes back here exactly once.
     let job: Box<Job> = unsafe { Box::from_raw(arg as *mut Job) };
     // A panic must not unwind into DPDK's C frames.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
-        Ok(rc) => rc,
-        Err(_) => -1,
-    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(-1)
 }
 
 /// Launches `f` on worker lcore `lcore` (which must be enabled and idle,
@@ -45,7 +42,10 @@ where
         // SAFETY: the launch failed, so trampoline never ran and arg is
         // still ours: reclaim it to free the closure.
         drop(unsafe { Box::from_raw(arg as *mut Job) });
-        return Err(DpdkError::from_errno(format!("rte_eal_remote_launch(lcore {lcore})"), rc));
+        return Err(DpdkError::from_errno(
+            format!("rte_eal_remote_launch(lcore {lcore})"),
+            rc,
+        ));
     }
     Ok(LcoreHandle {
         lcore,

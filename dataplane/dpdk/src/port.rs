@@ -194,7 +194,10 @@ impl Port {
         let rc = unsafe {
             dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(self.id, &mut rx_desc, &mut tx_desc)
         };
-        check(|| format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {})", self.name), rc)?;
+        check(
+            || format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {})", self.name),
+            rc,
+        )?;
         // SAFETY: rte_eth_dev_socket_id accepts any port id.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(self.id) };
         let socket = if socket < 0 { 0 } else { socket as u32 };
@@ -212,14 +215,20 @@ impl Port {
                     pool.as_ptr(),
                 )
             };
-            check(|| format!("rte_eth_rx_queue_setup(port {}, queue {q})", self.name), rc)?;
+            check(
+                || format!("rte_eth_rx_queue_setup(port {}, queue {q})", self.name),
+                rc,
+            )?;
         }
         for q in 0..cfg.tx_queues {
             // SAFETY: configured port, q < tx_queues, NULL txconf = defaults.
             let rc = unsafe {
                 dpdk_sys::rte_eth_tx_queue_setup(self.id, q, tx_desc, socket, std::ptr::null())
             };
-            check(|| format!("rte_eth_tx_queue_setup(port {}, queue {q})", self.name), rc)?;
+            check(
+                || format!("rte_eth_tx_queue_setup(port {}, queue {q})", self.name),
+                rc,
+            )?;
         }
         if cfg.promiscuous {
             // SAFETY: valid port id. Failure is not fatal (some virtual
@@ -288,7 +297,10 @@ impl Port {
         let mut link = dpdk_sys::rte_eth_link::default();
         // SAFETY: valid port id and out-pointer.
         let rc = unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut link) };
-        check(|| format!("rte_eth_link_get_nowait(port {})", self.name), rc)?;
+        check(
+            || format!("rte_eth_link_get_nowait(port {})", self.name),
+            rc,
+        )?;
         Ok(LinkStatus {
             up: link.link_status() != 0,
             speed_mbps: if link.link_speed == u32::MAX {
@@ -323,13 +335,19 @@ impl Port {
     pub fn xstats(&self) -> Result<Vec<(String, u64)>> {
         // SAFETY: a NULL array with size 0 asks for the count only.
         let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, std::ptr::null_mut(), 0) };
-        let n = check(|| format!("rte_eth_xstats_get_names(port {})", self.name), n)? as usize;
+        let n = check(
+            || format!("rte_eth_xstats_get_names(port {})", self.name),
+            n,
+        )? as usize;
         let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n];
         let mut vals = vec![dpdk_sys::rte_eth_xstat::default(); n];
         // SAFETY: names has room for n entries.
         let got =
             unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, names.as_mut_ptr(), n as u32) };
-        let got = check(|| format!("rte_eth_xstats_get_names(port {})", self.name), got)?;
+        let got = check(
+            || format!("rte_eth_xstats_get_names(port {})", self.name),
+            got,
+        )?;
         // SAFETY: vals has room for n entries.
         let got2 = unsafe { dpdk_sys::rte_eth_xstats_get(self.id, vals.as_mut_ptr(), n as u32) };
         let got2 = check(|| format!("rte_eth_xstats_get(port {})", self.name), got2)?;

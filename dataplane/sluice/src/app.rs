@@ -291,7 +291,8 @@ impl Control<'_> {
                 t.tx_bytes += pc.tx_bytes.get();
             }
             let s = p.port.stats()?;
-            let xstats: BTreeMap<String, u64> = p.port.xstats().unwrap_or_default().into_iter().collect();
+            let xstats: BTreeMap<String, u64> =
+                p.port.xstats().unwrap_or_default().into_iter().collect();
             ports.push(proto::PortStats {
                 name: p.name.clone(),
                 traffic: t,

@@ -20,7 +20,13 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.file.display(), self.location, self.reason)
+        write!(
+            f,
+            "{}: {}: {}",
+            self.file.display(),
+            self.location,
+            self.reason
+        )
     }
 }
 
@@ -309,7 +315,10 @@ impl Config {
         }
         let burst = d.burst.unwrap_or(32);
         if !(1..=256).contains(&burst) {
-            return Err(err("dataplane.burst".into(), format!("{burst} is not in 1..=256")));
+            return Err(err(
+                "dataplane.burst".into(),
+                format!("{burst} is not in 1..=256"),
+            ));
         }
         let mempool_size = d.mempool_size.unwrap_or(8191);
         let mempool_cache = d.mempool_cache.unwrap_or(256);
@@ -327,12 +336,16 @@ impl Config {
         if raw.ports.len() > MAX_PORTS {
             return Err(err(
                 "port".into(),
-                format!("{} ports, at most {MAX_PORTS} are supported", raw.ports.len()),
+                format!(
+                    "{} ports, at most {MAX_PORTS} are supported",
+                    raw.ports.len()
+                ),
             ));
         }
         // Every worker needs an RX and TX queue on every port, and the
         // mempool must cover the RX rings plus bursts in flight.
-        let needed = (raw.ports.len() * d.workers.len()) as u64 * (rx_desc as u64 + burst as u64 * 2)
+        let needed = (raw.ports.len() * d.workers.len()) as u64
+            * (rx_desc as u64 + burst as u64 * 2)
             + (mempool_cache as u64 * (d.workers.len() as u64 + 1));
         if (mempool_size as u64) < needed.min(1 << 20) {
             return Err(err(
@@ -385,7 +398,10 @@ impl Config {
                     ),
                 ));
             };
-            if ports.iter().any(|q: &PortConfig| q.device.port_name() == device.port_name()) {
+            if ports
+                .iter()
+                .any(|q: &PortConfig| q.device.port_name() == device.port_name())
+            {
                 return Err(err(
                     format!("port[{i}].device"),
                     format!("device {:?} is used by another port", device.port_name()),
@@ -421,13 +437,19 @@ impl Config {
                 promiscuous: p.promiscuous.unwrap_or(true),
             });
         }
-        let connected =
-            |ip: Ipv4Addr| ports.iter().any(|p| p.addresses.iter().any(|a| a.contains(ip)));
+        let connected = |ip: Ipv4Addr| {
+            ports
+                .iter()
+                .any(|p| p.addresses.iter().any(|a| a.contains(ip)))
+        };
         let gateway = match &raw.routes.gateway {
             None => None,
             Some(g) => {
                 let ip: Ipv4Addr = g.parse().map_err(|_| {
-                    err("routes.gateway".into(), format!("{g:?} is not an IPv4 address"))
+                    err(
+                        "routes.gateway".into(),
+                        format!("{g:?} is not an IPv4 address"),
+                    )
                 })?;
                 if !connected(ip) {
                     return Err(err(
@@ -531,7 +553,12 @@ impl Config {
                 let mut l = vec![d.main_lcore];
                 l.extend(&d.workers);
                 a.push("-l".into());
-                a.push(l.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
+                a.push(
+                    l.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
             }
         }
         a.push("--main-lcore".into());
@@ -626,7 +653,10 @@ static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
         assert_eq!(c.control.mode, 0o600);
         let args = c.eal_args().join(" ");
         assert!(args.contains("-l 0,1,2"), "{args}");
-        assert!(args.contains("--vdev net_af_packet0,iface=veth0,qpairs=2"), "{args}");
+        assert!(
+            args.contains("--vdev net_af_packet0,iface=veth0,qpairs=2"),
+            "{args}"
+        );
         assert!(args.contains("-a 0000:03:00.0"), "{args}");
         assert!(args.contains("--no-huge -m 256 --file-prefix t1"), "{args}");
         assert!(!args.contains("--no-pci"));
@@ -646,13 +676,41 @@ static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
             "port[0].addresses[0]",
             "length",
         );
-        expect_err(&GOOD.replace("workers = [1, 2]", "workers = [0]"), "dataplane.workers[0]", "main");
-        expect_err(&GOOD.replace("workers = [1, 2]", "workers = []"), "dataplane.workers", "at least");
-        expect_err(&GOOD.replace("0000:03:00.0", "eth0"), "port[1].device", "neither");
-        expect_err(&GOOD.replace("\"servers\"", "\"client\""), "port[1].name", "used by another");
-        expect_err(&GOOD.replace("192.0.2.254", "203.0.113.254"), "routes.gateway", "not inside");
-        expect_err(&GOOD.replace("mempool_size = 8192", "mempool_size = 100"), "dataplane.mempool_size", "at least");
-        expect_err(&GOOD.replace("[control]", "[control]\nmode = \"rw\""), "control.mode", "octal");
+        expect_err(
+            &GOOD.replace("workers = [1, 2]", "workers = [0]"),
+            "dataplane.workers[0]",
+            "main",
+        );
+        expect_err(
+            &GOOD.replace("workers = [1, 2]", "workers = []"),
+            "dataplane.workers",
+            "at least",
+        );
+        expect_err(
+            &GOOD.replace("0000:03:00.0", "eth0"),
+            "port[1].device",
+            "neither",
+        );
+        expect_err(
+            &GOOD.replace("\"servers\"", "\"client\""),
+            "port[1].name",
+            "used by another",
+        );
+        expect_err(
+            &GOOD.replace("192.0.2.254", "203.0.113.254"),
+            "routes.gateway",
+            "not inside",
+        );
+        expect_err(
+            &GOOD.replace("mempool_size = 8192", "mempool_size = 100"),
+            "dataplane.mempool_size",
+            "at least",
+        );
+        expect_err(
+            &GOOD.replace("[control]", "[control]\nmode = \"rw\""),
+            "control.mode",
+            "octal",
+        );
     }
 
     #[test]

@@ -71,13 +71,18 @@ impl Worker {
         }
     }
 
+    // Per-port state lives in parallel arrays (queues, batches, counters)
+    // indexed by port: index loops read more plainly than zipped iterators.
+    #[allow(clippy::needless_range_loop)]
     /// The poll loop; returns when the stop flag is set, after finishing
     /// the burst in hand. Every mbuf it holds is freed before it returns.
     pub fn run(mut self) -> i32 {
         let nports = self.rx.len();
         let burst = self.poll.burst;
         let mut rx = MbufBatch::with_capacity(burst);
-        let mut tx: Vec<MbufBatch> = (0..nports).map(|_| MbufBatch::with_capacity(burst)).collect();
+        let mut tx: Vec<MbufBatch> = (0..nports)
+            .map(|_| MbufBatch::with_capacity(burst))
+            .collect();
         let mut free = MbufBatch::with_capacity(burst * (nports + 1));
         let mut verdicts: Vec<Verdict> = vec![Verdict::Drop(DropReason::Truncated); burst];
         let mut neigh = NeighbourTable::new(4096, self.poll.neighbour_max_age_secs);
@@ -178,7 +183,8 @@ impl Worker {
             } else {
                 c.idle_polls.add(1);
                 idle_run = idle_run.saturating_add(1);
-                if !self.poll.idle_sleep.is_zero() && idle_run >= self.poll.idle_polls_before_sleep {
+                if !self.poll.idle_sleep.is_zero() && idle_run >= self.poll.idle_polls_before_sleep
+                {
                     std::thread::sleep(self.poll.idle_sleep);
                 }
             }

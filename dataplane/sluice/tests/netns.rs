@@ -65,7 +65,10 @@ fn arping_received(out: &str) -> u64 {
             let l = l.trim();
             let idx = l.find(" packets received")?;
             let head = &l[..idx];
-            head.rsplit(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+            head.rsplit(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
         })
         .unwrap_or(0)
 }
@@ -91,7 +94,10 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
     assert_eq!(port["driver"], "net_af_packet");
     assert_eq!(port["addresses"][0], "192.0.2.1/24");
     assert_eq!(port["rx_queues"].as_u64(), Some(workers.len() as u64));
-    assert_eq!(status["result"]["workers"].as_array().unwrap().len(), workers.len());
+    assert_eq!(
+        status["result"]["workers"].as_array().unwrap().len(),
+        workers.len()
+    );
     let mac = port["mac"].as_str().unwrap().to_string();
 
     // ARP: three requests for each of the appliance's addresses, answered
@@ -103,12 +109,24 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
         );
         let out = String::from_utf8_lossy(&o.stdout);
         assert_eq!(arping_received(&out), 3, "arping {ip}:\n{out}");
-        assert!(out.to_lowercase().contains(&mac), "reply not from {mac}:\n{out}");
+        assert!(
+            out.to_lowercase().contains(&mac),
+            "reply not from {mac}:\n{out}"
+        );
     }
     // An address that is not ours gets no answer, and the request is
     // counted as a drop.
     let o = t.client.run(
-        &["arping", "-c", "2", "-W", "0.2", "-i", &t.client_if, "192.0.2.99"],
+        &[
+            "arping",
+            "-c",
+            "2",
+            "-W",
+            "0.2",
+            "-i",
+            &t.client_if,
+            "192.0.2.99",
+        ],
         Duration::from_secs(15),
     );
     assert_eq!(arping_received(&String::from_utf8_lossy(&o.stdout)), 0);
@@ -116,13 +134,42 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
     // Ping with a permanent neighbour entry, so the kernel sends no ARP of
     // its own during the test and the counters are exact.
     t.client.exec(&[
-        "ip", "neigh", "replace", "192.0.2.1", "lladdr", &mac, "nud", "permanent", "dev", &t.client_if,
+        "ip",
+        "neigh",
+        "replace",
+        "192.0.2.1",
+        "lladdr",
+        &mac,
+        "nud",
+        "permanent",
+        "dev",
+        &t.client_if,
     ]);
     t.client.exec(&[
-        "ip", "neigh", "replace", "192.0.2.99", "lladdr", &mac, "nud", "permanent", "dev", &t.client_if,
+        "ip",
+        "neigh",
+        "replace",
+        "192.0.2.99",
+        "lladdr",
+        &mac,
+        "nud",
+        "permanent",
+        "dev",
+        &t.client_if,
     ]);
     let o = t.client.run(
-        &["ping", "-c", "10", "-i", "0.05", "-W", "2", "-s", "200", "192.0.2.1"],
+        &[
+            "ping",
+            "-c",
+            "10",
+            "-i",
+            "0.05",
+            "-W",
+            "2",
+            "-s",
+            "200",
+            "192.0.2.1",
+        ],
         Duration::from_secs(30),
     );
     let out = String::from_utf8_lossy(&o.stdout);
@@ -145,7 +192,13 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|w| w["drops"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()))
+        .flat_map(|w| {
+            w["drops"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+        })
         .sum();
     // Everything received was answered or dropped by reason; nothing else
     // was sent.
@@ -161,7 +214,11 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
 
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
-    assert!(exit.log.contains("every mbuf returned to the pool"), "{}", exit.log);
+    assert!(
+        exit.log.contains("every mbuf returned to the pool"),
+        "{}",
+        exit.log
+    );
 }
 
 #[test]
@@ -183,22 +240,40 @@ fn sigterm_leaves_nothing_behind() {
     }
     let t = topo();
     let d = Daemon::start(Some(&t.lb), &config(&t.lb_if, &[1], None));
-    let o = t.client.run(&["ping", "-c", "3", "-i", "0.05", "-W", "2", "192.0.2.1"], Duration::from_secs(15));
+    let o = t.client.run(
+        &["ping", "-c", "3", "-i", "0.05", "-W", "2", "192.0.2.1"],
+        Duration::from_secs(15),
+    );
     assert_eq!(ping_received(&String::from_utf8_lossy(&o.stdout)), 3);
     let socket = d.socket.clone();
     let runtime = d.runtime_dir();
-    assert!(runtime.exists(), "EAL runtime dir {} should exist while running", runtime.display());
+    assert!(
+        runtime.exists(),
+        "EAL runtime dir {} should exist while running",
+        runtime.display()
+    );
     let pid = d.pid();
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
-    assert!(exit.log.contains("every mbuf returned to the pool"), "{}", exit.log);
+    assert!(
+        exit.log.contains("every mbuf returned to the pool"),
+        "{}",
+        exit.log
+    );
     assert!(!socket.exists(), "socket file left behind");
     assert!(!runtime.exists(), "EAL runtime dir left behind");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "process still running");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "process still running"
+    );
     // No hugepage file with our prefix.
     if let Ok(rd) = std::fs::read_dir("/dev/hugepages") {
         for e in rd.flatten() {
-            assert!(!e.file_name().to_string_lossy().contains("sltest"), "hugepage file left: {:?}", e.path());
+            assert!(
+                !e.file_name().to_string_lossy().contains("sltest"),
+                "hugepage file left: {:?}",
+                e.path()
+            );
         }
     }
 }

@@ -49,7 +49,13 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -
 
 /// The checksum of a TCP or UDP segment `seg` (its checksum field zeroed by
 /// the caller or not: the field at `csum_off` is skipped).
-pub fn segment_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, seg: &[u8], csum_off: usize) -> u16 {
+pub fn segment_checksum(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    seg: &[u8],
+    csum_off: usize,
+) -> u16 {
     let mut acc = pseudo_header_sum(src, dst, protocol, seg.len() as u16);
     acc = checksum::sum(&seg[..csum_off], acc);
     acc = checksum::sum(&seg[csum_off + 2..], acc);

@@ -59,7 +59,10 @@ pub fn bind(path: &Path, mode: u32) -> std::io::Result<UnixListener> {
 impl ControlServer {
     /// Starts accepting on `listener`; requests arrive on the returned
     /// receiver.
-    pub fn start(listener: UnixListener, path: PathBuf) -> std::io::Result<(ControlServer, Receiver<Pending>)> {
+    pub fn start(
+        listener: UnixListener,
+        path: PathBuf,
+    ) -> std::io::Result<(ControlServer, Receiver<Pending>)> {
         listener.set_nonblocking(true)?;
         let (tx, rx) = bounded::<Pending>(64);
         let stop = Arc::new(AtomicBool::new(false));
@@ -190,16 +193,24 @@ fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>) 
             continue;
         }
         let reply = match parse_request(&line) {
-            Err(r) => r,
+            Err((code, message)) => Reply::error(code, message),
             Ok(command) => {
                 debug!(?command, "control request");
                 let (rtx, rrx) = bounded(1);
-                if tx.send(Pending { command, reply: rtx }).is_err() {
+                if tx
+                    .send(Pending {
+                        command,
+                        reply: rtx,
+                    })
+                    .is_err()
+                {
                     Reply::error(ErrorCode::Internal, "the daemon is shutting down")
                 } else {
                     match rrx.recv_timeout(Duration::from_secs(30)) {
                         Ok(r) => r,
-                        Err(_) => Reply::error(ErrorCode::Internal, "no reply from the control thread"),
+                        Err(_) => {
+                            Reply::error(ErrorCode::Internal, "no reply from the control thread")
+                        }
                     }
                 }
             }
@@ -210,27 +221,29 @@ fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>) 
     }
 }
 
-/// Parses one request line into a command, or the error reply it deserves.
-pub fn parse_request(line: &[u8]) -> Result<Command, Reply> {
+/// Parses one request line into a command, or the error it deserves.
+pub fn parse_request(line: &[u8]) -> Result<Command, (ErrorCode, String)> {
     let v: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| Reply::error(ErrorCode::BadRequest, format!("not valid JSON: {e}")))?;
+        .map_err(|e| (ErrorCode::BadRequest, format!("not valid JSON: {e}")))?;
     match v.get("version").and_then(|x| x.as_u64()) {
         Some(x) if x == PROTOCOL_VERSION as u64 => {}
         Some(x) => {
-            return Err(Reply::error(
+            return Err((
                 ErrorCode::UnsupportedVersion,
-                format!("protocol version {x} is not supported; this daemon speaks {PROTOCOL_VERSION}"),
+                format!(
+                    "protocol version {x} is not supported; this daemon speaks {PROTOCOL_VERSION}"
+                ),
             ))
         }
         None => {
-            return Err(Reply::error(
+            return Err((
                 ErrorCode::BadRequest,
-                "missing \"version\" (a number)",
+                "missing \"version\" (a number)".to_string(),
             ))
         }
     }
     let r: Request = serde_json::from_value(v)
-        .map_err(|e| Reply::error(ErrorCode::BadRequest, format!("bad request: {e}")))?;
+        .map_err(|e| (ErrorCode::BadRequest, format!("bad request: {e}")))?;
     Ok(r.request)
 }
 
@@ -246,13 +259,13 @@ mod tests {
     #[test]
     fn parse_request_errors() {
         let e = parse_request(b"{not json").unwrap_err();
-        assert_eq!(e.error.unwrap().code, ErrorCode::BadRequest);
+        assert_eq!(e.0, ErrorCode::BadRequest);
         let e = parse_request(br#"{"version":99,"request":{"cmd":"status"}}"#).unwrap_err();
-        assert_eq!(e.error.unwrap().code, ErrorCode::UnsupportedVersion);
+        assert_eq!(e.0, ErrorCode::UnsupportedVersion);
         let e = parse_request(br#"{"request":{"cmd":"status"}}"#).unwrap_err();
-        assert_eq!(e.error.unwrap().code, ErrorCode::BadRequest);
+        assert_eq!(e.0, ErrorCode::BadRequest);
         let e = parse_request(br#"{"version":1,"request":{"cmd":"fly"}}"#).unwrap_err();
-        assert_eq!(e.error.unwrap().code, ErrorCode::BadRequest);
+        assert_eq!(e.0, ErrorCode::BadRequest);
         assert_eq!(
             parse_request(br#"{"version":1,"request":{"cmd":"stats"}}"#).unwrap(),
             Command::Stats

@@ -122,7 +122,9 @@ impl Drop for Netns {
                     let _ = Command::new("kill").args(["-9", pid]).status();
                 }
             });
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -130,7 +132,10 @@ impl Drop for Netns {
 /// with transmit checksum offload off on both ends (a kernel host's partial
 /// checksums would look wrong through af_packet).
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
-    must(&["ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name]);
+    must(&[
+        "ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns",
+        &b.name,
+    ]);
     for (ns, i) in [(a, a_if), (b, b_if)] {
         ns.exec(&["ip", "link", "set", i, "up"]);
         ns.exec(&["ethtool", "-K", i, "tx", "off"]);
@@ -265,7 +270,10 @@ impl Daemon {
             String::from_utf8_lossy(&o.stderr)
         );
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-            panic!("sluicectl {args:?} --json is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout))
+            panic!(
+                "sluicectl {args:?} --json is not JSON ({e}): {}",
+                String::from_utf8_lossy(&o.stdout)
+            )
         })
     }
 
@@ -277,15 +285,24 @@ impl Daemon {
     fn terminate(&mut self) -> Exit {
         let mut child = match self.child.take() {
             Some(c) => c,
-            None => return Exit { code: None, log: self.log_text() },
+            None => {
+                return Exit {
+                    code: None,
+                    log: self.log_text(),
+                }
+            }
         };
         // The child is `ip netns exec`, which execs sluice: same pid.
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         let code = loop {
             match child.try_wait() {
                 Ok(Some(st)) => break st.code(),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -293,7 +310,10 @@ impl Daemon {
                 }
             }
         };
-        Exit { code, log: self.log_text() }
+        Exit {
+            code,
+            log: self.log_text(),
+        }
     }
 
     /// The EAL runtime directory of this daemon.
@@ -324,7 +344,11 @@ pub fn workers_sum(stats: &Value, field: &str) -> u64 {
         .as_array()
         .expect("workers")
         .iter()
-        .map(|w| w.pointer(field).and_then(Value::as_u64).unwrap_or_else(|| panic!("no {field} in {w}")))
+        .map(|w| {
+            w.pointer(field)
+                .and_then(Value::as_u64)
+                .unwrap_or_else(|| panic!("no {field} in {w}"))
+        })
         .sum()
 }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Sluice needs to build, test and demo on Debian 12, and
+# nothing that is already there. Sourced or run by test.sh and demo.sh.
+set -euo pipefail
+
+SLUICE_APT_PACKAGES=(
+    # build: DPDK 22.11 headers and shared libraries, bindgen's libclang
+    pkg-config libdpdk-dev dpdk-dev libclang-dev clang gcc
+    # the net_pcap driver plugin's library
+    libpcap0.8
+    # test and demo hosts: namespaces, offload switches, real clients
+    iproute2 ethtool iputils-ping arping ncat curl python3 procps
+    # coreutils' timeout bounds every command the tests run
+    coreutils
+)
+
+missing=()
+for p in "${SLUICE_APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    echo ">> installing: ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        SUDO=sudo
+    else
+        SUDO=
+    fi
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+        [[ -x "$d/cargo" ]] && export PATH="$d:$PATH"
+    done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: no Rust toolchain (cargo) found; install Rust 1.80 or newer (https://rustup.rs)" >&2
+    exit 1
+fi
