@@ -34,7 +34,9 @@ fn main() {
         });
 
     let mut cc = cc::Build::new();
-    cc.file("vendor/dpdk-sys/shim.c").warnings(false).opt_level(3);
+    cc.file("vendor/dpdk-sys/shim.c")
+        .warnings(false)
+        .opt_level(3);
     for p in &dpdk.include_paths {
         cc.include(p);
     }

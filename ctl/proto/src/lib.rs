@@ -14,6 +14,11 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+mod service;
+pub use service::*;
 
 /// The protocol version spoken by this build.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -50,6 +55,47 @@ pub enum Command {
     Stats,
     /// Stop the daemon cleanly.
     Shutdown,
+    /// Add a virtual service (with the reals it lists).
+    ServiceAdd {
+        /// The service.
+        service: ServiceSpec,
+    },
+    /// Change a virtual service's scheduler, persistence or policy; its
+    /// reals stay (reals listed in the spec are ignored).
+    ServiceEdit {
+        /// The new settings; the key selects the service.
+        service: ServiceSpec,
+    },
+    /// Remove a virtual service; its connections end.
+    ServiceDel {
+        /// Which service.
+        key: ServiceKey,
+    },
+    /// List services with their reals and counters.
+    ServiceList,
+    /// Add a real server to a service.
+    RealAdd {
+        /// Which service.
+        service: ServiceKey,
+        /// The real.
+        real: RealSpec,
+    },
+    /// Change a real's weight, forwarding method or thresholds.
+    RealEdit {
+        /// Which service.
+        service: ServiceKey,
+        /// The real's new settings; ip and port select it.
+        real: RealSpec,
+    },
+    /// Remove a real from a service.
+    RealDel {
+        /// Which service.
+        service: ServiceKey,
+        /// The real's address.
+        ip: Ipv4Addr,
+        /// The real's port.
+        port: u16,
+    },
 }
 
 /// A reply envelope: `ok` with a `result`, or not `ok` with an `error`.
@@ -127,6 +173,26 @@ pub enum ReplyBody {
     Stats(Stats),
     /// Reply to `shutdown`: the daemon is stopping.
     ShuttingDown,
+    /// Reply to `service list`.
+    Services(ServiceList),
+    /// A change was applied.
+    Applied(Applied),
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Applied {
+    /// One line describing the change.
+    pub message: String,
+    /// The configuration epoch the workers switch to.
+    pub epoch: u64,
+}
+
+/// Every service with its reals.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceList {
+    /// Services, in configuration order.
+    pub services: Vec<ServiceInfo>,
 }
 
 /// The daemon's status.
@@ -263,6 +329,44 @@ pub struct WorkerStats {
     pub idle_polls: u64,
     /// Drops by reason (every reason present, zero or not).
     pub drops: BTreeMap<String, u64>,
+    /// The worker's connection table.
+    #[serde(default)]
+    pub conntrack: ConnTableStats,
+    /// Packets this worker handed to the worker that owns their flow.
+    #[serde(default)]
+    pub handoff_out: u64,
+    /// Packets other workers handed to this one.
+    #[serde(default)]
+    pub handoff_in: u64,
+    /// New connections forwarded by consistent hash without a table entry
+    /// (table full).
+    #[serde(default)]
+    pub stateless_forwards: u64,
+    /// Packets held while a next hop's MAC was being resolved.
+    #[serde(default)]
+    pub held_for_arp: u64,
+    /// ARP requests sent for next hops.
+    #[serde(default)]
+    pub arp_requests_sent: u64,
+}
+
+/// A worker's connection-table figures.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnTableStats {
+    /// Connections in the table now.
+    pub occupancy: u64,
+    /// Capacity.
+    pub capacity: u64,
+    /// Connections inserted.
+    pub inserts: u64,
+    /// Insertions refused because the table was full.
+    pub insert_failures: u64,
+    /// Connections expired by timeout.
+    pub expiries: u64,
+    /// Connections removed (closed, or ended by a real's removal).
+    pub removals: u64,
+    /// Persistence templates in the table now.
+    pub templates: u64,
 }
 
 impl Stats {

@@ -6,6 +6,7 @@
 
 mod client;
 mod render;
+mod verbs;
 
 use clap::{Parser, Subcommand};
 use sluice_proto::{Command, ReplyBody};
@@ -42,14 +43,45 @@ enum Cmd {
     Stats,
     /// Stop the daemon cleanly.
     Shutdown,
+    /// Virtual services: add, edit, del, list.
+    #[command(subcommand)]
+    Service(verbs::ServiceCmd),
+    /// Real servers of a service: add, edit, del.
+    #[command(subcommand)]
+    Real(verbs::RealCmd),
+    /// List services with their reals (as `service list`).
+    List(verbs::ListArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut list_args = verbs::ListArgs::default();
     let command = match cli.cmd {
         Cmd::Status => Command::Status,
         Cmd::Stats => Command::Stats,
         Cmd::Shutdown => Command::Shutdown,
+        Cmd::List(a) => {
+            list_args = a;
+            Command::ServiceList
+        }
+        Cmd::Service(verbs::ServiceCmd::List(a)) => {
+            list_args = a;
+            Command::ServiceList
+        }
+        Cmd::Service(s) => match s.into_command() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("sluicectl: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Cmd::Real(r) => match r.into_command() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("sluicectl: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     let reply = match client::request(&cli.socket, &command) {
         Ok(r) => r,
@@ -84,6 +116,8 @@ fn main() -> ExitCode {
         Some(ReplyBody::Status(s)) => print!("{}", render::status(&s)),
         Some(ReplyBody::Stats(s)) => print!("{}", render::stats(&s)),
         Some(ReplyBody::ShuttingDown) => println!("sluice is shutting down"),
+        Some(ReplyBody::Services(l)) => print!("{}", render::services(&l, &list_args)),
+        Some(ReplyBody::Applied(a)) => println!("{} (epoch {})", a.message, a.epoch),
         None => {
             eprintln!("sluicectl: the daemon sent an empty reply");
             return ExitCode::from(5);

@@ -128,3 +128,78 @@ pub fn stats(s: &Stats) -> String {
     }
     o
 }
+
+/// The `list` table, in the manner of `ipvsadm -Ln`.
+pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) -> String {
+    let mut o = String::new();
+    if args.stats {
+        let _ = writeln!(
+            o,
+            "{:<5} {:<28} {:>8} {:>10} {:>10} {:>12} {:>12}",
+            "Prot", "LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        );
+        let _ = writeln!(o, "  -> RemoteAddress:Port");
+    } else {
+        let _ = writeln!(
+            o,
+            "{:<5} {:<28} {}",
+            "Prot", "LocalAddress:Port", "Scheduler Flags"
+        );
+        let _ = writeln!(
+            o,
+            "  -> {:<27} {:<7} {:>6} {:>10} {:>10}",
+            "RemoteAddress:Port", "Forward", "Weight", "ActiveConn", "InActConn"
+        );
+    }
+    for s in &l.services {
+        let addr = format!("{}:{}", s.vip, s.port);
+        let proto = s.protocol.to_string().to_uppercase();
+        if args.stats {
+            let c = s.stats;
+            let _ = writeln!(
+                o,
+                "{:<5} {:<28} {:>8} {:>10} {:>10} {:>12} {:>12}",
+                proto, addr, c.connections, c.packets_in, c.packets_out, c.bytes_in, c.bytes_out
+            );
+        } else {
+            let mut flags = String::new();
+            if let Some(p) = s.persistence {
+                let _ = write!(flags, " persistent {}", p.timeout_secs);
+                if p.netmask != 32 {
+                    let _ = write!(flags, " mask /{}", p.netmask);
+                }
+            }
+            if s.on_real_removal == sluice_proto::OnRealRemoval::End {
+                flags.push_str(" end-on-removal");
+            }
+            let _ = writeln!(o, "{:<5} {:<28} {}{}", proto, addr, s.scheduler, flags);
+        }
+        for r in &s.reals {
+            let raddr = format!("{}:{}", r.spec.ip, r.spec.port);
+            if args.stats {
+                let c = r.stats;
+                let _ = writeln!(
+                    o,
+                    "  -> {:<27} {:>8} {:>10} {:>10} {:>12} {:>12}",
+                    raddr, c.connections, c.packets_in, c.packets_out, c.bytes_in, c.bytes_out
+                );
+            } else {
+                let fwd = match r.spec.forward {
+                    sluice_proto::Forward::Nat => "Masq",
+                    sluice_proto::Forward::Dr => "Route",
+                };
+                let _ = writeln!(
+                    o,
+                    "  -> {:<27} {:<7} {:>6} {:>10} {:>10}{}",
+                    raddr,
+                    fwd,
+                    r.spec.weight,
+                    r.active,
+                    r.inactive,
+                    if r.overloaded { " overloaded" } else { "" }
+                );
+            }
+        }
+    }
+    o
+}

@@ -34,11 +34,28 @@ pub enum DropReason {
     MultiSegment,
     /// The transmit queue was full.
     TxFull,
+    /// A packet to forward whose TTL would reach zero.
+    TtlExceeded,
+    /// A packet of a connection whose real server (or service) was removed
+    /// with the "end connections" policy.
+    RealRemoved,
+    /// TCP that is not a SYN for a virtual service, with no connection.
+    NoConnection,
+    /// A new connection for a service with no usable real server.
+    NoRealAvailable,
+    /// No route to the destination (or a DR real off the connected prefixes).
+    NoRoute,
+    /// The next hop did not answer ARP in time.
+    NeighbourUnresolved,
+    /// Too many packets already waiting for ARP resolution.
+    HoldQueueFull,
+    /// The ring to the worker that owns the flow was full.
+    HandoffFull,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 22;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -56,6 +73,14 @@ impl DropReason {
         DropReason::BadSourceMac,
         DropReason::MultiSegment,
         DropReason::TxFull,
+        DropReason::TtlExceeded,
+        DropReason::RealRemoved,
+        DropReason::NoConnection,
+        DropReason::NoRealAvailable,
+        DropReason::NoRoute,
+        DropReason::NeighbourUnresolved,
+        DropReason::HoldQueueFull,
+        DropReason::HandoffFull,
     ];
 
     /// Index into per-reason counter arrays.
@@ -81,6 +106,14 @@ impl DropReason {
             DropReason::BadSourceMac => "bad_source_mac",
             DropReason::MultiSegment => "multi_segment",
             DropReason::TxFull => "tx_full",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::RealRemoved => "real_removed",
+            DropReason::NoConnection => "no_connection",
+            DropReason::NoRealAvailable => "no_real_available",
+            DropReason::NoRoute => "no_route",
+            DropReason::NeighbourUnresolved => "neighbour_unresolved",
+            DropReason::HoldQueueFull => "hold_queue_full",
+            DropReason::HandoffFull => "handoff_full",
         }
     }
 }

@@ -9,10 +9,15 @@
 //! - [`local`]: the appliance's own network presence on a port: answering
 //!   ARP and ICMP echo, and learning neighbours.
 //! - [`neigh`]: the neighbour (ARP) cache.
+//! - [`flow`]: parsing a frame into the addresses, ports and offsets that
+//!   load balancing needs (IPv4 with TCP, UDP or ICMP, ICMP errors included).
+//! - [`nat`]: in-place NAT rewrites with incremental checksum updates.
 
 pub mod addr;
 pub mod drop_reason;
+pub mod flow;
 pub mod local;
+pub mod nat;
 pub mod neigh;
 pub mod wire;
 

@@ -8,18 +8,20 @@ use crate::drop_reason::DropReason;
 use crate::wire::{arp, checksum, ethernet, icmp, ipv4};
 use std::net::Ipv4Addr;
 
-/// Most addresses one port can carry.
+/// Most addresses the configuration may give one port (virtual IPs of
+/// services come on top).
 pub const MAX_ADDRESSES: usize = 16;
 
 /// TTL of packets the appliance originates.
 pub const DEFAULT_TTL: u8 = 64;
 
-/// A port's identity: its MAC and the IPv4 addresses it owns.
+/// A port's identity: its MAC and the IPv4 addresses it answers for (its
+/// own addresses, and the virtual IPs of the services).
 #[derive(Clone, Debug)]
 pub struct LocalPort {
     mac: MacAddr,
-    addrs: [Ipv4Addr; MAX_ADDRESSES],
-    n: usize,
+    /// Sorted, without duplicates.
+    addrs: Vec<Ipv4Addr>,
 }
 
 /// What to do with a frame after [`LocalPort::handle`].
@@ -63,21 +65,13 @@ impl Outcome {
 }
 
 impl LocalPort {
-    /// A port with `mac` owning `addrs` (at most MAX_ADDRESSES).
-    pub fn new(mac: MacAddr, addrs: &[Ipv4Addr]) -> Result<LocalPort, String> {
-        if addrs.len() > MAX_ADDRESSES {
-            return Err(format!(
-                "{} addresses on one port, at most {MAX_ADDRESSES} are supported",
-                addrs.len()
-            ));
-        }
-        let mut a = [Ipv4Addr::UNSPECIFIED; MAX_ADDRESSES];
-        a[..addrs.len()].copy_from_slice(addrs);
-        Ok(LocalPort {
-            mac,
-            addrs: a,
-            n: addrs.len(),
-        })
+    /// A port with `mac` answering for `addrs`. Built off the packet path
+    /// (it allocates); lookups do not.
+    pub fn new(mac: MacAddr, addrs: &[Ipv4Addr]) -> LocalPort {
+        let mut a = addrs.to_vec();
+        a.sort_unstable();
+        a.dedup();
+        LocalPort { mac, addrs: a }
     }
 
     /// The port's MAC.
@@ -88,7 +82,7 @@ impl LocalPort {
     /// Whether `ip` is one of the port's addresses.
     #[inline(always)]
     pub fn owns(&self, ip: Ipv4Addr) -> bool {
-        self.addrs[..self.n].contains(&ip)
+        self.addrs.binary_search(&ip).is_ok()
     }
 
     /// Handles one received frame addressed to the appliance itself.
@@ -185,7 +179,7 @@ mod tests {
     const HOST_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
     fn port() -> LocalPort {
-        LocalPort::new(OUR_MAC, &[Ipv4Addr::new(198, 51, 100, 1), OUR_IP]).unwrap()
+        LocalPort::new(OUR_MAC, &[Ipv4Addr::new(198, 51, 100, 1), OUR_IP])
     }
 
     fn arp_frame(op: u16, tpa: Ipv4Addr) -> Vec<u8> {

@@ -6,12 +6,13 @@
 use crate::config::Config;
 use crate::control::{server, ControlServer, Pending};
 use crate::counters::WorkerCounters;
+use crate::lb::{LbControl, PortBase};
 use crate::snapshot::Publisher;
-use crate::worker::{Dataplane, PollConfig, Worker};
+use crate::worker::{PollConfig, Rings, Worker};
 use crossbeam_utils::CachePadded;
-use sluice_core::local::LocalPort;
 use sluice_core::{DropReason, MacAddr};
 use sluice_dpdk::{lcore, Eal, Mempool, Port, PortConfig as DevPortConfig};
+use sluice_lb::{Forwarder, ForwarderConfig, RouteTable, SharedStats, Snapshot};
 use sluice_proto::{self as proto, Command, ErrorCode, Reply, ReplyBody};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,7 +87,7 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     let mut ports = Vec::new();
     let mut queues: Vec<Vec<(sluice_dpdk::RxQueue, sluice_dpdk::TxQueue)>> =
         (0..nworkers).map(|_| Vec::new()).collect();
-    let mut locals = Vec::new();
+    let mut bases = Vec::new();
     for pc in &cfg.ports {
         let mut port = Port::open(&eal, pc.device.port_name())?;
         let info = port.info()?;
@@ -105,8 +106,10 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
         for (w, (r, t)) in rxq.into_iter().zip(txq).enumerate() {
             queues[w].push((r, t));
         }
-        let addrs: Vec<_> = pc.addresses.iter().map(|a| a.addr).collect();
-        locals.push(LocalPort::new(mac, &addrs).map_err(AppError::Other)?);
+        bases.push(PortBase {
+            mac,
+            addresses: pc.addresses.clone(),
+        });
         info!(port = %pc.name, device = %pc.device.describe(), driver = %info.driver, %mac, rss, "port started");
         ports.push(PortEntry {
             port,
@@ -120,25 +123,62 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
         });
     }
 
-    let publisher = Publisher::new(Dataplane { ports: locals }, nworkers);
+    let connected: Vec<_> = cfg
+        .ports
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.addresses.iter().map(move |a| (i, *a)))
+        .collect();
+    let statics: Vec<_> = cfg.routes.iter().map(|r| (r.prefix, r.via)).collect();
+    let routes = RouteTable::new(&connected, &statics, cfg.gateway).map_err(AppError::Other)?;
+    let shared = SharedStats::new(nworkers);
+    let mut lb = LbControl::new(bases, routes, shared.clone(), nworkers);
+    for spec in &cfg.services {
+        let key = spec.key();
+        lb.service_add(spec.clone())
+            .map_err(|e| AppError::Other(format!("service {key}: {e}")))?;
+    }
+    let first: Snapshot = lb.snapshot().map_err(AppError::Other)?;
+    let publisher = Publisher::new(first, nworkers);
+    let rings = Rings::new(nworkers);
     let stop = Arc::new(AtomicBool::new(false));
     let poll = PollConfig {
         burst: cfg.dataplane.burst as usize,
         idle_polls_before_sleep: cfg.dataplane.idle_polls_before_sleep,
         idle_sleep: Duration::from_micros(cfg.dataplane.idle_sleep_us as u64),
-        neighbour_max_age_secs: cfg.dataplane.neighbour_max_age_secs as u64,
     };
     let mut workers = Vec::new();
     let mut handles = Vec::new();
     for (id, (lc, qs)) in cfg.dataplane.workers.iter().zip(queues).enumerate() {
         let counters = Arc::new(WorkerCounters::new());
         let (rx, tx): (Vec<_>, Vec<_>) = qs.into_iter().unzip();
+        let table = sluice_conntrack::Config {
+            capacity: cfg.dataplane.connections,
+            template_capacity: (cfg.dataplane.connections / 4).max(1024),
+            hash_seed: 0x5eed_0000_0000_0000 ^ (std::process::id() as u64) << 16 ^ id as u64,
+            timeouts: cfg.timeouts,
+            ..Default::default()
+        };
+        let forwarder = Forwarder::new(
+            &ForwarderConfig {
+                worker: id,
+                workers: nworkers,
+                table,
+                neighbours: 4096,
+                neighbour_max_age_ms: cfg.dataplane.neighbour_max_age_secs as u64 * 1000,
+            },
+            shared.clone(),
+        )
+        .map_err(AppError::Other)?;
         let w = Worker::new(
             id,
             rx,
             tx,
             counters.clone(),
             publisher.reader(id),
+            forwarder,
+            rings.clone(),
+            pool.clone(),
             stop.clone(),
             poll,
         );
@@ -157,12 +197,15 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     server::announce(&cfg.control.socket, cfg.control.mode);
     info!(workers = nworkers, ports = ports.len(), "sluice is running");
 
-    let ctx = Control {
+    let mut ctx = Control {
         ports: &ports,
         workers: &workers,
         started,
         main_lcore,
+        lb,
+        publisher: &publisher,
     };
+    let mut last_overload = Instant::now();
     loop {
         if signal_stop.load(Ordering::Relaxed) {
             info!("signal received, stopping");
@@ -181,7 +224,12 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         publisher.reclaim();
+        if last_overload.elapsed() >= Duration::from_millis(100) {
+            last_overload = Instant::now();
+            ctx.lb.update_overload();
+        }
     }
+    drop(ctx);
 
     // Teardown: workers finish their burst and free what they hold, then
     // ports stop and close (drivers return their mbufs), then the pool is
@@ -195,6 +243,7 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     }
     drop(server);
     drop(publisher);
+    drop(rings);
     for mut p in ports {
         if let Err(e) = p.port.stop() {
             error!(port = %p.name, "stop failed: {e}");
@@ -225,11 +274,67 @@ struct Control<'a> {
     workers: &'a [WorkerEntry],
     started: Instant,
     main_lcore: u32,
+    lb: LbControl,
+    publisher: &'a Publisher<Snapshot>,
 }
 
 impl Control<'_> {
-    fn answer(&self, c: &Command) -> Reply {
+    fn apply(&mut self, what: String, r: Result<Snapshot, String>) -> Reply {
+        match r {
+            Ok(snap) => {
+                let epoch = self.publisher.publish(snap);
+                info!(change = %what, epoch, "configuration changed");
+                Reply::ok(ReplyBody::Applied(proto::Applied {
+                    message: what,
+                    epoch,
+                }))
+            }
+            Err(e) => {
+                warn!(change = %what, "change refused: {e}");
+                Reply::error(ErrorCode::Refused, e)
+            }
+        }
+    }
+
+    fn answer(&mut self, c: &Command) -> Reply {
         match c {
+            Command::ServiceAdd { service } => {
+                let what = format!("service add {}", service.key());
+                let r = self.lb.service_add(service.clone());
+                self.apply(what, r)
+            }
+            Command::ServiceEdit { service } => {
+                let what = format!("service edit {}", service.key());
+                let r = self.lb.service_edit(service.clone());
+                self.apply(what, r)
+            }
+            Command::ServiceDel { key } => {
+                let what = format!("service del {key}");
+                let r = self.lb.service_del(key);
+                self.apply(what, r)
+            }
+            Command::RealAdd { service, real } => {
+                let what = format!(
+                    "real add {service} {}:{} weight {} {}",
+                    real.ip, real.port, real.weight, real.forward
+                );
+                let r = self.lb.real_add(service, *real);
+                self.apply(what, r)
+            }
+            Command::RealEdit { service, real } => {
+                let what = format!(
+                    "real edit {service} {}:{} weight {} {}",
+                    real.ip, real.port, real.weight, real.forward
+                );
+                let r = self.lb.real_edit(service, *real);
+                self.apply(what, r)
+            }
+            Command::RealDel { service, ip, port } => {
+                let what = format!("real del {service} {ip}:{port}");
+                let r = self.lb.real_del(service, *ip, *port);
+                self.apply(what, r)
+            }
+            Command::ServiceList => Reply::ok(ReplyBody::Services(self.lb.list())),
             Command::Status => Reply::ok(ReplyBody::Status(self.status())),
             Command::Stats => match self.stats() {
                 Ok(s) => Reply::ok(ReplyBody::Stats(s)),
@@ -315,6 +420,7 @@ impl Control<'_> {
             .enumerate()
             .map(|(id, w)| {
                 let c = &w.counters;
+                let lbw = &self.lb.shared().workers[id];
                 let mut t = proto::Traffic::default();
                 for pc in c.ports.iter().take(self.ports.len()) {
                     t.rx_packets += pc.rx_packets.get();
@@ -335,6 +441,20 @@ impl Control<'_> {
                         .iter()
                         .map(|r| (r.name().to_string(), c.drops[r.index()].get()))
                         .collect(),
+                    conntrack: proto::ConnTableStats {
+                        occupancy: c.ct_occupancy.get(),
+                        capacity: c.ct_capacity.get(),
+                        inserts: c.ct_inserts.get(),
+                        insert_failures: c.ct_insert_failures.get(),
+                        expiries: c.ct_expiries.get(),
+                        removals: c.ct_removals.get(),
+                        templates: c.ct_templates.get(),
+                    },
+                    handoff_out: lbw.handoff_out.get(),
+                    handoff_in: lbw.handoff_in.get(),
+                    stateless_forwards: lbw.stateless_forwards.get(),
+                    held_for_arp: lbw.held_for_arp.get(),
+                    arp_requests_sent: lbw.arp_requests_sent.get(),
                 }
             })
             .collect();

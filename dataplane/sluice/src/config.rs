@@ -44,6 +44,23 @@ struct RawConfig {
     ports: Vec<RawPort>,
     #[serde(default)]
     routes: RawRoutes,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default, rename = "service")]
+    services: Vec<sluice_proto::ServiceSpec>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    tcp_established: Option<u32>,
+    tcp_syn_recv: Option<u32>,
+    tcp_fin_wait: Option<u32>,
+    tcp_close_wait: Option<u32>,
+    tcp_time_wait: Option<u32>,
+    tcp_close: Option<u32>,
+    tcp_last_ack: Option<u32>,
+    udp: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -73,6 +90,7 @@ struct RawDataplane {
     idle_sleep_us: Option<u32>,
     idle_polls_before_sleep: Option<u32>,
     neighbour_max_age_secs: Option<u32>,
+    connections: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -148,6 +166,8 @@ pub struct DataplaneConfig {
     pub idle_polls_before_sleep: u32,
     /// Age limit of learned neighbours.
     pub neighbour_max_age_secs: u32,
+    /// Connection-table capacity of each worker.
+    pub connections: u32,
 }
 
 /// Control socket settings.
@@ -230,6 +250,10 @@ pub struct Config {
     pub gateway: Option<Ipv4Addr>,
     /// Static routes.
     pub routes: Vec<Route>,
+    /// Connection timeouts (milliseconds, as the connection table uses).
+    pub timeouts: sluice_conntrack::Timeouts,
+    /// Virtual services.
+    pub services: Vec<sluice_proto::ServiceSpec>,
 }
 
 /// Most ports a configuration may have.
@@ -481,6 +505,87 @@ impl Config {
             routes.push(Route { prefix, via });
         }
 
+        let mut timeouts = sluice_conntrack::Timeouts::default();
+        let t = &raw.timeouts;
+        for (name, v, slot) in [
+            (
+                "tcp_established",
+                t.tcp_established,
+                &mut timeouts.tcp_established,
+            ),
+            ("tcp_syn_recv", t.tcp_syn_recv, &mut timeouts.tcp_syn_recv),
+            ("tcp_fin_wait", t.tcp_fin_wait, &mut timeouts.tcp_fin_wait),
+            (
+                "tcp_close_wait",
+                t.tcp_close_wait,
+                &mut timeouts.tcp_close_wait,
+            ),
+            (
+                "tcp_time_wait",
+                t.tcp_time_wait,
+                &mut timeouts.tcp_time_wait,
+            ),
+            ("tcp_close", t.tcp_close, &mut timeouts.tcp_close),
+            ("tcp_last_ack", t.tcp_last_ack, &mut timeouts.tcp_last_ack),
+            ("udp", t.udp, &mut timeouts.udp),
+        ] {
+            if let Some(secs) = v {
+                if secs == 0 || secs > 7 * 86400 {
+                    return Err(err(
+                        format!("timeouts.{name}"),
+                        format!("{secs} s is not in 1..=604800"),
+                    ));
+                }
+                *slot = secs * 1000;
+            }
+        }
+        let connections = d.connections.unwrap_or(1 << 20);
+        if !(1024..=sluice_conntrack::MAX_CAPACITY).contains(&connections) {
+            return Err(err(
+                "dataplane.connections".into(),
+                format!(
+                    "{connections} is not in 1024..={}",
+                    sluice_conntrack::MAX_CAPACITY
+                ),
+            ));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (i, svc) in raw.services.iter().enumerate() {
+            sluice_lb::model::validate(svc).map_err(|e| err(format!("service[{i}]"), e))?;
+            if !keys.insert(svc.key()) {
+                return Err(err(
+                    format!("service[{i}]"),
+                    format!("{} is defined twice", svc.key()),
+                ));
+            }
+            if let Some(p) = svc.persistence {
+                if p.netmask < 32 && d.workers.len() > 1 {
+                    // Steering keeps each client address on one worker; a
+                    // template for a client network must not be split.
+                    return Err(err(
+                        format!("service[{i}].persistence.netmask"),
+                        format!(
+                            "/{} groups clients, which needs a single worker (steering is \
+                             per client address); use netmask = 32 or one worker",
+                            p.netmask
+                        ),
+                    ));
+                }
+            }
+            for (j, r) in svc.reals.iter().enumerate() {
+                if r.forward == sluice_proto::Forward::Dr && !connected(r.ip) {
+                    return Err(err(
+                        format!("service[{i}].real[{j}]"),
+                        format!(
+                            "{} uses direct routing but is not on a port's prefix: a DR real \
+                             must share a segment with the appliance",
+                            r.ip
+                        ),
+                    ));
+                }
+            }
+        }
+
         let mode_str = raw.control.mode.clone().unwrap_or_else(|| "0600".into());
         let mode = u32::from_str_radix(mode_str.trim_start_matches("0o"), 8)
             .ok()
@@ -532,11 +637,14 @@ impl Config {
                 idle_sleep_us: d.idle_sleep_us.unwrap_or(0),
                 idle_polls_before_sleep: d.idle_polls_before_sleep.unwrap_or(100),
                 neighbour_max_age_secs: d.neighbour_max_age_secs.unwrap_or(300),
+                connections,
             },
             control: ControlConfig { socket, mode },
             ports,
             gateway,
             routes,
+            timeouts,
+            services: raw.services.clone(),
         })
     }
 
@@ -630,6 +738,25 @@ addresses = ["198.51.100.1/24", "198.51.100.2/24"]
 [routes]
 gateway = "192.0.2.254"
 static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
+
+[timeouts]
+tcp_established = 600
+
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "wrr"
+
+[[service.real]]
+ip = "198.51.100.11"
+port = 8080
+weight = 3
+
+[[service.real]]
+ip = "198.51.100.12"
+port = 80
+forward = "dr"
 "#;
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
@@ -651,6 +778,10 @@ static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
         assert_eq!(c.ports[1].device, Device::Pci("0000:03:00.0".into()));
         assert_eq!(c.gateway, Some(Ipv4Addr::new(192, 0, 2, 254)));
         assert_eq!(c.control.mode, 0o600);
+        assert_eq!(c.timeouts.tcp_established, 600_000);
+        assert_eq!(c.services.len(), 1);
+        assert_eq!(c.services[0].reals[0].weight, 3);
+        assert_eq!(c.services[0].reals[1].forward, sluice_proto::Forward::Dr);
         let args = c.eal_args().join(" ");
         assert!(args.contains("-l 0,1,2"), "{args}");
         assert!(

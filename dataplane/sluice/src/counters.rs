@@ -21,6 +21,12 @@ impl Counter {
         );
     }
 
+    /// Overwrites the value (for gauges the owner publishes).
+    #[inline(always)]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     /// Current value.
     #[inline(always)]
     pub fn get(&self) -> u64 {
@@ -60,6 +66,20 @@ pub struct WorkerCounters {
     pub busy_cycles: Counter,
     /// Drops by reason.
     pub drops: [Counter; DropReason::COUNT],
+    /// Connection table: entries now.
+    pub ct_occupancy: Counter,
+    /// Connection table: capacity.
+    pub ct_capacity: Counter,
+    /// Connection table: inserts.
+    pub ct_inserts: Counter,
+    /// Connection table: inserts refused (full).
+    pub ct_insert_failures: Counter,
+    /// Connection table: expiries.
+    pub ct_expiries: Counter,
+    /// Connection table: removals.
+    pub ct_removals: Counter,
+    /// Persistence templates now.
+    pub ct_templates: Counter,
 }
 
 impl WorkerCounters {

@@ -10,5 +10,6 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod counters;
+pub mod lb;
 pub mod snapshot;
 pub mod worker;

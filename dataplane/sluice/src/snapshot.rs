@@ -109,6 +109,12 @@ impl<T> Reader<T> {
         &self.cached
     }
 
+    /// The epoch of the snapshot in use.
+    #[inline(always)]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The snapshot in use, without checking for a newer one.
     #[inline(always)]
     pub fn get(&self) -> &T {

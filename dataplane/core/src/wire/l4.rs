@@ -31,6 +31,13 @@ pub fn ports(p: &[u8]) -> (u16, u16) {
     )
 }
 
+/// The header length in bytes given by a TCP header's data offset (not
+/// validated: below TCP_MIN_HEADER_LEN for a malformed header).
+#[inline(always)]
+pub fn tcp_header_len(p: &[u8]) -> usize {
+    ((p[12] >> 4) as usize) * 4
+}
+
 /// The flags byte of a TCP header.
 #[inline(always)]
 pub fn tcp_flags(p: &[u8]) -> u8 {

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod pcap;
+pub mod topo;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,235 @@
+//! The service and real verbs, shaped after ipvsadm's options (`-t`/`-u`
+//! service address, `-s` scheduler, `-p`/`-M` persistence, `-r` real,
+//! `-w` weight, `-m`/`-g` forwarding, `-x`/`-y` thresholds) but as
+//! subcommands.
+
+use clap::{Args, Subcommand};
+use sluice_proto::{
+    Command, Forward, OnRealRemoval, Persistence, Protocol, RealSpec, ServiceKey, ServiceSpec,
+};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Which service: `-t VIP:PORT` (TCP) or `-u VIP:PORT` (UDP).
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct ServiceAddr {
+    /// A TCP service, VIP:PORT.
+    #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
+    tcp: Option<SocketAddrV4>,
+    /// A UDP service, VIP:PORT.
+    #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
+    udp: Option<SocketAddrV4>,
+}
+
+impl ServiceAddr {
+    fn key(&self) -> ServiceKey {
+        let (protocol, a) = match (self.tcp, self.udp) {
+            (Some(a), _) => (Protocol::Tcp, a),
+            (None, Some(a)) => (Protocol::Udp, a),
+            (None, None) => unreachable!("clap requires one"),
+        };
+        ServiceKey {
+            protocol,
+            vip: *a.ip(),
+            port: a.port(),
+        }
+    }
+}
+
+/// A service's settings.
+#[derive(Args, Debug, Clone)]
+pub struct ServiceOpts {
+    #[command(flatten)]
+    addr: ServiceAddr,
+    /// Scheduler: rr, wrr, lc, wlc, sed, nq, sh, mh.
+    #[arg(short = 's', long, default_value = "wlc")]
+    scheduler: String,
+    /// Persistence timeout in seconds (source-IP affinity).
+    #[arg(short = 'p', long = "persistent", value_name = "SECONDS")]
+    persistent: Option<u32>,
+    /// Persistence client netmask (e.g. 255.255.255.0 or 24).
+    #[arg(short = 'M', long = "netmask", requires = "persistent")]
+    netmask: Option<String>,
+    /// What happens to a removed real's connections: keep (finish) or end.
+    #[arg(long, default_value = "keep", value_parser = ["keep", "end"])]
+    on_real_removal: String,
+    /// Maglev lookup table size (a prime; mh only).
+    #[arg(long)]
+    mh_table_size: Option<u32>,
+}
+
+fn parse_netmask(s: &str) -> Result<u8, String> {
+    if let Ok(n) = s.trim_start_matches('/').parse::<u8>() {
+        if n <= 32 {
+            return Ok(n);
+        }
+    }
+    let ip: Ipv4Addr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a netmask (255.255.255.0 or 24)"))?;
+    let m = u32::from(ip);
+    if m.leading_ones() + m.trailing_zeros() != 32 {
+        return Err(format!("{s} is not a contiguous netmask"));
+    }
+    Ok(m.leading_ones() as u8)
+}
+
+impl ServiceOpts {
+    fn spec(&self) -> Result<ServiceSpec, String> {
+        let k = self.addr.key();
+        let persistence = match self.persistent {
+            None => None,
+            Some(t) => Some(Persistence {
+                timeout_secs: t,
+                netmask: match &self.netmask {
+                    Some(m) => parse_netmask(m)?,
+                    None => 32,
+                },
+            }),
+        };
+        Ok(ServiceSpec {
+            protocol: k.protocol,
+            vip: k.vip,
+            port: k.port,
+            scheduler: self.scheduler.clone(),
+            persistence,
+            on_real_removal: if self.on_real_removal == "end" {
+                OnRealRemoval::End
+            } else {
+                OnRealRemoval::Keep
+            },
+            mh_table_size: self.mh_table_size,
+            reals: Vec::new(),
+        })
+    }
+}
+
+/// Options of `list`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListArgs {
+    /// Show packet, byte and connection totals.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// `sluicectl service ...`
+#[derive(Subcommand, Debug)]
+pub enum ServiceCmd {
+    /// Add a virtual service (ipvsadm -A).
+    Add(ServiceOpts),
+    /// Change a virtual service (ipvsadm -E).
+    Edit(ServiceOpts),
+    /// Delete a virtual service (ipvsadm -D).
+    Del {
+        #[command(flatten)]
+        addr: ServiceAddr,
+    },
+    /// List services with their reals (ipvsadm -L).
+    List(ListArgs),
+}
+
+impl ServiceCmd {
+    /// The request this verb sends.
+    pub fn into_command(self) -> Result<Command, String> {
+        Ok(match self {
+            ServiceCmd::Add(o) => Command::ServiceAdd { service: o.spec()? },
+            ServiceCmd::Edit(o) => Command::ServiceEdit { service: o.spec()? },
+            ServiceCmd::Del { addr } => Command::ServiceDel { key: addr.key() },
+            ServiceCmd::List(_) => Command::ServiceList,
+        })
+    }
+}
+
+/// A real's settings.
+#[derive(Args, Debug, Clone)]
+pub struct RealOpts {
+    #[command(flatten)]
+    addr: ServiceAddr,
+    /// The real server, RIP:PORT.
+    #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
+    real: SocketAddrV4,
+    /// Weight (0 quiesces: no new connections).
+    #[arg(short = 'w', long, default_value_t = 1)]
+    weight: u32,
+    /// Forward by NAT (masquerading); the default.
+    #[arg(short = 'm', long = "masquerading", conflicts_with = "gatewaying")]
+    masquerading: bool,
+    /// Forward by direct routing (gatewaying).
+    #[arg(short = 'g', long = "gatewaying")]
+    gatewaying: bool,
+    /// Upper connection threshold (0: none).
+    #[arg(short = 'x', long = "u-threshold", default_value_t = 0)]
+    upper: u32,
+    /// Lower connection threshold.
+    #[arg(short = 'y', long = "l-threshold", default_value_t = 0)]
+    lower: u32,
+}
+
+impl RealOpts {
+    fn spec(&self) -> RealSpec {
+        RealSpec {
+            ip: *self.real.ip(),
+            port: self.real.port(),
+            weight: self.weight,
+            forward: if self.gatewaying {
+                Forward::Dr
+            } else {
+                Forward::Nat
+            },
+            upper_threshold: self.upper,
+            lower_threshold: self.lower,
+        }
+    }
+}
+
+/// `sluicectl real ...`
+#[derive(Subcommand, Debug)]
+pub enum RealCmd {
+    /// Add a real server to a service (ipvsadm -a).
+    Add(RealOpts),
+    /// Change a real server (ipvsadm -e).
+    Edit(RealOpts),
+    /// Delete a real server (ipvsadm -d).
+    Del {
+        #[command(flatten)]
+        addr: ServiceAddr,
+        /// The real server, RIP:PORT.
+        #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
+        real: SocketAddrV4,
+    },
+}
+
+impl RealCmd {
+    /// The request this verb sends.
+    pub fn into_command(self) -> Result<Command, String> {
+        Ok(match self {
+            RealCmd::Add(o) => Command::RealAdd {
+                service: o.addr.key(),
+                real: o.spec(),
+            },
+            RealCmd::Edit(o) => Command::RealEdit {
+                service: o.addr.key(),
+                real: o.spec(),
+            },
+            RealCmd::Del { addr, real } => Command::RealDel {
+                service: addr.key(),
+                ip: *real.ip(),
+                port: real.port(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(parse_netmask("255.255.255.0"), Ok(24));
+        assert_eq!(parse_netmask("24"), Ok(24));
+        assert_eq!(parse_netmask("255.255.255.255"), Ok(32));
+        assert!(parse_netmask("255.0.255.0").is_err());
+        assert!(parse_netmask("33").is_err());
+    }
+}

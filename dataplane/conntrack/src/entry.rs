@@ -1,0 +1,326 @@
+//! The connection entry: what the table records about one connection.
+//!
+//! [`Conn`] is 48 bytes (asserted by a test): three IPv4 address/port pairs
+//! (client, virtual service, real server), protocol, forwarding method, TCP
+//! state, flags, service and real indices, the persistence template it
+//! belongs to, the expiry time, and the two timing-wheel links. There are no
+//! per-entry packet or byte counters (those are kept per service and per
+//! real elsewhere).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::key::{FlowKey, Proto};
+use crate::persist::TemplateId;
+use crate::slab::{Node, NIL};
+use crate::tcp_state::ConnState;
+
+/// Handle of a connection in its [`ConnTable`](crate::ConnTable).
+///
+/// Valid until the connection is removed or expires; after that the slot
+/// may be reused by another connection, so handles should not be kept
+/// across calls that can remove entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub(crate) u32);
+
+impl ConnId {
+    /// The slot index (for logs and diagnostics).
+    pub fn as_u32(self) -> u32 {
+        self.0
+    }
+}
+
+/// How packets reach the real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Fwd {
+    /// Masquerading: the balancer rewrites VIP:vport to RIP:rport and sees
+    /// the replies, which it finds by the outbound key.
+    Nat = 0,
+    /// Direct routing: the balancer only rewrites the MAC address and never
+    /// sees replies; the entry is not in the outbound index.
+    Dr = 1,
+}
+
+/// Flags of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConnFlags(u8);
+
+impl ConnFlags {
+    /// A packet from the real server (outbound) has been seen. On a DR
+    /// connection this switches the state machine from the input-only table
+    /// to the input/output pair, like clearing LVS's `NOOUTPUT`.
+    pub const SEEN_REPLY: ConnFlags = ConnFlags(0x01);
+    /// The connection holds a reference on a persistence template.
+    pub const PERSISTENT: ConnFlags = ConnFlags(0x02);
+    /// Internal: the slot is in use. Never visible through [`Conn::flags`].
+    const LIVE: u8 = 0x80;
+
+    /// The raw bits.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether all flags of `other` are set.
+    pub fn contains(self, other: ConnFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// Everything needed to create a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewConn {
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Client address and port (CIP:cport).
+    pub client: SocketAddrV4,
+    /// Virtual service address and port (VIP:vport).
+    pub vip: SocketAddrV4,
+    /// Real server address and port (RIP:rport). For DR, rport is vport.
+    pub real_addr: SocketAddrV4,
+    /// Forwarding method.
+    pub fwd: Fwd,
+    /// Index of the virtual service.
+    pub service: u32,
+    /// Index of the real server within the data plane's real table.
+    pub real: u16,
+    /// Persistence template the connection was scheduled by, if any: the
+    /// connection then holds a reference on it (see
+    /// [`PersistTable`](crate::PersistTable)).
+    pub template: Option<TemplateId>,
+}
+
+/// One connection (48 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Conn {
+    pub(crate) expires: u64,
+    pub(crate) cip: u32,
+    pub(crate) vip: u32,
+    pub(crate) rip: u32,
+    pub(crate) service: u32,
+    pub(crate) template: u32,
+    pub(crate) next: u32,
+    pub(crate) prev: u32,
+    pub(crate) cport: u16,
+    pub(crate) vport: u16,
+    pub(crate) rport: u16,
+    pub(crate) real: u16,
+    pub(crate) proto: u8,
+    pub(crate) fwd: u8,
+    pub(crate) state: u8,
+    pub(crate) flags: u8,
+}
+
+impl Conn {
+    pub(crate) fn new(n: &NewConn, state: ConnState, expires: u64) -> Conn {
+        let mut flags = ConnFlags::LIVE;
+        if n.template.is_some() {
+            flags |= ConnFlags::PERSISTENT.0;
+        }
+        Conn {
+            expires,
+            cip: u32::from(*n.client.ip()),
+            vip: u32::from(*n.vip.ip()),
+            rip: u32::from(*n.real_addr.ip()),
+            service: n.service,
+            template: n.template.map_or(NIL, |t| t.0),
+            next: NIL,
+            prev: NIL,
+            cport: n.client.port(),
+            vport: n.vip.port(),
+            rport: n.real_addr.port(),
+            real: n.real,
+            proto: n.proto as u8,
+            fwd: n.fwd as u8,
+            state: state.to_u8(),
+            flags,
+        }
+    }
+
+    /// Transport protocol.
+    pub fn proto(&self) -> Proto {
+        if self.proto == Proto::Udp as u8 {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        }
+    }
+
+    /// Client address and port (CIP:cport).
+    pub fn client(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(self.cip), self.cport)
+    }
+
+    /// Virtual service address and port (VIP:vport).
+    pub fn vip(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(self.vip), self.vport)
+    }
+
+    /// Real server address and port (RIP:rport).
+    pub fn real_addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(self.rip), self.rport)
+    }
+
+    /// Forwarding method.
+    pub fn fwd(&self) -> Fwd {
+        if self.fwd == Fwd::Dr as u8 {
+            Fwd::Dr
+        } else {
+            Fwd::Nat
+        }
+    }
+
+    /// Service index.
+    pub fn service(&self) -> u32 {
+        self.service
+    }
+
+    /// Real server index.
+    pub fn real(&self) -> u16 {
+        self.real
+    }
+
+    /// Current state.
+    pub fn state(&self) -> ConnState {
+        ConnState::from_u8(self.state)
+    }
+
+    /// Whether the connection counts as active (TCP ESTABLISHED).
+    pub fn is_active(&self) -> bool {
+        self.state().is_active()
+    }
+
+    /// Flags (without internal bits).
+    pub fn flags(&self) -> ConnFlags {
+        ConnFlags(self.flags & !ConnFlags::LIVE)
+    }
+
+    /// Time (ms, the caller's clock) at which the connection expires.
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
+
+    /// The persistence template the connection holds a reference on.
+    pub fn template(&self) -> Option<TemplateId> {
+        (self.template != NIL).then_some(TemplateId(self.template))
+    }
+
+    /// The inbound key `(proto, CIP, cport, VIP, vport)`.
+    pub fn inbound_key(&self) -> FlowKey {
+        FlowKey::inbound(self.proto(), self.client(), self.vip())
+    }
+
+    /// The outbound key `(proto, RIP, rport, CIP, cport)`.
+    pub fn outbound_key(&self) -> FlowKey {
+        FlowKey::outbound(self.proto(), self.real_addr(), self.client())
+    }
+
+    #[inline(always)]
+    pub(crate) fn matches_inbound(&self, k: &FlowKey) -> bool {
+        self.cip == u32::from(k.src_ip)
+            && self.vip == u32::from(k.dst_ip)
+            && self.cport == k.src_port
+            && self.vport == k.dst_port
+            && self.proto == k.proto as u8
+    }
+
+    #[inline(always)]
+    pub(crate) fn matches_outbound(&self, k: &FlowKey) -> bool {
+        self.rip == u32::from(k.src_ip)
+            && self.cip == u32::from(k.dst_ip)
+            && self.rport == k.src_port
+            && self.cport == k.dst_port
+            && self.proto == k.proto as u8
+    }
+
+    pub(crate) fn set_flag(&mut self, f: ConnFlags) {
+        self.flags |= f.0;
+    }
+}
+
+impl Node for Conn {
+    const EMPTY: Conn = Conn {
+        expires: 0,
+        cip: 0,
+        vip: 0,
+        rip: 0,
+        service: 0,
+        template: NIL,
+        next: NIL,
+        prev: NIL,
+        cport: 0,
+        vport: 0,
+        rport: 0,
+        real: 0,
+        proto: 0,
+        fwd: 0,
+        state: 0,
+        flags: 0,
+    };
+
+    #[inline(always)]
+    fn is_live(&self) -> bool {
+        self.flags & ConnFlags::LIVE != 0
+    }
+    #[inline(always)]
+    fn next(&self) -> u32 {
+        self.next
+    }
+    #[inline(always)]
+    fn set_next(&mut self, v: u32) {
+        self.next = v;
+    }
+    #[inline(always)]
+    fn prev(&self) -> u32 {
+        self.prev
+    }
+    #[inline(always)]
+    fn set_prev(&mut self, v: u32) {
+        self.prev = v;
+    }
+    #[inline(always)]
+    fn expires(&self) -> u64 {
+        self.expires
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Conn>(), 48);
+        assert!(std::mem::size_of::<Conn>() <= 64);
+    }
+
+    #[test]
+    fn accessors_round_trip() {
+        let n = NewConn {
+            proto: Proto::Udp,
+            client: "198.51.100.7:40000".parse().unwrap(),
+            vip: "192.0.2.1:53".parse().unwrap(),
+            real_addr: "10.0.0.2:5353".parse().unwrap(),
+            fwd: Fwd::Dr,
+            service: 70_000,
+            real: 65_000,
+            template: Some(TemplateId(3)),
+        };
+        let c = Conn::new(&n, ConnState::Udp, 1234);
+        assert_eq!(c.proto(), Proto::Udp);
+        assert_eq!(c.client(), n.client);
+        assert_eq!(c.vip(), n.vip);
+        assert_eq!(c.real_addr(), n.real_addr);
+        assert_eq!(c.fwd(), Fwd::Dr);
+        assert_eq!(c.service(), 70_000);
+        assert_eq!(c.real(), 65_000);
+        assert_eq!(c.state(), ConnState::Udp);
+        assert_eq!(c.expires(), 1234);
+        assert_eq!(c.template(), Some(TemplateId(3)));
+        assert_eq!(c.flags(), ConnFlags::PERSISTENT);
+        assert!(c.is_live());
+        assert!(c.matches_inbound(&c.inbound_key()));
+        assert!(c.matches_outbound(&c.outbound_key()));
+        assert!(!c.matches_inbound(&c.outbound_key()));
+    }
+}

@@ -1,0 +1,29 @@
+//! The load-balancing pipeline of Sluice, sans-IO: what happens to one
+//! packet, decided on plain bytes and plain structs, with no DPDK. The
+//! daemon's workers run it on mbuf data; tests and benchmarks run it on
+//! byte vectors.
+//!
+//! - [`model`]: virtual services and real servers as workers see them
+//!   ([`ServiceTable`]), built from the control protocol's specs.
+//! - [`route`]: connected prefixes, static routes and the default gateway.
+//! - [`steer`]: which worker owns a flow (by client address), so NAT
+//!   replies find their connection with any number of workers.
+//! - [`stats`]: per-worker, single-writer counters and connection gauges
+//!   per service and per real; [`loads`] turns them into scheduler input.
+//! - [`snapshot`]: the immutable configuration a worker runs with.
+//! - [`pipeline`]: the [`Forwarder`]: classify, steer, look up or
+//!   schedule, rewrite, route.
+
+pub mod loads;
+pub mod model;
+pub mod pipeline;
+pub mod route;
+pub mod snapshot;
+pub mod stats;
+pub mod steer;
+
+pub use model::{RealServer, ServiceTable, VirtualService};
+pub use pipeline::{Action, Forwarder, ForwarderConfig};
+pub use route::RouteTable;
+pub use snapshot::{PortView, Snapshot};
+pub use stats::{Counter, SharedStats, WorkerLbStats, MAX_REALS, MAX_SERVICES};

@@ -1,0 +1,385 @@
+//! Virtual services and real servers as the workers see them: an immutable
+//! [`ServiceTable`] built by the control thread from the control protocol's
+//! specs, with each service's scheduler built and every lookup the packet
+//! path needs indexed. Services and reals carry stable *slots* (indices of
+//! their counters) that survive configuration changes; connections record
+//! slots, not positions.
+
+use crate::stats::{MAX_REALS, MAX_SERVICES};
+use sluice_conntrack::{Fwd, Proto};
+use sluice_proto::{Forward, OnRealRemoval, Protocol, ServiceKey, ServiceSpec};
+use sluice_sched::{
+    real_identity, RealSpec as SchedReal, Schedule, ScheduleConfig, SchedulerKind, TableSize,
+};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+
+/// A real server of a service.
+#[derive(Debug, Clone)]
+pub struct RealServer {
+    /// Counter slot.
+    pub slot: u16,
+    /// Address and port.
+    pub addr: SocketAddrV4,
+    /// Weight (0: quiesced).
+    pub weight: u32,
+    /// Forwarding method.
+    pub fwd: Fwd,
+    /// Upper connection threshold (0: none).
+    pub upper: u32,
+    /// Lower connection threshold.
+    pub lower: u32,
+}
+
+/// Persistence settings in the units the table uses.
+#[derive(Debug, Clone, Copy)]
+pub struct PersistCfg {
+    /// Template timeout in milliseconds.
+    pub timeout_ms: u32,
+    /// Client netmask.
+    pub netmask: Ipv4Addr,
+}
+
+/// A virtual service.
+#[derive(Debug)]
+pub struct VirtualService {
+    /// Counter slot.
+    pub slot: u16,
+    /// Its key.
+    pub key: ServiceKey,
+    /// Protocol as the connection table spells it.
+    pub proto: Proto,
+    /// VIP:port.
+    pub vip: SocketAddrV4,
+    /// The scheduler, built for `reals`.
+    pub schedule: Schedule,
+    /// Reals, in configuration order (the scheduler's indices).
+    pub reals: Vec<RealServer>,
+    /// Persistence, if any.
+    pub persistence: Option<PersistCfg>,
+    /// End removed reals' connections at once.
+    pub end_on_removal: bool,
+    /// The spec it was built from (listing, save).
+    pub spec: ServiceSpec,
+}
+
+/// One entry of the input to [`ServiceTable::build`]: a spec and the slots
+/// the control thread assigned to it and to each of its reals.
+#[derive(Debug, Clone)]
+pub struct SlottedService {
+    /// The service.
+    pub spec: ServiceSpec,
+    /// Its slot.
+    pub slot: u16,
+    /// One slot per real of `spec.reals`, in order.
+    pub real_slots: Vec<u16>,
+}
+
+const WORDS_S: usize = MAX_SERVICES / 64;
+const WORDS_R: usize = MAX_REALS / 64;
+
+/// Every virtual service, indexed for the packet path.
+#[derive(Debug, Default)]
+pub struct ServiceTable {
+    /// Services in configuration order.
+    pub services: Vec<VirtualService>,
+    index: HashMap<(u8, Ipv4Addr, u16), usize>,
+    /// (proto, RIP, rport) -> service position, when exactly one service
+    /// uses that real (for replies of connections without an entry).
+    by_real: HashMap<(u8, Ipv4Addr, u16), Option<usize>>,
+    vips: Vec<Ipv4Addr>,
+    live_services: Vec<u64>,
+    live_reals: Vec<u64>,
+    ended_reals: Vec<u64>,
+    /// (service slot, real slot) pairs whose connections workers must end.
+    pub drains: Vec<(u16, u16)>,
+}
+
+fn bit(words: &[u64], i: u16) -> bool {
+    words
+        .get(i as usize / 64)
+        .is_some_and(|w| w >> (i % 64) & 1 == 1)
+}
+
+fn set(words: &mut [u64], i: u16) {
+    words[i as usize / 64] |= 1 << (i % 64);
+}
+
+/// Checks a service spec on its own: scheduler name, table size,
+/// persistence netmask, reals (duplicates, DR port rule).
+pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
+    let _: SchedulerKind = spec.scheduler.parse().map_err(|e| format!("{e}"))?;
+    if let Some(n) = spec.mh_table_size {
+        TableSize::new(n).map_err(|e| format!("mh_table_size: {e}"))?;
+    }
+    if let Some(p) = spec.persistence {
+        if p.netmask > 32 {
+            return Err(format!("persistence netmask /{} is not 0..=32", p.netmask));
+        }
+        if p.timeout_secs == 0 {
+            return Err("persistence timeout must be at least 1 second".into());
+        }
+    }
+    if spec.port == 0 {
+        return Err("port 0 is not a service port".into());
+    }
+    if spec.vip.is_unspecified() || spec.vip.is_multicast() || spec.vip.is_broadcast() {
+        return Err(format!("{} cannot be a virtual IP", spec.vip));
+    }
+    for (i, r) in spec.reals.iter().enumerate() {
+        if spec.reals[..i]
+            .iter()
+            .any(|o| o.ip == r.ip && o.port == r.port)
+        {
+            return Err(format!("real {}:{} is listed twice", r.ip, r.port));
+        }
+        if r.port == 0 {
+            return Err(format!("real {}: port 0", r.ip));
+        }
+        if r.forward == Forward::Dr && r.port != spec.port {
+            return Err(format!(
+                "real {}:{} uses direct routing, which cannot change the port: it must be {}",
+                r.ip, r.port, spec.port
+            ));
+        }
+        if r.lower_threshold > 0 && r.upper_threshold > 0 && r.lower_threshold >= r.upper_threshold
+        {
+            return Err(format!(
+                "real {}:{}: lower threshold {} must be below the upper threshold {}",
+                r.ip, r.port, r.lower_threshold, r.upper_threshold
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn proto_of(p: Protocol) -> Proto {
+    match p {
+        Protocol::Tcp => Proto::Tcp,
+        Protocol::Udp => Proto::Udp,
+    }
+}
+
+fn netmask(len: u8) -> Ipv4Addr {
+    if len == 0 {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        Ipv4Addr::from(u32::MAX << (32 - len as u32))
+    }
+}
+
+impl ServiceTable {
+    /// Builds the table (off the packet path: allocates, builds scheduler
+    /// tables). `ended` lists (service slot, real slot) pairs removed with
+    /// the "end" policy, whose connections workers must end.
+    pub fn build(entries: &[SlottedService], ended: &[(u16, u16)]) -> Result<ServiceTable, String> {
+        let mut t = ServiceTable {
+            live_services: vec![0; WORDS_S],
+            live_reals: vec![0; WORDS_R],
+            ended_reals: vec![0; WORDS_R],
+            drains: ended.to_vec(),
+            ..Default::default()
+        };
+        for (_, r) in ended {
+            set(&mut t.ended_reals, *r);
+        }
+        for e in entries {
+            let spec = &e.spec;
+            validate(spec).map_err(|m| format!("{}: {m}", spec.key()))?;
+            if e.real_slots.len() != spec.reals.len() {
+                return Err(format!("{}: a slot per real is needed", spec.key()));
+            }
+            let kind: SchedulerKind = spec.scheduler.parse().map_err(|x| format!("{x}"))?;
+            let mut cfg = ScheduleConfig::default();
+            if let Some(n) = spec.mh_table_size {
+                cfg.maglev_table_size = TableSize::new(n).map_err(|x| format!("{x}"))?;
+            }
+            let sched_reals: Vec<SchedReal> = spec
+                .reals
+                .iter()
+                .map(|r| SchedReal::new(real_identity(IpAddr::V4(r.ip), r.port), r.weight))
+                .collect();
+            let schedule = Schedule::build(kind, &sched_reals, &cfg)
+                .map_err(|x| format!("{}: {x}", spec.key()))?;
+            let reals: Vec<RealServer> = spec
+                .reals
+                .iter()
+                .zip(&e.real_slots)
+                .map(|(r, slot)| RealServer {
+                    slot: *slot,
+                    addr: SocketAddrV4::new(r.ip, r.port),
+                    weight: r.weight,
+                    fwd: match r.forward {
+                        Forward::Nat => Fwd::Nat,
+                        Forward::Dr => Fwd::Dr,
+                    },
+                    upper: r.upper_threshold,
+                    lower: r.lower_threshold,
+                })
+                .collect();
+            let pos = t.services.len();
+            let proto = proto_of(spec.protocol);
+            if t.index
+                .insert((proto.number(), spec.vip, spec.port), pos)
+                .is_some()
+            {
+                return Err(format!("{} is defined twice", spec.key()));
+            }
+            for r in &reals {
+                if bit(&t.live_reals, r.slot) {
+                    return Err(format!("real slot {} used twice", r.slot));
+                }
+                set(&mut t.live_reals, r.slot);
+                t.by_real
+                    .entry((proto.number(), *r.addr.ip(), r.addr.port()))
+                    .and_modify(|v| *v = None)
+                    .or_insert(Some(pos));
+            }
+            set(&mut t.live_services, e.slot);
+            if !t.vips.contains(&spec.vip) {
+                t.vips.push(spec.vip);
+            }
+            t.services.push(VirtualService {
+                slot: e.slot,
+                key: spec.key(),
+                proto,
+                vip: SocketAddrV4::new(spec.vip, spec.port),
+                schedule,
+                reals,
+                persistence: spec.persistence.map(|p| PersistCfg {
+                    timeout_ms: p.timeout_secs.saturating_mul(1000),
+                    netmask: netmask(p.netmask),
+                }),
+                end_on_removal: spec.on_real_removal == OnRealRemoval::End,
+                spec: spec.clone(),
+            });
+        }
+        t.vips.sort_unstable();
+        Ok(t)
+    }
+
+    /// The service for (protocol number, VIP, port).
+    #[inline]
+    pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<&VirtualService> {
+        self.index
+            .get(&(proto, vip, port))
+            .map(|i| &self.services[*i])
+    }
+
+    /// The one service that uses real (proto, RIP, rport), if exactly one.
+    #[inline]
+    pub fn by_real(&self, proto: u8, rip: Ipv4Addr, rport: u16) -> Option<&VirtualService> {
+        self.by_real
+            .get(&(proto, rip, rport))
+            .copied()
+            .flatten()
+            .map(|i| &self.services[i])
+    }
+
+    /// Every distinct VIP.
+    pub fn vips(&self) -> &[Ipv4Addr] {
+        &self.vips
+    }
+
+    /// Whether `ip` is a VIP of some service.
+    #[inline]
+    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
+        self.vips.binary_search(&ip).is_ok()
+    }
+
+    /// Whether service slot `s` is configured.
+    #[inline]
+    pub fn service_live(&self, s: u16) -> bool {
+        bit(&self.live_services, s)
+    }
+
+    /// Whether real slot `r` is configured.
+    #[inline]
+    pub fn real_live(&self, r: u16) -> bool {
+        bit(&self.live_reals, r)
+    }
+
+    /// Whether real slot `r` was removed with the "end" policy.
+    #[inline]
+    pub fn real_ended(&self, r: u16) -> bool {
+        bit(&self.ended_reals, r)
+    }
+
+    /// The service with slot `s`.
+    pub fn by_slot(&self, s: u16) -> Option<&VirtualService> {
+        self.services.iter().find(|v| v.slot == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_proto::RealSpec;
+
+    fn spec(reals: &[(&str, u16, Forward)]) -> ServiceSpec {
+        ServiceSpec {
+            protocol: Protocol::Tcp,
+            vip: "192.0.2.100".parse().unwrap(),
+            port: 80,
+            scheduler: "rr".into(),
+            persistence: None,
+            on_real_removal: OnRealRemoval::Keep,
+            mh_table_size: None,
+            reals: reals
+                .iter()
+                .map(|(ip, port, f)| RealSpec {
+                    ip: ip.parse().unwrap(),
+                    port: *port,
+                    weight: 1,
+                    forward: *f,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn builds_and_indexes() {
+        let s = spec(&[
+            ("198.51.100.11", 8080, Forward::Nat),
+            ("198.51.100.12", 8080, Forward::Nat),
+        ]);
+        let t = ServiceTable::build(
+            &[SlottedService {
+                spec: s,
+                slot: 3,
+                real_slots: vec![7, 9],
+            }],
+            &[(1, 2)],
+        )
+        .unwrap();
+        let v = t.lookup(6, "192.0.2.100".parse().unwrap(), 80).unwrap();
+        assert_eq!(v.reals.len(), 2);
+        assert!(t.is_vip("192.0.2.100".parse().unwrap()));
+        assert!(t.service_live(3) && !t.service_live(2));
+        assert!(t.real_live(7) && t.real_live(9) && !t.real_live(8));
+        assert!(t.real_ended(2) && !t.real_ended(7));
+        assert!(t
+            .by_real(6, "198.51.100.11".parse().unwrap(), 8080)
+            .is_some());
+        assert!(t.lookup(17, "192.0.2.100".parse().unwrap(), 80).is_none());
+    }
+
+    #[test]
+    fn refuses_bad_specs() {
+        let mut s = spec(&[("198.51.100.11", 8080, Forward::Dr)]);
+        assert!(validate(&s).unwrap_err().contains("direct routing"));
+        s = spec(&[
+            ("198.51.100.11", 80, Forward::Nat),
+            ("198.51.100.11", 80, Forward::Nat),
+        ]);
+        assert!(validate(&s).unwrap_err().contains("twice"));
+        s = spec(&[]);
+        s.scheduler = "fastest".into();
+        assert!(validate(&s).is_err());
+        s.scheduler = "mh".into();
+        s.mh_table_size = Some(65536);
+        assert!(validate(&s).unwrap_err().contains("prime"));
+    }
+}

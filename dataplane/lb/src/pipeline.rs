@@ -1,0 +1,660 @@
+//! The forwarding decision for one packet: the [`Forwarder`] of a worker
+//! classifies a frame, steers it to the worker that owns its flow, finds
+//! or schedules its connection, rewrites it (NAT) or re-addresses it (DR),
+//! routes it and resolves the next hop's MAC. It works on `&mut [u8]` and
+//! returns an [`Action`]; the worker moves the buffer accordingly.
+
+use crate::loads::ServiceLoads;
+use crate::model::VirtualService;
+use crate::snapshot::Snapshot;
+use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
+use crate::steer;
+use crossbeam_utils::CachePadded;
+use sluice_conntrack::{Activity, Config as TableConfig, FlowKey};
+use sluice_conntrack::{
+    ConnId, ConnTable, Dir, Fwd, InsertError, NewConn, Proto, ScanCursor, TcpFlags,
+};
+use sluice_core::flow::{self, Packet};
+use sluice_core::local::{Handled, Verdict};
+use sluice_core::neigh::NeighbourTable;
+use sluice_core::wire::{arp, ethernet, ipv4};
+use sluice_core::{nat, DropReason, MacAddr};
+use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+/// What the worker must do with the frame after [`Forwarder::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Transmit on `port`; the frame is complete (MACs set).
+    Forward {
+        /// Port index.
+        port: usize,
+    },
+    /// The frame became a reply: transmit it on the port it came in on.
+    Reply(Handled),
+    /// The frame was used up (an ARP reply to us).
+    Consumed(Handled),
+    /// Rewritten, but the next hop's MAC is unknown: hold the frame, ask
+    /// with ARP, then set the MACs and transmit on `port`.
+    Hold {
+        /// Port index.
+        port: usize,
+        /// Address to resolve.
+        next_hop: Ipv4Addr,
+    },
+    /// Another worker owns this flow: hand the frame over unchanged.
+    HandOff {
+        /// The owning worker.
+        worker: usize,
+    },
+    /// Drop, counted under the reason.
+    Drop(DropReason),
+}
+
+/// Settings of a forwarder.
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    /// This worker's index.
+    pub worker: usize,
+    /// Number of workers.
+    pub workers: usize,
+    /// Connection-table settings.
+    pub table: TableConfig,
+    /// Neighbour cache size.
+    pub neighbours: usize,
+    /// Neighbour age limit in milliseconds.
+    pub neighbour_max_age_ms: u64,
+}
+
+/// Most learned neighbours kept for broadcast to other workers per burst.
+pub const LEARNED_OUTBOX: usize = 64;
+/// Connections examined by expiry per call of [`Forwarder::housekeeping`].
+pub const EXPIRE_BUDGET: usize = 256;
+/// Slots examined per call when ending a removed real's connections.
+pub const DRAIN_BUDGET: usize = 1024;
+
+/// One worker's forwarding state: its connection table, neighbour cache,
+/// scheduler cursors and counters.
+pub struct Forwarder {
+    worker: usize,
+    workers: usize,
+    conns: ConnTable,
+    neigh: NeighbourTable,
+    cursors: Vec<Cursor>,
+    stats: Arc<CachePadded<WorkerLbStats>>,
+    shared: Arc<SharedStats>,
+    learned: Vec<(Ipv4Addr, MacAddr)>,
+    drain_epoch: u64,
+    drain_next: usize,
+    drain_cursor: ScanCursor,
+}
+
+/// The transport key of a packet.
+#[derive(Clone, Copy)]
+struct Tuple {
+    proto: Proto,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+}
+
+fn tcp_flags(p: &Packet) -> TcpFlags {
+    TcpFlags::from_bits(p.tcp_flags)
+}
+
+impl Forwarder {
+    /// A forwarder for worker `cfg.worker`; allocates its tables now.
+    pub fn new(cfg: &ForwarderConfig, shared: Arc<SharedStats>) -> Result<Forwarder, String> {
+        let conns = ConnTable::new(&cfg.table).map_err(|e| e.to_string())?;
+        Ok(Forwarder {
+            worker: cfg.worker,
+            workers: cfg.workers.max(1),
+            conns,
+            neigh: NeighbourTable::new(cfg.neighbours, cfg.neighbour_max_age_ms),
+            cursors: (0..MAX_SERVICES)
+                .map(|i| Cursor::starting_at(cfg.worker + i))
+                .collect(),
+            stats: shared.workers[cfg.worker].clone(),
+            shared,
+            learned: Vec::with_capacity(LEARNED_OUTBOX),
+            drain_epoch: 0,
+            drain_next: 0,
+            drain_cursor: ScanCursor::new(),
+        })
+    }
+
+    /// This worker's load-balancing counters.
+    pub fn stats(&self) -> &WorkerLbStats {
+        &self.stats
+    }
+
+    /// This worker's connection table (read-only, for the control plane).
+    pub fn table(&self) -> &ConnTable {
+        &self.conns
+    }
+
+    /// Neighbours learned since the last call, to share with other workers.
+    pub fn take_learned(&mut self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
+        self.learned.drain(..)
+    }
+
+    /// Records a neighbour another worker learned.
+    pub fn learn_remote(&mut self, ip: Ipv4Addr, mac: MacAddr, now_ms: u64) {
+        self.neigh.learn(ip, mac, now_ms);
+    }
+
+    /// The MAC of `ip`, if known.
+    pub fn neighbour(&self, ip: Ipv4Addr, now_ms: u64) -> Option<MacAddr> {
+        self.neigh.lookup(ip, now_ms)
+    }
+
+    fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now_ms: u64) {
+        self.neigh.learn(ip, mac, now_ms);
+        if self.learned.len() < LEARNED_OUTBOX {
+            self.learned.push((ip, mac));
+        }
+    }
+
+    /// Periodic work between bursts: expire connections (bounded), and end
+    /// the connections of reals removed with the "end" policy (bounded).
+    pub fn housekeeping(&mut self, snap: &Snapshot, epoch: u64, now_ms: u64) {
+        let stats = &self.stats;
+        self.conns.expire(now_ms, EXPIRE_BUDGET, |_, c| {
+            let g = &stats.gauges[c.real() as usize];
+            if c.is_active() {
+                g.active.sub(1);
+            } else {
+                g.inactive.sub(1);
+            }
+        });
+        self.conns
+            .templates_mut()
+            .expire(now_ms, EXPIRE_BUDGET, |_, _| {});
+        let drains = &snap.services.drains;
+        if epoch != self.drain_epoch {
+            self.drain_epoch = epoch;
+            self.drain_next = 0;
+            self.drain_cursor = ScanCursor::new();
+        }
+        if let Some(&(s, r)) = drains.get(self.drain_next) {
+            let done =
+                self.conns
+                    .drain_real(&mut self.drain_cursor, s as u32, r, DRAIN_BUDGET, |_, c| {
+                        let g = &stats.gauges[c.real() as usize];
+                        if c.is_active() {
+                            g.active.sub(1);
+                        } else {
+                            g.inactive.sub(1);
+                        }
+                    });
+            if done {
+                self.drain_next += 1;
+                self.drain_cursor = ScanCursor::new();
+            }
+        }
+    }
+
+    /// Decides what happens to one received frame. `rx_port` is the port
+    /// it came in on; `now_ms` a monotonic clock in milliseconds.
+    pub fn process(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        rx_port: usize,
+        now_ms: u64,
+    ) -> Action {
+        if frame.len() < ethernet::HEADER_LEN {
+            return Action::Drop(DropReason::Truncated);
+        }
+        let Some(port) = snap.ports.get(rx_port) else {
+            return Action::Drop(DropReason::NotForUs);
+        };
+        if ethernet::ethertype(frame) != ethernet::ETHERTYPE_IPV4 {
+            let out = port.local.handle(frame);
+            if let Some((ip, mac)) = out.learned {
+                self.learn(ip, mac, now_ms);
+            }
+            return local_action(out.verdict);
+        }
+        let p = match flow::parse(frame) {
+            Ok(p) => p,
+            Err(r) => return Action::Drop(r),
+        };
+        match p.proto {
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
+                if p.is_fragment {
+                    return Action::Drop(DropReason::Ipv4Fragment);
+                }
+                let proto = if p.proto == ipv4::PROTO_TCP {
+                    Proto::Tcp
+                } else {
+                    Proto::Udp
+                };
+                let t = Tuple {
+                    proto,
+                    src: SocketAddrV4::new(p.src, p.sport),
+                    dst: SocketAddrV4::new(p.dst, p.dport),
+                };
+                if snap.services.is_vip(p.dst) {
+                    if let Some(svc) = snap.services.lookup(p.proto, p.dst, p.dport) {
+                        let owner = steer::owner(p.src, self.workers);
+                        if owner != self.worker {
+                            return Action::HandOff { worker: owner };
+                        }
+                        return self.inbound(snap, svc, frame, &p, t, now_ms);
+                    }
+                }
+                if port.local.owns(p.dst) {
+                    let out = port.local.handle(frame);
+                    return local_action(out.verdict);
+                }
+                // Maybe a NAT reply: real -> client. The client owns it.
+                let owner = steer::owner(p.dst, self.workers);
+                if owner != self.worker {
+                    return Action::HandOff { worker: owner };
+                }
+                self.outbound(snap, frame, &p, t, now_ms)
+            }
+            ipv4::PROTO_ICMP => {
+                if let Some(e) = p.icmp.and_then(|i| i.error) {
+                    // An error about a packet a real received from a client:
+                    // the quoted packet is CIP:cport -> RIP:rport.
+                    if e.inner_proto == ipv4::PROTO_TCP || e.inner_proto == ipv4::PROTO_UDP {
+                        let owner = steer::owner(e.inner_src, self.workers);
+                        if owner != self.worker {
+                            return Action::HandOff { worker: owner };
+                        }
+                        return self.icmp_error(snap, frame, &p, now_ms);
+                    }
+                }
+                if port.local.owns(p.dst) {
+                    let out = port.local.handle(frame);
+                    return local_action(out.verdict);
+                }
+                Action::Drop(DropReason::NotForUs)
+            }
+            _ => {
+                if port.local.owns(p.dst) {
+                    return Action::Drop(DropReason::UnsupportedProtocol);
+                }
+                Action::Drop(DropReason::NotForUs)
+            }
+        }
+    }
+
+    fn inbound(
+        &mut self,
+        snap: &Snapshot,
+        svc: &VirtualService,
+        frame: &mut [u8],
+        p: &Packet,
+        t: Tuple,
+        now_ms: u64,
+    ) -> Action {
+        let key = FlowKey::inbound(t.proto, t.src, t.dst);
+        let flags = tcp_flags(p);
+        if let Some(id) = self.conns.lookup_inbound(&key) {
+            let (service, real, real_addr, fwd) = {
+                let c = self.conns.get(id).expect("looked-up id is live");
+                (c.service() as u16, c.real(), c.real_addr(), c.fwd())
+            };
+            if !snap.services.service_live(service)
+                || (!snap.services.real_live(real) && snap.services.real_ended(real))
+            {
+                self.remove(id);
+                return Action::Drop(DropReason::RealRemoved);
+            }
+            self.update(id, Dir::Inbound, flags, now_ms);
+            self.count_in(service, real, p);
+            return self.to_real(snap, frame, p, real_addr, fwd, now_ms);
+        }
+        // A new connection: TCP only from a SYN (as LVS without sloppy TCP).
+        if t.proto == Proto::Tcp
+            && !(flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK))
+        {
+            if self.table_under_pressure() {
+                return self.stateless(snap, svc, frame, p, t, now_ms);
+            }
+            return Action::Drop(DropReason::NoConnection);
+        }
+        let Some((pos, template)) = self.schedule(svc, t, now_ms) else {
+            return Action::Drop(DropReason::NoRealAvailable);
+        };
+        let r = &svc.reals[pos];
+        let new = NewConn {
+            proto: t.proto,
+            client: t.src,
+            vip: t.dst,
+            real_addr: r.addr,
+            fwd: r.fwd,
+            service: svc.slot as u32,
+            real: r.slot,
+            template,
+        };
+        match self.conns.insert(&new, now_ms) {
+            Ok(id) => {
+                self.stats.gauges[r.slot as usize].inactive.add(1);
+                self.update(id, Dir::Inbound, flags, now_ms);
+            }
+            Err(InsertError::Full) | Err(_) => {
+                self.stats.stateless_forwards.add(1);
+            }
+        }
+        self.stats.services[svc.slot as usize].connections.add(1);
+        self.stats.reals[r.slot as usize].connections.add(1);
+        self.count_in(svc.slot, r.slot, p);
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.to_real(snap, frame, p, addr, fwd, now_ms)
+    }
+
+    /// Forwards by consistent hash without a table entry (table full).
+    fn stateless(
+        &mut self,
+        snap: &Snapshot,
+        svc: &VirtualService,
+        frame: &mut [u8],
+        p: &Packet,
+        t: Tuple,
+        now_ms: u64,
+    ) -> Action {
+        let loads = ServiceLoads {
+            reals: &svc.reals,
+            shared: &self.shared,
+        };
+        let h = hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), Some(t.src.port()));
+        let Some(pos) = svc.schedule.consistent_pick(h, &loads) else {
+            return Action::Drop(DropReason::NoRealAvailable);
+        };
+        let r = &svc.reals[pos];
+        self.stats.stateless_forwards.add(1);
+        self.count_in(svc.slot, r.slot, p);
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.to_real(snap, frame, p, addr, fwd, now_ms)
+    }
+
+    fn table_under_pressure(&self) -> bool {
+        let cap = self.conns.capacity() as u64;
+        self.conns.len() as u64 * 10 >= cap * 9
+    }
+
+    /// Picks a real: the persistence template first, else the scheduler.
+    fn schedule(
+        &mut self,
+        svc: &VirtualService,
+        t: Tuple,
+        now_ms: u64,
+    ) -> Option<(usize, Option<sluice_conntrack::TemplateId>)> {
+        let loads = ServiceLoads {
+            reals: &svc.reals,
+            shared: &self.shared,
+        };
+        let client = *t.src.ip();
+        if let Some(pc) = svc.persistence {
+            let tpl = self
+                .conns
+                .templates()
+                .lookup(svc.slot as u32, client, pc.netmask);
+            if let Some(id) = tpl {
+                let real_slot = self.conns.templates().get(id).map(|x| x.real());
+                if let Some(pos) =
+                    real_slot.and_then(|s| svc.reals.iter().position(|r| r.slot == s))
+                {
+                    // A template keeps its real while the real is configured,
+                    // even when quiesced (LVS semantics), unless overloaded.
+                    if !self.shared.is_overloaded(svc.reals[pos].slot) {
+                        self.conns.templates_mut().refresh(id, now_ms);
+                        return Some((pos, Some(id)));
+                    }
+                }
+                self.conns.templates_mut().remove(id);
+            }
+        }
+        let hash = if svc.schedule.kind().needs_hash() {
+            hash_ipv4(DEFAULT_SEED, u32::from(client), None)
+        } else {
+            0
+        };
+        let pos = svc
+            .schedule
+            .pick(&mut self.cursors[svc.slot as usize], hash, &loads)?;
+        let template = match svc.persistence {
+            Some(pc) => self
+                .conns
+                .templates_mut()
+                .insert(
+                    svc.slot as u32,
+                    client,
+                    pc.netmask,
+                    svc.reals[pos].slot,
+                    pc.timeout_ms,
+                    now_ms,
+                )
+                .ok(),
+            None => None,
+        };
+        Some((pos, template))
+    }
+
+    fn outbound(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        t: Tuple,
+        now_ms: u64,
+    ) -> Action {
+        let key = FlowKey::outbound(t.proto, t.src, t.dst);
+        let Some(id) = self.conns.lookup_outbound(&key) else {
+            // A reply of a connection forwarded without an entry (table
+            // full): translate it if exactly one service uses this real.
+            if let Some(svc) = snap
+                .services
+                .by_real(t.proto.number(), *t.src.ip(), t.src.port())
+            {
+                if self.table_under_pressure() {
+                    let (vip, slot) = (svc.vip, svc.slot);
+                    self.stats.services[slot as usize].packets_out.add(1);
+                    return self.to_client(snap, frame, p, vip, now_ms);
+                }
+            }
+            return Action::Drop(DropReason::NotForUs);
+        };
+        let (service, real, vip) = {
+            let c = self.conns.get(id).expect("looked-up id is live");
+            (c.service() as u16, c.real(), c.vip())
+        };
+        if !snap.services.service_live(service)
+            || (!snap.services.real_live(real) && snap.services.real_ended(real))
+        {
+            self.remove(id);
+            return Action::Drop(DropReason::RealRemoved);
+        }
+        self.update(id, Dir::Outbound, tcp_flags(p), now_ms);
+        let len = p.total_len as u64;
+        let s = &self.stats;
+        s.services[service as usize].packets_out.add(1);
+        s.services[service as usize].bytes_out.add(len);
+        s.reals[real as usize].packets_out.add(1);
+        s.reals[real as usize].bytes_out.add(len);
+        self.to_client(snap, frame, p, vip, now_ms)
+    }
+
+    fn icmp_error(&mut self, snap: &Snapshot, frame: &mut [u8], p: &Packet, now_ms: u64) -> Action {
+        let Some(e) = p.icmp.and_then(|i| i.error) else {
+            return Action::Drop(DropReason::UnsupportedIcmp);
+        };
+        let proto = if e.inner_proto == ipv4::PROTO_TCP {
+            Proto::Tcp
+        } else {
+            Proto::Udp
+        };
+        // The quoted packet went client -> real: its reply key is
+        // (real -> client).
+        let key = FlowKey::outbound(
+            proto,
+            SocketAddrV4::new(e.inner_dst, e.inner_dport),
+            SocketAddrV4::new(e.inner_src, e.inner_sport),
+        );
+        let Some(id) = self.conns.lookup_outbound(&key) else {
+            return Action::Drop(DropReason::NotForUs);
+        };
+        let (vip, fwd) = {
+            let c = self.conns.get(id).expect("looked-up id is live");
+            (c.vip(), c.fwd())
+        };
+        if fwd != Fwd::Nat {
+            return Action::Drop(DropReason::NotForUs);
+        }
+        self.conns.refresh(id, now_ms);
+        if !nat::decrement_ttl(frame, p) {
+            return Action::Drop(DropReason::TtlExceeded);
+        }
+        nat::translate_icmp_error_to_client(frame, p, &e, *vip.ip(), vip.port());
+        self.route(snap, frame, p.dst, now_ms)
+    }
+
+    fn update(&mut self, id: ConnId, dir: Dir, flags: TcpFlags, now_ms: u64) {
+        let Some(u) = self.conns.update(id, dir, flags, now_ms) else {
+            return;
+        };
+        let real = match self.conns.get(id) {
+            Some(c) => c.real(),
+            None => return,
+        };
+        let g = &self.stats.gauges[real as usize];
+        match u.activity {
+            Activity::Activated => {
+                g.active.add(1);
+                g.inactive.sub(1);
+            }
+            Activity::Deactivated => {
+                g.active.sub(1);
+                g.inactive.add(1);
+            }
+            Activity::Unchanged => {}
+        }
+    }
+
+    fn remove(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(id) {
+            let g = &self.stats.gauges[c.real() as usize];
+            if c.is_active() {
+                g.active.sub(1);
+            } else {
+                g.inactive.sub(1);
+            }
+        }
+    }
+
+    fn count_in(&self, service: u16, real: u16, p: &Packet) {
+        let len = p.total_len as u64;
+        let s = &self.stats;
+        s.services[service as usize].packets_in.add(1);
+        s.services[service as usize].bytes_in.add(len);
+        s.reals[real as usize].packets_in.add(1);
+        s.reals[real as usize].bytes_in.add(len);
+    }
+
+    fn to_real(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        real: SocketAddrV4,
+        fwd: Fwd,
+        now_ms: u64,
+    ) -> Action {
+        match fwd {
+            Fwd::Nat => {
+                if !nat::decrement_ttl(frame, p) {
+                    return Action::Drop(DropReason::TtlExceeded);
+                }
+                nat::rewrite_destination(frame, p, *real.ip(), real.port());
+                self.route(snap, frame, *real.ip(), now_ms)
+            }
+            Fwd::Dr => {
+                // Direct routing: the packet is unchanged but for its MACs;
+                // the real must be on a connected prefix.
+                let Some(port) = snap.routes.is_connected(*real.ip()) else {
+                    return Action::Drop(DropReason::NoRoute);
+                };
+                self.resolve(snap, frame, port, *real.ip(), now_ms)
+            }
+        }
+    }
+
+    fn to_client(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        vip: SocketAddrV4,
+        now_ms: u64,
+    ) -> Action {
+        if !nat::decrement_ttl(frame, p) {
+            return Action::Drop(DropReason::TtlExceeded);
+        }
+        nat::rewrite_source(frame, p, *vip.ip(), vip.port());
+        self.route(snap, frame, p.dst, now_ms)
+    }
+
+    fn route(&mut self, snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr, now_ms: u64) -> Action {
+        let Some(nh) = snap.routes.lookup(dst) else {
+            return Action::Drop(DropReason::NoRoute);
+        };
+        self.resolve(snap, frame, nh.port, nh.via, now_ms)
+    }
+
+    fn resolve(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        port: usize,
+        via: Ipv4Addr,
+        now_ms: u64,
+    ) -> Action {
+        match self.neigh.lookup(via, now_ms) {
+            Some(mac) => {
+                ethernet::set_macs(frame, mac, snap.ports[port].mac);
+                Action::Forward { port }
+            }
+            None => Action::Hold {
+                port,
+                next_hop: via,
+            },
+        }
+    }
+}
+
+fn local_action(v: Verdict) -> Action {
+    match v {
+        Verdict::Reply(h) => Action::Reply(h),
+        Verdict::Consumed(h) => Action::Consumed(h),
+        Verdict::Drop(r) => Action::Drop(r),
+    }
+}
+
+/// Writes an ARP request for `target` from (`mac`, `ip`) into `buf` (at
+/// least 60 bytes) and returns the frame length (60, padded).
+pub fn arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) -> usize {
+    let len = 60;
+    buf[..len].fill(0);
+    ethernet::write_header(buf, MacAddr::BROADCAST, mac, ethernet::ETHERTYPE_ARP);
+    arp::write(
+        &mut buf[ethernet::HEADER_LEN..],
+        &arp::Arp {
+            op: arp::OP_REQUEST,
+            sha: mac,
+            spa: ip,
+            tha: MacAddr::ZERO,
+            tpa: target,
+        },
+    );
+    len
+}
+
+/// Writes a gratuitous ARP (a request for `ip` by `ip`) announcing that
+/// `ip` is at `mac`, and returns the frame length.
+pub fn gratuitous_arp(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr) -> usize {
+    arp_request(buf, mac, ip, ip)
+}

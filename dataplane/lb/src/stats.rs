@@ -1,0 +1,186 @@
+//! Per-worker load-balancing counters: per service and per real, packets
+//! and bytes in both directions and connections scheduled, plus each
+//! real's active/inactive connection gauges. Each worker is the only
+//! writer of its block (relaxed load + store); the control thread and the
+//! schedulers of every worker read all blocks.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Most virtual services (service slots).
+pub const MAX_SERVICES: usize = 1024;
+/// Most real servers over all services (real slots).
+pub const MAX_REALS: usize = 8192;
+
+/// A counter written by one thread and read by others.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n` (wrapping). Only the owning worker may call this.
+    #[inline(always)]
+    pub fn add(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Subtracts `n` (wrapping; a gauge read as i64 may dip below zero on
+    /// one worker when another counted the increment).
+    #[inline(always)]
+    pub fn sub(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_sub(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Current value.
+    #[inline(always)]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Resets to zero (control thread, `zero`).
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Traffic counters of one service or real on one worker.
+#[derive(Default)]
+pub struct TrafficCounters {
+    /// Connections scheduled.
+    pub connections: Counter,
+    /// Packets from clients.
+    pub packets_in: Counter,
+    /// Bytes from clients.
+    pub bytes_in: Counter,
+    /// Packets to clients.
+    pub packets_out: Counter,
+    /// Bytes to clients.
+    pub bytes_out: Counter,
+}
+
+/// Connections of one real on one worker.
+#[derive(Default)]
+pub struct Gauge {
+    /// Established connections.
+    pub active: Counter,
+    /// Other connections.
+    pub inactive: Counter,
+}
+
+/// One worker's load-balancing counters.
+pub struct WorkerLbStats {
+    /// By service slot.
+    pub services: Box<[TrafficCounters]>,
+    /// By real slot.
+    pub reals: Box<[TrafficCounters]>,
+    /// By real slot.
+    pub gauges: Box<[Gauge]>,
+    /// Packets handed to the owning worker.
+    pub handoff_out: Counter,
+    /// Packets received from other workers.
+    pub handoff_in: Counter,
+    /// New connections forwarded without a table entry (table full).
+    pub stateless_forwards: Counter,
+    /// Packets held while resolving a next hop.
+    pub held_for_arp: Counter,
+    /// ARP requests sent for next hops.
+    pub arp_requests_sent: Counter,
+}
+
+impl WorkerLbStats {
+    /// A zeroed block.
+    pub fn new() -> WorkerLbStats {
+        WorkerLbStats {
+            services: (0..MAX_SERVICES)
+                .map(|_| TrafficCounters::default())
+                .collect(),
+            reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
+            gauges: (0..MAX_REALS).map(|_| Gauge::default()).collect(),
+            handoff_out: Counter::default(),
+            handoff_in: Counter::default(),
+            stateless_forwards: Counter::default(),
+            held_for_arp: Counter::default(),
+            arp_requests_sent: Counter::default(),
+        }
+    }
+}
+
+impl Default for WorkerLbStats {
+    fn default() -> Self {
+        WorkerLbStats::new()
+    }
+}
+
+/// Every worker's counters plus per-real flags the control thread sets;
+/// shared by all workers (each reads the others' gauges to schedule).
+pub struct SharedStats {
+    /// One block per worker.
+    pub workers: Vec<Arc<CachePadded<WorkerLbStats>>>,
+    /// Per real slot: over its upper threshold (set by the control thread
+    /// with hysteresis down to the lower threshold).
+    pub overloaded: Box<[AtomicBool]>,
+}
+
+impl SharedStats {
+    /// Blocks for `n` workers.
+    pub fn new(n: usize) -> Arc<SharedStats> {
+        Arc::new(SharedStats {
+            workers: (0..n)
+                .map(|_| Arc::new(CachePadded::new(WorkerLbStats::new())))
+                .collect(),
+            overloaded: (0..MAX_REALS).map(|_| AtomicBool::new(false)).collect(),
+        })
+    }
+
+    /// Active connections of real `slot` over all workers.
+    #[inline]
+    pub fn active(&self, slot: u16) -> u64 {
+        let s: u64 = self.workers.iter().fold(0u64, |a, w| {
+            a.wrapping_add(w.gauges[slot as usize].active.get())
+        });
+        (s as i64).max(0) as u64
+    }
+
+    /// Inactive connections of real `slot` over all workers.
+    #[inline]
+    pub fn inactive(&self, slot: u16) -> u64 {
+        let s: u64 = self.workers.iter().fold(0u64, |a, w| {
+            a.wrapping_add(w.gauges[slot as usize].inactive.get())
+        });
+        (s as i64).max(0) as u64
+    }
+
+    /// Whether real `slot` is over its threshold.
+    #[inline]
+    pub fn is_overloaded(&self, slot: u16) -> bool {
+        self.overloaded[slot as usize].load(Ordering::Relaxed)
+    }
+
+    /// Sum of a traffic counter over workers.
+    pub fn sum(&self, f: impl Fn(&WorkerLbStats) -> u64) -> u64 {
+        self.workers.iter().map(|w| f(w)).fold(0, u64::wrapping_add)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_sum_over_workers_and_never_read_negative() {
+        let s = SharedStats::new(2);
+        s.workers[0].gauges[5].active.add(3);
+        s.workers[1].gauges[5].active.add(2);
+        assert_eq!(s.active(5), 5);
+        s.workers[1].gauges[5].inactive.sub(1);
+        assert_eq!(s.inactive(5), 0);
+        s.workers[0].gauges[5].inactive.add(2);
+        assert_eq!(s.inactive(5), 1);
+    }
+}

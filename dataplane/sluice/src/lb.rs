@@ -1,0 +1,415 @@
+//! The control thread's side of load balancing: the virtual services as
+//! configured, with the counter slots assigned to services and reals, and
+//! the operations `sluicectl service|real add|edit|del` perform. Every
+//! change is applied to a copy, built into a complete [`Snapshot`] (which
+//! validates it), and only then committed and published: a refused change
+//! leaves the running state untouched, and workers switch whole snapshots.
+
+use sluice_core::local::LocalPort;
+use sluice_core::{Ipv4Prefix, MacAddr};
+use sluice_lb::model::{validate, SlottedService};
+use sluice_lb::{
+    PortView, RouteTable, ServiceTable, SharedStats, Snapshot, MAX_REALS, MAX_SERVICES,
+};
+use sluice_proto::{
+    Forward, LbCounters, RealInfo, RealSpec, ServiceInfo, ServiceKey, ServiceList, ServiceSpec,
+};
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// A port's fixed identity.
+#[derive(Debug, Clone)]
+pub struct PortBase {
+    /// MAC address.
+    pub mac: MacAddr,
+    /// The appliance's addresses on it.
+    pub addresses: Vec<Ipv4Prefix>,
+}
+
+/// Services as configured, with their slots.
+pub struct LbControl {
+    services: Vec<SlottedService>,
+    ended: Vec<(u16, u16)>,
+    shared: Arc<SharedStats>,
+    workers: usize,
+    ports: Vec<PortBase>,
+    routes: Arc<RouteTable>,
+}
+
+impl LbControl {
+    /// Control state for `ports` and `routes`, starting with no service.
+    pub fn new(
+        ports: Vec<PortBase>,
+        routes: RouteTable,
+        shared: Arc<SharedStats>,
+        workers: usize,
+    ) -> LbControl {
+        LbControl {
+            services: Vec::new(),
+            ended: Vec::new(),
+            shared,
+            workers,
+            ports,
+            routes: Arc::new(routes),
+        }
+    }
+
+    /// The shared counters.
+    pub fn shared(&self) -> &Arc<SharedStats> {
+        &self.shared
+    }
+
+    /// Builds the snapshot of the current state.
+    pub fn snapshot(&self) -> Result<Snapshot, String> {
+        build(&self.services, &self.ended, &self.ports, &self.routes)
+    }
+
+    fn conns_of(&self, real_slot: u16) -> u64 {
+        self.shared.active(real_slot) + self.shared.inactive(real_slot)
+    }
+
+    fn free_service_slot(&self, services: &[SlottedService]) -> Result<u16, String> {
+        (0..MAX_SERVICES as u16)
+            .find(|s| {
+                !services.iter().any(|x| x.slot == *s) && !self.ended.iter().any(|(es, _)| es == s)
+            })
+            .ok_or_else(|| format!("at most {MAX_SERVICES} services"))
+    }
+
+    fn free_real_slot(
+        &self,
+        services: &[SlottedService],
+        ended: &[(u16, u16)],
+        taken: &[u16],
+    ) -> Result<u16, String> {
+        (0..MAX_REALS as u16)
+            .find(|r| {
+                !taken.contains(r)
+                    && !services.iter().any(|s| s.real_slots.contains(r))
+                    && !ended.iter().any(|(_, er)| er == r)
+                    && self.conns_of(*r) == 0
+            })
+            .ok_or_else(|| format!("at most {MAX_REALS} real servers"))
+    }
+
+    fn reset_real(&self, slot: u16) {
+        for w in &self.shared.workers {
+            let t = &w.reals[slot as usize];
+            for c in [
+                &t.connections,
+                &t.packets_in,
+                &t.bytes_in,
+                &t.packets_out,
+                &t.bytes_out,
+            ] {
+                c.reset();
+            }
+        }
+        self.shared.overloaded[slot as usize].store(false, Ordering::Relaxed);
+    }
+
+    fn reset_service(&self, slot: u16) {
+        for w in &self.shared.workers {
+            let t = &w.services[slot as usize];
+            for c in [
+                &t.connections,
+                &t.packets_in,
+                &t.bytes_in,
+                &t.packets_out,
+                &t.bytes_out,
+            ] {
+                c.reset();
+            }
+        }
+    }
+
+    fn check_spec(&self, spec: &ServiceSpec) -> Result<(), String> {
+        validate(spec)?;
+        if let Some(p) = spec.persistence {
+            if p.netmask < 32 && self.workers > 1 {
+                return Err(format!(
+                    "persistence netmask /{} groups clients, which needs a single worker \
+                     (flows are steered per client address)",
+                    p.netmask
+                ));
+            }
+        }
+        for r in &spec.reals {
+            self.check_real(r)?;
+        }
+        Ok(())
+    }
+
+    fn check_real(&self, r: &RealSpec) -> Result<(), String> {
+        if r.forward == Forward::Dr && self.routes.is_connected(r.ip).is_none() {
+            return Err(format!(
+                "real {}:{} uses direct routing but is not on a port's prefix",
+                r.ip, r.port
+            ));
+        }
+        if self.routes.lookup(r.ip).is_none() {
+            return Err(format!("real {}: no route to it", r.ip));
+        }
+        Ok(())
+    }
+
+    /// Adds a service with its reals.
+    pub fn service_add(&mut self, spec: ServiceSpec) -> Result<Snapshot, String> {
+        self.check_spec(&spec)?;
+        if self.services.iter().any(|s| s.spec.key() == spec.key()) {
+            return Err(format!("{} exists", spec.key()));
+        }
+        let mut services = self.services.clone();
+        let slot = self.free_service_slot(&services)?;
+        let mut real_slots = Vec::new();
+        for _ in &spec.reals {
+            let r = self.free_real_slot(&services, &self.ended, &real_slots)?;
+            real_slots.push(r);
+        }
+        services.push(SlottedService {
+            spec,
+            slot,
+            real_slots: real_slots.clone(),
+        });
+        let snap = build(&services, &self.ended, &self.ports, &self.routes)?;
+        self.reset_service(slot);
+        for r in real_slots {
+            self.reset_real(r);
+        }
+        self.services = services;
+        Ok(snap)
+    }
+
+    /// Changes a service's scheduler, persistence, policy or table size.
+    pub fn service_edit(&mut self, spec: ServiceSpec) -> Result<Snapshot, String> {
+        let key = spec.key();
+        let mut services = self.services.clone();
+        let s = services
+            .iter_mut()
+            .find(|s| s.spec.key() == key)
+            .ok_or_else(|| format!("no service {key}"))?;
+        let mut new = spec;
+        new.reals = s.spec.reals.clone();
+        self.check_spec(&new)?;
+        s.spec = new;
+        let snap = build(&services, &self.ended, &self.ports, &self.routes)?;
+        self.services = services;
+        Ok(snap)
+    }
+
+    /// Removes a service; its connections end.
+    pub fn service_del(&mut self, key: &ServiceKey) -> Result<Snapshot, String> {
+        let pos = self
+            .services
+            .iter()
+            .position(|s| s.spec.key() == *key)
+            .ok_or_else(|| format!("no service {key}"))?;
+        let mut services = self.services.clone();
+        let gone = services.remove(pos);
+        let mut ended = self.live_ended();
+        for r in &gone.real_slots {
+            ended.push((gone.slot, *r));
+        }
+        let snap = build(&services, &ended, &self.ports, &self.routes)?;
+        self.services = services;
+        self.ended = ended;
+        Ok(snap)
+    }
+
+    /// Adds a real to a service.
+    pub fn real_add(&mut self, key: &ServiceKey, real: RealSpec) -> Result<Snapshot, String> {
+        let mut services = self.services.clone();
+        let ended = self.live_ended();
+        let i = services
+            .iter()
+            .position(|s| s.spec.key() == *key)
+            .ok_or_else(|| format!("no service {key}"))?;
+        if services[i]
+            .spec
+            .reals
+            .iter()
+            .any(|r| r.ip == real.ip && r.port == real.port)
+        {
+            return Err(format!("real {}:{} exists in {key}", real.ip, real.port));
+        }
+        self.check_real(&real)?;
+        let slot = self.free_real_slot(&services, &ended, &[])?;
+        let s = &mut services[i];
+        s.spec.reals.push(real);
+        s.real_slots.push(slot);
+        validate(&s.spec)?;
+        let snap = build(&services, &ended, &self.ports, &self.routes)?;
+        self.reset_real(slot);
+        self.services = services;
+        self.ended = ended;
+        Ok(snap)
+    }
+
+    /// Changes a real's weight, method or thresholds.
+    pub fn real_edit(&mut self, key: &ServiceKey, real: RealSpec) -> Result<Snapshot, String> {
+        let mut services = self.services.clone();
+        let s = services
+            .iter_mut()
+            .find(|s| s.spec.key() == *key)
+            .ok_or_else(|| format!("no service {key}"))?;
+        let r = s
+            .spec
+            .reals
+            .iter_mut()
+            .find(|r| r.ip == real.ip && r.port == real.port)
+            .ok_or_else(|| format!("no real {}:{} in {key}", real.ip, real.port))?;
+        *r = real;
+        self.check_real(&real)?;
+        validate(&s.spec)?;
+        let snap = build(&services, &self.ended, &self.ports, &self.routes)?;
+        self.services = services;
+        Ok(snap)
+    }
+
+    /// Removes a real; its connections end at once or continue, as the
+    /// service's `on_real_removal` says.
+    pub fn real_del(
+        &mut self,
+        key: &ServiceKey,
+        ip: Ipv4Addr,
+        port: u16,
+    ) -> Result<Snapshot, String> {
+        let mut services = self.services.clone();
+        let mut ended = self.live_ended();
+        let s = services
+            .iter_mut()
+            .find(|s| s.spec.key() == *key)
+            .ok_or_else(|| format!("no service {key}"))?;
+        let i = s
+            .spec
+            .reals
+            .iter()
+            .position(|r| r.ip == ip && r.port == port)
+            .ok_or_else(|| format!("no real {ip}:{port} in {key}"))?;
+        s.spec.reals.remove(i);
+        let slot = s.real_slots.remove(i);
+        if s.spec.on_real_removal == sluice_proto::OnRealRemoval::End {
+            ended.push((s.slot, slot));
+        }
+        let snap = build(&services, &ended, &self.ports, &self.routes)?;
+        self.services = services;
+        self.ended = ended;
+        Ok(snap)
+    }
+
+    /// Ended pairs whose connections are not all gone yet.
+    fn live_ended(&self) -> Vec<(u16, u16)> {
+        self.ended
+            .iter()
+            .copied()
+            .filter(|(_, r)| self.conns_of(*r) > 0)
+            .collect()
+    }
+
+    /// Applies upper/lower connection thresholds with hysteresis: a real
+    /// at or over its upper threshold takes no new connections until it is
+    /// down to its lower one (or under the upper one when none is set).
+    pub fn update_overload(&self) {
+        for s in &self.services {
+            for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
+                let flag = &self.shared.overloaded[*slot as usize];
+                if r.upper_threshold == 0 {
+                    flag.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                let n = self.conns_of(*slot);
+                let over = flag.load(Ordering::Relaxed);
+                if !over && n >= r.upper_threshold as u64 {
+                    flag.store(true, Ordering::Relaxed);
+                } else if over {
+                    let low = if r.lower_threshold > 0 {
+                        r.lower_threshold as u64
+                    } else {
+                        r.upper_threshold as u64 - 1
+                    };
+                    if n <= low {
+                        flag.store(false, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn counters(
+        &self,
+        f: impl Fn(&sluice_lb::WorkerLbStats) -> &sluice_lb::stats::TrafficCounters,
+    ) -> LbCounters {
+        let mut c = LbCounters::default();
+        for w in &self.shared.workers {
+            let t = f(w);
+            c.connections += t.connections.get();
+            c.packets_in += t.packets_in.get();
+            c.bytes_in += t.bytes_in.get();
+            c.packets_out += t.packets_out.get();
+            c.bytes_out += t.bytes_out.get();
+        }
+        c
+    }
+
+    /// Every service with its reals and live figures.
+    pub fn list(&self) -> ServiceList {
+        ServiceList {
+            services: self
+                .services
+                .iter()
+                .map(|s| ServiceInfo {
+                    protocol: s.spec.protocol,
+                    vip: s.spec.vip,
+                    port: s.spec.port,
+                    scheduler: s.spec.scheduler.clone(),
+                    persistence: s.spec.persistence,
+                    on_real_removal: s.spec.on_real_removal,
+                    mh_table_size: s.spec.mh_table_size,
+                    stats: self.counters(|w| &w.services[s.slot as usize]),
+                    reals: s
+                        .spec
+                        .reals
+                        .iter()
+                        .zip(&s.real_slots)
+                        .map(|(r, slot)| RealInfo {
+                            spec: *r,
+                            active: self.shared.active(*slot),
+                            inactive: self.shared.inactive(*slot),
+                            overloaded: self.shared.is_overloaded(*slot),
+                            stats: self.counters(|w| &w.reals[*slot as usize]),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Builds a complete snapshot; any error refuses the change.
+fn build(
+    services: &[SlottedService],
+    ended: &[(u16, u16)],
+    ports: &[PortBase],
+    routes: &Arc<RouteTable>,
+) -> Result<Snapshot, String> {
+    let table = ServiceTable::build(services, ended)?;
+    let vips = table.vips().to_vec();
+    let ports = ports
+        .iter()
+        .map(|p| {
+            let mut addrs: Vec<Ipv4Addr> = p.addresses.iter().map(|a| a.addr).collect();
+            addrs.extend_from_slice(&vips);
+            PortView {
+                local: LocalPort::new(p.mac, &addrs),
+                mac: p.mac,
+                addresses: p.addresses.clone(),
+            }
+        })
+        .collect();
+    Ok(Snapshot {
+        ports,
+        services: Arc::new(table),
+        routes: routes.clone(),
+    })
+}

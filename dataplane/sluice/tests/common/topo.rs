@@ -1,0 +1,307 @@
+//! Load-balancing topologies: a client namespace, the appliance, and real
+//! servers behind a bridge, with real kernel TCP/UDP servers.
+
+use super::*;
+use std::process::Child;
+
+/// A process in a namespace, killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One real server host.
+pub struct Real {
+    pub ns: Netns,
+    pub ip: String,
+    pub procs: Vec<Proc>,
+}
+
+/// NAT: client -- [client port] sluice [servers port] -- bridge -- reals.
+/// DR: client, sluice and reals all on one bridge (one segment).
+pub struct LbTopo {
+    pub lb: Netns,
+    pub client: Netns,
+    pub switch: Netns,
+    pub reals: Vec<Real>,
+    pub lb_client_if: String,
+    pub lb_server_if: Option<String>,
+    pub client_if: String,
+    pub dir: TempDir,
+}
+
+pub const VIP: &str = "192.0.2.100";
+
+/// Python helpers the real servers run.
+pub const SERVERS_PY: &str = r#"
+import socket, sys, threading, os, http.server, functools
+kind, ip, port, ident = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if kind == "http":
+    d = sys.argv[5]
+    h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=d)
+    class S(http.server.ThreadingHTTPServer):
+        allow_reuse_address = True
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    S((ip, port), h).serve_forever()
+elif kind == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, port))
+    while True:
+        data, peer = s.recvfrom(65535)
+        s.sendto(ident.encode() + b":" + data, peer)
+elif kind == "echo":
+    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((ip, port)); l.listen(64)
+    def serve(c):
+        with c:
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    return
+                c.sendall(ident.encode() + b":" + b)
+    while True:
+        c, _ = l.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+impl LbTopo {
+    /// Builds the NAT topology with `n` reals 198.51.100.11.. and a client
+    /// with addresses 192.0.2.10..(10+clients-1).
+    pub fn nat(n: usize, clients: usize) -> LbTopo {
+        let lb = Netns::new("lb");
+        let client = Netns::new("cl");
+        let switch = Netns::new("sw");
+        let id = unique_id();
+        let (lc, cc) = (format!("a{id}"), format!("b{id}"));
+        veth(&lb, &lc, &client, &cc);
+        for i in 0..clients {
+            client.exec(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("192.0.2.{}/24", 10 + i),
+                "dev",
+                &cc,
+            ]);
+        }
+        client.exec(&["ip", "route", "add", "default", "via", "192.0.2.1"]);
+        switch.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+        switch.exec(&["ip", "link", "set", "br0", "up"]);
+        let ls = format!("s{id}");
+        let lsw = format!("t{id}");
+        veth(&lb, &ls, &switch, &lsw);
+        switch.exec(&["ip", "link", "set", &lsw, "master", "br0"]);
+        let mut reals = Vec::new();
+        for i in 0..n {
+            let ns = Netns::new(&format!("r{i}"));
+            let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
+            veth(&ns, &ri, &switch, &si);
+            switch.exec(&["ip", "link", "set", &si, "master", "br0"]);
+            let ip = format!("198.51.100.{}", 11 + i);
+            ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", &ri]);
+            ns.exec(&["ip", "route", "add", "default", "via", "198.51.100.1"]);
+            reals.push(Real {
+                ns,
+                ip,
+                procs: Vec::new(),
+            });
+        }
+        let dir = TempDir::new();
+        std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
+        LbTopo {
+            lb,
+            client,
+            switch,
+            reals,
+            lb_client_if: lc,
+            lb_server_if: Some(ls),
+            client_if: cc,
+            dir,
+        }
+    }
+
+    /// Builds the DR topology: one segment 192.0.2.0/24 with the client
+    /// (192.0.2.10..), sluice (192.0.2.1) and `n` reals (192.0.2.21..) that
+    /// hold the VIP on `lo` and neither answer nor announce ARP for it.
+    pub fn dr(n: usize, clients: usize) -> LbTopo {
+        let lb = Netns::new("lb");
+        let client = Netns::new("cl");
+        let switch = Netns::new("sw");
+        let id = unique_id();
+        switch.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+        switch.exec(&["ip", "link", "set", "br0", "up"]);
+        let (lc, lsw) = (format!("a{id}"), format!("t{id}"));
+        veth(&lb, &lc, &switch, &lsw);
+        switch.exec(&["ip", "link", "set", &lsw, "master", "br0"]);
+        let (cc, csw) = (format!("b{id}"), format!("u{id}"));
+        veth(&client, &cc, &switch, &csw);
+        switch.exec(&["ip", "link", "set", &csw, "master", "br0"]);
+        for i in 0..clients {
+            client.exec(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("192.0.2.{}/24", 10 + i),
+                "dev",
+                &cc,
+            ]);
+        }
+        let mut reals = Vec::new();
+        for i in 0..n {
+            let ns = Netns::new(&format!("r{i}"));
+            let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
+            veth(&ns, &ri, &switch, &si);
+            switch.exec(&["ip", "link", "set", &si, "master", "br0"]);
+            let ip = format!("192.0.2.{}", 21 + i);
+            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"]);
+            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"]);
+            ns.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{ri}.arp_ignore=1")]);
+            ns.exec(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{ri}.arp_announce=2"),
+            ]);
+            ns.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+            ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", &ri]);
+            reals.push(Real {
+                ns,
+                ip,
+                procs: Vec::new(),
+            });
+        }
+        let dir = TempDir::new();
+        std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
+        LbTopo {
+            lb,
+            client,
+            switch,
+            reals,
+            lb_client_if: lc,
+            lb_server_if: None,
+            client_if: cc,
+            dir,
+        }
+    }
+
+    /// Starts a server on real `i`: kind "http" (serves a directory with
+    /// `id` = "real-i" and `blob`, 256 KiB of fixed pseudo-random bytes),
+    /// "udp" or "echo" (both prefix replies with "real-i:"). `bind` is the
+    /// address to listen on (the real's own, or the VIP for DR).
+    pub fn serve(&mut self, i: usize, kind: &str, bind: &str, port: u16) {
+        let ident = format!("real-{i}");
+        let www = self.dir.path().join(format!("www{i}"));
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("id"), &ident).unwrap();
+        std::fs::write(www.join("blob"), blob()).unwrap();
+        let script = self.dir.path().join("servers.py");
+        let child = self.reals[i]
+            .ns
+            .command(&[
+                "python3",
+                script.to_str().unwrap(),
+                kind,
+                bind,
+                &port.to_string(),
+                &ident,
+                www.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server");
+        self.reals[i].procs.push(Proc(child));
+        // Wait (bounded) until it listens.
+        let proto = if kind == "udp" { "-uln" } else { "-tln" };
+        let ok = wait_for(Duration::from_secs(20), || {
+            let o = self.reals[i].ns.run(
+                &["ss", "-H", proto, "sport", "=", &format!(":{port}")],
+                Duration::from_secs(5),
+            );
+            (!String::from_utf8_lossy(&o.stdout).trim().is_empty()).then_some(())
+        });
+        assert!(ok.is_some(), "server {kind} on real {i} did not start");
+    }
+
+    /// The sluice configuration for this topology (ports and addresses),
+    /// with `extra` (services, timeouts) appended.
+    pub fn config(&self, workers: &[u32], lcores: Option<&str>, extra: &str) -> String {
+        let w: Vec<String> = workers.iter().map(|x| x.to_string()).collect();
+        let lcores = lcores
+            .map(|l| format!("lcores = \"{l}\"\n"))
+            .unwrap_or_default();
+        let mut s = format!(
+            r#"
+[eal]
+no_huge = true
+memory_mb = 512
+file_prefix = "@PREFIX@"
+{lcores}
+[dataplane]
+workers = [{}]
+idle_sleep_us = 100
+connections = 65536
+
+[control]
+socket = "@SOCKET@"
+
+[[port]]
+name = "client"
+device = "net_af_packet0,iface={}"
+addresses = ["192.0.2.1/24"]
+"#,
+            w.join(", "),
+            self.lb_client_if
+        );
+        if let Some(ls) = &self.lb_server_if {
+            s.push_str(&format!(
+                r#"
+[[port]]
+name = "servers"
+device = "net_af_packet1,iface={ls}"
+addresses = ["198.51.100.1/24"]
+"#
+            ));
+        }
+        s.push('\n');
+        s.push_str(extra);
+        s
+    }
+
+    /// One HTTP GET from the client namespace, from source address `src`;
+    /// returns the body or None on failure.
+    pub fn get(&self, src: &str, url: &str) -> Option<Vec<u8>> {
+        let o = self.client.run(
+            &[
+                "curl",
+                "-s",
+                "-f",
+                "--max-time",
+                "5",
+                "--interface",
+                src,
+                url,
+            ],
+            Duration::from_secs(10),
+        );
+        o.status.success().then_some(o.stdout)
+    }
+}
+
+/// 256 KiB of deterministic pseudo-random bytes.
+pub fn blob() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..256 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
