@@ -85,11 +85,11 @@ echo ">> starting sluice"
 ip netns exec "$LB" "$SLUICE" --config "$WORK/sluice.toml" >"$WORK/sluice.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 300); do
-    [[ -S "$SOCK" ]] && "$CTL" -s "$SOCK" status >/dev/null 2>&1 && break
+    [[ -S "$SOCK" ]] && "$CTL" --socket "$SOCK" status >/dev/null 2>&1 && break
     kill -0 "$PID" 2>/dev/null || { cat "$WORK/sluice.log"; echo "sluice failed to start" >&2; exit 1; }
     sleep 0.1
 done
-"$CTL" -s "$SOCK" status
+"$CTL" --socket "$SOCK" status
 
 echo
 echo ">> the kernel host resolves the appliance's address with ARP"
@@ -99,7 +99,7 @@ echo ">> and pings it"
 ip netns exec "$CL" ping -c 5 -i 0.2 192.0.2.1
 echo
 echo ">> sluicectl stats"
-"$CTL" -s "$SOCK" stats
+"$CTL" --socket "$SOCK" stats
 
 echo
 echo ">> stopping sluice (SIGTERM)"

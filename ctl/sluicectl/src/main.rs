@@ -26,7 +26,7 @@ pub const DEFAULT_SOCKET: &str = "/run/sluice/sluice.sock";
 )]
 struct Cli {
     /// The daemon's control socket.
-    #[arg(short, long, global = true, env = "SLUICE_SOCKET", default_value = DEFAULT_SOCKET)]
+    #[arg(long, global = true, env = "SLUICE_SOCKET", default_value = DEFAULT_SOCKET)]
     socket: PathBuf,
     /// Print the daemon's reply as JSON instead of tables.
     #[arg(long, global = true)]
@@ -124,4 +124,69 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ipvsadm_shaped_verbs_parse() {
+        let c = Cli::try_parse_from([
+            "sluicectl",
+            "real",
+            "add",
+            "-t",
+            "192.0.2.100:80",
+            "-r",
+            "198.51.100.11:8080",
+            "-w",
+            "3",
+            "-g",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Real(r) => match r.into_command().unwrap() {
+                Command::RealAdd { service, real } => {
+                    assert_eq!(service.port, 80);
+                    assert_eq!(real.weight, 3);
+                    assert_eq!(real.forward, sluice_proto::Forward::Dr);
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from([
+            "sluicectl",
+            "service",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-s",
+            "mh",
+            "-p",
+            "60",
+            "-M",
+            "255.255.255.0",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Service(s) => match s.into_command().unwrap() {
+                Command::ServiceAdd { service } => {
+                    assert_eq!(service.protocol, sluice_proto::Protocol::Udp);
+                    assert_eq!(service.scheduler, "mh");
+                    assert_eq!(service.persistence.unwrap().netmask, 24);
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["sluicectl", "service", "add", "-s", "rr"]).is_err());
+    }
 }

@@ -156,7 +156,7 @@ mod tests {
             high[(x >> 54) as usize] += 1;
         }
         // Expected 64 per bucket; a decent hash stays well within 2x.
-        let expect = n as u32 / buckets as u32;
+        let expect = n / buckets as u32;
         for counts in [&low, &high] {
             let max = *counts.iter().max().unwrap();
             let min = *counts.iter().min().unwrap();

@@ -284,9 +284,17 @@ mod tests {
         let mut ix = Index::new(cap);
         let h = FlowHasher::new(9);
         let hash = |i: u32| h.hash_words(u64::from(i), 0);
+        let mut moved = 0;
         for i in 0..cap {
-            assert!(ix.insert(hash(i), i), "insert {i}");
+            let h = hash(i);
+            let b1 = ix.primary(h);
+            let b2 = ix.alt(b1, fingerprint(h));
+            if ix.buckets[b1].free_slot().is_none() && ix.buckets[b2].free_slot().is_none() {
+                moved += 1; // both candidates full: needs cuckoo moves
+            }
+            assert!(ix.insert(h, i), "insert {i}");
         }
+        assert!(moved > 0, "the cuckoo path was never exercised");
         for i in 0..cap {
             assert_eq!(ix.find(hash(i), |x| x == i), Some(i));
         }

@@ -51,7 +51,7 @@ impl Wheel {
     /// A wheel of `slots` slots (a power of two, at least 2) of `tick_ms`
     /// milliseconds (at least 1).
     pub(crate) fn new(slots: u32, tick_ms: u32) -> Wheel {
-        assert!(slots.is_power_of_two() && slots >= 2 && slots <= HEAD);
+        assert!(slots.is_power_of_two() && (2..=HEAD).contains(&slots));
         assert!(tick_ms >= 1);
         Wheel {
             heads: vec![NIL; slots as usize],

@@ -7,6 +7,7 @@ mod common;
 use common::topo::*;
 use common::*;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const HTTP_RR: &str = r#"
 [[service]]
@@ -119,4 +120,304 @@ fn nat_http_rr_one_worker() {
 #[test]
 fn nat_http_rr_two_workers() {
     http_nat(&[1, 2], Some("0@0,1@1,2@0"), 4);
+}
+
+fn three_reals(kind: &str, port: u16, workers: &[u32], extra: &str) -> (LbTopo, Daemon) {
+    let mut t = LbTopo::nat(3, 2);
+    for i in 0..3 {
+        let ip = t.reals[i].ip.clone();
+        t.serve(i, kind, &ip, port);
+    }
+    let d = Daemon::start(Some(&t.lb), &t.config(workers, None, extra));
+    (t, d)
+}
+
+#[test]
+fn nat_wrr_follows_weights() {
+    if !require_root() {
+        return;
+    }
+    let svc = HTTP_RR
+        .replace("scheduler = \"rr\"", "scheduler = \"wrr\"")
+        .replace(
+            "ip = \"198.51.100.11\"\nport = 8080",
+            "ip = \"198.51.100.11\"\nport = 8080\nweight = 3",
+        )
+        .replace(
+            "ip = \"198.51.100.12\"\nport = 8080",
+            "ip = \"198.51.100.12\"\nport = 8080\nweight = 2",
+        );
+    let (t, d) = three_reals("http", 8080, &[1], &svc);
+    // Two full wrr cycles (3+2+1 = 6 each).
+    let ids: Vec<String> = (0..12)
+        .map(|_| {
+            String::from_utf8(t.get("192.0.2.10", "http://192.0.2.100/id").expect("get")).unwrap()
+        })
+        .collect();
+    let m = count(&ids);
+    assert_eq!(m.get("real-0"), Some(&6), "{m:?}");
+    assert_eq!(m.get("real-1"), Some(&4), "{m:?}");
+    assert_eq!(m.get("real-2"), Some(&2), "{m:?}");
+    drop(d);
+}
+
+#[test]
+fn nat_sh_and_persistence_keep_a_client_on_one_real() {
+    if !require_root() {
+        return;
+    }
+    let sh = HTTP_RR.replace("scheduler = \"rr\"", "scheduler = \"sh\"");
+    let persist = HTTP_RR.replace("port = 80\n", "port = 81\n").replace(
+        "scheduler = \"rr\"",
+        "scheduler = \"rr\"\npersistence = { timeout_secs = 300 }",
+    );
+    let (t, d) = three_reals("http", 8080, &[1], &format!("{sh}\n{persist}"));
+    for port in [80, 81] {
+        let mut seen = Vec::new();
+        for c in ["192.0.2.10", "192.0.2.11"] {
+            let ids: Vec<String> = (0..6)
+                .map(|_| {
+                    String::from_utf8(
+                        t.get(c, &format!("http://192.0.2.100:{port}/id"))
+                            .expect("get"),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let m = count(&ids);
+            assert_eq!(
+                m.len(),
+                1,
+                "port {port}: client {c} moved between reals: {m:?}"
+            );
+            seen.push(ids[0].clone());
+        }
+        eprintln!("port {port}: clients went to {seen:?}");
+    }
+    // The persistence templates are in the table.
+    let s = d.ctl_json(&["stats"]);
+    assert!(workers_sum(&s, "/conntrack/templates") >= 2, "{s:#}");
+}
+
+#[test]
+fn nat_udp_service() {
+    if !require_root() {
+        return;
+    }
+    let svc = r#"
+[[service]]
+protocol = "udp"
+vip = "192.0.2.100"
+port = 5353
+scheduler = "rr"
+[[service.real]]
+ip = "198.51.100.11"
+port = 5300
+[[service.real]]
+ip = "198.51.100.12"
+port = 5300
+[[service.real]]
+ip = "198.51.100.13"
+port = 5300
+"#;
+    let (t, d) = three_reals("udp", 5300, &[1], svc);
+    let ids = t.client_py(
+        &["udp", "192.0.2.100", "5353", "9"],
+        Duration::from_secs(60),
+    );
+    let m = count(&ids);
+    assert_eq!(m.len(), 3, "{m:?}");
+    assert!(m.values().all(|v| *v == 3), "{m:?}");
+    let l = d.ctl_json(&["list"]);
+    assert_eq!(num(&l, "/result/services/0/stats/connections"), 9);
+    assert_eq!(num(&l, "/result/services/0/stats/packets_out"), 9);
+}
+
+#[test]
+fn long_lived_connection_survives_real_changes() {
+    if !require_root() {
+        return;
+    }
+    let svc = r#"
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 9000
+scheduler = "rr"
+[[service.real]]
+ip = "198.51.100.11"
+port = 9000
+[[service.real]]
+ip = "198.51.100.12"
+port = 9000
+"#;
+    let (t, d) = three_reals("echo", 9000, &[1], svc);
+    let mut long = t.client_py_spawn(&["long", "192.0.2.100", "9000", "60", "0.1"]);
+    // Find which real the long connection is on.
+    let mine = wait_for(Duration::from_secs(10), || {
+        let l = d.ctl_json(&["list"]);
+        (0..2).find(|i| num(&l, &format!("/result/services/0/reals/{i}/active")) == 1)
+    })
+    .expect("long connection not established");
+    let mine_ip = format!("198.51.100.{}", 11 + mine);
+    let other_ip = format!("198.51.100.{}", 12 - mine);
+    let ctl_ok = |args: &[&str]| {
+        let o = d.ctl(args);
+        assert!(
+            o.status.success(),
+            "sluicectl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // Add a third real, quiesce ours: new connections avoid it.
+    ctl_ok(&[
+        "real",
+        "add",
+        "-t",
+        "192.0.2.100:9000",
+        "-r",
+        "198.51.100.13:9000",
+        "-m",
+    ]);
+    ctl_ok(&[
+        "real",
+        "edit",
+        "-t",
+        "192.0.2.100:9000",
+        "-r",
+        &format!("{mine_ip}:9000"),
+        "-w",
+        "0",
+    ]);
+    for _ in 0..6 {
+        let id = t.client_py(&["once", "192.0.2.100", "9000"], Duration::from_secs(10));
+        assert_ne!(
+            id[0],
+            format!("real-{mine}"),
+            "a quiesced real got a new connection"
+        );
+    }
+    // Remove the other original real, then ours (connections kept).
+    ctl_ok(&[
+        "real",
+        "del",
+        "-t",
+        "192.0.2.100:9000",
+        "-r",
+        &format!("{other_ip}:9000"),
+    ]);
+    ctl_ok(&[
+        "real",
+        "del",
+        "-t",
+        "192.0.2.100:9000",
+        "-r",
+        &format!("{mine_ip}:9000"),
+    ]);
+    let id = t.client_py(&["once", "192.0.2.100", "9000"], Duration::from_secs(10));
+    assert_eq!(id[0], "real-2");
+    // The long connection finished every echo on its original real.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = long.try_wait().unwrap() {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "long client hung");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    use std::io::Read;
+    long.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    long.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "long connection failed: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 60, "{out}");
+    assert!(lines.iter().all(|l| *l == format!("real-{mine}")), "{out}");
+}
+
+#[test]
+fn runtime_service_changes_and_refusals() {
+    if !require_root() {
+        return;
+    }
+    let (t, d) = three_reals("http", 8080, &[1], "");
+    assert!(
+        t.get("192.0.2.10", "http://192.0.2.100/id").is_none(),
+        "no service yet"
+    );
+    let ok = |args: &[&str]| {
+        let o = d.ctl(args);
+        assert!(
+            o.status.success(),
+            "sluicectl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(&["service", "add", "-t", "192.0.2.100:80", "-s", "rr"]);
+    ok(&[
+        "real",
+        "add",
+        "-t",
+        "192.0.2.100:80",
+        "-r",
+        "198.51.100.12:8080",
+    ]);
+    assert_eq!(
+        t.get("192.0.2.10", "http://192.0.2.100/id").as_deref(),
+        Some(&b"real-1"[..])
+    );
+    // Refusals: bad scheduler, unknown service, DR off-segment, duplicate.
+    for bad in [
+        vec!["service", "add", "-t", "192.0.2.101:80", "-s", "fastest"],
+        vec![
+            "real",
+            "add",
+            "-t",
+            "192.0.2.199:80",
+            "-r",
+            "198.51.100.11:8080",
+        ],
+        vec![
+            "real",
+            "add",
+            "-t",
+            "192.0.2.100:80",
+            "-r",
+            "203.0.113.5:80",
+            "-g",
+        ],
+        vec!["service", "add", "-t", "192.0.2.100:80"],
+    ] {
+        let o = d.ctl(&bad);
+        assert_eq!(o.status.code(), Some(4), "{bad:?} should be refused");
+        assert!(!o.stderr.is_empty());
+    }
+    ok(&["service", "edit", "-t", "192.0.2.100:80", "-s", "wrr"]);
+    let l = d.ctl_json(&["service", "list"]);
+    assert_eq!(l["result"]["services"][0]["scheduler"], "wrr");
+    assert_eq!(
+        l["result"]["services"][0]["reals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    ok(&["service", "del", "-t", "192.0.2.100:80"]);
+    assert!(
+        t.get("192.0.2.10", "http://192.0.2.100/id").is_none(),
+        "service still answers"
+    );
+    let l = d.ctl_json(&["list"]);
+    assert_eq!(l["result"]["services"].as_array().unwrap().len(), 0);
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

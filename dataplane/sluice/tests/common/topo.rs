@@ -36,6 +36,43 @@ pub struct LbTopo {
 
 pub const VIP: &str = "192.0.2.100";
 
+/// Python client helpers.
+pub const CLIENT_PY: &str = r#"
+import socket, sys, time
+mode = sys.argv[1]
+if mode == "once":
+    s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5)
+    s.sendall(b"hello\n")
+    print(s.recv(4096).decode().split(":")[0])
+elif mode == "long":
+    # One connection, COUNT echoes INTERVAL apart; prints the real's
+    # identity for each, fails on any error.
+    count, interval = int(sys.argv[4]), float(sys.argv[5])
+    s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5)
+    for i in range(count):
+        msg = ("ping %d\n" % i).encode()
+        s.sendall(msg)
+        got = b""
+        while not got.endswith(msg):
+            b = s.recv(4096)
+            if not b:
+                sys.exit("connection closed at %d" % i)
+            got += b
+        print(got.decode().split(":")[0], flush=True)
+        time.sleep(interval)
+    s.close()
+elif mode == "udp":
+    # N datagrams, each from a new socket (new source port).
+    for i in range(int(sys.argv[4])):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.sendto(b"d%d" % i, (sys.argv[2], int(sys.argv[3])))
+        data, _ = s.recvfrom(4096)
+        assert data.endswith(b":d%d" % i), data
+        print(data.decode().split(":")[0])
+        s.close()
+"#;
+
 /// Python helpers the real servers run.
 pub const SERVERS_PY: &str = r#"
 import socket, sys, threading, os, http.server, functools
@@ -113,6 +150,7 @@ impl LbTopo {
         }
         let dir = TempDir::new();
         std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
+        std::fs::write(dir.path().join("client.py"), CLIENT_PY).unwrap();
         LbTopo {
             lb,
             client,
@@ -176,6 +214,7 @@ impl LbTopo {
         }
         let dir = TempDir::new();
         std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
+        std::fs::write(dir.path().join("client.py"), CLIENT_PY).unwrap();
         LbTopo {
             lb,
             client,
@@ -290,6 +329,40 @@ addresses = ["198.51.100.1/24"]
             Duration::from_secs(10),
         );
         o.status.success().then_some(o.stdout)
+    }
+}
+
+impl LbTopo {
+    /// Runs the client helper in the client namespace; returns its stdout
+    /// lines, panicking with its stderr if it fails.
+    pub fn client_py(&self, args: &[&str], limit: Duration) -> Vec<String> {
+        let script = self.dir.path().join("client.py");
+        let mut a = vec!["python3", script.to_str().unwrap()];
+        a.extend_from_slice(args);
+        let o = self.client.run(&a, limit);
+        assert!(
+            o.status.success(),
+            "client {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Starts the client helper in the background.
+    pub fn client_py_spawn(&self, args: &[&str]) -> std::process::Child {
+        let script = self.dir.path().join("client.py");
+        let mut a = vec!["python3", script.to_str().unwrap()];
+        a.extend_from_slice(args);
+        self.client
+            .command(&a)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn client")
     }
 }
 
