@@ -142,8 +142,8 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
     } else {
         let _ = writeln!(
             o,
-            "{:<5} {:<28} {}",
-            "Prot", "LocalAddress:Port", "Scheduler Flags"
+            "{:<5} {:<28} Scheduler Flags",
+            "Prot", "LocalAddress:Port"
         );
         let _ = writeln!(
             o,

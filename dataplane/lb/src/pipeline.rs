@@ -306,12 +306,11 @@ impl Forwarder {
             }
             self.update(id, Dir::Inbound, flags, now_ms);
             self.count_in(service, real, p);
-            return self.to_real(snap, frame, p, real_addr, fwd, now_ms);
+            return self.forward_to_real(snap, frame, p, real_addr, fwd, now_ms);
         }
         // A new connection: TCP only from a SYN (as LVS without sloppy TCP).
-        if t.proto == Proto::Tcp
-            && !(flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK))
-        {
+        let is_syn = flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK);
+        if t.proto == Proto::Tcp && !is_syn {
             if self.table_under_pressure() {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
@@ -344,7 +343,7 @@ impl Forwarder {
         self.stats.reals[r.slot as usize].connections.add(1);
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
-        self.to_real(snap, frame, p, addr, fwd, now_ms)
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
     }
 
     /// Forwards by consistent hash without a table entry (table full).
@@ -369,7 +368,7 @@ impl Forwarder {
         self.stats.stateless_forwards.add(1);
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
-        self.to_real(snap, frame, p, addr, fwd, now_ms)
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
     }
 
     fn table_under_pressure(&self) -> bool {
@@ -454,7 +453,7 @@ impl Forwarder {
                 if self.table_under_pressure() {
                     let (vip, slot) = (svc.vip, svc.slot);
                     self.stats.services[slot as usize].packets_out.add(1);
-                    return self.to_client(snap, frame, p, vip, now_ms);
+                    return self.forward_to_client(snap, frame, p, vip, now_ms);
                 }
             }
             return Action::Drop(DropReason::NotForUs);
@@ -476,7 +475,7 @@ impl Forwarder {
         s.services[service as usize].bytes_out.add(len);
         s.reals[real as usize].packets_out.add(1);
         s.reals[real as usize].bytes_out.add(len);
-        self.to_client(snap, frame, p, vip, now_ms)
+        self.forward_to_client(snap, frame, p, vip, now_ms)
     }
 
     fn icmp_error(&mut self, snap: &Snapshot, frame: &mut [u8], p: &Packet, now_ms: u64) -> Action {
@@ -555,7 +554,7 @@ impl Forwarder {
         s.reals[real as usize].bytes_in.add(len);
     }
 
-    fn to_real(
+    fn forward_to_real(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
@@ -583,7 +582,7 @@ impl Forwarder {
         }
     }
 
-    fn to_client(
+    fn forward_to_client(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],

@@ -122,6 +122,9 @@ impl Worker {
 
     /// The poll loop; returns when the stop flag is set, after finishing
     /// the burst in hand. Every mbuf it holds is freed before it returns.
+    // Per-port state lives in parallel arrays (queues, batches, counters)
+    // indexed by port: index loops read more plainly than zipped iterators.
+    #[allow(clippy::needless_range_loop)]
     pub fn run(self) -> i32 {
         let Worker {
             id,
