@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# Sluice demo: installs what is missing, builds, brings up a small virtual
+# Sluice demo: installs what is missing, builds, brings up a virtual
 # topology in network namespaces, starts the appliance on DPDK's
-# net_af_packet driver, shows it answering a real kernel host, prints its
-# status and counters, and tears everything down (also on Ctrl-C or error).
+# net_af_packet driver, and shows it balancing real HTTP traffic from a
+# kernel client over three kernel web servers by NAT, with its counters.
+# Everything is torn down at the end (also on Ctrl-C or error).
 #
-#   ns sluice-demo-lb                   ns sluice-demo-client
-#   +-----------------------+  veth     +----------------------+
-#   | sluice (DPDK)         |-----------| kernel host          |
-#   |  port "client"        | dlb0  dc0 |  192.0.2.10/24       |
-#   |  192.0.2.1/24         |           |                      |
-#   +-----------------------+           +----------------------+
+#  ns sdemo-client          ns sdemo-lb (sluice)           ns sdemo-sw      ns sdemo-rN
+#  192.0.2.10/24 --veth-- [client] 192.0.2.1/24            bridge br0 --- 198.51.100.1N/24
+#  gw 192.0.2.1            VIP 192.0.2.100:80               |              python http.server :8080
+#                         [servers] 198.51.100.1/24 --veth--+              gw 198.51.100.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -25,8 +24,7 @@ cargo build --release --locked -p sluice -p sluicectl
 SLUICE=$ROOT/target/release/sluice
 CTL=$ROOT/target/release/sluicectl
 
-LB=sluice-demo-lb
-CL=sluice-demo-client
+NS=(sdemo-lb sdemo-client sdemo-sw sdemo-r1 sdemo-r2 sdemo-r3)
 WORK=$(mktemp -d /tmp/sluice-demo.XXXXXX)
 SOCK=$WORK/sluice.sock
 PREFIX=sluice-demo-$$
@@ -39,66 +37,139 @@ cleanup() {
         for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$PID" 2>/dev/null
     fi
-    ip netns del "$LB" 2>/dev/null
-    ip netns del "$CL" 2>/dev/null
+    for ns in "${NS[@]}"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
     rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
 }
 trap cleanup EXIT INT TERM
+cleanup
+PID=
 
-echo ">> topology: namespaces $LB and $CL joined by a veth pair"
-cleanup_old() { ip netns del "$LB" 2>/dev/null || true; ip netns del "$CL" 2>/dev/null || true; }
-cleanup_old
-ip netns add "$LB"
-ip netns add "$CL"
-ip link add dlb0 netns "$LB" type veth peer name dc0 netns "$CL"
-for ns in "$LB" "$CL"; do
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+echo ">> topology: a client, the appliance, a bridge and three web servers"
+for ns in "${NS[@]}"; do
+    ip netns add "$ns"
     ip -n "$ns" link set lo up
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 done
-ip -n "$LB" link set dlb0 up
-ip -n "$CL" link set dc0 up
-ip -n "$CL" addr add 192.0.2.10/24 dev dc0
-ip netns exec "$CL" ethtool -K dc0 tx off >/dev/null
+ip link add dlbc netns sdemo-lb type veth peer name dcl netns sdemo-client
+ip link add dlbs netns sdemo-lb type veth peer name dsw0 netns sdemo-sw
+nsx sdemo-sw ip link add br0 type bridge
+nsx sdemo-sw ip link set br0 up
+nsx sdemo-sw ip link set dsw0 master br0
+for i in 1 2 3; do
+    ip link add "dr$i" netns "sdemo-r$i" type veth peer name "dsw$i" netns sdemo-sw
+    nsx sdemo-sw ip link set "dsw$i" master br0
+done
+for l in dlbc dlbs; do ip -n sdemo-lb link set "$l" up; done
+for i in 0 1 2 3; do ip -n sdemo-sw link set "dsw$i" up; done
+ip -n sdemo-client link set dcl up
+ip -n sdemo-client addr add 192.0.2.10/24 dev dcl
+ip -n sdemo-client route add default via 192.0.2.1
+nsx sdemo-client ethtool -K dcl tx off >/dev/null
+for i in 1 2 3; do
+    ns=sdemo-r$i
+    ip -n "$ns" link set "dr$i" up
+    ip -n "$ns" addr add "198.51.100.1$i/24" dev "dr$i"
+    ip -n "$ns" route add default via 198.51.100.1
+    nsx "$ns" ethtool -K "dr$i" tx off >/dev/null
+    mkdir -p "$WORK/www$i"
+    echo "hello from real server $i (198.51.100.1$i)" >"$WORK/www$i/index.html"
+    nsx "$ns" python3 -m http.server 8080 --bind "198.51.100.1$i" --directory "$WORK/www$i" \
+        >/dev/null 2>&1 &
+done
 
 cat >"$WORK/sluice.toml" <<TOML
 # Demo configuration: no hugepages, one worker, idle back-off so the demo
 # does not keep a core busy.
 [eal]
 no_huge = true
-memory_mb = 256
+memory_mb = 512
 file_prefix = "$PREFIX"
 
 [dataplane]
 workers = [1]
-idle_sleep_us = 200
+idle_sleep_us = 100
+connections = 65536
 
 [control]
 socket = "$SOCK"
 
 [[port]]
 name = "client"
-device = "net_af_packet0,iface=dlb0"
+device = "net_af_packet0,iface=dlbc"
 addresses = ["192.0.2.1/24"]
+
+[[port]]
+name = "servers"
+device = "net_af_packet1,iface=dlbs"
+addresses = ["198.51.100.1/24"]
+
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "wrr"
+
+[[service.real]]
+ip = "198.51.100.11"
+port = 8080
+weight = 2
+
+[[service.real]]
+ip = "198.51.100.12"
+port = 8080
+
+[[service.real]]
+ip = "198.51.100.13"
+port = 8080
 TOML
 
 echo ">> starting sluice"
-ip netns exec "$LB" "$SLUICE" --config "$WORK/sluice.toml" >"$WORK/sluice.log" 2>&1 &
+ip netns exec sdemo-lb "$SLUICE" --config "$WORK/sluice.toml" >"$WORK/sluice.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 300); do
     [[ -S "$SOCK" ]] && "$CTL" --socket "$SOCK" status >/dev/null 2>&1 && break
     kill -0 "$PID" 2>/dev/null || { cat "$WORK/sluice.log"; echo "sluice failed to start" >&2; exit 1; }
     sleep 0.1
 done
+for i in 1 2 3; do
+    for _ in $(seq 1 100); do
+        nsx "sdemo-r$i" ss -H -tln sport = :8080 | grep -q . && break
+        sleep 0.1
+    done
+done
 "$CTL" --socket "$SOCK" status
+echo
+"$CTL" --socket "$SOCK" list
 
 echo
-echo ">> the kernel host resolves the appliance's address with ARP"
-ip netns exec "$CL" arping -c 3 -W 0.2 -i dc0 192.0.2.1
+echo ">> the client pings the virtual IP (answered by the DPDK dataplane)"
+nsx sdemo-client ping -c 3 -i 0.2 192.0.2.100
+
 echo
-echo ">> and pings it"
-ip netns exec "$CL" ping -c 5 -i 0.2 192.0.2.1
+echo ">> 12 HTTP requests from the client to http://192.0.2.100/ (wrr 2:1:1)"
+for n in $(seq 1 12); do
+    printf '%2d  ' "$n"
+    nsx sdemo-client curl -s --max-time 5 http://192.0.2.100/
+done
+
 echo
-echo ">> sluicectl stats"
+echo ">> quiesce real 1 (weight 0) and add nothing else: 6 more requests"
+"$CTL" --socket "$SOCK" real edit -t 192.0.2.100:80 -r 198.51.100.11:8080 -w 0
+for n in $(seq 1 6); do
+    printf '%2d  ' "$n"
+    nsx sdemo-client curl -s --max-time 5 http://192.0.2.100/
+done
+
+echo
+"$CTL" --socket "$SOCK" list
+echo
+"$CTL" --socket "$SOCK" list --stats
+echo
 "$CTL" --socket "$SOCK" stats
 
 echo
@@ -106,7 +177,7 @@ echo ">> stopping sluice (SIGTERM)"
 kill -TERM "$PID"
 wait "$PID" && rc=0 || rc=$?
 PID=
-tail -n 2 "$WORK/sluice.log"
+tail -n 1 "$WORK/sluice.log"
 if [[ $rc -ne 0 ]]; then
     echo "sluice exited with $rc" >&2
     exit 1
