@@ -12,7 +12,53 @@ use sluice_sched::{
     real_identity, RealSpec as SchedReal, Schedule, ScheduleConfig, SchedulerKind, TableSize,
 };
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+
+/// A small, fast hasher for the service index. SipHash's protection is not
+/// needed here: only configured keys are ever stored, so traffic cannot
+/// grow a bucket; lookups of unknown keys just miss.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z ^= z >> 33;
+        z = z.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z ^ (z >> 33)
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// A real server of a service.
 #[derive(Debug, Clone)]
@@ -83,10 +129,10 @@ const WORDS_R: usize = MAX_REALS / 64;
 pub struct ServiceTable {
     /// Services in configuration order.
     pub services: Vec<VirtualService>,
-    index: HashMap<(u8, Ipv4Addr, u16), usize>,
+    index: FastMap<(u8, Ipv4Addr, u16), usize>,
     /// (proto, RIP, rport) -> service position, when exactly one service
     /// uses that real (for replies of connections without an entry).
-    by_real: HashMap<(u8, Ipv4Addr, u16), Option<usize>>,
+    by_real: FastMap<(u8, Ipv4Addr, u16), Option<usize>>,
     vips: Vec<Ipv4Addr>,
     live_services: Vec<u64>,
     live_reals: Vec<u64>,

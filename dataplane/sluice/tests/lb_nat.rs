@@ -421,3 +421,89 @@ fn runtime_service_changes_and_refusals() {
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }
+
+#[test]
+fn end_policy_ends_a_removed_reals_connections() {
+    if !require_root() {
+        return;
+    }
+    let svc = r#"
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 9000
+scheduler = "rr"
+on_real_removal = "end"
+[[service.real]]
+ip = "198.51.100.11"
+port = 9000
+[[service.real]]
+ip = "198.51.100.12"
+port = 9000
+"#;
+    let (t, d) = three_reals("echo", 9000, &[1], svc);
+    let mut long = t.client_py_spawn(&["long", "192.0.2.100", "9000", "100", "0.1"]);
+    let mine = wait_for(Duration::from_secs(10), || {
+        let l = d.ctl_json(&["list"]);
+        (0..2).find(|i| num(&l, &format!("/result/services/0/reals/{i}/active")) == 1)
+    })
+    .expect("long connection not established");
+    let o = d.ctl(&[
+        "real",
+        "del",
+        "-t",
+        "192.0.2.100:9000",
+        "-r",
+        &format!("198.51.100.{}:9000", 11 + mine),
+    ]);
+    assert!(o.status.success());
+    // The connection is ended at once: the client's next echo gets no
+    // answer and it fails well before its 10 s of pings are over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let st = loop {
+        if let Some(st) = long.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ended connection still alive"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!st.success(), "the connection should have been ended");
+    let s = d.ctl_json(&["stats"]);
+    assert!(
+        drops(&s, "real_removed") > 0 || workers_sum(&s, "/conntrack/removals") > 0,
+        "{s:#}"
+    );
+    // The other real still serves new connections.
+    let id = t.client_py(&["once", "192.0.2.100", "9000"], Duration::from_secs(10));
+    assert_eq!(id[0], format!("real-{}", 1 - mine));
+}
+
+#[test]
+fn a_new_vip_is_announced_with_gratuitous_arp() {
+    if !require_root() {
+        return;
+    }
+    let (t, d) = three_reals("http", 8080, &[1], "");
+    t.client.exec(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv4.conf.{}.arp_accept=1", t.client_if),
+    ]);
+    let mac = d.ctl_json(&["status"])["result"]["ports"][0]["mac"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = d.ctl(&["service", "add", "-t", "192.0.2.101:80", "-s", "rr"]);
+    assert!(o.status.success());
+    let seen = wait_for(Duration::from_secs(10), || {
+        let n = t.client.exec(&["ip", "neigh", "show", "192.0.2.101"]);
+        n.to_lowercase().contains(&mac).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "the client never learned the new VIP from a gratuitous ARP"
+    );
+}
