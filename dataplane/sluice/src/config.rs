@@ -539,7 +539,7 @@ impl Config {
                 *slot = secs * 1000;
             }
         }
-        let connections = d.connections.unwrap_or(1 << 20);
+        let connections = d.connections.unwrap_or(1 << 22);
         if !(1024..=sluice_conntrack::MAX_CAPACITY).contains(&connections) {
             return Err(err(
                 "dataplane.connections".into(),

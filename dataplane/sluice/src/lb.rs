@@ -413,3 +413,97 @@ fn build(
         routes: routes.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_proto::{OnRealRemoval, Protocol};
+
+    fn control() -> LbControl {
+        let ports = vec![PortBase {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addresses: vec!["192.0.2.1/24".parse().unwrap()],
+        }];
+        let routes = RouteTable::new(&[(0, "192.0.2.1/24".parse().unwrap())], &[], None).unwrap();
+        LbControl::new(ports, routes, SharedStats::new(1), 1)
+    }
+
+    fn spec(upper: u32, lower: u32) -> ServiceSpec {
+        ServiceSpec {
+            protocol: Protocol::Tcp,
+            vip: "192.0.2.100".parse().unwrap(),
+            port: 80,
+            scheduler: "rr".into(),
+            persistence: None,
+            on_real_removal: OnRealRemoval::Keep,
+            mh_table_size: None,
+            reals: vec![RealSpec {
+                ip: "192.0.2.21".parse().unwrap(),
+                port: 80,
+                weight: 1,
+                forward: Forward::Nat,
+                upper_threshold: upper,
+                lower_threshold: lower,
+            }],
+        }
+    }
+
+    #[test]
+    fn thresholds_apply_with_hysteresis() {
+        let mut c = control();
+        c.service_add(spec(10, 5)).unwrap();
+        let slot = c.services[0].real_slots[0];
+        let g = &c.shared.workers[0].gauges[slot as usize];
+        g.active.add(9);
+        c.update_overload();
+        assert!(!c.shared.is_overloaded(slot));
+        g.active.add(1);
+        c.update_overload();
+        assert!(c.shared.is_overloaded(slot), "10 >= upper 10");
+        g.active.sub(4);
+        c.update_overload();
+        assert!(
+            c.shared.is_overloaded(slot),
+            "6 is above lower 5: still overloaded"
+        );
+        g.active.sub(1);
+        c.update_overload();
+        assert!(!c.shared.is_overloaded(slot), "5 <= lower 5: back");
+        let l = c.list();
+        assert_eq!(l.services[0].reals[0].active, 5);
+    }
+
+    #[test]
+    fn refused_changes_leave_the_state_untouched() {
+        let mut c = control();
+        c.service_add(spec(0, 0)).unwrap();
+        let before = c.list();
+        let key = before.services[0].reals[0].spec;
+        assert!(c.service_add(spec(0, 0)).is_err(), "duplicate");
+        let mut bad = spec(0, 0);
+        bad.scheduler = "fastest".into();
+        assert!(c.service_edit(bad).is_err());
+        let mut dr = key;
+        dr.ip = "203.0.113.9".parse().unwrap();
+        dr.forward = Forward::Dr;
+        assert!(c.real_add(&spec(0, 0).key(), dr).is_err(), "DR off-segment");
+        assert_eq!(c.list(), before);
+    }
+
+    #[test]
+    fn slots_are_not_reused_while_connections_remain() {
+        let mut c = control();
+        c.service_add(spec(0, 0)).unwrap();
+        let key = spec(0, 0).key();
+        let slot = c.services[0].real_slots[0];
+        c.shared.workers[0].gauges[slot as usize].inactive.add(1);
+        c.real_del(&key, "192.0.2.21".parse().unwrap(), 80).unwrap();
+        let mut r = spec(0, 0).reals[0];
+        r.ip = "192.0.2.22".parse().unwrap();
+        c.real_add(&key, r).unwrap();
+        assert_ne!(
+            c.services[0].real_slots[0], slot,
+            "slot with a live connection reused"
+        );
+    }
+}

@@ -9,7 +9,16 @@ use common::*;
 use std::collections::BTreeMap;
 
 #[test]
-fn dr_http_rr() {
+fn dr_http_rr_one_worker() {
+    dr_http_rr(&[1], None);
+}
+
+#[test]
+fn dr_http_rr_two_workers() {
+    dr_http_rr(&[1, 2], Some("0@0,1@1,2@0"));
+}
+
+fn dr_http_rr(workers: &[u32], lcores: Option<&str>) {
     if !require_root() {
         return;
     }
@@ -36,7 +45,7 @@ ip = "192.0.2.23"
 port = 80
 forward = "dr"
 "#;
-    let d = Daemon::start(Some(&t.lb), &t.config(&[1], None, svc));
+    let d = Daemon::start(Some(&t.lb), &t.config(workers, lcores, svc));
     let mut m = BTreeMap::new();
     for _ in 0..9 {
         let body = t
