@@ -332,6 +332,13 @@ pub struct WorkerStats {
     /// The worker's connection table.
     #[serde(default)]
     pub conntrack: ConnTableStats,
+    /// Share of polls that received packets over the sliding window
+    /// (0.0 idle .. 1.0 saturated).
+    #[serde(default)]
+    pub busy_share: f64,
+    /// Packets per second received over the sliding window.
+    #[serde(default)]
+    pub rx_pps: f64,
     /// Packets this worker handed to the worker that owns their flow.
     #[serde(default)]
     pub handoff_out: u64,

@@ -199,6 +199,21 @@ pub struct LbCounters {
     pub bytes_out: u64,
 }
 
+/// Per-second rates over the daemon's sliding window (a few seconds).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Rates {
+    /// New connections per second.
+    pub connections: f64,
+    /// Packets per second from clients.
+    pub packets_in: f64,
+    /// Packets per second to clients.
+    pub packets_out: f64,
+    /// Bytes per second from clients.
+    pub bytes_in: f64,
+    /// Bytes per second to clients.
+    pub bytes_out: f64,
+}
+
 /// A real server with its live figures.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RealInfo {
@@ -211,8 +226,11 @@ pub struct RealInfo {
     pub inactive: u64,
     /// Over its upper threshold (no new connections).
     pub overloaded: bool,
-    /// Counters.
+    /// Counters (since start, or since the last `zero`).
     pub stats: LbCounters,
+    /// Rates over the sliding window.
+    #[serde(default)]
+    pub rates: Rates,
 }
 
 /// A virtual service with its reals and live figures.
@@ -234,6 +252,9 @@ pub struct ServiceInfo {
     pub mh_table_size: Option<u32>,
     /// Reals.
     pub reals: Vec<RealInfo>,
-    /// Counters.
+    /// Counters (since start, or since the last `zero`).
     pub stats: LbCounters,
+    /// Rates over the sliding window.
+    #[serde(default)]
+    pub rates: Rates,
 }

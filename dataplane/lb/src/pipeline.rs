@@ -11,9 +11,7 @@ use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
 use crate::steer;
 use crossbeam_utils::CachePadded;
 use sluice_conntrack::{Activity, Config as TableConfig, FlowKey};
-use sluice_conntrack::{
-    ConnId, ConnTable, Dir, Fwd, InsertError, NewConn, Proto, ScanCursor, TcpFlags,
-};
+use sluice_conntrack::{ConnId, ConnTable, Dir, Fwd, NewConn, Proto, ScanCursor, TcpFlags};
 use sluice_core::flow::{self, Packet};
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::NeighbourTable;
@@ -316,6 +314,11 @@ impl Forwarder {
             }
             return Action::Drop(DropReason::NoConnection);
         }
+        // A packet that cannot be forwarded by NAT (TTL would expire) must
+        // not create a connection or move a scheduler.
+        if p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Fwd::Nat) {
+            return Action::Drop(DropReason::TtlExceeded);
+        }
         let Some((pos, template)) = self.schedule(svc, t, now_ms) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
@@ -335,8 +338,11 @@ impl Forwarder {
                 self.stats.gauges[r.slot as usize].inactive.add(1);
                 self.update(id, Dir::Inbound, flags, now_ms);
             }
-            Err(InsertError::Full) | Err(_) => {
-                self.stats.stateless_forwards.add(1);
+            Err(_) => {
+                // No room: forward this connection by the consistent hash,
+                // exactly as its later packets will be (stateless()).
+                self.stats.services[svc.slot as usize].connections.add(1);
+                return self.stateless(snap, svc, frame, p, t, now_ms);
             }
         }
         self.stats.services[svc.slot as usize].connections.add(1);
@@ -452,7 +458,15 @@ impl Forwarder {
             {
                 if self.table_under_pressure() {
                     let (vip, slot) = (svc.vip, svc.slot);
-                    self.stats.services[slot as usize].packets_out.add(1);
+                    let real = svc.reals.iter().find(|r| r.addr == t.src).map(|r| r.slot);
+                    let len = p.total_len as u64;
+                    let s = &self.stats;
+                    s.services[slot as usize].packets_out.add(1);
+                    s.services[slot as usize].bytes_out.add(len);
+                    if let Some(r) = real {
+                        s.reals[r as usize].packets_out.add(1);
+                        s.reals[r as usize].bytes_out.add(len);
+                    }
                     return self.forward_to_client(snap, frame, p, vip, now_ms);
                 }
             }
