@@ -24,7 +24,7 @@ pub use service::*;
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest request line the daemon accepts, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// A request envelope.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,7 +72,12 @@ pub enum Command {
         key: ServiceKey,
     },
     /// List services with their reals and counters.
-    ServiceList,
+    ServiceList {
+        /// Counters since start, ignoring `zero` (for metrics, which must
+        /// be monotonic).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        raw: bool,
+    },
     /// Add a real server to a service.
     RealAdd {
         /// Which service.
@@ -86,6 +91,29 @@ pub enum Command {
         service: ServiceKey,
         /// The real's new settings; ip and port select it.
         real: RealSpec,
+    },
+    /// Reset the reported counters of every service, or of one.
+    Zero {
+        /// Only this service.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<ServiceKey>,
+    },
+    /// The live configuration, in the configuration file's format.
+    Save,
+    /// Replace every service by those of a configuration file's text
+    /// (the other sections must match the running ones).
+    Restore {
+        /// The file's text.
+        config: String,
+    },
+    /// Re-read the configuration file the daemon was started with and
+    /// apply the difference (as SIGHUP).
+    Reload,
+    /// Connections in the workers' tables.
+    ConnList {
+        /// Filters and limit.
+        #[serde(default)]
+        filter: ConnFilter,
     },
     /// Remove a real from a service.
     RealDel {
@@ -152,6 +180,8 @@ pub enum ErrorCode {
     Refused,
     /// The daemon failed while serving it.
     Internal,
+    /// The peer is neither root nor in the control group.
+    PermissionDenied,
 }
 
 /// An error reply's body.
@@ -177,6 +207,64 @@ pub enum ReplyBody {
     Services(ServiceList),
     /// A change was applied.
     Applied(Applied),
+    /// Reply to `save`.
+    Config {
+        /// The configuration file's text.
+        toml: String,
+    },
+    /// Reply to `conn list`.
+    Connections(ConnList),
+}
+
+/// Which connections `conn list` shows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnFilter {
+    /// Only this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceKey>,
+    /// Only this client address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Ipv4Addr>,
+    /// Only this real address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<Ipv4Addr>,
+    /// Only this state (e.g. `ESTABLISHED`, `SYN_RECV`, `UDP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// At most this many (default 100, at most 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One connection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConnInfo {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Client address.
+    pub client: std::net::SocketAddrV4,
+    /// Virtual service address.
+    pub vip: std::net::SocketAddrV4,
+    /// Real server address.
+    pub real: std::net::SocketAddrV4,
+    /// Forwarding method.
+    pub forward: Forward,
+    /// State (LVS names).
+    pub state: String,
+    /// Seconds until it expires.
+    pub expires_in_secs: u64,
+    /// The worker that owns it.
+    pub worker: usize,
+}
+
+/// Reply to `conn list`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConnList {
+    /// Connections found (at most the limit).
+    pub connections: Vec<ConnInfo>,
+    /// Whether more matched than the limit.
+    pub truncated: bool,
 }
 
 /// What a change did.

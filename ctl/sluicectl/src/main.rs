@@ -62,11 +62,11 @@ fn main() -> ExitCode {
         Cmd::Shutdown => Command::Shutdown,
         Cmd::List(a) => {
             list_args = a;
-            Command::ServiceList
+            Command::ServiceList { raw: false }
         }
         Cmd::Service(verbs::ServiceCmd::List(a)) => {
             list_args = a;
-            Command::ServiceList
+            Command::ServiceList { raw: false }
         }
         Cmd::Service(s) => match s.into_command() {
             Ok(c) => c,
@@ -118,6 +118,10 @@ fn main() -> ExitCode {
         Some(ReplyBody::ShuttingDown) => println!("sluice is shutting down"),
         Some(ReplyBody::Services(l)) => print!("{}", render::services(&l, &list_args)),
         Some(ReplyBody::Applied(a)) => println!("{} (epoch {})", a.message, a.epoch),
+        Some(ReplyBody::Config { toml }) => print!("{toml}"),
+        Some(ReplyBody::Connections(c)) => {
+            print!("{}", serde_json::to_string_pretty(&c).unwrap_or_default())
+        }
         None => {
             eprintln!("sluicectl: the daemon sent an empty reply");
             return ExitCode::from(5);

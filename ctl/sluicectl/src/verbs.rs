@@ -135,7 +135,7 @@ impl ServiceCmd {
             ServiceCmd::Add(o) => Command::ServiceAdd { service: o.spec()? },
             ServiceCmd::Edit(o) => Command::ServiceEdit { service: o.spec()? },
             ServiceCmd::Del { addr } => Command::ServiceDel { key: addr.key() },
-            ServiceCmd::List(_) => Command::ServiceList,
+            ServiceCmd::List(_) => Command::ServiceList { raw: false },
         })
     }
 }

@@ -67,7 +67,12 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     };
     // The socket comes first: a second daemon fails here, before touching
     // DPDK or the devices of the first.
-    let listener = server::bind(&cfg.control.socket, cfg.control.mode).map_err(sock_err)?;
+    let listener = server::bind(
+        &cfg.control.socket,
+        cfg.control.mode,
+        cfg.control.group.as_ref().map(|g| g.1),
+    )
+    .map_err(sock_err)?;
 
     let args = cfg.eal_args();
     info!(args = %args.join(" "), "initialising the EAL");
@@ -192,9 +197,26 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
         handles.push(h);
     }
 
-    let (server, requests) =
-        ControlServer::start(listener, cfg.control.socket.clone()).map_err(sock_err)?;
+    let (requests_tx, requests) = server::channel();
+    let access = server::Access {
+        group: cfg.control.group.as_ref().map(|g| g.1),
+    };
+    let server = ControlServer::start(
+        listener,
+        cfg.control.socket.clone(),
+        requests_tx.clone(),
+        access,
+    )
+    .map_err(sock_err)?;
     server::announce(&cfg.control.socket, cfg.control.mode);
+    let metrics = match cfg.metrics {
+        Some(addr) => Some(
+            crate::metrics::MetricsServer::start(addr, requests_tx.clone())
+                .map_err(|e| AppError::Other(format!("metrics endpoint {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    drop(requests_tx);
     info!(workers = nworkers, ports = ports.len(), "sluice is running");
 
     let mut ctx = Control {
@@ -204,7 +226,10 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
         main_lcore,
         lb,
         publisher: &publisher,
+        peer: server::Peer::INTERNAL,
+        worker_samples: std::collections::VecDeque::new(),
     };
+    let mut last_sample = Instant::now() - Duration::from_secs(10);
     let mut last_overload = Instant::now();
     loop {
         if signal_stop.load(Ordering::Relaxed) {
@@ -212,9 +237,13 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
             break;
         }
         match requests.recv_timeout(Duration::from_millis(100)) {
-            Ok(Pending { command, reply }) => {
+            Ok(Pending {
+                command,
+                peer,
+                reply,
+            }) => {
                 let stopping = command == Command::Shutdown;
-                let _ = reply.send(ctx.answer(&command));
+                let _ = reply.send(ctx.answer(&command, peer));
                 if stopping {
                     info!("shutdown requested over the control socket");
                     break;
@@ -224,6 +253,10 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         publisher.reclaim();
+        if last_sample.elapsed() >= Duration::from_secs(1) {
+            last_sample = Instant::now();
+            ctx.sample();
+        }
         if last_overload.elapsed() >= Duration::from_millis(100) {
             last_overload = Instant::now();
             ctx.lb.update_overload();
@@ -241,6 +274,7 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
             warn!(worker = i, rc, "worker exited with an error");
         }
     }
+    drop(metrics);
     drop(server);
     drop(publisher);
     drop(rings);
@@ -269,34 +303,89 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     Ok(leaked)
 }
 
+/// Per-worker poll and packet counts sampled once a second.
+struct WorkerSample {
+    at: Instant,
+    /// (busy polls, idle polls, rx packets) per worker.
+    values: Vec<(u64, u64, u64)>,
+}
+
 struct Control<'a> {
+    worker_samples: std::collections::VecDeque<WorkerSample>,
     ports: &'a [PortEntry],
     workers: &'a [WorkerEntry],
     started: Instant,
     main_lcore: u32,
     lb: LbControl,
     publisher: &'a Publisher<Snapshot>,
+    peer: server::Peer,
 }
 
 impl Control<'_> {
+    fn sample(&mut self) {
+        self.lb.sample();
+        let values = self
+            .workers
+            .iter()
+            .map(|w| {
+                let c = &w.counters;
+                let rx = c.ports.iter().map(|p| p.rx_packets.get()).sum();
+                (c.busy_polls.get(), c.idle_polls.get(), rx)
+            })
+            .collect();
+        self.worker_samples.push_back(WorkerSample {
+            at: Instant::now(),
+            values,
+        });
+        while self.worker_samples.len() > crate::lb::RATE_WINDOW + 1 {
+            self.worker_samples.pop_front();
+        }
+    }
+
+    /// (busy share, rx packets/s) of worker `i` over the window.
+    fn worker_rates(&self, i: usize) -> (f64, f64) {
+        let (Some(a), Some(b)) = (self.worker_samples.front(), self.worker_samples.back()) else {
+            return (0.0, 0.0);
+        };
+        let dt = b.at.duration_since(a.at).as_secs_f64();
+        let (Some(va), Some(vb)) = (a.values.get(i), b.values.get(i)) else {
+            return (0.0, 0.0);
+        };
+        let busy = vb.0.saturating_sub(va.0) as f64;
+        let idle = vb.1.saturating_sub(va.1) as f64;
+        let share = if busy + idle > 0.0 {
+            busy / (busy + idle)
+        } else {
+            0.0
+        };
+        let pps = if dt > 0.0 {
+            vb.2.saturating_sub(va.2) as f64 / dt
+        } else {
+            0.0
+        };
+        (share, pps)
+    }
+
     fn apply(&mut self, what: String, r: Result<Snapshot, String>) -> Reply {
+        let peer = self.peer;
         match r {
             Ok(snap) => {
                 let epoch = self.publisher.publish(snap);
-                info!(change = %what, epoch, "configuration changed");
+                info!(change = %what, epoch, uid = peer.uid, pid = peer.pid, by = %peer, "configuration changed");
                 Reply::ok(ReplyBody::Applied(proto::Applied {
                     message: what,
                     epoch,
                 }))
             }
             Err(e) => {
-                warn!(change = %what, "change refused: {e}");
+                warn!(change = %what, uid = peer.uid, pid = peer.pid, by = %peer, "change refused: {e}");
                 Reply::error(ErrorCode::Refused, e)
             }
         }
     }
 
-    fn answer(&mut self, c: &Command) -> Reply {
+    fn answer(&mut self, c: &Command, peer: server::Peer) -> Reply {
+        self.peer = peer;
         match c {
             Command::ServiceAdd { service } => {
                 let what = format!("service add {}", service.key());
@@ -334,7 +423,23 @@ impl Control<'_> {
                 let r = self.lb.real_del(service, *ip, *port);
                 self.apply(what, r)
             }
-            Command::ServiceList => Reply::ok(ReplyBody::Services(self.lb.list())),
+            Command::Zero { service } => match self.lb.zero(service.as_ref()) {
+                Ok(m) => {
+                    info!(uid = peer.uid, by = %peer, "{m}");
+                    Reply::ok(ReplyBody::Applied(proto::Applied {
+                        message: m,
+                        epoch: self.publisher.epoch(),
+                    }))
+                }
+                Err(e) => Reply::error(ErrorCode::Refused, e),
+            },
+            Command::Save
+            | Command::Restore { .. }
+            | Command::Reload
+            | Command::ConnList { .. } => {
+                Reply::error(ErrorCode::Refused, "not available in this build yet")
+            }
+            Command::ServiceList { raw } => Reply::ok(ReplyBody::Services(self.lb.list(*raw))),
             Command::Status => Reply::ok(ReplyBody::Status(self.status())),
             Command::Stats => match self.stats() {
                 Ok(s) => Reply::ok(ReplyBody::Stats(s)),
@@ -428,7 +533,10 @@ impl Control<'_> {
                     t.tx_packets += pc.tx_packets.get();
                     t.tx_bytes += pc.tx_bytes.get();
                 }
+                let (busy_share, rx_pps) = self.worker_rates(id);
                 proto::WorkerStats {
+                    busy_share,
+                    rx_pps,
                     id,
                     lcore: w.lcore,
                     traffic: t,

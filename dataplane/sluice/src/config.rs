@@ -48,6 +48,8 @@ struct RawConfig {
     timeouts: RawTimeouts,
     #[serde(default, rename = "service")]
     services: Vec<sluice_proto::ServiceSpec>,
+    #[serde(default)]
+    metrics: RawMetrics,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -98,6 +100,15 @@ struct RawDataplane {
 struct RawControl {
     socket: Option<String>,
     mode: Option<String>,
+    group: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    enabled: bool,
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,7 +188,12 @@ pub struct ControlConfig {
     pub socket: PathBuf,
     /// File mode of the socket.
     pub mode: u32,
+    /// Group allowed to use the socket besides root (name, gid).
+    pub group: Option<(String, u32)>,
 }
+
+/// Where the Prometheus/OpenMetrics endpoint listens, if enabled.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 
 /// Where a port's device comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,6 +270,8 @@ pub struct Config {
     pub timeouts: sluice_conntrack::Timeouts,
     /// Virtual services.
     pub services: Vec<sluice_proto::ServiceSpec>,
+    /// The metrics endpoint's address, when enabled.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Most ports a configuration may have.
@@ -505,6 +523,21 @@ impl Config {
             routes.push(Route { prefix, via });
         }
 
+        let metrics = if raw.metrics.enabled {
+            let l = raw
+                .metrics
+                .listen
+                .clone()
+                .unwrap_or_else(|| DEFAULT_METRICS_LISTEN.into());
+            Some(l.parse::<std::net::SocketAddr>().map_err(|_| {
+                err(
+                    "metrics.listen".into(),
+                    format!("{l:?} is not an address:port such as \"127.0.0.1:9469\""),
+                )
+            })?)
+        } else {
+            None
+        };
         let mut timeouts = sluice_conntrack::Timeouts::default();
         let t = &raw.timeouts;
         for (name, v, slot) in [
@@ -586,7 +619,24 @@ impl Config {
             }
         }
 
-        let mode_str = raw.control.mode.clone().unwrap_or_else(|| "0600".into());
+        let group = match &raw.control.group {
+            None => None,
+            Some(name) => match nix::unistd::Group::from_name(name) {
+                Ok(Some(g)) => Some((name.clone(), g.gid.as_raw())),
+                _ => {
+                    return Err(err(
+                        "control.group".into(),
+                        format!("no group named {name:?} on this system"),
+                    ))
+                }
+            },
+        };
+        let default_mode = if group.is_some() { "0660" } else { "0600" };
+        let mode_str = raw
+            .control
+            .mode
+            .clone()
+            .unwrap_or_else(|| default_mode.into());
         let mode = u32::from_str_radix(mode_str.trim_start_matches("0o"), 8)
             .ok()
             .filter(|m| *m <= 0o777)
@@ -639,12 +689,17 @@ impl Config {
                 neighbour_max_age_secs: d.neighbour_max_age_secs.unwrap_or(300),
                 connections,
             },
-            control: ControlConfig { socket, mode },
+            control: ControlConfig {
+                socket,
+                mode,
+                group,
+            },
             ports,
             gateway,
             routes,
             timeouts,
             services: raw.services.clone(),
+            metrics,
         })
     }
 

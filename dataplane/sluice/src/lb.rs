@@ -12,11 +12,14 @@ use sluice_lb::{
     PortView, RouteTable, ServiceTable, SharedStats, Snapshot, MAX_REALS, MAX_SERVICES,
 };
 use sluice_proto::{
-    Forward, LbCounters, RealInfo, RealSpec, ServiceInfo, ServiceKey, ServiceList, ServiceSpec,
+    Forward, LbCounters, Rates, RealInfo, RealSpec, ServiceInfo, ServiceKey, ServiceList,
+    ServiceSpec,
 };
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A port's fixed identity.
 #[derive(Debug, Clone)]
@@ -27,6 +30,20 @@ pub struct PortBase {
     pub addresses: Vec<Ipv4Prefix>,
 }
 
+/// Counter values of one service or real: connections, packets in, bytes
+/// in, packets out, bytes out.
+type Values = [u64; 5];
+
+/// One sample of every counter, for rates.
+struct Sample {
+    at: Instant,
+    services: HashMap<u16, Values>,
+    reals: HashMap<u16, Values>,
+}
+
+/// Samples kept for the sliding window (one per second).
+pub const RATE_WINDOW: usize = 5;
+
 /// Services as configured, with their slots.
 pub struct LbControl {
     services: Vec<SlottedService>,
@@ -35,6 +52,9 @@ pub struct LbControl {
     workers: usize,
     ports: Vec<PortBase>,
     routes: Arc<RouteTable>,
+    samples: VecDeque<Sample>,
+    zero_services: HashMap<u16, Values>,
+    zero_reals: HashMap<u16, Values>,
 }
 
 impl LbControl {
@@ -52,6 +72,98 @@ impl LbControl {
             workers,
             ports,
             routes: Arc::new(routes),
+            samples: VecDeque::new(),
+            zero_services: HashMap::new(),
+            zero_reals: HashMap::new(),
+        }
+    }
+
+    /// The services' specs, in order (for `save`).
+    pub fn specs(&self) -> Vec<ServiceSpec> {
+        self.services.iter().map(|s| s.spec.clone()).collect()
+    }
+
+    fn values(
+        &self,
+        f: impl Fn(&sluice_lb::WorkerLbStats) -> &sluice_lb::stats::TrafficCounters,
+    ) -> Values {
+        let mut v = [0u64; 5];
+        for w in &self.shared.workers {
+            let t = f(w);
+            v[0] += t.connections.get();
+            v[1] += t.packets_in.get();
+            v[2] += t.bytes_in.get();
+            v[3] += t.packets_out.get();
+            v[4] += t.bytes_out.get();
+        }
+        v
+    }
+
+    /// Takes a sample of every counter for the rate window (call about once
+    /// a second).
+    pub fn sample(&mut self) {
+        let mut services = HashMap::new();
+        let mut reals = HashMap::new();
+        for s in &self.services {
+            services.insert(s.slot, self.values(|w| &w.services[s.slot as usize]));
+            for r in &s.real_slots {
+                reals.insert(*r, self.values(|w| &w.reals[*r as usize]));
+            }
+        }
+        self.samples.push_back(Sample {
+            at: Instant::now(),
+            services,
+            reals,
+        });
+        while self.samples.len() > RATE_WINDOW + 1 {
+            self.samples.pop_front();
+        }
+    }
+
+    fn rate(&self, get: impl Fn(&Sample) -> Option<Values>) -> Rates {
+        let (Some(a), Some(b)) = (self.samples.front(), self.samples.back()) else {
+            return Rates::default();
+        };
+        let dt = b.at.duration_since(a.at).as_secs_f64();
+        let (Some(va), Some(vb)) = (get(a), get(b)) else {
+            return Rates::default();
+        };
+        if dt <= 0.0 {
+            return Rates::default();
+        }
+        let r = |i: usize| vb[i].saturating_sub(va[i]) as f64 / dt;
+        Rates {
+            connections: r(0),
+            packets_in: r(1),
+            bytes_in: r(2),
+            packets_out: r(3),
+            bytes_out: r(4),
+        }
+    }
+
+    /// Resets the reported counters of every service (or of `only`) and
+    /// its reals: later reports count from now. The workers' own counters
+    /// stay monotonic (metrics read those).
+    pub fn zero(&mut self, only: Option<&ServiceKey>) -> Result<String, String> {
+        let mut n = 0;
+        let mut zs = Vec::new();
+        let mut zr = Vec::new();
+        for s in &self.services {
+            if only.is_some_and(|k| *k != s.spec.key()) {
+                continue;
+            }
+            n += 1;
+            zs.push((s.slot, self.values(|w| &w.services[s.slot as usize])));
+            for r in &s.real_slots {
+                zr.push((*r, self.values(|w| &w.reals[*r as usize])));
+            }
+        }
+        self.zero_services.extend(zs);
+        self.zero_reals.extend(zr);
+        match only {
+            Some(k) if n == 0 => Err(format!("no service {k}")),
+            Some(k) => Ok(format!("zeroed {k}")),
+            None => Ok(format!("zeroed {n} services")),
         }
     }
 
@@ -93,7 +205,8 @@ impl LbControl {
             .ok_or_else(|| format!("at most {MAX_REALS} real servers"))
     }
 
-    fn reset_real(&self, slot: u16) {
+    fn reset_real(&mut self, slot: u16) {
+        self.zero_reals.remove(&slot);
         for w in &self.shared.workers {
             let t = &w.reals[slot as usize];
             for c in [
@@ -109,7 +222,8 @@ impl LbControl {
         self.shared.overloaded[slot as usize].store(false, Ordering::Relaxed);
     }
 
-    fn reset_service(&self, slot: u16) {
+    fn reset_service(&mut self, slot: u16) {
+        self.zero_services.remove(&slot);
         for w in &self.shared.workers {
             let t = &w.services[slot as usize];
             for c in [
@@ -336,24 +450,28 @@ impl LbControl {
         }
     }
 
-    fn counters(
-        &self,
-        f: impl Fn(&sluice_lb::WorkerLbStats) -> &sluice_lb::stats::TrafficCounters,
-    ) -> LbCounters {
-        let mut c = LbCounters::default();
-        for w in &self.shared.workers {
-            let t = f(w);
-            c.connections += t.connections.get();
-            c.packets_in += t.packets_in.get();
-            c.bytes_in += t.bytes_in.get();
-            c.packets_out += t.packets_out.get();
-            c.bytes_out += t.bytes_out.get();
+    fn counters(&self, v: Values, base: Option<&Values>) -> LbCounters {
+        let b = base.copied().unwrap_or([0; 5]);
+        LbCounters {
+            connections: v[0].saturating_sub(b[0]),
+            packets_in: v[1].saturating_sub(b[1]),
+            bytes_in: v[2].saturating_sub(b[2]),
+            packets_out: v[3].saturating_sub(b[3]),
+            bytes_out: v[4].saturating_sub(b[4]),
         }
-        c
     }
 
-    /// Every service with its reals and live figures.
-    pub fn list(&self) -> ServiceList {
+    /// Every service with its reals and live figures; `raw` ignores the
+    /// baselines of `zero`.
+    pub fn list(&self, raw: bool) -> ServiceList {
+        let zs = |slot: &u16| {
+            if raw {
+                None
+            } else {
+                self.zero_services.get(slot)
+            }
+        };
+        let zr = |slot: &u16| if raw { None } else { self.zero_reals.get(slot) };
         ServiceList {
             services: self
                 .services
@@ -366,7 +484,9 @@ impl LbControl {
                     persistence: s.spec.persistence,
                     on_real_removal: s.spec.on_real_removal,
                     mh_table_size: s.spec.mh_table_size,
-                    stats: self.counters(|w| &w.services[s.slot as usize]),
+                    stats: self
+                        .counters(self.values(|w| &w.services[s.slot as usize]), zs(&s.slot)),
+                    rates: self.rate(|x| x.services.get(&s.slot).copied()),
                     reals: s
                         .spec
                         .reals
@@ -377,7 +497,9 @@ impl LbControl {
                             active: self.shared.active(*slot),
                             inactive: self.shared.inactive(*slot),
                             overloaded: self.shared.is_overloaded(*slot),
-                            stats: self.counters(|w| &w.reals[*slot as usize]),
+                            stats: self
+                                .counters(self.values(|w| &w.reals[*slot as usize]), zr(slot)),
+                            rates: self.rate(|x| x.reals.get(slot).copied()),
                         })
                         .collect(),
                 })
@@ -469,7 +591,7 @@ mod tests {
         g.active.sub(1);
         c.update_overload();
         assert!(!c.shared.is_overloaded(slot), "5 <= lower 5: back");
-        let l = c.list();
+        let l = c.list(false);
         assert_eq!(l.services[0].reals[0].active, 5);
     }
 
@@ -477,7 +599,7 @@ mod tests {
     fn refused_changes_leave_the_state_untouched() {
         let mut c = control();
         c.service_add(spec(0, 0)).unwrap();
-        let before = c.list();
+        let before = c.list(false);
         let key = before.services[0].reals[0].spec;
         assert!(c.service_add(spec(0, 0)).is_err(), "duplicate");
         let mut bad = spec(0, 0);
@@ -487,7 +609,7 @@ mod tests {
         dr.ip = "203.0.113.9".parse().unwrap();
         dr.forward = Forward::Dr;
         assert!(c.real_add(&spec(0, 0).key(), dr).is_err(), "DR off-segment");
-        assert_eq!(c.list(), before);
+        assert_eq!(c.list(false), before);
     }
 
     #[test]

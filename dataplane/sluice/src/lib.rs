@@ -11,5 +11,6 @@ pub mod config;
 pub mod control;
 pub mod counters;
 pub mod lb;
+pub mod metrics;
 pub mod snapshot;
 pub mod worker;

@@ -112,7 +112,7 @@ fn bad_requests_get_error_replies_and_the_daemon_keeps_serving() {
 
     // Oversized: an error reply, then the connection is closed.
     let mut s = connect(&d);
-    let big = vec![b'x'; 100 * 1024];
+    let big = vec![b'x'; 2 * 1024 * 1024];
     let _ = s.write_all(&big);
     let r = exchange(&mut s, b"\n");
     assert_eq!(r["error"]["code"], "too_large");

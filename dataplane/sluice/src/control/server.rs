@@ -19,12 +19,83 @@ pub const MAX_CLIENTS: usize = 32;
 /// A client that sends nothing for this long is disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Who sent a request: the peer's credentials from the socket
+/// (SO_PEERCRED), or an internal client such as the metrics endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// User id (`u32::MAX` for internal clients).
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Process id (0 when unknown).
+    pub pid: i32,
+}
+
+impl Peer {
+    /// An in-process client (metrics, signals).
+    pub const INTERNAL: Peer = Peer {
+        uid: u32::MAX,
+        gid: u32::MAX,
+        pid: 0,
+    };
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Peer::INTERNAL {
+            f.write_str("internal")
+        } else {
+            write!(f, "uid {} (pid {})", self.uid, self.pid)
+        }
+    }
+}
+
 /// A request waiting for the control thread, with where to send its reply.
 pub struct Pending {
     /// The command.
     pub command: Command,
+    /// Who asked.
+    pub peer: Peer,
     /// Reply channel back to the client's thread.
     pub reply: Sender<Reply>,
+}
+
+/// Who may use the socket besides root and the daemon's own user.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Members of this group (primary or supplementary) are allowed.
+    pub group: Option<u32>,
+}
+
+impl Access {
+    /// Whether `peer` may send requests.
+    pub fn allows(&self, peer: &Peer) -> bool {
+        if peer.uid == 0 || peer.uid == nix::unistd::geteuid().as_raw() {
+            return true;
+        }
+        let Some(g) = self.group else {
+            return false;
+        };
+        if peer.gid == g {
+            return true;
+        }
+        // Supplementary groups of the peer's user.
+        let uid = nix::unistd::Uid::from_raw(peer.uid);
+        match nix::unistd::User::from_uid(uid) {
+            Ok(Some(u)) => {
+                let name = std::ffi::CString::new(u.name).unwrap_or_default();
+                nix::unistd::getgrouplist(&name, u.gid)
+                    .map(|gs| gs.iter().any(|x| x.as_raw() == g))
+                    .unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The channel requests travel on to the control thread.
+pub fn channel() -> (Sender<Pending>, Receiver<Pending>) {
+    bounded::<Pending>(64)
 }
 
 /// The listening socket and its accept thread.
@@ -34,9 +105,10 @@ pub struct ControlServer {
     accept: Option<JoinHandle<()>>,
 }
 
-/// Binds the control socket at `path` with `mode`. Refuses if another
-/// daemon answers there; removes a stale socket file otherwise.
-pub fn bind(path: &Path, mode: u32) -> std::io::Result<UnixListener> {
+/// Binds the control socket at `path` with `mode` (and group `group`, if
+/// given). Refuses if another daemon answers there; removes a stale socket
+/// file otherwise.
+pub fn bind(path: &Path, mode: u32, group: Option<u32>) -> std::io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
@@ -52,6 +124,10 @@ pub fn bind(path: &Path, mode: u32) -> std::io::Result<UnixListener> {
         std::fs::remove_file(path)?;
     }
     let l = UnixListener::bind(path)?;
+    if let Some(g) = group {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(g)))
+            .map_err(std::io::Error::from)?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(l)
 }
@@ -62,23 +138,21 @@ impl ControlServer {
     pub fn start(
         listener: UnixListener,
         path: PathBuf,
-    ) -> std::io::Result<(ControlServer, Receiver<Pending>)> {
+        tx: Sender<Pending>,
+        access: Access,
+    ) -> std::io::Result<ControlServer> {
         listener.set_nonblocking(true)?;
-        let (tx, rx) = bounded::<Pending>(64);
         let stop = Arc::new(AtomicBool::new(false));
         let clients = Arc::new(AtomicUsize::new(0));
         let stop2 = stop.clone();
         let accept = std::thread::Builder::new()
             .name("sluice-ctl-accept".into())
-            .spawn(move || accept_loop(listener, tx, stop2, clients))?;
-        Ok((
-            ControlServer {
-                path,
-                stop,
-                accept: Some(accept),
-            },
-            rx,
-        ))
+            .spawn(move || accept_loop(listener, tx, stop2, clients, access))?;
+        Ok(ControlServer {
+            path,
+            stop,
+            accept: Some(accept),
+        })
     }
 }
 
@@ -97,6 +171,7 @@ fn accept_loop(
     tx: Sender<Pending>,
     stop: Arc<AtomicBool>,
     clients: Arc<AtomicUsize>,
+    access: Access,
 ) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
@@ -112,13 +187,49 @@ fn accept_loop(
                     );
                     continue;
                 }
+                let peer = match nix::sys::socket::getsockopt(
+                    &stream,
+                    nix::sys::socket::sockopt::PeerCredentials,
+                ) {
+                    Ok(c) => Peer {
+                        uid: c.uid(),
+                        gid: c.gid(),
+                        pid: c.pid(),
+                    },
+                    Err(e) => {
+                        warn!("control: cannot read the peer's credentials: {e}");
+                        clients.fetch_sub(1, Ordering::SeqCst);
+                        continue;
+                    }
+                };
+                if !access.allows(&peer) {
+                    clients.fetch_sub(1, Ordering::SeqCst);
+                    warn!(
+                        uid = peer.uid,
+                        gid = peer.gid,
+                        pid = peer.pid,
+                        "control: refused a client that is neither root nor in the control group"
+                    );
+                    let mut s = stream;
+                    let _ = write_reply(
+                        &mut s,
+                        &Reply::error(
+                            ErrorCode::PermissionDenied,
+                            format!(
+                                "uid {} may not control sluice (root or the control group only)",
+                                peer.uid
+                            ),
+                        ),
+                    );
+                    continue;
+                }
                 let tx = tx.clone();
                 let clients = clients.clone();
                 let stop = stop.clone();
                 let spawned = std::thread::Builder::new()
                     .name("sluice-ctl-client".into())
                     .spawn(move || {
-                        serve_client(stream, tx, stop);
+                        serve_client(stream, tx, stop, peer);
                         clients.fetch_sub(1, Ordering::SeqCst);
                     });
                 if spawned.is_err() {
@@ -165,7 +276,7 @@ fn read_line(r: &mut BufReader<UnixStream>, max: usize) -> Result<Option<Vec<u8>
     }
 }
 
-fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>) {
+fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>, peer: Peer) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
     let Ok(mut out) = stream.try_clone() else {
@@ -200,6 +311,7 @@ fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>) 
                 if tx
                     .send(Pending {
                         command,
+                        peer,
                         reply: rtx,
                     })
                     .is_err()
