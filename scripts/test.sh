@@ -14,6 +14,17 @@ if [[ $(id -u) -ne 0 && "${SLUICE_SKIP_NETNS:-0}" != 1 ]]; then
     exit 1
 fi
 
+# dpdk-dumpcap attaches to the daemon as a DPDK secondary process, which
+# needs the primary's memory in hugepages: reserve a few if there are none.
+if [[ $(id -u) -eq 0 ]]; then
+    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+    if [[ "${free:-0}" -lt 128 ]]; then
+        echo ">> reserving 256 MiB of 2 MiB hugepages"
+        mkdir -p /dev/hugepages
+        dpdk-hugepages.py -p 2M --setup 256M || echo "warning: no hugepages; the capture test will fail"
+    fi
+fi
+
 echo ">> cargo fmt --check"
 cargo fmt --all -- --check
 

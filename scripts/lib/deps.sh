@@ -10,8 +10,11 @@ SLUICE_APT_PACKAGES=(
     libpcap0.8
     # test and demo hosts: namespaces, offload switches, real clients
     iproute2 ethtool iputils-ping arping ncat curl python3 procps
-    # coreutils' timeout bounds every command the tests run
-    coreutils
+    # coreutils' timeout bounds every command the tests run; setpriv
+    # (util-linux) runs sluicectl as an unprivileged user
+    coreutils util-linux
+    # promtool checks the metrics exposition; tmux drives `sluicectl top`
+    prometheus tmux
 )
 
 missing=()

@@ -8,13 +8,17 @@
 //!   make transmit ownership exact.
 //! - [`port`]: [`Port`] configuration, queues, link, MAC, statistics.
 //! - [`lcore`]: launching closures on worker lcores, cycle counter.
+//! - [`telemetry`]: Sluice's commands on DPDK's telemetry socket.
+//! - [`pdump`]: enabling capture by `dpdk-dumpcap`.
 
 pub mod eal;
 pub mod error;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
+pub mod pdump;
 pub mod port;
+pub mod telemetry;
 
 pub use eal::Eal;
 pub use error::{DpdkError, Result};

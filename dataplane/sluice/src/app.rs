@@ -59,7 +59,11 @@ pub enum AppError {
 
 /// Runs the appliance until SIGINT/SIGTERM or a `shutdown` request.
 /// Returns the number of mbufs that did not come back (0 on a clean stop).
-pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
+pub fn run(
+    cfg: Config,
+    signal_stop: Arc<AtomicBool>,
+    signal_reload: Arc<AtomicBool>,
+) -> Result<u32, AppError> {
     let started = Instant::now();
     let sock_err = |source| AppError::Socket {
         path: cfg.control.socket.display().to_string(),
@@ -74,6 +78,9 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     )
     .map_err(sock_err)?;
 
+    let cfg_no_huge = cfg.eal.no_huge;
+    let cfg_huge_unlink = cfg.eal.huge_unlink;
+    let file_prefix = cfg.eal.file_prefix.clone().unwrap_or_else(|| "rte".into());
     let args = cfg.eal_args();
     info!(args = %args.join(" "), "initialising the EAL");
     let eal = Eal::init("sluice", &args)?;
@@ -197,6 +204,15 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
         handles.push(h);
     }
 
+    if let Err(e) = crate::telemetry::register(
+        workers.iter().map(|w| w.counters.clone()).collect(),
+        shared.clone(),
+    ) {
+        warn!("telemetry commands not registered: {e}");
+    }
+    if let Err(e) = sluice_dpdk::pdump::init(&eal) {
+        warn!("packet capture (dpdk-dumpcap) not available: {e}");
+    }
     let (requests_tx, requests) = server::channel();
     let access = server::Access {
         group: cfg.control.group.as_ref().map(|g| g.1),
@@ -228,6 +244,8 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
         publisher: &publisher,
         peer: server::Peer::INTERNAL,
         worker_samples: std::collections::VecDeque::new(),
+        config: cfg.clone(),
+        rings: rings.clone(),
     };
     let mut last_sample = Instant::now() - Duration::from_secs(10);
     let mut last_overload = Instant::now();
@@ -253,6 +271,15 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
         publisher.reclaim();
+        if signal_reload.swap(false, Ordering::Relaxed) {
+            info!("SIGHUP: reloading {}", ctx.config.file.display());
+            let r = ctx.answer(&Command::Reload, server::Peer::INTERNAL);
+            if !r.ok {
+                if let Some(e) = r.error {
+                    warn!("reload refused: {}", e.message);
+                }
+            }
+        }
         if last_sample.elapsed() >= Duration::from_secs(1) {
             last_sample = Instant::now();
             ctx.sample();
@@ -296,6 +323,9 @@ pub fn run(cfg: Config, signal_stop: Arc<AtomicBool>) -> Result<u32, AppError> {
     // behind; it belongs to this process alone (unique file prefix), so it
     // goes too.
     if leaked == 0 {
+        if !cfg_no_huge && !cfg_huge_unlink {
+            remove_hugepage_files(&file_prefix);
+        }
         if let Err(e) = std::fs::remove_dir_all(&runtime_dir) {
             warn!(dir = %runtime_dir.display(), "cannot remove the EAL runtime directory: {e}");
         }
@@ -311,6 +341,8 @@ struct WorkerSample {
 }
 
 struct Control<'a> {
+    config: Config,
+    rings: Arc<Rings>,
     worker_samples: std::collections::VecDeque<WorkerSample>,
     ports: &'a [PortEntry],
     workers: &'a [WorkerEntry],
@@ -384,6 +416,72 @@ impl Control<'_> {
         }
     }
 
+    /// Applies the services of `new` (reload, restore) if its other
+    /// sections match the running configuration.
+    fn replace_config(&mut self, mut new: Config, what: &str) -> Reply {
+        let diff = self.config.static_differences(&new);
+        if !diff.is_empty() {
+            let msg = format!(
+                "{what}: {} changed; only [[service]] sections apply without a restart",
+                diff.join(", ")
+            );
+            warn!(uid = self.peer.uid, by = %self.peer, "{msg}");
+            return Reply::error(ErrorCode::Refused, msg);
+        }
+        match self.lb.replace(&new.services) {
+            Ok((snap, summary)) => {
+                new.file = self.config.file.clone();
+                self.config = new;
+                self.apply(format!("{what}: {summary}"), Ok(snap))
+            }
+            Err(e) => self.apply(what.to_string(), Err(e)),
+        }
+    }
+
+    /// Asks every worker for its matching connections and merges them.
+    fn conn_list(&self, filter: &proto::ConnFilter) -> Reply {
+        let limit = filter
+            .limit
+            .unwrap_or(100)
+            .min(crate::worker::MAX_CONN_LIST) as usize;
+        let mut all = Vec::new();
+        let mut truncated = false;
+        let mut waiting = Vec::new();
+        for (i, q) in self.rings.queries.iter().enumerate() {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let query = crate::worker::ConnQuery {
+                filter: filter.clone(),
+                reply: tx,
+            };
+            if q.push(query).is_err() {
+                return Reply::error(
+                    ErrorCode::Internal,
+                    format!("worker {i} is busy with other queries"),
+                );
+            }
+            waiting.push((i, rx));
+        }
+        for (i, rx) in waiting {
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok((mut found, more)) => {
+                    truncated |= more;
+                    all.append(&mut found);
+                }
+                Err(_) => {
+                    return Reply::error(ErrorCode::Internal, format!("worker {i} did not answer"))
+                }
+            }
+        }
+        if all.len() > limit {
+            all.truncate(limit);
+            truncated = true;
+        }
+        Reply::ok(ReplyBody::Connections(proto::ConnList {
+            connections: all,
+            truncated,
+        }))
+    }
+
     fn answer(&mut self, c: &Command, peer: server::Peer) -> Reply {
         self.peer = peer;
         match c {
@@ -433,12 +531,29 @@ impl Control<'_> {
                 }
                 Err(e) => Reply::error(ErrorCode::Refused, e),
             },
-            Command::Save
-            | Command::Restore { .. }
-            | Command::Reload
-            | Command::ConnList { .. } => {
-                Reply::error(ErrorCode::Refused, "not available in this build yet")
+            Command::Save => Reply::ok(ReplyBody::Config {
+                toml: self.config.to_toml(&self.lb.specs()),
+            }),
+            Command::Reload => {
+                let path = self.config.file.clone();
+                match Config::load(&path) {
+                    Ok(new) => self.replace_config(new, "reload"),
+                    Err(e) => {
+                        warn!(uid = peer.uid, by = %peer, "reload refused: {e}");
+                        Reply::error(ErrorCode::Refused, format!("configuration refused: {e}"))
+                    }
+                }
             }
+            Command::Restore { config } => {
+                match Config::parse(std::path::Path::new("restore"), config) {
+                    Ok(new) => self.replace_config(new, "restore"),
+                    Err(e) => {
+                        warn!(uid = peer.uid, by = %peer, "restore refused: {e}");
+                        Reply::error(ErrorCode::Refused, format!("configuration refused: {e}"))
+                    }
+                }
+            }
+            Command::ConnList { filter } => self.conn_list(filter),
             Command::ServiceList { raw } => Reply::ok(ReplyBody::Services(self.lb.list(*raw))),
             Command::Status => Reply::ok(ReplyBody::Status(self.status())),
             Command::Stats => match self.stats() {
@@ -567,5 +682,37 @@ impl Control<'_> {
             })
             .collect();
         Ok(proto::Stats { ports, workers })
+    }
+}
+
+/// Removes this process's hugepage files (`<prefix>map_<n>` in every
+/// hugetlbfs mount), which DPDK leaves behind when they were kept linked
+/// for secondary processes (`huge_unlink = false`).
+fn remove_hugepage_files(prefix: &str) {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let want = format!("{prefix}map_");
+    for line in mounts.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(_), Some(dir), Some(fstype)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if fstype != "hugetlbfs" {
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name
+                .strip_prefix(&want)
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            {
+                if let Err(err) = std::fs::remove_file(e.path()) {
+                    warn!(file = %e.path().display(), "cannot remove a hugepage file: {err}");
+                }
+            }
+        }
     }
 }

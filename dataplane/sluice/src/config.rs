@@ -1,7 +1,7 @@
 //! The daemon's TOML configuration: parsing, validation with the location
 //! of every error (file, field, reason), and the EAL arguments it implies.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sluice_core::Ipv4Prefix;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -32,7 +32,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
@@ -52,84 +52,111 @@ struct RawConfig {
     metrics: RawMetrics,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_established: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_syn_recv: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_fin_wait: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_close_wait: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_time_wait: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_close: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tcp_last_ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     udp: Option<u32>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawEal {
     #[serde(default)]
     no_huge: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     huge_unlink: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     memory_mb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     file_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     lcores: Option<String>,
     #[serde(default)]
     extra_args: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawDataplane {
     #[serde(default)]
     main_lcore: u32,
     workers: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mempool_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mempool_cache: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     rx_desc: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tx_desc: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     burst: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     idle_sleep_us: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     idle_polls_before_sleep: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     neighbour_max_age_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u32>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawControl {
+    #[serde(skip_serializing_if = "Option::is_none")]
     socket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     #[serde(default)]
     enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawPort {
     name: String,
     device: String,
     #[serde(default)]
     addresses: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     promiscuous: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawRoutes {
+    #[serde(skip_serializing_if = "Option::is_none")]
     gateway: Option<String>,
     #[serde(default, rename = "static")]
     statics: Vec<RawRoute>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct RawRoute {
     prefix: String,
@@ -272,6 +299,7 @@ pub struct Config {
     pub services: Vec<sluice_proto::ServiceSpec>,
     /// The metrics endpoint's address, when enabled.
     pub metrics: Option<std::net::SocketAddr>,
+    raw: RawConfig,
 }
 
 /// Most ports a configuration may have.
@@ -700,7 +728,49 @@ impl Config {
             timeouts,
             services: raw.services.clone(),
             metrics,
+            raw,
         })
+    }
+
+    /// This configuration with `services` in place of its own, in the
+    /// file's format (what `sluicectl save` prints).
+    pub fn to_toml(&self, services: &[sluice_proto::ServiceSpec]) -> String {
+        let mut raw = self.raw.clone();
+        raw.services = services.to_vec();
+        let body = toml::to_string(&raw).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"));
+        format!(
+            "# Sluice configuration, saved from the running daemon.\n\
+             # Load it with `sluice --config FILE` or `sluicectl restore FILE`.\n\n{body}"
+        )
+    }
+
+    /// The names of the sections other than `[[service]]` that differ from
+    /// `other` (they cannot change without a restart).
+    pub fn static_differences(&self, other: &Config) -> Vec<&'static str> {
+        let (a, b) = (&self.raw, &other.raw);
+        let mut d = Vec::new();
+        if a.eal != b.eal {
+            d.push("[eal]");
+        }
+        if a.dataplane != b.dataplane {
+            d.push("[dataplane]");
+        }
+        if a.control != b.control {
+            d.push("[control]");
+        }
+        if a.ports != b.ports {
+            d.push("[[port]]");
+        }
+        if a.routes != b.routes {
+            d.push("[routes]");
+        }
+        if a.timeouts != b.timeouts {
+            d.push("[timeouts]");
+        }
+        if a.metrics != b.metrics {
+            d.push("[metrics]");
+        }
+        d
     }
 
     /// The EAL arguments this configuration implies.

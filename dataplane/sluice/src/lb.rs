@@ -295,6 +295,113 @@ impl LbControl {
         Ok(snap)
     }
 
+    /// Replaces every service by `specs` (reload, restore), applying only
+    /// the difference: a service or real that stays keeps its slot, so its
+    /// connections and counters carry on; removed reals and services are
+    /// handled as by `real del` / `service del`. Returns the snapshot and
+    /// a summary of the changes.
+    pub fn replace(&mut self, specs: &[ServiceSpec]) -> Result<(Snapshot, String), String> {
+        for (i, s) in specs.iter().enumerate() {
+            self.check_spec(s)
+                .map_err(|e| format!("service {} ({}): {e}", i, s.key()))?;
+            if specs[..i].iter().any(|o| o.key() == s.key()) {
+                return Err(format!("{} is defined twice", s.key()));
+            }
+        }
+        let mut ended = self.live_ended();
+        let mut next: Vec<SlottedService> = Vec::new();
+        let (mut s_add, mut s_del, mut s_chg, mut r_add, mut r_del) = (0, 0, 0, 0, 0);
+        let mut new_service_slots = Vec::new();
+        let mut new_real_slots: Vec<u16> = Vec::new();
+        for spec in specs {
+            let old = self.services.iter().find(|o| o.spec.key() == spec.key());
+            let slot = match old {
+                Some(o) => o.slot,
+                None => {
+                    s_add += 1;
+                    let taken: Vec<SlottedService> =
+                        self.services.iter().chain(next.iter()).cloned().collect();
+                    let s = (0..MAX_SERVICES as u16)
+                        .find(|x| {
+                            !taken.iter().any(|t| t.slot == *x)
+                                && !ended.iter().any(|(es, _)| es == x)
+                        })
+                        .ok_or_else(|| format!("at most {MAX_SERVICES} services"))?;
+                    new_service_slots.push(s);
+                    s
+                }
+            };
+            let mut real_slots = Vec::new();
+            for r in &spec.reals {
+                let kept = old.and_then(|o| {
+                    o.spec
+                        .reals
+                        .iter()
+                        .position(|x| x.ip == r.ip && x.port == r.port)
+                        .map(|i| o.real_slots[i])
+                });
+                let rs = match kept {
+                    Some(x) => x,
+                    None => {
+                        r_add += 1;
+                        let mut all: Vec<SlottedService> = self.services.clone();
+                        all.extend(next.iter().cloned());
+                        let mut taken = new_real_slots.clone();
+                        taken.extend(real_slots.iter().copied());
+                        let x = self.free_real_slot(&all, &ended, &taken)?;
+                        new_real_slots.push(x);
+                        x
+                    }
+                };
+                real_slots.push(rs);
+            }
+            if let Some(o) = old {
+                for (r, rs) in o.spec.reals.iter().zip(&o.real_slots) {
+                    if !spec.reals.iter().any(|x| x.ip == r.ip && x.port == r.port) {
+                        r_del += 1;
+                        if o.spec.on_real_removal == sluice_proto::OnRealRemoval::End {
+                            ended.push((o.slot, *rs));
+                        }
+                    }
+                }
+                let mut a = o.spec.clone();
+                let mut b = spec.clone();
+                a.reals.clear();
+                b.reals.clear();
+                if a != b || o.spec.reals != spec.reals {
+                    s_chg += 1;
+                }
+            }
+            next.push(SlottedService {
+                spec: spec.clone(),
+                slot,
+                real_slots,
+            });
+        }
+        for o in &self.services {
+            if !specs.iter().any(|s| s.key() == o.spec.key()) {
+                s_del += 1;
+                for r in &o.real_slots {
+                    ended.push((o.slot, *r));
+                }
+            }
+        }
+        let snap = build(&next, &ended, &self.ports, &self.routes)?;
+        for s in new_service_slots {
+            self.reset_service(s);
+        }
+        for r in new_real_slots {
+            self.reset_real(r);
+        }
+        self.services = next;
+        self.ended = ended;
+        let summary = format!(
+            "{} services: {s_add} added, {s_del} removed, {s_chg} changed; reals: {r_add} added, {r_del} removed",
+            specs.len()
+        );
+        Ok((snap, summary))
+    }
+
     /// Changes a service's scheduler, persistence, policy or table size.
     pub fn service_edit(&mut self, spec: ServiceSpec) -> Result<Snapshot, String> {
         let key = spec.key();
@@ -610,6 +717,37 @@ mod tests {
         dr.forward = Forward::Dr;
         assert!(c.real_add(&spec(0, 0).key(), dr).is_err(), "DR off-segment");
         assert_eq!(c.list(false), before);
+    }
+
+    #[test]
+    fn replace_keeps_slots_of_what_stays() {
+        let mut c = control();
+        let mut a = spec(0, 0);
+        c.service_add(a.clone()).unwrap();
+        let slot = c.services[0].real_slots[0];
+        let mut r2 = a.reals[0];
+        r2.ip = "192.0.2.22".parse().unwrap();
+        a.reals.push(r2);
+        let mut b = spec(0, 0);
+        b.port = 81;
+        let (_, summary) = c.replace(&[a.clone(), b]).unwrap();
+        assert_eq!(c.services.len(), 2);
+        assert_eq!(
+            c.services[0].real_slots[0], slot,
+            "the unchanged real kept its slot"
+        );
+        assert!(
+            summary.contains("1 added, 0 removed, 1 changed"),
+            "{summary}"
+        );
+        let (_, summary) = c.replace(&[a]).unwrap();
+        assert!(summary.contains("0 added, 1 removed"), "{summary}");
+        assert_eq!(c.services[0].real_slots[0], slot);
+        let mut bad = spec(0, 0);
+        bad.scheduler = "nope".into();
+        let before = c.list(true);
+        assert!(c.replace(&[bad]).is_err());
+        assert_eq!(c.list(true), before);
     }
 
     #[test]

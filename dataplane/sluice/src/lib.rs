@@ -13,4 +13,5 @@ pub mod counters;
 pub mod lb;
 pub mod metrics;
 pub mod snapshot;
+pub mod telemetry;
 pub mod worker;

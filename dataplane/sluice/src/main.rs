@@ -65,7 +65,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    match app::run(cfg, stop) {
+    let reload = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone()) {
+        eprintln!("sluice: cannot install a signal handler: {e}");
+        return ExitCode::from(1);
+    }
+    match app::run(cfg, stop, reload) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(leaked) => {
             eprintln!("sluice: {leaked} mbufs leaked");

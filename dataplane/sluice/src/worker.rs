@@ -40,12 +40,23 @@ pub const HOLD_MS: u64 = 3000;
 /// ARP requests for one next hop are sent at most this often.
 pub const ARP_RETRY_MS: u64 = 500;
 
+/// A `conn list` request for one worker, answered between bursts.
+pub struct ConnQuery {
+    /// What to show.
+    pub filter: sluice_proto::ConnFilter,
+    /// Where to send the matches and whether more matched than the limit.
+    pub reply: crossbeam_channel::Sender<(Vec<sluice_proto::ConnInfo>, bool)>,
+}
+
 /// The rings between workers: packets handed to a flow's owner, and
 /// neighbours learned by one worker for all the others. Ring [from][to] has
-/// one producer and one consumer.
+/// one producer and one consumer. Plus one small queue of control queries
+/// per worker.
 pub struct Rings {
     handoff: Vec<Vec<ArrayQueue<(Mbuf, u8)>>>,
     neighbours: Vec<Vec<ArrayQueue<(Ipv4Addr, MacAddr)>>>,
+    /// Control queries, per worker.
+    pub queries: Vec<ArrayQueue<ConnQuery>>,
 }
 
 impl Rings {
@@ -58,6 +69,7 @@ impl Rings {
             neighbours: (0..n)
                 .map(|_| (0..n).map(|_| ArrayQueue::new(256)).collect())
                 .collect(),
+            queries: (0..n).map(|_| ArrayQueue::new(4)).collect(),
         })
     }
 }
@@ -318,6 +330,13 @@ impl Worker {
                     b.free_all();
                 }
             }
+            if let Some(q) = rings.queries[id].pop() {
+                // A control query: one scan of this worker's table (its
+                // length is bounded by the table's high-water mark and the
+                // query's limit), answered off the packet path of this poll.
+                let (found, more) = conn_query(&forwarder, &q.filter, id, now);
+                let _ = q.reply.try_send((found, more));
+            }
             if now.saturating_sub(last_housekeeping) >= 10 {
                 last_housekeeping = now;
                 forwarder.housekeeping(snap, epoch, now);
@@ -470,4 +489,60 @@ fn send_arp(
         return false;
     }
     out.tx[port].push(m).is_ok()
+}
+
+/// Most connections one `conn list` returns.
+pub const MAX_CONN_LIST: u32 = 10_000;
+
+/// The connections of this worker's table that match `f`, at most its
+/// limit, and whether more matched.
+pub fn conn_query(
+    f: &Forwarder,
+    filter: &sluice_proto::ConnFilter,
+    worker: usize,
+    now: u64,
+) -> (Vec<sluice_proto::ConnInfo>, bool) {
+    use sluice_conntrack::{Fwd, Proto};
+    use sluice_proto::{ConnInfo, Forward, Protocol};
+    let limit = filter.limit.unwrap_or(100).min(MAX_CONN_LIST) as usize;
+    let mut out = Vec::new();
+    let mut more = false;
+    for (_, c) in f.table().iter() {
+        let proto = match c.proto() {
+            Proto::Tcp => Protocol::Tcp,
+            Proto::Udp => Protocol::Udp,
+        };
+        if let Some(k) = &filter.service {
+            if k.protocol != proto || *c.vip().ip() != k.vip || c.vip().port() != k.port {
+                continue;
+            }
+        }
+        if filter.client.is_some_and(|ip| *c.client().ip() != ip)
+            || filter.real.is_some_and(|ip| *c.real_addr().ip() != ip)
+            || filter
+                .state
+                .as_ref()
+                .is_some_and(|s| !s.eq_ignore_ascii_case(c.state().name()))
+        {
+            continue;
+        }
+        if out.len() >= limit {
+            more = true;
+            break;
+        }
+        out.push(ConnInfo {
+            protocol: proto,
+            client: c.client(),
+            vip: c.vip(),
+            real: c.real_addr(),
+            forward: match c.fwd() {
+                Fwd::Nat => Forward::Nat,
+                Fwd::Dr => Forward::Dr,
+            },
+            state: c.state().name().to_string(),
+            expires_in_secs: c.expires().saturating_sub(now) / 1000,
+            worker,
+        });
+    }
+    (out, more)
 }

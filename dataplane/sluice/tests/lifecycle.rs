@@ -1,0 +1,316 @@
+//! The configuration lifecycle and the socket's trust boundary: save and
+//! restore round-trip, reload by SIGHUP and by request (with refusals that
+//! leave the running state untouched), zero, and peer-credential checks.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const BASE: &str = r#"
+[eal]
+no_huge = true
+memory_mb = 128
+file_prefix = "@PREFIX@"
+
+[dataplane]
+workers = [1]
+mempool_size = 4096
+rx_desc = 512
+tx_desc = 512
+idle_sleep_us = 1000
+connections = 65536
+
+[control]
+socket = "@SOCKET@"
+
+[[port]]
+name = "null"
+device = "net_null0,no-rx=1"
+addresses = ["192.0.2.1/24"]
+
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "wrr"
+
+[[service.real]]
+ip = "192.0.2.21"
+port = 8080
+weight = 3
+
+[[service.real]]
+ip = "192.0.2.22"
+port = 8080
+"#;
+
+fn ok(d: &Daemon, args: &[&str]) -> String {
+    let o = d.ctl(args);
+    assert!(
+        o.status.success(),
+        "sluicectl {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The services of a `list --json` reply without live figures.
+fn specs(d: &Daemon) -> serde_json::Value {
+    let mut l = d.ctl_json(&["list"]);
+    let services = l["result"]["services"].as_array_mut().unwrap();
+    for s in services.iter_mut() {
+        let o = s.as_object_mut().unwrap();
+        o.remove("stats");
+        o.remove("rates");
+        for r in o["reals"].as_array_mut().unwrap() {
+            let r = r.as_object_mut().unwrap();
+            for k in ["stats", "rates", "active", "inactive", "overloaded"] {
+                r.remove(k);
+            }
+        }
+    }
+    l["result"]["services"].clone()
+}
+
+#[test]
+fn save_and_restore_round_trip() {
+    if !require_root() {
+        return;
+    }
+    let d = Daemon::start(None, BASE);
+    ok(
+        &d,
+        &[
+            "service",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-s",
+            "mh",
+            "-p",
+            "120",
+            "--on-real-removal",
+            "end",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "real",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-r",
+            "192.0.2.23:5353",
+            "-w",
+            "5",
+            "-x",
+            "100",
+            "-y",
+            "50",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "real",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-r",
+            "192.0.2.24:53",
+            "-g",
+        ],
+    );
+    ok(
+        &d,
+        &[
+            "real",
+            "edit",
+            "-t",
+            "192.0.2.100:80",
+            "-r",
+            "192.0.2.22:8080",
+            "-w",
+            "0",
+        ],
+    );
+    let before = specs(&d);
+    assert_eq!(before.as_array().unwrap().len(), 2);
+    let saved = ok(&d, &["save"]);
+    assert!(
+        saved.contains("[[service]]") && saved.contains("[[service.real]]"),
+        "{saved}"
+    );
+
+    // The saved file starts a daemon in exactly the same state.
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+    let d2 = Daemon::start(None, &saved);
+    assert_eq!(specs(&d2), before, "a daemon started from `save` differs");
+
+    // restore: from an emptied daemon back to the saved state.
+    ok(&d2, &["service", "del", "-t", "192.0.2.100:80"]);
+    ok(&d2, &["service", "del", "-u", "192.0.2.100:53"]);
+    assert_eq!(specs(&d2).as_array().unwrap().len(), 0);
+    let file = d2.dir.path().join("saved.toml");
+    std::fs::write(&file, &saved).unwrap();
+    let out = ok(&d2, &["restore", file.to_str().unwrap()]);
+    assert!(out.contains("2 added"), "{out}");
+    assert_eq!(specs(&d2), before, "restore did not rebuild the same state");
+    // save again: the same text.
+    assert_eq!(ok(&d2, &["save"]), saved);
+}
+
+#[test]
+fn reload_applies_the_difference_and_refuses_bad_files() {
+    if !require_root() {
+        return;
+    }
+    let d = Daemon::start(None, BASE);
+    let cfg = d.dir.path().join("sluice.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+
+    // SIGHUP with an extra real and a new weight.
+    let changed = text.replace("weight = 3", "weight = 7")
+        + "\n[[service.real]]\nip = \"192.0.2.23\"\nport = 8080\n";
+    std::fs::write(&cfg, &changed).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status();
+    let reloaded = wait_for(Duration::from_secs(10), || {
+        let s = specs(&d);
+        (s[0]["reals"].as_array().unwrap().len() == 3).then_some(s)
+    })
+    .expect("SIGHUP did not reload");
+    assert_eq!(reloaded[0]["reals"][0]["weight"], 7);
+
+    // A file with an error: refused with its location, state untouched.
+    std::fs::write(
+        &cfg,
+        changed.replace("scheduler = \"wrr\"", "scheduler = 7"),
+    )
+    .unwrap();
+    let o = d.ctl(&["reload"]);
+    assert_eq!(o.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line") && err.contains("column"), "{err}");
+    assert_eq!(specs(&d), reloaded);
+
+    // A semantic error names the field.
+    std::fs::write(
+        &cfg,
+        changed.replace("ip = \"192.0.2.23\"", "ip = \"192.0.2.300\""),
+    )
+    .unwrap();
+    let o = d.ctl(&["reload"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(specs(&d), reloaded);
+
+    // Sections other than services need a restart.
+    std::fs::write(&cfg, changed.replace("rx_desc = 512", "rx_desc = 256")).unwrap();
+    let o = d.ctl(&["reload"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("[dataplane]"));
+    assert_eq!(specs(&d), reloaded);
+
+    // Back to the original file: the added real goes, weights return.
+    std::fs::write(&cfg, &text).unwrap();
+    let out = ok(&d, &["reload"]);
+    assert!(out.contains("reals: 0 added, 1 removed"), "{out}");
+    let s = specs(&d);
+    assert_eq!(s[0]["reals"].as_array().unwrap().len(), 2);
+    assert_eq!(s[0]["reals"][0]["weight"], 3);
+
+    // Every change was logged with who asked.
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+    assert!(exit.log.contains("configuration changed"), "{}", exit.log);
+    assert!(exit.log.contains("uid=0"), "{}", exit.log);
+    assert!(
+        exit.log.contains("by=internal"),
+        "SIGHUP reload not logged: {}",
+        exit.log
+    );
+}
+
+/// Runs sluicectl as uid/gid 65534 (nobody/nogroup).
+fn ctl_as_nobody(d: &Daemon, args: &[&str]) -> std::process::Output {
+    let ctl = bin("sluicectl");
+    let sock = d.socket.to_str().unwrap().to_string();
+    let mut a = vec![
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        ctl.to_str().unwrap(),
+        "--socket",
+        &sock,
+    ];
+    a.extend_from_slice(args);
+    run(&a, Duration::from_secs(20))
+}
+
+#[test]
+fn only_root_or_the_control_group_may_use_the_socket() {
+    if !require_root() {
+        return;
+    }
+    // World-connectable socket, no group: the credential check refuses.
+    let d = Daemon::start(
+        None,
+        &BASE.replace("[control]", "[control]\nmode = \"0666\""),
+    );
+    // The test's temp dir must be traversable by nobody.
+    let _ = std::process::Command::new("chmod")
+        .args(["0755", d.dir.path().to_str().unwrap()])
+        .status();
+    let o = ctl_as_nobody(&d, &["status"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("may not control"),
+        "{o:?}"
+    );
+    let o = ctl_as_nobody(&d, &["service", "del", "-t", "192.0.2.100:80"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(
+        specs(&d).as_array().unwrap().len(),
+        1,
+        "a refused client changed the state"
+    );
+    // Root still may.
+    ok(&d, &["status"]);
+    let exit = d.stop();
+    assert!(exit.log.contains("refused a client"), "{}", exit.log);
+
+    // With `group = "nogroup"` its members may.
+    let d = Daemon::start(
+        None,
+        &BASE.replace("[control]", "[control]\ngroup = \"nogroup\""),
+    );
+    let _ = std::process::Command::new("chmod")
+        .args(["0755", d.dir.path().to_str().unwrap()])
+        .status();
+    let mode = std::fs::metadata(&d.socket).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(mode.permissions().mode() & 0o777, 0o660);
+    assert_eq!(mode.gid(), 65534);
+    let o = ctl_as_nobody(&d, &["status", "--json"]);
+    assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn zero_resets_reported_counters() {
+    if !require_root() {
+        return;
+    }
+    let d = Daemon::start(None, BASE);
+    let out = ok(&d, &["zero"]);
+    assert!(out.contains("zeroed 1 services"), "{out}");
+    let out = ok(&d, &["zero", "-t", "192.0.2.100:80"]);
+    assert!(out.contains("zeroed tcp 192.0.2.100:80"), "{out}");
+    let o = d.ctl(&["zero", "-t", "192.0.2.100:81"]);
+    assert_eq!(o.status.code(), Some(4));
+}
