@@ -261,6 +261,17 @@ port = 9000
     .expect("long connection not established");
     let mine_ip = format!("198.51.100.{}", 11 + mine);
     let other_ip = format!("198.51.100.{}", 12 - mine);
+    // conn list shows it, with filters.
+    let c = d.ctl_json(&["conn", "list", "--state", "ESTABLISHED", "--client", "192.0.2.10"]);
+    let conns = c["result"]["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{c:#}");
+    assert_eq!(conns[0]["real"], format!("{mine_ip}:9000"));
+    assert_eq!(conns[0]["vip"], "192.0.2.100:9000");
+    assert_eq!(conns[0]["forward"], "nat");
+    let c = d.ctl_json(&["conn", "list", "--real", &other_ip, "--state", "ESTABLISHED"]);
+    assert_eq!(c["result"]["connections"].as_array().unwrap().len(), 0, "{c:#}");
+    let o = d.ctl(&["conn", "list", "-t", "192.0.2.100:9000"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ESTABLISHED"));
     let ctl_ok = |args: &[&str]| {
         let o = d.ctl(args);
         assert!(
