@@ -115,6 +115,18 @@ pub enum Command {
         #[serde(default)]
         filter: ConnFilter,
     },
+    /// Drain a real: no new connections at once; its remaining
+    /// connections end when the deadline passes.
+    RealDrain {
+        /// Which service.
+        service: ServiceKey,
+        /// The real's address.
+        ip: Ipv4Addr,
+        /// The real's port.
+        port: u16,
+        /// Seconds until the remaining connections are ended.
+        deadline_secs: u32,
+    },
     /// Remove a real from a service.
     RealDel {
         /// Which service.

@@ -133,6 +133,19 @@ pub struct ServiceSpec {
     /// Maglev lookup-table size (a prime; default 65537).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mh_table_size: Option<u32>,
+    /// Active health check of every real (port defaults to the real's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<sluice_health::CheckSpec>,
+    /// Server agent polled on every real (HAProxy agent-check protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<sluice_health::AgentSpec>,
+    /// What happens to a real's connections when it is found down.
+    #[serde(default)]
+    pub on_real_down: OnRealRemoval,
+    /// Scale reals' effective weights by their check latency (the fastest
+    /// keeps its weight, a real twice as slow gets half).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_by_latency: bool,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
@@ -214,6 +227,50 @@ pub struct Rates {
     pub bytes_out: f64,
 }
 
+/// A real's health as the appliance sees it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HealthInfo {
+    /// `up`, `down`, `unknown` (no verdict yet; takes traffic), `suspect`
+    /// (held out by passive detection), `drain` (draining), or `none`
+    /// (not checked).
+    pub state: String,
+    /// Whether it takes new connections.
+    pub available: bool,
+    /// Kind of active check.
+    pub check: String,
+    /// Whether the latest check succeeded.
+    pub last_ok: Option<bool>,
+    /// What the latest check saw.
+    pub last_detail: Option<String>,
+    /// Latency of the latest check, in milliseconds.
+    pub last_latency_ms: Option<f64>,
+    /// EWMA of successful checks' latency, in milliseconds.
+    pub latency_ewma_ms: Option<f64>,
+    /// Seconds since the state last changed.
+    pub since_change_secs: Option<u64>,
+    /// Checks run.
+    pub checks: u64,
+    /// The agent's last reply.
+    pub agent_reply: Option<String>,
+    /// The agent's weight percentage in force.
+    pub agent_weight_percent: Option<u32>,
+    /// The agent's last error.
+    pub agent_error: Option<String>,
+    /// The weight schedulers use now (configured weight scaled by the
+    /// agent and by latency; 0 when draining).
+    pub effective_weight: u32,
+    /// Connections that expired unanswered (SYN_RECV without reply).
+    pub syn_timeouts: u64,
+    /// Resets the real sent.
+    pub resets: u64,
+    /// Seconds the passive detection still holds it out.
+    pub suspect_for_secs: Option<u64>,
+    /// Seconds until a drain's deadline ends its remaining connections.
+    pub drain_deadline_secs: Option<u64>,
+    /// Availability changes seen by the active checks and the agent.
+    pub transitions: u64,
+}
+
 /// A real server with its live figures.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RealInfo {
@@ -231,6 +288,9 @@ pub struct RealInfo {
     /// Rates over the sliding window.
     #[serde(default)]
     pub rates: Rates,
+    /// Health.
+    #[serde(default)]
+    pub health: HealthInfo,
 }
 
 /// A virtual service with its reals and live figures.
@@ -250,6 +310,18 @@ pub struct ServiceInfo {
     pub on_real_removal: OnRealRemoval,
     /// Maglev table size, when set.
     pub mh_table_size: Option<u32>,
+    /// The active check, when set.
+    #[serde(default)]
+    pub check: Option<sluice_health::CheckSpec>,
+    /// The agent, when set.
+    #[serde(default)]
+    pub agent: Option<sluice_health::AgentSpec>,
+    /// Policy for the connections of a real found down.
+    #[serde(default)]
+    pub on_real_down: OnRealRemoval,
+    /// Effective weights scaled by latency.
+    #[serde(default)]
+    pub weight_by_latency: bool,
     /// Reals.
     pub reals: Vec<RealInfo>,
     /// Counters (since start, or since the last `zero`).

@@ -1,7 +1,7 @@
 //! One request over the control socket, with clear errors for every way
 //! it can fail.
 
-use sluice_proto::{Command, Reply, Request};
+use sluice_proto::{Command, Reply, ReplyBody, Request};
 use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -70,4 +70,49 @@ pub fn request(socket: &Path, command: &Command) -> Result<Reply, ClientError> {
     }
     serde_json::from_str(&buf)
         .map_err(|e| ClientError::Protocol(format!("unreadable reply ({e}): {}", buf.trim())))
+}
+
+/// A request that did not end in a usable result: what to tell the
+/// operator and the exit code to leave with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The process exit code (3, 4 or 5).
+    pub code: u8,
+    /// The message, without the `sluicectl: ` prefix.
+    pub message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The message for an error reply (the caller exits 4).
+pub fn refusal_message(reply: &Reply) -> String {
+    let (code, msg) = reply
+        .error
+        .as_ref()
+        .map(|e| (format!("{:?}", e.code), e.message.clone()))
+        .unwrap_or_else(|| ("unknown".into(), "no error given".into()));
+    format!("the daemon refused the request ({code}): {msg}")
+}
+
+/// Sends `command` and returns the body of a successful reply; an error
+/// reply (exit 4) or a reply without a body (exit 5) is a [`Failure`].
+pub fn call(socket: &Path, command: &Command) -> Result<ReplyBody, Failure> {
+    let reply = request(socket, command)?;
+    if !reply.ok {
+        return Err(Failure {
+            code: 4,
+            message: refusal_message(&reply),
+        });
+    }
+    reply.result.ok_or_else(|| Failure {
+        code: 5,
+        message: "the daemon sent an empty reply".into(),
+    })
 }

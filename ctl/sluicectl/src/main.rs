@@ -5,10 +5,15 @@
 //! be understood.
 
 mod client;
+mod completions;
+mod config;
+mod conn;
 mod render;
+mod top;
+mod units;
 mod verbs;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sluice_proto::{Command, ReplyBody};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,91 +54,161 @@ enum Cmd {
     /// Real servers of a service: add, edit, del.
     #[command(subcommand)]
     Real(verbs::RealCmd),
+    /// Every real's health: state, check, latency, agent.
+    Health,
     /// List services with their reals (as `service list`).
     List(verbs::ListArgs),
+    /// Reset the counters of every service, or of one (ipvsadm -Z).
+    Zero(verbs::ZeroArgs),
+    /// Print the live configuration in the configuration file's format
+    /// (ipvsadm -S).
+    Save,
+    /// Replace every service by those of a configuration file (ipvsadm -R).
+    Restore(config::RestoreArgs),
+    /// Re-read the daemon's configuration file and apply the difference
+    /// (as SIGHUP).
+    Reload,
+    /// Connections in the workers' tables: list.
+    #[command(subcommand)]
+    Conn(conn::ConnCmd),
+    /// A live view of services, reals and workers (q quits).
+    Top(top::TopArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How a successful reply is shown, where its kind is not enough.
+#[derive(Default)]
+enum View {
+    /// The reply's own table.
+    #[default]
+    Plain,
+    /// `list` with these options.
+    List(verbs::ListArgs),
+    /// `conn list` with this limit.
+    Conns(Option<u32>),
+    /// `health`.
+    Health,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let mut list_args = verbs::ListArgs::default();
+    ExitCode::from(run(Cli::parse()))
+}
+
+/// Runs the command line; returns the exit code, having printed any error.
+fn run(cli: Cli) -> u8 {
+    let usage = |e: String| {
+        eprintln!("sluicectl: {e}");
+        2
+    };
+    let mut view = View::Plain;
     let command = match cli.cmd {
+        Cmd::Completions { shell } => {
+            completions::write(shell, &mut Cli::command(), &mut std::io::stdout());
+            return 0;
+        }
+        Cmd::Top(a) => {
+            if cli.json {
+                return usage("top has no JSON output; use list --json and stats --json".into());
+            }
+            return top::run(&cli.socket, &a);
+        }
         Cmd::Status => Command::Status,
-        Cmd::Stats => Command::Stats,
-        Cmd::Shutdown => Command::Shutdown,
-        Cmd::List(a) => {
-            list_args = a;
+        Cmd::Health => {
+            view = View::Health;
             Command::ServiceList { raw: false }
         }
-        Cmd::Service(verbs::ServiceCmd::List(a)) => {
-            list_args = a;
+        Cmd::Stats => Command::Stats,
+        Cmd::Shutdown => Command::Shutdown,
+        Cmd::List(a) | Cmd::Service(verbs::ServiceCmd::List(a)) => {
+            view = View::List(a);
             Command::ServiceList { raw: false }
         }
         Cmd::Service(s) => match s.into_command() {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("sluicectl: {e}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return usage(e),
         },
         Cmd::Real(r) => match r.into_command() {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("sluicectl: {e}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return usage(e),
         },
+        Cmd::Zero(a) => a.into_command(),
+        Cmd::Save => Command::Save,
+        Cmd::Restore(a) => match a.into_command() {
+            Ok(c) => c,
+            Err(e) => return usage(e),
+        },
+        Cmd::Reload => Command::Reload,
+        Cmd::Conn(conn::ConnCmd::List(a)) => {
+            let filter = a.filter();
+            view = View::Conns(filter.limit);
+            Command::ConnList { filter }
+        }
     };
     let reply = match client::request(&cli.socket, &command) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            return ExitCode::from(e.exit_code());
+            return e.exit_code();
         }
     };
     if cli.json {
-        match serde_json::to_string_pretty(&reply) {
-            Ok(s) => println!("{s}"),
+        return match serde_json::to_string_pretty(&reply) {
+            Ok(s) => {
+                println!("{s}");
+                if reply.ok {
+                    0
+                } else {
+                    4
+                }
+            }
             Err(e) => {
                 eprintln!("sluicectl: cannot print the reply: {e}");
-                return ExitCode::from(5);
+                5
             }
-        }
-        return if reply.ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(4)
         };
     }
     if !reply.ok {
-        let (code, msg) = reply
-            .error
-            .map(|e| (format!("{:?}", e.code), e.message))
-            .unwrap_or_else(|| ("unknown".into(), "no error given".into()));
-        eprintln!("sluicectl: the daemon refused the request ({code}): {msg}");
-        return ExitCode::from(4);
+        eprintln!("sluicectl: {}", client::refusal_message(&reply));
+        return 4;
     }
     match reply.result {
         Some(ReplyBody::Status(s)) => print!("{}", render::status(&s)),
         Some(ReplyBody::Stats(s)) => print!("{}", render::stats(&s)),
         Some(ReplyBody::ShuttingDown) => println!("sluice is shutting down"),
-        Some(ReplyBody::Services(l)) => print!("{}", render::services(&l, &list_args)),
+        Some(ReplyBody::Services(l)) if matches!(view, View::Health) => {
+            print!("{}", render::health(&l))
+        }
+        Some(ReplyBody::Services(l)) => {
+            let args = match view {
+                View::List(a) => a,
+                _ => verbs::ListArgs::default(),
+            };
+            print!("{}", render::services(&l, &args))
+        }
         Some(ReplyBody::Applied(a)) => println!("{} (epoch {})", a.message, a.epoch),
         Some(ReplyBody::Config { toml }) => print!("{toml}"),
         Some(ReplyBody::Connections(c)) => {
-            print!("{}", serde_json::to_string_pretty(&c).unwrap_or_default())
+            let limit = match view {
+                View::Conns(l) => l,
+                _ => None,
+            };
+            print!("{}", conn::render(&c, limit))
         }
         None => {
             eprintln!("sluicectl: the daemon sent an empty reply");
-            return ExitCode::from(5);
+            return 5;
         }
     }
-    ExitCode::SUCCESS
+    0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -129,14 +129,20 @@ pub fn stats(s: &Stats) -> String {
     o
 }
 
-/// The `list` table, in the manner of `ipvsadm -Ln`.
+/// The `list` table, in the manner of `ipvsadm -Ln` (with `--stats` or
+/// `--rate`, of `ipvsadm -Ln --stats` or `--rate`).
 pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) -> String {
     let mut o = String::new();
-    if args.stats {
+    if args.stats || args.rate {
+        let heads = if args.rate {
+            ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"]
+        } else {
+            ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"]
+        };
         let _ = writeln!(
             o,
             "{:<5} {:<28} {:>8} {:>10} {:>10} {:>12} {:>12}",
-            "Prot", "LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+            "Prot", "LocalAddress:Port", heads[0], heads[1], heads[2], heads[3], heads[4]
         );
         let _ = writeln!(o, "  -> RemoteAddress:Port");
     } else {
@@ -154,7 +160,14 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
     for s in &l.services {
         let addr = format!("{}:{}", s.vip, s.port);
         let proto = s.protocol.to_string().to_uppercase();
-        if args.stats {
+        if args.rate {
+            let r = s.rates;
+            let _ = writeln!(
+                o,
+                "{:<5} {:<28} {:>8.0} {:>10.0} {:>10.0} {:>12.0} {:>12.0}",
+                proto, addr, r.connections, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out
+            );
+        } else if args.stats {
             let c = s.stats;
             let _ = writeln!(
                 o,
@@ -176,11 +189,18 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
         }
         for r in &s.reals {
             let raddr = format!("{}:{}", r.spec.ip, r.spec.port);
-            if args.stats {
+            if args.rate {
+                let t = r.rates;
+                let _ = writeln!(
+                    o,
+                    "  -> {:<29} {:>8.0} {:>10.0} {:>10.0} {:>12.0} {:>12.0}",
+                    raddr, t.connections, t.packets_in, t.packets_out, t.bytes_in, t.bytes_out
+                );
+            } else if args.stats {
                 let c = r.stats;
                 let _ = writeln!(
                     o,
-                    "  -> {:<27} {:>8} {:>10} {:>10} {:>12} {:>12}",
+                    "  -> {:<29} {:>8} {:>10} {:>10} {:>12} {:>12}",
                     raddr, c.connections, c.packets_in, c.packets_out, c.bytes_in, c.bytes_out
                 );
             } else {
@@ -196,9 +216,72 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
                     r.spec.weight,
                     r.active,
                     r.inactive,
-                    if r.overloaded { " overloaded" } else { "" }
+                    health_suffix(r)
                 );
             }
+        }
+    }
+    o
+}
+
+/// What `list` appends to a real's line: its health when not plainly up.
+fn health_suffix(r: &sluice_proto::RealInfo) -> String {
+    let mut s = String::new();
+    if r.overloaded {
+        s.push_str(" overloaded");
+    }
+    match r.health.state.as_str() {
+        "" | "none" | "up" | "unknown" => {}
+        st => {
+            s.push(' ');
+            s.push_str(st);
+        }
+    }
+    if let Some(d) = r.health.drain_deadline_secs {
+        s.push_str(&format!(" (deadline {d}s)"));
+    }
+    let checked = !matches!(r.health.state.as_str(), "" | "none");
+    if checked && r.health.effective_weight != r.spec.weight {
+        s.push_str(&format!(" eff.weight {}", r.health.effective_weight));
+    }
+    s
+}
+
+/// The `health` table: every real's health state and its latest check.
+pub fn health(l: &sluice_proto::ServiceList) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<24} {:<21} {:<7} {:<5} {:>8} {:>8} {:>6} DETAIL",
+        "SERVICE", "REAL", "STATE", "CHECK", "LAT-MS", "SINCE-S", "WEIGHT"
+    );
+    for s in &l.services {
+        let svc = format!("{} {}:{}", s.protocol, s.vip, s.port);
+        for r in &s.reals {
+            let h = &r.health;
+            let mut detail = h.last_detail.clone().unwrap_or_default();
+            if let Some(a) = &h.agent_reply {
+                detail.push_str(&format!(" agent:{a}"));
+            }
+            if let Some(e) = &h.agent_error {
+                detail.push_str(&format!(" agent-error:{e}"));
+            }
+            let _ = writeln!(
+                o,
+                "{:<24} {:<21} {:<7} {:<5} {:>8} {:>8} {:>6} {}",
+                svc,
+                format!("{}:{}", r.spec.ip, r.spec.port),
+                if h.state.is_empty() { "none" } else { &h.state },
+                if h.check.is_empty() { "none" } else { &h.check },
+                h.last_latency_ms
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or_else(|| "-".into()),
+                h.since_change_secs
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                h.effective_weight,
+                detail.trim()
+            );
         }
     }
     o

@@ -21,17 +21,58 @@ pub struct ServiceAddr {
     udp: Option<SocketAddrV4>,
 }
 
+/// The key named by `-t` or `-u`, if either was given.
+fn key_of(tcp: Option<SocketAddrV4>, udp: Option<SocketAddrV4>) -> Option<ServiceKey> {
+    let (protocol, a) = match (tcp, udp) {
+        (Some(a), _) => (Protocol::Tcp, a),
+        (None, Some(a)) => (Protocol::Udp, a),
+        (None, None) => return None,
+    };
+    Some(ServiceKey {
+        protocol,
+        vip: *a.ip(),
+        port: a.port(),
+    })
+}
+
 impl ServiceAddr {
     fn key(&self) -> ServiceKey {
-        let (protocol, a) = match (self.tcp, self.udp) {
-            (Some(a), _) => (Protocol::Tcp, a),
-            (None, Some(a)) => (Protocol::Udp, a),
-            (None, None) => unreachable!("clap requires one"),
-        };
-        ServiceKey {
-            protocol,
-            vip: *a.ip(),
-            port: a.port(),
+        key_of(self.tcp, self.udp).expect("clap requires -t or -u")
+    }
+}
+
+/// Optionally, which service: `-t VIP:PORT` (TCP) or `-u VIP:PORT` (UDP);
+/// neither means every service.
+#[derive(Args, Debug, Clone, Default)]
+#[group(required = false, multiple = false)]
+pub struct OptServiceAddr {
+    /// Only this TCP service, VIP:PORT.
+    #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
+    tcp: Option<SocketAddrV4>,
+    /// Only this UDP service, VIP:PORT.
+    #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
+    udp: Option<SocketAddrV4>,
+}
+
+impl OptServiceAddr {
+    /// The service named, or `None` for every service.
+    pub fn key(&self) -> Option<ServiceKey> {
+        key_of(self.tcp, self.udp)
+    }
+}
+
+/// Options of `zero`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ZeroArgs {
+    #[command(flatten)]
+    addr: OptServiceAddr,
+}
+
+impl ZeroArgs {
+    /// The request `zero` sends.
+    pub fn into_command(self) -> Command {
+        Command::Zero {
+            service: self.addr.key(),
         }
     }
 }
@@ -99,6 +140,10 @@ impl ServiceOpts {
                 OnRealRemoval::Keep
             },
             mh_table_size: self.mh_table_size,
+            check: None,
+            agent: None,
+            on_real_down: Default::default(),
+            weight_by_latency: false,
             reals: Vec::new(),
         })
     }
@@ -110,6 +155,10 @@ pub struct ListArgs {
     /// Show packet, byte and connection totals.
     #[arg(long)]
     pub stats: bool,
+    /// Show rates: connections, packets and bytes per second (CPS, InPPS,
+    /// OutPPS, InBPS, OutBPS).
+    #[arg(long, conflicts_with = "stats")]
+    pub rate: bool,
 }
 
 /// `sluicectl service ...`
@@ -197,6 +246,33 @@ pub enum RealCmd {
         #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
         real: SocketAddrV4,
     },
+    /// Drain a real server: no new connections now; its remaining
+    /// connections are ended when the deadline passes.
+    Drain {
+        #[command(flatten)]
+        addr: ServiceAddr,
+        /// The real server, RIP:PORT.
+        #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
+        real: SocketAddrV4,
+        /// How long existing connections may continue: 30s, 5m, 1h or
+        /// plain seconds.
+        #[arg(long, value_parser = parse_duration_secs)]
+        deadline: u32,
+    },
+}
+
+/// Parses `30s`, `5m`, `1h` or `45` into seconds.
+pub fn parse_duration_secs(s: &str) -> Result<u32, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('s') => (&s[..s.len() - 1], 1),
+        Some('m') => (&s[..s.len() - 1], 60),
+        Some('h') => (&s[..s.len() - 1], 3600),
+        _ => (s, 1),
+    };
+    num.parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a duration such as 30s, 5m or 1h"))
 }
 
 impl RealCmd {
@@ -210,6 +286,16 @@ impl RealCmd {
             RealCmd::Edit(o) => Command::RealEdit {
                 service: o.addr.key(),
                 real: o.spec(),
+            },
+            RealCmd::Drain {
+                addr,
+                real,
+                deadline,
+            } => Command::RealDrain {
+                service: addr.key(),
+                ip: *real.ip(),
+                port: real.port(),
+                deadline_secs: deadline,
             },
             RealCmd::Del { addr, real } => Command::RealDel {
                 service: addr.key(),

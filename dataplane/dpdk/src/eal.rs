@@ -74,6 +74,22 @@ impl Eal {
         std::path::PathBuf::from(p.to_string_lossy().into_owned())
     }
 
+    /// Probes a virtual device after start (hotplug), e.g.
+    /// `net_tap0,iface=sl-client,mac=02:00:00:00:00:01`.
+    pub fn probe_vdev(&self, devargs: &str) -> Result<()> {
+        let c = CString::new(devargs)
+            .map_err(|_| DpdkError::other("rte_dev_probe", "devargs contain NUL"))?;
+        // SAFETY: c is a valid C string for the call; the EAL is initialised.
+        let rc = unsafe { dpdk_sys::rte_dev_probe(c.as_ptr()) };
+        if rc < 0 {
+            return Err(DpdkError::from_errno(
+                format!("rte_dev_probe({devargs})"),
+                rc,
+            ));
+        }
+        Ok(())
+    }
+
     /// The id of the main (control) lcore.
     pub fn main_lcore(&self) -> u32 {
         // SAFETY: valid after rte_eal_init, which `self` proves happened.

@@ -251,6 +251,10 @@ fn snapshot(mode: Mode) -> Snapshot {
         persistence: None,
         on_real_removal: OnRealRemoval::Keep,
         mh_table_size: None,
+        check: None,
+        agent: None,
+        on_real_down: Default::default(),
+        weight_by_latency: false,
         reals,
     };
     let table = ServiceTable::build(
@@ -278,6 +282,7 @@ fn snapshot(mode: Mode) -> Snapshot {
                 local: LocalPort::new(*mac, &addrs),
                 mac: *mac,
                 addresses: vec![*p],
+                kernel: false,
             }
         })
         .collect();

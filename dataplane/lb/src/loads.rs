@@ -38,6 +38,7 @@ impl Loads for ServiceLoads<'_> {
 
     #[inline]
     fn eligible(&self, i: usize) -> bool {
-        !self.shared.is_overloaded(self.reals[i].slot)
+        let slot = self.reals[i].slot;
+        !self.shared.is_overloaded(slot) && !self.shared.is_down(slot)
     }
 }

@@ -371,6 +371,10 @@ mod tests {
             persistence: None,
             on_real_removal: OnRealRemoval::Keep,
             mh_table_size: None,
+            check: None,
+            agent: None,
+            on_real_down: Default::default(),
+            weight_by_latency: false,
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {

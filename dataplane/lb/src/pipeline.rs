@@ -10,7 +10,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
 use crate::steer;
 use crossbeam_utils::CachePadded;
-use sluice_conntrack::{Activity, Config as TableConfig, FlowKey};
+use sluice_conntrack::{Activity, Config as TableConfig, ConnFlags, ConnState, FlowKey, TcpState};
 use sluice_conntrack::{ConnId, ConnTable, Dir, Fwd, NewConn, Proto, ScanCursor, TcpFlags};
 use sluice_core::flow::{self, Packet};
 use sluice_core::local::{Handled, Verdict};
@@ -41,6 +41,10 @@ pub enum Action {
         /// Address to resolve.
         next_hop: Ipv4Addr,
     },
+    /// For the kernel's own stack on this port (health checks, management
+    /// traffic to the port's address): pass it up the port's kernel
+    /// interface unchanged.
+    ToKernel,
     /// Another worker owns this flow: hand the frame over unchanged.
     HandOff {
         /// The owning worker.
@@ -164,6 +168,13 @@ impl Forwarder {
             } else {
                 g.inactive.sub(1);
             }
+            // Passive health: a NAT connection whose SYN never got an answer.
+            if c.fwd() == Fwd::Nat
+                && c.state() == ConnState::Tcp(TcpState::SynRecv)
+                && !c.flags().contains(ConnFlags::SEEN_REPLY)
+            {
+                stats.reals[c.real() as usize].syn_timeouts.add(1);
+            }
         });
         self.conns
             .templates_mut()
@@ -212,12 +223,27 @@ impl Forwarder {
             if let Some((ip, mac)) = out.learned {
                 self.learn(ip, mac, now_ms);
             }
+            // The kernel resolves its own next hops: it gets ARP replies too.
+            if port.kernel && out.verdict == Verdict::Consumed(Handled::ArpReply) {
+                return Action::ToKernel;
+            }
             return local_action(out.verdict);
         }
         let p = match flow::parse(frame) {
             Ok(p) => p,
             Err(r) => return Action::Drop(r),
         };
+        // Traffic to the port's own address (not a VIP) that the dataplane
+        // does not answer itself belongs to the kernel, when it has an
+        // interface on this port: replies to health checks, management.
+        if port.kernel && port.local.owns(p.dst) && !snap.services.is_vip(p.dst) {
+            let echo = p.proto == ipv4::PROTO_ICMP
+                && p.icmp
+                    .is_some_and(|i| i.ty == sluice_core::wire::icmp::TYPE_ECHO_REQUEST);
+            if !echo {
+                return Action::ToKernel;
+            }
+        }
         match p.proto {
             ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
                 if p.is_fragment {
@@ -485,6 +511,9 @@ impl Forwarder {
         self.update(id, Dir::Outbound, tcp_flags(p), now_ms);
         let len = p.total_len as u64;
         let s = &self.stats;
+        if p.tcp_flags & sluice_core::wire::l4::TCP_RST != 0 {
+            s.reals[real as usize].resets.add(1);
+        }
         s.services[service as usize].packets_out.add(1);
         s.services[service as usize].bytes_out.add(len);
         s.reals[real as usize].packets_out.add(1);

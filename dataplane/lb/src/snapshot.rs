@@ -17,6 +17,10 @@ pub struct PortView {
     pub mac: MacAddr,
     /// Its own addresses (not the VIPs), with prefix lengths.
     pub addresses: Vec<sluice_core::Ipv4Prefix>,
+    /// Whether the kernel has an interface on this port (exception path):
+    /// frames for the port's address that the dataplane does not answer go
+    /// up to it, and what it sends goes out of the port.
+    pub kernel: bool,
 }
 
 impl PortView {

@@ -62,6 +62,11 @@ pub struct TrafficCounters {
     pub packets_out: Counter,
     /// Bytes to clients.
     pub bytes_out: Counter,
+    /// NAT connections that expired in SYN_RECV without any reply from the
+    /// real (passive health detection).
+    pub syn_timeouts: Counter,
+    /// Resets the real sent (passive health detection).
+    pub resets: Counter,
 }
 
 /// Connections of one real on one worker.
@@ -125,6 +130,9 @@ pub struct SharedStats {
     /// Per real slot: over its upper threshold (set by the control thread
     /// with hysteresis down to the lower threshold).
     pub overloaded: Box<[AtomicBool]>,
+    /// Per real slot: held out of scheduling by health checking (failed
+    /// active check, agent down, or passive suspicion).
+    pub down: Box<[AtomicBool]>,
 }
 
 impl SharedStats {
@@ -135,6 +143,7 @@ impl SharedStats {
                 .map(|_| Arc::new(CachePadded::new(WorkerLbStats::new())))
                 .collect(),
             overloaded: (0..MAX_REALS).map(|_| AtomicBool::new(false)).collect(),
+            down: (0..MAX_REALS).map(|_| AtomicBool::new(false)).collect(),
         })
     }
 
@@ -160,6 +169,12 @@ impl SharedStats {
     #[inline]
     pub fn is_overloaded(&self, slot: u16) -> bool {
         self.overloaded[slot as usize].load(Ordering::Relaxed)
+    }
+
+    /// Whether real `slot` is held out by health checking.
+    #[inline]
+    pub fn is_down(&self, slot: u16) -> bool {
+        self.down[slot as usize].load(Ordering::Relaxed)
     }
 
     /// Sum of a traffic counter over workers.

@@ -99,6 +99,9 @@ pub fn run(
     let mut ports = Vec::new();
     let mut queues: Vec<Vec<(sluice_dpdk::RxQueue, sluice_dpdk::TxQueue)>> =
         (0..nworkers).map(|_| Vec::new()).collect();
+    type KernelQueues = Option<(sluice_dpdk::RxQueue, sluice_dpdk::TxQueue)>;
+    let mut kqueues: Vec<Vec<KernelQueues>> = (0..nworkers).map(|_| Vec::new()).collect();
+    let mut taps: Vec<Port> = Vec::new();
     let mut bases = Vec::new();
     for pc in &cfg.ports {
         let mut port = Port::open(&eal, pc.device.port_name())?;
@@ -118,9 +121,34 @@ pub fn run(
         for (w, (r, t)) in rxq.into_iter().zip(txq).enumerate() {
             queues[w].push((r, t));
         }
+        match &pc.kernel_interface {
+            None => {
+                for k in kqueues.iter_mut() {
+                    k.push(None);
+                }
+            }
+            Some(ifname) => {
+                let tap = open_kernel_interface(
+                    &eal,
+                    &pool,
+                    taps.len(),
+                    ifname,
+                    mac,
+                    &pc.addresses,
+                    nworkers as u16,
+                    &cfg,
+                )?;
+                let (tap, rxq, txq) = tap;
+                for (w, (r, t)) in rxq.into_iter().zip(txq).enumerate() {
+                    kqueues[w].push(Some((r, t)));
+                }
+                taps.push(tap);
+            }
+        }
         bases.push(PortBase {
             mac,
             addresses: pc.addresses.clone(),
+            kernel: pc.kernel_interface.is_some(),
         });
         info!(port = %pc.name, device = %pc.device.describe(), driver = %info.driver, %mac, rss, "port started");
         ports.push(PortEntry {
@@ -144,12 +172,14 @@ pub fn run(
     let statics: Vec<_> = cfg.routes.iter().map(|r| (r.prefix, r.via)).collect();
     let routes = RouteTable::new(&connected, &statics, cfg.gateway).map_err(AppError::Other)?;
     let shared = SharedStats::new(nworkers);
-    let mut lb = LbControl::new(bases, routes, shared.clone(), nworkers);
+    let mut lb = LbControl::new(bases, routes, shared.clone(), nworkers)
+        .map_err(|e| AppError::Other(format!("cannot start the health-check threads: {e}")))?;
     for spec in &cfg.services {
         let key = spec.key();
         lb.service_add(spec.clone())
             .map_err(|e| AppError::Other(format!("service {key}: {e}")))?;
     }
+    lb.sync_health();
     let first: Snapshot = lb.snapshot().map_err(AppError::Other)?;
     let publisher = Publisher::new(first, nworkers);
     let rings = Rings::new(nworkers);
@@ -161,7 +191,9 @@ pub fn run(
     };
     let mut workers = Vec::new();
     let mut handles = Vec::new();
+    let mut kqueues = kqueues.into_iter();
     for (id, (lc, qs)) in cfg.dataplane.workers.iter().zip(queues).enumerate() {
+        let kq = kqueues.next().unwrap_or_default();
         let counters = Arc::new(WorkerCounters::new());
         let (rx, tx): (Vec<_>, Vec<_>) = qs.into_iter().unzip();
         let table = sluice_conntrack::Config {
@@ -193,6 +225,7 @@ pub fn run(
             pool.clone(),
             stop.clone(),
             poll,
+            kq,
         );
         let h = lcore::launch(&eal, *lc, move || w.run())?;
         info!(worker = id, lcore = lc, "worker started");
@@ -287,6 +320,10 @@ pub fn run(
         if last_overload.elapsed() >= Duration::from_millis(100) {
             last_overload = Instant::now();
             ctx.lb.update_overload();
+            if let Some((snap, what)) = ctx.lb.health_tick() {
+                let epoch = publisher.publish(snap);
+                info!(change = %what, epoch, by = "health", "configuration changed");
+            }
         }
     }
     drop(ctx);
@@ -305,6 +342,11 @@ pub fn run(
     drop(server);
     drop(publisher);
     drop(rings);
+    for mut t in taps {
+        if let Err(e) = t.stop() {
+            error!("kernel interface stop failed: {e}");
+        }
+    }
     for mut p in ports {
         if let Err(e) = p.port.stop() {
             error!(port = %p.name, "stop failed: {e}");
@@ -403,6 +445,7 @@ impl Control<'_> {
         match r {
             Ok(snap) => {
                 let epoch = self.publisher.publish(snap);
+                self.lb.sync_health();
                 info!(change = %what, epoch, uid = peer.uid, pid = peer.pid, by = %peer, "configuration changed");
                 Reply::ok(ReplyBody::Applied(proto::Applied {
                     message: what,
@@ -514,6 +557,16 @@ impl Control<'_> {
                     real.ip, real.port, real.weight, real.forward
                 );
                 let r = self.lb.real_edit(service, *real);
+                self.apply(what, r)
+            }
+            Command::RealDrain {
+                service,
+                ip,
+                port,
+                deadline_secs,
+            } => {
+                let what = format!("real drain {service} {ip}:{port} deadline {deadline_secs}s");
+                let r = self.lb.real_drain(service, *ip, *port, *deadline_secs);
                 self.apply(what, r)
             }
             Command::RealDel { service, ip, port } => {
@@ -715,4 +768,60 @@ fn remove_hugepage_files(prefix: &str) {
             }
         }
     }
+}
+
+/// Creates the kernel interface of a port: a DPDK tap with the port's MAC,
+/// brought up in the kernel with the port's addresses. Returns the tap and
+/// one queue pair per worker.
+#[allow(clippy::too_many_arguments)]
+fn open_kernel_interface(
+    eal: &Eal,
+    pool: &Arc<Mempool>,
+    index: usize,
+    ifname: &str,
+    mac: MacAddr,
+    addresses: &[sluice_core::Ipv4Prefix],
+    queues: u16,
+    cfg: &Config,
+) -> Result<(Port, Vec<sluice_dpdk::RxQueue>, Vec<sluice_dpdk::TxQueue>), AppError> {
+    let name = format!("net_tap{index}");
+    eal.probe_vdev(&format!("{name},iface={ifname},mac={mac}"))?;
+    let mut tap = Port::open(eal, &name)?;
+    let (rxq, txq, _) = tap.configure(
+        &DevPortConfig {
+            rx_queues: queues,
+            tx_queues: queues,
+            rx_desc: cfg.dataplane.rx_desc.min(512),
+            tx_desc: cfg.dataplane.tx_desc.min(512),
+            promiscuous: false,
+        },
+        pool,
+    )?;
+    tap.start()?;
+    let ip = |args: &[&str]| -> Result<(), AppError> {
+        let o = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| {
+                AppError::Other(format!("kernel interface {ifname}: cannot run ip: {e}"))
+            })?;
+        if !o.status.success() {
+            return Err(AppError::Other(format!(
+                "kernel interface {ifname}: ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
+        Ok(())
+    };
+    let _ = std::fs::write(
+        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+        "1",
+    );
+    for a in addresses {
+        ip(&["addr", "replace", &a.to_string(), "dev", ifname])?;
+    }
+    ip(&["link", "set", ifname, "up"])?;
+    info!(interface = ifname, %mac, "kernel interface up");
+    Ok((tap, rxq, txq))
 }

@@ -141,6 +141,8 @@ struct RawMetrics {
 struct RawPort {
     name: String,
     device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_interface: Option<String>,
     #[serde(default)]
     addresses: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -265,6 +267,10 @@ pub struct PortConfig {
     pub addresses: Vec<Ipv4Prefix>,
     /// Receive every destination MAC.
     pub promiscuous: bool,
+    /// Name of the kernel interface (a DPDK tap) that gives the kernel a
+    /// leg on this port's segment, carrying the port's addresses: the path
+    /// health checks and management traffic take.
+    pub kernel_interface: Option<String>,
 }
 
 /// A static route.
@@ -500,11 +506,25 @@ impl Config {
                     ),
                 ));
             }
+            if let Some(k) = &p.kernel_interface {
+                if k.is_empty()
+                    || k.len() > 15
+                    || !k
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(err(
+                        format!("port[{i}].kernel_interface"),
+                        format!("{k:?} is not an interface name (1-15 letters, digits, '-', '_')"),
+                    ));
+                }
+            }
             ports.push(PortConfig {
                 name: p.name.clone(),
                 device,
                 addresses,
                 promiscuous: p.promiscuous.unwrap_or(true),
+                kernel_interface: p.kernel_interface.clone(),
             });
         }
         let connected = |ip: Ipv4Addr| {

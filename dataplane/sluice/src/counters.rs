@@ -80,6 +80,10 @@ pub struct WorkerCounters {
     pub ct_removals: Counter,
     /// Persistence templates now.
     pub ct_templates: Counter,
+    /// Frames passed up to kernel interfaces.
+    pub kernel_rx: Counter,
+    /// Frames the kernel sent out through the ports.
+    pub kernel_tx: Counter,
 }
 
 impl WorkerCounters {

@@ -5,6 +5,7 @@
 //! validates it), and only then committed and published: a refused change
 //! leaves the running state untouched, and workers switch whole snapshots.
 
+use crate::health::HealthManager;
 use sluice_core::local::LocalPort;
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::{validate, SlottedService};
@@ -28,6 +29,8 @@ pub struct PortBase {
     pub mac: MacAddr,
     /// The appliance's addresses on it.
     pub addresses: Vec<Ipv4Prefix>,
+    /// Whether the kernel has an interface on it (exception path).
+    pub kernel: bool,
 }
 
 /// Counter values of one service or real: connections, packets in, bytes
@@ -55,17 +58,20 @@ pub struct LbControl {
     samples: VecDeque<Sample>,
     zero_services: HashMap<u16, Values>,
     zero_reals: HashMap<u16, Values>,
+    health: HealthManager,
 }
 
 impl LbControl {
     /// Control state for `ports` and `routes`, starting with no service.
+    /// Starts the health-check threads.
     pub fn new(
         ports: Vec<PortBase>,
         routes: RouteTable,
         shared: Arc<SharedStats>,
         workers: usize,
-    ) -> LbControl {
-        LbControl {
+    ) -> std::io::Result<LbControl> {
+        Ok(LbControl {
+            health: HealthManager::new()?,
             services: Vec::new(),
             ended: Vec::new(),
             shared,
@@ -75,7 +81,92 @@ impl LbControl {
             samples: VecDeque::new(),
             zero_services: HashMap::new(),
             zero_reals: HashMap::new(),
+        })
+    }
+
+    /// Makes the health checks follow the services (after every change).
+    pub fn sync_health(&mut self) {
+        self.health.sync(&self.services);
+    }
+
+    /// Reads health results and the dataplane's passive counters; ends
+    /// connections of reals found down (where the service says so) and of
+    /// drains whose deadline passed; returns a snapshot to publish when
+    /// effective weights or pending ends changed.
+    pub fn health_tick(&mut self) -> Option<(Snapshot, String)> {
+        let now = Instant::now();
+        let ch = self.health.tick(&self.services, &self.shared, now);
+        let mut changed = ch.weights_changed;
+        let mut what = Vec::new();
+        for pair in ch.end {
+            if !self.ended.contains(&pair) {
+                self.ended.push(pair);
+                changed = true;
+                what.push(format!("ending connections of real slot {} (down)", pair.1));
+            }
         }
+        for r in ch.recovered {
+            let before = self.ended.len();
+            let live = self.services.iter().any(|s| s.real_slots.contains(&r));
+            if live {
+                self.ended.retain(|(_, er)| *er != r);
+            }
+            changed |= self.ended.len() != before;
+        }
+        for slot in self.health.expired_drains(now) {
+            if let Some(s) = self.services.iter().find(|s| s.real_slots.contains(&slot)) {
+                self.ended.push((s.slot, slot));
+                changed = true;
+                what.push(format!(
+                    "drain deadline of real slot {slot}: ending its connections"
+                ));
+            }
+        }
+        if ch.weights_changed {
+            what.push("effective weights changed".into());
+        }
+        if !changed {
+            return None;
+        }
+        match self.snapshot() {
+            Ok(s) => Some((s, what.join("; "))),
+            Err(e) => {
+                tracing::warn!("health change not applied: {e}");
+                None
+            }
+        }
+    }
+
+    /// Drains a real: effective weight 0 now, remaining connections ended
+    /// after `deadline_secs`.
+    pub fn real_drain(
+        &mut self,
+        key: &ServiceKey,
+        ip: Ipv4Addr,
+        port: u16,
+        deadline_secs: u32,
+    ) -> Result<Snapshot, String> {
+        let s = self
+            .services
+            .iter()
+            .find(|s| s.spec.key() == *key)
+            .ok_or_else(|| format!("no service {key}"))?;
+        let i = s
+            .spec
+            .reals
+            .iter()
+            .position(|r| r.ip == ip && r.port == port)
+            .ok_or_else(|| format!("no real {ip}:{port} in {key}"))?;
+        let slot = s.real_slots[i];
+        self.health.drain(
+            slot,
+            Instant::now() + std::time::Duration::from_secs(deadline_secs as u64),
+        );
+        // The weight changes now; the snapshot is built with it.
+        let _ = self
+            .health
+            .tick(&self.services, &self.shared, Instant::now());
+        self.snapshot()
     }
 
     /// The services' specs, in order (for `save`).
@@ -174,7 +265,27 @@ impl LbControl {
 
     /// Builds the snapshot of the current state.
     pub fn snapshot(&self) -> Result<Snapshot, String> {
-        build(&self.services, &self.ended, &self.ports, &self.routes)
+        build(
+            &self.effective(&self.services),
+            &self.ended,
+            &self.ports,
+            &self.routes,
+        )
+    }
+
+    /// `services` with each real's weight replaced by its effective weight
+    /// (agent, latency, drain).
+    fn effective(&self, services: &[SlottedService]) -> Vec<SlottedService> {
+        services
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                for (r, slot) in s.spec.reals.iter_mut().zip(&s.real_slots) {
+                    r.weight = self.health.effective_weight(*slot, r.weight);
+                }
+                s
+            })
+            .collect()
     }
 
     fn conns_of(&self, real_slot: u16) -> u64 {
@@ -286,7 +397,12 @@ impl LbControl {
             slot,
             real_slots: real_slots.clone(),
         });
-        let snap = build(&services, &self.ended, &self.ports, &self.routes)?;
+        let snap = build(
+            &self.effective(&services),
+            &self.ended,
+            &self.ports,
+            &self.routes,
+        )?;
         self.reset_service(slot);
         for r in real_slots {
             self.reset_real(r);
@@ -386,7 +502,7 @@ impl LbControl {
                 }
             }
         }
-        let snap = build(&next, &ended, &self.ports, &self.routes)?;
+        let snap = build(&self.effective(&next), &ended, &self.ports, &self.routes)?;
         for s in new_service_slots {
             self.reset_service(s);
         }
@@ -414,7 +530,12 @@ impl LbControl {
         new.reals = s.spec.reals.clone();
         self.check_spec(&new)?;
         s.spec = new;
-        let snap = build(&services, &self.ended, &self.ports, &self.routes)?;
+        let snap = build(
+            &self.effective(&services),
+            &self.ended,
+            &self.ports,
+            &self.routes,
+        )?;
         self.services = services;
         Ok(snap)
     }
@@ -432,7 +553,12 @@ impl LbControl {
         for r in &gone.real_slots {
             ended.push((gone.slot, *r));
         }
-        let snap = build(&services, &ended, &self.ports, &self.routes)?;
+        let snap = build(
+            &self.effective(&services),
+            &ended,
+            &self.ports,
+            &self.routes,
+        )?;
         self.services = services;
         self.ended = ended;
         Ok(snap)
@@ -460,7 +586,12 @@ impl LbControl {
         s.spec.reals.push(real);
         s.real_slots.push(slot);
         validate(&s.spec)?;
-        let snap = build(&services, &ended, &self.ports, &self.routes)?;
+        let snap = build(
+            &self.effective(&services),
+            &ended,
+            &self.ports,
+            &self.routes,
+        )?;
         self.reset_real(slot);
         self.services = services;
         self.ended = ended;
@@ -482,8 +613,20 @@ impl LbControl {
             .ok_or_else(|| format!("no real {}:{} in {key}", real.ip, real.port))?;
         *r = real;
         self.check_real(&real)?;
+        let slot = s.real_slots[s
+            .spec
+            .reals
+            .iter()
+            .position(|x| x.ip == real.ip && x.port == real.port)
+            .unwrap_or(0)];
+        self.health.undrain(slot);
         validate(&s.spec)?;
-        let snap = build(&services, &self.ended, &self.ports, &self.routes)?;
+        let snap = build(
+            &self.effective(&services),
+            &self.ended,
+            &self.ports,
+            &self.routes,
+        )?;
         self.services = services;
         Ok(snap)
     }
@@ -513,7 +656,12 @@ impl LbControl {
         if s.spec.on_real_removal == sluice_proto::OnRealRemoval::End {
             ended.push((s.slot, slot));
         }
-        let snap = build(&services, &ended, &self.ports, &self.routes)?;
+        let snap = build(
+            &self.effective(&services),
+            &ended,
+            &self.ports,
+            &self.routes,
+        )?;
         self.services = services;
         self.ended = ended;
         Ok(snap)
@@ -591,6 +739,10 @@ impl LbControl {
                     persistence: s.spec.persistence,
                     on_real_removal: s.spec.on_real_removal,
                     mh_table_size: s.spec.mh_table_size,
+                    check: s.spec.check.clone(),
+                    agent: s.spec.agent.clone(),
+                    on_real_down: s.spec.on_real_down,
+                    weight_by_latency: s.spec.weight_by_latency,
                     stats: self
                         .counters(self.values(|w| &w.services[s.slot as usize]), zs(&s.slot)),
                     rates: self.rate(|x| x.services.get(&s.slot).copied()),
@@ -607,6 +759,9 @@ impl LbControl {
                             stats: self
                                 .counters(self.values(|w| &w.reals[*slot as usize]), zr(slot)),
                             rates: self.rate(|x| x.reals.get(slot).copied()),
+                            health: self
+                                .health
+                                .info(*slot, r.weight, &self.shared, Instant::now()),
                         })
                         .collect(),
                 })
@@ -633,6 +788,7 @@ fn build(
                 local: LocalPort::new(p.mac, &addrs),
                 mac: p.mac,
                 addresses: p.addresses.clone(),
+                kernel: p.kernel,
             }
         })
         .collect();
@@ -652,9 +808,10 @@ mod tests {
         let ports = vec![PortBase {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             addresses: vec!["192.0.2.1/24".parse().unwrap()],
+            kernel: false,
         }];
         let routes = RouteTable::new(&[(0, "192.0.2.1/24".parse().unwrap())], &[], None).unwrap();
-        LbControl::new(ports, routes, SharedStats::new(1), 1)
+        LbControl::new(ports, routes, SharedStats::new(1), 1).unwrap()
     }
 
     fn spec(upper: u32, lower: u32) -> ServiceSpec {
@@ -666,6 +823,10 @@ mod tests {
             persistence: None,
             on_real_removal: OnRealRemoval::Keep,
             mh_table_size: None,
+            check: None,
+            agent: None,
+            on_real_down: OnRealRemoval::Keep,
+            weight_by_latency: false,
             reals: vec![RealSpec {
                 ip: "192.0.2.21".parse().unwrap(),
                 port: 80,

@@ -10,6 +10,7 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod counters;
+pub mod health;
 pub mod lb;
 pub mod metrics;
 pub mod snapshot;

@@ -86,6 +86,7 @@ pub struct Worker {
     pool: Arc<Mempool>,
     stop: Arc<AtomicBool>,
     poll: PollConfig,
+    kernel: Vec<Option<(RxQueue, TxQueue)>>,
 }
 
 struct Held {
@@ -98,6 +99,8 @@ struct Held {
 /// Per-poll scratch state of a worker.
 struct Out {
     tx: Vec<MbufBatch>,
+    /// Per port: frames for the kernel interface.
+    ktx: Vec<MbufBatch>,
     free: MbufBatch,
     held: Vec<Held>,
     arp_sent: [(Ipv4Addr, u64); 32],
@@ -117,6 +120,7 @@ impl Worker {
         pool: Arc<Mempool>,
         stop: Arc<AtomicBool>,
         poll: PollConfig,
+        kernel: Vec<Option<(RxQueue, TxQueue)>>,
     ) -> Worker {
         Worker {
             id,
@@ -129,6 +133,7 @@ impl Worker {
             pool,
             stop,
             poll,
+            kernel,
         }
     }
 
@@ -149,6 +154,7 @@ impl Worker {
             pool,
             stop,
             poll,
+            mut kernel,
         } = self;
         let nports = rx.len();
         let nworkers = rings.handoff.len();
@@ -157,6 +163,9 @@ impl Worker {
         let mut out = Out {
             tx: (0..nports)
                 .map(|_| MbufBatch::with_capacity(burst * (nworkers + 2) + MAX_HELD))
+                .collect(),
+            ktx: (0..nports)
+                .map(|_| MbufBatch::with_capacity(burst * (nworkers + 2)))
                 .collect(),
             free: MbufBatch::with_capacity(burst * (nworkers + 2) + MAX_HELD),
             held: Vec::with_capacity(MAX_HELD),
@@ -236,6 +245,22 @@ impl Worker {
                         &mut out,
                         now,
                     );
+                }
+            }
+            // What the kernel sends on a port's segment goes out unchanged.
+            for p in 0..nports {
+                if let Some((krx, _)) = kernel.get_mut(p).and_then(|k| k.as_mut()) {
+                    let n = krx.rx_burst(&mut batch);
+                    if n > 0 {
+                        got += n;
+                        c.kernel_tx.add(n as u64);
+                        for m in batch.drain() {
+                            if let Err(m) = out.tx[p].push(m) {
+                                c.drop_packet(DropReason::TxFull);
+                                let _ = out.free.push(m);
+                            }
+                        }
+                    }
                 }
             }
             // Packets other workers handed to this one.
@@ -337,6 +362,22 @@ impl Worker {
                 let (found, more) = conn_query(&forwarder, &q.filter, id, now);
                 let _ = q.reply.try_send((found, more));
             }
+            for p in 0..nports {
+                let b = &mut out.ktx[p];
+                if b.is_empty() {
+                    continue;
+                }
+                let offered = b.len();
+                let sent = match kernel.get_mut(p).and_then(|k| k.as_mut()) {
+                    Some((_, ktx)) => ktx.tx_burst(b),
+                    None => 0,
+                };
+                c.kernel_rx.add(sent as u64);
+                if sent < offered {
+                    c.drops[DropReason::TxFull.index()].add((offered - sent) as u64);
+                    b.free_all();
+                }
+            }
             if now.saturating_sub(last_housekeeping) >= 10 {
                 last_housekeeping = now;
                 forwarder.housekeeping(snap, epoch, now);
@@ -431,6 +472,12 @@ fn handle(
                 since: now,
             });
             maybe_ask(pool, out, snap, port, next_hop, now, forwarder);
+        }
+        Action::ToKernel => {
+            if let Err(m) = out.ktx[rx_port].push(m) {
+                c.drop_packet(DropReason::TxFull);
+                let _ = out.free.push(m);
+            }
         }
         Action::HandOff { worker } => match rings.handoff[id][worker].push((m, rx_port as u8)) {
             Ok(()) => forwarder.stats().handoff_out.add(1),

@@ -262,14 +262,32 @@ port = 9000
     let mine_ip = format!("198.51.100.{}", 11 + mine);
     let other_ip = format!("198.51.100.{}", 12 - mine);
     // conn list shows it, with filters.
-    let c = d.ctl_json(&["conn", "list", "--state", "ESTABLISHED", "--client", "192.0.2.10"]);
+    let c = d.ctl_json(&[
+        "conn",
+        "list",
+        "--state",
+        "ESTABLISHED",
+        "--client",
+        "192.0.2.10",
+    ]);
     let conns = c["result"]["connections"].as_array().unwrap();
     assert_eq!(conns.len(), 1, "{c:#}");
     assert_eq!(conns[0]["real"], format!("{mine_ip}:9000"));
     assert_eq!(conns[0]["vip"], "192.0.2.100:9000");
     assert_eq!(conns[0]["forward"], "nat");
-    let c = d.ctl_json(&["conn", "list", "--real", &other_ip, "--state", "ESTABLISHED"]);
-    assert_eq!(c["result"]["connections"].as_array().unwrap().len(), 0, "{c:#}");
+    let c = d.ctl_json(&[
+        "conn",
+        "list",
+        "--real",
+        &other_ip,
+        "--state",
+        "ESTABLISHED",
+    ]);
+    assert_eq!(
+        c["result"]["connections"].as_array().unwrap().len(),
+        0,
+        "{c:#}"
+    );
     let o = d.ctl(&["conn", "list", "-t", "192.0.2.100:9000"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("ESTABLISHED"));
     let ctl_ok = |args: &[&str]| {
@@ -517,4 +535,47 @@ fn a_new_vip_is_announced_with_gratuitous_arp() {
         seen.is_some(),
         "the client never learned the new VIP from a gratuitous ARP"
     );
+}
+
+#[test]
+fn the_kernel_reaches_the_reals_through_its_interface() {
+    if !require_root() {
+        return;
+    }
+    // The servers port has a kernel interface (a DPDK tap carrying
+    // 198.51.100.1/24): the appliance's own kernel reaches the reals
+    // through the dataplane, as health checks do.
+    let (t, d) = three_reals("http", 8080, &[1], HTTP_RR);
+    let o = t.lb.run(
+        &[
+            "curl",
+            "-s",
+            "-f",
+            "--max-time",
+            "5",
+            "http://198.51.100.12:8080/id",
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(
+        o.status.success(),
+        "kernel curl failed ({}): {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        t.lb.exec(&["ip", "-s", "link"]),
+        d.log_text()
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "real-1");
+    let o = t.lb.run(
+        &["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.51.100.13"],
+        Duration::from_secs(10),
+    );
+    assert!(o.status.success(), "kernel ping failed");
+    // Load balancing is unaffected.
+    assert_eq!(
+        t.get("192.0.2.10", "http://192.0.2.100/id")
+            .map(|b| b.len()),
+        Some(6)
+    );
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

@@ -145,10 +145,21 @@ fn save_and_restore_round_trip() {
         "{saved}"
     );
 
-    // The saved file starts a daemon in exactly the same state.
+    // The saved file starts a daemon in exactly the same state (with this
+    // test's own socket and file prefix put back as placeholders).
+    let template = saved
+        .replace(d.socket.to_str().unwrap(), "@SOCKET@")
+        .replace(&d.prefix, "@PREFIX@");
+    assert!(
+        template.contains("@SOCKET@") && template.contains("@PREFIX@"),
+        "{saved}"
+    );
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
-    let d2 = Daemon::start(None, &saved);
+    let d2 = Daemon::start(None, &template);
+    let saved = template
+        .replace("@SOCKET@", d2.socket.to_str().unwrap())
+        .replace("@PREFIX@", &d2.prefix);
     assert_eq!(specs(&d2), before, "a daemon started from `save` differs");
 
     // restore: from an emptied daemon back to the saved state.

@@ -122,6 +122,7 @@ pub fn build_snapshot(
                 local: LocalPort::new(p.mac, &addrs),
                 mac: p.mac,
                 addresses: p.addresses.clone(),
+                kernel: false,
             }
         })
         .collect();
@@ -153,6 +154,10 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         persistence: None,
         on_real_removal: OnRealRemoval::Keep,
         mh_table_size: None,
+        check: None,
+        agent: None,
+        on_real_down: Default::default(),
+        weight_by_latency: false,
         reals,
     }
 }
@@ -696,6 +701,10 @@ pub fn udp_nat_spec() -> ServiceSpec {
         persistence: None,
         on_real_removal: OnRealRemoval::Keep,
         mh_table_size: None,
+        check: None,
+        agent: None,
+        on_real_down: Default::default(),
+        weight_by_latency: false,
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

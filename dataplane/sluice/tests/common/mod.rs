@@ -225,7 +225,10 @@ impl Daemon {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if d.socket.exists() && std::os::unix::net::UnixStream::connect(&d.socket).is_ok() {
+            // The socket is bound before the EAL starts (to refuse a second
+            // daemon early), so a connection alone proves little: wait for
+            // an answer to `status`.
+            if d.socket.exists() && answers_status(&d.socket) {
                 break;
             }
             if let Some(st) = d.child.as_mut().unwrap().try_wait().unwrap() {
@@ -330,6 +333,22 @@ impl Drop for Daemon {
         }
         let _ = std::fs::remove_dir_all(self.runtime_dir());
     }
+}
+
+/// Whether the daemon at `socket` answers a status request.
+fn answers_status(socket: &Path) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"{\"version\":1,\"request\":{\"cmd\":\"status\"}}\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.contains("\"ok\":true")
 }
 
 /// Reads a number at a JSON pointer, panicking with context if absent.

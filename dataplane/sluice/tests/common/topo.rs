@@ -304,6 +304,7 @@ addresses = ["192.0.2.1/24"]
 name = "servers"
 device = "net_af_packet1,iface={ls}"
 addresses = ["198.51.100.1/24"]
+kernel_interface = "sl-servers"
 "#
             ));
         }

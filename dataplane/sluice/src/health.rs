@@ -1,0 +1,344 @@
+//! Health of the real servers, as the control thread manages it: the
+//! active checks and agent polls (a `sluice_health::Monitor` whose threads
+//! never touch the dataplane), passive suspicion from the dataplane's
+//! counters (SYNs left unanswered, bursts of resets) with exponential
+//! back-off, and drains with a deadline. From these it decides, per real
+//! slot, whether the real takes new connections (the `down` flag schedulers
+//! read) and the effective weight the next snapshot is built with.
+
+use sluice_health::{CheckKind, CheckSpec, Monitor, State, Target, TargetStatus};
+use sluice_lb::model::SlottedService;
+use sluice_lb::SharedStats;
+use sluice_proto::HealthInfo;
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{info, warn};
+
+/// First hold-out of a real found suspect by passive detection.
+pub const SUSPECT_FIRST: Duration = Duration::from_secs(5);
+/// Longest hold-out.
+pub const SUSPECT_MAX: Duration = Duration::from_secs(300);
+/// SYNs left unanswered within one sampling period that make a real
+/// suspect.
+pub const SUSPECT_SYN_TIMEOUTS: u64 = 3;
+/// Resets within one sampling period that make a real suspect.
+pub const SUSPECT_RESETS: u64 = 50;
+
+#[derive(Debug, Default, Clone)]
+struct Passive {
+    last_syn: u64,
+    last_rst: u64,
+    syn_total: u64,
+    rst_total: u64,
+    suspect_until: Option<Instant>,
+    backoff: Option<Duration>,
+    clean_since: Option<Instant>,
+}
+
+/// What a tick changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// (service slot, real slot) pairs that went down under a service whose
+    /// `on_real_down` is `end`: their connections must be ended.
+    pub end: Vec<(u16, u16)>,
+    /// Reals that came back: any pending end for them is cancelled.
+    pub recovered: Vec<u16>,
+    /// Effective weights changed: the snapshot must be rebuilt.
+    pub weights_changed: bool,
+}
+
+/// The control thread's view of every real's health.
+pub struct HealthManager {
+    monitor: Monitor,
+    targets: HashMap<u16, Target>,
+    passive: HashMap<u16, Passive>,
+    drains: HashMap<u16, Instant>,
+    available: HashMap<u16, bool>,
+    weights: HashMap<u16, u32>,
+    transitions: HashMap<u16, u64>,
+}
+
+impl HealthManager {
+    /// A manager with its check threads started.
+    pub fn new() -> std::io::Result<HealthManager> {
+        Ok(HealthManager {
+            monitor: Monitor::new(sluice_health::DEFAULT_POOL_SIZE)?,
+            targets: HashMap::new(),
+            passive: HashMap::new(),
+            drains: HashMap::new(),
+            available: HashMap::new(),
+            weights: HashMap::new(),
+            transitions: HashMap::new(),
+        })
+    }
+
+    /// Makes the checked set follow the configured services.
+    pub fn sync(&mut self, services: &[SlottedService]) {
+        let mut targets = HashMap::new();
+        for s in services {
+            if s.spec.check.is_none() && s.spec.agent.is_none() {
+                continue;
+            }
+            for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
+                targets.insert(
+                    *slot,
+                    Target {
+                        id: *slot as u64,
+                        addr: SocketAddrV4::new(r.ip, r.port),
+                        vip: SocketAddrV4::new(s.spec.vip, s.spec.port),
+                        check: s
+                            .spec
+                            .check
+                            .clone()
+                            .unwrap_or_else(|| CheckSpec::new(CheckKind::None)),
+                        agent: s.spec.agent.clone(),
+                    },
+                );
+            }
+        }
+        if targets != self.targets {
+            if let Err(e) = self
+                .monitor
+                .set_targets(targets.values().cloned().collect())
+            {
+                warn!("health checks not updated: {}", e.0);
+                return;
+            }
+            self.targets = targets;
+        }
+        let live: Vec<u16> = services
+            .iter()
+            .flat_map(|s| s.real_slots.iter().copied())
+            .collect();
+        self.passive.retain(|k, _| live.contains(k));
+        self.drains.retain(|k, _| live.contains(k));
+        self.available.retain(|k, _| live.contains(k));
+    }
+
+    /// Starts draining real `slot`: no new connections now, the rest ended
+    /// at `deadline`.
+    pub fn drain(&mut self, slot: u16, deadline: Instant) {
+        self.drains.insert(slot, deadline);
+    }
+
+    /// Stops a drain (the real was edited).
+    pub fn undrain(&mut self, slot: u16) {
+        self.drains.remove(&slot);
+    }
+
+    /// Drains whose deadline passed: (real slot) to end now. Each is
+    /// reported once.
+    pub fn expired_drains(&mut self, now: Instant) -> Vec<u16> {
+        let mut out = Vec::new();
+        for (slot, at) in self.drains.iter_mut() {
+            if *at <= now {
+                out.push(*slot);
+                // Keep draining (weight 0), but never report it again.
+                *at = now + Duration::from_secs(100 * 365 * 86400);
+            }
+        }
+        out
+    }
+
+    fn status_of(&self, slot: u16) -> Option<TargetStatus> {
+        self.targets.get(&slot)?;
+        self.monitor.status(slot as u64)
+    }
+
+    /// Reads check results, agent replies and the dataplane's passive
+    /// counters; updates the `down` flags; reports what the caller must do.
+    pub fn tick(
+        &mut self,
+        services: &[SlottedService],
+        shared: &SharedStats,
+        now: Instant,
+    ) -> Changes {
+        let mut ch = Changes::default();
+        while let Ok(t) = self.monitor.transitions().try_recv() {
+            let slot = t.id as u16;
+            *self.transitions.entry(slot).or_insert(0) += 1;
+            let real = self
+                .targets
+                .get(&slot)
+                .map(|x| x.addr.to_string())
+                .unwrap_or_else(|| format!("slot {slot}"));
+            if t.up {
+                info!(real = %real, reason = %t.reason, "real up");
+            } else {
+                warn!(real = %real, reason = %t.reason, "real down");
+            }
+        }
+        for s in services {
+            for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
+                let st = self.status_of(*slot);
+                // Passive detection.
+                let p = self.passive.entry(*slot).or_default();
+                let syn: u64 = shared.sum(|w| w.reals[*slot as usize].syn_timeouts.get());
+                let rst: u64 = shared.sum(|w| w.reals[*slot as usize].resets.get());
+                let (dsyn, drst) = (
+                    syn.saturating_sub(p.last_syn),
+                    rst.saturating_sub(p.last_rst),
+                );
+                p.last_syn = syn;
+                p.last_rst = rst;
+                p.syn_total = syn;
+                p.rst_total = rst;
+                if dsyn >= SUSPECT_SYN_TIMEOUTS || drst >= SUSPECT_RESETS {
+                    let b = p
+                        .backoff
+                        .map(|b| (b * 2).min(SUSPECT_MAX))
+                        .unwrap_or(SUSPECT_FIRST);
+                    p.backoff = Some(b);
+                    p.suspect_until = Some(now + b);
+                    p.clean_since = None;
+                    warn!(
+                        service = %s.spec.key(), real = %format!("{}:{}", r.ip, r.port),
+                        syn_timeouts = dsyn, resets = drst, hold_secs = b.as_secs(),
+                        "real suspect (passive detection): held out"
+                    );
+                } else if p.suspect_until.is_some_and(|u| u <= now) {
+                    p.suspect_until = None;
+                    p.clean_since = Some(now);
+                    info!(service = %s.spec.key(), real = %format!("{}:{}", r.ip, r.port), "suspect real released");
+                } else if p.suspect_until.is_none()
+                    && p.clean_since
+                        .is_some_and(|c| now.duration_since(c) > Duration::from_secs(60))
+                {
+                    p.backoff = None;
+                    p.clean_since = None;
+                }
+                let suspect = p.suspect_until.is_some();
+                let active_ok = st.as_ref().is_none_or(|x| x.is_available());
+                let available = active_ok && !suspect;
+                shared.down[*slot as usize].store(!available, Ordering::Relaxed);
+                let was = self.available.insert(*slot, available).unwrap_or(true);
+                if was && !available && s.spec.on_real_down == sluice_proto::OnRealRemoval::End {
+                    ch.end.push((s.slot, *slot));
+                }
+                if !was && available {
+                    ch.recovered.push(*slot);
+                }
+            }
+        }
+        let weights = self.compute_weights(services);
+        if weights != self.weights {
+            self.weights = weights;
+            ch.weights_changed = true;
+        }
+        ch
+    }
+
+    fn compute_weights(&self, services: &[SlottedService]) -> HashMap<u16, u32> {
+        let mut out = HashMap::new();
+        for s in services {
+            let lat: Vec<Option<Duration>> = s
+                .real_slots
+                .iter()
+                .map(|slot| self.status_of(*slot).and_then(|x| x.latency_ewma))
+                .collect();
+            let fastest = lat.iter().flatten().min().copied();
+            for ((r, slot), l) in s.spec.reals.iter().zip(&s.real_slots).zip(&lat) {
+                let mut w = r.weight as u64;
+                if let Some(st) = self.status_of(*slot) {
+                    if st.is_available() {
+                        w = w * st.effective_weight_percent() as u64 / 100;
+                    }
+                }
+                if self.drains.contains_key(slot) {
+                    w = 0;
+                }
+                if s.spec.weight_by_latency && w > 0 {
+                    if let (Some(f), Some(l)) = (fastest, l) {
+                        let scaled =
+                            (w as f64 * f.as_secs_f64() / l.as_secs_f64().max(1e-6)).round();
+                        w = (scaled as u64).max(1);
+                    }
+                }
+                out.insert(*slot, w.min(u32::MAX as u64) as u32);
+            }
+        }
+        out
+    }
+
+    /// The weight a real's scheduler entry gets now.
+    pub fn effective_weight(&self, slot: u16, configured: u32) -> u32 {
+        self.weights.get(&slot).copied().unwrap_or(configured)
+    }
+
+    /// What `sluicectl list` shows of a real's health.
+    pub fn info(
+        &self,
+        slot: u16,
+        configured: u32,
+        shared: &SharedStats,
+        now: Instant,
+    ) -> HealthInfo {
+        let st = self.status_of(slot);
+        let p = self.passive.get(&slot).cloned().unwrap_or_default();
+        let suspect_for = p
+            .suspect_until
+            .map(|u| u.saturating_duration_since(now).as_secs());
+        let drain = self
+            .drains
+            .get(&slot)
+            .map(|d| d.saturating_duration_since(now).as_secs());
+        let state = if p.suspect_until.is_some() {
+            "suspect".to_string()
+        } else if self.drains.contains_key(&slot) {
+            "drain".to_string()
+        } else {
+            match &st {
+                None => "none".to_string(),
+                Some(x) if !x.is_available() => "down".to_string(),
+                Some(x) if x.is_draining() => "drain".to_string(),
+                Some(x) => match x.state {
+                    State::Up => "up".to_string(),
+                    State::Down => "down".to_string(),
+                    State::Unknown => "unknown".to_string(),
+                },
+            }
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        HealthInfo {
+            state,
+            available: !shared.is_down(slot),
+            check: st
+                .as_ref()
+                .map(|x| x.kind.as_str().to_string())
+                .unwrap_or_else(|| "none".into()),
+            last_ok: st
+                .as_ref()
+                .and_then(|x| x.last_result.as_ref().map(|r| r.ok)),
+            last_detail: st
+                .as_ref()
+                .and_then(|x| x.last_result.as_ref().map(|r| r.detail.clone())),
+            last_latency_ms: st
+                .as_ref()
+                .and_then(|x| x.last_result.as_ref().map(|r| ms(r.latency))),
+            latency_ewma_ms: st.as_ref().and_then(|x| x.latency_ewma.map(ms)),
+            since_change_secs: st
+                .as_ref()
+                .and_then(|x| x.last_change)
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .map(|d| d.as_secs()),
+            checks: st.as_ref().map(|x| x.checks).unwrap_or(0),
+            agent_reply: st
+                .as_ref()
+                .and_then(|x| x.agent.as_ref().map(|a| a.last_reply.clone())),
+            agent_weight_percent: st
+                .as_ref()
+                .and_then(|x| x.agent.as_ref().and_then(|a| a.weight_percent)),
+            agent_error: st
+                .as_ref()
+                .and_then(|x| x.agent.as_ref().and_then(|a| a.last_error.clone())),
+            effective_weight: self.effective_weight(slot, configured),
+            syn_timeouts: p.syn_total,
+            resets: p.rst_total,
+            suspect_for_secs: suspect_for,
+            drain_deadline_secs: drain,
+            transitions: self.transitions.get(&slot).copied().unwrap_or(0),
+        }
+    }
+}
