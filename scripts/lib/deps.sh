@@ -15,6 +15,8 @@ SLUICE_APT_PACKAGES=(
     coreutils util-linux
     # promtool checks the metrics exposition; tmux drives `sluicectl top`
     prometheus tmux
+    # real web servers behind the appliance in the health tests
+    nginx
 )
 
 missing=()

@@ -25,6 +25,8 @@ pub const SUSPECT_MAX: Duration = Duration::from_secs(300);
 pub const SUSPECT_SYN_TIMEOUTS: u64 = 3;
 /// Resets within one sampling period that make a real suspect.
 pub const SUSPECT_RESETS: u64 = 50;
+/// The sampling period of passive detection.
+pub const PASSIVE_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, Clone)]
 struct Passive {
@@ -58,6 +60,7 @@ pub struct HealthManager {
     available: HashMap<u16, bool>,
     weights: HashMap<u16, u32>,
     transitions: HashMap<u16, u64>,
+    last_passive: Option<Instant>,
 }
 
 impl HealthManager {
@@ -71,6 +74,7 @@ impl HealthManager {
             available: HashMap::new(),
             weights: HashMap::new(),
             transitions: HashMap::new(),
+            last_passive: None,
         })
     }
 
@@ -170,46 +174,28 @@ impl HealthManager {
                 warn!(real = %real, reason = %t.reason, "real down");
             }
         }
+        // Passive counters are judged over one-second periods.
+        let passive_due = self
+            .last_passive
+            .is_none_or(|t| now.duration_since(t) >= PASSIVE_PERIOD);
+        if passive_due {
+            self.last_passive = Some(now);
+        }
         for s in services {
             for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
                 let st = self.status_of(*slot);
                 // Passive detection.
                 let p = self.passive.entry(*slot).or_default();
-                let syn: u64 = shared.sum(|w| w.reals[*slot as usize].syn_timeouts.get());
-                let rst: u64 = shared.sum(|w| w.reals[*slot as usize].resets.get());
-                let (dsyn, drst) = (
-                    syn.saturating_sub(p.last_syn),
-                    rst.saturating_sub(p.last_rst),
-                );
-                p.last_syn = syn;
-                p.last_rst = rst;
-                p.syn_total = syn;
-                p.rst_total = rst;
-                if dsyn >= SUSPECT_SYN_TIMEOUTS || drst >= SUSPECT_RESETS {
-                    let b = p
-                        .backoff
-                        .map(|b| (b * 2).min(SUSPECT_MAX))
-                        .unwrap_or(SUSPECT_FIRST);
-                    p.backoff = Some(b);
-                    p.suspect_until = Some(now + b);
-                    p.clean_since = None;
-                    warn!(
-                        service = %s.spec.key(), real = %format!("{}:{}", r.ip, r.port),
-                        syn_timeouts = dsyn, resets = drst, hold_secs = b.as_secs(),
-                        "real suspect (passive detection): held out"
+                if passive_due {
+                    judge_passive(
+                        p,
+                        shared,
+                        *slot,
+                        now,
+                        &format!("{} {}:{}", s.spec.key(), r.ip, r.port),
                     );
-                } else if p.suspect_until.is_some_and(|u| u <= now) {
-                    p.suspect_until = None;
-                    p.clean_since = Some(now);
-                    info!(service = %s.spec.key(), real = %format!("{}:{}", r.ip, r.port), "suspect real released");
-                } else if p.suspect_until.is_none()
-                    && p.clean_since
-                        .is_some_and(|c| now.duration_since(c) > Duration::from_secs(60))
-                {
-                    p.backoff = None;
-                    p.clean_since = None;
                 }
-                let suspect = p.suspect_until.is_some();
+                let suspect = p.suspect_until.is_some_and(|u| u > now);
                 let active_ok = st.as_ref().is_none_or(|x| x.is_available());
                 let available = active_ok && !suspect;
                 shared.down[*slot as usize].store(!available, Ordering::Relaxed);
@@ -340,5 +326,47 @@ impl HealthManager {
             drain_deadline_secs: drain,
             transitions: self.transitions.get(&slot).copied().unwrap_or(0),
         }
+    }
+}
+
+/// Judges one period of a real's passive counters: a burst of unanswered
+/// SYNs or resets makes it suspect for a back-off that doubles up to
+/// SUSPECT_MAX; a clean minute after release resets the back-off.
+fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: u16, now: Instant, who: &str) {
+    let syn: u64 = shared.sum(|w| w.reals[slot as usize].syn_timeouts.get());
+    let rst: u64 = shared.sum(|w| w.reals[slot as usize].resets.get());
+    let (dsyn, drst) = (
+        syn.saturating_sub(p.last_syn),
+        rst.saturating_sub(p.last_rst),
+    );
+    p.last_syn = syn;
+    p.last_rst = rst;
+    p.syn_total = syn;
+    p.rst_total = rst;
+    if dsyn >= SUSPECT_SYN_TIMEOUTS || drst >= SUSPECT_RESETS {
+        let b = p
+            .backoff
+            .map(|b| (b * 2).min(SUSPECT_MAX))
+            .unwrap_or(SUSPECT_FIRST);
+        p.backoff = Some(b);
+        p.suspect_until = Some(now + b);
+        p.clean_since = None;
+        warn!(
+            real = who,
+            syn_timeouts = dsyn,
+            resets = drst,
+            hold_secs = b.as_secs(),
+            "real suspect (passive detection): held out"
+        );
+    } else if p.suspect_until.is_some_and(|u| u <= now) {
+        p.suspect_until = None;
+        p.clean_since = Some(now);
+        info!(real = who, "suspect real released");
+    } else if p.suspect_until.is_none()
+        && p.clean_since
+            .is_some_and(|c| now.duration_since(c) > Duration::from_secs(60))
+    {
+        p.backoff = None;
+        p.clean_since = None;
     }
 }

@@ -267,6 +267,89 @@ impl LbTopo {
         assert!(ok.is_some(), "server {kind} on real {i} did not start");
     }
 
+    /// Starts nginx on real `i`, listening on `bind:port`, serving `id`
+    /// ("real-i") and `blob` like [`serve`](Self::serve)'s http kind.
+    pub fn serve_nginx(&mut self, i: usize, bind: &str, port: u16) {
+        let ident = format!("real-{i}");
+        let root = self.dir.path().join(format!("nginx{i}"));
+        let www = root.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("id"), &ident).unwrap();
+        std::fs::write(www.join("blob"), blob()).unwrap();
+        let conf = root.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+                 events {{ worker_connections 256; }}\n\
+                 http {{ access_log off; client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
+                 fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n\
+                 default_type text/plain;\n\
+                 server {{ listen {bind}:{port}; root {w}; location / {{ }} }} }}\n",
+                r = root.display(),
+                w = www.display()
+            ),
+        )
+        .unwrap();
+        let child = self.reals[i]
+            .ns
+            .command(&[
+                "nginx",
+                "-p",
+                root.to_str().unwrap(),
+                "-c",
+                conf.to_str().unwrap(),
+                "-e",
+                &format!("{}/error.log", root.display()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        self.reals[i].procs.push(Proc(child));
+        let ok = wait_for(Duration::from_secs(20), || {
+            let o = self.reals[i].ns.run(
+                &["ss", "-H", "-tln", "sport", "=", &format!(":{port}")],
+                Duration::from_secs(5),
+            );
+            (!String::from_utf8_lossy(&o.stdout).trim().is_empty()).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "nginx on real {i} did not start: {}",
+            std::fs::read_to_string(root.join("error.log")).unwrap_or_default()
+        );
+    }
+
+    /// Stops every server process of real `i`.
+    pub fn stop_servers(&mut self, i: usize) {
+        self.reals[i].procs.clear();
+    }
+
+    /// Starts a server agent on real `i` at `port`: it answers every
+    /// connection with the current contents of the returned file.
+    pub fn serve_agent(&mut self, i: usize, port: u16, reply: &str) -> std::path::PathBuf {
+        let file = self.dir.path().join(format!("agent{i}.txt"));
+        std::fs::write(&file, reply).unwrap();
+        let ip = self.reals[i].ip.clone();
+        let script = format!(
+            "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             l.bind(('{ip}',{port}))\nl.listen(16)\nwhile True:\n c,_=l.accept()\n c.sendall(open('{f}','rb').read())\n c.close()\n",
+            f = file.display()
+        );
+        let child = self.reals[i]
+            .ns
+            .command(&["python3", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start agent");
+        self.reals[i].procs.push(Proc(child));
+        file
+    }
+
     /// The sluice configuration for this topology (ports and addresses),
     /// with `extra` (services, timeouts) appended.
     pub fn config(&self, workers: &[u32], lcores: Option<&str>, extra: &str) -> String {
