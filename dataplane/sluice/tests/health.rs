@@ -345,7 +345,7 @@ port = 9000
         .unwrap();
     assert!(!st.success(), "the connection should have been ended");
     let echoes = out.lines().count();
-    assert!(echoes >= 20 && echoes < 100, "{echoes} echoes: {out}");
+    assert!((20..100).contains(&echoes), "{echoes} echoes: {out}");
     assert!(wait_for(Duration::from_secs(10), || {
         let l = d.ctl_json(&["list"]);
         (num(&l, &format!("/result/services/0/reals/{mine}/active")) == 0).then_some(())
