@@ -168,6 +168,13 @@ done
 echo
 "$CTL" --socket "$SOCK" list
 echo
+echo ">> rates while traffic flows (200 requests in the background)"
+(for n in $(seq 1 200); do nsx sdemo-client curl -s -o /dev/null --max-time 5 http://192.0.2.100/; done) &
+LOAD=$!
+sleep 3
+"$CTL" --socket "$SOCK" list --rate
+wait "$LOAD" || true
+echo
 "$CTL" --socket "$SOCK" list --stats
 echo
 "$CTL" --socket "$SOCK" stats
