@@ -427,6 +427,13 @@ pub struct WorkerStats {
     pub busy_polls: u64,
     /// Polls that received nothing.
     pub idle_polls: u64,
+    /// TSC cycles spent in polls that received packets (cycles per packet
+    /// = busy_cycles / rx packets).
+    #[serde(default)]
+    pub busy_cycles: u64,
+    /// TSC frequency, for converting cycles to time.
+    #[serde(default)]
+    pub tsc_hz: u64,
     /// Drops by reason (every reason present, zero or not).
     pub drops: BTreeMap<String, u64>,
     /// The worker's connection table.

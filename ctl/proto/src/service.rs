@@ -167,7 +167,7 @@ impl ServiceSpec {
 }
 
 /// A real server's settings.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RealSpec {
     /// Address.
@@ -187,6 +187,12 @@ pub struct RealSpec {
     /// is down to this many (0: as soon as it is under the upper one).
     #[serde(default)]
     pub lower_threshold: u32,
+    /// This real's own health check, instead of the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<sluice_health::CheckSpec>,
+    /// This real's own agent, instead of the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<sluice_health::AgentSpec>,
 }
 
 fn default_weight() -> u32 {

@@ -227,6 +227,8 @@ impl RealOpts {
             },
             upper_threshold: self.upper,
             lower_threshold: self.lower,
+            check: None,
+            agent: None,
         }
     }
 }

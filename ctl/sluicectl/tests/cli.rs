@@ -144,6 +144,8 @@ fn real(ip: [u8; 4], port: u16, weight: u32, forward: Forward) -> RealSpec {
         forward,
         upper_threshold: 0,
         lower_threshold: 0,
+        check: None,
+        agent: None,
     }
 }
 
@@ -243,6 +245,8 @@ fn stats() -> Stats {
                 icmp_echo_answered: 0,
                 busy_polls: 10,
                 idle_polls: 30,
+                busy_cycles: 0,
+                tsc_hz: 0,
                 drops: Default::default(),
                 conntrack: ConnTableStats {
                     occupancy: 262_144 * (id as u64 + 1),

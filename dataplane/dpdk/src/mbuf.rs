@@ -216,6 +216,38 @@ impl MbufBatch {
         }
     }
 
+    /// Fills the empty batch with `n` fresh mbufs from `pool` in one bulk
+    /// call (`rte_pktmbuf_alloc_bulk`): each is reset, empty (length 0,
+    /// one segment, default headroom), ready for [`Mbuf::set_data`].
+    /// All or nothing: returns false, with the batch still empty, when the
+    /// pool cannot supply `n` mbufs. `n` is capped at the batch's capacity;
+    /// a batch that is not empty is freed first.
+    pub fn alloc_from(&mut self, pool: &crate::Mempool, n: usize) -> bool {
+        self.free_all();
+        let n = n.min(self.cap).min(u32::MAX as usize);
+        if n == 0 {
+            return true;
+        }
+        // SAFETY: the batch is empty and its buffer has room for cap >= n
+        // mbuf pointers; pool is a live pktmbuf pool. On success (rc 0)
+        // rte_pktmbuf_alloc_bulk wrote n valid, reset mbuf pointers that we
+        // now own (Mbuf is repr(transparent) over such a pointer), so
+        // set_len(n) takes them over; on failure it wrote nothing we own and
+        // the length stays 0.
+        unsafe {
+            let rc = dpdk_sys::sluice_pktmbuf_alloc_bulk(
+                pool.as_ptr(),
+                self.mbufs.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf,
+                n as u32,
+            );
+            if rc != 0 {
+                return false;
+            }
+            self.mbufs.set_len(n);
+        }
+        true
+    }
+
     /// Raw receive: fills the empty batch from `f`, which writes up to `cap`
     /// mbuf pointers and returns how many it wrote.
     #[inline(always)]

@@ -241,6 +241,8 @@ fn snapshot(mode: Mode) -> Snapshot {
             },
             upper_threshold: 0,
             lower_threshold: 0,
+            check: None,
+            agent: None,
         })
         .collect();
     let spec = ServiceSpec {

@@ -169,6 +169,22 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
     if spec.port == 0 {
         return Err("port 0 is not a service port".into());
     }
+    if let Some(c) = &spec.check {
+        c.validate().map_err(|e| format!("check: {}", e.0))?;
+    }
+    if let Some(a) = &spec.agent {
+        a.validate().map_err(|e| format!("agent: {}", e.0))?;
+    }
+    for r in &spec.reals {
+        if let Some(c) = &r.check {
+            c.validate()
+                .map_err(|e| format!("real {}:{} check: {}", r.ip, r.port, e.0))?;
+        }
+        if let Some(a) = &r.agent {
+            a.validate()
+                .map_err(|e| format!("real {}:{} agent: {}", r.ip, r.port, e.0))?;
+        }
+    }
     if spec.vip.is_unspecified() || spec.vip.is_multicast() || spec.vip.is_broadcast() {
         return Err(format!("{} cannot be a virtual IP", spec.vip));
     }
@@ -384,6 +400,8 @@ mod tests {
                     forward: *f,
                     upper_threshold: 0,
                     lower_threshold: 0,
+                    check: None,
+                    agent: None,
                 })
                 .collect(),
         }

@@ -548,7 +548,7 @@ impl Control<'_> {
                     "real add {service} {}:{} weight {} {}",
                     real.ip, real.port, real.weight, real.forward
                 );
-                let r = self.lb.real_add(service, *real);
+                let r = self.lb.real_add(service, real.clone());
                 self.apply(what, r)
             }
             Command::RealEdit { service, real } => {
@@ -556,7 +556,7 @@ impl Control<'_> {
                     "real edit {service} {}:{} weight {} {}",
                     real.ip, real.port, real.weight, real.forward
                 );
-                let r = self.lb.real_edit(service, *real);
+                let r = self.lb.real_edit(service, real.clone());
                 self.apply(what, r)
             }
             Command::RealDrain {
@@ -713,6 +713,8 @@ impl Control<'_> {
                     icmp_echo_answered: c.icmp_echo_answered.get(),
                     busy_polls: c.busy_polls.get(),
                     idle_polls: c.idle_polls.get(),
+                    busy_cycles: c.busy_cycles.get(),
+                    tsc_hz: sluice_dpdk::cycles_hz(),
                     drops: DropReason::ALL
                         .iter()
                         .map(|r| (r.name().to_string(), c.drops[r.index()].get()))

@@ -82,22 +82,21 @@ impl HealthManager {
     pub fn sync(&mut self, services: &[SlottedService]) {
         let mut targets = HashMap::new();
         for s in services {
-            if s.spec.check.is_none() && s.spec.agent.is_none() {
-                continue;
-            }
             for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
+                // A real's own check or agent replaces the service's.
+                let check = r.check.clone().or_else(|| s.spec.check.clone());
+                let agent = r.agent.clone().or_else(|| s.spec.agent.clone());
+                if check.is_none() && agent.is_none() {
+                    continue;
+                }
                 targets.insert(
                     *slot,
                     Target {
                         id: *slot as u64,
                         addr: SocketAddrV4::new(r.ip, r.port),
                         vip: SocketAddrV4::new(s.spec.vip, s.spec.port),
-                        check: s
-                            .spec
-                            .check
-                            .clone()
-                            .unwrap_or_else(|| CheckSpec::new(CheckKind::None)),
-                        agent: s.spec.agent.clone(),
+                        check: check.unwrap_or_else(|| CheckSpec::new(CheckKind::None)),
+                        agent,
                     },
                 );
             }

@@ -611,13 +611,14 @@ impl LbControl {
             .iter_mut()
             .find(|r| r.ip == real.ip && r.port == real.port)
             .ok_or_else(|| format!("no real {}:{} in {key}", real.ip, real.port))?;
-        *r = real;
         self.check_real(&real)?;
+        let (ip, port) = (real.ip, real.port);
+        *r = real;
         let slot = s.real_slots[s
             .spec
             .reals
             .iter()
-            .position(|x| x.ip == real.ip && x.port == real.port)
+            .position(|x| x.ip == ip && x.port == port)
             .unwrap_or(0)];
         self.health.undrain(slot);
         validate(&s.spec)?;
@@ -752,7 +753,7 @@ impl LbControl {
                         .iter()
                         .zip(&s.real_slots)
                         .map(|(r, slot)| RealInfo {
-                            spec: *r,
+                            spec: r.clone(),
                             active: self.shared.active(*slot),
                             inactive: self.shared.inactive(*slot),
                             overloaded: self.shared.is_overloaded(*slot),
@@ -834,6 +835,8 @@ mod tests {
                 forward: Forward::Nat,
                 upper_threshold: upper,
                 lower_threshold: lower,
+                check: None,
+                agent: None,
             }],
         }
     }
@@ -868,7 +871,7 @@ mod tests {
         let mut c = control();
         c.service_add(spec(0, 0)).unwrap();
         let before = c.list(false);
-        let key = before.services[0].reals[0].spec;
+        let key = before.services[0].reals[0].spec.clone();
         assert!(c.service_add(spec(0, 0)).is_err(), "duplicate");
         let mut bad = spec(0, 0);
         bad.scheduler = "fastest".into();
@@ -886,7 +889,7 @@ mod tests {
         let mut a = spec(0, 0);
         c.service_add(a.clone()).unwrap();
         let slot = c.services[0].real_slots[0];
-        let mut r2 = a.reals[0];
+        let mut r2 = a.reals[0].clone();
         r2.ip = "192.0.2.22".parse().unwrap();
         a.reals.push(r2);
         let mut b = spec(0, 0);
@@ -919,7 +922,7 @@ mod tests {
         let slot = c.services[0].real_slots[0];
         c.shared.workers[0].gauges[slot as usize].inactive.add(1);
         c.real_del(&key, "192.0.2.21".parse().unwrap(), 80).unwrap();
-        let mut r = spec(0, 0).reals[0];
+        let mut r = spec(0, 0).reals[0].clone();
         r.ip = "192.0.2.22".parse().unwrap();
         c.real_add(&key, r).unwrap();
         assert_ne!(

@@ -782,6 +782,11 @@ const WORKER_COUNTERS: &[WorkerField] = &[
         |w| w.idle_polls,
     ),
     (
+        "sluice_worker_busy_cycles",
+        "TSC cycles spent in polls that received packets.",
+        |w| w.busy_cycles,
+    ),
+    (
         "sluice_worker_arp_requests_answered",
         "ARP requests for the appliance's addresses, answered.",
         |w| w.arp_requests_answered,
@@ -1107,7 +1112,28 @@ pub fn render(status: &Status, stats: &Stats, services: &ServiceList, format: Fo
         }
     }
     type RealGauge = (&'static str, &'static str, fn(&RealInfo) -> Value);
-    let real_gauges: [RealGauge; 4] = [
+    let real_gauges: [RealGauge; 7] = [
+        (
+            "sluice_real_up",
+            "Whether the real server takes new connections (health checks, agent, passive detection).",
+            |r| (r.health.state.is_empty() || r.health.available).into(),
+        ),
+        (
+            "sluice_real_effective_weight",
+            "The weight schedulers use now (agent, latency and drain applied).",
+            |r| {
+                if r.health.state.is_empty() || r.health.state == "none" {
+                    r.spec.weight.into()
+                } else {
+                    r.health.effective_weight.into()
+                }
+            },
+        ),
+        (
+            "sluice_real_check_latency_seconds",
+            "EWMA of the real server's successful health-check latency (0 when not checked).",
+            |r| Value::Float(r.health.latency_ewma_ms.unwrap_or(0.0) / 1000.0),
+        ),
         (
             "sluice_real_active_connections",
             "Established connections to the real server.",
@@ -1131,6 +1157,32 @@ pub fn render(status: &Status, stats: &Stats, services: &ServiceList, format: Fo
     ];
     for (name, help, get) in real_gauges {
         let f = e.gauge(name, help);
+        for s in &services.services {
+            for r in &s.reals {
+                f.sample(real_labels(s, r), get(r));
+            }
+        }
+    }
+    type RealCounter = (&'static str, &'static str, fn(&RealInfo) -> u64);
+    let real_health_counters: [RealCounter; 3] = [
+        (
+            "sluice_real_health_transitions_total",
+            "Availability changes seen by the real server's health checks and agent.",
+            |r| r.health.transitions,
+        ),
+        (
+            "sluice_real_syn_timeouts_total",
+            "NAT connections to the real server that expired unanswered (passive detection).",
+            |r| r.health.syn_timeouts,
+        ),
+        (
+            "sluice_real_resets_total",
+            "Resets the real server sent (passive detection).",
+            |r| r.health.resets,
+        ),
+    ];
+    for (name, help, get) in real_health_counters {
+        let f = e.counter(name, help);
         for s in &services.services {
             for r in &s.reals {
                 f.sample(real_labels(s, r), get(r));
@@ -1217,6 +1269,8 @@ mod tests {
                 icmp_echo_answered: 3,
                 busy_polls: 123,
                 idle_polls: 456,
+                busy_cycles: 0,
+                tsc_hz: 0,
                 drops,
                 conntrack: ConnTableStats {
                     occupancy: 7,
@@ -1247,6 +1301,8 @@ mod tests {
                 forward: Forward::Nat,
                 upper_threshold: 0,
                 lower_threshold: 0,
+                check: None,
+                agent: None,
             },
             active,
             inactive: 1,

@@ -363,28 +363,34 @@ fn a_hanging_check_blocks_nothing() {
         let ip = t.reals[i].ip.clone();
         t.serve(i, "http", &ip, 8080);
     }
-    let hang = service(
-        r#"check = { kind = "exec", command = ["sleep", "30"], interval_ms = 500, timeout_ms = 300, fall = 1 }"#,
-        "",
+    // The service checks its reals by TCP; real 0 has its own check, a
+    // command that hangs (and is killed at its timeout).
+    let svc = service(r#"check = { kind = "tcp", interval_ms = 200, timeout_ms = 150 }"#, "").replacen(
+        "ip = \"198.51.100.11\"\nport = 8080\n",
+        "ip = \"198.51.100.11\"\nport = 8080\ncheck = { kind = \"exec\", command = [\"sleep\", \"30\"], interval_ms = 500, timeout_ms = 300, fall = 1 }\n",
+        1,
     );
-    let tcp = service(
-        r#"check = { kind = "tcp", interval_ms = 200, timeout_ms = 150 }"#,
-        "",
-    )
-    .replace("port = 80\n", "port = 81\n");
-    let d = Daemon::start(
-        Some(&t.lb),
-        &t.config(&[1], None, &format!("{hang}\n{tcp}")),
-    );
-    let checks = |s: usize| {
+    let d = Daemon::start(Some(&t.lb), &t.config(&[1], None, &svc));
+    let checks = |i: usize| {
         let l = d.ctl_json(&["health"]);
-        num(&l, &format!("/result/services/{s}/reals/0/health/checks"))
+        num(&l, &format!("/result/services/0/reals/{i}/health/checks"))
     };
     assert!(
         wait_for(Duration::from_secs(20), || (real_state_of(&d, 0, 0)
             == "down")
             .then_some(()))
-        .is_some()
+        .is_some(),
+        "{:#}",
+        d.ctl_json(&["health"])
+    );
+    let h = d.ctl_json(&["health"]);
+    assert_eq!(
+        h["result"]["services"][0]["reals"][0]["health"]["check"],
+        "exec"
+    );
+    assert_eq!(
+        h["result"]["services"][0]["reals"][1]["health"]["check"],
+        "tcp"
     );
     let a = checks(1);
     std::thread::sleep(Duration::from_secs(2));
@@ -393,11 +399,14 @@ fn a_hanging_check_blocks_nothing() {
         b > a + 3,
         "tcp checks stalled behind a hanging one: {a} -> {b}"
     );
+    assert_eq!(real_state_of(&d, 0, 1), "up");
     // The control socket answers throughout.
     let st = d.ctl_json(&["status"]);
     assert_eq!(st["ok"], true);
-    // The service with healthy reals still balances.
-    assert!(t.get("192.0.2.10", "http://192.0.2.100:81/id").is_some());
+    // The healthy reals still take every request.
+    let (m, failed) = ids(&t, 6);
+    assert_eq!(failed, 0);
+    assert!(!m.contains_key("real-0"), "{m:?}");
 }
 
 fn real_state_of(d: &Daemon, s: usize, i: usize) -> String {

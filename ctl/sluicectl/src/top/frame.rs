@@ -153,6 +153,8 @@ mod tests {
                 forward: Forward::Nat,
                 upper_threshold: 0,
                 lower_threshold: 0,
+                check: None,
+                agent: None,
             },
             active,
             inactive: 3,
@@ -202,6 +204,8 @@ mod tests {
                         icmp_echo_answered: 0,
                         busy_polls: 0,
                         idle_polls: 0,
+                        busy_cycles: 0,
+                        tsc_hz: 0,
                         drops: Default::default(),
                         conntrack: ConnTableStats {
                             occupancy: 1_000_000,

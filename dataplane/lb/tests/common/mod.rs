@@ -141,6 +141,8 @@ pub fn real_spec(addr: SocketAddrV4, forward: Forward, weight: u32) -> RealSpec 
         forward,
         upper_threshold: 0,
         lower_threshold: 0,
+        check: None,
+        agent: None,
     }
 }
 

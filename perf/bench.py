@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Sluice against dpdk-testpmd --forward-mode=5tswap.
+
+The generator (sluice-gen) owns two memif *server* ports; the device under
+test (DUT) connects as the memif client, on its own core, and forwards what
+it receives on memif0 out of memif1. For every scenario the DUT alternates
+between the baseline (testpmd 5tswap, generator mode `swap`) and Sluice
+(generator mode `dr` or `nat`), for several rounds. A round whose baseline
+moved more than 15 % from the baseline's median is discarded (the machine
+was disturbed). Reported per scenario: forwarded Mpps of each, busy cycles
+per packet of each (testpmd --record-core-cycles; Sluice's busy_cycles /
+rx packets), and the ratio Sluice / testpmd as median with min-max.
+
+Writes perf/out/bench-<date>.json, PNG plots (throughput against flows,
+latency CDF) when matplotlib is available, and with --append-results a
+dated section in perf/RESULTS.md. `--smoke` runs one short round of one
+scenario at a modest rate (seconds; used by scripts/test.sh; no timing
+assertions, it only checks that packets made it through correctly).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name, mode, proto, flows, size, new flows per second
+SCENARIOS = [
+    ("dr-1k-64", "dr", "udp", 1_000, 64, 0),
+    ("nat-1k-64", "nat", "udp", 1_000, 64, 0),
+    ("nat-1k-1518", "nat", "udp", 1_000, 1518, 0),
+    ("dr-1m-64", "dr", "udp", 1_000_000, 64, 0),
+    ("nat-1m-64", "nat", "udp", 1_000_000, 64, 0),
+    ("nat-new-flows-64", "nat", "tcp", 100_000, 64, 200_000),
+]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+class Run:
+    """One DUT + generator run; cleans up processes and files."""
+
+    def __init__(self, args, tag):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix=f"sluice-bench-{tag}-")
+        self.procs = []
+        self.prefixes = []
+
+    def socket(self, i):
+        return os.path.join(self.dir, f"memif{i}.sock")
+
+    def vdev(self, i, role):
+        return f"net_memif{i},role={role},socket={self.socket(i)},socket-abstract=no,id=0"
+
+    def start_generator(self, mode, proto, flows, size, new_flows, rate, duration, reals, dut_mac, dut_rx_mac):
+        prefix = f"bgen{os.getpid()}"
+        self.prefixes.append(prefix)
+        out = os.path.join(self.dir, "gen.json")
+        cmd = [self.args.gen, "--tx-port", "net_memif0", "--rx-port", "net_memif1",
+               "--mode", mode, "--proto", proto, "--flows", str(flows), "--size", str(size),
+               "--new-flows-per-sec", str(new_flows), "--rate", str(rate),
+               "--duration", str(duration), "--warmup", str(self.args.warmup), "--drain", "0.5",
+               "--link-timeout", "20", "--quiet", "--json", out, "--reals", reals]
+        if dut_mac:
+            cmd += ["--dut-mac", dut_mac]
+        if dut_rx_mac:
+            cmd += ["--dut-rx-mac", dut_rx_mac]
+        cmd += ["--", "--lcores", "(0,1)@1", "--no-huge", "--no-pci", "-m", "1024",
+                "--file-prefix", prefix, "--log-level", "*:warning",
+                "--vdev", self.vdev(0, "server"), "--vdev", self.vdev(1, "server")]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        deadline = time.time() + 30
+        while not (os.path.exists(self.socket(0)) and os.path.exists(self.socket(1))):
+            if p.poll() is not None or time.time() > deadline:
+                raise RuntimeError("generator did not open its memif sockets: " + p.stderr.read())
+            time.sleep(0.05)
+        return p, out
+
+    def start_testpmd(self):
+        prefix = f"bpmd{os.getpid()}"
+        self.prefixes.append(prefix)
+        cmd = [self.args.testpmd, "--lcores", "0@0,1@1", "--main-lcore", "1", "--no-huge", "--no-pci",
+               "-m", "1024", "--file-prefix", prefix,
+               "--vdev", self.vdev(0, "client"), "--vdev", self.vdev(1, "client"), "--",
+               "--forward-mode=5tswap", "--auto-start", "--no-mlockall", "--record-core-cycles",
+               "--total-num-mbufs=32768", "-i"]
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.procs.append(p)
+        return p
+
+    def start_sluice(self, mode, flows):
+        prefix = f"bslu{os.getpid()}"
+        self.prefixes.append(prefix)
+        sock = os.path.join(self.dir, "sluice.sock")
+        fwd, rport = ("dr", 80) if mode == "dr" else ("nat", 8080)
+        reals = "".join(
+            f'[[service.real]]\nip = "198.51.100.{11 + i}"\nport = {rport}\nforward = "{fwd}"\n' for i in range(8))
+        conns = 1 << max(16, (2 * flows).bit_length())
+        cfg = f"""
+[eal]
+no_huge = true
+memory_mb = 1024
+file_prefix = "{prefix}"
+lcores = "0@1,1@0"
+extra_args = ["--log-level", "*:warning"]
+
+[dataplane]
+main_lcore = 0
+workers = [1]
+mempool_size = 32767
+connections = {conns}
+
+[control]
+socket = "{sock}"
+
+[[port]]
+name = "client"
+device = "{self.vdev(0, 'client')}"
+addresses = ["192.0.2.1/24"]
+
+[[port]]
+name = "servers"
+device = "{self.vdev(1, 'client')}"
+addresses = ["198.51.100.1/24"]
+
+[routes]
+gateway = "192.0.2.254"
+
+[[service]]
+protocol = "udp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "mh"
+
+{reals}
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "mh"
+
+{reals}
+"""
+        path = os.path.join(self.dir, "sluice.toml")
+        with open(path, "w") as f:
+            f.write(cfg)
+        p = subprocess.Popen([self.args.sluice, "--config", path], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        self.procs.append(p)
+        self.sluice_sock = sock
+        return p
+
+    def ctl(self, *a):
+        o = subprocess.run([self.args.sluicectl, "--socket", self.sluice_sock, *a, "--json"],
+                           capture_output=True, text=True, timeout=30)
+        if o.returncode != 0:
+            raise RuntimeError(f"sluicectl {a}: {o.stderr}")
+        return json.loads(o.stdout)
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for pf in self.prefixes:
+            shutil.rmtree(f"/var/run/dpdk/{pf}", ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def gen_result(path, gen):
+    out, err = gen.communicate(timeout=600)
+    if gen.returncode != 0 or not os.path.exists(path):
+        raise RuntimeError(f"generator failed ({gen.returncode}): {err[-2000:]}")
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_baseline(args, sc, rate, duration):
+    name, mode, proto, flows, size, new_flows = sc
+    r = Run(args, "base")
+    try:
+        gen, out = r.start_generator("swap", proto, flows, size, new_flows, rate, duration,
+                                     "198.51.100.11-198.51.100.18:8080", None, None)
+        pmd = r.start_testpmd()
+        rep = gen_result(out, gen)
+        text = pmd.communicate("stop\nquit\n", timeout=30)[0]
+        cyc = [float(x) for x in re.findall(r"CPU cycles/packet=([0-9.]+)", text)]
+        res = rep["result"]
+        return {"mpps": res["rx_mpps"], "tx_mpps": res["tx_mpps"], "loss_pct": res["loss_pct"],
+                "bad": res["bad_total"], "cycles_per_packet": max(cyc) if cyc else None,
+                "latency_ns": res.get("latency_ns")}
+    finally:
+        r.close()
+
+
+def run_sluice(args, sc, rate, duration):
+    name, mode, proto, flows, size, new_flows = sc
+    r = Run(args, "sluice")
+    try:
+        # The generator's memif servers must exist before Sluice connects;
+        # Sluice's MACs are needed by the generator: start the generator
+        # with MACs learned from ARP (dut-ip), then Sluice.
+        reals = "198.51.100.11-198.51.100.18:" + ("80" if mode == "dr" else "8080")
+        # Sluice needs the sockets first: start a generator that resolves the
+        # DUT by ARP on its TX port (--dut-ip).
+        prefix = f"bgen{os.getpid()}"
+        r.prefixes.append(prefix)
+        out = os.path.join(r.dir, "gen.json")
+        cmd = [args.gen, "--tx-port", "net_memif0", "--rx-port", "net_memif1", "--mode", mode,
+               "--proto", proto, "--flows", str(flows), "--size", str(size),
+               "--new-flows-per-sec", str(new_flows), "--rate", str(rate), "--duration", str(duration),
+               "--warmup", str(args.warmup), "--drain", "0.5", "--link-timeout", "30", "--quiet",
+               "--json", out, "--reals", reals, "--dut-ip", "192.0.2.1", "--gateway", "192.0.2.254",
+               "--", "--lcores", "(0,1)@1", "--no-huge", "--no-pci", "-m", "1024",
+               "--file-prefix", prefix, "--log-level", "*:warning",
+               "--vdev", r.vdev(0, "server"), "--vdev", r.vdev(1, "server")]
+        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        r.procs.append(gen)
+        deadline = time.time() + 30
+        while not (os.path.exists(r.socket(0)) and os.path.exists(r.socket(1))):
+            if gen.poll() is not None or time.time() > deadline:
+                raise RuntimeError("generator did not open its memif sockets: " + gen.stderr.read())
+            time.sleep(0.05)
+        r.start_sluice(mode, flows)
+        rep = gen_result(out, gen)
+        st = r.ctl("stats")["result"]
+        w = st["workers"][0]
+        rx = w["traffic"]["rx_packets"]
+        cpp = w["busy_cycles"] / rx if rx else None
+        res = rep["result"]
+        return {"mpps": res["rx_mpps"], "tx_mpps": res["tx_mpps"], "loss_pct": res["loss_pct"],
+                "bad": res["bad_total"], "bad_by_reason": res.get("bad"), "cycles_per_packet": cpp,
+                "new_conns_per_sec": w["conntrack"]["inserts"] / max(duration + args.warmup, 1e-9),
+                "drops": {k: v for k, v in w["drops"].items() if v},
+                "latency_ns": res.get("latency_ns")}
+    finally:
+        r.close()
+
+
+def summarise(rounds):
+    base = [x["baseline"]["mpps"] for x in rounds]
+    med = statistics.median(base) if base else 0
+    kept = [x for x in rounds if med and abs(x["baseline"]["mpps"] - med) <= 0.15 * med]
+    ratios = [x["sluice"]["mpps"] / x["baseline"]["mpps"] for x in kept if x["baseline"]["mpps"]]
+    cyc = [x["sluice"]["cycles_per_packet"] / x["baseline"]["cycles_per_packet"] for x in kept
+           if x["sluice"]["cycles_per_packet"] and x["baseline"]["cycles_per_packet"]]
+
+    def mm(v):
+        return {"median": statistics.median(v), "min": min(v), "max": max(v)} if v else None
+
+    return {
+        "rounds": len(rounds), "kept": len(kept),
+        "baseline_mpps": mm([x["baseline"]["mpps"] for x in kept]),
+        "sluice_mpps": mm([x["sluice"]["mpps"] for x in kept]),
+        "baseline_cycles_per_packet": mm([x["baseline"]["cycles_per_packet"] for x in kept
+                                          if x["baseline"]["cycles_per_packet"]]),
+        "sluice_cycles_per_packet": mm([x["sluice"]["cycles_per_packet"] for x in kept
+                                        if x["sluice"]["cycles_per_packet"]]),
+        "mpps_ratio": mm(ratios), "cycles_ratio": mm(cyc),
+        "sluice_new_conns_per_sec": mm([x["sluice"]["new_conns_per_sec"] for x in kept]),
+    }
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+
+
+def plots(results, outdir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not installed (apt-get install python3-matplotlib): no plots")
+        return []
+    files = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode in ("dr", "nat"):
+        pts = sorted((s["flows"], s["summary"]["sluice_mpps"]["median"]) for s in results
+                     if s["mode"] == mode and s["size"] == 64 and s["new_flows"] == 0 and s["summary"]["sluice_mpps"])
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"Sluice {mode}")
+    pts = sorted((s["flows"], s["summary"]["baseline_mpps"]["median"]) for s in results
+                 if s["size"] == 64 and s["new_flows"] == 0 and s["summary"]["baseline_mpps"])
+    if pts:
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="s", linestyle="--", label="testpmd 5tswap")
+    ax.set_xscale("log")
+    ax.set_xlabel("flows")
+    ax.set_ylabel("forwarded Mpps (64 B)")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    f1 = os.path.join(outdir, "throughput-vs-flows.png")
+    fig.tight_layout()
+    fig.savefig(f1, dpi=100)
+    files.append(f1)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for s in results:
+        lat = s["rounds"][-1]["sluice"].get("latency_ns") if s["rounds"] else None
+        if not lat:
+            continue
+        qs = [0.0, 0.5, 0.9, 0.99, 0.999, 1.0]
+        vs = [lat["min"], lat["p50"], lat["p90"], lat["p99"], lat["p99_9"], lat["max"]]
+        ax.plot([v / 1000 for v in vs], qs, marker=".", label=s["name"])
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (us)")
+    ax.set_ylabel("fraction of packets")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    f2 = os.path.join(outdir, "latency-cdf.png")
+    fig.tight_layout()
+    fig.savefig(f2, dpi=100)
+    files.append(f2)
+    return files
+
+
+def append_results(results, path, when, rounds):
+    def fmt(x, p=2):
+        return "-" if x is None else f"{x['median']:.{p}f} ({x['min']:.{p}f}-{x['max']:.{p}f})"
+
+    lines = [f"\n## {when}: Sluice vs dpdk-testpmd 5tswap over memif (perf/bench.py)\n",
+             f"Machine: {machine()}. {rounds} rounds per scenario, generator and DUT on "
+             "separate CPUs, noisy shared VM. Ratios are Sluice / testpmd, median (min-max) of "
+             "the rounds kept.\n",
+             "| scenario | testpmd Mpps | Sluice Mpps | Mpps ratio | testpmd cyc/pkt | Sluice cyc/pkt | cycles ratio | new conn/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in results:
+        m = s["summary"]
+        nc = m["sluice_new_conns_per_sec"]
+        ncs = "-" if not nc or not s["new_flows"] else "%.0f" % nc["median"]
+        lines.append(f"| {s['name']} | {fmt(m['baseline_mpps'])} | {fmt(m['sluice_mpps'])} | "
+                     f"{fmt(m['mpps_ratio'])} | {fmt(m['baseline_cycles_per_packet'], 0)} | "
+                     f"{fmt(m['sluice_cycles_per_packet'], 0)} | {fmt(m['cycles_ratio'])} | {ncs} |")
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds measured per run")
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--rate", type=int, default=0, help="offered pps, 0 = full speed")
+    ap.add_argument("--scenarios", default="all", help="comma-separated names, or all")
+    ap.add_argument("--smoke", action="store_true", help="one short round of nat-1k-64 at 50 kpps")
+    ap.add_argument("--profile", default="release", help="cargo profile of the binaries (release|debug)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "perf", "out"))
+    ap.add_argument("--append-results", action="store_true", help="append a dated section to perf/RESULTS.md")
+    args = ap.parse_args()
+    tdir = "debug" if args.profile == "debug" else args.profile
+    args.gen = os.path.join(ROOT, "target", tdir, "sluice-gen")
+    args.sluice = os.path.join(ROOT, "target", tdir, "sluice")
+    args.sluicectl = os.path.join(ROOT, "target", tdir, "sluicectl")
+    args.testpmd = shutil.which("dpdk-testpmd") or "/usr/bin/dpdk-testpmd"
+    for b in (args.gen, args.sluice, args.sluicectl, args.testpmd):
+        if not os.path.exists(b):
+            sys.exit(f"missing {b}: build with `cargo build --{args.profile} -p sluice -p sluicectl -p sluice-gen`")
+    if args.smoke:
+        args.rounds, args.duration, args.warmup = 1, 1.0, 0.5
+        args.rate = args.rate or 50_000
+        chosen = [s for s in SCENARIOS if s[0] == "nat-1k-64"]
+    else:
+        want = None if args.scenarios == "all" else set(args.scenarios.split(","))
+        chosen = [s for s in SCENARIOS if want is None or s[0] in want]
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    for sc in chosen:
+        rounds = []
+        for i in range(args.rounds):
+            log(f"{sc[0]}: round {i + 1}/{args.rounds}: testpmd 5tswap")
+            b = run_baseline(args, sc, args.rate, args.duration)
+            log(f"  testpmd {b['mpps']:.3f} Mpps, {b['cycles_per_packet']} cycles/packet")
+            log(f"{sc[0]}: round {i + 1}/{args.rounds}: sluice")
+            s = run_sluice(args, sc, args.rate, args.duration)
+            log(f"  sluice  {s['mpps']:.3f} Mpps, {s['cycles_per_packet']} cycles/packet, loss {s['loss_pct']:.3f} %")
+            rounds.append({"baseline": b, "sluice": s})
+        results.append({"name": sc[0], "mode": sc[1], "proto": sc[2], "flows": sc[3], "size": sc[4],
+                        "new_flows": sc[5], "rounds": rounds, "summary": summarise(rounds)})
+    when = datetime.date.today().isoformat()
+    report = {"date": when, "machine": machine(), "rounds": args.rounds, "duration_s": args.duration,
+              "rate_pps": args.rate, "scenarios": results}
+    path = os.path.join(args.out, f"bench-{when}{'-smoke' if args.smoke else ''}.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    log(f"results: {path}")
+    if not args.smoke:
+        for p in plots(results, args.out):
+            log(f"plot: {p}")
+        if args.append_results:
+            append_results(results, os.path.join(ROOT, "perf", "RESULTS.md"), when, args.rounds)
+    # The smoke run checks correctness, never speed.
+    failed = False
+    for s in results:
+        for r in s["rounds"]:
+            for who in ("baseline", "sluice"):
+                x = r[who]
+                if x["mpps"] <= 0 or x["bad"]:
+                    log(f"FAIL {s['name']} {who}: {x}")
+                    failed = True
+    print(f"bench: {len(results)} scenarios, {'FAILED' if failed else 'ok'}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

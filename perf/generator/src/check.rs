@@ -1,0 +1,513 @@
+//! Checking a packet that came back from the device under test.
+//!
+//! Every check is made on the packet's own bytes, computed from scratch: the
+//! IPv4 header checksum and the TCP/UDP checksum (pseudo-header included)
+//! are summed over the whole header and segment, not updated. Then the
+//! stamp is read, and the addresses, ports, MACs, TTL and TCP flags are
+//! compared with what the scenario's [`Mode`] says the device must have
+//! made of the packet the generator sent:
+//!
+//! | mode | destination MAC | source MAC | IPv4 src:port | IPv4 dst:port | TTL |
+//! |---|---|---|---|---|---|
+//! | `swap` | generator TX port | the device MAC sent to | VIP:vport | client | as sent |
+//! | `dr` | one real's MAC | device RX MAC (if given) | client | VIP:vport | as sent |
+//! | `nat` | the chosen real's MAC | device RX MAC (if given) | client | a real's RIP:rport | sent - 1 |
+//!
+//! The client `ip:port` must be one of ours and belong to the slot the stamp
+//! names ([`FlowSpace`]). The result is the stamp, or why the packet is bad
+//! ([`Bad`], with stable names for reports).
+
+use crate::flows::FlowSpace;
+use crate::frame::{TCP_DATA_FLAGS, TCP_FIRST_FLAGS};
+use crate::scenario::{Mode, Proto, Real};
+use crate::stamp::{self, Stamp, StampError};
+use sluice_core::wire::{ethernet, l4};
+use sluice_core::{flow, DropReason, MacAddr};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// Why a returned packet is bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bad {
+    /// Too short for its headers or the stamp.
+    Truncated,
+    /// Malformed IPv4 header (version, lengths).
+    IpHeader,
+    /// IPv4 header checksum wrong.
+    IpChecksum,
+    /// An IPv4 fragment.
+    Fragment,
+    /// Not the protocol sent.
+    Proto,
+    /// TCP or UDP checksum wrong.
+    L4Checksum,
+    /// No generator stamp (magic missing): foreign or mangled.
+    NoMagic,
+    /// The stamp's slot is out of range, or the client address is not the
+    /// slot's.
+    FlowId,
+    /// Addresses or ports not what the mode makes of them.
+    Tuple,
+    /// Wrong destination MAC.
+    MacDst,
+    /// Wrong source MAC.
+    MacSrc,
+    /// Wrong TTL.
+    Ttl,
+    /// TCP flags changed.
+    TcpFlags,
+}
+
+impl Bad {
+    /// Number of reasons.
+    pub const COUNT: usize = 13;
+    /// Every reason, in report order.
+    pub const ALL: [Bad; Bad::COUNT] = [
+        Bad::Truncated,
+        Bad::IpHeader,
+        Bad::IpChecksum,
+        Bad::Fragment,
+        Bad::Proto,
+        Bad::L4Checksum,
+        Bad::NoMagic,
+        Bad::FlowId,
+        Bad::Tuple,
+        Bad::MacDst,
+        Bad::MacSrc,
+        Bad::Ttl,
+        Bad::TcpFlags,
+    ];
+
+    /// Stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bad::Truncated => "truncated",
+            Bad::IpHeader => "ip_header",
+            Bad::IpChecksum => "ip_checksum",
+            Bad::Fragment => "fragment",
+            Bad::Proto => "proto",
+            Bad::L4Checksum => "l4_checksum",
+            Bad::NoMagic => "no_magic",
+            Bad::FlowId => "flow_id",
+            Bad::Tuple => "tuple",
+            Bad::MacDst => "mac_dst",
+            Bad::MacSrc => "mac_src",
+            Bad::Ttl => "ttl",
+            Bad::TcpFlags => "tcp_flags",
+        }
+    }
+
+    /// Index into a `[u64; COUNT]` counter array.
+    #[inline(always)]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a received frame was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// Not IPv4 (ARP is handled before checking; LLDP, IPv6 and the like
+    /// are not the generator's and are ignored).
+    NotIpv4,
+    /// A bad packet.
+    Bad(Bad),
+}
+
+impl From<Bad> for Reject {
+    fn from(b: Bad) -> Reject {
+        Reject::Bad(b)
+    }
+}
+
+/// What the checker expects.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// What the device does.
+    pub mode: Mode,
+    /// Protocol sent.
+    pub proto: Proto,
+    /// The flows.
+    pub space: FlowSpace,
+    /// Generator TX port MAC (source of sent frames).
+    pub tx_mac: MacAddr,
+    /// Device MAC the frames were sent to.
+    pub dut_mac: MacAddr,
+    /// Device MAC on the return side (source of returned frames in DR/NAT),
+    /// checked when known.
+    pub dut_rx_mac: Option<MacAddr>,
+    /// Virtual IP.
+    pub vip: Ipv4Addr,
+    /// Virtual port.
+    pub vport: u16,
+    /// The reals.
+    pub reals: Vec<Real>,
+    /// TTL as sent.
+    pub ttl: u8,
+}
+
+/// Checks returned packets against an [`Expect`].
+#[derive(Debug, Clone)]
+pub struct Checker {
+    e: Expect,
+    by_addr: HashMap<(Ipv4Addr, u16), usize>,
+}
+
+impl Checker {
+    /// A checker for `e`.
+    pub fn new(e: Expect) -> Checker {
+        let by_addr = e
+            .reals
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.ip, r.port), i))
+            .collect();
+        Checker { e, by_addr }
+    }
+
+    /// What it expects.
+    pub fn expect(&self) -> &Expect {
+        &self.e
+    }
+
+    /// Checks `frame`; the stamp of a good packet.
+    pub fn check(&self, frame: &[u8]) -> Result<Stamp, Reject> {
+        let e = &self.e;
+        if frame.len() < ethernet::HEADER_LEN {
+            return Err(Bad::Truncated.into());
+        }
+        if ethernet::ethertype(frame) != ethernet::ETHERTYPE_IPV4 {
+            return Err(Reject::NotIpv4);
+        }
+        let p = flow::parse(frame).map_err(|r| match r {
+            DropReason::Truncated => Bad::Truncated,
+            DropReason::BadIpv4Header => Bad::IpHeader,
+            DropReason::BadIpv4Checksum => Bad::IpChecksum,
+            _ => Bad::Proto,
+        })?;
+        if p.proto != e.proto.number() {
+            return Err(Bad::Proto.into());
+        }
+        if p.is_fragment {
+            return Err(Bad::Fragment.into());
+        }
+        let seg = &frame[p.l4..p.ip_end()];
+        let (csum_off, st) = match e.proto {
+            Proto::Udp => (
+                l4::UDP_CHECKSUM_OFFSET,
+                stamp::read_udp(&seg[l4::UDP_HEADER_LEN..]),
+            ),
+            Proto::Tcp => (
+                l4::TCP_CHECKSUM_OFFSET,
+                stamp::read_tcp(seg, l4::tcp_header_len(seg)),
+            ),
+        };
+        let stored = u16::from_be_bytes([seg[csum_off], seg[csum_off + 1]]);
+        if stored != l4::segment_checksum(p.src, p.dst, p.proto, seg, csum_off) {
+            return Err(Bad::L4Checksum.into());
+        }
+        let st = st.map_err(|x| match x {
+            StampError::Short => Bad::Truncated,
+            StampError::Magic => Bad::NoMagic,
+        })?;
+        if st.slot as u64 >= e.space.flows() {
+            return Err(Bad::FlowId.into());
+        }
+        if e.proto == Proto::Tcp {
+            let want = if st.first() {
+                TCP_FIRST_FLAGS
+            } else {
+                TCP_DATA_FLAGS
+            };
+            if p.tcp_flags != want {
+                return Err(Bad::TcpFlags.into());
+            }
+        }
+        let (dst_mac, src_mac) = (ethernet::dst(frame), ethernet::src(frame));
+        let (client, ttl) = match e.mode {
+            Mode::Swap => {
+                if (p.src, p.sport) != (e.vip, e.vport) {
+                    return Err(Bad::Tuple.into());
+                }
+                if dst_mac != e.tx_mac {
+                    return Err(Bad::MacDst.into());
+                }
+                if src_mac != e.dut_mac {
+                    return Err(Bad::MacSrc.into());
+                }
+                ((p.dst, p.dport), e.ttl)
+            }
+            Mode::Dr => {
+                if (p.dst, p.dport) != (e.vip, e.vport) {
+                    return Err(Bad::Tuple.into());
+                }
+                if !e.reals.iter().any(|r| r.mac == dst_mac) {
+                    return Err(Bad::MacDst.into());
+                }
+                self.check_src_mac(src_mac)?;
+                ((p.src, p.sport), e.ttl)
+            }
+            Mode::Nat => {
+                let Some(&i) = self.by_addr.get(&(p.dst, p.dport)) else {
+                    return Err(Bad::Tuple.into());
+                };
+                if dst_mac != e.reals[i].mac {
+                    return Err(Bad::MacDst.into());
+                }
+                self.check_src_mac(src_mac)?;
+                ((p.src, p.sport), e.ttl.wrapping_sub(1))
+            }
+        };
+        let Some(key) = FlowSpace::key_of(client.0, client.1) else {
+            return Err(Bad::Tuple.into());
+        };
+        if e.space.slot_of(key) != st.slot {
+            return Err(Bad::FlowId.into());
+        }
+        if p.ttl != ttl {
+            return Err(Bad::Ttl.into());
+        }
+        Ok(st)
+    }
+
+    fn check_src_mac(&self, src: MacAddr) -> Result<(), Reject> {
+        match self.e.dut_rx_mac {
+            Some(m) if m != src => Err(Bad::MacSrc.into()),
+            None if src.is_multicast() => Err(Bad::MacSrc.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Helpers for the tests of this crate: the expected transformations of
+/// each mode, applied by hand.
+#[cfg(test)]
+pub(crate) mod dut {
+    use super::*;
+
+    /// testpmd's 5tswap: MACs, IPs and ports swapped (checksums unchanged:
+    /// a swap does not change a one's complement sum).
+    pub fn swap(frame: &mut [u8]) {
+        let p = flow::parse(frame).unwrap();
+        let (d, s) = (ethernet::dst(frame), ethernet::src(frame));
+        ethernet::set_macs(frame, s, d);
+        let ip = &mut frame[p.l3..];
+        let (a, b) = (ip[12..16].to_vec(), ip[16..20].to_vec());
+        ip[12..16].copy_from_slice(&b);
+        ip[16..20].copy_from_slice(&a);
+        let seg = &mut frame[p.l4..];
+        let (sp, dp) = (seg[0..2].to_vec(), seg[2..4].to_vec());
+        seg[0..2].copy_from_slice(&dp);
+        seg[2..4].copy_from_slice(&sp);
+    }
+
+    /// A load balancer's NAT to `real`, with sluice_core's own rewrites.
+    pub fn nat(frame: &mut [u8], real: &Real, dut_mac: MacAddr) {
+        let p = flow::parse(frame).unwrap();
+        assert!(sluice_core::nat::decrement_ttl(frame, &p));
+        sluice_core::nat::rewrite_destination(frame, &p, real.ip, real.port);
+        ethernet::set_macs(frame, real.mac, dut_mac);
+    }
+
+    /// Direct routing to `real`: MACs only.
+    pub fn dr(frame: &mut [u8], real: &Real, dut_mac: MacAddr) {
+        ethernet::set_macs(frame, real.mac, dut_mac);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dut;
+    use super::*;
+    use crate::frame::{self, Fields, FrameParams};
+    use crate::scenario::parse_reals;
+    use crate::stamp::FLAG_FIRST;
+    use sluice_core::wire::{checksum, ipv4};
+
+    const TX_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const DUT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xfe]);
+    const DUT_RX_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xfd]);
+
+    fn setup(mode: Mode, proto: Proto) -> (Checker, FrameParams) {
+        let e = Expect {
+            mode,
+            proto,
+            space: FlowSpace::new(1000).unwrap(),
+            tx_mac: TX_MAC,
+            dut_mac: DUT_MAC,
+            dut_rx_mac: Some(DUT_RX_MAC),
+            vip: Ipv4Addr::new(192, 0, 2, 100),
+            vport: 80,
+            reals: parse_reals("198.51.100.11-198.51.100.18:8080").unwrap(),
+            ttl: 64,
+        };
+        let p = FrameParams {
+            src_mac: TX_MAC,
+            dst_mac: DUT_MAC,
+            vip: e.vip,
+            vport: e.vport,
+            proto,
+            ttl: e.ttl,
+        };
+        (Checker::new(e), p)
+    }
+
+    fn packet(c: &Checker, p: &FrameParams, size: u16, slot: u32, first: bool) -> Vec<u8> {
+        let sp = c.expect().space;
+        let (ip, port) = FlowSpace::client(sp.key(slot, 3));
+        frame::build(
+            p,
+            size,
+            &Fields {
+                client_ip: ip,
+                client_port: port,
+                stamp: Stamp {
+                    run: 2,
+                    flags: if first { FLAG_FIRST } else { 0 },
+                    slot,
+                    seq: 77,
+                    tsc: 1234,
+                },
+            },
+        )
+    }
+
+    fn corrupt_l4_checksum(f: &mut [u8]) {
+        let p = flow::parse(f).unwrap();
+        let off = if p.proto == ipv4::PROTO_UDP { 6 } else { 16 };
+        f[p.l4 + off] ^= 0x40;
+    }
+
+    #[test]
+    fn swap_is_accepted_and_corruption_is_not() {
+        for proto in [Proto::Udp, Proto::Tcp] {
+            let (c, p) = setup(Mode::Swap, proto);
+            for size in [64, 570, 1518] {
+                let mut f = packet(&c, &p, size, 5, size == 64);
+                dut::swap(&mut f);
+                let st = c.check(&f).unwrap();
+                assert_eq!((st.slot, st.seq, st.run, st.tsc), (5, 77, 2, 1234));
+                let mut bad = f.clone();
+                corrupt_l4_checksum(&mut bad);
+                assert_eq!(c.check(&bad), Err(Reject::Bad(Bad::L4Checksum)));
+                let mut bad = f.clone();
+                bad[frame::L3 + 10] ^= 1;
+                assert_eq!(c.check(&bad), Err(Reject::Bad(Bad::IpChecksum)));
+                // A payload bit flip breaks the layer-4 checksum too.
+                let mut bad = f.clone();
+                let last = bad.len() - 1;
+                bad[last] ^= 0x80;
+                assert_eq!(c.check(&bad), Err(Reject::Bad(Bad::L4Checksum)));
+            }
+            // Unswapped: wrong tuple.
+            let f = packet(&c, &p, 64, 5, false);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::Tuple)));
+            // MACs not swapped.
+            let mut f = packet(&c, &p, 64, 5, false);
+            dut::swap(&mut f);
+            ethernet::set_macs(&mut f, DUT_MAC, TX_MAC);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::MacDst)));
+        }
+    }
+
+    #[test]
+    fn nat_is_accepted_and_mistakes_are_not() {
+        for proto in [Proto::Udp, Proto::Tcp] {
+            let (c, p) = setup(Mode::Nat, proto);
+            let reals = c.expect().reals.clone();
+            for (i, real) in reals.iter().enumerate() {
+                let mut f = packet(&c, &p, 128, i as u32, false);
+                dut::nat(&mut f, real, DUT_RX_MAC);
+                assert_eq!(c.check(&f).unwrap().slot, i as u32);
+            }
+            // MAC of another real.
+            let mut f = packet(&c, &p, 128, 1, false);
+            dut::nat(&mut f, &reals[0], DUT_RX_MAC);
+            ethernet::set_macs(&mut f, reals[1].mac, DUT_RX_MAC);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::MacDst)));
+            // Not translated.
+            let mut f = packet(&c, &p, 128, 1, false);
+            dut::dr(&mut f, &reals[0], DUT_RX_MAC);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::Tuple)));
+            // Translated, TTL not decremented (header checksum redone).
+            let mut f = packet(&c, &p, 128, 1, false);
+            dut::nat(&mut f, &reals[0], DUT_RX_MAC);
+            f[frame::L3 + 8] += 1;
+            f[frame::L3 + 10] = 0;
+            f[frame::L3 + 11] = 0;
+            let cs = checksum::checksum(&f[frame::L3..frame::L4]);
+            f[frame::L3 + 10..frame::L3 + 12].copy_from_slice(&cs.to_be_bytes());
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::Ttl)));
+            // Wrong source MAC.
+            let mut f = packet(&c, &p, 128, 1, false);
+            dut::nat(&mut f, &reals[0], DUT_MAC);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::MacSrc)));
+            // Corrupted checksum.
+            let mut f = packet(&c, &p, 128, 1, false);
+            dut::nat(&mut f, &reals[0], DUT_RX_MAC);
+            corrupt_l4_checksum(&mut f);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::L4Checksum)));
+        }
+    }
+
+    #[test]
+    fn dr_is_accepted() {
+        let (c, p) = setup(Mode::Dr, Proto::Tcp);
+        let real = c.expect().reals[3];
+        let mut f = packet(&c, &p, 64, 9, true);
+        dut::dr(&mut f, &real, DUT_RX_MAC);
+        assert!(c.check(&f).unwrap().first());
+        // Untouched: the destination MAC is the device's, not a real's.
+        let f = packet(&c, &p, 64, 9, true);
+        assert_eq!(c.check(&f), Err(Reject::Bad(Bad::MacDst)));
+    }
+
+    #[test]
+    fn flow_and_flag_mismatches() {
+        let (c, p) = setup(Mode::Swap, Proto::Tcp);
+        // Stamp slot 5, client address of slot 6.
+        let mut f = packet(&c, &p, 64, 5, false);
+        let (ip, port) = FlowSpace::client(c.expect().space.key(6, 0));
+        let mut f2 = frame::build(
+            &p,
+            64,
+            &Fields {
+                client_ip: ip,
+                client_port: port,
+                stamp: stamp::read_tcp(&f[frame::L4..], 20).unwrap(),
+            },
+        );
+        dut::swap(&mut f2);
+        assert_eq!(c.check(&f2), Err(Reject::Bad(Bad::FlowId)));
+        // SYN flag cleared on the first packet (checksum fixed up).
+        let mut g = packet(&c, &p, 64, 5, true);
+        dut::swap(&mut g);
+        g[frame::L4 + 13] = frame::TCP_DATA_FLAGS;
+        let pp = flow::parse(&g).unwrap();
+        let cs = l4::segment_checksum(pp.src, pp.dst, pp.proto, &g[pp.l4..], 16);
+        g[frame::L4 + 16..frame::L4 + 18].copy_from_slice(&cs.to_be_bytes());
+        assert_eq!(c.check(&g), Err(Reject::Bad(Bad::TcpFlags)));
+        // Not ours: magic gone (checksum fixed up).
+        dut::swap(&mut f);
+        f[frame::L4 + 14] = 0;
+        let pp = flow::parse(&f).unwrap();
+        let cs = l4::segment_checksum(pp.src, pp.dst, pp.proto, &f[pp.l4..], 16);
+        f[frame::L4 + 16..frame::L4 + 18].copy_from_slice(&cs.to_be_bytes());
+        assert_eq!(c.check(&f), Err(Reject::Bad(Bad::NoMagic)));
+    }
+
+    #[test]
+    fn non_ip_and_short_frames() {
+        let (c, _) = setup(Mode::Swap, Proto::Udp);
+        let mut arp = vec![0u8; 60];
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert_eq!(c.check(&arp), Err(Reject::NotIpv4));
+        assert_eq!(c.check(&arp[..10]), Err(Reject::Bad(Bad::Truncated)));
+        let names: std::collections::HashSet<_> = Bad::ALL.iter().map(|b| b.name()).collect();
+        assert_eq!(names.len(), Bad::COUNT);
+        for (i, b) in Bad::ALL.iter().enumerate() {
+            assert_eq!(b.index(), i);
+        }
+    }
+}
