@@ -38,6 +38,11 @@ echo ">> cargo test"
 # Namespace tests use unique names and may run in parallel.
 cargo test --workspace --locked -- --test-threads="${SLUICE_TEST_THREADS:-2}"
 
+echo ">> perf kit smoke (generator + Sluice + testpmd over memif; no timing assertions)"
+if [[ $(id -u) -eq 0 ]]; then
+    python3 perf/bench.py --smoke --profile debug
+fi
+
 # Nothing may be left behind by the tests.
 left=$(ip netns list 2>/dev/null | grep -c '^sl-' || true)
 if [[ "$left" != 0 ]]; then
