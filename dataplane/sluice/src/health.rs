@@ -234,11 +234,9 @@ impl HealthManager {
                 if self.drains.contains_key(slot) {
                     w = 0;
                 }
-                if s.spec.weight_by_latency && w > 0 {
+                if s.spec.weight_by_latency {
                     if let (Some(f), Some(l)) = (fastest, l) {
-                        let scaled =
-                            (w as f64 * f.as_secs_f64() / l.as_secs_f64().max(1e-6)).round();
-                        w = (scaled as u64).max(1);
+                        w = latency_scaled(w, f, *l);
                     }
                 }
                 out.insert(*slot, w.min(u32::MAX as u64) as u32);
@@ -367,5 +365,32 @@ fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: u16, now: Instant,
     {
         p.backoff = None;
         p.clean_since = None;
+    }
+}
+
+/// Scales a weight by check latency: the fastest real of the service keeps
+/// its weight, one `k` times slower gets `1/k` of it (at least 1 while the
+/// weight is not 0).
+pub fn latency_scaled(weight: u64, fastest: Duration, mine: Duration) -> u64 {
+    if weight == 0 {
+        return 0;
+    }
+    let scaled = (weight as f64 * fastest.as_secs_f64() / mine.as_secs_f64().max(1e-9)).round();
+    (scaled as u64).clamp(1, weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_scaling_keeps_the_fastest_and_divides_the_slower() {
+        let ms = Duration::from_millis;
+        assert_eq!(latency_scaled(100, ms(2), ms(2)), 100);
+        assert_eq!(latency_scaled(100, ms(2), ms(4)), 50);
+        assert_eq!(latency_scaled(100, ms(2), ms(8)), 25);
+        assert_eq!(latency_scaled(3, ms(1), ms(1000)), 1, "never below 1");
+        assert_eq!(latency_scaled(0, ms(1), ms(2)), 0, "a quiesced real stays quiesced");
+        assert_eq!(latency_scaled(10, ms(5), ms(1)), 10, "never above its weight");
     }
 }
