@@ -390,7 +390,15 @@ mod tests {
         assert_eq!(latency_scaled(100, ms(2), ms(4)), 50);
         assert_eq!(latency_scaled(100, ms(2), ms(8)), 25);
         assert_eq!(latency_scaled(3, ms(1), ms(1000)), 1, "never below 1");
-        assert_eq!(latency_scaled(0, ms(1), ms(2)), 0, "a quiesced real stays quiesced");
-        assert_eq!(latency_scaled(10, ms(5), ms(1)), 10, "never above its weight");
+        assert_eq!(
+            latency_scaled(0, ms(1), ms(2)),
+            0,
+            "a quiesced real stays quiesced"
+        );
+        assert_eq!(
+            latency_scaled(10, ms(5), ms(1)),
+            10,
+            "never above its weight"
+        );
     }
 }
