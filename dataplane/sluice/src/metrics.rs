@@ -1166,17 +1166,17 @@ pub fn render(status: &Status, stats: &Stats, services: &ServiceList, format: Fo
     type RealCounter = (&'static str, &'static str, fn(&RealInfo) -> u64);
     let real_health_counters: [RealCounter; 3] = [
         (
-            "sluice_real_health_transitions_total",
+            "sluice_real_health_transitions",
             "Availability changes seen by the real server's health checks and agent.",
             |r| r.health.transitions,
         ),
         (
-            "sluice_real_syn_timeouts_total",
+            "sluice_real_syn_timeouts",
             "NAT connections to the real server that expired unanswered (passive detection).",
             |r| r.health.syn_timeouts,
         ),
         (
-            "sluice_real_resets_total",
+            "sluice_real_resets",
             "Resets the real server sent (passive detection).",
             |r| r.health.resets,
         ),
@@ -1492,8 +1492,14 @@ mod tests {
         }
         // No UNIT lines, no OpenMetrics-only types.
         assert!(!t.contains("# UNIT") && !t.contains(" info\n"));
-        // Rates are left to Prometheus; no health is invented.
-        assert!(!t.contains("pps") && !t.contains("health"));
+        // Rates are left to Prometheus.
+        assert!(!t.contains("pps"));
+        // Health: a real without checks counts as up at its weight.
+        assert!(t.contains("# TYPE sluice_real_up gauge"), "{t}");
+        assert!(
+            t.contains("# TYPE sluice_real_health_transitions_total counter"),
+            "{t}"
+        );
     }
 
     #[test]

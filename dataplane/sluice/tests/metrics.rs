@@ -301,8 +301,12 @@ fn metrics_endpoint_serves_real_figures_in_both_formats() {
         &text,
         &format!(r#"sluice_real_weight{{{svc},real="192.0.2.22:80"}} 3"#),
     );
-    // No health is reported (there is none yet).
-    assert!(!text.contains("health"), "{text}");
+    // Health: these reals have no checks, so they count as up.
+    has_line(
+        &text,
+        &format!(r#"sluice_real_up{{{svc},real="192.0.2.21:80"}} 1"#),
+    );
+    has_line(&text, "# TYPE sluice_real_health_transitions_total counter");
 
     // Every family announced once, with HELP and TYPE, before its samples.
     let mut families = std::collections::HashSet::new();
