@@ -69,6 +69,25 @@ pub struct TrafficCounters {
     pub resets: Counter,
 }
 
+impl TrafficCounters {
+    /// Zeroes every counter (control thread, when a slot is given to a new
+    /// service or real: nothing refers to it any more, so no worker writes
+    /// it concurrently).
+    pub fn reset(&self) {
+        for c in [
+            &self.connections,
+            &self.packets_in,
+            &self.bytes_in,
+            &self.packets_out,
+            &self.bytes_out,
+            &self.syn_timeouts,
+            &self.resets,
+        ] {
+            c.reset();
+        }
+    }
+}
+
 /// Connections of one real on one worker.
 #[derive(Default)]
 pub struct Gauge {
@@ -186,6 +205,35 @@ impl SharedStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_clears_every_counter_of_a_slot() {
+        let s = SharedStats::new(1);
+        let t = &s.workers[0].reals[3];
+        for c in [
+            &t.connections,
+            &t.packets_in,
+            &t.bytes_in,
+            &t.packets_out,
+            &t.bytes_out,
+            &t.syn_timeouts,
+            &t.resets,
+        ] {
+            c.add(7);
+        }
+        t.reset();
+        for c in [
+            &t.connections,
+            &t.packets_in,
+            &t.bytes_in,
+            &t.packets_out,
+            &t.bytes_out,
+            &t.syn_timeouts,
+            &t.resets,
+        ] {
+            assert_eq!(c.get(), 0);
+        }
+    }
 
     #[test]
     fn gauges_sum_over_workers_and_never_read_negative() {

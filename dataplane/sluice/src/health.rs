@@ -118,6 +118,7 @@ impl HealthManager {
         self.passive.retain(|k, _| live.contains(k));
         self.drains.retain(|k, _| live.contains(k));
         self.available.retain(|k, _| live.contains(k));
+        self.transitions.retain(|k, _| live.contains(k));
     }
 
     /// Starts draining real `slot`: no new connections now, the rest ended

@@ -319,16 +319,7 @@ impl LbControl {
     fn reset_real(&mut self, slot: u16) {
         self.zero_reals.remove(&slot);
         for w in &self.shared.workers {
-            let t = &w.reals[slot as usize];
-            for c in [
-                &t.connections,
-                &t.packets_in,
-                &t.bytes_in,
-                &t.packets_out,
-                &t.bytes_out,
-            ] {
-                c.reset();
-            }
+            w.reals[slot as usize].reset();
         }
         self.shared.overloaded[slot as usize].store(false, Ordering::Relaxed);
     }
@@ -336,16 +327,7 @@ impl LbControl {
     fn reset_service(&mut self, slot: u16) {
         self.zero_services.remove(&slot);
         for w in &self.shared.workers {
-            let t = &w.services[slot as usize];
-            for c in [
-                &t.connections,
-                &t.packets_in,
-                &t.bytes_in,
-                &t.packets_out,
-                &t.bytes_out,
-            ] {
-                c.reset();
-            }
+            w.services[slot as usize].reset();
         }
     }
 
