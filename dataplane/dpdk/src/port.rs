@@ -341,9 +341,11 @@ impl Port {
         )? as usize;
         let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n];
         let mut vals = vec![dpdk_sys::rte_eth_xstat::default(); n];
-        // SAFETY: names has room for n entries.
-        let got =
-            unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, names.as_mut_ptr(), n as u32) };
+        let got = {
+            let ptr = names.as_mut_ptr();
+            // SAFETY: names has room for n entries.
+            unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, ptr, n as u32) }
+        };
         let got = check(
             || format!("rte_eth_xstats_get_names(port {})", self.name),
             got,

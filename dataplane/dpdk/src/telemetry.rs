@@ -79,9 +79,9 @@ pub fn register(cmd: &str, help: &str, handler: Handler) -> Result<()> {
         Box::leak(c.into_boxed_c_str()),
         Box::leak(h.into_boxed_c_str()),
     );
+    let (cp, hp) = (c.as_ptr(), h.as_ptr());
     // SAFETY: c and h are valid for the life of the process; trampoline
     // has the telemetry_cb signature and catches panics.
-    let rc =
-        unsafe { dpdk_sys::rte_telemetry_register_cmd(c.as_ptr(), Some(trampoline), h.as_ptr()) };
+    let rc = unsafe { dpdk_sys::rte_telemetry_register_cmd(cp, Some(trampoline), hp) };
     check(|| format!("rte_telemetry_register_cmd({cmd})"), rc).map(|_| ())
 }
