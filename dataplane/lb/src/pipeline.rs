@@ -233,10 +233,12 @@ impl Forwarder {
             Ok(p) => p,
             Err(r) => return Action::Drop(r),
         };
+        // `owns` covers the port's addresses and every VIP: decided once.
+        let local = port.local.owns(p.dst);
         // Traffic to the port's own address (not a VIP) that the dataplane
         // does not answer itself belongs to the kernel, when it has an
         // interface on this port: replies to health checks, management.
-        if port.kernel && port.local.owns(p.dst) && !snap.services.is_vip(p.dst) {
+        if port.kernel && local && !snap.services.is_vip(p.dst) {
             let echo = p.proto == ipv4::PROTO_ICMP
                 && p.icmp
                     .is_some_and(|i| i.ty == sluice_core::wire::icmp::TYPE_ECHO_REQUEST);
@@ -259,18 +261,17 @@ impl Forwarder {
                     src: SocketAddrV4::new(p.src, p.sport),
                     dst: SocketAddrV4::new(p.dst, p.dport),
                 };
-                if snap.services.is_vip(p.dst) {
-                    if let Some(svc) = snap.services.lookup(p.proto, p.dst, p.dport) {
-                        let owner = steer::owner(p.src, self.workers);
-                        if owner != self.worker {
-                            return Action::HandOff { worker: owner };
-                        }
-                        return self.inbound(snap, svc, frame, &p, t, now_ms);
+                if let Some(svc) = snap.services.lookup(p.proto, p.dst, p.dport) {
+                    let owner = steer::owner(p.src, self.workers);
+                    if owner != self.worker {
+                        return Action::HandOff { worker: owner };
                     }
+                    return self.inbound(snap, svc, frame, &p, t, now_ms);
                 }
-                if port.local.owns(p.dst) {
-                    let out = port.local.handle(frame);
-                    return local_action(out.verdict);
+                if local {
+                    // TCP/UDP to an appliance address or an unserved VIP
+                    // port: nothing in the dataplane listens there.
+                    return Action::Drop(DropReason::UnsupportedProtocol);
                 }
                 // Maybe a NAT reply: real -> client. The client owns it.
                 let owner = steer::owner(p.dst, self.workers);
@@ -291,18 +292,14 @@ impl Forwarder {
                         return self.icmp_error(snap, frame, &p, now_ms);
                     }
                 }
-                if port.local.owns(p.dst) {
-                    let out = port.local.handle(frame);
-                    return local_action(out.verdict);
+                if local {
+                    // Echo request: answered in place.
+                    return local_action(port.local.handle(frame).verdict);
                 }
                 Action::Drop(DropReason::NotForUs)
             }
-            _ => {
-                if port.local.owns(p.dst) {
-                    return Action::Drop(DropReason::UnsupportedProtocol);
-                }
-                Action::Drop(DropReason::NotForUs)
-            }
+            _ if local => Action::Drop(DropReason::UnsupportedProtocol),
+            _ => Action::Drop(DropReason::NotForUs),
         }
     }
 
