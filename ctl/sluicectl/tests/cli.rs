@@ -814,8 +814,13 @@ impl Tmux {
             .map(|s| s.success())
             .unwrap_or(false);
         if !installed {
-            eprintln!("tmux is not installed: {test} skipped");
-            return None;
+            // Skipping silently would pass without testing anything:
+            // only an explicit request may skip.
+            if std::env::var("SLUICE_SKIP_TMUX").as_deref() == Ok("1") {
+                eprintln!("SKIPPED: tmux is not installed ({test}; SLUICE_SKIP_TMUX=1)");
+                return None;
+            }
+            panic!("{test} needs tmux (scripts/lib/deps.sh installs it), or SLUICE_SKIP_TMUX=1 to skip");
         }
         let dir = tempfile::Builder::new()
             .prefix("sluicectl-tmux")
