@@ -80,12 +80,6 @@ impl Drop for LcoreHandle {
     }
 }
 
-/// The lcore the calling thread runs on (`u32::MAX` for non-EAL threads).
-pub fn current_lcore() -> u32 {
-    // SAFETY: reads a thread-local; no preconditions.
-    unsafe { dpdk_sys::sluice_lcore_id() }
-}
-
 /// The TSC cycle counter.
 #[inline(always)]
 pub fn cycles() -> u64 {

@@ -70,21 +70,6 @@ impl Mbuf {
         unsafe { self.raw.as_ref().port }
     }
 
-    /// Shrinks the packet to `len` bytes (single segment only); a larger
-    /// `len` is ignored.
-    #[inline(always)]
-    pub fn truncate(&mut self, len: u16) {
-        // SAFETY: writing plain fields of an mbuf we own; the new length is
-        // not larger than the old one, so it stays inside the buffer.
-        unsafe {
-            let m = self.raw.as_mut();
-            if m.nb_segs == 1 && len < m.data_len {
-                m.data_len = len;
-                m.pkt_len = len as u32;
-            }
-        }
-    }
-
     /// Hints the CPU to fetch the start of the packet data into cache.
     #[inline(always)]
     pub fn prefetch(&self) {

@@ -7,7 +7,7 @@
 
 use crate::stats::{MAX_REALS, MAX_SERVICES};
 use sluice_conntrack::{Fwd, Proto};
-use sluice_proto::{Forward, OnRealRemoval, Protocol, ServiceKey, ServiceSpec};
+use sluice_proto::{Forward, Protocol, ServiceKey, ServiceSpec};
 use sluice_sched::{
     real_identity, RealSpec as SchedReal, Schedule, ScheduleConfig, SchedulerKind, TableSize,
 };
@@ -103,8 +103,6 @@ pub struct VirtualService {
     pub reals: Vec<RealServer>,
     /// Persistence, if any.
     pub persistence: Option<PersistCfg>,
-    /// End removed reals' connections at once.
-    pub end_on_removal: bool,
     /// The spec it was built from (listing, save).
     pub spec: ServiceSpec,
 }
@@ -312,7 +310,6 @@ impl ServiceTable {
                     timeout_ms: p.timeout_secs.saturating_mul(1000),
                     netmask: netmask(p.netmask),
                 }),
-                end_on_removal: spec.on_real_removal == OnRealRemoval::End,
                 spec: spec.clone(),
             });
         }
@@ -366,17 +363,12 @@ impl ServiceTable {
     pub fn real_ended(&self, r: u16) -> bool {
         bit(&self.ended_reals, r)
     }
-
-    /// The service with slot `s`.
-    pub fn by_slot(&self, s: u16) -> Option<&VirtualService> {
-        self.services.iter().find(|v| v.slot == s)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_proto::RealSpec;
+    use sluice_proto::{OnRealRemoval, RealSpec};
 
     fn spec(reals: &[(&str, u16, Forward)]) -> ServiceSpec {
         ServiceSpec {

@@ -342,7 +342,7 @@ impl Forwarder {
         if p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Fwd::Nat) {
             return Action::Drop(DropReason::TtlExceeded);
         }
-        let Some((pos, template)) = self.schedule(svc, t, now_ms) else {
+        let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         let r = &svc.reals[pos];
@@ -363,7 +363,11 @@ impl Forwarder {
             }
             Err(_) => {
                 // No room: forward this connection by the consistent hash,
-                // exactly as its later packets will be (stateless()).
+                // exactly as its later packets will be (stateless()); a
+                // template made for it would pin the client elsewhere.
+                if let (Some(id), true) = (template, fresh) {
+                    self.conns.templates_mut().remove(id);
+                }
                 self.stats.services[svc.slot as usize].connections.add(1);
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
@@ -406,12 +410,13 @@ impl Forwarder {
     }
 
     /// Picks a real: the persistence template first, else the scheduler.
+    /// Returns the real, the template used, and whether it was made now.
     fn schedule(
         &mut self,
         svc: &VirtualService,
         t: Tuple,
         now_ms: u64,
-    ) -> Option<(usize, Option<sluice_conntrack::TemplateId>)> {
+    ) -> Option<(usize, Option<sluice_conntrack::TemplateId>, bool)> {
         let loads = ServiceLoads {
             reals: &svc.reals,
             shared: &self.shared,
@@ -431,7 +436,7 @@ impl Forwarder {
                     // even when quiesced (LVS semantics), unless overloaded.
                     if !self.shared.is_overloaded(svc.reals[pos].slot) {
                         self.conns.templates_mut().refresh(id, now_ms);
-                        return Some((pos, Some(id)));
+                        return Some((pos, Some(id), false));
                     }
                 }
                 self.conns.templates_mut().remove(id);
@@ -460,7 +465,7 @@ impl Forwarder {
                 .ok(),
             None => None,
         };
-        Some((pos, template))
+        Some((pos, template, true))
     }
 
     fn outbound(

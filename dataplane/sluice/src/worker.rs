@@ -94,6 +94,9 @@ struct Held {
     port: usize,
     next_hop: Ipv4Addr,
     since: u64,
+    /// When an ARP request for `next_hop` last went out (for any packet
+    /// held for it: all of them are updated together).
+    asked: u64,
 }
 
 /// Per-poll scratch state of a worker.
@@ -103,7 +106,6 @@ struct Out {
     ktx: Vec<MbufBatch>,
     free: MbufBatch,
     held: Vec<Held>,
-    arp_sent: [(Ipv4Addr, u64); 32],
 }
 
 impl Worker {
@@ -160,16 +162,19 @@ impl Worker {
         let nworkers = rings.handoff.len();
         let burst = poll.burst;
         let mut batch = MbufBatch::with_capacity(burst);
+        // What one poll can queue for one port: a burst from every port,
+        // from the kernel interface and from every other worker, plus held
+        // packets and ARP requests (one per held packet at most).
+        let out_cap = burst * (nports + nworkers + 1) + 2 * MAX_HELD;
         let mut out = Out {
             tx: (0..nports)
-                .map(|_| MbufBatch::with_capacity(burst * (nworkers + 2) + MAX_HELD))
+                .map(|_| MbufBatch::with_capacity(out_cap))
                 .collect(),
             ktx: (0..nports)
-                .map(|_| MbufBatch::with_capacity(burst * (nworkers + 2)))
+                .map(|_| MbufBatch::with_capacity(out_cap))
                 .collect(),
-            free: MbufBatch::with_capacity(burst * (nworkers + 2) + MAX_HELD),
+            free: MbufBatch::with_capacity(out_cap),
             held: Vec::with_capacity(MAX_HELD),
-            arp_sent: [(Ipv4Addr::UNSPECIFIED, 0); 32],
         };
         let hz_ms = (cycles_hz() / 1000).max(1);
         let mut idle_run: u32 = 0;
@@ -311,8 +316,10 @@ impl Worker {
                             drop(m);
                         }
                     } else {
-                        let (port, nh) = (h.port, h.next_hop);
-                        maybe_ask(&pool, &mut out, snap, port, nh, now, &forwarder);
+                        if now.saturating_sub(h.asked) >= ARP_RETRY_MS {
+                            let (port, nh) = (h.port, h.next_hop);
+                            ask(&pool, &mut out, snap, port, nh, now, &forwarder);
+                        }
                         i += 1;
                     }
                 }
@@ -465,13 +472,23 @@ fn handle(
                 return;
             }
             forwarder.stats().held_for_arp.add(1);
+            // Ask now unless a packet already held for this next hop did.
+            let asked = out
+                .held
+                .iter()
+                .filter(|h| h.next_hop == next_hop)
+                .map(|h| h.asked)
+                .max();
             out.held.push(Held {
                 mbuf: m,
                 port,
                 next_hop,
                 since: now,
+                asked: asked.unwrap_or(0),
             });
-            maybe_ask(pool, out, snap, port, next_hop, now, forwarder);
+            if asked.is_none_or(|a| now.saturating_sub(a) >= ARP_RETRY_MS) {
+                ask(pool, out, snap, port, next_hop, now, forwarder);
+            }
         }
         Action::ToKernel => {
             if let Err(m) = out.ktx[rx_port].push(m) {
@@ -493,8 +510,9 @@ fn handle(
     }
 }
 
-/// Sends an ARP request for `nh` on `port` unless one went out recently.
-fn maybe_ask(
+/// Sends an ARP request for `nh` on `port` and records the time on every
+/// packet held for it, so the next request waits ARP_RETRY_MS.
+fn ask(
     pool: &Mempool,
     out: &mut Out,
     snap: &Snapshot,
@@ -503,12 +521,9 @@ fn maybe_ask(
     now: u64,
     f: &Forwarder,
 ) {
-    let slot = (u32::from(nh) as usize) % out.arp_sent.len();
-    let (ip, at) = out.arp_sent[slot];
-    if ip == nh && now.saturating_sub(at) < ARP_RETRY_MS {
-        return;
+    for h in out.held.iter_mut().filter(|h| h.next_hop == nh) {
+        h.asked = now;
     }
-    out.arp_sent[slot] = (nh, now);
     let Some(pv) = snap.ports.get(port) else {
         return;
     };
