@@ -32,15 +32,18 @@ port = 8080
     )
 }
 
-/// A real's health state; "up" only once schedulers see it available too.
+/// A real's health state, reported "up" or "down" only once the flag the
+/// schedulers read agrees (the control thread applies check results every
+/// 100 ms, so the two can differ for that long).
 fn real_state(d: &Daemon, i: usize) -> String {
     let l = d.ctl_json(&["list"]);
     let h = &l["result"]["services"][0]["reals"][i]["health"];
     let s = h["state"].as_str().unwrap_or("").to_string();
-    if s == "up" && h["available"] != true {
-        return "up-pending".into();
+    match (s.as_str(), h["available"] == true) {
+        ("up", false) => "up-pending".into(),
+        ("down", true) => "down-pending".into(),
+        _ => s,
     }
-    s
 }
 
 fn ids(t: &LbTopo, n: usize) -> (BTreeMap<String, usize>, usize) {
