@@ -480,25 +480,28 @@ impl Forwarder {
         let Some(id) = self.conns.lookup_outbound(&key) else {
             // A reply of a connection forwarded without an entry (table
             // full): translate it if exactly one service uses this real.
-            if let Some(svc) = snap
-                .services
-                .by_real(t.proto.number(), *t.src.ip(), t.src.port())
-            {
-                if self.table_under_pressure() {
-                    let (vip, slot) = (svc.vip, svc.slot);
-                    let real = svc.reals.iter().find(|r| r.addr == t.src).map(|r| r.slot);
-                    let len = p.total_len as u64;
-                    let s = &self.stats;
-                    s.services[slot as usize].packets_out.add(1);
-                    s.services[slot as usize].bytes_out.add(len);
-                    if let Some(r) = real {
-                        s.reals[r as usize].packets_out.add(1);
-                        s.reals[r as usize].bytes_out.add(len);
-                    }
-                    return self.forward_to_client(snap, frame, p, vip, now_ms);
-                }
+            // (The cheap pressure test first: most unmatched packets are
+            // strays, and the table is rarely full.)
+            let svc = if self.table_under_pressure() {
+                snap.services
+                    .by_real(t.proto.number(), *t.src.ip(), t.src.port())
+            } else {
+                None
+            };
+            let Some(svc) = svc else {
+                return Action::Drop(DropReason::NotForUs);
+            };
+            let (vip, slot) = (svc.vip, svc.slot);
+            let real = svc.reals.iter().find(|r| r.addr == t.src).map(|r| r.slot);
+            let len = p.total_len as u64;
+            let s = &self.stats;
+            s.services[slot as usize].packets_out.add(1);
+            s.services[slot as usize].bytes_out.add(len);
+            if let Some(r) = real {
+                s.reals[r as usize].packets_out.add(1);
+                s.reals[r as usize].bytes_out.add(len);
             }
-            return Action::Drop(DropReason::NotForUs);
+            return self.forward_to_client(snap, frame, p, vip, now_ms);
         };
         let (service, real, vip) = {
             let c = self.conns.get(id).expect("looked-up id is live");
