@@ -5,7 +5,10 @@ set -euo pipefail
 
 SLUICE_APT_PACKAGES=(
     # build: DPDK 22.11 headers and shared libraries, bindgen's libclang
-    pkg-config libdpdk-dev dpdk-dev libclang-dev clang gcc
+    pkg-config libdpdk-dev libclang-dev clang gcc
+    # DPDK's tools: dpdk-hugepages.py and dpdk-devbind.py (dpdk);
+    # dpdk-testpmd, dpdk-dumpcap and dpdk-telemetry.py (dpdk-dev)
+    dpdk dpdk-dev
     # the net_pcap driver plugin's library
     libpcap0.8
     # test and demo hosts: namespaces, offload switches, real clients

@@ -24,10 +24,33 @@ pub fn unique_id() -> String {
     format!("{:x}{:x}", std::process::id() % 0xfffff, n)
 }
 
+/// Records that the running test skipped, and why: printed, and appended
+/// to `$SLUICE_SKIP_LOG` (scripts/test.sh lists these in its summary and
+/// does not count them as passed). Returns `false` for `if !... { return }`.
+pub fn skip(reason: &str) -> bool {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    let line = format!("{}::{test}: {reason}", env!("CARGO_CRATE_NAME"));
+    eprintln!("SKIPPED: {line}");
+    if let Ok(path) = std::env::var("SLUICE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    false
+}
+
 /// Tests that build namespaces need root. Without it they fail, unless
-/// SLUICE_SKIP_NETNS=1 says to skip them on purpose (they then print so).
+/// SLUICE_SKIP_NETNS=1 says to skip them on purpose (they are then
+/// reported as skipped).
 pub fn require_root() -> bool {
-    // SAFETY-free check: /proc/self/status Uid line.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let uid0 = status
         .lines()
@@ -38,10 +61,21 @@ pub fn require_root() -> bool {
         return true;
     }
     if std::env::var("SLUICE_SKIP_NETNS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: needs root (SLUICE_SKIP_NETNS=1)");
-        return false;
+        return skip("needs root (SLUICE_SKIP_NETNS=1)");
     }
     panic!("this test needs root (network namespaces, DPDK); run scripts/test.sh as root or set SLUICE_SKIP_NETNS=1 to skip it");
+}
+
+/// Where failed tests keep their daemon logs: `$SLUICE_TEST_LOGS`, else
+/// `target/test-logs`.
+pub fn test_logs_dir() -> PathBuf {
+    match std::env::var_os("SLUICE_TEST_LOGS") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("target dir")
+            .join("test-logs"),
+    }
 }
 
 /// Runs a command to completion with a time limit; panics with its output
@@ -331,7 +365,38 @@ impl Drop for Daemon {
         if self.child.is_some() {
             let _ = self.terminate();
         }
+        if std::thread::panicking() {
+            self.keep_log();
+        }
         let _ = std::fs::remove_dir_all(self.runtime_dir());
+    }
+}
+
+impl Daemon {
+    /// The test failed: keep the daemon's log under the test-logs folder
+    /// and print its tail with the failure.
+    fn keep_log(&self) {
+        let text = self.log_text();
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("test")
+            .replace("::", "-");
+        let dir = test_logs_dir();
+        let kept = dir.join(format!("{test}-{}.log", self.prefix));
+        let saved = std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&kept, &text))
+            .is_ok();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        eprintln!(
+            "--- sluice log ({} lines{}), last 40 ---\n{tail}\n--- end of sluice log ---",
+            lines.len(),
+            if saved {
+                format!(", kept in {}", kept.display())
+            } else {
+                String::new()
+            }
+        );
     }
 }
 
