@@ -60,11 +60,11 @@ pub enum Command {
         /// The service.
         service: ServiceSpec,
     },
-    /// Change a virtual service's scheduler, persistence or policy; its
-    /// reals stay (reals listed in the spec are ignored).
+    /// Change some settings of a virtual service: the fields the patch
+    /// gives; every other setting, and the reals, stay as they are.
     ServiceEdit {
-        /// The new settings; the key selects the service.
-        service: ServiceSpec,
+        /// The key selects the service; the other fields are the changes.
+        service: ServicePatch,
     },
     /// Remove a virtual service; its connections end.
     ServiceDel {
@@ -85,12 +85,13 @@ pub enum Command {
         /// The real.
         real: RealSpec,
     },
-    /// Change a real's weight, forwarding method or thresholds.
+    /// Change some settings of a real (weight, forwarding method,
+    /// thresholds): the fields the patch gives; the others stay.
     RealEdit {
         /// Which service.
         service: ServiceKey,
-        /// The real's new settings; ip and port select it.
-        real: RealSpec,
+        /// ip and port select the real; the other fields are the changes.
+        real: RealPatch,
     },
     /// Reset the reported counters of every service, or of one.
     Zero {

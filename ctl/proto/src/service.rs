@@ -146,6 +146,12 @@ pub struct ServiceSpec {
     /// keeps its weight, a real twice as slow gets half).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weight_by_latency: bool,
+    /// A persistence template whose real is quiesced (weight 0) is dropped
+    /// when next used, so the client is scheduled afresh (IPVS's
+    /// `expire_quiescent_template`). Off: templates keep sending their
+    /// clients to a quiesced real, as LVS does by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expire_quiescent_template: bool,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
@@ -201,6 +207,190 @@ fn default_weight() -> u32 {
 
 fn default_forward() -> Forward {
     Forward::Nat
+}
+
+/// Changes to a virtual service (`sluicectl service edit`): every field
+/// left out keeps its value, and the reals are untouched.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePatch {
+    /// Protocol of the service to change.
+    pub protocol: Protocol,
+    /// Its virtual IP.
+    pub vip: Ipv4Addr,
+    /// Its virtual port.
+    pub port: u16,
+    /// New scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    /// New persistence timeout in seconds (turns persistence on); 0 turns
+    /// persistence off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence_timeout_secs: Option<u32>,
+    /// New persistence netmask (prefix length); the service must have or
+    /// get persistence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence_netmask: Option<u8>,
+    /// New policy for removed reals' connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_real_removal: Option<OnRealRemoval>,
+    /// New Maglev table size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mh_table_size: Option<u32>,
+    /// New policy for the connections of a real found down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_real_down: Option<OnRealRemoval>,
+    /// Scale weights by check latency, or stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_by_latency: Option<bool>,
+    /// Drop templates of quiesced reals, or stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_quiescent_template: Option<bool>,
+}
+
+impl ServicePatch {
+    /// The key of the service to change.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            protocol: self.protocol,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+
+    /// A patch of the service `key` that changes nothing yet.
+    pub fn new(key: ServiceKey) -> ServicePatch {
+        ServicePatch {
+            protocol: key.protocol,
+            vip: key.vip,
+            port: key.port,
+            scheduler: None,
+            persistence_timeout_secs: None,
+            persistence_netmask: None,
+            on_real_removal: None,
+            mh_table_size: None,
+            on_real_down: None,
+            weight_by_latency: None,
+            expire_quiescent_template: None,
+        }
+    }
+
+    /// Whether the patch changes anything.
+    pub fn is_empty(&self) -> bool {
+        *self == ServicePatch::new(self.key())
+    }
+
+    /// `spec` with the changes applied (reals untouched). Errors when the
+    /// netmask is set on a service that has and gets no persistence.
+    pub fn apply(&self, spec: &ServiceSpec) -> Result<ServiceSpec, String> {
+        let mut s = spec.clone();
+        if let Some(x) = &self.scheduler {
+            s.scheduler = x.clone();
+        }
+        match (self.persistence_timeout_secs, self.persistence_netmask) {
+            (Some(0), Some(_)) => {
+                return Err(
+                    "a persistence netmask needs persistence (timeout 0 turns it off)".into(),
+                )
+            }
+            (Some(0), None) => s.persistence = None,
+            (Some(t), m) => {
+                let netmask = m
+                    .or(s.persistence.map(|p| p.netmask))
+                    .unwrap_or_else(default_netmask);
+                s.persistence = Some(Persistence {
+                    timeout_secs: t,
+                    netmask,
+                });
+            }
+            (None, Some(m)) => match &mut s.persistence {
+                Some(p) => p.netmask = m,
+                None => {
+                    return Err(format!(
+                        "{} has no persistence: give a timeout with the netmask",
+                        spec.key()
+                    ))
+                }
+            },
+            (None, None) => {}
+        }
+        if let Some(x) = self.on_real_removal {
+            s.on_real_removal = x;
+        }
+        if let Some(x) = self.mh_table_size {
+            s.mh_table_size = Some(x);
+        }
+        if let Some(x) = self.on_real_down {
+            s.on_real_down = x;
+        }
+        if let Some(x) = self.weight_by_latency {
+            s.weight_by_latency = x;
+        }
+        if let Some(x) = self.expire_quiescent_template {
+            s.expire_quiescent_template = x;
+        }
+        Ok(s)
+    }
+}
+
+/// Changes to a real server (`sluicectl real edit`): every field left out
+/// keeps its value (its checks and agent included).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RealPatch {
+    /// Address of the real to change.
+    pub ip: Ipv4Addr,
+    /// Its port.
+    pub port: u16,
+    /// New weight (0 quiesces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// New forwarding method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
+    /// New upper connection threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_threshold: Option<u32>,
+    /// New lower connection threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_threshold: Option<u32>,
+}
+
+impl RealPatch {
+    /// A patch of real `ip:port` that changes nothing yet.
+    pub fn new(ip: Ipv4Addr, port: u16) -> RealPatch {
+        RealPatch {
+            ip,
+            port,
+            weight: None,
+            forward: None,
+            upper_threshold: None,
+            lower_threshold: None,
+        }
+    }
+
+    /// Whether the patch changes anything.
+    pub fn is_empty(&self) -> bool {
+        *self == RealPatch::new(self.ip, self.port)
+    }
+
+    /// `real` with the changes applied.
+    pub fn apply(&self, real: &RealSpec) -> RealSpec {
+        let mut r = real.clone();
+        if let Some(w) = self.weight {
+            r.weight = w;
+        }
+        if let Some(f) = self.forward {
+            r.forward = f;
+        }
+        if let Some(x) = self.upper_threshold {
+            r.upper_threshold = x;
+        }
+        if let Some(x) = self.lower_threshold {
+            r.lower_threshold = x;
+        }
+        r
+    }
 }
 
 /// Packet, byte and connection counters of a service or a real.
@@ -328,6 +518,9 @@ pub struct ServiceInfo {
     /// Effective weights scaled by latency.
     #[serde(default)]
     pub weight_by_latency: bool,
+    /// Templates of quiesced reals are dropped when next used.
+    #[serde(default)]
+    pub expire_quiescent_template: bool,
     /// Reals.
     pub reals: Vec<RealInfo>,
     /// Counters (since start, or since the last `zero`).

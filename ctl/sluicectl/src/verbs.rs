@@ -5,7 +5,8 @@
 
 use clap::{Args, Subcommand};
 use sluice_proto::{
-    Command, Forward, OnRealRemoval, Persistence, Protocol, RealSpec, ServiceKey, ServiceSpec,
+    Command, Forward, OnRealRemoval, Persistence, Protocol, RealPatch, RealSpec, ServiceKey,
+    ServicePatch, ServiceSpec,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -97,6 +98,84 @@ pub struct ServiceOpts {
     /// Maglev lookup table size (a prime; mh only).
     #[arg(long)]
     mh_table_size: Option<u32>,
+    /// What happens to the connections of a real found down: keep or end.
+    #[arg(long, default_value = "keep", value_parser = ["keep", "end"])]
+    on_real_down: String,
+    /// Drop a quiesced real's persistence templates when next used
+    /// (IPVS's expire_quiescent_template).
+    #[arg(long)]
+    expire_quiescent_template: bool,
+}
+
+/// Changes to a service: only the options given change (ipvsadm -E, but
+/// what is not given is kept, not reset to a default).
+#[derive(Args, Debug, Clone)]
+pub struct ServiceEditOpts {
+    #[command(flatten)]
+    addr: ServiceAddr,
+    /// Scheduler: rr, wrr, lc, wlc, sed, nq, sh, mh.
+    #[arg(short = 's', long)]
+    scheduler: Option<String>,
+    /// Persistence timeout in seconds (turns persistence on).
+    #[arg(short = 'p', long = "persistent", value_name = "SECONDS")]
+    persistent: Option<u32>,
+    /// Turn persistence off.
+    #[arg(long, conflicts_with_all = ["persistent", "netmask"])]
+    no_persistent: bool,
+    /// Persistence client netmask (e.g. 255.255.255.0 or 24).
+    #[arg(short = 'M', long = "netmask")]
+    netmask: Option<String>,
+    /// What happens to a removed real's connections: keep or end.
+    #[arg(long, value_parser = ["keep", "end"])]
+    on_real_removal: Option<String>,
+    /// What happens to the connections of a real found down: keep or end.
+    #[arg(long, value_parser = ["keep", "end"])]
+    on_real_down: Option<String>,
+    /// Maglev lookup table size (a prime; mh only).
+    #[arg(long)]
+    mh_table_size: Option<u32>,
+    /// Drop a quiesced real's persistence templates when next used: on or
+    /// off.
+    #[arg(long, value_parser = ["on", "off"])]
+    expire_quiescent_template: Option<String>,
+    /// Scale weights by health-check latency: on or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    weight_by_latency: Option<String>,
+}
+
+fn policy(s: &str) -> OnRealRemoval {
+    if s == "end" {
+        OnRealRemoval::End
+    } else {
+        OnRealRemoval::Keep
+    }
+}
+
+impl ServiceEditOpts {
+    fn patch(&self) -> Result<ServicePatch, String> {
+        let mut p = ServicePatch::new(self.addr.key());
+        p.scheduler = self.scheduler.clone();
+        p.persistence_timeout_secs = if self.no_persistent {
+            Some(0)
+        } else {
+            self.persistent
+        };
+        if self.persistent == Some(0) {
+            return Err(
+                "a persistence timeout must be at least 1 s (--no-persistent turns it off)".into(),
+            );
+        }
+        p.persistence_netmask = self.netmask.as_deref().map(parse_netmask).transpose()?;
+        p.on_real_removal = self.on_real_removal.as_deref().map(policy);
+        p.on_real_down = self.on_real_down.as_deref().map(policy);
+        p.mh_table_size = self.mh_table_size;
+        p.expire_quiescent_template = self.expire_quiescent_template.as_deref().map(|v| v == "on");
+        p.weight_by_latency = self.weight_by_latency.as_deref().map(|v| v == "on");
+        if p.is_empty() {
+            return Err("nothing to change: give at least one option".into());
+        }
+        Ok(p)
+    }
 }
 
 fn parse_netmask(s: &str) -> Result<u8, String> {
@@ -134,16 +213,13 @@ impl ServiceOpts {
             port: k.port,
             scheduler: self.scheduler.clone(),
             persistence,
-            on_real_removal: if self.on_real_removal == "end" {
-                OnRealRemoval::End
-            } else {
-                OnRealRemoval::Keep
-            },
+            on_real_removal: policy(&self.on_real_removal),
             mh_table_size: self.mh_table_size,
             check: None,
             agent: None,
-            on_real_down: Default::default(),
+            on_real_down: policy(&self.on_real_down),
             weight_by_latency: false,
+            expire_quiescent_template: self.expire_quiescent_template,
             reals: Vec::new(),
         })
     }
@@ -166,8 +242,8 @@ pub struct ListArgs {
 pub enum ServiceCmd {
     /// Add a virtual service (ipvsadm -A).
     Add(ServiceOpts),
-    /// Change a virtual service (ipvsadm -E).
-    Edit(ServiceOpts),
+    /// Change a virtual service (ipvsadm -E): only the options given.
+    Edit(ServiceEditOpts),
     /// Delete a virtual service (ipvsadm -D).
     Del {
         #[command(flatten)]
@@ -182,7 +258,9 @@ impl ServiceCmd {
     pub fn into_command(self) -> Result<Command, String> {
         Ok(match self {
             ServiceCmd::Add(o) => Command::ServiceAdd { service: o.spec()? },
-            ServiceCmd::Edit(o) => Command::ServiceEdit { service: o.spec()? },
+            ServiceCmd::Edit(o) => Command::ServiceEdit {
+                service: o.patch()?,
+            },
             ServiceCmd::Del { addr } => Command::ServiceDel { key: addr.key() },
             ServiceCmd::List(_) => Command::ServiceList { raw: false },
         })
@@ -233,13 +311,58 @@ impl RealOpts {
     }
 }
 
+/// Changes to a real: only the options given change (ipvsadm -e, but what
+/// is not given is kept, its forwarding method, thresholds and checks
+/// included).
+#[derive(Args, Debug, Clone)]
+pub struct RealEditOpts {
+    #[command(flatten)]
+    addr: ServiceAddr,
+    /// The real server, RIP:PORT.
+    #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
+    real: SocketAddrV4,
+    /// Weight (0 quiesces: no new connections; a weight also ends a drain).
+    #[arg(short = 'w', long)]
+    weight: Option<u32>,
+    /// Forward by NAT (masquerading).
+    #[arg(short = 'm', long = "masquerading", conflicts_with = "gatewaying")]
+    masquerading: bool,
+    /// Forward by direct routing (gatewaying).
+    #[arg(short = 'g', long = "gatewaying")]
+    gatewaying: bool,
+    /// Upper connection threshold (0: none).
+    #[arg(short = 'x', long = "u-threshold")]
+    upper: Option<u32>,
+    /// Lower connection threshold.
+    #[arg(short = 'y', long = "l-threshold")]
+    lower: Option<u32>,
+}
+
+impl RealEditOpts {
+    fn patch(&self) -> Result<RealPatch, String> {
+        let mut p = RealPatch::new(*self.real.ip(), self.real.port());
+        p.weight = self.weight;
+        p.forward = match (self.masquerading, self.gatewaying) {
+            (true, _) => Some(Forward::Nat),
+            (_, true) => Some(Forward::Dr),
+            _ => None,
+        };
+        p.upper_threshold = self.upper;
+        p.lower_threshold = self.lower;
+        if p.is_empty() {
+            return Err("nothing to change: give at least one of -w, -m, -g, -x, -y".into());
+        }
+        Ok(p)
+    }
+}
+
 /// `sluicectl real ...`
 #[derive(Subcommand, Debug)]
 pub enum RealCmd {
     /// Add a real server to a service (ipvsadm -a).
     Add(RealOpts),
-    /// Change a real server (ipvsadm -e).
-    Edit(RealOpts),
+    /// Change a real server (ipvsadm -e): only the options given.
+    Edit(RealEditOpts),
     /// Delete a real server (ipvsadm -d).
     Del {
         #[command(flatten)]
@@ -287,7 +410,7 @@ impl RealCmd {
             },
             RealCmd::Edit(o) => Command::RealEdit {
                 service: o.addr.key(),
-                real: o.spec(),
+                real: o.patch()?,
             },
             RealCmd::Drain {
                 addr,

@@ -181,6 +181,7 @@ fn services() -> ServiceList {
                 agent: None,
                 on_real_down: Default::default(),
                 weight_by_latency: false,
+                expire_quiescent_template: false,
                 reals: vec![
                     RealInfo {
                         spec: real([198, 51, 100, 11], 8080, 3, Forward::Nat),
@@ -216,6 +217,7 @@ fn services() -> ServiceList {
                 agent: None,
                 on_real_down: Default::default(),
                 weight_by_latency: false,
+                expire_quiescent_template: false,
                 reals: vec![RealInfo {
                     spec: real([198, 51, 100, 21], 53, 1, Forward::Dr),
                     active: 0,
@@ -817,7 +819,19 @@ impl Tmux {
             // Skipping silently would pass without testing anything:
             // only an explicit request may skip.
             if std::env::var("SLUICE_SKIP_TMUX").as_deref() == Ok("1") {
-                eprintln!("SKIPPED: tmux is not installed ({test}; SLUICE_SKIP_TMUX=1)");
+                let line =
+                    format!("sluicectl::cli::{test}: tmux is not installed (SLUICE_SKIP_TMUX=1)");
+                eprintln!("SKIPPED: {line}");
+                if let Ok(path) = std::env::var("SLUICE_SKIP_LOG") {
+                    use std::io::Write;
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                    {
+                        let _ = writeln!(f, "{line}");
+                    }
+                }
                 return None;
             }
             panic!("{test} needs tmux (scripts/lib/deps.sh installs it), or SLUICE_SKIP_TMUX=1 to skip");

@@ -373,6 +373,27 @@ impl ConnTable {
         self.slab.iter().map(|(i, c)| (ConnId(i), c))
     }
 
+    /// Visits live connections from `cursor` on, at most `budget` slab
+    /// slots per call, for a control-plane listing done in slices between
+    /// bursts. Returns `true` when the scan reached the end. Connections
+    /// inserted behind the cursor during the scan are not visited.
+    pub fn visit(
+        &self,
+        cursor: &mut ScanCursor,
+        budget: usize,
+        mut f: impl FnMut(ConnId, &Conn),
+    ) -> bool {
+        let end = self.slab.high_water();
+        let stop = cursor.pos.saturating_add(budget as u32).min(end);
+        while cursor.pos < stop {
+            if let Some(c) = self.slab.get(cursor.pos) {
+                f(ConnId(cursor.pos), c);
+            }
+            cursor.pos += 1;
+        }
+        cursor.pos >= end
+    }
+
     /// Incrementally removes connections for which `pred` holds, examining
     /// at most `budget` slab slots per call; each removed connection is
     /// passed to `on_removed` and counted as a removal. Returns `true` when

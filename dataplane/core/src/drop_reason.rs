@@ -51,11 +51,15 @@ pub enum DropReason {
     HoldQueueFull,
     /// The ring to the worker that owns the flow was full.
     HandoffFull,
+    /// A new NAT connection whose reply key (real, client address and
+    /// port) is held by the client's connection to another VIP through
+    /// the same real, with no other real free of such a clash.
+    ReplyKeyClash,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -81,6 +85,7 @@ impl DropReason {
         DropReason::NeighbourUnresolved,
         DropReason::HoldQueueFull,
         DropReason::HandoffFull,
+        DropReason::ReplyKeyClash,
     ];
 
     /// Index into per-reason counter arrays.
@@ -114,6 +119,7 @@ impl DropReason {
             DropReason::NeighbourUnresolved => "neighbour_unresolved",
             DropReason::HoldQueueFull => "hold_queue_full",
             DropReason::HandoffFull => "handoff_full",
+            DropReason::ReplyKeyClash => "reply_key_clash",
         }
     }
 }

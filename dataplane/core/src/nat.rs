@@ -10,6 +10,8 @@
 //! - [`decrement_ttl`]: the router's TTL decrement.
 //! - [`translate_icmp_error_to_client`]: an ICMP error about a packet the
 //!   real server received, made to look as if the virtual service sent it.
+//! - [`translate_icmp_error_to_real`]: an ICMP error about a NAT reply on
+//!   its way to the client, sent on to the real server that sent it.
 //!
 //! A UDP checksum of 0 means "no checksum" and is left 0; an updated UDP
 //! checksum that comes out as 0 is stored as 0xffff (RFC 768).
@@ -101,19 +103,69 @@ pub fn translate_icmp_error_to_client(
     vip: Ipv4Addr,
     vport: u16,
 ) {
-    let new_ip = u32::from(vip);
-    let old_ip = get32(frame, e.inner_l3 + IP_DST);
+    translate_icmp_error(frame, p, e, Quoted::Destination, vip, vport);
+}
 
-    // Outer header: the real server's own address becomes the VIP.
-    if get32(frame, p.l3 + IP_SRC) == old_ip {
-        set32(frame, p.l3 + IP_SRC, new_ip);
-        adjust32(&mut frame[p.l3..], IP_CHECKSUM, old_ip, new_ip);
+/// Translates an ICMP error about a packet that the load balancer sent to
+/// a client on a real server's behalf (a NAT reply, VIP:vport to
+/// CIP:cport), so that it reaches the real server that sent the reply: a
+/// router between the load balancer and the client reports
+/// fragmentation-needed or unreachable to the packet's source, the VIP,
+/// and path MTU discovery works through NAT only if the real learns of it
+/// (IPVS's `ip_vs_in_icmp` does the same).
+///
+/// The quoted source becomes `rip`:`rport` and the outer destination (the
+/// VIP, the quoted source) becomes `rip`, with every checksum updated as
+/// [`translate_icmp_error_to_client`] describes; the router's own address
+/// stays the outer source.
+pub fn translate_icmp_error_to_real(
+    frame: &mut [u8],
+    p: &Packet,
+    e: &IcmpError,
+    rip: Ipv4Addr,
+    rport: u16,
+) {
+    translate_icmp_error(frame, p, e, Quoted::Source, rip, rport);
+}
+
+/// Which end of the quoted packet a translation rewrites.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoted {
+    Source,
+    Destination,
+}
+
+/// Rewrites one end of the packet quoted in an ICMP error to `ip`:`port`,
+/// and the outer address (source or destination) that equals that end's
+/// old address, updating the outer IP checksum, the quoted IP and layer-4
+/// checksums and the ICMP checksum incrementally.
+fn translate_icmp_error(
+    frame: &mut [u8],
+    p: &Packet,
+    e: &IcmpError,
+    end: Quoted,
+    ip: Ipv4Addr,
+    port: u16,
+) {
+    let (addr_off, port_off) = match end {
+        Quoted::Source => (IP_SRC, L4_SPORT),
+        Quoted::Destination => (IP_DST, L4_DPORT),
+    };
+    let new_ip = u32::from(ip);
+    let old_ip = get32(frame, e.inner_l3 + addr_off);
+
+    // Outer header: the address the error names as the quoted end's own.
+    for outer in [IP_SRC, IP_DST] {
+        if get32(frame, p.l3 + outer) == old_ip {
+            set32(frame, p.l3 + outer, new_ip);
+            adjust32(&mut frame[p.l3..], IP_CHECKSUM, old_ip, new_ip);
+        }
     }
 
     // Quoted packet, with every change also applied to the ICMP checksum.
     let (msg, inner) = frame[p.l4..p.ip_end()].split_at_mut(e.inner_l3 - p.l4);
     let mut icmp_sum = get16(msg, icmp::CHECKSUM_OFFSET);
-    set32(inner, IP_DST, new_ip);
+    set32(inner, addr_off, new_ip);
     icmp_sum = checksum::update32(icmp_sum, old_ip, new_ip);
     let old_ipc = get16(inner, IP_CHECKSUM);
     let new_ipc = adjust32(inner, IP_CHECKSUM, old_ip, new_ip);
@@ -127,13 +179,13 @@ pub fn translate_icmp_error_to_client(
     };
     if let Some(csum_off) = csum_off {
         let seg = &mut inner[e.inner_ip_header_len..];
-        let old_port = get16(seg, L4_DPORT);
-        set16(seg, L4_DPORT, vport);
-        icmp_sum = checksum::update16(icmp_sum, old_port, vport);
+        let old_port = get16(seg, port_off);
+        set16(seg, port_off, port);
+        icmp_sum = checksum::update16(icmp_sum, old_port, port);
         if seg.len() >= csum_off + 2 {
             let udp = e.inner_proto == ipv4::PROTO_UDP;
             if let Some((old_c, new_c)) =
-                adjust_l4(seg, csum_off, udp, old_ip, new_ip, old_port, vport)
+                adjust_l4(seg, csum_off, udp, old_ip, new_ip, old_port, port)
             {
                 icmp_sum = checksum::update16(icmp_sum, old_c, new_c);
             }
@@ -581,6 +633,70 @@ mod tests {
         check_translation(&s, 11, 0, [0; 4], ROUTER, 36);
         check_translation(&s, 12, 0, [20, 0, 0, 0], RIP, 36);
         check_translation(&s, 4, 0, [0; 4], RIP, 40);
+    }
+
+    /// A NAT reply as the real sent it (RIP:rport -> CIP:cport) and as it
+    /// left the load balancer (VIP:vport -> CIP:cport, one hop less); a
+    /// router on the client's side reports it to the VIP, quoting
+    /// `quote_len` bytes; translated to the real, the quote is the real's
+    /// own packet (with the load balancer's TTL) and the error is addressed
+    /// to the real, from the router.
+    fn check_translation_to_real(reply: &Spec, quote_len: usize) {
+        let as_sent = Spec {
+            src: RIP,
+            sport: RPORT,
+            ..reply.clone()
+        };
+        let mut on_wire = frame(&as_sent);
+        let p = parse(&on_wire).unwrap();
+        rewrite_source(&mut on_wire, &p, VIP, VPORT);
+        assert!(decrement_ttl(&mut on_wire, &p));
+        let quote = &on_wire[14..14 + quote_len];
+        let rest = [0, 0, 0x05, 0x78]; // next-hop MTU 1400
+        let mut f = icmp_error(3, 4, rest, ROUTER, VIP, quote);
+        let p = parse(&f).unwrap();
+        let e = p.icmp.unwrap().error.unwrap();
+        assert_eq!((e.inner_src, e.inner_sport), (VIP, VPORT));
+        translate_icmp_error_to_real(&mut f, &p, &e, RIP, RPORT);
+
+        let q = parse(&f).expect("translated frame parses");
+        assert_eq!((q.src, q.dst), (ROUTER, RIP));
+        let ip = &f[q.l3..q.l4];
+        assert_eq!(get16(ip, IP_CHECKSUM), ip_checksum(ip));
+        let msg = &f[q.l4..q.ip_end()];
+        assert_eq!(get16(msg, 2), inet_checksum(&[&msg[..2], &msg[4..]]));
+        assert_eq!(&msg[..2], &[3, 4]);
+        assert_eq!(&msg[4..8], &rest, "the next-hop MTU is kept");
+        let e2 = q.icmp.unwrap().error.unwrap();
+        assert_eq!((e2.inner_src, e2.inner_sport), (RIP, RPORT));
+        assert_eq!((e2.inner_dst, e2.inner_dport), (reply.dst, reply.dport));
+        let real_sent = ip_packet(&Spec {
+            ttl: as_sent.ttl - 1,
+            ..as_sent.clone()
+        });
+        let n = comparable_quote_len(reply.proto, e2.inner_ip_header_len, quote_len);
+        assert_eq!(&f[e2.inner_l3..e2.inner_l3 + n], &real_sent[..n]);
+    }
+
+    #[test]
+    fn errors_about_replies_go_back_to_the_real() {
+        let reply = |proto: u8| Spec {
+            proto,
+            src: VIP,
+            dst: CIP,
+            sport: VPORT,
+            dport: CPORT,
+            payload: vec![0x3c; 1400],
+            tcp_opts: if proto == 6 { vec![1, 1, 1, 1] } else { vec![] },
+            ..Spec::default()
+        };
+        for proto in [6u8, 17] {
+            let s = reply(proto);
+            let whole = ip_packet(&s).len();
+            for n in [28, 36, 40, 41, 48, 200, whole] {
+                check_translation_to_real(&s, n);
+            }
+        }
     }
 
     #[test]

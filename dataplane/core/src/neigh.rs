@@ -1,38 +1,106 @@
-//! The neighbour (ARP) cache: IPv4 address to MAC address, learned from
-//! ARP, with an age limit. Fixed capacity, allocated once; learning and
-//! lookup never allocate.
+//! The neighbour (ARP) cache, modelled on the kernel's neighbour states
+//! (NUD): an entry confirmed by ARP is REACHABLE for `reachable_ms`, then
+//! STALE: still used, and its first use starts DELAY; if nothing confirms
+//! it within `delay_ms`, PROBE sends up to `probes` unicast ARP requests
+//! `retrans_ms` apart; with no answer the entry FAILED and is no longer
+//! used (the next packet for it is held and a broadcast request asks
+//! again). An entry is usable in REACHABLE, STALE, DELAY and PROBE, so a
+//! neighbour that stays quiet, such as a direct-routing real that never
+//! sends to the load balancer, is re-confirmed in the background without
+//! its traffic ever waiting.
+//!
+//! Sans-IO: every call takes `now` (milliseconds); [`NeighbourTable::poll`]
+//! moves the timers and reports the unicast probes to send. Fixed
+//! capacity, allocated once; nothing allocates afterwards.
 
 use crate::addr::MacAddr;
 use std::net::Ipv4Addr;
+
+/// The state of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NudState {
+    /// An empty slot.
+    #[default]
+    Empty,
+    /// Confirmed recently.
+    Reachable,
+    /// Not confirmed for a while; used, and checked when next used.
+    Stale,
+    /// Used while stale; a probe follows unless something confirms it.
+    Delay,
+    /// Being probed with unicast ARP requests.
+    Probe,
+    /// Probes went unanswered: not used until learned again.
+    Failed,
+}
+
+impl NudState {
+    /// Whether packets may be sent to the entry's MAC.
+    pub fn usable(self) -> bool {
+        matches!(
+            self,
+            NudState::Reachable | NudState::Stale | NudState::Delay | NudState::Probe
+        )
+    }
+}
+
+/// The neighbour timers, as the kernel's `base_reachable_time`,
+/// `delay_first_probe_time`, `retrans_time` and `ucast_solicit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NudConfig {
+    /// How long a confirmation keeps an entry REACHABLE.
+    pub reachable_ms: u64,
+    /// How long a used STALE entry waits for a confirmation before probes.
+    pub delay_ms: u64,
+    /// Time between unicast probes.
+    pub retrans_ms: u64,
+    /// Unicast probes before the entry FAILED.
+    pub probes: u8,
+}
+
+impl Default for NudConfig {
+    /// The kernel's defaults: 30 s, 5 s, 1 s, 3 probes.
+    fn default() -> Self {
+        NudConfig {
+            reachable_ms: 30_000,
+            delay_ms: 5_000,
+            retrans_ms: 1_000,
+            probes: 3,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Default)]
 struct Slot {
     ip: u32,
     mac: MacAddr,
-    /// Time of the last confirmation; 0 marks an empty slot.
-    seen: u64,
+    state: NudState,
+    /// When the state was entered (or the last probe sent, in PROBE).
+    since: u64,
+    /// Unicast probes sent in PROBE.
+    probes: u8,
 }
 
 /// A fixed-capacity neighbour cache (open addressing, linear probing over
-/// a bounded window; when the window is full the oldest entry in it is
-/// replaced).
+/// a bounded window; when the window is full, a FAILED entry or else the
+/// least recently confirmed one is replaced).
 pub struct NeighbourTable {
     slots: Box<[Slot]>,
     mask: usize,
-    max_age: u64,
+    cfg: NudConfig,
 }
 
-const PROBE: usize = 8;
+const PROBE_WINDOW: usize = 8;
 
 impl NeighbourTable {
     /// A cache of at least `capacity` entries (rounded up to a power of
-    /// two) whose entries expire `max_age` time units after last seen.
-    pub fn new(capacity: usize, max_age: u64) -> NeighbourTable {
-        let cap = capacity.max(PROBE).next_power_of_two();
+    /// two) with the timers of `cfg`.
+    pub fn new(capacity: usize, cfg: NudConfig) -> NeighbourTable {
+        let cap = capacity.max(PROBE_WINDOW).next_power_of_two();
         NeighbourTable {
             slots: vec![Slot::default(); cap].into_boxed_slice(),
             mask: cap - 1,
-            max_age,
+            cfg,
         }
     }
 
@@ -41,42 +109,117 @@ impl NeighbourTable {
         (ip.wrapping_mul(0x9e37_79b1) >> 7) as usize & self.mask
     }
 
-    /// Records that `ip` is at `mac` at time `now` (now must be non-zero).
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64) {
-        let ip = u32::from(ip);
-        let now = now.max(1);
+    #[inline]
+    fn find(&self, ip: u32) -> Option<usize> {
         let h = self.home(ip);
-        let mut victim = h;
-        for i in 0..PROBE {
-            let idx = (h + i) & self.mask;
-            let s = &mut self.slots[idx];
-            if s.seen != 0 && s.ip == ip {
-                s.mac = mac;
-                s.seen = now;
-                return;
-            }
-            if s.seen == 0 || now.saturating_sub(s.seen) > self.max_age {
-                victim = idx;
-                break;
-            }
-            if s.seen < self.slots[victim].seen {
-                victim = idx;
-            }
-        }
-        self.slots[victim] = Slot { ip, mac, seen: now };
+        (0..PROBE_WINDOW)
+            .map(|i| (h + i) & self.mask)
+            .find(|&idx| self.slots[idx].state != NudState::Empty && self.slots[idx].ip == ip)
     }
 
-    /// The MAC of `ip` if known and not older than the age limit.
-    pub fn lookup(&self, ip: Ipv4Addr, now: u64) -> Option<MacAddr> {
+    /// Records that `ip` is at `mac` at time `now` (an ARP request or reply
+    /// from it): the entry becomes REACHABLE. An address has at most one
+    /// entry.
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64) {
         let ip = u32::from(ip);
+        let idx = match self.find(ip) {
+            Some(i) => i,
+            None => self.victim(ip, now),
+        };
+        self.slots[idx] = Slot {
+            ip,
+            mac,
+            state: NudState::Reachable,
+            since: now,
+            probes: 0,
+        };
+    }
+
+    /// The slot a new entry for `ip` takes: an empty one in its window,
+    /// else a FAILED one, else the one confirmed longest ago.
+    fn victim(&self, ip: u32, now: u64) -> usize {
         let h = self.home(ip);
-        for i in 0..PROBE {
-            let s = &self.slots[(h + i) & self.mask];
-            if s.seen != 0 && s.ip == ip {
-                return (now.saturating_sub(s.seen) <= self.max_age).then_some(s.mac);
+        let window = (0..PROBE_WINDOW).map(|i| (h + i) & self.mask);
+        let rank = |idx: usize| {
+            let s = &self.slots[idx];
+            match s.state {
+                NudState::Empty => (0, 0),
+                NudState::Failed => (1, 0),
+                _ => (2, s.since.min(now)),
+            }
+        };
+        window.min_by_key(|&idx| rank(idx)).unwrap_or(h)
+    }
+
+    /// The MAC to send to `ip` with, if the entry is usable. A STALE entry
+    /// used now starts its DELAY timer, as in the kernel.
+    #[inline]
+    pub fn lookup(&mut self, ip: Ipv4Addr, now: u64) -> Option<MacAddr> {
+        let idx = self.find(u32::from(ip))?;
+        let cfg = self.cfg;
+        let s = &mut self.slots[idx];
+        age(s, &cfg, now);
+        if s.state == NudState::Stale {
+            s.state = NudState::Delay;
+            s.since = now;
+        }
+        s.state.usable().then_some(s.mac)
+    }
+
+    /// The entry of `ip`, if any: its MAC and state at `now` (read-only,
+    /// for tests and the control plane).
+    pub fn entry(&self, ip: Ipv4Addr, now: u64) -> Option<(MacAddr, NudState)> {
+        let idx = self.find(u32::from(ip))?;
+        let mut s = self.slots[idx];
+        age(&mut s, &self.cfg, now);
+        Some((s.mac, s.state))
+    }
+
+    /// Moves every entry's timers to `now` and calls `probe(ip, mac)` for
+    /// each unicast ARP request to send (an entry entering or staying in
+    /// PROBE). Call it every few hundred milliseconds; it visits every slot.
+    pub fn poll(&mut self, now: u64, mut probe: impl FnMut(Ipv4Addr, MacAddr)) {
+        let cfg = self.cfg;
+        for s in self.slots.iter_mut() {
+            if s.state != NudState::Empty {
+                advance(s, &cfg, now, &mut probe);
             }
         }
-        None
+    }
+}
+
+/// REACHABLE becomes STALE when its time is up: the one change that needs
+/// no probe, applied on every read.
+fn age(s: &mut Slot, cfg: &NudConfig, now: u64) {
+    if s.state == NudState::Reachable && now.saturating_sub(s.since) >= cfg.reachable_ms {
+        s.state = NudState::Stale;
+        s.since += cfg.reachable_ms;
+    }
+}
+
+/// Applies the timers that ran out by `now` to one entry, reporting the
+/// probes they call for. Only [`NeighbourTable::poll`] moves DELAY and
+/// PROBE on, so that no probe is skipped.
+fn advance(s: &mut Slot, cfg: &NudConfig, now: u64, probe: &mut dyn FnMut(Ipv4Addr, MacAddr)) {
+    age(s, cfg, now);
+    let elapsed = now.saturating_sub(s.since);
+    match s.state {
+        NudState::Delay if elapsed >= cfg.delay_ms => {
+            s.state = NudState::Probe;
+            s.since = now;
+            s.probes = 1;
+            probe(Ipv4Addr::from(s.ip), s.mac);
+        }
+        NudState::Probe if elapsed >= cfg.retrans_ms => {
+            s.since = now;
+            if s.probes >= cfg.probes {
+                s.state = NudState::Failed;
+            } else {
+                s.probes += 1;
+                probe(Ipv4Addr::from(s.ip), s.mac);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -84,24 +227,111 @@ impl NeighbourTable {
 mod tests {
     use super::*;
 
+    const IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 10]);
+
+    fn table() -> NeighbourTable {
+        NeighbourTable::new(64, NudConfig::default())
+    }
+
+    fn probes(t: &mut NeighbourTable, now: u64) -> Vec<Ipv4Addr> {
+        let mut out = Vec::new();
+        t.poll(now, |ip, mac| {
+            assert_eq!(mac, MAC);
+            out.push(ip)
+        });
+        out
+    }
+
     #[test]
-    fn learn_lookup_expire() {
-        let mut t = NeighbourTable::new(64, 100);
-        let ip = Ipv4Addr::new(192, 0, 2, 10);
-        let mac = MacAddr([2, 0, 0, 0, 0, 10]);
-        assert_eq!(t.lookup(ip, 1), None);
-        t.learn(ip, mac, 10);
-        assert_eq!(t.lookup(ip, 50), Some(mac));
-        assert_eq!(t.lookup(ip, 110), Some(mac));
-        assert_eq!(t.lookup(ip, 111), None);
-        let mac2 = MacAddr([2, 0, 0, 0, 0, 11]);
-        t.learn(ip, mac2, 120);
-        assert_eq!(t.lookup(ip, 121), Some(mac2));
+    fn reachable_then_stale_but_still_used() {
+        let mut t = table();
+        assert_eq!(t.lookup(IP, 1), None);
+        t.learn(IP, MAC, 1000);
+        assert_eq!(t.entry(IP, 30_999).unwrap().1, NudState::Reachable);
+        assert_eq!(t.entry(IP, 31_000).unwrap().1, NudState::Stale);
+        // Unused for an hour: stale, no probe, still used when needed.
+        assert!(probes(&mut t, 3_600_000).is_empty());
+        assert_eq!(t.lookup(IP, 3_600_000), Some(MAC));
+        assert_eq!(t.entry(IP, 3_600_000).unwrap().1, NudState::Delay);
+    }
+
+    #[test]
+    fn a_used_stale_entry_is_probed_and_fails_without_an_answer() {
+        let mut t = table();
+        t.learn(IP, MAC, 1000);
+        let used = 100_000;
+        assert_eq!(t.lookup(IP, used), Some(MAC));
+        assert!(probes(&mut t, used + 4_999).is_empty());
+        // Three unicast probes, one second apart; the entry stays usable.
+        assert_eq!(probes(&mut t, used + 5_000), vec![IP]);
+        assert_eq!(t.lookup(IP, used + 5_500), Some(MAC));
+        assert_eq!(probes(&mut t, used + 6_000), vec![IP]);
+        assert_eq!(probes(&mut t, used + 7_000), vec![IP]);
+        assert_eq!(t.entry(IP, used + 7_999).unwrap().1, NudState::Probe);
+        // No answer: failed, not used any more, not probed again.
+        assert!(probes(&mut t, used + 8_000).is_empty());
+        assert_eq!(t.entry(IP, used + 8_000).unwrap().1, NudState::Failed);
+        assert_eq!(t.lookup(IP, used + 8_001), None);
+        assert!(probes(&mut t, used + 60_000).is_empty());
+        // Learned again: reachable.
+        t.learn(IP, MAC, used + 70_000);
+        assert_eq!(t.lookup(IP, used + 70_001), Some(MAC));
+    }
+
+    #[test]
+    fn an_answer_to_a_probe_confirms_the_entry() {
+        let mut t = table();
+        t.learn(IP, MAC, 1000);
+        assert_eq!(t.lookup(IP, 40_000), Some(MAC));
+        assert_eq!(probes(&mut t, 45_000), vec![IP]);
+        t.learn(IP, MAC, 45_010);
+        assert_eq!(t.entry(IP, 45_010).unwrap().1, NudState::Reachable);
+        assert!(probes(&mut t, 50_000).is_empty());
+    }
+
+    #[test]
+    fn only_polls_move_delay_and_probe_on() {
+        // A lookup long after the last poll still uses a delayed entry:
+        // the probes that decide its fate are sent by poll, never skipped.
+        let mut t = table();
+        t.learn(IP, MAC, 1000);
+        assert_eq!(t.lookup(IP, 40_000), Some(MAC));
+        assert_eq!(t.lookup(IP, 90_000), Some(MAC));
+        assert_eq!(t.entry(IP, 90_000).unwrap().1, NudState::Delay);
+        assert_eq!(probes(&mut t, 90_000), vec![IP]);
+    }
+
+    #[test]
+    fn learning_never_makes_a_duplicate() {
+        // Two addresses with the same home slot: the second lands behind
+        // the first. When the first goes, learning the second again must
+        // update its entry, not make a new one in the freed slot.
+        let mut t = NeighbourTable::new(8, NudConfig::default());
+        let a = Ipv4Addr::from(0x0a00_0001u32);
+        let h = t.home(u32::from(a));
+        let b = (0x0a00_0002u32..)
+            .map(Ipv4Addr::from)
+            .find(|x| t.home(u32::from(*x)) == h)
+            .unwrap();
+        t.learn(a, MAC, 10);
+        t.learn(b, MAC, 20);
+        let ia = t.find(u32::from(a)).unwrap();
+        t.slots[ia] = Slot::default();
+        let mac2 = MacAddr([2, 0, 0, 0, 0, 99]);
+        t.learn(b, mac2, 30);
+        let copies = t
+            .slots
+            .iter()
+            .filter(|s| s.state != NudState::Empty && s.ip == u32::from(b))
+            .count();
+        assert_eq!(copies, 1);
+        assert_eq!(t.lookup(b, 31), Some(mac2));
     }
 
     #[test]
     fn many_entries_keep_the_recent_ones() {
-        let mut t = NeighbourTable::new(1024, 1_000_000);
+        let mut t = NeighbourTable::new(1024, NudConfig::default());
         for i in 0..512u32 {
             t.learn(
                 Ipv4Addr::from(0xc000_0200 + i),

@@ -257,6 +257,7 @@ fn snapshot(mode: Mode) -> Snapshot {
         agent: None,
         on_real_down: Default::default(),
         weight_by_latency: false,
+        expire_quiescent_template: false,
         reals,
     };
     let table = ServiceTable::build(
@@ -306,7 +307,10 @@ fn forwarder(capacity: u32, now: u64) -> Forwarder {
             ..TableConfig::default()
         },
         neighbours: 4096,
-        neighbour_max_age_ms: 3_600_000,
+        neighbour: sluice_core::neigh::NudConfig {
+            reachable_ms: 3_600_000,
+            ..Default::default()
+        },
     };
     let mut f = Forwarder::new(&cfg, SharedStats::new(1)).expect("forwarder");
     learn_neighbours(&mut f, now);
@@ -737,7 +741,7 @@ fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
         let later = now + 100_000;
         let mut calls = 0u64;
         while !fwd.table().is_empty() {
-            fwd.housekeeping(&snap, 0, later);
+            fwd.housekeeping(&snap, later, || false);
             calls += 1;
             assert!(calls < 4 * u64::from(n), "expiry does not progress");
         }

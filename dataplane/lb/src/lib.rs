@@ -22,8 +22,8 @@ pub mod snapshot;
 pub mod stats;
 pub mod steer;
 
-pub use model::{RealServer, ServiceTable, VirtualService};
+pub use model::{Drain, RealServer, ServiceTable, VirtualService};
 pub use pipeline::{Action, Forwarder, ForwarderConfig};
 pub use route::RouteTable;
-pub use snapshot::{PortView, Snapshot};
+pub use snapshot::{PortBase, PortView, Snapshot};
 pub use stats::{Counter, SharedStats, WorkerLbStats, MAX_REALS, MAX_SERVICES};

@@ -103,8 +103,18 @@ pub struct VirtualService {
     pub reals: Vec<RealServer>,
     /// Persistence, if any.
     pub persistence: Option<PersistCfg>,
+    /// Templates of quiesced reals are dropped when next used.
+    pub expire_quiescent_template: bool,
     /// The spec it was built from (listing, save).
     pub spec: ServiceSpec,
+}
+
+impl VirtualService {
+    /// The real in counter slot `slot`, if it belongs to this service.
+    #[inline]
+    pub fn real_by_slot(&self, slot: u16) -> Option<&RealServer> {
+        self.reals.iter().find(|r| r.slot == slot)
+    }
 }
 
 /// One entry of the input to [`ServiceTable::build`]: a spec and the slots
@@ -117,6 +127,20 @@ pub struct SlottedService {
     pub slot: u16,
     /// One slot per real of `spec.reals`, in order.
     pub real_slots: Vec<u16>,
+}
+
+/// A (service, real) pair whose connections workers must end, with the
+/// id the control thread gave this ending. Ids only grow: a pair ended
+/// again later gets a new id (and a new scan), and a worker keeps its scan
+/// progress per id across snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drain {
+    /// Service slot.
+    pub service: u16,
+    /// Real slot.
+    pub real: u16,
+    /// Ending id.
+    pub id: u64,
 }
 
 const WORDS_S: usize = MAX_SERVICES / 64;
@@ -135,8 +159,8 @@ pub struct ServiceTable {
     live_services: Vec<u64>,
     live_reals: Vec<u64>,
     ended_reals: Vec<u64>,
-    /// (service slot, real slot) pairs whose connections workers must end.
-    pub drains: Vec<(u16, u16)>,
+    /// Pairs whose connections workers must end, by increasing id.
+    pub drains: Vec<Drain>,
 }
 
 fn bit(words: &[u64], i: u16) -> bool {
@@ -230,18 +254,21 @@ fn netmask(len: u8) -> Ipv4Addr {
 
 impl ServiceTable {
     /// Builds the table (off the packet path: allocates, builds scheduler
-    /// tables). `ended` lists (service slot, real slot) pairs removed with
-    /// the "end" policy, whose connections workers must end.
-    pub fn build(entries: &[SlottedService], ended: &[(u16, u16)]) -> Result<ServiceTable, String> {
+    /// tables). `drains` lists the (service, real) pairs whose connections
+    /// workers must end: reals removed with the "end" policy, found down
+    /// under `on_real_down = "end"`, or drained past their deadline.
+    pub fn build(entries: &[SlottedService], drains: &[Drain]) -> Result<ServiceTable, String> {
+        let mut drains = drains.to_vec();
+        drains.sort_by_key(|d| d.id);
         let mut t = ServiceTable {
             live_services: vec![0; WORDS_S],
             live_reals: vec![0; WORDS_R],
             ended_reals: vec![0; WORDS_R],
-            drains: ended.to_vec(),
+            drains,
             ..Default::default()
         };
-        for (_, r) in ended {
-            set(&mut t.ended_reals, *r);
+        for d in &t.drains {
+            set(&mut t.ended_reals, d.real);
         }
         for e in entries {
             let spec = &e.spec;
@@ -310,6 +337,7 @@ impl ServiceTable {
                     timeout_ms: p.timeout_secs.saturating_mul(1000),
                     netmask: netmask(p.netmask),
                 }),
+                expire_quiescent_template: spec.expire_quiescent_template,
                 spec: spec.clone(),
             });
         }
@@ -358,10 +386,18 @@ impl ServiceTable {
         bit(&self.live_reals, r)
     }
 
-    /// Whether real slot `r` was removed with the "end" policy.
+    /// Whether real slot `r`'s connections are being ended.
     #[inline]
     pub fn real_ended(&self, r: u16) -> bool {
         bit(&self.ended_reals, r)
+    }
+
+    /// Whether a connection recorded with service slot `service` and real
+    /// slot `real` has lost its real: the service was removed, or the real
+    /// was removed with the "end" policy. Its packets are dropped.
+    #[inline]
+    pub fn connection_gone(&self, service: u16, real: u16) -> bool {
+        !self.service_live(service) || (!self.real_live(real) && self.real_ended(real))
     }
 }
 
@@ -383,6 +419,7 @@ mod tests {
             agent: None,
             on_real_down: Default::default(),
             weight_by_latency: false,
+            expire_quiescent_template: false,
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {
@@ -411,7 +448,11 @@ mod tests {
                 slot: 3,
                 real_slots: vec![7, 9],
             }],
-            &[(1, 2)],
+            &[Drain {
+                service: 1,
+                real: 2,
+                id: 1,
+            }],
         )
         .unwrap();
         let v = t.lookup(6, "192.0.2.100".parse().unwrap(), 80).unwrap();

@@ -4,17 +4,19 @@
 //! routes it and resolves the next hop's MAC. It works on `&mut [u8]` and
 //! returns an [`Action`]; the worker moves the buffer accordingly.
 
-use crate::loads::ServiceLoads;
-use crate::model::VirtualService;
+use crate::loads::{ServiceLoads, Without};
+use crate::model::{RealServer, VirtualService};
 use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
 use crate::steer;
 use crossbeam_utils::CachePadded;
 use sluice_conntrack::{Activity, Config as TableConfig, ConnFlags, ConnState, FlowKey, TcpState};
-use sluice_conntrack::{ConnId, ConnTable, Dir, Fwd, NewConn, Proto, ScanCursor, TcpFlags};
-use sluice_core::flow::{self, Packet};
+use sluice_conntrack::{
+    Conn, ConnId, ConnTable, Dir, Fwd, InsertError, NewConn, Proto, ScanCursor, TcpFlags,
+};
+use sluice_core::flow::{self, IcmpError, Packet};
 use sluice_core::local::{Handled, Verdict};
-use sluice_core::neigh::NeighbourTable;
+use sluice_core::neigh::{NeighbourTable, NudConfig};
 use sluice_core::wire::{arp, ethernet, ipv4};
 use sluice_core::{nat, DropReason, MacAddr};
 use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
@@ -65,16 +67,25 @@ pub struct ForwarderConfig {
     pub table: TableConfig,
     /// Neighbour cache size.
     pub neighbours: usize,
-    /// Neighbour age limit in milliseconds.
-    pub neighbour_max_age_ms: u64,
+    /// Neighbour timers.
+    pub neighbour: NudConfig,
 }
 
 /// Most learned neighbours kept for broadcast to other workers per burst.
 pub const LEARNED_OUTBOX: usize = 64;
-/// Connections examined by expiry per call of [`Forwarder::housekeeping`].
-pub const EXPIRE_BUDGET: usize = 256;
+/// Most unicast neighbour probes queued between two calls of
+/// [`Forwarder::take_probes`].
+pub const PROBE_OUTBOX: usize = 64;
+/// Entries expired per step of [`Forwarder::housekeeping`]; between steps
+/// it asks its caller whether time is left.
+pub const EXPIRE_STEP: usize = 64;
+/// How often a worker runs [`Forwarder::housekeeping`] when it is caught
+/// up (when it is not, it runs at every poll).
+pub const HOUSEKEEPING_MS: u64 = 10;
 /// Slots examined per call when ending a removed real's connections.
 pub const DRAIN_BUDGET: usize = 1024;
+/// How often the neighbour timers are polled (they visit every entry).
+pub const NEIGHBOUR_POLL_MS: u64 = 100;
 
 /// One worker's forwarding state: its connection table, neighbour cache,
 /// scheduler cursors and counters.
@@ -87,9 +98,46 @@ pub struct Forwarder {
     stats: Arc<CachePadded<WorkerLbStats>>,
     shared: Arc<SharedStats>,
     learned: Vec<(Ipv4Addr, MacAddr)>,
-    drain_epoch: u64,
-    drain_next: usize,
-    drain_cursor: ScanCursor,
+    probes: Vec<(Ipv4Addr, MacAddr)>,
+    last_neighbour_poll: u64,
+    /// Every drain whose id is below this has been scanned to the end.
+    drains_done_below: u64,
+    /// The drain being scanned, and how far.
+    drain_cursor: Option<(u64, ScanCursor)>,
+}
+
+/// When a worker runs [`Forwarder::housekeeping`]: every
+/// [`HOUSEKEEPING_MS`], and at every poll while the last run ran out of
+/// time before it caught up, so expiry keeps pace with any connection rate
+/// (each run bounded by the worker's time budget).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HousekeepingTimer {
+    last: u64,
+    behind: bool,
+}
+
+impl HousekeepingTimer {
+    /// Whether housekeeping is due at `now_ms`.
+    #[inline]
+    pub fn due(&self, now_ms: u64) -> bool {
+        self.behind || now_ms.saturating_sub(self.last) >= HOUSEKEEPING_MS
+    }
+
+    /// Records a run at `now_ms` and what it got through.
+    pub fn ran(&mut self, now_ms: u64, h: Housekeeping) {
+        self.last = now_ms;
+        self.behind = !h.caught_up;
+    }
+}
+
+/// What [`Forwarder::housekeeping`] got through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// Every connection and template due has expired; `false`: the time
+    /// budget ran out first, call again at the next poll.
+    pub caught_up: bool,
+    /// Connections expired by this call.
+    pub expired: usize,
 }
 
 /// The transport key of a packet.
@@ -112,16 +160,17 @@ impl Forwarder {
             worker: cfg.worker,
             workers: cfg.workers.max(1),
             conns,
-            neigh: NeighbourTable::new(cfg.neighbours, cfg.neighbour_max_age_ms),
+            neigh: NeighbourTable::new(cfg.neighbours, cfg.neighbour),
             cursors: (0..MAX_SERVICES)
                 .map(|i| Cursor::starting_at(cfg.worker + i))
                 .collect(),
             stats: shared.workers[cfg.worker].clone(),
             shared,
             learned: Vec::with_capacity(LEARNED_OUTBOX),
-            drain_epoch: 0,
-            drain_next: 0,
-            drain_cursor: ScanCursor::new(),
+            probes: Vec::with_capacity(PROBE_OUTBOX),
+            last_neighbour_poll: 0,
+            drains_done_below: 0,
+            drain_cursor: None,
         })
     }
 
@@ -145,9 +194,20 @@ impl Forwarder {
         self.neigh.learn(ip, mac, now_ms);
     }
 
-    /// The MAC of `ip`, if known.
-    pub fn neighbour(&self, ip: Ipv4Addr, now_ms: u64) -> Option<MacAddr> {
+    /// The MAC to send to `ip` with, if its neighbour entry is usable.
+    pub fn neighbour(&mut self, ip: Ipv4Addr, now_ms: u64) -> Option<MacAddr> {
         self.neigh.lookup(ip, now_ms)
+    }
+
+    /// The neighbour cache (read-only: states, for tests and diagnostics).
+    pub fn neighbours(&self) -> &NeighbourTable {
+        &self.neigh
+    }
+
+    /// Unicast ARP probes to send now (neighbour, its MAC), queued by
+    /// [`Forwarder::housekeeping`].
+    pub fn take_probes(&mut self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
+        self.probes.drain(..)
     }
 
     fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now_ms: u64) {
@@ -157,49 +217,88 @@ impl Forwarder {
         }
     }
 
-    /// Periodic work between bursts: expire connections (bounded), and end
-    /// the connections of reals removed with the "end" policy (bounded).
-    pub fn housekeeping(&mut self, snap: &Snapshot, epoch: u64, now_ms: u64) {
+    /// Periodic work between bursts: expires connections and persistence
+    /// templates in steps of [`EXPIRE_STEP`] until caught up or until
+    /// `more()` says the caller's time budget is spent, ends the
+    /// connections of drained pairs (bounded, resuming where it stopped,
+    /// also across snapshots), and moves the neighbour timers. A caller
+    /// that is not caught up calls again at its next poll, so expiry keeps
+    /// up with any connection rate the budget allows.
+    pub fn housekeeping(
+        &mut self,
+        snap: &Snapshot,
+        now_ms: u64,
+        mut more: impl FnMut() -> bool,
+    ) -> Housekeeping {
         let stats = &self.stats;
-        self.conns.expire(now_ms, EXPIRE_BUDGET, |_, c| {
-            let g = &stats.gauges[c.real() as usize];
-            if c.is_active() {
-                g.active.sub(1);
-            } else {
-                g.inactive.sub(1);
+        let mut expired = 0;
+        let conns_done = loop {
+            let p = self.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
+                stats.gauges[c.real() as usize].closed(c.is_active());
+                // Passive health: a NAT connection whose SYN never got an
+                // answer.
+                if c.fwd() == Fwd::Nat
+                    && c.state() == ConnState::Tcp(TcpState::SynRecv)
+                    && !c.flags().contains(ConnFlags::SEEN_REPLY)
+                {
+                    stats.reals[c.real() as usize].syn_timeouts.add(1);
+                }
+            });
+            expired += p.expired;
+            if p.done || !more() {
+                break p.done;
             }
-            // Passive health: a NAT connection whose SYN never got an answer.
-            if c.fwd() == Fwd::Nat
-                && c.state() == ConnState::Tcp(TcpState::SynRecv)
-                && !c.flags().contains(ConnFlags::SEEN_REPLY)
-            {
-                stats.reals[c.real() as usize].syn_timeouts.add(1);
+        };
+        let templates_done = loop {
+            let p = self
+                .conns
+                .templates_mut()
+                .expire(now_ms, EXPIRE_STEP, |_, _| {});
+            if p.done || !more() {
+                break p.done;
             }
-        });
-        self.conns
-            .templates_mut()
-            .expire(now_ms, EXPIRE_BUDGET, |_, _| {});
-        let drains = &snap.services.drains;
-        if epoch != self.drain_epoch {
-            self.drain_epoch = epoch;
-            self.drain_next = 0;
-            self.drain_cursor = ScanCursor::new();
+        };
+        self.end_drained(snap);
+        if now_ms.saturating_sub(self.last_neighbour_poll) >= NEIGHBOUR_POLL_MS {
+            self.last_neighbour_poll = now_ms;
+            let probes = &mut self.probes;
+            self.neigh.poll(now_ms, |ip, mac| {
+                if probes.len() < PROBE_OUTBOX {
+                    probes.push((ip, mac));
+                }
+            });
         }
-        if let Some(&(s, r)) = drains.get(self.drain_next) {
-            let done =
-                self.conns
-                    .drain_real(&mut self.drain_cursor, s as u32, r, DRAIN_BUDGET, |_, c| {
-                        let g = &stats.gauges[c.real() as usize];
-                        if c.is_active() {
-                            g.active.sub(1);
-                        } else {
-                            g.inactive.sub(1);
-                        }
-                    });
-            if done {
-                self.drain_next += 1;
-                self.drain_cursor = ScanCursor::new();
-            }
+        Housekeeping {
+            caught_up: conns_done && templates_done,
+            expired,
+        }
+    }
+
+    /// Ends the connections of the first drain not scanned to the end yet,
+    /// examining at most [`DRAIN_BUDGET`] slots. Progress is kept per drain
+    /// id, so snapshots published while a scan runs do not restart it.
+    fn end_drained(&mut self, snap: &Snapshot) {
+        let done_below = self.drains_done_below;
+        let Some(d) = snap.services.drains.iter().find(|d| d.id >= done_below) else {
+            return;
+        };
+        let mut cursor = match self.drain_cursor {
+            Some((id, c)) if id == d.id => c,
+            _ => ScanCursor::new(),
+        };
+        let stats = &self.stats;
+        let done = self.conns.drain_real(
+            &mut cursor,
+            d.service as u32,
+            d.real,
+            DRAIN_BUDGET,
+            |_, c| stats.gauges[c.real() as usize].closed(c.is_active()),
+        );
+        if done {
+            self.drains_done_below = d.id + 1;
+            self.drain_cursor = None;
+        } else {
+            self.drain_cursor = Some((d.id, cursor));
         }
     }
 
@@ -282,14 +381,26 @@ impl Forwarder {
             }
             ipv4::PROTO_ICMP => {
                 if let Some(e) = p.icmp.and_then(|i| i.error) {
-                    // An error about a packet a real received from a client:
-                    // the quoted packet is CIP:cport -> RIP:rport.
                     if e.inner_proto == ipv4::PROTO_TCP || e.inner_proto == ipv4::PROTO_UDP {
-                        let owner = steer::owner(e.inner_src, self.workers);
+                        // About a reply sent to a client from a VIP:port
+                        // (VIP:vport -> CIP:cport): it goes to the real.
+                        // Else about a packet a real received from a client
+                        // (CIP:cport -> RIP:rport): it goes to the client.
+                        // Either way the client owns it.
+                        let to_real = snap
+                            .services
+                            .lookup(e.inner_proto, e.inner_src, e.inner_sport)
+                            .is_some();
+                        let client = if to_real { e.inner_dst } else { e.inner_src };
+                        let owner = steer::owner(client, self.workers);
                         if owner != self.worker {
                             return Action::HandOff { worker: owner };
                         }
-                        return self.icmp_error(snap, frame, &p, now_ms);
+                        return if to_real {
+                            self.icmp_error_to_real(snap, frame, &p, &e, now_ms)
+                        } else {
+                            self.icmp_error_to_client(snap, frame, &p, &e, now_ms)
+                        };
                     }
                 }
                 if local {
@@ -314,23 +425,27 @@ impl Forwarder {
     ) -> Action {
         let key = FlowKey::inbound(t.proto, t.src, t.dst);
         let flags = tcp_flags(p);
+        let is_syn = t.proto == Proto::Tcp
+            && flags.contains(TcpFlags::SYN)
+            && !flags.contains(TcpFlags::ACK);
         if let Some(id) = self.conns.lookup_inbound(&key) {
-            let (service, real, real_addr, fwd) = {
-                let c = self.conns.get(id).expect("looked-up id is live");
-                (c.service() as u16, c.real(), c.real_addr(), c.fwd())
-            };
-            if !snap.services.service_live(service)
-                || (!snap.services.real_live(real) && snap.services.real_ended(real))
-            {
+            let c = *self.conns.get(id).expect("looked-up id is live");
+            let gone = snap.services.connection_gone(c.service() as u16, c.real());
+            if is_syn && (gone || self.reschedules(svc, &c)) {
+                // A new connection on an old entry's key: the old one ends
+                // (its real's counts corrected) and the SYN is scheduled
+                // afresh below.
+                self.remove(id);
+            } else if gone {
                 self.remove(id);
                 return Action::Drop(DropReason::RealRemoved);
+            } else {
+                self.update(id, Dir::Inbound, flags, now_ms);
+                self.count_in(c.service() as u16, c.real(), p);
+                return self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms);
             }
-            self.update(id, Dir::Inbound, flags, now_ms);
-            self.count_in(service, real, p);
-            return self.forward_to_real(snap, frame, p, real_addr, fwd, now_ms);
         }
         // A new connection: TCP only from a SYN (as LVS without sloppy TCP).
-        let is_syn = flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK);
         if t.proto == Proto::Tcp && !is_syn {
             if self.table_under_pressure() {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
@@ -345,6 +460,85 @@ impl Forwarder {
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
+        let fresh_template = template.filter(|_| fresh);
+        let (pos, id) = match self.open(svc, t, pos, template, now_ms) {
+            Ok(id) => (pos, id),
+            Err(InsertError::Exists) => {
+                // The reply key (RIP:rport, CIP:cport) is taken: this client
+                // port already reaches the same real through another VIP.
+                // Replies could not tell the two apart, so pick a real
+                // whose reply key is free.
+                if let Some(tid) = fresh_template {
+                    self.conns.templates_mut().remove(tid);
+                }
+                let opened = self.pick_clash_free(svc, t).and_then(|pos| {
+                    self.open(svc, t, pos, None, now_ms)
+                        .ok()
+                        .map(|id| (pos, id))
+                });
+                match opened {
+                    Some(x) => x,
+                    None => return Action::Drop(DropReason::ReplyKeyClash),
+                }
+            }
+            Err(_) => {
+                // No room: forward this connection by the consistent hash,
+                // exactly as its later packets will be (stateless()); a
+                // template made for it would pin the client elsewhere.
+                if let Some(tid) = fresh_template {
+                    self.conns.templates_mut().remove(tid);
+                }
+                self.stats.services[svc.slot as usize].connections.add(1);
+                return self.stateless(snap, svc, frame, p, t, now_ms);
+            }
+        };
+        self.update(id, Dir::Inbound, flags, now_ms);
+        let r = &svc.reals[pos];
+        self.stats.services[svc.slot as usize].connections.add(1);
+        self.stats.reals[r.slot as usize].connections.add(1);
+        self.count_in(svc.slot, r.slot, p);
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+    }
+
+    /// Whether a SYN that matches live connection `c` of service `svc`
+    /// starts a new connection, as IPVS does with `conn_reuse_mode = 1`
+    /// (and `expire_nodest_conn` for reals that cannot take it): the old
+    /// entry is closing (TIME_WAIT or CLOSE: a client reusing its port), or
+    /// its real would not be scheduled now (removed, moved to another
+    /// service, quiesced or drained, down, or overloaded).
+    fn reschedules(&self, svc: &VirtualService, c: &Conn) -> bool {
+        if matches!(
+            c.state(),
+            ConnState::Tcp(TcpState::TimeWait | TcpState::Close)
+        ) {
+            return true;
+        }
+        if c.service() as u16 != svc.slot {
+            return true;
+        }
+        match svc.real_by_slot(c.real()) {
+            None => true,
+            Some(r) => !self.takes_new_connections(r),
+        }
+    }
+
+    /// Whether the scheduler may give real `r` a new connection now.
+    #[inline]
+    fn takes_new_connections(&self, r: &RealServer) -> bool {
+        r.weight > 0 && !self.shared.is_down(r.slot) && !self.shared.is_overloaded(r.slot)
+    }
+
+    /// Inserts the connection of `t` to real `pos` of `svc` and counts it
+    /// for the real.
+    fn open(
+        &mut self,
+        svc: &VirtualService,
+        t: Tuple,
+        pos: usize,
+        template: Option<sluice_conntrack::TemplateId>,
+        now_ms: u64,
+    ) -> Result<ConnId, InsertError> {
         let r = &svc.reals[pos];
         let new = NewConn {
             proto: t.proto,
@@ -356,27 +550,31 @@ impl Forwarder {
             real: r.slot,
             template,
         };
-        match self.conns.insert(&new, now_ms) {
-            Ok(id) => {
-                self.stats.gauges[r.slot as usize].inactive.add(1);
-                self.update(id, Dir::Inbound, flags, now_ms);
-            }
-            Err(_) => {
-                // No room: forward this connection by the consistent hash,
-                // exactly as its later packets will be (stateless()); a
-                // template made for it would pin the client elsewhere.
-                if let (Some(id), true) = (template, fresh) {
-                    self.conns.templates_mut().remove(id);
-                }
-                self.stats.services[svc.slot as usize].connections.add(1);
-                return self.stateless(snap, svc, frame, p, t, now_ms);
-            }
-        }
-        self.stats.services[svc.slot as usize].connections.add(1);
-        self.stats.reals[r.slot as usize].connections.add(1);
-        self.count_in(svc.slot, r.slot, p);
-        let (addr, fwd) = (r.addr, r.fwd);
-        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+        let id = self.conns.insert(&new, now_ms)?;
+        self.stats.gauges[r.slot as usize].opened();
+        Ok(id)
+    }
+
+    /// Schedules `t` among the reals of `svc` whose reply key for this
+    /// client is free (NAT), or that need none (DR).
+    fn pick_clash_free(&mut self, svc: &VirtualService, t: Tuple) -> Option<usize> {
+        let conns = &self.conns;
+        let loads = Without {
+            loads: ServiceLoads {
+                reals: &svc.reals,
+                shared: &self.shared,
+            },
+            excluded: |i: usize| {
+                let r = &svc.reals[i];
+                r.fwd == Fwd::Nat
+                    && conns
+                        .lookup_outbound(&FlowKey::outbound(t.proto, r.addr, t.src))
+                        .is_some()
+            },
+        };
+        let hash = client_hash(svc, t);
+        svc.schedule
+            .pick(&mut self.cursors[svc.slot as usize], hash, &loads)
     }
 
     /// Forwards by consistent hash without a table entry (table full).
@@ -432,9 +630,13 @@ impl Forwarder {
                 if let Some(pos) =
                     real_slot.and_then(|s| svc.reals.iter().position(|r| r.slot == s))
                 {
-                    // A template keeps its real while the real is configured,
-                    // even when quiesced (LVS semantics), unless overloaded.
-                    if !self.shared.is_overloaded(svc.reals[pos].slot) {
+                    // A template keeps its real while the real is configured
+                    // and up, even when quiesced (LVS), unless overloaded or
+                    // the service expires quiescent templates.
+                    let r = &svc.reals[pos];
+                    let held_out = self.shared.is_overloaded(r.slot) || self.shared.is_down(r.slot);
+                    let expired = r.weight == 0 && svc.expire_quiescent_template;
+                    if !held_out && !expired {
                         self.conns.templates_mut().refresh(id, now_ms);
                         return Some((pos, Some(id), false));
                     }
@@ -442,11 +644,7 @@ impl Forwarder {
                 self.conns.templates_mut().remove(id);
             }
         }
-        let hash = if svc.schedule.kind().needs_hash() {
-            hash_ipv4(DEFAULT_SEED, u32::from(client), None)
-        } else {
-            0
-        };
+        let hash = client_hash(svc, t);
         let pos = svc
             .schedule
             .pick(&mut self.cursors[svc.slot as usize], hash, &loads)?;
@@ -526,19 +724,21 @@ impl Forwarder {
         self.forward_to_client(snap, frame, p, vip, now_ms)
     }
 
-    fn icmp_error(&mut self, snap: &Snapshot, frame: &mut [u8], p: &Packet, now_ms: u64) -> Action {
-        let Some(e) = p.icmp.and_then(|i| i.error) else {
-            return Action::Drop(DropReason::UnsupportedIcmp);
-        };
-        let proto = if e.inner_proto == ipv4::PROTO_TCP {
-            Proto::Tcp
-        } else {
-            Proto::Udp
-        };
+    /// An ICMP error about a packet a real received from a client (quoted
+    /// CIP:cport -> RIP:rport), from the real or a router on the way to
+    /// it: translated so the client sees it about its packet to the VIP.
+    fn icmp_error_to_client(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        e: &IcmpError,
+        now_ms: u64,
+    ) -> Action {
         // The quoted packet went client -> real: its reply key is
         // (real -> client).
         let key = FlowKey::outbound(
-            proto,
+            quoted_proto(e),
             SocketAddrV4::new(e.inner_dst, e.inner_dport),
             SocketAddrV4::new(e.inner_src, e.inner_sport),
         );
@@ -556,8 +756,50 @@ impl Forwarder {
         if !nat::decrement_ttl(frame, p) {
             return Action::Drop(DropReason::TtlExceeded);
         }
-        nat::translate_icmp_error_to_client(frame, p, &e, *vip.ip(), vip.port());
+        nat::translate_icmp_error_to_client(frame, p, e, *vip.ip(), vip.port());
         self.route(snap, frame, p.dst, now_ms)
+    }
+
+    /// An ICMP error about a reply the load balancer sent to a client
+    /// (quoted VIP:vport -> CIP:cport), from a router on the client's side
+    /// (fragmentation needed, unreachable): it goes to the real that sent
+    /// the reply, so path MTU discovery works through NAT (IPVS's
+    /// `ip_vs_in_icmp`). NAT translates it back to the real's address; DR
+    /// passes it unchanged to the real, which holds the VIP.
+    fn icmp_error_to_real(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        e: &IcmpError,
+        now_ms: u64,
+    ) -> Action {
+        let key = FlowKey::inbound(
+            quoted_proto(e),
+            SocketAddrV4::new(e.inner_dst, e.inner_dport),
+            SocketAddrV4::new(e.inner_src, e.inner_sport),
+        );
+        let Some(id) = self.conns.lookup_inbound(&key) else {
+            return Action::Drop(DropReason::NotForUs);
+        };
+        let (service, real, real_addr, fwd) = {
+            let c = self.conns.get(id).expect("looked-up id is live");
+            (c.service() as u16, c.real(), c.real_addr(), c.fwd())
+        };
+        if snap.services.connection_gone(service, real) {
+            return Action::Drop(DropReason::RealRemoved);
+        }
+        self.conns.refresh(id, now_ms);
+        match fwd {
+            Fwd::Nat => {
+                if !nat::decrement_ttl(frame, p) {
+                    return Action::Drop(DropReason::TtlExceeded);
+                }
+                nat::translate_icmp_error_to_real(frame, p, e, *real_addr.ip(), real_addr.port());
+                self.route(snap, frame, *real_addr.ip(), now_ms)
+            }
+            Fwd::Dr => self.forward_to_real(snap, frame, p, real_addr, Fwd::Dr, now_ms),
+        }
     }
 
     fn update(&mut self, id: ConnId, dir: Dir, flags: TcpFlags, now_ms: u64) {
@@ -584,12 +826,7 @@ impl Forwarder {
 
     fn remove(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
-            let g = &self.stats.gauges[c.real() as usize];
-            if c.is_active() {
-                g.active.sub(1);
-            } else {
-                g.inactive.sub(1);
-            }
+            self.stats.gauges[c.real() as usize].closed(c.is_active());
         }
     }
 
@@ -673,6 +910,25 @@ impl Forwarder {
     }
 }
 
+/// The transport protocol of the packet an ICMP error quotes (TCP or UDP).
+fn quoted_proto(e: &IcmpError) -> Proto {
+    if e.inner_proto == ipv4::PROTO_TCP {
+        Proto::Tcp
+    } else {
+        Proto::Udp
+    }
+}
+
+/// The client hash hash-based schedulers (sh, mh) read; 0 for the others.
+#[inline]
+fn client_hash(svc: &VirtualService, t: Tuple) -> u64 {
+    if svc.schedule.kind().needs_hash() {
+        hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), None)
+    } else {
+        0
+    }
+}
+
 fn local_action(v: Verdict) -> Action {
     match v {
         Verdict::Reply(h) => Action::Reply(h),
@@ -682,11 +938,18 @@ fn local_action(v: Verdict) -> Action {
 }
 
 /// Writes an ARP request for `target` from (`mac`, `ip`) into `buf` (at
-/// least 60 bytes) and returns the frame length (60, padded).
-pub fn arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) -> usize {
+/// least 60 bytes), sent to `to` (broadcast to resolve, the neighbour's
+/// MAC to probe it), and returns the frame length (60, padded).
+pub fn arp_request(
+    buf: &mut [u8],
+    to: MacAddr,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    target: Ipv4Addr,
+) -> usize {
     let len = 60;
     buf[..len].fill(0);
-    ethernet::write_header(buf, MacAddr::BROADCAST, mac, ethernet::ETHERTYPE_ARP);
+    ethernet::write_header(buf, to, mac, ethernet::ETHERTYPE_ARP);
     arp::write(
         &mut buf[ethernet::HEADER_LEN..],
         &arp::Arp {
@@ -703,5 +966,5 @@ pub fn arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr)
 /// Writes a gratuitous ARP (a request for `ip` by `ip`) announcing that
 /// `ip` is at `mac`, and returns the frame length.
 pub fn gratuitous_arp(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr) -> usize {
-    arp_request(buf, mac, ip, ip)
+    arp_request(buf, MacAddr::BROADCAST, mac, ip, ip)
 }

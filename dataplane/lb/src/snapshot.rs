@@ -1,11 +1,23 @@
 //! The immutable configuration a worker runs with, published by the
 //! control thread and switched whole between bursts.
 
-use crate::model::ServiceTable;
+use crate::model::{Drain, ServiceTable, SlottedService};
 use crate::route::RouteTable;
 use sluice_core::local::LocalPort;
-use sluice_core::MacAddr;
+use sluice_core::{Ipv4Prefix, MacAddr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
+
+/// A port's fixed identity, from the configuration.
+#[derive(Debug, Clone)]
+pub struct PortBase {
+    /// MAC address.
+    pub mac: MacAddr,
+    /// The appliance's addresses on it.
+    pub addresses: Vec<Ipv4Prefix>,
+    /// Whether the kernel has an interface on it (exception path).
+    pub kernel: bool,
+}
 
 /// One port as the pipeline sees it.
 #[derive(Debug, Clone)]
@@ -45,4 +57,37 @@ pub struct Snapshot {
     pub services: Arc<ServiceTable>,
     /// Routes.
     pub routes: Arc<RouteTable>,
+}
+
+impl Snapshot {
+    /// Builds a complete snapshot: the service table (which validates every
+    /// service; any error refuses the change), then each port answering
+    /// ARP and ICMP echo for its own addresses and every VIP.
+    pub fn build(
+        services: &[SlottedService],
+        drains: &[Drain],
+        ports: &[PortBase],
+        routes: &Arc<RouteTable>,
+    ) -> Result<Snapshot, String> {
+        let table = ServiceTable::build(services, drains)?;
+        let vips = table.vips().to_vec();
+        let ports = ports
+            .iter()
+            .map(|p| {
+                let mut addrs: Vec<Ipv4Addr> = p.addresses.iter().map(|a| a.addr).collect();
+                addrs.extend_from_slice(&vips);
+                PortView {
+                    local: LocalPort::new(p.mac, &addrs),
+                    mac: p.mac,
+                    addresses: p.addresses.clone(),
+                    kernel: p.kernel,
+                }
+            })
+            .collect();
+        Ok(Snapshot {
+            ports,
+            services: Arc::new(table),
+            routes: routes.clone(),
+        })
+    }
 }

@@ -95,6 +95,31 @@ pub struct Gauge {
     pub active: Counter,
     /// Other connections.
     pub inactive: Counter,
+    /// Every connection in the table that refers to this real slot:
+    /// counted when the entry is made and when it goes, never moved by
+    /// state changes, so a reader can never miss a connection that moves
+    /// between active and inactive (the slot is reused only at zero).
+    pub entries: Counter,
+}
+
+impl Gauge {
+    /// Counts a new entry (inactive).
+    #[inline]
+    pub fn opened(&self) {
+        self.entries.add(1);
+        self.inactive.add(1);
+    }
+
+    /// Uncounts an entry that goes, active or not.
+    #[inline]
+    pub fn closed(&self, was_active: bool) {
+        self.entries.sub(1);
+        if was_active {
+            self.active.sub(1);
+        } else {
+            self.inactive.sub(1);
+        }
+    }
 }
 
 /// One worker's load-balancing counters.
@@ -180,6 +205,16 @@ impl SharedStats {
     pub fn inactive(&self, slot: u16) -> u64 {
         let s: u64 = self.workers.iter().fold(0u64, |a, w| {
             a.wrapping_add(w.gauges[slot as usize].inactive.get())
+        });
+        (s as i64).max(0) as u64
+    }
+
+    /// Table entries that refer to real `slot`, over all workers (each
+    /// worker's count moves only when an entry is made or goes).
+    #[inline]
+    pub fn entries(&self, slot: u16) -> u64 {
+        let s: u64 = self.workers.iter().fold(0u64, |a, w| {
+            a.wrapping_add(w.gauges[slot as usize].entries.get())
         });
         (s as i64).max(0) as u64
     }

@@ -622,10 +622,10 @@ fn persistence_keeps_a_client_on_one_real_until_the_template_expires() {
 
     // The SYN_RECV connections (60 s) expire; the templates (300 s) stay.
     lab.now = T0 + 59_000;
-    lab.housekeeping(0);
+    lab.housekeeping();
     assert_eq!(lab.fwd.table().len(), 8);
     lab.now = T0 + 61_000;
-    lab.housekeeping(0);
+    lab.housekeeping();
     assert_eq!(lab.fwd.table().len(), 0);
     for slot in REAL_SLOTS {
         assert_eq!((lab.shared.active(slot), lab.shared.inactive(slot)), (0, 0));
@@ -634,10 +634,10 @@ fn persistence_keeps_a_client_on_one_real_until_the_template_expires() {
 
     // Past the persistence timeout, with no connection left: gone.
     lab.now = T0 + 299_000;
-    lab.housekeeping(0);
+    lab.housekeeping();
     assert_eq!(lab.fwd.table().templates().len(), 2);
     lab.now = T0 + 301_000;
-    lab.housekeeping(0);
+    lab.housekeeping();
     assert_eq!(lab.fwd.table().templates().len(), 0);
 
     // A new connection of A makes a new template.
@@ -756,7 +756,7 @@ fn removed_real_with_end_policy_ends_its_connections() {
 
     lab.rebuild(
         &[without_real(gone, OnRealRemoval::End)],
-        &[(SVC_SLOT, gslot)],
+        &[drain(SVC_SLOT, gslot, 1)],
     );
     // A packet of one of its connections is dropped and ends it.
     let (a, _) = lab.ack_from(client(conns[gone][1]));
@@ -771,8 +771,8 @@ fn removed_real_with_end_policy_ends_its_connections() {
     assert_eq!(a, Action::Drop(DropReason::RealRemoved));
     assert_eq!(lab.fwd.table().len(), total - 2);
 
-    // Housekeeping with the new epoch ends the rest.
-    lab.housekeeping(1);
+    // Housekeeping ends the rest.
+    lab.housekeeping();
     assert_eq!(lab.fwd.table().len(), total - 3);
     assert_eq!(
         (lab.shared.active(gslot), lab.shared.inactive(gslot)),

@@ -6,13 +6,14 @@
 use crate::config::Config;
 use crate::control::{server, ControlServer, Pending};
 use crate::counters::WorkerCounters;
-use crate::lb::{LbControl, PortBase};
+use crate::lb::LbControl;
 use crate::snapshot::Publisher;
 use crate::worker::{PollConfig, Rings, Worker};
 use crossbeam_utils::CachePadded;
+use sluice_core::neigh::NudConfig;
 use sluice_core::{DropReason, MacAddr};
 use sluice_dpdk::{lcore, Eal, Mempool, Port, PortConfig as DevPortConfig};
-use sluice_lb::{Forwarder, ForwarderConfig, RouteTable, SharedStats, Snapshot};
+use sluice_lb::{Forwarder, ForwarderConfig, PortBase, RouteTable, SharedStats, Snapshot};
 use sluice_proto::{self as proto, Command, ErrorCode, Reply, ReplyBody};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -199,7 +200,9 @@ pub fn run(
         let table = sluice_conntrack::Config {
             capacity: cfg.dataplane.connections,
             template_capacity: (cfg.dataplane.connections / 4).max(1024),
-            hash_seed: 0x5eed_0000_0000_0000 ^ (std::process::id() as u64) << 16 ^ id as u64,
+            // Unpredictable, so that traffic cannot be crafted to collide
+            // in the connection indexes.
+            hash_seed: random_seed()?,
             timeouts: cfg.timeouts,
             ..Default::default()
         };
@@ -209,7 +212,10 @@ pub fn run(
                 workers: nworkers,
                 table,
                 neighbours: 4096,
-                neighbour_max_age_ms: cfg.dataplane.neighbour_max_age_secs as u64 * 1000,
+                neighbour: NudConfig {
+                    reachable_ms: cfg.dataplane.neighbour_reachable_secs as u64 * 1000,
+                    ..NudConfig::default()
+                },
             },
             shared.clone(),
         )
@@ -440,17 +446,24 @@ impl Control<'_> {
         (share, pps)
     }
 
+    /// Publishes a change and answers only once every worker runs it, so
+    /// the very next packet after the reply sees it (a wedged worker is
+    /// waited for at most [`PICKUP_WAIT`], and named in the reply).
     fn apply(&mut self, what: String, r: Result<Snapshot, String>) -> Reply {
         let peer = self.peer;
         match r {
             Ok(snap) => {
                 let epoch = self.publisher.publish(snap);
+                let lagging = self.publisher.wait_for(epoch, PICKUP_WAIT);
                 self.lb.sync_health();
                 info!(change = %what, epoch, uid = peer.uid, pid = peer.pid, by = %peer, "configuration changed");
-                Reply::ok(ReplyBody::Applied(proto::Applied {
-                    message: what,
-                    epoch,
-                }))
+                let message = if lagging.is_empty() {
+                    what
+                } else {
+                    warn!(epoch, workers = ?lagging, "workers have not picked up the change");
+                    format!("{what} (not yet picked up by workers {lagging:?})")
+                };
+                Reply::ok(ReplyBody::Applied(proto::Applied { message, epoch }))
             }
             Err(e) => {
                 warn!(change = %what, uid = peer.uid, pid = peer.pid, by = %peer, "change refused: {e}");
@@ -486,13 +499,13 @@ impl Control<'_> {
         let limit = filter
             .limit
             .unwrap_or(100)
-            .min(crate::worker::MAX_CONN_LIST) as usize;
+            .min(crate::conn_list::MAX_CONN_LIST) as usize;
         let mut all = Vec::new();
         let mut truncated = false;
         let mut waiting = Vec::new();
         for (i, q) in self.rings.queries.iter().enumerate() {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let query = crate::worker::ConnQuery {
+            let query = crate::conn_list::ConnQuery {
                 filter: filter.clone(),
                 reply: tx,
             };
@@ -535,7 +548,7 @@ impl Control<'_> {
             }
             Command::ServiceEdit { service } => {
                 let what = format!("service edit {}", service.key());
-                let r = self.lb.service_edit(service.clone());
+                let r = self.lb.service_edit(service);
                 self.apply(what, r)
             }
             Command::ServiceDel { key } => {
@@ -553,10 +566,12 @@ impl Control<'_> {
             }
             Command::RealEdit { service, real } => {
                 let what = format!(
-                    "real edit {service} {}:{} weight {} {}",
-                    real.ip, real.port, real.weight, real.forward
+                    "real edit {service} {}:{} {}",
+                    real.ip,
+                    real.port,
+                    serde_json::to_string(real).unwrap_or_default()
                 );
-                let r = self.lb.real_edit(service, real.clone());
+                let r = self.lb.real_edit(service, real);
                 self.apply(what, r)
             }
             Command::RealDrain {
@@ -738,6 +753,17 @@ impl Control<'_> {
             .collect();
         Ok(proto::Stats { ports, workers })
     }
+}
+
+/// How long a change waits for every worker to pick it up.
+const PICKUP_WAIT: Duration = Duration::from_secs(1);
+
+/// 64 bits from the operating system's random source.
+fn random_seed() -> Result<u64, AppError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b)
+        .map_err(|e| AppError::Other(format!("no random hash seed from the OS: {e}")))?;
+    Ok(u64::from_ne_bytes(b))
 }
 
 /// Removes this process's hugepage files (`<prefix>map_<n>` in every

@@ -111,7 +111,7 @@ struct RawDataplane {
     #[serde(skip_serializing_if = "Option::is_none")]
     idle_polls_before_sleep: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    neighbour_max_age_secs: Option<u32>,
+    neighbour_reachable_secs: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u32>,
 }
@@ -204,8 +204,9 @@ pub struct DataplaneConfig {
     pub idle_sleep_us: u32,
     /// Consecutive empty polls before sleeping.
     pub idle_polls_before_sleep: u32,
-    /// Age limit of learned neighbours.
-    pub neighbour_max_age_secs: u32,
+    /// How long an ARP answer keeps a neighbour REACHABLE (then STALE:
+    /// still used, re-checked by unicast probes when used).
+    pub neighbour_reachable_secs: u32,
     /// Connection-table capacity of each worker.
     pub connections: u32,
 }
@@ -734,7 +735,7 @@ impl Config {
                 burst,
                 idle_sleep_us: d.idle_sleep_us.unwrap_or(0),
                 idle_polls_before_sleep: d.idle_polls_before_sleep.unwrap_or(100),
-                neighbour_max_age_secs: d.neighbour_max_age_secs.unwrap_or(300),
+                neighbour_reachable_secs: d.neighbour_reachable_secs.unwrap_or(30),
                 connections,
             },
             control: ControlConfig {

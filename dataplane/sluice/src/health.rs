@@ -47,8 +47,6 @@ pub struct Changes {
     pub end: Vec<(u16, u16)>,
     /// Reals that came back: any pending end for them is cancelled.
     pub recovered: Vec<u16>,
-    /// Effective weights changed: the snapshot must be rebuilt.
-    pub weights_changed: bool,
 }
 
 /// The control thread's view of every real's health.
@@ -58,7 +56,6 @@ pub struct HealthManager {
     passive: HashMap<u16, Passive>,
     drains: HashMap<u16, Instant>,
     available: HashMap<u16, bool>,
-    weights: HashMap<u16, u32>,
     transitions: HashMap<u16, u64>,
     last_passive: Option<Instant>,
 }
@@ -72,7 +69,6 @@ impl HealthManager {
             passive: HashMap::new(),
             drains: HashMap::new(),
             available: HashMap::new(),
-            weights: HashMap::new(),
             transitions: HashMap::new(),
             last_passive: None,
         })
@@ -127,9 +123,23 @@ impl HealthManager {
         self.drains.insert(slot, deadline);
     }
 
-    /// Stops a drain (the real was edited).
+    /// Stops a drain (the real was given a weight).
     pub fn undrain(&mut self, slot: u16) {
         self.drains.remove(&slot);
+    }
+
+    /// The deadline of real `slot`'s drain, if it is draining.
+    pub fn drain_deadline(&self, slot: u16) -> Option<Instant> {
+        self.drains.get(&slot).copied()
+    }
+
+    /// Puts back a drain state read with [`drain_deadline`](Self::drain_deadline)
+    /// (a change that was refused).
+    pub fn restore_drain(&mut self, slot: u16, deadline: Option<Instant>) {
+        match deadline {
+            Some(d) => self.drains.insert(slot, d),
+            None => self.drains.remove(&slot),
+        };
     }
 
     /// Drains whose deadline passed: (real slot) to end now. Each is
@@ -208,15 +218,16 @@ impl HealthManager {
                 }
             }
         }
-        let weights = self.compute_weights(services);
-        if weights != self.weights {
-            self.weights = weights;
-            ch.weights_changed = true;
-        }
         ch
     }
 
-    fn compute_weights(&self, services: &[SlottedService]) -> HashMap<u16, u32> {
+    /// The effective weight of every real of `services` as of now: its
+    /// configured weight (as `services` has it), scaled by its agent's
+    /// percentage while it is available, 0 while it is draining, and with
+    /// `weight_by_latency` scaled by the service's fastest check latency
+    /// over its own. Computed whenever a snapshot is built, so a weight
+    /// an operator sets is in force in the very next snapshot.
+    pub fn weights(&self, services: &[SlottedService]) -> HashMap<u16, u32> {
         let mut out = HashMap::new();
         for s in services {
             let lat: Vec<Option<Duration>> = s
@@ -246,16 +257,12 @@ impl HealthManager {
         out
     }
 
-    /// The weight a real's scheduler entry gets now.
-    pub fn effective_weight(&self, slot: u16, configured: u32) -> u32 {
-        self.weights.get(&slot).copied().unwrap_or(configured)
-    }
-
-    /// What `sluicectl list` shows of a real's health.
+    /// What `sluicectl list` shows of a real's health; `effective_weight`
+    /// is the weight in the snapshot in force.
     pub fn info(
         &self,
         slot: u16,
-        configured: u32,
+        effective_weight: u32,
         shared: &SharedStats,
         now: Instant,
     ) -> HealthInfo {
@@ -317,7 +324,7 @@ impl HealthManager {
             agent_error: st
                 .as_ref()
                 .and_then(|x| x.agent.as_ref().and_then(|a| a.last_error.clone())),
-            effective_weight: self.effective_weight(slot, configured),
+            effective_weight,
             syn_timeouts: p.syn_total,
             resets: p.rst_total,
             suspect_for_secs: suspect_for,

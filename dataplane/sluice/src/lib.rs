@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+pub mod conn_list;
 pub mod control;
 pub mod counters;
 pub mod health;

@@ -82,6 +82,22 @@ impl<T> Publisher<T> {
             .unwrap_or(u64::MAX)
     }
 
+    /// Waits until every worker runs epoch `epoch` or later, for at most
+    /// `limit`; returns the workers that still do not (empty when all do).
+    /// Workers acknowledge between bursts, so this takes about one burst.
+    pub fn wait_for(&self, epoch: u64, limit: std::time::Duration) -> Vec<usize> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let behind: Vec<usize> = (0..self.acks.len())
+                .filter(|i| self.acks[*i].load(Ordering::Acquire) < epoch)
+                .collect();
+            if behind.is_empty() || std::time::Instant::now() >= deadline {
+                return behind;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
     /// Frees retired snapshots no worker can hold any more. Returns how
     /// many are still waiting.
     pub fn reclaim(&self) -> usize {
@@ -139,6 +155,29 @@ mod tests {
         assert_eq!(p.reclaim(), 1, "snapshot 1 must wait for worker 1");
         assert_eq!(*r1.refresh(), 2);
         assert_eq!(p.reclaim(), 0);
+    }
+
+    #[test]
+    fn publishing_waits_for_every_worker_to_pick_the_change_up() {
+        let p = Publisher::new(1u32, 2);
+        let mut r0 = p.reader(0);
+        let mut r1 = p.reader(1);
+        let e = p.publish(2);
+        let short = std::time::Duration::from_millis(20);
+        assert_eq!(p.wait_for(e, short), vec![0, 1], "nobody polled yet");
+        r0.refresh();
+        assert_eq!(p.wait_for(e, short), vec![1]);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let t = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                r1.refresh();
+                std::thread::yield_now();
+            }
+        });
+        assert!(p.wait_for(e, std::time::Duration::from_secs(10)).is_empty());
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
     }
 
     #[test]

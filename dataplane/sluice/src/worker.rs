@@ -6,6 +6,7 @@
 //! (except the optional idle sleep); the only allocations after start are
 //! mbufs from the pool for ARP requests and gratuitous ARP.
 
+use crate::conn_list::{ConnQuery, ConnScan};
 use crate::counters::WorkerCounters;
 use crate::snapshot::Reader;
 use crossbeam_queue::ArrayQueue;
@@ -13,7 +14,7 @@ use crossbeam_utils::CachePadded;
 use sluice_core::local::Handled;
 use sluice_core::{DropReason, MacAddr};
 use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, RxQueue, TxQueue};
-use sluice_lb::pipeline::{arp_request, gratuitous_arp};
+use sluice_lb::pipeline::{arp_request, gratuitous_arp, HousekeepingTimer};
 use sluice_lb::{Action, Forwarder, Snapshot};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,14 +40,9 @@ pub const MAX_HELD: usize = 256;
 pub const HOLD_MS: u64 = 3000;
 /// ARP requests for one next hop are sent at most this often.
 pub const ARP_RETRY_MS: u64 = 500;
-
-/// A `conn list` request for one worker, answered between bursts.
-pub struct ConnQuery {
-    /// What to show.
-    pub filter: sluice_proto::ConnFilter,
-    /// Where to send the matches and whether more matched than the limit.
-    pub reply: crossbeam_channel::Sender<(Vec<sluice_proto::ConnInfo>, bool)>,
-}
+/// Longest a housekeeping run (expiry, drains) may take, in microseconds;
+/// a run that has not caught up by then continues at the next poll.
+pub const HOUSEKEEPING_BUDGET_US: u64 = 50;
 
 /// The rings between workers: packets handed to a flow's owner, and
 /// neighbours learned by one worker for all the others. Ring [from][to] has
@@ -177,10 +173,12 @@ impl Worker {
             held: Vec::with_capacity(MAX_HELD),
         };
         let hz_ms = (cycles_hz() / 1000).max(1);
+        let housekeeping_budget = (cycles_hz() / 1_000_000).max(1) * HOUSEKEEPING_BUDGET_US;
         let mut idle_run: u32 = 0;
         let mut epoch = 0u64;
         let mut vips: Vec<Ipv4Addr> = Vec::new();
-        let mut last_housekeeping = 0u64;
+        let mut housekeeping = HousekeepingTimer::default();
+        let mut scan: Option<ConnScan> = None;
 
         while !stop.load(Ordering::Relaxed) {
             snapshot.refresh();
@@ -362,12 +360,15 @@ impl Worker {
                     b.free_all();
                 }
             }
-            if let Some(q) = rings.queries[id].pop() {
-                // A control query: one scan of this worker's table (its
-                // length is bounded by the table's high-water mark and the
-                // query's limit), answered off the packet path of this poll.
-                let (found, more) = conn_query(&forwarder, &q.filter, id, now);
-                let _ = q.reply.try_send((found, more));
+            // A control query: one slice of this worker's table per poll.
+            if scan.is_none() {
+                scan = rings.queries[id].pop().map(|q| ConnScan::new(q, id));
+            }
+            if scan
+                .as_mut()
+                .is_some_and(|s| s.step(forwarder.table(), now))
+            {
+                scan = None;
             }
             for p in 0..nports {
                 let b = &mut out.ktx[p];
@@ -385,9 +386,11 @@ impl Worker {
                     b.free_all();
                 }
             }
-            if now.saturating_sub(last_housekeeping) >= 10 {
-                last_housekeeping = now;
-                forwarder.housekeeping(snap, epoch, now);
+            if housekeeping.due(now) {
+                let deadline = cycles().wrapping_add(housekeeping_budget);
+                let h = forwarder.housekeeping(snap, now, || cycles() < deadline);
+                housekeeping.ran(now, h);
+                send_probes(&pool, &mut out, snap, &mut forwarder);
                 let st = forwarder.table().stats();
                 c.ct_occupancy.set(st.occupancy as u64);
                 c.ct_capacity.set(st.capacity as u64);
@@ -530,9 +533,28 @@ fn ask(
     // The source address: the port's own address on the next hop's prefix
     // (any of its addresses if none matches).
     let src = pv.source_for(nh);
-    if send_arp(pool, out, port, |b| arp_request(b, pv.mac, src, nh)) {
+    if send_arp(pool, out, port, |b| {
+        arp_request(b, MacAddr::BROADCAST, pv.mac, src, nh)
+    }) {
         f.stats().arp_requests_sent.add(1);
     }
+}
+
+/// Sends the unicast ARP probes the neighbour timers asked for, each on
+/// the port whose prefix holds the neighbour.
+fn send_probes(pool: &Mempool, out: &mut Out, snap: &Snapshot, f: &mut Forwarder) {
+    let mut sent = 0;
+    for (ip, mac) in f.take_probes() {
+        let Some(port) = snap.routes.is_connected(ip) else {
+            continue;
+        };
+        let pv = &snap.ports[port];
+        let src = pv.source_for(ip);
+        if send_arp(pool, out, port, |b| arp_request(b, mac, pv.mac, src, ip)) {
+            sent += 1;
+        }
+    }
+    f.stats().arp_requests_sent.add(sent);
 }
 
 /// Allocates an mbuf, lets `fill` write a frame, and queues it on `port`.
@@ -551,60 +573,4 @@ fn send_arp(
         return false;
     }
     out.tx[port].push(m).is_ok()
-}
-
-/// Most connections one `conn list` returns.
-pub const MAX_CONN_LIST: u32 = 10_000;
-
-/// The connections of this worker's table that match `f`, at most its
-/// limit, and whether more matched.
-pub fn conn_query(
-    f: &Forwarder,
-    filter: &sluice_proto::ConnFilter,
-    worker: usize,
-    now: u64,
-) -> (Vec<sluice_proto::ConnInfo>, bool) {
-    use sluice_conntrack::{Fwd, Proto};
-    use sluice_proto::{ConnInfo, Forward, Protocol};
-    let limit = filter.limit.unwrap_or(100).min(MAX_CONN_LIST) as usize;
-    let mut out = Vec::new();
-    let mut more = false;
-    for (_, c) in f.table().iter() {
-        let proto = match c.proto() {
-            Proto::Tcp => Protocol::Tcp,
-            Proto::Udp => Protocol::Udp,
-        };
-        if let Some(k) = &filter.service {
-            if k.protocol != proto || *c.vip().ip() != k.vip || c.vip().port() != k.port {
-                continue;
-            }
-        }
-        if filter.client.is_some_and(|ip| *c.client().ip() != ip)
-            || filter.real.is_some_and(|ip| *c.real_addr().ip() != ip)
-            || filter
-                .state
-                .as_ref()
-                .is_some_and(|s| !s.eq_ignore_ascii_case(c.state().name()))
-        {
-            continue;
-        }
-        if out.len() >= limit {
-            more = true;
-            break;
-        }
-        out.push(ConnInfo {
-            protocol: proto,
-            client: c.client(),
-            vip: c.vip(),
-            real: c.real_addr(),
-            forward: match c.fwd() {
-                Fwd::Nat => Forward::Nat,
-                Fwd::Dr => Forward::Dr,
-            },
-            state: c.state().name().to_string(),
-            expires_in_secs: c.expires().saturating_sub(now) / 1000,
-            worker,
-        });
-    }
-    (out, more)
 }

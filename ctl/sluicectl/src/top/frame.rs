@@ -187,6 +187,7 @@ mod tests {
                     agent: None,
                     on_real_down: Default::default(),
                     weight_by_latency: false,
+                    expire_quiescent_template: false,
                     reals: (1..=reals).map(|i| real(i, 123_456_789)).collect(),
                     stats: LbCounters::default(),
                     rates: Rates::default(),

@@ -12,11 +12,11 @@
 #![allow(dead_code)]
 
 use sluice_conntrack::Config as TableConfig;
-use sluice_core::local::LocalPort;
+use sluice_core::neigh::NudConfig;
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;
 use sluice_lb::{
-    Action, Forwarder, ForwarderConfig, PortView, RouteTable, ServiceTable, SharedStats, Snapshot,
+    Action, Drain, Forwarder, ForwarderConfig, PortBase, RouteTable, SharedStats, Snapshot,
     WorkerLbStats,
 };
 use sluice_proto::{Forward, OnRealRemoval, Persistence, Protocol, RealSpec, ServiceSpec};
@@ -49,8 +49,8 @@ pub const REAL_SLOTS: [u16; 3] = [10, 11, 12];
 /// A start time far from 0 (0 marks an empty neighbour slot).
 pub const T0: u64 = 1_000_000;
 
-/// Neighbour age limit: a day, so that tests advancing the clock by
-/// minutes keep their neighbours.
+/// Neighbours stay REACHABLE a day, so that tests advancing the clock by
+/// minutes keep their neighbours without probing them.
 pub const NEIGHBOUR_AGE_MS: u64 = 86_400_000;
 
 /// NAT real `i` (0..3): 198.51.100.11+i:8080.
@@ -74,22 +74,17 @@ pub fn client(port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(CLIENT_IP, port)
 }
 
-/// A port's fixed identity, as in the daemon's `lb.rs`.
-#[derive(Debug, Clone)]
-pub struct PortBase {
-    pub mac: MacAddr,
-    pub addresses: Vec<Ipv4Prefix>,
-}
-
 pub fn port_bases() -> Vec<PortBase> {
     vec![
         PortBase {
             mac: PORT0_MAC,
             addresses: vec!["192.0.2.1/24".parse().unwrap()],
+            kernel: false,
         },
         PortBase {
             mac: PORT1_MAC,
             addresses: vec!["198.51.100.1/24".parse().unwrap()],
+            kernel: false,
         },
     ]
 }
@@ -104,33 +99,14 @@ pub fn route_table() -> RouteTable {
     RouteTable::new(&connected, &[], None).unwrap()
 }
 
-/// Builds a snapshot the way the daemon's `lb.rs` `build()` does: the
-/// service table, then each port answering for its own addresses and every
-/// VIP.
-pub fn build_snapshot(
-    services: &[SlottedService],
-    ended: &[(u16, u16)],
-) -> Result<Snapshot, String> {
-    let table = ServiceTable::build(services, ended)?;
-    let vips = table.vips().to_vec();
-    let ports = port_bases()
-        .iter()
-        .map(|p| {
-            let mut addrs: Vec<Ipv4Addr> = p.addresses.iter().map(|a| a.addr).collect();
-            addrs.extend_from_slice(&vips);
-            PortView {
-                local: LocalPort::new(p.mac, &addrs),
-                mac: p.mac,
-                addresses: p.addresses.clone(),
-                kernel: false,
-            }
-        })
-        .collect();
-    Ok(Snapshot {
-        ports,
-        services: Arc::new(table),
-        routes: Arc::new(route_table()),
-    })
+/// Builds a snapshot of `services` on this topology, as the daemon does.
+pub fn build_snapshot(services: &[SlottedService], drains: &[Drain]) -> Result<Snapshot, String> {
+    Snapshot::build(services, drains, &port_bases(), &Arc::new(route_table()))
+}
+
+/// Drain `id` of real slot `real` of service slot `service`.
+pub fn drain(service: u16, real: u16, id: u64) -> Drain {
+    Drain { service, real, id }
 }
 
 pub fn real_spec(addr: SocketAddrV4, forward: Forward, weight: u32) -> RealSpec {
@@ -160,6 +136,7 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         agent: None,
         on_real_down: Default::default(),
         weight_by_latency: false,
+        expire_quiescent_template: false,
         reals,
     }
 }
@@ -216,12 +193,24 @@ pub fn forwarder(
     workers: usize,
     capacity: u32,
 ) -> Forwarder {
+    forwarder_with(shared, worker, workers, table_config(capacity))
+}
+
+pub fn forwarder_with(
+    shared: &Arc<SharedStats>,
+    worker: usize,
+    workers: usize,
+    table: TableConfig,
+) -> Forwarder {
     let cfg = ForwarderConfig {
         worker,
         workers,
-        table: table_config(capacity),
+        table,
         neighbours: 1024,
-        neighbour_max_age_ms: NEIGHBOUR_AGE_MS,
+        neighbour: NudConfig {
+            reachable_ms: NEIGHBOUR_AGE_MS,
+            ..NudConfig::default()
+        },
     };
     Forwarder::new(&cfg, shared.clone()).unwrap()
 }
@@ -238,8 +227,13 @@ impl Lab {
     /// A single worker with a table of `capacity` connections, running
     /// `services`.
     pub fn with_capacity(services: &[SlottedService], capacity: u32) -> Lab {
+        Lab::with_table(services, table_config(capacity))
+    }
+
+    /// A single worker with a table configured by `table`.
+    pub fn with_table(services: &[SlottedService], table: TableConfig) -> Lab {
         let shared = SharedStats::new(1);
-        let fwd = forwarder(&shared, 0, 1, capacity);
+        let fwd = forwarder_with(&shared, 0, 1, table);
         Lab {
             snap: build_snapshot(services, &[]).unwrap(),
             shared,
@@ -272,12 +266,13 @@ impl Lab {
         (a, f)
     }
 
-    pub fn rebuild(&mut self, services: &[SlottedService], ended: &[(u16, u16)]) {
-        self.snap = build_snapshot(services, ended).unwrap();
+    pub fn rebuild(&mut self, services: &[SlottedService], drains: &[Drain]) {
+        self.snap = build_snapshot(services, drains).unwrap();
     }
 
-    pub fn housekeeping(&mut self, epoch: u64) {
-        self.fwd.housekeeping(&self.snap, epoch, self.now);
+    /// Housekeeping with all the time it wants.
+    pub fn housekeeping(&mut self) -> sluice_lb::pipeline::Housekeeping {
+        self.fwd.housekeeping(&self.snap, self.now, || true)
     }
 
     /// Tells the forwarder `ip` is at [`mac_of`]`(ip)`.
@@ -707,6 +702,7 @@ pub fn udp_nat_spec() -> ServiceSpec {
         agent: None,
         on_real_down: Default::default(),
         weight_by_latency: false,
+        expire_quiescent_template: false,
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

@@ -1,0 +1,159 @@
+//! `sluicectl conn list` on a worker: the query the control thread posts,
+//! and the scan that answers it in slices between bursts, so a table of
+//! millions of connections never stalls the packet path for more than one
+//! slice.
+
+use sluice_conntrack::{Conn, ConnTable, Fwd, Proto, ScanCursor};
+use sluice_proto::{ConnFilter, ConnInfo, Forward, Protocol};
+
+/// Most connections one `conn list` returns.
+pub const MAX_CONN_LIST: u32 = 10_000;
+
+/// Table slots one slice of the scan examines.
+pub const CONN_SCAN_SLICE: usize = 16_384;
+
+/// A `conn list` request for one worker.
+pub struct ConnQuery {
+    /// What to show.
+    pub filter: ConnFilter,
+    /// Where to send the matches and whether more matched than the limit.
+    pub reply: crossbeam_channel::Sender<(Vec<ConnInfo>, bool)>,
+}
+
+/// A query being answered, slice by slice.
+pub struct ConnScan {
+    query: ConnQuery,
+    cursor: ScanCursor,
+    found: Vec<ConnInfo>,
+    more: bool,
+    worker: usize,
+}
+
+impl ConnScan {
+    /// Starts answering `query` on `worker`'s table.
+    pub fn new(query: ConnQuery, worker: usize) -> ConnScan {
+        ConnScan {
+            query,
+            cursor: ScanCursor::new(),
+            found: Vec::new(),
+            more: false,
+            worker,
+        }
+    }
+
+    /// Scans one slice of `table`; when the scan is over (end of the table
+    /// or the limit reached) sends the answer and returns `true`.
+    pub fn step(&mut self, table: &ConnTable, now_ms: u64) -> bool {
+        let limit = self.query.filter.limit.unwrap_or(100).min(MAX_CONN_LIST) as usize;
+        let (filter, found, more, worker) = (
+            &self.query.filter,
+            &mut self.found,
+            &mut self.more,
+            self.worker,
+        );
+        let end = table.visit(&mut self.cursor, CONN_SCAN_SLICE, |_, c| {
+            if *more || !matches(filter, c) {
+                return;
+            }
+            if found.len() >= limit {
+                *more = true;
+            } else {
+                found.push(info(c, worker, now_ms));
+            }
+        });
+        if end || self.more {
+            let found = std::mem::take(&mut self.found);
+            let _ = self.query.reply.try_send((found, self.more));
+            return true;
+        }
+        false
+    }
+}
+
+fn protocol(c: &Conn) -> Protocol {
+    match c.proto() {
+        Proto::Tcp => Protocol::Tcp,
+        Proto::Udp => Protocol::Udp,
+    }
+}
+
+fn matches(f: &ConnFilter, c: &Conn) -> bool {
+    if let Some(k) = &f.service {
+        if k.protocol != protocol(c) || *c.vip().ip() != k.vip || c.vip().port() != k.port {
+            return false;
+        }
+    }
+    !(f.client.is_some_and(|ip| *c.client().ip() != ip)
+        || f.real.is_some_and(|ip| *c.real_addr().ip() != ip)
+        || f.state
+            .as_ref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case(c.state().name())))
+}
+
+fn info(c: &Conn, worker: usize, now_ms: u64) -> ConnInfo {
+    ConnInfo {
+        protocol: protocol(c),
+        client: c.client(),
+        vip: c.vip(),
+        real: c.real_addr(),
+        forward: match c.fwd() {
+            Fwd::Nat => Forward::Nat,
+            Fwd::Dr => Forward::Dr,
+        },
+        state: c.state().name().to_string(),
+        expires_in_secs: c.expires().saturating_sub(now_ms) / 1000,
+        worker,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_conntrack::{Config, NewConn};
+
+    #[test]
+    fn a_large_table_is_answered_in_slices() {
+        let mut t = ConnTable::new(&Config::with_capacity(1 << 17)).unwrap();
+        let n = 3 * CONN_SCAN_SLICE as u16 + 100;
+        for i in 0..n {
+            let new = NewConn {
+                proto: Proto::Tcp,
+                client: std::net::SocketAddrV4::new("192.0.2.10".parse().unwrap(), i),
+                vip: "192.0.2.100:80".parse().unwrap(),
+                real_addr: "198.51.100.11:8080".parse().unwrap(),
+                fwd: Fwd::Nat,
+                service: 0,
+                real: 1,
+                template: None,
+            };
+            t.insert(&new, 1).unwrap();
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let filter = ConnFilter {
+            limit: Some(MAX_CONN_LIST),
+            client: Some("192.0.2.10".parse().unwrap()),
+            ..ConnFilter::default()
+        };
+        let mut scan = ConnScan::new(ConnQuery { filter, reply: tx }, 0);
+        // The limit (10 000) is reached within the first slice.
+        assert!(scan.step(&t, 1));
+        let (found, more) = rx.try_recv().unwrap();
+        assert_eq!((found.len(), more), (MAX_CONN_LIST as usize, true));
+
+        // A filter that matches nothing reads the whole table, one slice
+        // per call.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let filter = ConnFilter {
+            real: Some("198.51.100.99".parse().unwrap()),
+            ..ConnFilter::default()
+        };
+        let mut scan = ConnScan::new(ConnQuery { filter, reply: tx }, 0);
+        let mut steps = 1;
+        while !scan.step(&t, 1) {
+            steps += 1;
+            assert!(rx.try_recv().is_err(), "answered before the end");
+        }
+        assert_eq!(steps, 4, "{n} slots in slices of {CONN_SCAN_SLICE}");
+        assert_eq!(rx.try_recv().unwrap(), (vec![], false));
+    }
+}
