@@ -158,12 +158,20 @@ for n in $(seq 1 12); do
 done
 
 echo
-echo ">> quiesce real 1 (weight 0) and add nothing else: 6 more requests"
+echo ">> quiesce real 1 (weight 0): the very next requests avoid it"
 "$CTL" --socket "$SOCK" real edit -t 192.0.2.100:80 -r 198.51.100.11:8080 -w 0
+to_real1=0
 for n in $(seq 1 6); do
     printf '%2d  ' "$n"
-    nsx sdemo-client curl -s --max-time 5 http://192.0.2.100/
+    reply=$(nsx sdemo-client curl -s --max-time 5 http://192.0.2.100/)
+    echo "$reply"
+    [[ "$reply" == *"real server 1 "* ]] && to_real1=$((to_real1 + 1))
 done
+echo "   requests to the quiesced real 1: $to_real1 of 6"
+if [[ $to_real1 -ne 0 ]]; then
+    echo "error: the quiesced real still took new connections" >&2
+    exit 1
+fi
 
 echo
 "$CTL" --socket "$SOCK" list

@@ -419,3 +419,79 @@ fn real_state_of(d: &Daemon, s: usize, i: usize) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+#[test]
+fn on_real_down_end_ends_a_failed_reals_connections() {
+    if !require_root() {
+        return;
+    }
+    // The check looks at port 9001, the service at 9000: stopping a real's
+    // check listener fails it while its echo server keeps answering, so
+    // only the load balancer can end the connection.
+    let mut t = LbTopo::nat(2, 1);
+    for i in 0..2 {
+        let ip = t.reals[i].ip.clone();
+        t.serve(i, "echo", &ip, 9000);
+        t.serve(i, "echo", &ip, 9001);
+    }
+    let svc = r#"
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 9000
+scheduler = "rr"
+on_real_down = "end"
+check = { kind = "tcp", port = 9001, interval_ms = 200, timeout_ms = 150, rise = 1, fall = 1 }
+[[service.real]]
+ip = "198.51.100.11"
+port = 9000
+[[service.real]]
+ip = "198.51.100.12"
+port = 9000
+"#;
+    let d = Daemon::start(Some(&t.lb), &t.config(&[1], None, svc));
+    assert!(
+        wait_for(Duration::from_secs(20), || (0..2)
+            .all(|i| real_state(&d, i) == "up")
+            .then_some(()))
+        .is_some(),
+        "reals never came up"
+    );
+    let mut long = t.client_py_spawn(&["long", "192.0.2.100", "9000", "200", "0.1"]);
+    let mine = wait_for(Duration::from_secs(10), || {
+        let l = d.ctl_json(&["list"]);
+        (0..2).find(|i| num(&l, &format!("/result/services/0/reals/{i}/active")) == 1)
+    })
+    .expect("long connection not established");
+    // Its real's check listener (the last process started there) stops.
+    t.reals[mine].procs.pop();
+    assert!(
+        wait_for(Duration::from_secs(20), || (real_state(&d, mine) == "down")
+            .then_some(()))
+        .is_some(),
+        "the real was never marked down"
+    );
+    // The connection is ended: the client's next echo goes unanswered and
+    // it fails long before its 20 s of pings are over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let st = loop {
+        if let Some(st) = long.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection of a real found down was not ended: {:#}",
+            d.ctl_json(&["list"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!st.success(), "the connection should have been ended");
+    let l = d.ctl_json(&["list"]);
+    let r = &l["result"]["services"][0]["reals"][mine];
+    assert_eq!((num(r, "/active"), num(r, "/inactive")), (0, 0), "{l:#}");
+    // New connections go to the other real.
+    for _ in 0..3 {
+        let id = t.client_py(&["once", "192.0.2.100", "9000"], Duration::from_secs(10));
+        assert_eq!(id[0], format!("real-{}", 1 - mine));
+    }
+}

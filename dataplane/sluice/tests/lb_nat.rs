@@ -161,6 +161,31 @@ fn nat_wrr_follows_weights() {
     drop(d);
 }
 
+/// The real sh must pick for `client` among `reals` (all weight 1, all
+/// up): the scheduler crate's own answer, with the pipeline's hash.
+fn sh_expected(reals: &[&str], client: &str) -> usize {
+    use sluice_sched::{
+        hash_ipv4, real_identity, Cursor, RealLoad, RealSpec, Schedule, ScheduleConfig,
+        SchedulerKind, DEFAULT_SEED,
+    };
+    let specs: Vec<RealSpec> = reals
+        .iter()
+        .map(|r| {
+            let a: std::net::SocketAddrV4 = r.parse().unwrap();
+            RealSpec::new(real_identity((*a.ip()).into(), a.port()), 1)
+        })
+        .collect();
+    let s = Schedule::build(SchedulerKind::Sh, &specs, &ScheduleConfig::default()).unwrap();
+    let ip: std::net::Ipv4Addr = client.parse().unwrap();
+    let loads = vec![RealLoad::idle(1); reals.len()];
+    s.pick(
+        &mut Cursor::default(),
+        hash_ipv4(DEFAULT_SEED, u32::from(ip), None),
+        &loads,
+    )
+    .unwrap()
+}
+
 #[test]
 fn nat_sh_and_persistence_keep_a_client_on_one_real() {
     if !require_root() {
@@ -171,32 +196,54 @@ fn nat_sh_and_persistence_keep_a_client_on_one_real() {
         "scheduler = \"rr\"",
         "scheduler = \"rr\"\npersistence = { timeout_secs = 300 }",
     );
-    let (t, d) = three_reals("http", 8080, &[1], &format!("{sh}\n{persist}"));
-    for port in [80, 81] {
-        let mut seen = Vec::new();
-        for c in ["192.0.2.10", "192.0.2.11"] {
-            let ids: Vec<String> = (0..6)
-                .map(|_| {
-                    String::from_utf8(
-                        t.get(c, &format!("http://192.0.2.100:{port}/id"))
-                            .expect("get"),
-                    )
-                    .unwrap()
-                })
-                .collect();
-            let m = count(&ids);
-            assert_eq!(
-                m.len(),
-                1,
-                "port {port}: client {c} moved between reals: {m:?}"
-            );
-            seen.push(ids[0].clone());
-        }
-        eprintln!("port {port}: clients went to {seen:?}");
+    let clients = 8;
+    let mut t = LbTopo::nat(3, clients);
+    for i in 0..3 {
+        let ip = t.reals[i].ip.clone();
+        t.serve(i, "http", &ip, 8080);
+    }
+    let d = Daemon::start(
+        Some(&t.lb),
+        &t.config(&[1], None, &format!("{sh}\n{persist}")),
+    );
+    let reals = [
+        "198.51.100.11:8080",
+        "198.51.100.12:8080",
+        "198.51.100.13:8080",
+    ];
+    let ids = |c: &str, port: u16| -> Vec<String> {
+        (0..4)
+            .map(|_| {
+                String::from_utf8(
+                    t.get(c, &format!("http://192.0.2.100:{port}/id"))
+                        .expect("get"),
+                )
+                .unwrap()
+            })
+            .collect()
+    };
+    // sh: every client always lands on the real the source hash names,
+    // and the clients spread over more than one real.
+    let mut used = std::collections::BTreeSet::new();
+    for c in 0..clients {
+        let client = format!("192.0.2.{}", 10 + c);
+        let want = format!("real-{}", sh_expected(&reals, &client));
+        let got = ids(&client, 80);
+        assert!(
+            got.iter().all(|g| *g == want),
+            "sh: client {client} went to {got:?}, the source hash says {want}"
+        );
+        used.insert(want);
+    }
+    assert!(used.len() >= 2, "8 clients all hashed to {used:?}");
+    // Persistence over rr: each client stays on its first real.
+    for c in ["192.0.2.10", "192.0.2.11"] {
+        let m = count(&ids(c, 81));
+        assert_eq!(m.len(), 1, "port 81: client {c} moved between reals: {m:?}");
     }
     // The persistence templates are in the table.
     let s = d.ctl_json(&["stats"]);
-    assert!(workers_sum(&s, "/conntrack/templates") >= 2, "{s:#}");
+    assert_eq!(workers_sum(&s, "/conntrack/templates"), 2, "{s:#}");
 }
 
 #[test]
@@ -578,4 +625,245 @@ fn the_kernel_reaches_the_reals_through_its_interface() {
     );
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
+const HTTP_AND_UDP: &str = r#"
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "198.51.100.11"
+port = 8080
+[[service.real]]
+ip = "198.51.100.12"
+port = 8080
+[[service.real]]
+ip = "198.51.100.13"
+port = 8080
+
+[[service]]
+protocol = "udp"
+vip = "192.0.2.100"
+port = 5353
+scheduler = "rr"
+[[service.real]]
+ip = "198.51.100.11"
+port = 5300
+[[service.real]]
+ip = "198.51.100.12"
+port = 5300
+[[service.real]]
+ip = "198.51.100.13"
+port = 5300
+"#;
+
+/// Three reals serving HTTP on 8080 and UDP on 5300.
+fn serve_http_and_udp(t: &mut LbTopo) {
+    for i in 0..3 {
+        let ip = t.reals[i].ip.clone();
+        t.serve(i, "http", &ip, 8080);
+        t.serve(i, "udp", &ip, 5300);
+    }
+}
+
+#[test]
+fn clients_behind_a_router_with_two_workers_over_tcp_and_udp() {
+    if !require_root() {
+        return;
+    }
+    // Every real deployment: clients in another network, behind a router;
+    // replies leave by the appliance's default gateway. Two workers, four
+    // client addresses: flows of both workers, replies handed over.
+    let clients = 4;
+    let mut t = LbTopo::routed(3, clients, None);
+    serve_http_and_udp(&mut t);
+    let d = Daemon::start(
+        Some(&t.lb),
+        &t.config(
+            &[1, 2],
+            Some("0@0,1@1,2@0"),
+            &format!("{ROUTED_GW}\n{HTTP_AND_UDP}"),
+        ),
+    );
+    let mut tcp = 0;
+    for c in 0..clients {
+        let src = format!("203.0.113.{}", 10 + c);
+        for _ in 0..3 {
+            let body = t.get(&src, "http://192.0.2.100/id");
+            assert!(
+                body.is_some(),
+                "GET from {src} failed: {:#}",
+                d.ctl_json(&["stats"])
+            );
+            tcp += 1;
+        }
+    }
+    // UDP: each datagram from a new socket, from every client address.
+    let mut udp = 0;
+    for c in 0..clients {
+        let src = format!("203.0.113.{}", 10 + c);
+        let code = format!(
+            "import socket\nfor i in range(6):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n s.settimeout(3)\n s.bind(('{src}',0))\n s.sendto(b'd%d'%i,('192.0.2.100',5353))\n d,a=s.recvfrom(4096)\n assert a==('192.0.2.100',5353),a\n assert d.endswith(b':d%d'%i),d\n"
+        );
+        let o = t
+            .client
+            .run(&["python3", "-c", &code], Duration::from_secs(30));
+        assert!(
+            o.status.success(),
+            "UDP from {src}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        udp += 6;
+    }
+    let l = d.ctl_json(&["list"]);
+    assert_eq!(
+        num(&l, "/result/services/0/stats/connections"),
+        tcp,
+        "{l:#}"
+    );
+    assert_eq!(
+        num(&l, "/result/services/1/stats/connections"),
+        udp,
+        "{l:#}"
+    );
+    assert_eq!(
+        num(&l, "/result/services/1/stats/packets_out"),
+        udp,
+        "{l:#}"
+    );
+    let s = d.ctl_json(&["stats"]);
+    for w in s["result"]["workers"].as_array().unwrap() {
+        assert!(
+            num(w, "/conntrack/inserts") > 0,
+            "a worker made no connection: {s:#}"
+        );
+    }
+    assert!(
+        workers_sum(&s, "/handoff_out") > 0,
+        "no hand-off with two workers: {s:#}"
+    );
+    assert_eq!(drops(&s, "no_route"), 0, "{s:#}");
+    assert_eq!(drops(&s, "not_for_us"), 0, "{s:#}");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
+/// Sends `n` UDP datagrams to the VIP:5353 from `n` new sockets of the
+/// client at 192.0.2.10, each answered.
+fn udp_flows(t: &LbTopo, n: usize) {
+    let ids = t.client_py(
+        &["udp", "192.0.2.100", "5353", &n.to_string()],
+        Duration::from_secs(120),
+    );
+    assert_eq!(ids.len(), n);
+}
+
+#[test]
+fn a_full_table_forwards_without_entries_and_recovers() {
+    if !require_root() {
+        return;
+    }
+    let mut t = LbTopo::nat(3, 1);
+    serve_http_and_udp(&mut t);
+    let cfg = t
+        .config(&[1], None, &format!("[timeouts]\nudp = 10\n{HTTP_AND_UDP}"))
+        .replace("connections = 65536", "connections = 1024")
+        .replace("scheduler = \"rr\"", "scheduler = \"mh\"");
+    let d = Daemon::start(Some(&t.lb), &cfg);
+    // Fill the table with UDP flows.
+    udp_flows(&t, 1100);
+    let s = d.ctl_json(&["stats"]);
+    let cap = num(&s, "/result/workers/0/conntrack/capacity");
+    let occ = num(&s, "/result/workers/0/conntrack/occupancy");
+    assert!(occ * 10 >= cap * 9, "the table is not full: {occ} of {cap}");
+    assert!(
+        num(&s, "/result/workers/0/conntrack/insert_failures") > 0,
+        "{s:#}"
+    );
+    // New TCP connections still work, forwarded by the consistent hash
+    // without an entry, both ways.
+    let stateless = workers_sum(&s, "/stateless_forwards");
+    for _ in 0..5 {
+        let body = t.get("192.0.2.10", "http://192.0.2.100/blob");
+        assert!(
+            body.as_deref() == Some(&blob()[..]),
+            "{:#}",
+            d.ctl_json(&["stats"])
+        );
+    }
+    let s = d.ctl_json(&["stats"]);
+    assert!(workers_sum(&s, "/stateless_forwards") > stateless, "{s:#}");
+    // The UDP flows expire (10 s): the table recovers and new connections
+    // get entries again.
+    let empty = wait_for(Duration::from_secs(30), || {
+        let s = d.ctl_json(&["stats"]);
+        (num(&s, "/result/workers/0/conntrack/occupancy") < cap / 2).then_some(s)
+    })
+    .expect("the UDP flows never expired");
+    let inserts = workers_sum(&empty, "/conntrack/inserts");
+    let stateless = workers_sum(&empty, "/stateless_forwards");
+    for _ in 0..5 {
+        assert!(t.get("192.0.2.10", "http://192.0.2.100/id").is_some());
+    }
+    let s = d.ctl_json(&["stats"]);
+    assert_eq!(workers_sum(&s, "/conntrack/inserts"), inserts + 5, "{s:#}");
+    assert_eq!(workers_sum(&s, "/stateless_forwards"), stateless, "{s:#}");
+}
+
+#[test]
+fn connections_expire_with_short_timeouts_and_the_gauges_return_to_zero() {
+    if !require_root() {
+        return;
+    }
+    let mut t = LbTopo::nat(3, 1);
+    serve_http_and_udp(&mut t);
+    let timeouts = "[timeouts]\nudp = 2\ntcp_time_wait = 2\ntcp_close = 2\ntcp_fin_wait = 2\ntcp_close_wait = 2\ntcp_last_ack = 2\n";
+    let d = Daemon::start(
+        Some(&t.lb),
+        &t.config(&[1], None, &format!("{timeouts}{HTTP_AND_UDP}")),
+    );
+    for _ in 0..6 {
+        assert!(t.get("192.0.2.10", "http://192.0.2.100/id").is_some());
+    }
+    udp_flows(&t, 6);
+    let busy = |l: &serde_json::Value| -> u64 {
+        l["result"]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["reals"].as_array().unwrap().iter())
+            .map(|r| num(r, "/active") + num(r, "/inactive"))
+            .sum()
+    };
+    let l = d.ctl_json(&["list"]);
+    assert!(busy(&l) >= 6, "connections not counted: {l:#}");
+    let s = d.ctl_json(&["stats"]);
+    assert!(
+        num(&s, "/result/workers/0/conntrack/occupancy") >= 12,
+        "{s:#}"
+    );
+    let done = wait_for(Duration::from_secs(20), || {
+        let l = d.ctl_json(&["list"]);
+        let s = d.ctl_json(&["stats"]);
+        (busy(&l) == 0 && num(&s, "/result/workers/0/conntrack/occupancy") == 0).then_some(s)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "entries or gauges stayed: {:#}\n{:#}",
+            d.ctl_json(&["list"]),
+            d.ctl_json(&["stats"])
+        )
+    });
+    assert!(
+        num(&done, "/result/workers/0/conntrack/expiries") >= 12,
+        "{done:#}"
+    );
+    let c = d.ctl_json(&["conn", "list"]);
+    assert_eq!(
+        c["result"]["connections"].as_array().unwrap().len(),
+        0,
+        "{c:#}"
+    );
 }

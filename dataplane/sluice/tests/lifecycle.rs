@@ -313,15 +313,147 @@ fn only_root_or_the_control_group_may_use_the_socket() {
 }
 
 #[test]
-fn zero_resets_reported_counters() {
+fn a_broken_or_mismatched_restore_is_refused_and_nothing_changes() {
     if !require_root() {
         return;
     }
     let d = Daemon::start(None, BASE);
-    let out = ok(&d, &["zero"]);
-    assert!(out.contains("zeroed 1 services"), "{out}");
-    let out = ok(&d, &["zero", "-t", "192.0.2.100:80"]);
-    assert!(out.contains("zeroed tcp 192.0.2.100:80"), "{out}");
-    let o = d.ctl(&["zero", "-t", "192.0.2.100:81"]);
-    assert_eq!(o.status.code(), Some(4));
+    let saved = ok(&d, &["save"]);
+    let before = specs(&d);
+    let file = d.dir.path().join("restore.toml");
+    let cases = [
+        (
+            "a syntax error",
+            saved.replace("scheduler = \"wrr\"", "scheduler = wrr"),
+        ),
+        (
+            "another [dataplane]",
+            saved.replace("rx_desc = 512", "rx_desc = 256"),
+        ),
+        (
+            "a bad scheduler",
+            saved.replace("scheduler = \"wrr\"", "scheduler = \"nope\""),
+        ),
+        (
+            "a real listed twice",
+            format!("{saved}\n[[service.real]]\nip = \"192.0.2.22\"\nport = 8080\n"),
+        ),
+        (
+            "an unknown field",
+            saved.replace("[[service.real]]", "[[service.real]]\ncolour = 1"),
+        ),
+    ];
+    for (what, text) in cases {
+        assert_ne!(text, saved, "{what}: the case changed nothing");
+        std::fs::write(&file, &text).unwrap();
+        let o = d.ctl(&["restore", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(4), "{what} was not refused");
+        assert!(!o.stderr.is_empty(), "{what}: no reason given");
+        assert_eq!(specs(&d), before, "{what}: the state changed");
+    }
+    assert_eq!(ok(&d, &["save"]), saved);
+    let o = d.ctl(&["restore", "/nonexistent/file.toml"]);
+    assert!(!o.status.success());
+    assert_eq!(specs(&d), before);
+}
+
+#[test]
+fn long_connections_keep_their_real_across_reload_restore_and_sighup() {
+    use common::topo::*;
+    if !require_root() {
+        return;
+    }
+    let mut t = LbTopo::nat(3, 1);
+    for i in 0..3 {
+        let ip = t.reals[i].ip.clone();
+        t.serve(i, "echo", &ip, 9000);
+    }
+    let svc = |weights: [u32; 2], third: bool| {
+        let mut s = format!(
+            "[[service]]\nprotocol = \"tcp\"\nvip = \"192.0.2.100\"\nport = 9000\nscheduler = \"wrr\"\n\
+             [[service.real]]\nip = \"198.51.100.11\"\nport = 9000\nweight = {}\n\
+             [[service.real]]\nip = \"198.51.100.12\"\nport = 9000\nweight = {}\n",
+            weights[0], weights[1]
+        );
+        if third {
+            s.push_str("[[service.real]]\nip = \"198.51.100.13\"\nport = 9000\n");
+        }
+        s
+    };
+    let d = Daemon::start(Some(&t.lb), &t.config(&[1], None, &svc([1, 1], false)));
+    let cfg_path = d.dir.path().join("sluice.toml");
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    let head = &text[..text.find("[[service]]").unwrap()];
+    // Three long connections, one echo every 50 ms for 12 s.
+    let mut longs: Vec<_> = (0..3)
+        .map(|_| t.client_py_spawn(&["long", "192.0.2.100", "9000", "240", "0.05"]))
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let l = d.ctl_json(&["list"]);
+            let active: u64 = (0..2)
+                .map(|i| num(&l, &format!("/result/services/0/reals/{i}/active")))
+                .sum();
+            (active == 3).then_some(())
+        })
+        .is_some(),
+        "long connections not established"
+    );
+    // reload: a third real, new weights.
+    std::fs::write(&cfg_path, format!("{head}{}", svc([5, 1], true))).unwrap();
+    let out = ok(&d, &["reload"]);
+    assert!(out.contains("1 added"), "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    // SIGHUP: weights again, the third real gone.
+    std::fs::write(&cfg_path, format!("{head}{}", svc([1, 7], false))).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let s = specs(&d);
+            (s[0]["reals"][1]["weight"] == 7).then_some(())
+        })
+        .is_some(),
+        "SIGHUP did not reload"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // restore: the saved state with other weights.
+    let saved = ok(&d, &["save"]).replace("weight = 7", "weight = 2");
+    let file = d.dir.path().join("restore.toml");
+    std::fs::write(&file, saved).unwrap();
+    ok(&d, &["restore", file.to_str().unwrap()]);
+    // Every echo of every long connection came from the real it started on.
+    for (n, long) in longs.iter_mut().enumerate() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(st) = long.try_wait().unwrap() {
+                break st;
+            }
+            assert!(std::time::Instant::now() < deadline, "long client {n} hung");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        use std::io::Read;
+        long.stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        long.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(status.success(), "long connection {n} failed: {err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 240, "{out}");
+        assert!(
+            lines.iter().all(|l| *l == lines[0]),
+            "long connection {n} moved between reals: {out}"
+        );
+    }
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

@@ -23,9 +23,12 @@ pub struct Real {
 
 /// NAT: client -- [client port] sluice [servers port] -- bridge -- reals.
 /// DR: client, sluice and reals all on one bridge (one segment).
+/// Routed: client -- router -- [client port] sluice ..., as NAT.
 pub struct LbTopo {
     pub lb: Netns,
     pub client: Netns,
+    /// The router between the clients and the appliance, if any.
+    pub router: Option<Netns>,
     pub switch: Netns,
     pub reals: Vec<Real>,
     pub lb_client_if: String,
@@ -35,6 +38,19 @@ pub struct LbTopo {
 }
 
 pub const VIP: &str = "192.0.2.100";
+
+/// The appliance's route to the routed topology's clients, as a static
+/// route; [`ROUTED_GW`] reaches them through the default gateway instead.
+pub const ROUTED: &str = r#"
+[routes]
+static = [{ prefix = "203.0.113.0/24", via = "192.0.2.254" }]
+"#;
+
+/// The routed topology's clients through the default gateway.
+pub const ROUTED_GW: &str = r#"
+[routes]
+gateway = "192.0.2.254"
+"#;
 
 /// Python client helpers.
 pub const CLIENT_PY: &str = r#"
@@ -60,6 +76,45 @@ elif mode == "long":
             got += b
         print(got.decode().split(":")[0], flush=True)
         time.sleep(interval)
+    s.close()
+elif mode == "burst":
+    # N connections at once from the source addresses given (round robin),
+    # each sending one line; prints the real that answered each. Prints
+    # "ready" and waits for a line on stdin before it connects, so a test
+    # can fire the burst the moment a change returns.
+    import threading
+    n, srcs = int(sys.argv[4]), sys.argv[5].split(",")
+    out = [None] * n
+    go = threading.Event()
+    def one(i):
+        go.wait()
+        try:
+            s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5,
+                                         source_address=(srcs[i % len(srcs)], 0))
+            s.sendall(b"burst\n")
+            out[i] = s.recv(4096).decode().split(":")[0]
+            s.close()
+        except OSError as e:
+            out[i] = "error:%s" % e
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts: t.start()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    go.set()
+    for t in ts: t.join()
+    print("\n".join(out))
+elif mode == "from":
+    # One connection from a fixed source address and port (reused at
+    # once: the socket is reset on close, so no TIME_WAIT holds the port).
+    import struct
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.settimeout(5)
+    s.bind((sys.argv[4], int(sys.argv[5])))
+    s.connect((sys.argv[2], int(sys.argv[3])))
+    s.sendall(b"from\n")
+    print(s.recv(4096).decode().split(":")[0])
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 elif mode == "udp":
     # N datagrams, each from a new socket (new source port).
@@ -126,7 +181,9 @@ impl LbTopo {
                 &cc,
             ]);
         }
-        client.exec(&["ip", "route", "add", "default", "via", "192.0.2.1"]);
+        if clients > 0 {
+            client.exec(&["ip", "route", "add", "default", "via", "192.0.2.1"]);
+        }
         switch.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
         switch.exec(&["ip", "link", "set", "br0", "up"]);
         let ls = format!("s{id}");
@@ -154,6 +211,7 @@ impl LbTopo {
         LbTopo {
             lb,
             client,
+            router: None,
             switch,
             reals,
             lb_client_if: lc,
@@ -218,6 +276,7 @@ impl LbTopo {
         LbTopo {
             lb,
             client,
+            router: None,
             switch,
             reals,
             lb_client_if: lc,
@@ -225,6 +284,47 @@ impl LbTopo {
             client_if: cc,
             dir,
         }
+    }
+
+    /// The NAT topology with the clients behind a router, as every real
+    /// deployment has them: clients 203.0.113.10.. (default route
+    /// 203.0.113.1, the router), the router's other leg 192.0.2.254 on the
+    /// appliance's client segment. `client_mtu` sets the MTU of the
+    /// router's client-side link only (the clients keep 1500), so the
+    /// router must ask for smaller packets with ICMP. The appliance needs
+    /// a route to 203.0.113.0/24 via 192.0.2.254 (see [`ROUTED`]).
+    pub fn routed(n: usize, clients: usize, client_mtu: Option<u32>) -> LbTopo {
+        let mut t = LbTopo::nat(n, 0);
+        let router = Netns::new("rt");
+        let id = unique_id();
+        // The client leaves the appliance's segment (deleting its end of
+        // the pair deletes both) for the router's.
+        t.client.exec(&["ip", "link", "del", &t.client_if]);
+        let (lr, rl) = (t.lb_client_if.clone(), format!("q{id}"));
+        veth(&t.lb, &lr, &router, &rl);
+        let (cr, rc) = (format!("b{id}"), format!("p{id}"));
+        veth(&t.client, &cr, &router, &rc);
+        router.exec(&["ip", "addr", "add", "192.0.2.254/24", "dev", &rl]);
+        router.exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", &rc]);
+        if let Some(mtu) = client_mtu {
+            router.exec(&["ip", "link", "set", &rc, "mtu", &mtu.to_string()]);
+        }
+        router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        for i in 0..clients {
+            t.client.exec(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("203.0.113.{}/24", 10 + i),
+                "dev",
+                &cr,
+            ]);
+        }
+        t.client
+            .exec(&["ip", "route", "add", "default", "via", "203.0.113.1"]);
+        t.client_if = cr;
+        t.router = Some(router);
+        t
     }
 
     /// Starts a server on real `i`: kind "http" (serves a directory with
@@ -433,6 +533,60 @@ impl LbTopo {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// Starts `n` connections at once from the client addresses `srcs`
+    /// to `vip:port`, the moment `trigger` returns (the client is started
+    /// and waiting before `trigger` runs); returns the real that answered
+    /// each, by count.
+    pub fn burst_after(
+        &self,
+        vip: &str,
+        port: u16,
+        n: usize,
+        srcs: &[String],
+        trigger: impl FnOnce(),
+    ) -> std::collections::BTreeMap<String, usize> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut child = self.client_py_spawn_stdin(&[
+            "burst",
+            vip,
+            &port.to_string(),
+            &n.to_string(),
+            &srcs.join(","),
+        ]);
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the burst client did not start");
+        trigger();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "burst client hung");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).unwrap();
+        let mut m = std::collections::BTreeMap::new();
+        for id in rest.lines() {
+            *m.entry(id.to_string()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Starts the client helper in the background, its stdin a pipe.
+    pub fn client_py_spawn_stdin(&self, args: &[&str]) -> std::process::Child {
+        let script = self.dir.path().join("client.py");
+        let mut a = vec!["timeout", "60", "python3", script.to_str().unwrap()];
+        a.extend_from_slice(args);
+        self.client
+            .command(&a)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn client")
     }
 
     /// Starts the client helper in the background.
