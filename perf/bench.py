@@ -261,7 +261,8 @@ def run_sluice(args, sc, rate, duration):
         r.start_sluice(mode, flows)
         # Connections created during the measured window only.
         time.sleep(args.warmup + 0.5)
-        before = r.ctl("stats")["result"]["workers"][0]["conntrack"]["inserts"]
+        w0 = r.ctl("stats")["result"]["workers"][0]
+        before = w0["conntrack"]["inserts"]
         t0 = time.time()
         rep = gen_result(out, gen)
         t1 = time.time()
@@ -274,7 +275,10 @@ def run_sluice(args, sc, rate, duration):
                 "tx_packets": res["tx_packets"], "rx_packets": res["rx_packets"], "lost": res["lost"],
                 "bad": res["bad_total"], "bad_by_reason": res.get("bad"), "cycles_per_packet": cpp,
                 "new_conns_per_sec": (w["conntrack"]["inserts"] - before) / max(t1 - t0, 1e-9),
-                "drops": {k: v for k, v in w["drops"].items() if v},
+                # Drops in the measured window (the first packets may wait
+                # for ARP before it).
+                "drops": {k: v - w0["drops"].get(k, 0) for k, v in w["drops"].items()
+                          if v - w0["drops"].get(k, 0)},
                 "latency_ns": res.get("latency_ns")}
     finally:
         r.close()

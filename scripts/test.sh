@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 source scripts/lib/deps.sh || exit 1
+# deps.sh sets -e for itself; here a failure must not end the run.
+set +e
 
 as_root=0
 [[ $(id -u) -eq 0 ]] && as_root=1

@@ -7,9 +7,9 @@
 //! request with another version gets an error reply.
 //!
 //! ```text
-//! -> {"version":1,"request":{"cmd":"status"}}
-//! <- {"version":1,"ok":true,"result":{"kind":"status", ...}}
-//! <- {"version":1,"ok":false,"error":{"code":"bad_request","message":"..."}}
+//! -> {"version":2,"request":{"cmd":"status"}}
+//! <- {"version":2,"ok":true,"result":{"kind":"status", ...}}
+//! <- {"version":2,"ok":false,"error":{"code":"bad_request","message":"..."}}
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -20,8 +20,10 @@ use std::net::Ipv4Addr;
 mod service;
 pub use service::*;
 
-/// The protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version spoken by this build. 2: `service edit` and
+/// `real edit` carry patches (only the fields to change) instead of whole
+/// specs.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest request line the daemon accepts, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -505,10 +507,10 @@ mod tests {
     fn request_wire_format() {
         let r = Request::new(Command::Status);
         let s = serde_json::to_string(&r).unwrap();
-        assert_eq!(s, r#"{"version":1,"request":{"cmd":"status"}}"#);
+        assert_eq!(s, r#"{"version":2,"request":{"cmd":"status"}}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         assert!(
-            serde_json::from_str::<Request>(r#"{"version":1,"request":{"cmd":"nope"}}"#).is_err()
+            serde_json::from_str::<Request>(r#"{"version":2,"request":{"cmd":"nope"}}"#).is_err()
         );
     }
 
@@ -518,13 +520,13 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(
             s,
-            r#"{"version":1,"ok":false,"error":{"code":"bad_request","message":"no"}}"#
+            r#"{"version":2,"ok":false,"error":{"code":"bad_request","message":"no"}}"#
         );
         let ok = Reply::ok(ReplyBody::ShuttingDown);
         let s = serde_json::to_string(&ok).unwrap();
         assert_eq!(
             s,
-            r#"{"version":1,"ok":true,"result":{"kind":"shutting_down"}}"#
+            r#"{"version":2,"ok":true,"result":{"kind":"shutting_down"}}"#
         );
         assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), ok);
     }

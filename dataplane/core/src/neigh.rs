@@ -77,6 +77,8 @@ struct Slot {
     state: NudState,
     /// When the state was entered (or the last probe sent, in PROBE).
     since: u64,
+    /// When an ARP packet from the neighbour last confirmed it.
+    confirmed: u64,
     /// Unicast probes sent in PROBE.
     probes: u8,
 }
@@ -117,9 +119,11 @@ impl NeighbourTable {
             .find(|&idx| self.slots[idx].state != NudState::Empty && self.slots[idx].ip == ip)
     }
 
-    /// Records that `ip` is at `mac` at time `now` (an ARP request or reply
-    /// from it): the entry becomes REACHABLE. An address has at most one
-    /// entry.
+    /// Records that `ip` is at `mac` at time `now`: the entry becomes
+    /// REACHABLE. An address has at most one entry. Any ARP packet from the
+    /// neighbour confirms it (the kernel makes an entry learned from a
+    /// request STALE; an answer to our request or probe is REACHABLE in
+    /// both): a request proves it is there just as well.
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64) {
         let ip = u32::from(ip);
         let idx = match self.find(ip) {
@@ -131,6 +135,7 @@ impl NeighbourTable {
             mac,
             state: NudState::Reachable,
             since: now,
+            confirmed: now,
             probes: 0,
         };
     }
@@ -145,7 +150,7 @@ impl NeighbourTable {
             match s.state {
                 NudState::Empty => (0, 0),
                 NudState::Failed => (1, 0),
-                _ => (2, s.since.min(now)),
+                _ => (2, s.confirmed.min(now)),
             }
         };
         window.min_by_key(|&idx| rank(idx)).unwrap_or(h)
@@ -177,12 +182,16 @@ impl NeighbourTable {
 
     /// Moves every entry's timers to `now` and calls `probe(ip, mac)` for
     /// each unicast ARP request to send (an entry entering or staying in
-    /// PROBE). Call it every few hundred milliseconds; it visits every slot.
-    pub fn poll(&mut self, now: u64, mut probe: impl FnMut(Ipv4Addr, MacAddr)) {
+    /// PROBE), at most `max_probes` of them: an entry whose probe does not
+    /// fit waits, its state unchanged, for the next poll, so no entry fails
+    /// without its probes having been sent. Call it every few hundred
+    /// milliseconds; it visits every slot.
+    pub fn poll(&mut self, now: u64, max_probes: usize, mut probe: impl FnMut(Ipv4Addr, MacAddr)) {
         let cfg = self.cfg;
+        let mut left = max_probes;
         for s in self.slots.iter_mut() {
             if s.state != NudState::Empty {
-                advance(s, &cfg, now, &mut probe);
+                advance(s, &cfg, now, &mut left, &mut probe);
             }
         }
     }
@@ -198,29 +207,43 @@ fn age(s: &mut Slot, cfg: &NudConfig, now: u64) {
 }
 
 /// Applies the timers that ran out by `now` to one entry, reporting the
-/// probes they call for. Only [`NeighbourTable::poll`] moves DELAY and
-/// PROBE on, so that no probe is skipped.
-fn advance(s: &mut Slot, cfg: &NudConfig, now: u64, probe: &mut dyn FnMut(Ipv4Addr, MacAddr)) {
+/// probes they call for while `left` allows. Only
+/// [`NeighbourTable::poll`] moves DELAY and PROBE on, so that no probe is
+/// skipped.
+fn advance(
+    s: &mut Slot,
+    cfg: &NudConfig,
+    now: u64,
+    left: &mut usize,
+    probe: &mut dyn FnMut(Ipv4Addr, MacAddr),
+) {
     age(s, cfg, now);
     let elapsed = now.saturating_sub(s.since);
-    match s.state {
-        NudState::Delay if elapsed >= cfg.delay_ms => {
-            s.state = NudState::Probe;
-            s.since = now;
-            s.probes = 1;
-            probe(Ipv4Addr::from(s.ip), s.mac);
-        }
-        NudState::Probe if elapsed >= cfg.retrans_ms => {
-            s.since = now;
-            if s.probes >= cfg.probes {
-                s.state = NudState::Failed;
-            } else {
-                s.probes += 1;
-                probe(Ipv4Addr::from(s.ip), s.mac);
-            }
-        }
-        _ => {}
+    let due = match s.state {
+        NudState::Delay => elapsed >= cfg.delay_ms,
+        NudState::Probe => elapsed >= cfg.retrans_ms,
+        _ => false,
+    };
+    if !due {
+        return;
     }
+    if s.state == NudState::Probe && s.probes >= cfg.probes {
+        s.state = NudState::Failed;
+        s.since = now;
+        return;
+    }
+    if *left == 0 {
+        return;
+    }
+    *left -= 1;
+    s.probes = if s.state == NudState::Delay {
+        1
+    } else {
+        s.probes + 1
+    };
+    s.state = NudState::Probe;
+    s.since = now;
+    probe(Ipv4Addr::from(s.ip), s.mac);
 }
 
 #[cfg(test)]
@@ -236,7 +259,7 @@ mod tests {
 
     fn probes(t: &mut NeighbourTable, now: u64) -> Vec<Ipv4Addr> {
         let mut out = Vec::new();
-        t.poll(now, |ip, mac| {
+        t.poll(now, usize::MAX, |ip, mac| {
             assert_eq!(mac, MAC);
             out.push(ip)
         });
@@ -300,6 +323,47 @@ mod tests {
         assert_eq!(t.lookup(IP, 90_000), Some(MAC));
         assert_eq!(t.entry(IP, 90_000).unwrap().1, NudState::Delay);
         assert_eq!(probes(&mut t, 90_000), vec![IP]);
+    }
+
+    #[test]
+    fn probes_that_do_not_fit_wait_for_the_next_poll() {
+        // 100 neighbours go stale together and are used together: each
+        // poll sends as many probes as fit, and every entry gets its three
+        // probes before it can fail.
+        let mut t = NeighbourTable::new(256, NudConfig::default());
+        let ips: Vec<Ipv4Addr> = (0..100u32)
+            .map(|i| Ipv4Addr::from(0xc633_6400 + i))
+            .collect();
+        for ip in &ips {
+            t.learn(*ip, MAC, 1000);
+            assert_eq!(t.lookup(*ip, 40_000), Some(MAC));
+        }
+        let mut sent = std::collections::HashMap::new();
+        let mut now = 45_000;
+        while now < 80_000 {
+            t.poll(now, 16, |ip, _| *sent.entry(ip).or_insert(0) += 1);
+            now += 100;
+        }
+        for ip in &ips {
+            assert_eq!(sent.get(ip), Some(&3), "{ip}");
+            assert_eq!(t.entry(*ip, now).unwrap().1, NudState::Failed);
+        }
+    }
+
+    #[test]
+    fn eviction_takes_the_least_recently_confirmed() {
+        // A full window: the entry confirmed longest ago goes, whatever
+        // state the others are in.
+        let mut t = NeighbourTable::new(8, NudConfig::default());
+        let ips: Vec<Ipv4Addr> = (0..8u32).map(|i| Ipv4Addr::from(0x0a00_0000 + i)).collect();
+        for (k, ip) in ips.iter().enumerate() {
+            t.learn(*ip, MAC, 1000 + k as u64);
+        }
+        // The oldest is used while stale (its state timer restarts).
+        assert_eq!(t.lookup(ips[0], 100_000), Some(MAC));
+        t.learn(Ipv4Addr::new(10, 1, 0, 0), MAC, 100_001);
+        assert!(t.entry(ips[0], 100_001).is_none(), "the oldest was kept");
+        assert!(ips[1..].iter().all(|ip| t.entry(*ip, 100_001).is_some()));
     }
 
     #[test]

@@ -28,13 +28,10 @@
 //! Figures are recorded in `perf/RESULTS.md`.
 
 use sluice_conntrack::Config as TableConfig;
-use sluice_core::local::LocalPort;
 use sluice_core::wire::{ethernet, ipv4, l4};
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;
-use sluice_lb::{
-    Action, Forwarder, ForwarderConfig, PortView, RouteTable, ServiceTable, SharedStats, Snapshot,
-};
+use sluice_lb::{Action, Forwarder, ForwarderConfig, PortBase, RouteTable, SharedStats, Snapshot};
 use sluice_proto::{Forward, OnRealRemoval, Protocol, RealSpec, ServiceSpec};
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -220,9 +217,8 @@ fn five_tuple_swap(f: &mut [u8]) -> bool {
     true
 }
 
-/// The snapshot the daemon would build for `mode` (see `build()` in
-/// dataplane/sluice/src/lb.rs): two ports, routes with a default gateway
-/// on the client side, one service.
+/// The snapshot the daemon would build for `mode`: two ports, routes with
+/// a default gateway on the client side, one service.
 fn snapshot(mode: Mode) -> Snapshot {
     let reals = (0..REALS)
         .map(|i| RealSpec {
@@ -260,40 +256,31 @@ fn snapshot(mode: Mode) -> Snapshot {
         expire_quiescent_template: false,
         reals,
     };
-    let table = ServiceTable::build(
-        &[SlottedService {
-            spec,
-            slot: 0,
-            real_slots: (0..REALS as u16).collect(),
-        }],
-        &[],
-    )
-    .expect("service table");
     let prefixes = [
         Ipv4Prefix::new(Ipv4Addr::new(192, 0, 2, 1), 24).unwrap(),
         Ipv4Prefix::new(Ipv4Addr::new(198, 51, 100, 1), 24).unwrap(),
     ];
     let routes =
         RouteTable::new(&[(0, prefixes[0]), (1, prefixes[1])], &[], Some(GW)).expect("routes");
-    let vips = table.vips().to_vec();
-    let ports = [(PORT0_MAC, prefixes[0]), (PORT1_MAC, prefixes[1])]
+    let ports: Vec<PortBase> = [(PORT0_MAC, prefixes[0]), (PORT1_MAC, prefixes[1])]
         .iter()
-        .map(|(mac, p)| {
-            let mut addrs = vec![p.addr];
-            addrs.extend_from_slice(&vips);
-            PortView {
-                local: LocalPort::new(*mac, &addrs),
-                mac: *mac,
-                addresses: vec![*p],
-                kernel: false,
-            }
+        .map(|(mac, p)| PortBase {
+            mac: *mac,
+            addresses: vec![*p],
+            kernel: false,
         })
         .collect();
-    Snapshot {
-        ports,
-        services: Arc::new(table),
-        routes: Arc::new(routes),
-    }
+    Snapshot::build(
+        &[SlottedService {
+            spec,
+            slot: 0,
+            real_slots: (0..REALS as u16).collect(),
+        }],
+        &[],
+        &ports,
+        &Arc::new(routes),
+    )
+    .expect("snapshot")
 }
 
 /// Worker 0 of 1, with a table of `capacity` connections and every next

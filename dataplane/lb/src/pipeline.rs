@@ -136,8 +136,6 @@ pub struct Housekeeping {
     /// Every connection and template due has expired; `false`: the time
     /// budget ran out first, call again at the next poll.
     pub caught_up: bool,
-    /// Connections expired by this call.
-    pub expired: usize,
 }
 
 /// The transport key of a packet.
@@ -199,11 +197,6 @@ impl Forwarder {
         self.neigh.lookup(ip, now_ms)
     }
 
-    /// The neighbour cache (read-only: states, for tests and diagnostics).
-    pub fn neighbours(&self) -> &NeighbourTable {
-        &self.neigh
-    }
-
     /// Unicast ARP probes to send now (neighbour, its MAC), queued by
     /// [`Forwarder::housekeeping`].
     pub fn take_probes(&mut self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
@@ -231,7 +224,6 @@ impl Forwarder {
         mut more: impl FnMut() -> bool,
     ) -> Housekeeping {
         let stats = &self.stats;
-        let mut expired = 0;
         let conns_done = loop {
             let p = self.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
                 stats.gauges[c.real() as usize].closed(c.is_active());
@@ -244,7 +236,6 @@ impl Forwarder {
                     stats.reals[c.real() as usize].syn_timeouts.add(1);
                 }
             });
-            expired += p.expired;
             if p.done || !more() {
                 break p.done;
             }
@@ -262,15 +253,12 @@ impl Forwarder {
         if now_ms.saturating_sub(self.last_neighbour_poll) >= NEIGHBOUR_POLL_MS {
             self.last_neighbour_poll = now_ms;
             let probes = &mut self.probes;
-            self.neigh.poll(now_ms, |ip, mac| {
-                if probes.len() < PROBE_OUTBOX {
-                    probes.push((ip, mac));
-                }
-            });
+            let room = PROBE_OUTBOX - probes.len();
+            self.neigh
+                .poll(now_ms, room, |ip, mac| probes.push((ip, mac)));
         }
         Housekeeping {
             caught_up: conns_done && templates_done,
-            expired,
         }
     }
 
@@ -428,22 +416,17 @@ impl Forwarder {
         let is_syn = t.proto == Proto::Tcp
             && flags.contains(TcpFlags::SYN)
             && !flags.contains(TcpFlags::ACK);
+        // A SYN on an old entry's key may be a new connection: it is
+        // scheduled afresh below, and the old entry ends (its real's counts
+        // corrected) once a real is found for the new one.
+        let mut old = None;
         if let Some(id) = self.conns.lookup_inbound(&key) {
             let c = *self.conns.get(id).expect("looked-up id is live");
             let gone = snap.services.connection_gone(c.service() as u16, c.real());
-            if is_syn && (gone || self.reschedules(svc, &c)) {
-                // A new connection on an old entry's key: the old one ends
-                // (its real's counts corrected) and the SYN is scheduled
-                // afresh below.
-                self.remove(id);
-            } else if gone {
-                self.remove(id);
-                return Action::Drop(DropReason::RealRemoved);
-            } else {
-                self.update(id, Dir::Inbound, flags, now_ms);
-                self.count_in(c.service() as u16, c.real(), p);
-                return self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms);
+            if !(is_syn && (gone || self.reschedules(svc, &c))) {
+                return self.along(snap, frame, p, id, flags, now_ms);
             }
+            old = Some(id);
         }
         // A new connection: TCP only from a SYN (as LVS without sloppy TCP).
         if t.proto == Proto::Tcp && !is_syn {
@@ -458,8 +441,16 @@ impl Forwarder {
             return Action::Drop(DropReason::TtlExceeded);
         }
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
-            return Action::Drop(DropReason::NoRealAvailable);
+            // No real takes a new connection: the old entry, if any, stays
+            // what it was.
+            return match old {
+                Some(id) => self.along(snap, frame, p, id, flags, now_ms),
+                None => Action::Drop(DropReason::NoRealAvailable),
+            };
         };
+        if let Some(id) = old {
+            self.remove(id);
+        }
         let fresh_template = template.filter(|_| fresh);
         let (pos, id) = match self.open(svc, t, pos, template, now_ms) {
             Ok(id) => (pos, id),
@@ -499,6 +490,27 @@ impl Forwarder {
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
         self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+    }
+
+    /// Forwards a packet of existing connection `id` to its real, or drops
+    /// it (and ends the connection) when its real or service is gone.
+    fn along(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        id: ConnId,
+        flags: TcpFlags,
+        now_ms: u64,
+    ) -> Action {
+        let c = *self.conns.get(id).expect("looked-up id is live");
+        if snap.services.connection_gone(c.service() as u16, c.real()) {
+            self.remove(id);
+            return Action::Drop(DropReason::RealRemoved);
+        }
+        self.update(id, Dir::Inbound, flags, now_ms);
+        self.count_in(c.service() as u16, c.real(), p);
+        self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms)
     }
 
     /// Whether a SYN that matches live connection `c` of service `svc`
@@ -705,9 +717,7 @@ impl Forwarder {
             let c = self.conns.get(id).expect("looked-up id is live");
             (c.service() as u16, c.real(), c.vip())
         };
-        if !snap.services.service_live(service)
-            || (!snap.services.real_live(real) && snap.services.real_ended(real))
-        {
+        if snap.services.connection_gone(service, real) {
             self.remove(id);
             return Action::Drop(DropReason::RealRemoved);
         }
@@ -745,12 +755,15 @@ impl Forwarder {
         let Some(id) = self.conns.lookup_outbound(&key) else {
             return Action::Drop(DropReason::NotForUs);
         };
-        let (vip, fwd) = {
+        let (vip, fwd, service, real) = {
             let c = self.conns.get(id).expect("looked-up id is live");
-            (c.vip(), c.fwd())
+            (c.vip(), c.fwd(), c.service() as u16, c.real())
         };
         if fwd != Fwd::Nat {
             return Action::Drop(DropReason::NotForUs);
+        }
+        if snap.services.connection_gone(service, real) {
+            return Action::Drop(DropReason::RealRemoved);
         }
         self.conns.refresh(id, now_ms);
         if !nat::decrement_ttl(frame, p) {

@@ -496,20 +496,14 @@ impl Control<'_> {
 
     /// Asks every worker for its matching connections and merges them.
     fn conn_list(&self, filter: &proto::ConnFilter) -> Reply {
-        let limit = filter
-            .limit
-            .unwrap_or(100)
-            .min(crate::conn_list::MAX_CONN_LIST) as usize;
+        use crate::conn_list::{info, limit, ConnQuery};
+        let limit = limit(filter);
         let mut all = Vec::new();
         let mut truncated = false;
         let mut waiting = Vec::new();
         for (i, q) in self.rings.queries.iter().enumerate() {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let query = crate::conn_list::ConnQuery {
-                filter: filter.clone(),
-                reply: tx,
-            };
-            if q.push(query).is_err() {
+            if q.push(ConnQuery::new(filter.clone(), tx)).is_err() {
                 return Reply::error(
                     ErrorCode::Internal,
                     format!("worker {i} is busy with other queries"),
@@ -519,9 +513,9 @@ impl Control<'_> {
         }
         for (i, rx) in waiting {
             match rx.recv_timeout(Duration::from_secs(5)) {
-                Ok((mut found, more)) => {
+                Ok((found, more, now)) => {
                     truncated |= more;
-                    all.append(&mut found);
+                    all.extend(found.iter().map(|c| info(c, i, now)));
                 }
                 Err(_) => {
                     return Reply::error(ErrorCode::Internal, format!("worker {i} did not answer"))

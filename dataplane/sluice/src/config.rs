@@ -112,6 +112,9 @@ struct RawDataplane {
     idle_polls_before_sleep: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     neighbour_reachable_secs: Option<u32>,
+    /// Replaced by `neighbour_reachable_secs`; refused with a pointer.
+    #[serde(skip_serializing)]
+    neighbour_max_age_secs: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u32>,
 }
@@ -621,6 +624,14 @@ impl Config {
                 *slot = secs * 1000;
             }
         }
+        if d.neighbour_max_age_secs.is_some() {
+            return Err(err(
+                "dataplane.neighbour_max_age_secs".into(),
+                "neighbours no longer age out: use neighbour_reachable_secs (how long an \
+                 ARP answer counts; stale neighbours are still used and re-checked)"
+                    .into(),
+            ));
+        }
         let connections = d.connections.unwrap_or(1 << 22);
         if !(1024..=sluice_conntrack::MAX_CAPACITY).contains(&connections) {
             return Err(err(
@@ -999,5 +1010,15 @@ forward = "dr"
         assert!(e.location.starts_with("line 1"), "{e}");
         let e = parse("[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n").unwrap_err();
         assert!(e.reason.contains("dataplane"), "{e}");
+    }
+
+    #[test]
+    fn the_old_neighbour_age_is_refused_with_its_replacement() {
+        let old = GOOD.replace("[dataplane]", "[dataplane]\nneighbour_max_age_secs = 300");
+        let e = parse(&old).unwrap_err();
+        assert_eq!(e.location, "dataplane.neighbour_max_age_secs", "{e}");
+        assert!(e.reason.contains("neighbour_reachable_secs"), "{e}");
+        let new = GOOD.replace("[dataplane]", "[dataplane]\nneighbour_reachable_secs = 60");
+        assert_eq!(parse(&new).unwrap().dataplane.neighbour_reachable_secs, 60);
     }
 }

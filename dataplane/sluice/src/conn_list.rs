@@ -16,41 +16,57 @@ pub const CONN_SCAN_SLICE: usize = 16_384;
 pub struct ConnQuery {
     /// What to show.
     pub filter: ConnFilter,
-    /// Where to send the matches and whether more matched than the limit.
-    pub reply: crossbeam_channel::Sender<(Vec<ConnInfo>, bool)>,
+    /// Where the matches go: made by the control thread with room for
+    /// the limit, so the worker never allocates.
+    pub found: Vec<Conn>,
+    /// Where to send the matches, whether more matched than the limit, and
+    /// the worker's clock (for the expiry times).
+    pub reply: crossbeam_channel::Sender<ConnAnswer>,
 }
 
-/// A query being answered, slice by slice.
+/// A worker's answer: its matches, whether more matched than the limit,
+/// and its clock in milliseconds when it answered.
+pub type ConnAnswer = (Vec<Conn>, bool, u64);
+
+impl ConnQuery {
+    /// A query for `filter`, with its answer's room made now.
+    pub fn new(filter: ConnFilter, reply: crossbeam_channel::Sender<ConnAnswer>) -> ConnQuery {
+        ConnQuery {
+            found: Vec::with_capacity(limit(&filter)),
+            filter,
+            reply,
+        }
+    }
+}
+
+/// How many connections `filter` asks for.
+pub fn limit(filter: &ConnFilter) -> usize {
+    filter.limit.unwrap_or(100).min(MAX_CONN_LIST) as usize
+}
+
+/// A query being answered on a worker, slice by slice.
 pub struct ConnScan {
     query: ConnQuery,
     cursor: ScanCursor,
-    found: Vec<ConnInfo>,
     more: bool,
-    worker: usize,
 }
 
 impl ConnScan {
-    /// Starts answering `query` on `worker`'s table.
-    pub fn new(query: ConnQuery, worker: usize) -> ConnScan {
+    /// Starts answering `query`.
+    pub fn new(query: ConnQuery) -> ConnScan {
         ConnScan {
             query,
             cursor: ScanCursor::new(),
-            found: Vec::new(),
             more: false,
-            worker,
         }
     }
 
     /// Scans one slice of `table`; when the scan is over (end of the table
-    /// or the limit reached) sends the answer and returns `true`.
+    /// or the limit reached) sends the answer and returns `true`. Copies
+    /// matches into the room the query brought: nothing is allocated.
     pub fn step(&mut self, table: &ConnTable, now_ms: u64) -> bool {
-        let limit = self.query.filter.limit.unwrap_or(100).min(MAX_CONN_LIST) as usize;
-        let (filter, found, more, worker) = (
-            &self.query.filter,
-            &mut self.found,
-            &mut self.more,
-            self.worker,
-        );
+        let limit = limit(&self.query.filter);
+        let (filter, found, more) = (&self.query.filter, &mut self.query.found, &mut self.more);
         let end = table.visit(&mut self.cursor, CONN_SCAN_SLICE, |_, c| {
             if *more || !matches(filter, c) {
                 return;
@@ -58,12 +74,12 @@ impl ConnScan {
             if found.len() >= limit {
                 *more = true;
             } else {
-                found.push(info(c, worker, now_ms));
+                found.push(*c);
             }
         });
         if end || self.more {
-            let found = std::mem::take(&mut self.found);
-            let _ = self.query.reply.try_send((found, self.more));
+            let found = std::mem::take(&mut self.query.found);
+            let _ = self.query.reply.try_send((found, self.more, now_ms));
             return true;
         }
         false
@@ -90,7 +106,9 @@ fn matches(f: &ConnFilter, c: &Conn) -> bool {
             .is_some_and(|s| !s.eq_ignore_ascii_case(c.state().name())))
 }
 
-fn info(c: &Conn, worker: usize, now_ms: u64) -> ConnInfo {
+/// A connection as `conn list` shows it (control thread); `now_ms` is the
+/// clock of the worker that answered.
+pub fn info(c: &Conn, worker: usize, now_ms: u64) -> ConnInfo {
     ConnInfo {
         protocol: protocol(c),
         client: c.client(),
@@ -134,11 +152,16 @@ mod tests {
             client: Some("192.0.2.10".parse().unwrap()),
             ..ConnFilter::default()
         };
-        let mut scan = ConnScan::new(ConnQuery { filter, reply: tx }, 0);
+        let mut scan = ConnScan::new(ConnQuery::new(filter, tx));
         // The limit (10 000) is reached within the first slice.
         assert!(scan.step(&t, 1));
-        let (found, more) = rx.try_recv().unwrap();
+        let (found, more, _) = rx.try_recv().unwrap();
         assert_eq!((found.len(), more), (MAX_CONN_LIST as usize, true));
+        assert_eq!(
+            found.capacity(),
+            MAX_CONN_LIST as usize,
+            "grown on the worker"
+        );
 
         // A filter that matches nothing reads the whole table, one slice
         // per call.
@@ -147,13 +170,14 @@ mod tests {
             real: Some("198.51.100.99".parse().unwrap()),
             ..ConnFilter::default()
         };
-        let mut scan = ConnScan::new(ConnQuery { filter, reply: tx }, 0);
+        let mut scan = ConnScan::new(ConnQuery::new(filter, tx));
         let mut steps = 1;
         while !scan.step(&t, 1) {
             steps += 1;
             assert!(rx.try_recv().is_err(), "answered before the end");
         }
         assert_eq!(steps, 4, "{n} slots in slices of {CONN_SCAN_SLICE}");
-        assert_eq!(rx.try_recv().unwrap(), (vec![], false));
+        let (found, more, _) = rx.try_recv().unwrap();
+        assert_eq!((found.len(), more), (0, false));
     }
 }

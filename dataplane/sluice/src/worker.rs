@@ -362,7 +362,7 @@ impl Worker {
             }
             // A control query: one slice of this worker's table per poll.
             if scan.is_none() {
-                scan = rings.queries[id].pop().map(|q| ConnScan::new(q, id));
+                scan = rings.queries[id].pop().map(ConnScan::new);
             }
             if scan
                 .as_mut()

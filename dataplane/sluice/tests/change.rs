@@ -282,14 +282,41 @@ port = 80
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to change"));
 }
 
-/// One connection from `src`:`sport` (reset on close, so the port can be
-/// reused at once); the real that answered.
-fn from_port(t: &LbTopo, src: &str, sport: u16) -> String {
-    t.client_py(
-        &["from", "192.0.2.100", "9000", src, &sport.to_string()],
-        Duration::from_secs(20),
-    )[0]
-    .clone()
+/// One connection from `src`:`sport`; the real that answered (its
+/// number). It is reset on close (the port can be reused at once, the
+/// balancer's entry is in CLOSE), or with `graceful` closed the usual way
+/// (the entry is in TIME_WAIT; the client namespace needs tcp_tw_reuse to
+/// use the port again, a second later).
+fn from_port(t: &LbTopo, src: &str, sport: u16, graceful: bool) -> usize {
+    let mut args = vec!["from", "192.0.2.100", "9000", src];
+    let sport = sport.to_string();
+    args.push(&sport);
+    if graceful {
+        args.push("graceful");
+    }
+    let id = t.client_py(&args, Duration::from_secs(20))[0].clone();
+    id.trim_start_matches("real-")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a real's answer: {id}"))
+}
+
+/// `sluicectl real edit -t VIP:9000 -r 198.51.100.(11+i):9000 -w w`.
+fn set_weight(d: &Daemon, i: usize, w: u32) {
+    let rip = format!("198.51.100.{}:9000", 11 + i);
+    let w = w.to_string();
+    ok(
+        d,
+        &[
+            "real",
+            "edit",
+            "-t",
+            "192.0.2.100:9000",
+            "-r",
+            &rip,
+            "-w",
+            &w,
+        ],
+    );
 }
 
 const RR_CHECKED: &str = r#"
@@ -313,85 +340,74 @@ fn a_client_reusing_its_port_is_scheduled_afresh() {
         return;
     }
     let (mut t, d) = echo_topology(&[1], None, 1, RR_CHECKED);
-    let up = wait_for(Duration::from_secs(20), || {
+    let state = |i: usize| {
         let l = d.ctl_json(&["list"]);
-        (0..2)
-            .all(|i| l["result"]["services"][0]["reals"][i]["health"]["state"] == "up")
-            .then_some(())
+        l["result"]["services"][0]["reals"][i]["health"].clone()
+    };
+    let up = wait_for(Duration::from_secs(20), || {
+        (0..2).all(|i| state(i)["state"] == "up").then_some(())
     });
     assert!(up.is_some(), "reals never came up");
     let src = "192.0.2.10";
-    let first = from_port(&t, src, 45000);
-    let i: usize = first.trim_start_matches("real-").parse().unwrap();
-    let rip = format!("198.51.100.{}:9000", 11 + i);
-    let other = format!("real-{}", 1 - i);
-    // Quiesced: the reused port must not go back to it (3 times).
-    ok(
-        &d,
-        &[
-            "real",
-            "edit",
-            "-t",
-            "192.0.2.100:9000",
-            "-r",
-            &rip,
-            "-w",
-            "0",
-        ],
-    );
+    t.client.exec(&["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"]);
+
+    // Quiesced, the old entry in CLOSE: the reused port must not go back
+    // to it (3 times).
+    let i = from_port(&t, src, 45000, false);
+    set_weight(&d, i, 0);
     for n in 0..3 {
         assert_eq!(
-            from_port(&t, src, 45000),
-            other,
+            from_port(&t, src, 45000, false),
+            1 - i,
             "reconnection {n} went to the quiesced real"
         );
     }
-    ok(
-        &d,
-        &[
-            "real",
-            "edit",
-            "-t",
-            "192.0.2.100:9000",
-            "-r",
-            &rip,
-            "-w",
-            "1",
-        ],
-    );
+    set_weight(&d, i, 1);
+
+    // Quiesced, the old entry in TIME_WAIT: the same.
+    let i = from_port(&t, src, 45010, true);
+    let tw = wait_for(Duration::from_secs(5), || {
+        let c = d.ctl_json(&["conn", "list", "--client", src, "--state", "TIME_WAIT"]);
+        (!c["result"]["connections"].as_array().unwrap().is_empty()).then_some(())
+    });
+    assert!(tw.is_some(), "the graceful close left no TIME_WAIT entry");
+    set_weight(&d, i, 0);
+    for n in 0..2 {
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(
+            from_port(&t, src, 45010, true),
+            1 - i,
+            "reconnection {n} after TIME_WAIT went to the quiesced real"
+        );
+    }
+    set_weight(&d, i, 1);
+
     // Down (its server stopped, its check failing): the same.
-    let mine = from_port(&t, src, 45001);
-    let j: usize = mine.trim_start_matches("real-").parse().unwrap();
+    let j = from_port(&t, src, 45001, false);
     t.stop_servers(j);
     let down = wait_for(Duration::from_secs(20), || {
-        let l = d.ctl_json(&["list"]);
-        (l["result"]["services"][0]["reals"][j]["health"]["available"] == false).then_some(())
+        (state(j)["available"] == false).then_some(())
     });
     assert!(down.is_some(), "the stopped real was never marked down");
     for n in 0..2 {
         assert_eq!(
-            from_port(&t, src, 45001),
-            format!("real-{}", 1 - j),
+            from_port(&t, src, 45001, false),
+            1 - j,
             "reconnection {n} went to the real that is down"
         );
     }
     let ip = t.reals[j].ip.clone();
     t.serve(j, "echo", &ip, 9000);
+    let back = wait_for(Duration::from_secs(20), || {
+        (state(j)["available"] == true).then_some(())
+    });
+    assert!(back.is_some(), "the restarted real never came back");
+
     // Removed (its connections kept): the same.
-    let mine = from_port(&t, src, 45002);
-    let k: usize = mine.trim_start_matches("real-").parse().unwrap();
-    ok(
-        &d,
-        &[
-            "real",
-            "del",
-            "-t",
-            "192.0.2.100:9000",
-            "-r",
-            &format!("198.51.100.{}:9000", 11 + k),
-        ],
-    );
-    assert_eq!(from_port(&t, src, 45002), format!("real-{}", 1 - k));
+    let k = from_port(&t, src, 45002, false);
+    let rip = format!("198.51.100.{}:9000", 11 + k);
+    ok(&d, &["real", "del", "-t", "192.0.2.100:9000", "-r", &rip]);
+    assert_eq!(from_port(&t, src, 45002, false), 1 - k);
     let s = d.ctl_json(&["stats"]);
     assert_eq!(drops(&s, "real_removed"), 0, "{s:#}");
 }

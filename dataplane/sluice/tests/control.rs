@@ -99,14 +99,14 @@ fn bad_requests_get_error_replies_and_the_daemon_keeps_serving() {
     assert_eq!(r["error"]["code"], "unsupported_version");
     let r = exchange(
         &mut s,
-        b"{\"version\":1,\"request\":{\"cmd\":\"launch_rockets\"}}\n",
+        b"{\"version\":2,\"request\":{\"cmd\":\"launch_rockets\"}}\n",
     );
     assert_eq!(r["error"]["code"], "bad_request");
-    let r = exchange(&mut s, b"{\"version\":1}\n");
+    let r = exchange(&mut s, b"{\"version\":2}\n");
     assert_eq!(r["error"]["code"], "bad_request");
     let r = exchange(
         &mut s,
-        b"{\"version\":1,\"request\":{\"cmd\":\"status\"}}\n",
+        b"{\"version\":2,\"request\":{\"cmd\":\"status\"}}\n",
     );
     assert_eq!(r["ok"], true);
 
@@ -127,7 +127,7 @@ fn bad_requests_get_error_replies_and_the_daemon_keeps_serving() {
     // Half-closed: a request without newline, then end of stream, still
     // gets its reply.
     let mut s = connect(&d);
-    s.write_all(b"{\"version\":1,\"request\":{\"cmd\":\"stats\"}}")
+    s.write_all(b"{\"version\":2,\"request\":{\"cmd\":\"stats\"}}")
         .unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut buf = String::new();
@@ -148,7 +148,7 @@ fn bad_requests_get_error_replies_and_the_daemon_keeps_serving() {
                 for _ in 0..20 {
                     let r = exchange(
                         &mut s,
-                        b"{\"version\":1,\"request\":{\"cmd\":\"status\"}}\n",
+                        b"{\"version\":2,\"request\":{\"cmd\":\"status\"}}\n",
                     );
                     assert_eq!(r["ok"], true);
                 }

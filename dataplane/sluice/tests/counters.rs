@@ -123,8 +123,8 @@ fn counters_equal_real_traffic_everywhere_and_zero_resets_the_reported_ones() {
     // rr over two reals: exactly half each, in every view.
     assert_eq!(listed(&d, 0), (n, n / 2, n / 2));
     assert_eq!(listed(&d, 1), (m, m / 2, m / 2));
-    let s = d.ctl_json(&["stats"]);
-    assert_eq!(workers_sum(&s, "/conntrack/inserts"), n + m, "{s:#}");
+    // The table's counters are copied out between bursts every 10 ms.
+    let s = settled(&d, "/conntrack/inserts", n + m);
     assert_eq!(workers_sum(&s, "/stateless_forwards"), 0, "{s:#}");
     let l = d.ctl_json(&["list", "--stats"]);
     assert_eq!(num(&l, "/result/services/1/stats/packets_in"), m);
@@ -169,6 +169,18 @@ fn counters_equal_real_traffic_everywhere_and_zero_resets_the_reported_ones() {
     assert_eq!(listed(&d, 0), (0, 0, 0));
     let o = d.ctl(&["zero", "-t", "192.0.2.100:81"]);
     assert_eq!(o.status.code(), Some(4));
+}
+
+/// `stats` once the per-worker sum at `field` reads `want` (bounded wait;
+/// panics with the last reply if it never does).
+fn settled(d: &Daemon, field: &str, want: u64) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_for(Duration::from_secs(5), || {
+        last = d.ctl_json(&["stats"]);
+        (workers_sum(&last, field) == want).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{field} never read {want}: {last:#}"));
+    last
 }
 
 fn ok(d: &Daemon, args: &[&str]) -> String {

@@ -376,10 +376,10 @@ mod tests {
         assert_eq!(e.0, ErrorCode::UnsupportedVersion);
         let e = parse_request(br#"{"request":{"cmd":"status"}}"#).unwrap_err();
         assert_eq!(e.0, ErrorCode::BadRequest);
-        let e = parse_request(br#"{"version":1,"request":{"cmd":"fly"}}"#).unwrap_err();
+        let e = parse_request(br#"{"version":2,"request":{"cmd":"fly"}}"#).unwrap_err();
         assert_eq!(e.0, ErrorCode::BadRequest);
         assert_eq!(
-            parse_request(br#"{"version":1,"request":{"cmd":"stats"}}"#).unwrap(),
+            parse_request(br#"{"version":2,"request":{"cmd":"stats"}}"#).unwrap(),
             Command::Stats
         );
     }

@@ -14,11 +14,10 @@
 mod endings;
 mod figures;
 
-pub use endings::EndCause;
 pub use figures::RATE_WINDOW;
 
 use crate::health::HealthManager;
-use endings::Endings;
+use endings::{EndCause, Endings};
 use figures::Figures;
 use sluice_lb::model::{validate, SlottedService};
 use sluice_lb::{PortBase, RouteTable, SharedStats, Snapshot, MAX_REALS, MAX_SERVICES};
@@ -38,6 +37,10 @@ pub struct LbControl {
     endings: Endings,
     /// Effective weight of every real slot in the last snapshot built.
     weights: HashMap<u16, u32>,
+    /// Where the search for a free real slot starts: after the last one
+    /// given out, so a slot is reused as late as possible (long after any
+    /// worker or persistence template could still refer to it).
+    next_real_slot: u16,
     shared: Arc<SharedStats>,
     workers: usize,
     ports: Vec<PortBase>,
@@ -74,6 +77,7 @@ impl LbControl {
             services: Vec::new(),
             endings: Endings::default(),
             weights: HashMap::new(),
+            next_real_slot: 0,
             shared,
             workers,
             ports,
@@ -135,9 +139,10 @@ impl LbControl {
                 what.push(format!("real slot {real} is back: its connections stay"));
             }
         }
-        for slot in self.health.expired_drains(now) {
-            if let Some(s) = self.services.iter().find(|s| s.real_slots.contains(&slot)) {
-                endings.end(s.slot, slot, EndCause::Drained);
+        let expired = self.health.expired_drains(now);
+        for slot in &expired {
+            if let Some(s) = self.services.iter().find(|s| s.real_slots.contains(slot)) {
+                endings.end(s.slot, *slot, EndCause::Drained);
                 what.push(format!(
                     "drain deadline of real slot {slot}: ending its connections"
                 ));
@@ -153,6 +158,10 @@ impl LbControl {
             Ok(s) => Some((s, what.join("; "))),
             Err(e) => {
                 tracing::warn!("health change not applied: {e}");
+                // The deadlines are seen again at the next tick.
+                for slot in expired {
+                    self.health.restore_drain(slot, Some(now));
+                }
                 None
             }
         }
@@ -247,9 +256,11 @@ impl LbControl {
     }
 
     /// A real slot no real uses, no ending refers to and no connection
-    /// refers to (a connection records its real's slot).
+    /// refers to (a connection records its real's slot), searched from
+    /// `next_real_slot` on.
     fn free_real_slot(&self, taken: &[u16], endings: &Endings) -> Result<u16, String> {
         (0..MAX_REALS as u16)
+            .map(|i| ((self.next_real_slot as usize + i as usize) % MAX_REALS) as u16)
             .find(|r| {
                 !taken.contains(r)
                     && !self.services.iter().any(|s| s.real_slots.contains(r))
@@ -259,8 +270,10 @@ impl LbControl {
             .ok_or_else(|| format!("at most {MAX_REALS} real servers"))
     }
 
-    /// Clears the counters of a slot given to a new real.
+    /// Clears the counters of a slot given to a new real, and moves the
+    /// slot search past it.
     fn reset_real(&mut self, slot: u16) {
+        self.next_real_slot = ((slot as usize + 1) % MAX_REALS) as u16;
         self.figures.forget_real(slot);
         for w in &self.shared.workers {
             w.reals[slot as usize].reset();

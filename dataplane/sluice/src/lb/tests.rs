@@ -123,6 +123,19 @@ fn replace_keeps_slots_of_what_stays() {
 }
 
 #[test]
+fn slots_are_reused_as_late_as_possible() {
+    let mut c = control();
+    c.service_add(spec(0, 0)).unwrap();
+    let key = spec(0, 0).key();
+    let first = c.services[0].real_slots[0];
+    c.real_del(&key, ip("192.0.2.21"), 80).unwrap();
+    let mut r = spec(0, 0).reals[0].clone();
+    r.ip = ip("192.0.2.22");
+    c.real_add(&key, r).unwrap();
+    assert_eq!(c.services[0].real_slots[0], first + 1);
+}
+
+#[test]
 fn slots_are_not_reused_while_connections_remain() {
     let mut c = control();
     c.service_add(spec(0, 0)).unwrap();
@@ -130,6 +143,7 @@ fn slots_are_not_reused_while_connections_remain() {
     let slot = c.services[0].real_slots[0];
     c.shared.workers[0].gauges[slot as usize].opened();
     c.real_del(&key, "192.0.2.21".parse().unwrap(), 80).unwrap();
+    c.next_real_slot = slot;
     let mut r = spec(0, 0).reals[0].clone();
     r.ip = "192.0.2.22".parse().unwrap();
     c.real_add(&key, r).unwrap();
@@ -202,6 +216,8 @@ fn a_real_added_into_a_reused_slot_has_its_own_weight() {
     let slot = c.services[0].real_slots[0];
     assert!(c.health_tick().is_none());
     c.real_del(&s.key(), ip("192.0.2.21"), 80).unwrap();
+    // Slots are handed out round the ring; this one comes round again.
+    c.next_real_slot = slot;
     let mut r = s.reals[0].clone();
     r.ip = ip("192.0.2.23");
     r.weight = 1;

@@ -407,7 +407,7 @@ fn answers_status(socket: &Path) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"{\"version\":1,\"request\":{\"cmd\":\"status\"}}\n")
+    if s.write_all(b"{\"version\":2,\"request\":{\"cmd\":\"status\"}}\n")
         .is_err()
     {
         return false;

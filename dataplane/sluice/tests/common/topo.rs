@@ -104,8 +104,11 @@ elif mode == "burst":
     for t in ts: t.join()
     print("\n".join(out))
 elif mode == "from":
-    # One connection from a fixed source address and port (reused at
-    # once: the socket is reset on close, so no TIME_WAIT holds the port).
+    # One connection from a fixed source address and port. By default the
+    # socket is reset on close (no TIME_WAIT holds the port, the balancer's
+    # entry goes to CLOSE); with "graceful" it closes first, both ways
+    # (the entry goes to TIME_WAIT, and the client reuses the port only
+    # with net.ipv4.tcp_tw_reuse = 1, a second later).
     import struct
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -114,7 +117,12 @@ elif mode == "from":
     s.connect((sys.argv[2], int(sys.argv[3])))
     s.sendall(b"from\n")
     print(s.recv(4096).decode().split(":")[0])
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if sys.argv[6:] == ["graceful"]:
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(4096):
+            pass
+    else:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 elif mode == "udp":
     # N datagrams, each from a new socket (new source port).
