@@ -55,7 +55,7 @@ fn status_and_stats_are_json_and_socket_is_private() {
     assert_eq!(mode, 0o600, "socket mode {mode:o}");
     let st = d.ctl_json(&["status"]);
     assert_eq!(st["ok"], true);
-    assert_eq!(st["version"], 1);
+    assert_eq!(st["version"], sluice_proto::PROTOCOL_VERSION);
     assert_eq!(st["result"]["kind"], "status");
     assert!(st["result"]["dpdk_version"]
         .as_str()
