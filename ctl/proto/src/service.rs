@@ -374,6 +374,24 @@ impl RealPatch {
         *self == RealPatch::new(self.ip, self.port)
     }
 
+    /// The changes, for logs and replies: `weight 0, forward dr`.
+    pub fn describe(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(w) = self.weight {
+            out.push(format!("weight {w}"));
+        }
+        if let Some(f) = self.forward {
+            out.push(format!("forward {f}"));
+        }
+        if let Some(x) = self.upper_threshold {
+            out.push(format!("upper_threshold {x}"));
+        }
+        if let Some(x) = self.lower_threshold {
+            out.push(format!("lower_threshold {x}"));
+        }
+        out.join(", ")
+    }
+
     /// `real` with the changes applied.
     pub fn apply(&self, real: &RealSpec) -> RealSpec {
         let mut r = real.clone();

@@ -563,7 +563,7 @@ impl Control<'_> {
                     "real edit {service} {}:{} {}",
                     real.ip,
                     real.port,
-                    serde_json::to_string(real).unwrap_or_default()
+                    real.describe()
                 );
                 let r = self.lb.real_edit(service, real);
                 self.apply(what, r)

@@ -1121,13 +1121,7 @@ pub fn render(status: &Status, stats: &Stats, services: &ServiceList, format: Fo
         (
             "sluice_real_effective_weight",
             "The weight schedulers use now (agent, latency and drain applied).",
-            |r| {
-                if r.health.state.is_empty() || r.health.state == "none" {
-                    r.spec.weight.into()
-                } else {
-                    r.health.effective_weight.into()
-                }
-            },
+            |r| r.health.effective_weight.into(),
         ),
         (
             "sluice_real_check_latency_seconds",
