@@ -271,6 +271,38 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_changing_state_is_always_seen_by_the_entries_gauge() {
+        // One worker keeps moving its one connection between active and
+        // inactive while the control thread reads: the entries gauge never
+        // misses it (reading active then inactive can).
+        let s = SharedStats::new(1);
+        s.workers[0].gauges[7].opened();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s2, stop2, started2) = (s.clone(), stop.clone(), started.clone());
+        let worker = std::thread::spawn(move || {
+            let g = &s2.workers[0].gauges[7];
+            started2.store(true, Ordering::Relaxed);
+            while !stop2.load(Ordering::Relaxed) {
+                g.active.add(1);
+                g.inactive.sub(1);
+                g.inactive.add(1);
+                g.active.sub(1);
+            }
+        });
+        while !started.load(Ordering::Relaxed) {
+            std::thread::yield_now();
+        }
+        for _ in 0..2_000_000 {
+            assert_eq!(s.entries(7), 1);
+        }
+        stop.store(true, Ordering::Relaxed);
+        worker.join().unwrap();
+        s.workers[0].gauges[7].closed(false);
+        assert_eq!((s.entries(7), s.active(7), s.inactive(7)), (0, 0, 0));
+    }
+
+    #[test]
     fn gauges_sum_over_workers_and_never_read_negative() {
         let s = SharedStats::new(2);
         s.workers[0].gauges[5].active.add(3);

@@ -847,3 +847,17 @@ fn open_kernel_interface(
     info!(interface = ifname, %mac, "kernel interface up");
     Ok((tap, rxq, txq))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_seeds_are_unpredictable() {
+        // Two workers of one process got seeds a fixed formula of the PID
+        // away from each other; now each is random.
+        let seeds: std::collections::HashSet<u64> =
+            (0..16).map(|_| random_seed().unwrap()).collect();
+        assert_eq!(seeds.len(), 16);
+    }
+}
