@@ -119,18 +119,38 @@ fn dpdk_dumpcap_captures_on_a_port() {
         hugepages_free() >= 64,
         "dpdk-dumpcap needs hugepages: run `dpdk-hugepages.py -p 2M --setup 256M` (scripts/test.sh does)"
     );
+    // A port on a veth with a kernel host behind it, so the traffic is a
+    // trickle of pings: DPDK 22.11's pdump callbacks do not wait for a
+    // detaching dumpcap, and at full rate (net_null) a worker can still be
+    // copying into its pool as it goes.
+    let lb = Netns::new("lb");
+    let host = Netns::new("cl");
+    let id = unique_id();
+    let (lb_if, host_if) = (format!("l{id}"), format!("c{id}"));
+    veth(&lb, &lb_if, &host, &host_if);
+    host.exec(&["ip", "addr", "add", "192.0.2.10/24", "dev", &host_if]);
     let cfg = NULL
         .replace("no_huge = true", "no_huge = false\nhuge_unlink = false")
-        .replace("memory_mb = 128", "memory_mb = 64");
-    let d = Daemon::start(None, &cfg);
+        .replace("memory_mb = 128", "memory_mb = 64")
+        .replace(
+            "device = \"net_null0\"",
+            &format!("device = \"net_af_packet0,iface={lb_if}\""),
+        );
+    let d = Daemon::start(Some(&lb), &cfg);
     let out = d.dir.path().join("cap.pcapng");
-    let o = run(
+    let mut ping = host
+        .command(&["ping", "-c", "400", "-i", "0.05", "192.0.2.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ping");
+    let o = lb.run(
         &[
             "dpdk-dumpcap",
             "--file-prefix",
             &d.prefix,
             "-i",
-            "net_null0",
+            "net_af_packet0",
             "-c",
             "20",
             "-q",
@@ -139,6 +159,8 @@ fn dpdk_dumpcap_captures_on_a_port() {
         ],
         Duration::from_secs(60),
     );
+    let _ = ping.kill();
+    let _ = ping.wait();
     assert!(
         o.status.success(),
         "dpdk-dumpcap failed: {}{}",

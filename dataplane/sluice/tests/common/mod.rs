@@ -369,6 +369,16 @@ impl Drop for Daemon {
             self.keep_log();
         }
         let _ = std::fs::remove_dir_all(self.runtime_dir());
+        // A daemon that crashed leaves its hugepage files (the tests that
+        // check the daemon's own cleanup do so before this runs).
+        if let Ok(rd) = std::fs::read_dir("/dev/hugepages") {
+            let mine = format!("{}map_", self.prefix);
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&mine) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 }
 
