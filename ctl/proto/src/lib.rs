@@ -14,11 +14,14 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::Ipv4Addr;
 
 mod service;
 pub use service::*;
+pub use sluice_model::{
+    AgentSpec, CheckKind, CheckSpec, Forward, OnRealRemoval, Persistence, Protocol, RealPatch,
+    RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, StatusMatch,
+};
 
 /// The protocol version spoken by this build. 2: `service edit` and
 /// `real edit` carry patches (only the fields to change) instead of whole

@@ -259,7 +259,7 @@ mod tests {
             Cmd::Service(s) => match s.into_command().unwrap() {
                 Command::ServiceAdd { service } => {
                     assert_eq!(service.protocol, sluice_proto::Protocol::Udp);
-                    assert_eq!(service.scheduler, "mh");
+                    assert_eq!(service.scheduler, sluice_proto::SchedulerKind::Mh);
                     assert_eq!(service.persistence.unwrap().netmask, 24);
                 }
                 other => panic!("{other:?}"),

@@ -5,8 +5,8 @@
 
 use clap::{Args, Subcommand};
 use sluice_proto::{
-    Command, Forward, OnRealRemoval, Persistence, Protocol, RealPatch, RealSpec, ServiceKey,
-    ServicePatch, ServiceSpec,
+    Command, Forward, OnRealRemoval, Persistence, Protocol, RealPatch, RealSpec, SchedulerKind,
+    ServiceKey, ServicePatch, ServiceSpec,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -85,7 +85,7 @@ pub struct ServiceOpts {
     addr: ServiceAddr,
     /// Scheduler: rr, wrr, lc, wlc, sed, nq, sh, mh.
     #[arg(short = 's', long, default_value = "wlc")]
-    scheduler: String,
+    scheduler: SchedulerKind,
     /// Persistence timeout in seconds (source-IP affinity).
     #[arg(short = 'p', long = "persistent", value_name = "SECONDS")]
     persistent: Option<u32>,
@@ -115,7 +115,7 @@ pub struct ServiceEditOpts {
     addr: ServiceAddr,
     /// Scheduler: rr, wrr, lc, wlc, sed, nq, sh, mh.
     #[arg(short = 's', long)]
-    scheduler: Option<String>,
+    scheduler: Option<SchedulerKind>,
     /// Persistence timeout in seconds (turns persistence on).
     #[arg(short = 'p', long = "persistent", value_name = "SECONDS")]
     persistent: Option<u32>,
@@ -154,7 +154,7 @@ fn policy(s: &str) -> OnRealRemoval {
 impl ServiceEditOpts {
     fn patch(&self) -> Result<ServicePatch, String> {
         let mut p = ServicePatch::new(self.addr.key());
-        p.scheduler = self.scheduler.clone();
+        p.scheduler = self.scheduler;
         p.persistence_timeout_secs = if self.no_persistent {
             Some(0)
         } else {
@@ -211,7 +211,7 @@ impl ServiceOpts {
             protocol: k.protocol,
             vip: k.vip,
             port: k.port,
-            scheduler: self.scheduler.clone(),
+            scheduler: self.scheduler,
             persistence,
             on_real_removal: policy(&self.on_real_removal),
             mh_table_size: self.mh_table_size,

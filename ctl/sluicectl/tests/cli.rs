@@ -170,7 +170,7 @@ fn services() -> ServiceList {
                 protocol: Protocol::Tcp,
                 vip: Ipv4Addr::new(192, 0, 2, 100),
                 port: 80,
-                scheduler: "wlc".into(),
+                scheduler: sluice_proto::SchedulerKind::Wlc,
                 persistence: Some(Persistence {
                     timeout_secs: 300,
                     netmask: 24,
@@ -209,7 +209,7 @@ fn services() -> ServiceList {
                 protocol: Protocol::Udp,
                 vip: Ipv4Addr::new(192, 0, 2, 100),
                 port: 53,
-                scheduler: "mh".into(),
+                scheduler: sluice_proto::SchedulerKind::Mh,
                 persistence: None,
                 on_real_removal: OnRealRemoval::End,
                 mh_table_size: Some(65537),

@@ -53,7 +53,6 @@
 pub mod agent;
 pub mod checks;
 pub mod monitor;
-pub mod spec;
 pub mod state;
 
 pub use agent::{
@@ -62,5 +61,7 @@ pub use agent::{
 };
 pub use checks::{CheckContext, CheckResult};
 pub use monitor::{Monitor, Target, TargetStatus, Transition, DEFAULT_POOL_SIZE};
-pub use spec::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch};
+pub use sluice_model::check::{
+    self as spec, AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch,
+};
 pub use state::{HealthState, State, EWMA_ALPHA};

@@ -49,8 +49,8 @@ use serde::Serialize;
 
 use crate::agent::{self, AgentAdmin, AgentStatus};
 use crate::checks::{self, CheckContext, CheckResult, Deadline};
-use crate::spec::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError};
 use crate::state::{ewma, HealthState, State};
+use sluice_model::check::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError};
 
 /// Worker threads of a monitor when the caller has no better idea.
 pub const DEFAULT_POOL_SIZE: usize = 8;

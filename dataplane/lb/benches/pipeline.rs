@@ -245,7 +245,7 @@ fn snapshot(mode: Mode) -> Snapshot {
         protocol: Protocol::Tcp,
         vip: *VIP.ip(),
         port: VIP.port(),
-        scheduler: "rr".into(),
+        scheduler: sluice_model::SchedulerKind::Rr,
         persistence: None,
         on_real_removal: OnRealRemoval::Keep,
         mh_table_size: None,

@@ -7,10 +7,8 @@
 
 use crate::stats::{MAX_REALS, MAX_SERVICES};
 use sluice_conntrack::{Fwd, Proto};
-use sluice_proto::{Forward, Protocol, ServiceKey, ServiceSpec};
-use sluice_sched::{
-    real_identity, RealSpec as SchedReal, Schedule, ScheduleConfig, SchedulerKind, TableSize,
-};
+use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec};
+use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
@@ -176,7 +174,6 @@ fn set(words: &mut [u64], i: u16) {
 /// Checks a service spec on its own: scheduler name, table size,
 /// persistence netmask, reals (duplicates, DR port rule).
 pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
-    let _: SchedulerKind = spec.scheduler.parse().map_err(|e| format!("{e}"))?;
     if let Some(n) = spec.mh_table_size {
         TableSize::new(n).map_err(|e| format!("mh_table_size: {e}"))?;
     }
@@ -276,7 +273,7 @@ impl ServiceTable {
             if e.real_slots.len() != spec.reals.len() {
                 return Err(format!("{}: a slot per real is needed", spec.key()));
             }
-            let kind: SchedulerKind = spec.scheduler.parse().map_err(|x| format!("{x}"))?;
+            let kind = spec.scheduler;
             let mut cfg = ScheduleConfig::default();
             if let Some(n) = spec.mh_table_size {
                 cfg.maglev_table_size = TableSize::new(n).map_err(|x| format!("{x}"))?;
@@ -404,14 +401,15 @@ impl ServiceTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_proto::{OnRealRemoval, RealSpec};
+    use sluice_model::SchedulerKind;
+    use sluice_model::{OnRealRemoval, RealSpec};
 
     fn spec(reals: &[(&str, u16, Forward)]) -> ServiceSpec {
         ServiceSpec {
             protocol: Protocol::Tcp,
             vip: "192.0.2.100".parse().unwrap(),
             port: 80,
-            scheduler: "rr".into(),
+            scheduler: SchedulerKind::Rr,
             persistence: None,
             on_real_removal: OnRealRemoval::Keep,
             mh_table_size: None,
@@ -477,9 +475,7 @@ mod tests {
         ]);
         assert!(validate(&s).unwrap_err().contains("twice"));
         s = spec(&[]);
-        s.scheduler = "fastest".into();
-        assert!(validate(&s).is_err());
-        s.scheduler = "mh".into();
+        s.scheduler = SchedulerKind::Mh;
         s.mh_table_size = Some(65536);
         assert!(validate(&s).unwrap_err().contains("prime"));
     }

@@ -49,7 +49,7 @@ impl Flows {
 #[test]
 fn a_million_new_flows_per_second_settle_at_the_steady_state() {
     let mut spec = udp_nat_spec();
-    spec.scheduler = "rr".into();
+    spec.scheduler = sluice_model::SchedulerKind::Rr;
     let mut table = table_config(1 << 21);
     table.timeouts.udp = 1000;
     let mut lab = Lab::with_table(&[slotted(spec)], table);

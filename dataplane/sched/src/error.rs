@@ -16,6 +16,8 @@ pub enum SchedError {
     TableSizeNotPrime {
         /// The rejected size.
         size: u32,
+        /// The next prime within the accepted sizes, if any.
+        next_prime: Option<u32>,
     },
     /// A lookup-table size below [`MIN_TABLE_SIZE`](crate::MIN_TABLE_SIZE).
     TableSizeTooSmall {
@@ -61,11 +63,11 @@ pub enum SchedError {
 impl fmt::Display for SchedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            SchedError::TableSizeNotPrime { size } => {
+            SchedError::TableSizeNotPrime { size, next_prime } => {
                 write!(f, "lookup table size {size} is not a prime number")?;
-                match crate::table::next_prime(size) {
-                    Some(p) if p <= crate::MAX_TABLE_SIZE => write!(f, " (the next prime is {p})"),
-                    _ => Ok(()),
+                match next_prime {
+                    Some(p) => write!(f, " (the next prime is {p})"),
+                    None => Ok(()),
                 }
             }
             SchedError::TableSizeTooSmall { size, min } => {
@@ -96,37 +98,3 @@ impl fmt::Display for SchedError {
 }
 
 impl std::error::Error for SchedError {}
-
-/// An unknown scheduler name given to [`SchedulerKind::from_str`](crate::SchedulerKind).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseKindError {
-    name: String,
-}
-
-impl ParseKindError {
-    pub(crate) fn new(name: &str) -> Self {
-        ParseKindError {
-            name: name.to_owned(),
-        }
-    }
-
-    /// The name that was not recognised.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl fmt::Display for ParseKindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown scheduler {:?} (expected one of: ", self.name)?;
-        for (i, kind) in crate::SchedulerKind::ALL.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(kind.as_str())?;
-        }
-        f.write_str(")")
-    }
-}
-
-impl std::error::Error for ParseKindError {}

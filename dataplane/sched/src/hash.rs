@@ -95,7 +95,7 @@ pub fn hash_ip(seed: u64, addr: IpAddr, port: Option<u16>) -> u64 {
 }
 
 /// A stable 64-bit identity for a real server at `addr:port`, for
-/// [`RealSpec::identity`](crate::RealSpec::identity): the Maglev table
+/// [`WeightedReal::identity`](crate::WeightedReal::identity): the Maglev table
 /// depends on identities, not on the order of the reals in the
 /// configuration, so a real keeps its slots when others are added, removed or
 /// reordered. Equal to `hash_ip(IDENTITY_SEED, addr, Some(port))`.

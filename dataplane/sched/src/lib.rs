@@ -5,7 +5,7 @@
 //! # Model
 //!
 //! * **Build on configuration change.** [`Schedule::build`] takes the
-//!   service's [`SchedulerKind`], its reals as [`RealSpec`]s (a stable
+//!   service's [`SchedulerKind`], its reals as [`WeightedReal`]s (a stable
 //!   identity and a configured weight, in configuration order) and a
 //!   [`ScheduleConfig`] (table sizes, whether to build the consistent
 //!   fallback table). It allocates what the scheduler needs (the wrr weights,
@@ -14,7 +14,7 @@
 //! * **A cursor per worker.** Each worker keeps one [`Cursor`] per service,
 //!   the only mutable state (the rr / wrr position); no lock, no atomics.
 //! * **Pick.** [`Schedule::pick`]`(&mut cursor, hash, &loads)` returns the
-//!   index of the real (into the `RealSpec` slice), or `None` when no real can
+//!   index of the real (into the `WeightedReal` slice), or `None` when no real can
 //!   take the connection. It allocates nothing, takes no lock and dispatches
 //!   on an enum. `hash` is the client hash ([`hash_ipv4`]), read by sh and mh
 //!   only ([`SchedulerKind::needs_hash`]). `loads` is the caller's view of the
@@ -49,10 +49,10 @@
 pub mod cursor;
 pub mod error;
 pub mod hash;
-pub mod kind;
 pub mod least;
 pub mod loads;
 pub mod maglev;
+pub mod real;
 pub mod rr;
 pub mod schedule;
 pub mod sh;
@@ -63,14 +63,15 @@ pub mod wrr;
 mod testutil;
 
 pub use cursor::Cursor;
-pub use error::{ParseKindError, SchedError};
+pub use error::SchedError;
 pub use hash::{fmix64, hash_ip, hash_ipv4, hash_ipv6, real_identity, DEFAULT_SEED};
-pub use kind::SchedulerKind;
 pub use least::{conn_overhead, pick_lc, pick_nq, pick_sed, pick_wlc};
 pub use loads::{Loads, RealLoad};
 pub use maglev::MaglevTable;
-pub use schedule::{RealSpec, Schedule, ScheduleConfig};
+pub use real::WeightedReal;
+pub use schedule::{Schedule, ScheduleConfig};
 pub use sh::SourceHashTable;
+pub use sluice_model::{ParseKindError, SchedulerKind};
 pub use table::{
     TableSize, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_SH_TABLE_SIZE, MAX_PROBES, MAX_REALS,
     MAX_TABLE_SIZE, MIN_TABLE_SIZE,

@@ -9,7 +9,7 @@
 //! the accessors once or twice per real on every pick.
 
 /// Live state of the reals of one service, indexed like the
-/// [`RealSpec`](crate::RealSpec)s the [`Schedule`](crate::Schedule) was built
+/// [`WeightedReal`](crate::WeightedReal)s the [`Schedule`](crate::Schedule) was built
 /// from (index `i` here is the `i`-th real of the configuration).
 pub trait Loads {
     /// Number of reals.

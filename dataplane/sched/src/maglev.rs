@@ -6,7 +6,7 @@
 //!
 //! The table has `M` slots, `M` prime (default 65537). Each real with a
 //! positive weight gets a permutation of the slots from its
-//! [identity](crate::RealSpec::identity) (never from its position in the
+//! [identity](crate::WeightedReal::identity) (never from its position in the
 //! configuration):
 //!
 //! ```text
@@ -47,7 +47,7 @@ use std::fmt;
 use crate::error::SchedError;
 use crate::hash::fmix64;
 use crate::loads::Loads;
-use crate::schedule::RealSpec;
+use crate::real::WeightedReal;
 use crate::table::{check_reals, SlotTable, TableSize, EMPTY};
 
 /// Seed of the hash giving a real's permutation offset.
@@ -82,7 +82,7 @@ impl MaglevTable {
     /// of positive weight than slots, or two reals with the same identity.
     /// With no real of positive weight the table is empty and every lookup
     /// returns `None`.
-    pub fn build(reals: &[RealSpec], size: TableSize) -> Result<Self, SchedError> {
+    pub fn build(reals: &[WeightedReal], size: TableSize) -> Result<Self, SchedError> {
         let m = size.get() as usize;
         let mut order: Vec<usize> = (0..reals.len()).filter(|&i| reals[i].weight > 0).collect();
         check_reals(reals.len(), order.len(), size)?;
@@ -202,7 +202,7 @@ impl fmt::Debug for MaglevTable {
 
 /// Rejects two reals with the same identity: they would have the same
 /// permutation, and the table would depend on their order.
-pub(crate) fn check_distinct_identities(reals: &[RealSpec]) -> Result<(), SchedError> {
+pub(crate) fn check_distinct_identities(reals: &[WeightedReal]) -> Result<(), SchedError> {
     let mut by_id: Vec<(u64, usize)> = reals
         .iter()
         .enumerate()
@@ -235,17 +235,19 @@ mod tests {
     }
 
     /// Reals with identities `id(first..first + n)` and weight 1.
-    fn equal(ids: impl IntoIterator<Item = u32>) -> Vec<RealSpec> {
-        ids.into_iter().map(|n| RealSpec::new(id(n), 1)).collect()
+    fn equal(ids: impl IntoIterator<Item = u32>) -> Vec<WeightedReal> {
+        ids.into_iter()
+            .map(|n| WeightedReal::new(id(n), 1))
+            .collect()
     }
 
-    fn build(reals: &[RealSpec], m: u32) -> MaglevTable {
+    fn build(reals: &[WeightedReal], m: u32) -> MaglevTable {
         MaglevTable::build(reals, TableSize::new(m).unwrap()).unwrap()
     }
 
     /// Slot owners as identities, so tables built from different lists can
     /// be compared.
-    fn owners(t: &MaglevTable, reals: &[RealSpec]) -> Vec<u64> {
+    fn owners(t: &MaglevTable, reals: &[WeightedReal]) -> Vec<u64> {
         (0..t.size().get() as usize)
             .map(|s| reals[t.slot_owner(s).unwrap()].identity)
             .collect()
@@ -276,10 +278,10 @@ mod tests {
             &[3; 20],
         ];
         for &weights in cases {
-            let reals: Vec<RealSpec> = weights
+            let reals: Vec<WeightedReal> = weights
                 .iter()
                 .enumerate()
-                .map(|(i, &w)| RealSpec::new(id(i as u32), w))
+                .map(|(i, &w)| WeightedReal::new(id(i as u32), w))
                 .collect();
             let t = build(&reals, M);
             let counts = t.slots_per_real();
@@ -303,7 +305,9 @@ mod tests {
 
     #[test]
     fn depends_on_identities_not_positions() {
-        let reals: Vec<RealSpec> = (0..12).map(|i| RealSpec::new(id(i), 1 + i % 4)).collect();
+        let reals: Vec<WeightedReal> = (0..12)
+            .map(|i| WeightedReal::new(id(i), 1 + i % 4))
+            .collect();
         let t = build(&reals, M);
         let mut shuffled = reals.clone();
         SplitMix64::new(7).shuffle(&mut shuffled);
@@ -311,7 +315,7 @@ mod tests {
         assert_eq!(owners(&t, &reals), owners(&u, &shuffled));
         // Adding a weight-0 real changes nothing either.
         let mut with_zero = reals.clone();
-        with_zero.insert(3, RealSpec::new(id(99), 0));
+        with_zero.insert(3, WeightedReal::new(id(99), 0));
         let v = build(&with_zero, M);
         assert_eq!(owners(&t, &reals), owners(&v, &with_zero));
     }
@@ -350,7 +354,7 @@ mod tests {
 
             // Remove each of a few reals in turn.
             for victim in [0, n / 2, n - 1] {
-                let fewer: Vec<RealSpec> = base
+                let fewer: Vec<WeightedReal> = base
                     .iter()
                     .copied()
                     .filter(|r| r.identity != id(victim))
@@ -369,7 +373,7 @@ mod tests {
 
             // Add one real.
             let mut more = base.clone();
-            more.push(RealSpec::new(id(1000), 1));
+            more.push(WeightedReal::new(id(1000), 1));
             let u = owners(&build(&more, M), &more);
             let gained = u.iter().filter(|&&o| o == id(1000)).count();
             let total = moved(&t, &u);
@@ -427,13 +431,13 @@ mod tests {
         assert_eq!(e, SchedError::TableSmallerThanReals { size: 7, reals: 8 });
         // Weight 0 reals do not count.
         let mut reals = equal(0..7);
-        reals.push(RealSpec::new(id(50), 0));
+        reals.push(WeightedReal::new(id(50), 0));
         assert!(MaglevTable::build(&reals, size).is_ok());
 
         let dup = [
-            RealSpec::new(5, 1),
-            RealSpec::new(6, 1),
-            RealSpec::new(5, 2),
+            WeightedReal::new(5, 1),
+            WeightedReal::new(6, 1),
+            WeightedReal::new(5, 2),
         ];
         let e = MaglevTable::build(&dup, size).unwrap_err();
         assert_eq!(
@@ -445,7 +449,7 @@ mod tests {
             }
         );
 
-        let many = vec![RealSpec::new(0, 0); crate::MAX_REALS + 1];
+        let many = vec![WeightedReal::new(0, 0); crate::MAX_REALS + 1];
         assert!(matches!(
             MaglevTable::build(&many, TableSize::default()),
             Err(SchedError::TooManyReals { .. })
@@ -457,7 +461,7 @@ mod tests {
         let t = build(&[], 7);
         assert!(t.is_empty());
         assert_eq!(t.pick(1, &[RealLoad::idle(1)][..]), None);
-        let t = build(&[RealSpec::new(1, 0), RealSpec::new(2, 0)], 7);
+        let t = build(&[WeightedReal::new(1, 0), WeightedReal::new(2, 0)], 7);
         assert_eq!(t.owner(1), None);
         assert_eq!(t.slots_per_real(), [0, 0]);
     }
@@ -477,8 +481,8 @@ mod tests {
             eligible in proptest::collection::vec(any::<bool>(), 20),
             hashes in proptest::collection::vec(any::<u64>(), 50),
         ) {
-            let reals: Vec<RealSpec> =
-                weights.iter().enumerate().map(|(i, &w)| RealSpec::new(id(i as u32), w)).collect();
+            let reals: Vec<WeightedReal> =
+                weights.iter().enumerate().map(|(i, &w)| WeightedReal::new(id(i as u32), w)).collect();
             let t = build(&reals, 4093);
             let counts = t.slots_per_real();
             let total: u32 = weights.iter().sum();

@@ -5,16 +5,16 @@
 //! # Use from a worker
 //!
 //! ```
-//! use sluice_sched::{Cursor, RealLoad, RealSpec, Schedule, ScheduleConfig, SchedulerKind};
+//! use sluice_sched::{Cursor, RealLoad, WeightedReal, Schedule, ScheduleConfig, SchedulerKind};
 //! use std::net::{IpAddr, Ipv4Addr};
 //!
 //! // Control plane, on configuration change: build, then publish (e.g. in an
 //! // Arc swapped into the workers' view).
-//! let reals: Vec<RealSpec> = [(1, 3), (2, 1)]
+//! let reals: Vec<WeightedReal> = [(1, 3), (2, 1)]
 //!     .iter()
 //!     .map(|&(host, weight)| {
 //!         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, host));
-//!         RealSpec::new(sluice_sched::real_identity(ip, 80), weight)
+//!         WeightedReal::new(sluice_sched::real_identity(ip, 80), weight)
 //!     })
 //!     .collect();
 //! let kind: SchedulerKind = "wrr".parse().unwrap();
@@ -44,34 +44,15 @@
 
 use crate::cursor::Cursor;
 use crate::error::SchedError;
-use crate::kind::SchedulerKind;
 use crate::least;
 use crate::loads::Loads;
 use crate::maglev::{check_distinct_identities, MaglevTable};
+use crate::real::WeightedReal;
 use crate::rr;
 use crate::sh::SourceHashTable;
 use crate::table::{TableSize, MAX_REALS};
 use crate::wrr::WeightedRoundRobin;
-
-/// One real server of a service, as the schedulers see its configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RealSpec {
-    /// A stable 64-bit identity, distinct within the service, e.g.
-    /// [`real_identity`](crate::real_identity)`(ip, port)`. Maglev derives
-    /// the real's permutation from it, so that the table does not depend on
-    /// the order of the reals.
-    pub identity: u64,
-    /// The configured weight; 0 means the real takes no new connections
-    /// (quiesced).
-    pub weight: u32,
-}
-
-impl RealSpec {
-    /// A real with this identity and weight.
-    pub const fn new(identity: u64, weight: u32) -> Self {
-        RealSpec { identity, weight }
-    }
-}
+use sluice_model::SchedulerKind;
 
 /// Build-time options of a [`Schedule`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,7 +123,7 @@ impl Schedule {
     /// with the same identity.
     pub fn build(
         kind: SchedulerKind,
-        reals: &[RealSpec],
+        reals: &[WeightedReal],
         config: &ScheduleConfig,
     ) -> Result<Self, SchedError> {
         if reals.len() > MAX_REALS {
@@ -331,11 +312,11 @@ mod tests {
     use crate::loads::RealLoad;
     use crate::testutil::SplitMix64;
 
-    fn reals(weights: &[u32]) -> Vec<RealSpec> {
+    fn reals(weights: &[u32]) -> Vec<WeightedReal> {
         weights
             .iter()
             .enumerate()
-            .map(|(i, &w)| RealSpec::new(crate::hash::fmix64(i as u64 + 1), w))
+            .map(|(i, &w)| WeightedReal::new(crate::hash::fmix64(i as u64 + 1), w))
             .collect()
     }
 
@@ -450,7 +431,7 @@ mod tests {
 
     #[test]
     fn duplicate_identities_rejected_for_every_kind() {
-        let dup = [RealSpec::new(1, 1), RealSpec::new(1, 1)];
+        let dup = [WeightedReal::new(1, 1), WeightedReal::new(1, 1)];
         for consistent_table in [true, false] {
             let config = ScheduleConfig {
                 consistent_table,

@@ -28,7 +28,7 @@ use std::fmt;
 
 use crate::error::SchedError;
 use crate::loads::Loads;
-use crate::schedule::RealSpec;
+use crate::real::WeightedReal;
 use crate::table::{check_reals, SlotTable, TableSize, EMPTY};
 
 /// The immutable part of an sh schedule: the bucket table.
@@ -71,7 +71,7 @@ impl SourceHashTable {
     /// Errors: more than [`MAX_REALS`](crate::MAX_REALS) reals, or more
     /// reals of positive weight than buckets. With no real of positive weight
     /// every lookup returns `None`.
-    pub fn build(reals: &[RealSpec], size: TableSize) -> Result<Self, SchedError> {
+    pub fn build(reals: &[WeightedReal], size: TableSize) -> Result<Self, SchedError> {
         let positive = reals.iter().filter(|r| r.weight > 0).count();
         check_reals(reals.len(), positive, size)?;
         let weights: Box<[u32]> = reals.iter().map(|r| r.weight).collect();
@@ -144,11 +144,11 @@ mod tests {
     use crate::testutil::SplitMix64;
     use proptest::prelude::*;
 
-    fn reals(weights: &[u32]) -> Vec<RealSpec> {
+    fn reals(weights: &[u32]) -> Vec<WeightedReal> {
         weights
             .iter()
             .enumerate()
-            .map(|(i, &w)| RealSpec::new(i as u64, w))
+            .map(|(i, &w)| WeightedReal::new(i as u64, w))
             .collect()
     }
 

@@ -116,7 +116,10 @@ impl TableSize {
             });
         }
         if !is_prime(size) {
-            return Err(SchedError::TableSizeNotPrime { size });
+            return Err(SchedError::TableSizeNotPrime {
+                size,
+                next_prime: next_prime(size).filter(|p| *p <= MAX_TABLE_SIZE),
+            });
         }
         Ok(TableSize(size))
     }
@@ -326,14 +329,23 @@ mod tests {
         );
 
         let e = TableSize::new(65_536).unwrap_err();
-        assert_eq!(e, SchedError::TableSizeNotPrime { size: 65_536 });
+        assert_eq!(
+            e,
+            SchedError::TableSizeNotPrime {
+                size: 65_536,
+                next_prime: Some(65_537)
+            }
+        );
         assert_eq!(
             e.to_string(),
             "lookup table size 65536 is not a prime number (the next prime is 65537)"
         );
         assert_eq!(
             TableSize::try_from(1000).unwrap_err(),
-            SchedError::TableSizeNotPrime { size: 1000 }
+            SchedError::TableSizeNotPrime {
+                size: 1000,
+                next_prime: Some(1009)
+            }
         );
         for small in [0, 1, 2, 3, 5, 6] {
             let e = TableSize::new(small).unwrap_err();

@@ -1316,7 +1316,7 @@ mod tests {
                 protocol: Protocol::Tcp,
                 vip: [192, 0, 2, 100].into(),
                 port: 80,
-                scheduler: "wlc".into(),
+                scheduler: sluice_proto::SchedulerKind::Wlc,
                 persistence: None,
                 on_real_removal: OnRealRemoval::Keep,
                 mh_table_size: None,

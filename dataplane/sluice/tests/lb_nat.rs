@@ -165,14 +165,14 @@ fn nat_wrr_follows_weights() {
 /// up): the scheduler crate's own answer, with the pipeline's hash.
 fn sh_expected(reals: &[&str], client: &str) -> usize {
     use sluice_sched::{
-        hash_ipv4, real_identity, Cursor, RealLoad, RealSpec, Schedule, ScheduleConfig,
-        SchedulerKind, DEFAULT_SEED,
+        hash_ipv4, real_identity, Cursor, RealLoad, Schedule, ScheduleConfig, SchedulerKind,
+        WeightedReal, DEFAULT_SEED,
     };
-    let specs: Vec<RealSpec> = reals
+    let specs: Vec<WeightedReal> = reals
         .iter()
         .map(|r| {
             let a: std::net::SocketAddrV4 = r.parse().unwrap();
-            RealSpec::new(real_identity((*a.ip()).into(), a.port()), 1)
+            WeightedReal::new(real_identity((*a.ip()).into(), a.port()), 1)
         })
         .collect();
     let s = Schedule::build(SchedulerKind::Sh, &specs, &ScheduleConfig::default()).unwrap();
@@ -451,9 +451,12 @@ fn runtime_service_changes_and_refusals() {
         t.get("192.0.2.10", "http://192.0.2.100/id").as_deref(),
         Some(&b"real-1"[..])
     );
-    // Refusals: bad scheduler, unknown service, DR off-segment, duplicate.
+    // An unknown scheduler is a usage error, caught by sluicectl.
+    let o = d.ctl(&["service", "add", "-t", "192.0.2.101:80", "-s", "fastest"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown scheduler"));
+    // Refusals: unknown service, DR off-segment, duplicate.
     for bad in [
-        vec!["service", "add", "-t", "192.0.2.101:80", "-s", "fastest"],
         vec![
             "real",
             "add",

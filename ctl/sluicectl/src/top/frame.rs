@@ -179,7 +179,7 @@ mod tests {
                     protocol: Protocol::Udp,
                     vip: std::net::Ipv4Addr::new(255, 255, 255, 255),
                     port: 65535,
-                    scheduler: "wlc".into(),
+                    scheduler: sluice_proto::SchedulerKind::Wlc,
                     persistence: None,
                     on_real_removal: OnRealRemoval::Keep,
                     mh_table_size: None,

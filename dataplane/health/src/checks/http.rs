@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 
 use super::{contains, io_detail, tcp, Deadline};
-use crate::spec::StatusMatch;
+use sluice_model::check::StatusMatch;
 
 /// Largest response head (status line and headers) accepted.
 pub const MAX_HEAD: usize = 16 * 1024;

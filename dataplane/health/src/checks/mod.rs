@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::spec::Probe;
+use sluice_model::check::Probe;
 
 /// The outcome of one check attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -583,7 +583,7 @@ impl LbControl {
                     protocol: s.spec.protocol,
                     vip: s.spec.vip,
                     port: s.spec.port,
-                    scheduler: s.spec.scheduler.clone(),
+                    scheduler: s.spec.scheduler,
                     persistence: s.spec.persistence,
                     on_real_removal: s.spec.on_real_removal,
                     mh_table_size: s.spec.mh_table_size,

@@ -4,7 +4,7 @@
 
 use super::*;
 use sluice_health::{CheckKind, CheckSpec};
-use sluice_proto::{OnRealRemoval, Protocol};
+use sluice_proto::{OnRealRemoval, Protocol, SchedulerKind};
 
 fn control() -> LbControl {
     let ports = vec![PortBase {
@@ -21,7 +21,7 @@ fn spec(upper: u32, lower: u32) -> ServiceSpec {
         protocol: Protocol::Tcp,
         vip: "192.0.2.100".parse().unwrap(),
         port: 80,
-        scheduler: "rr".into(),
+        scheduler: SchedulerKind::Rr,
         persistence: None,
         on_real_removal: OnRealRemoval::Keep,
         mh_table_size: None,
@@ -79,11 +79,9 @@ fn refused_changes_leave_the_state_untouched() {
     let before = c.list(false);
     let key = before.services[0].reals[0].spec.clone();
     assert!(c.service_add(spec(0, 0)).is_err(), "duplicate");
-    let mut bad = spec(0, 0);
-    bad.scheduler = "fastest".into();
-    let mut bad = ServicePatch::new(bad.key());
-    bad.scheduler = Some("fastest".into());
-    assert!(c.service_edit(&bad).is_err());
+    let mut bad = ServicePatch::new(spec(0, 0).key());
+    bad.mh_table_size = Some(65536);
+    assert!(c.service_edit(&bad).is_err(), "not a prime");
     let mut dr = key;
     dr.ip = "203.0.113.9".parse().unwrap();
     dr.forward = Forward::Dr;
@@ -116,7 +114,7 @@ fn replace_keeps_slots_of_what_stays() {
     assert!(summary.contains("0 added, 1 removed"), "{summary}");
     assert_eq!(c.services[0].real_slots[0], slot);
     let mut bad = spec(0, 0);
-    bad.scheduler = "nope".into();
+    bad.mh_table_size = Some(1000);
     let before = c.list(true);
     assert!(c.replace(&[bad]).is_err());
     assert_eq!(c.list(true), before);
@@ -270,7 +268,7 @@ fn drains_end_at_the_deadline_and_a_new_weight_undrains() {
 fn edits_change_only_what_they_say() {
     let mut c = control();
     let mut s = two_reals();
-    s.scheduler = "wlc".into();
+    s.scheduler = SchedulerKind::Wlc;
     s.persistence = Some(sluice_proto::Persistence {
         timeout_secs: 60,
         netmask: 32,
@@ -292,9 +290,9 @@ fn edits_change_only_what_they_say() {
     assert_eq!(c.specs(), vec![want.clone()]);
     // service edit -s rr: only the scheduler.
     let mut sp = ServicePatch::new(s.key());
-    sp.scheduler = Some("rr".into());
+    sp.scheduler = Some(SchedulerKind::Rr);
     c.service_edit(&sp).unwrap();
-    want.scheduler = "rr".into();
+    want.scheduler = SchedulerKind::Rr;
     assert_eq!(c.specs(), vec![want.clone()]);
     // The persistence netmask alone keeps the timeout; 0 turns it off.
     let mut sp = ServicePatch::new(s.key());

@@ -5,7 +5,7 @@
 //! [`CheckSpec`] is one flat table whose `kind` selects the check; fields of
 //! another kind are rejected by [`CheckSpec::validate`] rather than silently
 //! ignored. [`CheckSpec::probe`] validates and resolves the defaults into a
-//! [`Probe`], the form the [`checks`](crate::checks) run.
+//! [`Probe`], the form the health checker (`sluice-health`) runs.
 //!
 //! ```toml
 //! check = { kind = "http", path = "/healthz", expect_status = "200-399", interval_ms = 1000 }
@@ -586,7 +586,7 @@ impl From<StatusMatch> for StatusRepr {
 /// Every `interval_ms` the monitor connects over TCP to the real's IP at
 /// `port`, writes `send` if set (HAProxy's `agent-send`), reads one line
 /// (up to 1 KiB, until newline or close, within `timeout_ms`) and applies it
-/// with [`parse_agent_reply`](crate::agent::parse_agent_reply).
+/// with `sluice_health::parse_agent_reply`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSpec {

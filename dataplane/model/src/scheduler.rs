@@ -1,11 +1,11 @@
 //! [`SchedulerKind`]: the scheduler names of a virtual service, as in LVS
 //! (`ipvsadm -s rr|wrr|lc|wlc|sed|nq|sh|mh`), parsed from and printed as
-//! those strings.
+//! those strings (in the configuration file and on the wire too). The
+//! algorithms themselves are in `sluice-sched`.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
-
-use crate::error::ParseKindError;
 
 /// Which algorithm picks the real server for a new connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,15 +56,13 @@ impl SchedulerKind {
         }
     }
 
-    /// Whether [`Schedule::pick`](crate::Schedule::pick) reads the client
-    /// hash (sh and mh). For the others the caller may pass any value, e.g. 0,
+    /// Whether the scheduler reads the client hash (sh and mh). For the others the caller may pass any value, e.g. 0,
     /// and skip computing it.
     pub const fn needs_hash(self) -> bool {
         matches!(self, SchedulerKind::Sh | SchedulerKind::Mh)
     }
 
-    /// Whether the scheduler advances the per-worker [`Cursor`](crate::Cursor)
-    /// (rr and wrr).
+    /// Whether the scheduler advances a per-worker cursor (rr and wrr).
     pub const fn uses_cursor(self) -> bool {
         matches!(self, SchedulerKind::Rr | SchedulerKind::Wrr)
     }
@@ -97,6 +95,60 @@ impl FromStr for SchedulerKind {
     }
 }
 
+/// An unknown scheduler name given to [`SchedulerKind::from_str`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseKindError {
+    name: String,
+}
+
+impl ParseKindError {
+    fn new(name: &str) -> Self {
+        ParseKindError {
+            name: name.to_owned(),
+        }
+    }
+
+    /// The name that was not recognised.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for ParseKindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown scheduler {:?} (expected one of: ", self.name)?;
+        for (i, kind) in SchedulerKind::ALL.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(kind.as_str())?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for ParseKindError {}
+
+impl Default for SchedulerKind {
+    /// wlc, as in ipvsadm.
+    fn default() -> Self {
+        SchedulerKind::Wlc
+    }
+}
+
+impl Serialize for SchedulerKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SchedulerKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +175,19 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    #[test]
+    fn serialized_as_the_lvs_name() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct S {
+            scheduler: SchedulerKind,
+        }
+        let s: S = toml::from_str("scheduler = \"WRR\"").unwrap();
+        assert_eq!(s.scheduler, SchedulerKind::Wrr);
+        assert_eq!(toml::to_string(&s).unwrap().trim(), "scheduler = \"wrr\"");
+        let e = toml::from_str::<S>("scheduler = \"fastest\"").unwrap_err();
+        assert!(e.to_string().contains("unknown scheduler"), "{e}");
     }
 
     #[test]

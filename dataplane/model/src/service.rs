@@ -1,0 +1,412 @@
+//! Virtual services and real servers as the configuration file and the
+//! control protocol describe them, and the changes `sluicectl edit` makes.
+
+use crate::check::{AgentSpec, CheckSpec};
+use crate::scheduler::SchedulerKind;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Transport protocol of a virtual service.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            _ => Err(format!("unknown protocol {s:?} (expected tcp or udp)")),
+        }
+    }
+}
+
+/// How packets reach a real server.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// NAT (ipvsadm -m): addresses rewritten, replies return through
+    /// Sluice.
+    Nat,
+    /// Direct routing (ipvsadm -g): only MACs rewritten, replies go straight
+    /// to the client; the real holds the VIP on a loopback.
+    Dr,
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Forward::Nat => "nat",
+            Forward::Dr => "dr",
+        })
+    }
+}
+
+impl std::str::FromStr for Forward {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "nat" | "masq" | "masquerading" => Ok(Forward::Nat),
+            "dr" | "route" | "direct" | "gatewaying" => Ok(Forward::Dr),
+            _ => Err(format!(
+                "unknown forwarding method {s:?} (expected nat or dr)"
+            )),
+        }
+    }
+}
+
+/// What identifies a virtual service.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Virtual IP.
+    pub vip: Ipv4Addr,
+    /// Virtual port.
+    pub port: u16,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}", self.protocol, self.vip, self.port)
+    }
+}
+
+/// Source-IP persistence (ipvsadm -p/-M): a client network keeps its real
+/// for `timeout_secs` after its last connection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Persistence {
+    /// Seconds a template outlives the client's last connection.
+    pub timeout_secs: u32,
+    /// Client netmask as a prefix length (32: each address on its own).
+    #[serde(default = "default_netmask")]
+    pub netmask: u8,
+}
+
+fn default_netmask() -> u8 {
+    32
+}
+
+/// What happens to a real's connections when it is removed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRealRemoval {
+    /// Existing connections continue until they end (default).
+    #[default]
+    Keep,
+    /// Existing connections are ended at once.
+    End,
+}
+
+/// A virtual service's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Virtual IP.
+    pub vip: Ipv4Addr,
+    /// Virtual port.
+    pub port: u16,
+    /// Scheduler: rr, wrr, lc, wlc, sed, nq, sh, mh (default wlc).
+    #[serde(default)]
+    pub scheduler: SchedulerKind,
+    /// Source-IP persistence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
+    /// Policy for connections of removed reals.
+    #[serde(default)]
+    pub on_real_removal: OnRealRemoval,
+    /// Maglev lookup-table size (a prime; default 65537).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mh_table_size: Option<u32>,
+    /// Active health check of every real (port defaults to the real's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckSpec>,
+    /// Server agent polled on every real (HAProxy agent-check protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSpec>,
+    /// What happens to a real's connections when it is found down.
+    #[serde(default)]
+    pub on_real_down: OnRealRemoval,
+    /// Scale reals' effective weights by their check latency (the fastest
+    /// keeps its weight, a real twice as slow gets half).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_by_latency: bool,
+    /// A persistence template whose real is quiesced (weight 0) is dropped
+    /// when next used, so the client is scheduled afresh (IPVS's
+    /// `expire_quiescent_template`). Off: templates keep sending their
+    /// clients to a quiesced real, as LVS does by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expire_quiescent_template: bool,
+    /// The real servers.
+    #[serde(default, rename = "real")]
+    pub reals: Vec<RealSpec>,
+}
+
+impl ServiceSpec {
+    /// The service's key.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            protocol: self.protocol,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+}
+
+/// A real server's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RealSpec {
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// Port (for DR it must equal the service's port).
+    pub port: u16,
+    /// Weight; 0 quiesces the real (no new connections).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Forwarding method.
+    #[serde(default = "default_forward")]
+    pub forward: Forward,
+    /// No new connections while it has this many or more (0: no limit).
+    #[serde(default)]
+    pub upper_threshold: u32,
+    /// Once over the upper threshold, new connections again only when it
+    /// is down to this many (0: as soon as it is under the upper one).
+    #[serde(default)]
+    pub lower_threshold: u32,
+    /// This real's own health check, instead of the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckSpec>,
+    /// This real's own agent, instead of the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSpec>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_forward() -> Forward {
+    Forward::Nat
+}
+
+/// Changes to a virtual service (`sluicectl service edit`): every field
+/// left out keeps its value, and the reals are untouched.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePatch {
+    /// Protocol of the service to change.
+    pub protocol: Protocol,
+    /// Its virtual IP.
+    pub vip: Ipv4Addr,
+    /// Its virtual port.
+    pub port: u16,
+    /// New scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerKind>,
+    /// New persistence timeout in seconds (turns persistence on); 0 turns
+    /// persistence off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence_timeout_secs: Option<u32>,
+    /// New persistence netmask (prefix length); the service must have or
+    /// get persistence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence_netmask: Option<u8>,
+    /// New policy for removed reals' connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_real_removal: Option<OnRealRemoval>,
+    /// New Maglev table size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mh_table_size: Option<u32>,
+    /// New policy for the connections of a real found down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_real_down: Option<OnRealRemoval>,
+    /// Scale weights by check latency, or stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_by_latency: Option<bool>,
+    /// Drop templates of quiesced reals, or stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_quiescent_template: Option<bool>,
+}
+
+impl ServicePatch {
+    /// The key of the service to change.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            protocol: self.protocol,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+
+    /// A patch of the service `key` that changes nothing yet.
+    pub fn new(key: ServiceKey) -> ServicePatch {
+        ServicePatch {
+            protocol: key.protocol,
+            vip: key.vip,
+            port: key.port,
+            scheduler: None,
+            persistence_timeout_secs: None,
+            persistence_netmask: None,
+            on_real_removal: None,
+            mh_table_size: None,
+            on_real_down: None,
+            weight_by_latency: None,
+            expire_quiescent_template: None,
+        }
+    }
+
+    /// Whether the patch changes anything.
+    pub fn is_empty(&self) -> bool {
+        *self == ServicePatch::new(self.key())
+    }
+
+    /// `spec` with the changes applied (reals untouched). Errors when the
+    /// netmask is set on a service that has and gets no persistence.
+    pub fn apply(&self, spec: &ServiceSpec) -> Result<ServiceSpec, String> {
+        let mut s = spec.clone();
+        if let Some(x) = self.scheduler {
+            s.scheduler = x;
+        }
+        match (self.persistence_timeout_secs, self.persistence_netmask) {
+            (Some(0), Some(_)) => {
+                return Err(
+                    "a persistence netmask needs persistence (timeout 0 turns it off)".into(),
+                )
+            }
+            (Some(0), None) => s.persistence = None,
+            (Some(t), m) => {
+                let netmask = m
+                    .or(s.persistence.map(|p| p.netmask))
+                    .unwrap_or_else(default_netmask);
+                s.persistence = Some(Persistence {
+                    timeout_secs: t,
+                    netmask,
+                });
+            }
+            (None, Some(m)) => match &mut s.persistence {
+                Some(p) => p.netmask = m,
+                None => {
+                    return Err(format!(
+                        "{} has no persistence: give a timeout with the netmask",
+                        spec.key()
+                    ))
+                }
+            },
+            (None, None) => {}
+        }
+        if let Some(x) = self.on_real_removal {
+            s.on_real_removal = x;
+        }
+        if let Some(x) = self.mh_table_size {
+            s.mh_table_size = Some(x);
+        }
+        if let Some(x) = self.on_real_down {
+            s.on_real_down = x;
+        }
+        if let Some(x) = self.weight_by_latency {
+            s.weight_by_latency = x;
+        }
+        if let Some(x) = self.expire_quiescent_template {
+            s.expire_quiescent_template = x;
+        }
+        Ok(s)
+    }
+}
+
+/// Changes to a real server (`sluicectl real edit`): every field left out
+/// keeps its value (its checks and agent included).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RealPatch {
+    /// Address of the real to change.
+    pub ip: Ipv4Addr,
+    /// Its port.
+    pub port: u16,
+    /// New weight (0 quiesces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// New forwarding method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
+    /// New upper connection threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_threshold: Option<u32>,
+    /// New lower connection threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_threshold: Option<u32>,
+}
+
+impl RealPatch {
+    /// A patch of real `ip:port` that changes nothing yet.
+    pub fn new(ip: Ipv4Addr, port: u16) -> RealPatch {
+        RealPatch {
+            ip,
+            port,
+            weight: None,
+            forward: None,
+            upper_threshold: None,
+            lower_threshold: None,
+        }
+    }
+
+    /// Whether the patch changes anything.
+    pub fn is_empty(&self) -> bool {
+        *self == RealPatch::new(self.ip, self.port)
+    }
+
+    /// The changes, for logs and replies: `weight 0, forward dr`.
+    pub fn describe(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(w) = self.weight {
+            out.push(format!("weight {w}"));
+        }
+        if let Some(f) = self.forward {
+            out.push(format!("forward {f}"));
+        }
+        if let Some(x) = self.upper_threshold {
+            out.push(format!("upper_threshold {x}"));
+        }
+        if let Some(x) = self.lower_threshold {
+            out.push(format!("lower_threshold {x}"));
+        }
+        out.join(", ")
+    }
+
+    /// `real` with the changes applied.
+    pub fn apply(&self, real: &RealSpec) -> RealSpec {
+        let mut r = real.clone();
+        if let Some(w) = self.weight {
+            r.weight = w;
+        }
+        if let Some(f) = self.forward {
+            r.forward = f;
+        }
+        if let Some(x) = self.upper_threshold {
+            r.upper_threshold = x;
+        }
+        if let Some(x) = self.lower_threshold {
+            r.lower_threshold = x;
+        }
+        r
+    }
+}
