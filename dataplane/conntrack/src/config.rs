@@ -1,7 +1,7 @@
 //! Construction-time configuration of a connection table.
 
 use crate::entry::Conn;
-use crate::error::ConfigError;
+use crate::error::TableConfigError;
 use crate::index::Index;
 use crate::persist::Template;
 use crate::timeouts::Timeouts;
@@ -17,7 +17,7 @@ pub const MAX_WHEEL_SLOTS: u32 = 1 << 24;
 /// [`ConnTable`](crate::ConnTable). All memory is allocated from these at
 /// construction; nothing grows later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct TableConfig {
     /// Maximum number of connections (default 2^22 = 4,194,304).
     pub capacity: u32,
     /// Maximum number of persistence templates (default 2^18).
@@ -36,9 +36,9 @@ pub struct Config {
     pub timeouts: Timeouts,
 }
 
-impl Default for Config {
+impl Default for TableConfig {
     fn default() -> Self {
-        Config {
+        TableConfig {
             capacity: 1 << 22,
             template_capacity: 1 << 18,
             tick_ms: 100,
@@ -49,37 +49,37 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl TableConfig {
     /// A default configuration with the given connection capacity.
-    pub fn with_capacity(capacity: u32) -> Config {
-        Config {
+    pub fn with_capacity(capacity: u32) -> TableConfig {
+        TableConfig {
             capacity,
-            ..Config::default()
+            ..TableConfig::default()
         }
     }
 
     /// Checks the sizes.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), TableConfigError> {
         if self.capacity == 0 || self.capacity > MAX_CAPACITY {
-            return Err(ConfigError(format!(
+            return Err(TableConfigError(format!(
                 "capacity {} not in 1..={MAX_CAPACITY}",
                 self.capacity
             )));
         }
         if self.template_capacity > MAX_CAPACITY {
-            return Err(ConfigError(format!(
+            return Err(TableConfigError(format!(
                 "template_capacity {} above {MAX_CAPACITY}",
                 self.template_capacity
             )));
         }
         if self.tick_ms == 0 {
-            return Err(ConfigError("tick_ms must be at least 1".into()));
+            return Err(TableConfigError("tick_ms must be at least 1".into()));
         }
         if !self.wheel_slots.is_power_of_two()
             || self.wheel_slots < 2
             || self.wheel_slots > MAX_WHEEL_SLOTS
         {
-            return Err(ConfigError(format!(
+            return Err(TableConfigError(format!(
                 "wheel_slots {} must be a power of two in 2..={MAX_WHEEL_SLOTS}",
                 self.wheel_slots
             )));
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn default_is_valid_and_sized_for_millions() {
-        let c = Config::default();
+        let c = TableConfig::default();
         c.validate().unwrap();
         assert_eq!(c.capacity, 4_194_304);
         // 48 B entry + 2 x 8 B of index per entry = 64 B per connection.
@@ -118,19 +118,19 @@ mod tests {
     #[test]
     fn rejects_bad_sizes() {
         for c in [
-            Config::with_capacity(0),
-            Config::with_capacity(MAX_CAPACITY + 1),
-            Config {
+            TableConfig::with_capacity(0),
+            TableConfig::with_capacity(MAX_CAPACITY + 1),
+            TableConfig {
                 tick_ms: 0,
-                ..Config::default()
+                ..TableConfig::default()
             },
-            Config {
+            TableConfig {
                 wheel_slots: 1000,
-                ..Config::default()
+                ..TableConfig::default()
             },
-            Config {
+            TableConfig {
                 wheel_slots: 1,
-                ..Config::default()
+                ..TableConfig::default()
             },
         ] {
             assert!(c.validate().is_err(), "{c:?}");

@@ -9,7 +9,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::key::{FlowKey, Proto};
+use crate::key::{FlowKey, Protocol};
 use crate::persist::TemplateId;
 use crate::slab::{Node, NIL};
 use crate::tcp_state::ConnState;
@@ -29,17 +29,7 @@ impl ConnId {
     }
 }
 
-/// How packets reach the real server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Fwd {
-    /// Masquerading: the balancer rewrites VIP:vport to RIP:rport and sees
-    /// the replies, which it finds by the outbound key.
-    Nat = 0,
-    /// Direct routing: the balancer only rewrites the MAC address and never
-    /// sees replies; the entry is not in the outbound index.
-    Dr = 1,
-}
+pub use sluice_model::Forward;
 
 /// Flags of a connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -70,7 +60,7 @@ impl ConnFlags {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewConn {
     /// Transport protocol.
-    pub proto: Proto,
+    pub proto: Protocol,
     /// Client address and port (CIP:cport).
     pub client: SocketAddrV4,
     /// Virtual service address and port (VIP:vport).
@@ -78,7 +68,7 @@ pub struct NewConn {
     /// Real server address and port (RIP:rport). For DR, rport is vport.
     pub real_addr: SocketAddrV4,
     /// Forwarding method.
-    pub fwd: Fwd,
+    pub fwd: Forward,
     /// Index of the virtual service.
     pub service: u32,
     /// Index of the real server within the data plane's real table.
@@ -138,11 +128,11 @@ impl Conn {
     }
 
     /// Transport protocol.
-    pub fn proto(&self) -> Proto {
-        if self.proto == Proto::Udp as u8 {
-            Proto::Udp
+    pub fn proto(&self) -> Protocol {
+        if self.proto == Protocol::Udp as u8 {
+            Protocol::Udp
         } else {
-            Proto::Tcp
+            Protocol::Tcp
         }
     }
 
@@ -162,11 +152,11 @@ impl Conn {
     }
 
     /// Forwarding method.
-    pub fn fwd(&self) -> Fwd {
-        if self.fwd == Fwd::Dr as u8 {
-            Fwd::Dr
+    pub fn fwd(&self) -> Forward {
+        if self.fwd == Forward::Dr as u8 {
+            Forward::Dr
         } else {
-            Fwd::Nat
+            Forward::Nat
         }
     }
 
@@ -297,21 +287,21 @@ mod tests {
     #[test]
     fn accessors_round_trip() {
         let n = NewConn {
-            proto: Proto::Udp,
+            proto: Protocol::Udp,
             client: "198.51.100.7:40000".parse().unwrap(),
             vip: "192.0.2.1:53".parse().unwrap(),
             real_addr: "10.0.0.2:5353".parse().unwrap(),
-            fwd: Fwd::Dr,
+            fwd: Forward::Dr,
             service: 70_000,
             real: 65_000,
             template: Some(TemplateId(3)),
         };
         let c = Conn::new(&n, ConnState::Udp, 1234);
-        assert_eq!(c.proto(), Proto::Udp);
+        assert_eq!(c.proto(), Protocol::Udp);
         assert_eq!(c.client(), n.client);
         assert_eq!(c.vip(), n.vip);
         assert_eq!(c.real_addr(), n.real_addr);
-        assert_eq!(c.fwd(), Fwd::Dr);
+        assert_eq!(c.fwd(), Forward::Dr);
         assert_eq!(c.service(), 70_000);
         assert_eq!(c.real(), 65_000);
         assert_eq!(c.state(), ConnState::Udp);

@@ -30,14 +30,14 @@ impl fmt::Display for InsertError {
 
 impl std::error::Error for InsertError {}
 
-/// An invalid [`Config`](crate::Config).
+/// An invalid [`TableConfig`](crate::Config).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError(pub(crate) String);
+pub struct TableConfigError(pub(crate) String);
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for TableConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid conntrack config: {}", self.0)
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for TableConfigError {}

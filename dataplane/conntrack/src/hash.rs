@@ -92,12 +92,12 @@ impl FlowHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::Proto;
+    use crate::key::Protocol;
     use std::net::Ipv4Addr;
 
     fn key(i: u32) -> FlowKey {
         FlowKey {
-            proto: Proto::Tcp,
+            proto: Protocol::Tcp,
             src_ip: Ipv4Addr::from(0x0a00_0000 + (i >> 8)),
             src_port: 1024 + (i & 0xff) as u16,
             dst_ip: Ipv4Addr::new(192, 0, 2, 1),
@@ -121,7 +121,7 @@ mod tests {
         let base = key(1);
         let mut variants = vec![base];
         let mut k = base;
-        k.proto = Proto::Udp;
+        k.proto = Protocol::Udp;
         variants.push(k);
         let mut k = base;
         k.src_port ^= 1;

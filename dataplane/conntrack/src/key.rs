@@ -14,39 +14,14 @@
 //! the key straight from the headers without knowing the direction. Ports
 //! are in host byte order.
 
+pub use sluice_model::Protocol;
 use std::net::{Ipv4Addr, SocketAddrV4};
-
-/// Transport protocol of a connection (IPv4 protocol number as the value).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Proto {
-    /// TCP, protocol number 6.
-    Tcp = 6,
-    /// UDP, protocol number 17.
-    Udp = 17,
-}
-
-impl Proto {
-    /// The protocol for an IPv4 protocol number, if it is TCP or UDP.
-    pub fn from_number(n: u8) -> Option<Proto> {
-        match n {
-            6 => Some(Proto::Tcp),
-            17 => Some(Proto::Udp),
-            _ => None,
-        }
-    }
-
-    /// The IPv4 protocol number.
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-}
 
 /// A 5-tuple as carried by a packet: protocol, source and destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     /// Transport protocol.
-    pub proto: Proto,
+    pub proto: Protocol,
     /// Source address of the packet.
     pub src_ip: Ipv4Addr,
     /// Source port of the packet (host byte order).
@@ -59,7 +34,7 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// A key from a packet's source and destination.
-    pub fn new(proto: Proto, src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
+    pub fn new(proto: Protocol, src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
         FlowKey {
             proto,
             src_ip: *src.ip(),
@@ -71,13 +46,13 @@ impl FlowKey {
 
     /// The inbound key of a client -> virtual service packet:
     /// `(proto, CIP, cport, VIP, vport)`.
-    pub fn inbound(proto: Proto, client: SocketAddrV4, vip: SocketAddrV4) -> FlowKey {
+    pub fn inbound(proto: Protocol, client: SocketAddrV4, vip: SocketAddrV4) -> FlowKey {
         FlowKey::new(proto, client, vip)
     }
 
     /// The outbound key of a real server -> client reply (NAT only):
     /// `(proto, RIP, rport, CIP, cport)`.
-    pub fn outbound(proto: Proto, real: SocketAddrV4, client: SocketAddrV4) -> FlowKey {
+    pub fn outbound(proto: Protocol, real: SocketAddrV4, client: SocketAddrV4) -> FlowKey {
         FlowKey::new(proto, real, client)
     }
 
@@ -101,13 +76,13 @@ mod tests {
         let c = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 40000);
         let v = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80);
         let r = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 8080);
-        let i = FlowKey::inbound(Proto::Tcp, c, v);
+        let i = FlowKey::inbound(Protocol::Tcp, c, v);
         assert_eq!((i.src(), i.dst()), (c, v));
-        let o = FlowKey::outbound(Proto::Tcp, r, c);
+        let o = FlowKey::outbound(Protocol::Tcp, r, c);
         assert_eq!((o.src(), o.dst()), (r, c));
-        assert_eq!(Proto::from_number(6), Some(Proto::Tcp));
-        assert_eq!(Proto::from_number(17), Some(Proto::Udp));
-        assert_eq!(Proto::from_number(1), None);
-        assert_eq!(Proto::Udp.number(), 17);
+        assert_eq!(Protocol::from_number(6), Some(Protocol::Tcp));
+        assert_eq!(Protocol::from_number(17), Some(Protocol::Udp));
+        assert_eq!(Protocol::from_number(1), None);
+        assert_eq!(Protocol::Udp.number(), 17);
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! * [`ConnTable::insert`] records a connection ([`NewConn`]): protocol,
 //!   client, virtual service and real server address/port, forwarding method
-//!   ([`Fwd::Nat`] or [`Fwd::Dr`]), service and real indices, and an
+//!   ([`Forward::Nat`] or [`Forward::Dr`]), service and real indices, and an
 //!   optional persistence template. It fails with an [`InsertError`], never
 //!   a panic, when the table is full or the key is taken.
 //! * Two lookups per entry, like LVS's two tuple hashes:
@@ -48,9 +48,9 @@
 //! the index load stays at or below 80 % and the cost is 8 bytes per entry
 //! per index when the capacity is a power of two (up to 16 otherwise).
 //! A persistence template takes 40 bytes plus 8 bytes of index. The two
-//! timing wheels take 4 bytes per slot. The default [`Config`] (2^22
+//! timing wheels take 4 bytes per slot. The default [`TableConfig`] (2^22
 //! connections, 2^18 templates, 16384 wheel slots) allocates about 268 MB
-//! for connections and 12.6 MB for templates; see [`Config::memory_bytes`].
+//! for connections and 12.6 MB for templates; see [`TableConfig::memory_bytes`].
 //!
 //! # Hash index
 //!
@@ -64,8 +64,8 @@
 //!
 //! # Expiry
 //!
-//! A hashed timing wheel (`wheel` module) of [`Config::wheel_slots`] slots
-//! of [`Config::tick_ms`] each, linked through the entries (no extra
+//! A hashed timing wheel (`wheel` module) of [`TableConfig::wheel_slots`] slots
+//! of [`TableConfig::tick_ms`] each, linked through the entries (no extra
 //! memory per entry beyond the two 32-bit links inside [`Conn`]). Each entry
 //! stores its expiry time; refreshing a connection on a packet only writes
 //! that field. The wheel is visited lazily: an entry found in a due slot
@@ -89,13 +89,13 @@
 //! ```
 //! use sluice_conntrack::*;
 //!
-//! let mut t = ConnTable::new(&Config::with_capacity(1024)).unwrap();
+//! let mut t = ConnTable::new(&TableConfig::with_capacity(1024)).unwrap();
 //! let new = NewConn {
-//!     proto: Proto::Tcp,
+//!     proto: Protocol::Tcp,
 //!     client: "198.51.100.7:40000".parse().unwrap(),
 //!     vip: "192.0.2.1:80".parse().unwrap(),
 //!     real_addr: "10.0.0.2:8080".parse().unwrap(),
-//!     fwd: Fwd::Nat,
+//!     fwd: Forward::Nat,
 //!     service: 0,
 //!     real: 1,
 //!     template: None,
@@ -105,7 +105,7 @@
 //! t.update(id, Dir::Inbound, TcpFlags::SYN, now).unwrap();
 //!
 //! // The reply is found by the outbound key.
-//! let reply = FlowKey::outbound(Proto::Tcp, new.real_addr, new.client);
+//! let reply = FlowKey::outbound(Protocol::Tcp, new.real_addr, new.client);
 //! assert_eq!(t.lookup_outbound(&reply), Some(id));
 //! t.update(id, Dir::Outbound, TcpFlags::SYN | TcpFlags::ACK, now + 1);
 //! let u = t.update(id, Dir::Inbound, TcpFlags::ACK, now + 2).unwrap();
@@ -135,11 +135,11 @@ pub mod tcp_state;
 mod timeouts;
 mod wheel;
 
-pub use config::{Config, MAX_CAPACITY, MAX_WHEEL_SLOTS};
-pub use entry::{Conn, ConnFlags, ConnId, Fwd, NewConn};
-pub use error::{ConfigError, InsertError};
+pub use config::{TableConfig, MAX_CAPACITY, MAX_WHEEL_SLOTS};
+pub use entry::{Conn, ConnFlags, ConnId, Forward, NewConn};
+pub use error::{InsertError, TableConfigError};
 pub use hash::FlowHasher;
-pub use key::{FlowKey, Proto};
+pub use key::{FlowKey, Protocol};
 pub use persist::{PersistTable, Template, TemplateId};
 pub use stats::{ExpireProgress, ScanCursor, TableStats};
 pub use table::{ConnTable, StateUpdate};

@@ -167,7 +167,7 @@ impl PersistTable {
     /// A table of `capacity` templates with a wheel of `wheel_slots` slots
     /// of `tick_ms`, holding referenced templates `hold_ms` past their
     /// expiry at a time. Parameters are validated by
-    /// [`Config`](crate::Config).
+    /// [`TableConfig`](crate::Config).
     pub(crate) fn new(
         capacity: u32,
         wheel_slots: u32,

@@ -18,12 +18,12 @@
 //!   hands every expired connection to a callback, so the caller can adjust
 //!   the per-real active/inactive counts.
 
-use crate::config::Config;
-use crate::entry::{Conn, ConnFlags, ConnId, Fwd, NewConn};
-use crate::error::{ConfigError, InsertError};
+use crate::config::TableConfig;
+use crate::entry::{Conn, ConnFlags, ConnId, Forward, NewConn};
+use crate::error::{InsertError, TableConfigError};
 use crate::hash::FlowHasher;
 use crate::index::Index;
-use crate::key::{FlowKey, Proto};
+use crate::key::{FlowKey, Protocol};
 use crate::persist::{PersistTable, TemplateId};
 use crate::slab::{Slab, NIL};
 use crate::stats::{ExpireProgress, ScanCursor, TableStats};
@@ -59,8 +59,8 @@ pub struct ConnTable {
 
 impl ConnTable {
     /// Builds a table, allocating all its memory (see
-    /// [`Config::memory_bytes`]).
-    pub fn new(cfg: &Config) -> Result<ConnTable, ConfigError> {
+    /// [`TableConfig::memory_bytes`]).
+    pub fn new(cfg: &TableConfig) -> Result<ConnTable, TableConfigError> {
         cfg.validate()?;
         Ok(ConnTable {
             slab: Slab::new(cfg.capacity),
@@ -183,7 +183,7 @@ impl ConnTable {
     pub fn insert(&mut self, new: &NewConn, now: u64) -> Result<ConnId, InsertError> {
         let in_key = FlowKey::inbound(new.proto, new.client, new.vip);
         let out_key = FlowKey::outbound(new.proto, new.real_addr, new.client);
-        let nat = new.fwd == Fwd::Nat;
+        let nat = new.fwd == Forward::Nat;
         let h_in = self.hasher.hash_flow(&in_key);
         let h_out = self.hasher.hash_flow(&out_key);
         let items = &self.slab.items;
@@ -221,8 +221,8 @@ impl ConnTable {
             return Err(InsertError::Full);
         }
         let state = match new.proto {
-            Proto::Tcp => ConnState::Tcp(TcpState::None),
-            Proto::Udp => ConnState::Udp,
+            Protocol::Tcp => ConnState::Tcp(TcpState::None),
+            Protocol::Udp => ConnState::Udp,
         };
         let expires = now.saturating_add(u64::from(self.timeouts.for_state(state)));
         self.slab.items[i as usize] = Conn::new(new, state, expires);
@@ -269,7 +269,7 @@ impl ConnTable {
                 let table = match dir {
                     Dir::Outbound => Table::Output,
                     Dir::Inbound
-                        if c.fwd() == Fwd::Dr && !c.flags().contains(ConnFlags::SEEN_REPLY) =>
+                        if c.fwd() == Forward::Dr && !c.flags().contains(ConnFlags::SEEN_REPLY) =>
                     {
                         Table::InputOnly
                     }
@@ -313,7 +313,7 @@ impl ConnTable {
             .inbound
             .remove(self.hasher.hash_flow(&c.inbound_key()), i);
         debug_assert!(removed);
-        if c.fwd() == Fwd::Nat {
+        if c.fwd() == Forward::Nat {
             let removed = self
                 .outbound
                 .remove(self.hasher.hash_flow(&c.outbound_key()), i);

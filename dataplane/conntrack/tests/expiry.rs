@@ -9,13 +9,15 @@ use sluice_conntrack::*;
 
 fn coarse_table(capacity: u32) -> ConnTable {
     // Default clock granularity: 100 ms ticks.
-    ConnTable::new(&Config::with_capacity(capacity)).unwrap()
+    ConnTable::new(&TableConfig::with_capacity(capacity)).unwrap()
 }
 
 #[test]
 fn expires_at_not_before_timeout_with_exact_ticks() {
     let mut t = table(16);
-    let id = t.insert(&conn(1, Proto::Udp, Fwd::Nat, 0), 1_000).unwrap();
+    let id = t
+        .insert(&conn(1, Protocol::Udp, Forward::Nat, 0), 1_000)
+        .unwrap();
     let mut gone = vec![];
     for now in [0, 1_000, 150_000, 300_999] {
         t.expire(now, usize::MAX, |id, _| gone.push(id));
@@ -34,7 +36,8 @@ fn expires_at_not_before_timeout_with_exact_ticks() {
 fn coarse_ticks_are_never_early_and_at_most_one_tick_late() {
     let mut t = coarse_table(16);
     let start = 1_234_567; // not tick-aligned
-    t.insert(&conn(1, Proto::Udp, Fwd::Nat, 0), start).unwrap();
+    t.insert(&conn(1, Protocol::Udp, Forward::Nat, 0), start)
+        .unwrap();
     let due = start + 300_000;
     let mut expired_at = None;
     for now in (due - 500)..(due + 500) {
@@ -52,7 +55,9 @@ fn coarse_ticks_are_never_early_and_at_most_one_tick_late() {
 #[test]
 fn refresh_extends_lazily() {
     let mut t = table(16);
-    let id = t.insert(&conn(1, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
+    let id = t
+        .insert(&conn(1, Protocol::Udp, Forward::Nat, 0), 0)
+        .unwrap();
     // A packet at 200 s moves the expiry from 300 s to 500 s.
     t.update(id, Dir::Inbound, TcpFlags::NONE, 200_000).unwrap();
     let mut gone = 0;
@@ -69,11 +74,12 @@ fn refresh_extends_lazily() {
 fn budget_is_respected() {
     let mut t = table(2048);
     for i in 0..1000 {
-        t.insert(&conn(i, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
+        t.insert(&conn(i, Protocol::Udp, Forward::Nat, 0), 0)
+            .unwrap();
     }
     // Refresh half of them so the wheel also has re-slots to do.
     for i in (0..1000).step_by(2) {
-        let k = FlowKey::inbound(Proto::Udp, client(i), vip());
+        let k = FlowKey::inbound(Protocol::Udp, client(i), vip());
         let id = t.lookup_inbound(&k).unwrap();
         t.update(id, Dir::Inbound, TcpFlags::NONE, 100_000).unwrap();
     }
@@ -107,7 +113,7 @@ fn a_million_entries_expire_in_bounded_steps() {
     for i in 0..N {
         // Spread over one second of creation times.
         t.insert(
-            &conn(i, Proto::Udp, Fwd::Nat, (i % 16) as u16),
+            &conn(i, Protocol::Udp, Forward::Nat, (i % 16) as u16),
             u64::from(i / 1000),
         )
         .unwrap();
@@ -139,7 +145,7 @@ fn a_million_entries_expire_in_bounded_steps() {
 fn clock_jump_expires_everything_in_bounded_calls() {
     let mut t = coarse_table(4096);
     for i in 0..3000 {
-        t.insert(&conn(i, Proto::Tcp, Fwd::Dr, 0), u64::from(i))
+        t.insert(&conn(i, Protocol::Tcp, Forward::Dr, 0), u64::from(i))
             .unwrap();
     }
     // Days later.
@@ -155,8 +161,11 @@ fn clock_jump_expires_everything_in_bounded_calls() {
 #[test]
 fn removed_and_expired_counters_are_separate() {
     let mut t = table(16);
-    let a = t.insert(&conn(1, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
-    t.insert(&conn(2, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
+    let a = t
+        .insert(&conn(1, Protocol::Udp, Forward::Nat, 0), 0)
+        .unwrap();
+    t.insert(&conn(2, Protocol::Udp, Forward::Nat, 0), 0)
+        .unwrap();
     t.remove(a);
     t.expire(1_000_000, usize::MAX, |_, _| {});
     let s = t.stats();

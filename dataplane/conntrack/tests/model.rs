@@ -20,11 +20,11 @@ struct Addr {
 }
 
 impl Addr {
-    fn proto(self) -> Proto {
+    fn proto(self) -> Protocol {
         if self.udp {
-            Proto::Udp
+            Protocol::Udp
         } else {
-            Proto::Tcp
+            Protocol::Tcp
         }
     }
     fn client(self) -> SocketAddrV4 {
@@ -120,14 +120,14 @@ fn check_conn(c: &Conn, m: &MConn) {
     assert_eq!(c.state(), m.state);
     assert_eq!(c.expires(), m.expires);
     assert_eq!(c.real(), m.real);
-    assert_eq!(c.fwd() == Fwd::Nat, m.nat);
+    assert_eq!(c.fwd() == Forward::Nat, m.nat);
     assert_eq!(c.flags().contains(ConnFlags::SEEN_REPLY), m.seen_reply);
     assert_eq!(c.outbound_key(), m.out_key);
 }
 
 fn run(capacity: u32, tick_ms: u32, wheel_slots: u32, ops: Vec<Op>) {
     let to = timeouts();
-    let mut t = ConnTable::new(&Config {
+    let mut t = ConnTable::new(&TableConfig {
         capacity,
         template_capacity: 4,
         tick_ms,
@@ -142,7 +142,7 @@ fn run(capacity: u32, tick_ms: u32, wheel_slots: u32, ops: Vec<Op>) {
     for op in ops {
         match op {
             Op::Insert { a, r, dr } => {
-                let fwd = if dr { Fwd::Dr } else { Fwd::Nat };
+                let fwd = if dr { Forward::Dr } else { Forward::Nat };
                 let new = NewConn {
                     proto: a.proto(),
                     client: a.client(),

@@ -32,7 +32,7 @@ fn schedule(t: &mut ConnTable, client: Ipv4Addr, real: u16, now: u64) -> (Templa
 fn persistent_conn(client: Ipv4Addr, port: u16, real: u16, tpl: TemplateId) -> NewConn {
     NewConn {
         client: std::net::SocketAddrV4::new(client, port),
-        ..with_template(conn(0, Proto::Tcp, Fwd::Nat, real), tpl)
+        ..with_template(conn(0, Protocol::Tcp, Forward::Nat, real), tpl)
     }
 }
 

@@ -19,14 +19,14 @@ fn entry_fits_a_cache_line() {
 #[test]
 fn insert_and_lookup_both_directions() {
     let mut t = table(64);
-    let nat = conn(1, Proto::Tcp, Fwd::Nat, 0);
-    let dr = conn(2, Proto::Tcp, Fwd::Dr, 1);
+    let nat = conn(1, Protocol::Tcp, Forward::Nat, 0);
+    let dr = conn(2, Protocol::Tcp, Forward::Dr, 1);
     let a = t.insert(&nat, 0).unwrap();
     let b = t.insert(&dr, 0).unwrap();
     assert_ne!(a, b);
 
-    let in_a = FlowKey::inbound(Proto::Tcp, nat.client, nat.vip);
-    let out_a = FlowKey::outbound(Proto::Tcp, nat.real_addr, nat.client);
+    let in_a = FlowKey::inbound(Protocol::Tcp, nat.client, nat.vip);
+    let out_a = FlowKey::outbound(Protocol::Tcp, nat.real_addr, nat.client);
     assert_eq!(t.lookup_inbound(&in_a), Some(a));
     assert_eq!(t.lookup_outbound(&out_a), Some(a));
     // Keys are direction-specific.
@@ -34,35 +34,35 @@ fn insert_and_lookup_both_directions() {
     assert_eq!(t.lookup_outbound(&in_a), None);
     // Protocol is part of the key.
     let udp = FlowKey {
-        proto: Proto::Udp,
+        proto: Protocol::Udp,
         ..in_a
     };
     assert_eq!(t.lookup_inbound(&udp), None);
 
     // DR: inbound only; the balancer never sees its replies.
-    let in_b = FlowKey::inbound(Proto::Tcp, dr.client, dr.vip);
+    let in_b = FlowKey::inbound(Protocol::Tcp, dr.client, dr.vip);
     assert_eq!(t.lookup_inbound(&in_b), Some(b));
-    let out_b = FlowKey::outbound(Proto::Tcp, dr.real_addr, dr.client);
+    let out_b = FlowKey::outbound(Protocol::Tcp, dr.real_addr, dr.client);
     assert_eq!(t.lookup_outbound(&out_b), None);
 
     let c = t.get(a).unwrap();
     assert_eq!(c.client(), nat.client);
     assert_eq!(c.vip(), nat.vip);
     assert_eq!(c.real_addr(), nat.real_addr);
-    assert_eq!((c.fwd(), c.service(), c.real()), (Fwd::Nat, 0, 0));
+    assert_eq!((c.fwd(), c.service(), c.real()), (Forward::Nat, 0, 0));
     assert_eq!(c.state(), ConnState::Tcp(TcpState::None));
     assert!(!c.is_active());
     assert_eq!(c.expires(), u64::from(t.timeouts().tcp_none));
     assert_eq!(c.inbound_key(), in_a);
     assert_eq!(c.outbound_key(), out_a);
-    assert_eq!(t.get(b).unwrap().fwd(), Fwd::Dr);
+    assert_eq!(t.get(b).unwrap().fwd(), Forward::Dr);
     assert_eq!(t.len(), 2);
 }
 
 #[test]
 fn duplicate_keys_are_refused() {
     let mut t = table(64);
-    let n = conn(1, Proto::Tcp, Fwd::Nat, 0);
+    let n = conn(1, Protocol::Tcp, Forward::Nat, 0);
     t.insert(&n, 0).unwrap();
     assert_eq!(t.insert(&n, 0), Err(InsertError::Exists));
     // Another VIP, same real and client port: the NAT reply would be
@@ -71,11 +71,11 @@ fn duplicate_keys_are_refused() {
     other_vip.vip = "192.0.2.99:80".parse().unwrap();
     assert_eq!(t.insert(&other_vip, 0), Err(InsertError::Exists));
     // As DR it has no outbound key: accepted.
-    other_vip.fwd = Fwd::Dr;
+    other_vip.fwd = Forward::Dr;
     t.insert(&other_vip, 0).unwrap();
     // Same addresses, other protocol: a different connection.
     let mut udp = n;
-    udp.proto = Proto::Udp;
+    udp.proto = Protocol::Udp;
     t.insert(&udp, 0).unwrap();
     let s = t.stats();
     assert_eq!((s.inserts, s.insert_exists, s.occupancy), (3, 2, 3));
@@ -84,7 +84,7 @@ fn duplicate_keys_are_refused() {
 #[test]
 fn remove_unindexes_and_counts() {
     let mut t = table(64);
-    let n = conn(5, Proto::Tcp, Fwd::Nat, 2);
+    let n = conn(5, Protocol::Tcp, Forward::Nat, 2);
     let id = t.insert(&n, 0).unwrap();
     let removed = t.remove(id).unwrap();
     assert_eq!(removed.client(), n.client);
@@ -109,23 +109,28 @@ fn remove_unindexes_and_counts() {
 fn freed_slots_are_reused() {
     let mut t = table(4);
     let ids: Vec<ConnId> = (0..4)
-        .map(|i| t.insert(&conn(i, Proto::Udp, Fwd::Nat, 0), 0).unwrap())
+        .map(|i| {
+            t.insert(&conn(i, Protocol::Udp, Forward::Nat, 0), 0)
+                .unwrap()
+        })
         .collect();
     assert_eq!(
-        t.insert(&conn(9, Proto::Udp, Fwd::Nat, 0), 0),
+        t.insert(&conn(9, Protocol::Udp, Forward::Nat, 0), 0),
         Err(InsertError::Full)
     );
     t.remove(ids[1]).unwrap();
-    let again = t.insert(&conn(10, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
+    let again = t
+        .insert(&conn(10, Protocol::Udp, Forward::Nat, 0), 0)
+        .unwrap();
     assert_eq!(again, ids[1]);
     assert_eq!(t.get(again).unwrap().client(), client(10));
     // Everybody else is still where they were.
     for (i, id) in [(0, ids[0]), (2, ids[2]), (3, ids[3]), (10, again)] {
-        let key = FlowKey::inbound(Proto::Udp, client(i), vip());
+        let key = FlowKey::inbound(Protocol::Udp, client(i), vip());
         assert_eq!(t.lookup_inbound(&key), Some(id));
     }
     assert_eq!(
-        t.lookup_inbound(&FlowKey::inbound(Proto::Udp, client(1), vip())),
+        t.lookup_inbound(&FlowKey::inbound(Protocol::Udp, client(1), vip())),
         None
     );
 }
@@ -135,12 +140,12 @@ fn full_table_errors_without_panic() {
     for cap in [1u32, 64, 1000] {
         let mut t = table(cap);
         for i in 0..cap {
-            t.insert(&conn(i, Proto::Tcp, Fwd::Nat, (i % 7) as u16), 0)
+            t.insert(&conn(i, Protocol::Tcp, Forward::Nat, (i % 7) as u16), 0)
                 .unwrap_or_else(|e| panic!("cap {cap} insert {i}: {e}"));
         }
         for i in cap..cap + 3 {
             assert_eq!(
-                t.insert(&conn(i, Proto::Tcp, Fwd::Nat, 0), 0),
+                t.insert(&conn(i, Protocol::Tcp, Forward::Nat, 0), 0),
                 Err(InsertError::Full)
             );
         }
@@ -151,15 +156,15 @@ fn full_table_errors_without_panic() {
         assert_eq!(s.insert_full, 3);
         // All still found.
         for i in 0..cap {
-            let k = FlowKey::inbound(Proto::Tcp, client(i), vip());
+            let k = FlowKey::inbound(Protocol::Tcp, client(i), vip());
             assert!(t.lookup_inbound(&k).is_some());
         }
         // Room again after a removal.
         let id = t
-            .lookup_inbound(&FlowKey::inbound(Proto::Tcp, client(0), vip()))
+            .lookup_inbound(&FlowKey::inbound(Protocol::Tcp, client(0), vip()))
             .unwrap();
         t.remove(id);
-        t.insert(&conn(cap + 10, Proto::Tcp, Fwd::Nat, 0), 0)
+        t.insert(&conn(cap + 10, Protocol::Tcp, Forward::Nat, 0), 0)
             .unwrap();
     }
 }
@@ -169,7 +174,7 @@ fn iter_lists_live_connections() {
     let mut t = table(100);
     let ids: Vec<ConnId> = (0..50)
         .map(|i| {
-            t.insert(&conn(i, Proto::Tcp, Fwd::Dr, (i % 5) as u16), 0)
+            t.insert(&conn(i, Protocol::Tcp, Forward::Dr, (i % 5) as u16), 0)
                 .unwrap()
         })
         .collect();
@@ -201,7 +206,7 @@ fn drain_real_is_budgeted_and_exact() {
         t.templates_mut().insert(0, ip, mask, r, 1000, 0).unwrap();
     }
     for i in 0..300 {
-        t.insert(&conn(i, Proto::Tcp, Fwd::Nat, (i % 3) as u16), 0)
+        t.insert(&conn(i, Protocol::Tcp, Forward::Nat, (i % 3) as u16), 0)
             .unwrap();
     }
     let mut cursor = ScanCursor::new();
@@ -232,7 +237,7 @@ fn drain_real_is_budgeted_and_exact() {
 fn remove_matching_by_service() {
     let mut t = table(64);
     for i in 0..40 {
-        let mut n = conn(i, Proto::Udp, Fwd::Dr, 0);
+        let mut n = conn(i, Protocol::Udp, Forward::Dr, 0);
         n.service = i % 4;
         t.insert(&n, 0).unwrap();
     }
@@ -245,12 +250,12 @@ fn remove_matching_by_service() {
 
 #[test]
 fn default_config_allocates_everything_up_front() {
-    let cfg = Config::default();
+    let cfg = TableConfig::default();
     let t = ConnTable::new(&cfg).unwrap();
     assert_eq!(t.capacity(), 1 << 22);
     assert_eq!(t.memory_bytes(), cfg.memory_bytes());
     // 64 bytes per connection: 48 of entry + 2 x 8 of index.
     assert!(cfg.memory_bytes() < (1 << 22) * 64 + (16 << 20));
     assert!(t.is_empty());
-    assert!(ConnTable::new(&Config::with_capacity(0)).is_err());
+    assert!(ConnTable::new(&TableConfig::with_capacity(0)).is_err());
 }

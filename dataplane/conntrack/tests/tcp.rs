@@ -63,8 +63,8 @@ fn run(
     now
 }
 
-fn new_conn(t: &mut ConnTable, fwd: Fwd) -> (ConnId, Counts) {
-    let id = t.insert(&conn(1, Proto::Tcp, fwd, 0), 0).unwrap();
+fn new_conn(t: &mut ConnTable, fwd: Forward) -> (ConnId, Counts) {
+    let id = t.insert(&conn(1, Protocol::Tcp, fwd, 0), 0).unwrap();
     // A new connection is inactive.
     assert!(!t.get(id).unwrap().is_active());
     (
@@ -93,7 +93,7 @@ fn expire_all(t: &mut ConnTable, now: u64, counts: &mut Counts) -> usize {
 #[test]
 fn nat_handshake_and_client_close() {
     let mut t = table(16);
-    let (id, mut counts) = new_conn(&mut t, Fwd::Nat);
+    let (id, mut counts) = new_conn(&mut t, Forward::Nat);
     let now = run(
         &mut t,
         id,
@@ -120,7 +120,7 @@ fn nat_handshake_and_client_close() {
 #[test]
 fn nat_server_closes_first() {
     let mut t = table(16);
-    let (id, mut counts) = new_conn(&mut t, Fwd::Nat);
+    let (id, mut counts) = new_conn(&mut t, Forward::Nat);
     run(
         &mut t,
         id,
@@ -141,7 +141,7 @@ fn nat_server_closes_first() {
 #[test]
 fn nat_simultaneous_close() {
     let mut t = table(16);
-    let (id, mut counts) = new_conn(&mut t, Fwd::Nat);
+    let (id, mut counts) = new_conn(&mut t, Forward::Nat);
     run(
         &mut t,
         id,
@@ -160,7 +160,9 @@ fn nat_simultaneous_close() {
         ],
     );
     let (id2, mut c2) = {
-        let id = t.insert(&conn(2, Proto::Tcp, Fwd::Nat, 0), 0).unwrap();
+        let id = t
+            .insert(&conn(2, Protocol::Tcp, Forward::Nat, 0), 0)
+            .unwrap();
         (
             id,
             Counts {
@@ -187,7 +189,7 @@ fn nat_simultaneous_close() {
 #[test]
 fn dr_input_only() {
     let mut t = table(16);
-    let (id, mut counts) = new_conn(&mut t, Fwd::Dr);
+    let (id, mut counts) = new_conn(&mut t, Forward::Dr);
     let now = run(
         &mut t,
         id,
@@ -210,7 +212,7 @@ fn dr_input_only() {
 #[test]
 fn dr_connection_that_shows_a_reply_uses_input_output_tables() {
     let mut t = table(16);
-    let (id, mut counts) = new_conn(&mut t, Fwd::Dr);
+    let (id, mut counts) = new_conn(&mut t, Forward::Dr);
     run(
         &mut t,
         id,
@@ -230,8 +232,8 @@ fn dr_connection_that_shows_a_reply_uses_input_output_tables() {
 fn rst_closes_and_shortens_the_expiry() {
     // Default wheel: 100 ms ticks, 27 min horizon, so the ESTABLISHED
     // expiry really sits 900 s ahead in the wheel.
-    let mut t = ConnTable::new(&Config::with_capacity(16)).unwrap();
-    let (id, mut counts) = new_conn(&mut t, Fwd::Nat);
+    let mut t = ConnTable::new(&TableConfig::with_capacity(16)).unwrap();
+    let (id, mut counts) = new_conn(&mut t, Forward::Nat);
     let now = run(
         &mut t,
         id,
@@ -256,7 +258,7 @@ fn rst_closes_and_shortens_the_expiry() {
     assert_eq!(counts, Counts::default());
 
     // A RST from the server too.
-    let (id, mut counts) = new_conn(&mut t, Fwd::Nat);
+    let (id, mut counts) = new_conn(&mut t, Forward::Nat);
     run(
         &mut t,
         id,
@@ -274,18 +276,24 @@ fn timeouts_are_configurable() {
     to.tcp_syn_recv = 1_000;
     to.udp = 2_000;
     t.set_timeouts(to);
-    let id = t.insert(&conn(1, Proto::Tcp, Fwd::Nat, 0), 0).unwrap();
+    let id = t
+        .insert(&conn(1, Protocol::Tcp, Forward::Nat, 0), 0)
+        .unwrap();
     assert_eq!(t.update(id, IN, SYN, 10).unwrap().expires, 1_010);
     assert_eq!(t.update(id, OUT, SYN | ACK, 20).unwrap().expires, 1_020);
     assert_eq!(t.update(id, IN, ACK, 30).unwrap().expires, 5_030);
-    let u = t.insert(&conn(2, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
+    let u = t
+        .insert(&conn(2, Protocol::Udp, Forward::Nat, 0), 0)
+        .unwrap();
     assert_eq!(t.get(u).unwrap().expires(), 2_000);
 }
 
 #[test]
 fn udp_refreshes_and_stays_inactive() {
     let mut t = table(16);
-    let id = t.insert(&conn(1, Proto::Udp, Fwd::Nat, 0), 0).unwrap();
+    let id = t
+        .insert(&conn(1, Protocol::Udp, Forward::Nat, 0), 0)
+        .unwrap();
     assert_eq!(t.get(id).unwrap().state(), ConnState::Udp);
     for (now, dir) in [(10, IN), (20, OUT), (30, IN)] {
         let u = t.update(id, dir, TcpFlags::NONE, now).unwrap();
@@ -301,7 +309,7 @@ fn udp_refreshes_and_stays_inactive() {
 #[test]
 fn bogus_segment_moves_to_close() {
     let mut t = table(16);
-    let (id, mut counts) = new_conn(&mut t, Fwd::Nat);
+    let (id, mut counts) = new_conn(&mut t, Forward::Nat);
     run(
         &mut t,
         id,

@@ -27,7 +27,7 @@
 //! without `--bench` (`cargo test --benches`) it runs a small smoke test.
 //! Figures are recorded in `perf/RESULTS.md`.
 
-use sluice_conntrack::Config as TableConfig;
+use sluice_conntrack::TableConfig;
 use sluice_core::wire::{ethernet, ipv4, l4};
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;

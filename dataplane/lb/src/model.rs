@@ -6,7 +6,6 @@
 //! slots, not positions.
 
 use crate::stats::{MAX_REALS, MAX_SERVICES};
-use sluice_conntrack::{Fwd, Proto};
 use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;
@@ -68,7 +67,7 @@ pub struct RealServer {
     /// Weight (0: quiesced).
     pub weight: u32,
     /// Forwarding method.
-    pub fwd: Fwd,
+    pub fwd: Forward,
     /// Upper connection threshold (0: none).
     pub upper: u32,
     /// Lower connection threshold.
@@ -92,7 +91,7 @@ pub struct VirtualService {
     /// Its key.
     pub key: ServiceKey,
     /// Protocol as the connection table spells it.
-    pub proto: Proto,
+    pub proto: Protocol,
     /// VIP:port.
     pub vip: SocketAddrV4,
     /// The scheduler, built for `reals`.
@@ -234,13 +233,6 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
     Ok(())
 }
 
-fn proto_of(p: Protocol) -> Proto {
-    match p {
-        Protocol::Tcp => Proto::Tcp,
-        Protocol::Udp => Proto::Udp,
-    }
-}
-
 fn netmask(len: u8) -> Ipv4Addr {
     if len == 0 {
         Ipv4Addr::UNSPECIFIED
@@ -293,16 +285,13 @@ impl ServiceTable {
                     slot: *slot,
                     addr: SocketAddrV4::new(r.ip, r.port),
                     weight: r.weight,
-                    fwd: match r.forward {
-                        Forward::Nat => Fwd::Nat,
-                        Forward::Dr => Fwd::Dr,
-                    },
+                    fwd: r.forward,
                     upper: r.upper_threshold,
                     lower: r.lower_threshold,
                 })
                 .collect();
             let pos = t.services.len();
-            let proto = proto_of(spec.protocol);
+            let proto = spec.protocol;
             if t.index
                 .insert((proto.number(), spec.vip, spec.port), pos)
                 .is_some()

@@ -10,9 +10,9 @@ use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
 use crate::steer;
 use crossbeam_utils::CachePadded;
-use sluice_conntrack::{Activity, Config as TableConfig, ConnFlags, ConnState, FlowKey, TcpState};
+use sluice_conntrack::{Activity, ConnFlags, ConnState, FlowKey, TableConfig, TcpState};
 use sluice_conntrack::{
-    Conn, ConnId, ConnTable, Dir, Fwd, InsertError, NewConn, Proto, ScanCursor, TcpFlags,
+    Conn, ConnId, ConnTable, Dir, Forward, InsertError, NewConn, Protocol, ScanCursor, TcpFlags,
 };
 use sluice_core::flow::{self, IcmpError, Packet};
 use sluice_core::local::{Handled, Verdict};
@@ -141,7 +141,7 @@ pub struct Housekeeping {
 /// The transport key of a packet.
 #[derive(Clone, Copy)]
 struct Tuple {
-    proto: Proto,
+    proto: Protocol,
     src: SocketAddrV4,
     dst: SocketAddrV4,
 }
@@ -229,7 +229,7 @@ impl Forwarder {
                 stats.gauges[c.real() as usize].closed(c.is_active());
                 // Passive health: a NAT connection whose SYN never got an
                 // answer.
-                if c.fwd() == Fwd::Nat
+                if c.fwd() == Forward::Nat
                     && c.state() == ConnState::Tcp(TcpState::SynRecv)
                     && !c.flags().contains(ConnFlags::SEEN_REPLY)
                 {
@@ -339,9 +339,9 @@ impl Forwarder {
                     return Action::Drop(DropReason::Ipv4Fragment);
                 }
                 let proto = if p.proto == ipv4::PROTO_TCP {
-                    Proto::Tcp
+                    Protocol::Tcp
                 } else {
-                    Proto::Udp
+                    Protocol::Udp
                 };
                 let t = Tuple {
                     proto,
@@ -413,7 +413,7 @@ impl Forwarder {
     ) -> Action {
         let key = FlowKey::inbound(t.proto, t.src, t.dst);
         let flags = tcp_flags(p);
-        let is_syn = t.proto == Proto::Tcp
+        let is_syn = t.proto == Protocol::Tcp
             && flags.contains(TcpFlags::SYN)
             && !flags.contains(TcpFlags::ACK);
         // A SYN on an old entry's key may be a new connection: it is
@@ -429,7 +429,7 @@ impl Forwarder {
             old = Some(id);
         }
         // A new connection: TCP only from a SYN (as LVS without sloppy TCP).
-        if t.proto == Proto::Tcp && !is_syn {
+        if t.proto == Protocol::Tcp && !is_syn {
             if self.table_under_pressure() {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
@@ -437,7 +437,7 @@ impl Forwarder {
         }
         // A packet that cannot be forwarded by NAT (TTL would expire) must
         // not create a connection or move a scheduler.
-        if p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Fwd::Nat) {
+        if p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat) {
             return Action::Drop(DropReason::TtlExceeded);
         }
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
@@ -578,7 +578,7 @@ impl Forwarder {
             },
             excluded: |i: usize| {
                 let r = &svc.reals[i];
-                r.fwd == Fwd::Nat
+                r.fwd == Forward::Nat
                     && conns
                         .lookup_outbound(&FlowKey::outbound(t.proto, r.addr, t.src))
                         .is_some()
@@ -759,7 +759,7 @@ impl Forwarder {
             let c = self.conns.get(id).expect("looked-up id is live");
             (c.vip(), c.fwd(), c.service() as u16, c.real())
         };
-        if fwd != Fwd::Nat {
+        if fwd != Forward::Nat {
             return Action::Drop(DropReason::NotForUs);
         }
         if snap.services.connection_gone(service, real) {
@@ -804,14 +804,14 @@ impl Forwarder {
         }
         self.conns.refresh(id, now_ms);
         match fwd {
-            Fwd::Nat => {
+            Forward::Nat => {
                 if !nat::decrement_ttl(frame, p) {
                     return Action::Drop(DropReason::TtlExceeded);
                 }
                 nat::translate_icmp_error_to_real(frame, p, e, *real_addr.ip(), real_addr.port());
                 self.route(snap, frame, *real_addr.ip(), now_ms)
             }
-            Fwd::Dr => self.forward_to_real(snap, frame, p, real_addr, Fwd::Dr, now_ms),
+            Forward::Dr => self.forward_to_real(snap, frame, p, real_addr, Forward::Dr, now_ms),
         }
     }
 
@@ -858,18 +858,18 @@ impl Forwarder {
         frame: &mut [u8],
         p: &Packet,
         real: SocketAddrV4,
-        fwd: Fwd,
+        fwd: Forward,
         now_ms: u64,
     ) -> Action {
         match fwd {
-            Fwd::Nat => {
+            Forward::Nat => {
                 if !nat::decrement_ttl(frame, p) {
                     return Action::Drop(DropReason::TtlExceeded);
                 }
                 nat::rewrite_destination(frame, p, *real.ip(), real.port());
                 self.route(snap, frame, *real.ip(), now_ms)
             }
-            Fwd::Dr => {
+            Forward::Dr => {
                 // Direct routing: the packet is unchanged but for its MACs;
                 // the real must be on a connected prefix.
                 let Some(port) = snap.routes.is_connected(*real.ip()) else {
@@ -924,11 +924,11 @@ impl Forwarder {
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).
-fn quoted_proto(e: &IcmpError) -> Proto {
+fn quoted_proto(e: &IcmpError) -> Protocol {
     if e.inner_proto == ipv4::PROTO_TCP {
-        Proto::Tcp
+        Protocol::Tcp
     } else {
-        Proto::Udp
+        Protocol::Udp
     }
 }
 

@@ -392,10 +392,10 @@ fn small_client(i: u32) -> SocketAddrV4 {
 
 #[test]
 fn table_full_forwards_without_entries() {
-    assert!(sluice_conntrack::Config::with_capacity(1)
+    assert!(sluice_conntrack::TableConfig::with_capacity(1)
         .validate()
         .is_ok());
-    assert!(sluice_conntrack::Config::with_capacity(0)
+    assert!(sluice_conntrack::TableConfig::with_capacity(0)
         .validate()
         .is_err());
 

@@ -10,11 +10,28 @@ use std::net::Ipv4Addr;
 /// Transport protocol of a virtual service.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
+#[repr(u8)]
 pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
+    /// TCP, IPv4 protocol number 6.
+    Tcp = 6,
+    /// UDP, IPv4 protocol number 17.
+    Udp = 17,
+}
+
+impl Protocol {
+    /// The protocol for an IPv4 protocol number, if it is TCP or UDP.
+    pub fn from_number(n: u8) -> Option<Protocol> {
+        match n {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+
+    /// The IPv4 protocol number.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -40,13 +57,14 @@ impl std::str::FromStr for Protocol {
 /// How packets reach a real server.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
+#[repr(u8)]
 pub enum Forward {
     /// NAT (ipvsadm -m): addresses rewritten, replies return through
     /// Sluice.
-    Nat,
+    Nat = 0,
     /// Direct routing (ipvsadm -g): only MACs rewritten, replies go straight
     /// to the client; the real holds the VIP on a loopback.
-    Dr,
+    Dr = 1,
 }
 
 impl fmt::Display for Forward {

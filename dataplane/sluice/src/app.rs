@@ -197,7 +197,7 @@ pub fn run(
         let kq = kqueues.next().unwrap_or_default();
         let counters = Arc::new(WorkerCounters::new());
         let (rx, tx): (Vec<_>, Vec<_>) = qs.into_iter().unzip();
-        let table = sluice_conntrack::Config {
+        let table = sluice_conntrack::TableConfig {
             capacity: cfg.dataplane.connections,
             template_capacity: (cfg.dataplane.connections / 4).max(1024),
             // Unpredictable, so that traffic cannot be crafted to collide

@@ -3,8 +3,8 @@
 //! millions of connections never stalls the packet path for more than one
 //! slice.
 
-use sluice_conntrack::{Conn, ConnTable, Fwd, Proto, ScanCursor};
-use sluice_proto::{ConnFilter, ConnInfo, Forward, Protocol};
+use sluice_conntrack::{Conn, ConnTable, ScanCursor};
+use sluice_proto::{ConnFilter, ConnInfo};
 
 /// Most connections one `conn list` returns.
 pub const MAX_CONN_LIST: u32 = 10_000;
@@ -86,16 +86,9 @@ impl ConnScan {
     }
 }
 
-fn protocol(c: &Conn) -> Protocol {
-    match c.proto() {
-        Proto::Tcp => Protocol::Tcp,
-        Proto::Udp => Protocol::Udp,
-    }
-}
-
 fn matches(f: &ConnFilter, c: &Conn) -> bool {
     if let Some(k) = &f.service {
-        if k.protocol != protocol(c) || *c.vip().ip() != k.vip || c.vip().port() != k.port {
+        if k.protocol != c.proto() || *c.vip().ip() != k.vip || c.vip().port() != k.port {
             return false;
         }
     }
@@ -110,14 +103,11 @@ fn matches(f: &ConnFilter, c: &Conn) -> bool {
 /// clock of the worker that answered.
 pub fn info(c: &Conn, worker: usize, now_ms: u64) -> ConnInfo {
     ConnInfo {
-        protocol: protocol(c),
+        protocol: c.proto(),
         client: c.client(),
         vip: c.vip(),
         real: c.real_addr(),
-        forward: match c.fwd() {
-            Fwd::Nat => Forward::Nat,
-            Fwd::Dr => Forward::Dr,
-        },
+        forward: c.fwd(),
         state: c.state().name().to_string(),
         expires_in_secs: c.expires().saturating_sub(now_ms) / 1000,
         worker,
@@ -127,19 +117,19 @@ pub fn info(c: &Conn, worker: usize, now_ms: u64) -> ConnInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_conntrack::{Config, NewConn};
+    use sluice_conntrack::{Forward, NewConn, Protocol, TableConfig};
 
     #[test]
     fn a_large_table_is_answered_in_slices() {
-        let mut t = ConnTable::new(&Config::with_capacity(1 << 17)).unwrap();
+        let mut t = ConnTable::new(&TableConfig::with_capacity(1 << 17)).unwrap();
         let n = 3 * CONN_SCAN_SLICE as u16 + 100;
         for i in 0..n {
             let new = NewConn {
-                proto: Proto::Tcp,
+                proto: Protocol::Tcp,
                 client: std::net::SocketAddrV4::new("192.0.2.10".parse().unwrap(), i),
                 vip: "192.0.2.100:80".parse().unwrap(),
                 real_addr: "198.51.100.11:8080".parse().unwrap(),
-                fwd: Fwd::Nat,
+                fwd: Forward::Nat,
                 service: 0,
                 real: 1,
                 template: None,

@@ -3,16 +3,16 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use sluice_conntrack::{Config, ConnTable, Fwd, NewConn, Proto, TemplateId};
+use sluice_conntrack::{ConnTable, Forward, NewConn, Protocol, TableConfig, TemplateId};
 
 /// A small table with 1 ms ticks (exact expiry) and default timeouts.
 pub fn table(capacity: u32) -> ConnTable {
-    ConnTable::new(&Config {
+    ConnTable::new(&TableConfig {
         capacity,
         template_capacity: 64,
         tick_ms: 1,
         wheel_slots: 1024,
-        ..Config::default()
+        ..TableConfig::default()
     })
     .unwrap()
 }
@@ -33,7 +33,7 @@ pub fn real_addr(real: u16) -> SocketAddrV4 {
 }
 
 /// Connection `i` (unique client) of service 0 to `real`.
-pub fn conn(i: u32, proto: Proto, fwd: Fwd, real: u16) -> NewConn {
+pub fn conn(i: u32, proto: Protocol, fwd: Forward, real: u16) -> NewConn {
     NewConn {
         proto,
         client: client(i),

@@ -11,7 +11,7 @@
 
 #![allow(dead_code)]
 
-use sluice_conntrack::Config as TableConfig;
+use sluice_conntrack::TableConfig;
 use sluice_core::neigh::NudConfig;
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;
