@@ -273,8 +273,8 @@ fn snapshot(mode: Mode) -> Snapshot {
     Snapshot::build(
         &[SlottedService {
             spec,
-            slot: 0,
-            real_slots: (0..REALS as u16).collect(),
+            slot: sluice_lb::ServiceSlot(0),
+            real_slots: (0..REALS as u16).map(sluice_lb::RealSlot).collect(),
         }],
         &[],
         &ports,

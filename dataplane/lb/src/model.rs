@@ -5,6 +5,7 @@
 //! their counters) that survive configuration changes; connections record
 //! slots, not positions.
 
+use crate::slot::{RealSlot, ServiceSlot};
 use crate::stats::{MAX_REALS, MAX_SERVICES};
 use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
@@ -61,7 +62,7 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 #[derive(Debug, Clone)]
 pub struct RealServer {
     /// Counter slot.
-    pub slot: u16,
+    pub slot: RealSlot,
     /// Address and port.
     pub addr: SocketAddrV4,
     /// Weight (0: quiesced).
@@ -87,7 +88,7 @@ pub struct PersistCfg {
 #[derive(Debug)]
 pub struct VirtualService {
     /// Counter slot.
-    pub slot: u16,
+    pub slot: ServiceSlot,
     /// Its key.
     pub key: ServiceKey,
     /// Protocol as the connection table spells it.
@@ -109,7 +110,7 @@ pub struct VirtualService {
 impl VirtualService {
     /// The real in counter slot `slot`, if it belongs to this service.
     #[inline]
-    pub fn real_by_slot(&self, slot: u16) -> Option<&RealServer> {
+    pub fn real_by_slot(&self, slot: RealSlot) -> Option<&RealServer> {
         self.reals.iter().find(|r| r.slot == slot)
     }
 }
@@ -121,9 +122,9 @@ pub struct SlottedService {
     /// The service.
     pub spec: ServiceSpec,
     /// Its slot.
-    pub slot: u16,
+    pub slot: ServiceSlot,
     /// One slot per real of `spec.reals`, in order.
-    pub real_slots: Vec<u16>,
+    pub real_slots: Vec<RealSlot>,
 }
 
 /// A (service, real) pair whose connections workers must end, with the
@@ -133,9 +134,9 @@ pub struct SlottedService {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Drain {
     /// Service slot.
-    pub service: u16,
+    pub service: ServiceSlot,
     /// Real slot.
-    pub real: u16,
+    pub real: RealSlot,
     /// Ending id.
     pub id: u64,
 }
@@ -160,14 +161,12 @@ pub struct ServiceTable {
     pub drains: Vec<Drain>,
 }
 
-fn bit(words: &[u64], i: u16) -> bool {
-    words
-        .get(i as usize / 64)
-        .is_some_and(|w| w >> (i % 64) & 1 == 1)
+fn bit(words: &[u64], i: usize) -> bool {
+    words.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
 }
 
-fn set(words: &mut [u64], i: u16) {
-    words[i as usize / 64] |= 1 << (i % 64);
+fn set(words: &mut [u64], i: usize) {
+    words[i / 64] |= 1 << (i % 64);
 }
 
 /// Checks a service spec on its own: scheduler name, table size,
@@ -257,7 +256,7 @@ impl ServiceTable {
             ..Default::default()
         };
         for d in &t.drains {
-            set(&mut t.ended_reals, d.real);
+            set(&mut t.ended_reals, d.real.index());
         }
         for e in entries {
             let spec = &e.spec;
@@ -299,16 +298,16 @@ impl ServiceTable {
                 return Err(format!("{} is defined twice", spec.key()));
             }
             for r in &reals {
-                if bit(&t.live_reals, r.slot) {
-                    return Err(format!("real slot {} used twice", r.slot));
+                if bit(&t.live_reals, r.slot.index()) {
+                    return Err(format!("{} used twice", r.slot));
                 }
-                set(&mut t.live_reals, r.slot);
+                set(&mut t.live_reals, r.slot.index());
                 t.by_real
                     .entry((proto.number(), *r.addr.ip(), r.addr.port()))
                     .and_modify(|v| *v = None)
                     .or_insert(Some(pos));
             }
-            set(&mut t.live_services, e.slot);
+            set(&mut t.live_services, e.slot.index());
             if !t.vips.contains(&spec.vip) {
                 t.vips.push(spec.vip);
             }
@@ -362,27 +361,27 @@ impl ServiceTable {
 
     /// Whether service slot `s` is configured.
     #[inline]
-    pub fn service_live(&self, s: u16) -> bool {
-        bit(&self.live_services, s)
+    pub fn service_live(&self, s: ServiceSlot) -> bool {
+        bit(&self.live_services, s.index())
     }
 
     /// Whether real slot `r` is configured.
     #[inline]
-    pub fn real_live(&self, r: u16) -> bool {
-        bit(&self.live_reals, r)
+    pub fn real_live(&self, r: RealSlot) -> bool {
+        bit(&self.live_reals, r.index())
     }
 
     /// Whether real slot `r`'s connections are being ended.
     #[inline]
-    pub fn real_ended(&self, r: u16) -> bool {
-        bit(&self.ended_reals, r)
+    pub fn real_ended(&self, r: RealSlot) -> bool {
+        bit(&self.ended_reals, r.index())
     }
 
     /// Whether a connection recorded with service slot `service` and real
     /// slot `real` has lost its real: the service was removed, or the real
     /// was removed with the "end" policy. Its packets are dropped.
     #[inline]
-    pub fn connection_gone(&self, service: u16, real: u16) -> bool {
+    pub fn connection_gone(&self, service: ServiceSlot, real: RealSlot) -> bool {
         !self.service_live(service) || (!self.real_live(real) && self.real_ended(real))
     }
 }
@@ -432,12 +431,12 @@ mod tests {
         let t = ServiceTable::build(
             &[SlottedService {
                 spec: s,
-                slot: 3,
-                real_slots: vec![7, 9],
+                slot: ServiceSlot(3),
+                real_slots: vec![RealSlot(7), RealSlot(9)],
             }],
             &[Drain {
-                service: 1,
-                real: 2,
+                service: ServiceSlot(1),
+                real: RealSlot(2),
                 id: 1,
             }],
         )
@@ -445,9 +444,9 @@ mod tests {
         let v = t.lookup(6, "192.0.2.100".parse().unwrap(), 80).unwrap();
         assert_eq!(v.reals.len(), 2);
         assert!(t.is_vip("192.0.2.100".parse().unwrap()));
-        assert!(t.service_live(3) && !t.service_live(2));
-        assert!(t.real_live(7) && t.real_live(9) && !t.real_live(8));
-        assert!(t.real_ended(2) && !t.real_ended(7));
+        assert!(t.service_live(ServiceSlot(3)) && !t.service_live(ServiceSlot(2)));
+        assert!(t.real_live(RealSlot(7)) && t.real_live(RealSlot(9)) && !t.real_live(RealSlot(8)));
+        assert!(t.real_ended(RealSlot(2)) && !t.real_ended(RealSlot(7)));
         assert!(t
             .by_real(6, "198.51.100.11".parse().unwrap(), 8080)
             .is_some());

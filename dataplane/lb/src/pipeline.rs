@@ -6,14 +6,15 @@
 
 use crate::loads::{ServiceLoads, Without};
 use crate::model::{RealServer, VirtualService};
+use crate::slot::{RealSlot, ServiceSlot};
 use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
 use crate::steer;
 use crossbeam_utils::CachePadded;
-use sluice_conntrack::{Activity, ConnFlags, ConnState, FlowKey, TableConfig, TcpState};
 use sluice_conntrack::{
     Conn, ConnId, ConnTable, Dir, Forward, InsertError, NewConn, Protocol, ScanCursor, TcpFlags,
 };
+use sluice_conntrack::{ConnFlags, ConnState, FlowKey, TableConfig, TcpState};
 use sluice_core::flow::{self, IcmpError, Packet};
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
@@ -226,14 +227,14 @@ impl Forwarder {
         let stats = &self.stats;
         let conns_done = loop {
             let p = self.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
-                stats.gauges[c.real() as usize].closed(c.is_active());
+                stats.gauge(RealSlot(c.real())).closed(c.is_active());
                 // Passive health: a NAT connection whose SYN never got an
                 // answer.
                 if c.fwd() == Forward::Nat
                     && c.state() == ConnState::Tcp(TcpState::SynRecv)
                     && !c.flags().contains(ConnFlags::SEEN_REPLY)
                 {
-                    stats.reals[c.real() as usize].syn_timeouts.add(1);
+                    stats.real(RealSlot(c.real())).syn_timeouts.add(1);
                 }
             });
             if p.done || !more() {
@@ -277,10 +278,10 @@ impl Forwarder {
         let stats = &self.stats;
         let done = self.conns.drain_real(
             &mut cursor,
-            d.service as u32,
-            d.real,
+            u32::from(d.service.0),
+            d.real.0,
             DRAIN_BUDGET,
-            |_, c| stats.gauges[c.real() as usize].closed(c.is_active()),
+            |_, c| stats.gauge(RealSlot(c.real())).closed(c.is_active()),
         );
         if done {
             self.drains_done_below = d.id + 1;
@@ -422,7 +423,8 @@ impl Forwarder {
         let mut old = None;
         if let Some(id) = self.conns.lookup_inbound(&key) {
             let c = *self.conns.get(id).expect("looked-up id is live");
-            let gone = snap.services.connection_gone(c.service() as u16, c.real());
+            let (service, real) = slots_of(&c);
+            let gone = snap.services.connection_gone(service, real);
             if !(is_syn && (gone || self.reschedules(svc, &c))) {
                 return self.along(snap, frame, p, id, flags, now_ms);
             }
@@ -479,14 +481,14 @@ impl Forwarder {
                 if let Some(tid) = fresh_template {
                     self.conns.templates_mut().remove(tid);
                 }
-                self.stats.services[svc.slot as usize].connections.add(1);
+                self.stats.service(svc.slot).connections.add(1);
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
         };
         self.update(id, Dir::Inbound, flags, now_ms);
         let r = &svc.reals[pos];
-        self.stats.services[svc.slot as usize].connections.add(1);
-        self.stats.reals[r.slot as usize].connections.add(1);
+        self.stats.service(svc.slot).connections.add(1);
+        self.stats.real(r.slot).connections.add(1);
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
         self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
@@ -504,12 +506,13 @@ impl Forwarder {
         now_ms: u64,
     ) -> Action {
         let c = *self.conns.get(id).expect("looked-up id is live");
-        if snap.services.connection_gone(c.service() as u16, c.real()) {
+        let (service, real) = slots_of(&c);
+        if snap.services.connection_gone(service, real) {
             self.remove(id);
             return Action::Drop(DropReason::RealRemoved);
         }
         self.update(id, Dir::Inbound, flags, now_ms);
-        self.count_in(c.service() as u16, c.real(), p);
+        self.count_in(service, real, p);
         self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms)
     }
 
@@ -526,10 +529,10 @@ impl Forwarder {
         ) {
             return true;
         }
-        if c.service() as u16 != svc.slot {
+        if slots_of(c).0 != svc.slot {
             return true;
         }
-        match svc.real_by_slot(c.real()) {
+        match svc.real_by_slot(RealSlot(c.real())) {
             None => true,
             Some(r) => !self.takes_new_connections(r),
         }
@@ -558,12 +561,12 @@ impl Forwarder {
             vip: t.dst,
             real_addr: r.addr,
             fwd: r.fwd,
-            service: svc.slot as u32,
-            real: r.slot,
+            service: u32::from(svc.slot.0),
+            real: r.slot.0,
             template,
         };
         let id = self.conns.insert(&new, now_ms)?;
-        self.stats.gauges[r.slot as usize].opened();
+        self.stats.gauge(r.slot).opened();
         Ok(id)
     }
 
@@ -586,7 +589,7 @@ impl Forwarder {
         };
         let hash = client_hash(svc, t);
         svc.schedule
-            .pick(&mut self.cursors[svc.slot as usize], hash, &loads)
+            .pick(&mut self.cursors[svc.slot.index()], hash, &loads)
     }
 
     /// Forwards by consistent hash without a table entry (table full).
@@ -636,9 +639,9 @@ impl Forwarder {
             let tpl = self
                 .conns
                 .templates()
-                .lookup(svc.slot as u32, client, pc.netmask);
+                .lookup(u32::from(svc.slot.0), client, pc.netmask);
             if let Some(id) = tpl {
-                let real_slot = self.conns.templates().get(id).map(|x| x.real());
+                let real_slot = self.conns.templates().get(id).map(|x| RealSlot(x.real()));
                 if let Some(pos) =
                     real_slot.and_then(|s| svc.reals.iter().position(|r| r.slot == s))
                 {
@@ -659,16 +662,16 @@ impl Forwarder {
         let hash = client_hash(svc, t);
         let pos = svc
             .schedule
-            .pick(&mut self.cursors[svc.slot as usize], hash, &loads)?;
+            .pick(&mut self.cursors[svc.slot.index()], hash, &loads)?;
         let template = match svc.persistence {
             Some(pc) => self
                 .conns
                 .templates_mut()
                 .insert(
-                    svc.slot as u32,
+                    u32::from(svc.slot.0),
                     client,
                     pc.netmask,
-                    svc.reals[pos].slot,
+                    svc.reals[pos].slot.0,
                     pc.timeout_ms,
                     now_ms,
                 )
@@ -704,18 +707,16 @@ impl Forwarder {
             let (vip, slot) = (svc.vip, svc.slot);
             let real = svc.reals.iter().find(|r| r.addr == t.src).map(|r| r.slot);
             let len = p.total_len as u64;
-            let s = &self.stats;
-            s.services[slot as usize].packets_out.add(1);
-            s.services[slot as usize].bytes_out.add(len);
+            self.stats.service(slot).count_out(len);
             if let Some(r) = real {
-                s.reals[r as usize].packets_out.add(1);
-                s.reals[r as usize].bytes_out.add(len);
+                self.stats.real(r).count_out(len);
             }
             return self.forward_to_client(snap, frame, p, vip, now_ms);
         };
         let (service, real, vip) = {
             let c = self.conns.get(id).expect("looked-up id is live");
-            (c.service() as u16, c.real(), c.vip())
+            let (service, real) = slots_of(c);
+            (service, real, c.vip())
         };
         if snap.services.connection_gone(service, real) {
             self.remove(id);
@@ -723,14 +724,11 @@ impl Forwarder {
         }
         self.update(id, Dir::Outbound, tcp_flags(p), now_ms);
         let len = p.total_len as u64;
-        let s = &self.stats;
         if p.tcp_flags & sluice_core::wire::l4::TCP_RST != 0 {
-            s.reals[real as usize].resets.add(1);
+            self.stats.real(real).resets.add(1);
         }
-        s.services[service as usize].packets_out.add(1);
-        s.services[service as usize].bytes_out.add(len);
-        s.reals[real as usize].packets_out.add(1);
-        s.reals[real as usize].bytes_out.add(len);
+        self.stats.service(service).count_out(len);
+        self.stats.real(real).count_out(len);
         self.forward_to_client(snap, frame, p, vip, now_ms)
     }
 
@@ -757,7 +755,8 @@ impl Forwarder {
         };
         let (vip, fwd, service, real) = {
             let c = self.conns.get(id).expect("looked-up id is live");
-            (c.vip(), c.fwd(), c.service() as u16, c.real())
+            let (service, real) = slots_of(c);
+            (c.vip(), c.fwd(), service, real)
         };
         if fwd != Forward::Nat {
             return Action::Drop(DropReason::NotForUs);
@@ -797,7 +796,8 @@ impl Forwarder {
         };
         let (service, real, real_addr, fwd) = {
             let c = self.conns.get(id).expect("looked-up id is live");
-            (c.service() as u16, c.real(), c.real_addr(), c.fwd())
+            let (service, real) = slots_of(c);
+            (service, real, c.real_addr(), c.fwd())
         };
         if snap.services.connection_gone(service, real) {
             return Action::Drop(DropReason::RealRemoved);
@@ -819,37 +819,21 @@ impl Forwarder {
         let Some(u) = self.conns.update(id, dir, flags, now_ms) else {
             return;
         };
-        let real = match self.conns.get(id) {
-            Some(c) => c.real(),
-            None => return,
-        };
-        let g = &self.stats.gauges[real as usize];
-        match u.activity {
-            Activity::Activated => {
-                g.active.add(1);
-                g.inactive.sub(1);
-            }
-            Activity::Deactivated => {
-                g.active.sub(1);
-                g.inactive.add(1);
-            }
-            Activity::Unchanged => {}
+        if let Some(c) = self.conns.get(id) {
+            self.stats.gauge(RealSlot(c.real())).moved(u.activity);
         }
     }
 
     fn remove(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
-            self.stats.gauges[c.real() as usize].closed(c.is_active());
+            self.stats.gauge(RealSlot(c.real())).closed(c.is_active());
         }
     }
 
-    fn count_in(&self, service: u16, real: u16, p: &Packet) {
+    fn count_in(&self, service: ServiceSlot, real: RealSlot, p: &Packet) {
         let len = p.total_len as u64;
-        let s = &self.stats;
-        s.services[service as usize].packets_in.add(1);
-        s.services[service as usize].bytes_in.add(len);
-        s.reals[real as usize].packets_in.add(1);
-        s.reals[real as usize].bytes_in.add(len);
+        self.stats.service(service).count_in(len);
+        self.stats.real(real).count_in(len);
     }
 
     fn forward_to_real(
@@ -921,6 +905,12 @@ impl Forwarder {
             },
         }
     }
+}
+
+/// The service and real slots connection `c` records.
+#[inline(always)]
+fn slots_of(c: &Conn) -> (ServiceSlot, RealSlot) {
+    (ServiceSlot(c.service() as u16), RealSlot(c.real()))
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).

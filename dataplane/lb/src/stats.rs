@@ -4,7 +4,9 @@
 //! writer of its block (relaxed load + store); the control thread and the
 //! schedulers of every worker read all blocks.
 
+use crate::slot::{RealSlot, ServiceSlot};
 use crossbeam_utils::CachePadded;
+use sluice_conntrack::Activity;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -70,6 +72,20 @@ pub struct TrafficCounters {
 }
 
 impl TrafficCounters {
+    /// Counts a packet of `len` bytes from a client.
+    #[inline(always)]
+    pub fn count_in(&self, len: u64) {
+        self.packets_in.add(1);
+        self.bytes_in.add(len);
+    }
+
+    /// Counts a packet of `len` bytes to a client.
+    #[inline(always)]
+    pub fn count_out(&self, len: u64) {
+        self.packets_out.add(1);
+        self.bytes_out.add(len);
+    }
+
     /// Zeroes every counter (control thread, when a slot is given to a new
     /// service or real: nothing refers to it any more, so no worker writes
     /// it concurrently).
@@ -110,6 +126,22 @@ impl Gauge {
         self.inactive.add(1);
     }
 
+    /// Moves a connection between the active and inactive counts.
+    #[inline]
+    pub fn moved(&self, a: Activity) {
+        match a {
+            Activity::Activated => {
+                self.active.add(1);
+                self.inactive.sub(1);
+            }
+            Activity::Deactivated => {
+                self.active.sub(1);
+                self.inactive.add(1);
+            }
+            Activity::Unchanged => {}
+        }
+    }
+
     /// Uncounts an entry that goes, active or not.
     #[inline]
     pub fn closed(&self, was_active: bool) {
@@ -143,6 +175,24 @@ pub struct WorkerLbStats {
 }
 
 impl WorkerLbStats {
+    /// The counters of service `s`.
+    #[inline(always)]
+    pub fn service(&self, s: ServiceSlot) -> &TrafficCounters {
+        &self.services[s.index()]
+    }
+
+    /// The counters of real `r`.
+    #[inline(always)]
+    pub fn real(&self, r: RealSlot) -> &TrafficCounters {
+        &self.reals[r.index()]
+    }
+
+    /// The connection gauges of real `r`.
+    #[inline(always)]
+    pub fn gauge(&self, r: RealSlot) -> &Gauge {
+        &self.gauges[r.index()]
+    }
+
     /// A zeroed block.
     pub fn new() -> WorkerLbStats {
         WorkerLbStats {
@@ -173,10 +223,10 @@ pub struct SharedStats {
     pub workers: Vec<Arc<CachePadded<WorkerLbStats>>>,
     /// Per real slot: over its upper threshold (set by the control thread
     /// with hysteresis down to the lower threshold).
-    pub overloaded: Box<[AtomicBool]>,
+    overloaded: Box<[AtomicBool]>,
     /// Per real slot: held out of scheduling by health checking (failed
     /// active check, agent down, or passive suspicion).
-    pub down: Box<[AtomicBool]>,
+    down: Box<[AtomicBool]>,
 }
 
 impl SharedStats {
@@ -193,42 +243,56 @@ impl SharedStats {
 
     /// Active connections of real `slot` over all workers.
     #[inline]
-    pub fn active(&self, slot: u16) -> u64 {
-        let s: u64 = self.workers.iter().fold(0u64, |a, w| {
-            a.wrapping_add(w.gauges[slot as usize].active.get())
-        });
+    pub fn active(&self, slot: RealSlot) -> u64 {
+        let s: u64 = self
+            .workers
+            .iter()
+            .fold(0u64, |a, w| a.wrapping_add(w.gauge(slot).active.get()));
         (s as i64).max(0) as u64
     }
 
     /// Inactive connections of real `slot` over all workers.
     #[inline]
-    pub fn inactive(&self, slot: u16) -> u64 {
-        let s: u64 = self.workers.iter().fold(0u64, |a, w| {
-            a.wrapping_add(w.gauges[slot as usize].inactive.get())
-        });
+    pub fn inactive(&self, slot: RealSlot) -> u64 {
+        let s: u64 = self
+            .workers
+            .iter()
+            .fold(0u64, |a, w| a.wrapping_add(w.gauge(slot).inactive.get()));
         (s as i64).max(0) as u64
     }
 
     /// Table entries that refer to real `slot`, over all workers (each
     /// worker's count moves only when an entry is made or goes).
     #[inline]
-    pub fn entries(&self, slot: u16) -> u64 {
-        let s: u64 = self.workers.iter().fold(0u64, |a, w| {
-            a.wrapping_add(w.gauges[slot as usize].entries.get())
-        });
+    pub fn entries(&self, slot: RealSlot) -> u64 {
+        let s: u64 = self
+            .workers
+            .iter()
+            .fold(0u64, |a, w| a.wrapping_add(w.gauge(slot).entries.get()));
         (s as i64).max(0) as u64
     }
 
     /// Whether real `slot` is over its threshold.
     #[inline]
-    pub fn is_overloaded(&self, slot: u16) -> bool {
-        self.overloaded[slot as usize].load(Ordering::Relaxed)
+    pub fn is_overloaded(&self, slot: RealSlot) -> bool {
+        self.overloaded[slot.index()].load(Ordering::Relaxed)
+    }
+
+    /// Sets whether real `slot` is over its threshold (control thread).
+    pub fn set_overloaded(&self, slot: RealSlot, over: bool) {
+        self.overloaded[slot.index()].store(over, Ordering::Relaxed);
     }
 
     /// Whether real `slot` is held out by health checking.
     #[inline]
-    pub fn is_down(&self, slot: u16) -> bool {
-        self.down[slot as usize].load(Ordering::Relaxed)
+    pub fn is_down(&self, slot: RealSlot) -> bool {
+        self.down[slot.index()].load(Ordering::Relaxed)
+    }
+
+    /// Sets whether real `slot` is held out by health checking (control
+    /// thread).
+    pub fn set_down(&self, slot: RealSlot, down: bool) {
+        self.down[slot.index()].store(down, Ordering::Relaxed);
     }
 
     /// Sum of a traffic counter over workers.
@@ -244,7 +308,7 @@ mod tests {
     #[test]
     fn reset_clears_every_counter_of_a_slot() {
         let s = SharedStats::new(1);
-        let t = &s.workers[0].reals[3];
+        let t = &s.workers[0].real(RealSlot(3));
         for c in [
             &t.connections,
             &t.packets_in,
@@ -276,12 +340,12 @@ mod tests {
         // inactive while the control thread reads: the entries gauge never
         // misses it (reading active then inactive can).
         let s = SharedStats::new(1);
-        s.workers[0].gauges[7].opened();
+        s.workers[0].gauge(RealSlot(7)).opened();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (s2, stop2, started2) = (s.clone(), stop.clone(), started.clone());
         let worker = std::thread::spawn(move || {
-            let g = &s2.workers[0].gauges[7];
+            let g = &s2.workers[0].gauge(RealSlot(7));
             started2.store(true, Ordering::Relaxed);
             while !stop2.load(Ordering::Relaxed) {
                 g.active.add(1);
@@ -294,23 +358,30 @@ mod tests {
             std::thread::yield_now();
         }
         for _ in 0..2_000_000 {
-            assert_eq!(s.entries(7), 1);
+            assert_eq!(s.entries(RealSlot(7)), 1);
         }
         stop.store(true, Ordering::Relaxed);
         worker.join().unwrap();
-        s.workers[0].gauges[7].closed(false);
-        assert_eq!((s.entries(7), s.active(7), s.inactive(7)), (0, 0, 0));
+        s.workers[0].gauge(RealSlot(7)).closed(false);
+        assert_eq!(
+            (
+                s.entries(RealSlot(7)),
+                s.active(RealSlot(7)),
+                s.inactive(RealSlot(7))
+            ),
+            (0, 0, 0)
+        );
     }
 
     #[test]
     fn gauges_sum_over_workers_and_never_read_negative() {
         let s = SharedStats::new(2);
-        s.workers[0].gauges[5].active.add(3);
-        s.workers[1].gauges[5].active.add(2);
-        assert_eq!(s.active(5), 5);
-        s.workers[1].gauges[5].inactive.sub(1);
-        assert_eq!(s.inactive(5), 0);
-        s.workers[0].gauges[5].inactive.add(2);
-        assert_eq!(s.inactive(5), 1);
+        s.workers[0].gauge(RealSlot(5)).active.add(3);
+        s.workers[1].gauge(RealSlot(5)).active.add(2);
+        assert_eq!(s.active(RealSlot(5)), 5);
+        s.workers[1].gauge(RealSlot(5)).inactive.sub(1);
+        assert_eq!(s.inactive(RealSlot(5)), 0);
+        s.workers[0].gauge(RealSlot(5)).inactive.add(2);
+        assert_eq!(s.inactive(RealSlot(5)), 1);
     }
 }

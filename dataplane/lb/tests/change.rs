@@ -11,10 +11,9 @@ use common::*;
 use sluice_conntrack::{ConnState, TcpState};
 use sluice_core::DropReason;
 use sluice_lb::model::SlottedService;
-use sluice_lb::Action;
+use sluice_lb::{Action, RealSlot, ServiceSlot};
 use sluice_proto::OnRealRemoval;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::Ordering;
 
 const FWD_CLIENT: Action = Action::Forward { port: 0 };
 const FWD_SERVERS: Action = Action::Forward { port: 1 };
@@ -127,8 +126,8 @@ fn a_syn_on_a_live_entry_of_a_real_that_cannot_take_it_is_rescheduled() {
         let r = establish(&mut lab, 40000);
         let slot = REAL_SLOTS[r];
         match case {
-            "down" => lab.shared.down[slot as usize].store(true, Ordering::Relaxed),
-            "overloaded" => lab.shared.overloaded[slot as usize].store(true, Ordering::Relaxed),
+            "down" => lab.shared.set_down(slot, true),
+            "overloaded" => lab.shared.set_overloaded(slot, true),
             "quiesced" => quiesce(&mut lab, r),
             _ => lab.rebuild(&[without_real(r, OnRealRemoval::Keep)], &[]),
         }
@@ -175,7 +174,7 @@ fn a_retransmitted_syn_stays_on_its_real() {
     }
     assert_eq!(lab.fwd.table().len(), 1);
     assert_eq!(gauges(&lab), (0, 1));
-    let svc = &lab.stats().services[SVC_SLOT as usize];
+    let svc = &lab.stats().service(SVC_SLOT);
     assert_eq!(svc.connections.get(), 1, "one connection, four SYNs");
 }
 
@@ -211,11 +210,11 @@ fn a_template_whose_real_is_down_is_dropped() {
     let mut lab = persistent_lab(false);
     let r = lab.syn_to_nat(client(40000));
     assert_eq!(lab.syn_to_nat(client(40001)), r, "persistence");
-    lab.shared.down[REAL_SLOTS[r] as usize].store(true, Ordering::Relaxed);
+    lab.shared.set_down(REAL_SLOTS[r], true);
     let moved = lab.syn_to_nat(client(40002));
     assert_ne!(moved, r);
     // The new template pins the client to its new real.
-    lab.shared.down[REAL_SLOTS[r] as usize].store(false, Ordering::Relaxed);
+    lab.shared.set_down(REAL_SLOTS[r], false);
     assert_eq!(lab.syn_to_nat(client(40003)), moved);
 }
 
@@ -312,8 +311,8 @@ fn add_vip2(lab: &mut Lab, r: usize, others: &[usize]) {
     let n = second.reals.len() as u16;
     let second = SlottedService {
         spec: second,
-        slot: SVC_SLOT + 1,
-        real_slots: (100..100 + n).collect(),
+        slot: ServiceSlot(SVC_SLOT.0 + 1),
+        real_slots: (100..100 + n).map(RealSlot).collect(),
     };
     lab.rebuild(&[slotted(nat_spec("rr")), second], &[]);
 }

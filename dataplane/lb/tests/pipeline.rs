@@ -9,11 +9,10 @@ mod common;
 use common::*;
 use sluice_core::local::Handled;
 use sluice_core::{DropReason, MacAddr};
-use sluice_lb::{steer, Action, SharedStats};
+use sluice_lb::{steer, Action, RealSlot, ServiceSlot, SharedStats};
 use sluice_proto::OnRealRemoval;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::Ordering;
 
 const FWD_CLIENT: Action = Action::Forward { port: 0 };
 const FWD_SERVERS: Action = Action::Forward { port: 1 };
@@ -65,7 +64,7 @@ fn nat_inbound_syn_is_rewritten_to_a_real() {
     // Counters: one connection, one packet of 44 IP bytes (not the 60-byte
     // frame), for the service and for that real only.
     let s = lab.stats();
-    let svc = &s.services[SVC_SLOT as usize];
+    let svc = &s.service(SVC_SLOT);
     assert_eq!(
         (
             svc.connections.get(),
@@ -76,7 +75,7 @@ fn nat_inbound_syn_is_rewritten_to_a_real() {
     );
     assert_eq!((svc.packets_out.get(), svc.bytes_out.get()), (0, 0));
     for (i, slot) in REAL_SLOTS.iter().enumerate() {
-        let c = &s.reals[*slot as usize];
+        let c = s.real(*slot);
         let want = if i == r { (1, 1, SEG_LEN) } else { (0, 0, 0) };
         assert_eq!(
             (c.connections.get(), c.packets_in.get(), c.bytes_in.get()),
@@ -100,7 +99,7 @@ fn nat_reply_is_rewritten_to_the_vip_and_ack_activates() {
     let mut lab = Lab::nat("rr");
     let r = lab.syn_to_nat(client(40000));
     let real = nat_real(r);
-    let slot = REAL_SLOTS[r] as usize;
+    let slot = REAL_SLOTS[r];
 
     let synack = Tcp::new(real, client(40000), SYN | ACK);
     let (a, f) = lab.run(&synack.frame(), 1);
@@ -116,37 +115,22 @@ fn nat_reply_is_rewritten_to_the_vip_and_ack_activates() {
     assert_eq!((ip_dst(&f), dport(&f)), (CLIENT_IP, 40000));
     assert_checksums(&f);
     let s = lab.stats();
-    let svc = &s.services[SVC_SLOT as usize];
+    let svc = &s.service(SVC_SLOT);
     assert_eq!((svc.packets_out.get(), svc.bytes_out.get()), (1, SEG_LEN));
     assert_eq!(
-        (
-            s.reals[slot].packets_out.get(),
-            s.reals[slot].bytes_out.get()
-        ),
+        (s.real(slot).packets_out.get(), s.real(slot).bytes_out.get()),
         (1, SEG_LEN)
     );
     // Still a handshake: inactive.
-    assert_eq!(
-        (
-            lab.shared.active(slot as u16),
-            lab.shared.inactive(slot as u16)
-        ),
-        (0, 1)
-    );
+    assert_eq!((lab.shared.active(slot), lab.shared.inactive(slot)), (0, 1));
 
     // The client's ACK completes the handshake.
     let (a, f) = lab.ack_from(client(40000));
     assert_eq!(a, FWD_SERVERS);
     assert_eq!(nat_index(&f), r);
     assert_checksums(&f);
-    assert_eq!(
-        (
-            lab.shared.active(slot as u16),
-            lab.shared.inactive(slot as u16)
-        ),
-        (1, 0)
-    );
-    let svc = &lab.stats().services[SVC_SLOT as usize];
+    assert_eq!((lab.shared.active(slot), lab.shared.inactive(slot)), (1, 0));
+    let svc = &lab.stats().service(SVC_SLOT);
     assert_eq!((svc.connections.get(), svc.packets_in.get()), (1, 2));
     assert_eq!(lab.fwd.table().len(), 1);
 }
@@ -172,7 +156,7 @@ fn rr_spreads_nine_syns_three_per_real() {
         assert_eq!(set.len(), 3, "order {order:?}");
     }
     for slot in REAL_SLOTS {
-        assert_eq!(lab.stats().reals[slot as usize].connections.get(), 3);
+        assert_eq!(lab.stats().real(slot).connections.get(), 3);
         assert_eq!(lab.shared.inactive(slot), 3);
     }
     assert_eq!(lab.fwd.table().len(), 9);
@@ -196,7 +180,7 @@ fn non_syn_without_connection_is_dropped() {
         assert_eq!(f, input, "left unchanged");
     }
     assert_eq!(lab.fwd.table().len(), 0);
-    let svc = &lab.stats().services[SVC_SLOT as usize];
+    let svc = &lab.stats().service(SVC_SLOT);
     assert_eq!((svc.connections.get(), svc.packets_in.get()), (0, 0));
 }
 
@@ -293,18 +277,8 @@ fn two_workers_hand_flows_to_the_owner() {
     assert_eq!(w1.process(&snap, &mut f, 0, now), FWD_SERVERS);
     let r = nat_index(&f);
     assert_eq!(w1.table().len(), 1);
-    assert_eq!(
-        shared.workers[1].services[SVC_SLOT as usize]
-            .connections
-            .get(),
-        1
-    );
-    assert_eq!(
-        shared.workers[0].services[SVC_SLOT as usize]
-            .connections
-            .get(),
-        0
-    );
+    assert_eq!(shared.workers[1].service(SVC_SLOT).connections.get(), 1);
+    assert_eq!(shared.workers[0].service(SVC_SLOT).connections.get(), 0);
     assert_eq!(shared.inactive(REAL_SLOTS[r]), 1);
 
     // The reply, steered by its destination (the client).
@@ -318,12 +292,7 @@ fn two_workers_hand_flows_to_the_owner() {
     assert_eq!(w1.process(&snap, &mut f, 1, now), FWD_CLIENT);
     assert_eq!((ip_src(&f), sport(&f)), (VIP_IP, VPORT));
     assert_checksums(&f);
-    assert_eq!(
-        shared.workers[1].services[SVC_SLOT as usize]
-            .packets_out
-            .get(),
-        1
-    );
+    assert_eq!(shared.workers[1].service(SVC_SLOT).packets_out.get(), 1);
 
     // And the other way round for a client of worker 0.
     let syn = Tcp::new(SocketAddrV4::new(other, 40000), VIP, SYN).frame();
@@ -343,10 +312,10 @@ fn two_workers_hand_flows_to_the_owner() {
 
 #[test]
 fn dr_changes_only_the_macs() {
-    let dr_slots = [20u16, 21, 22];
+    let dr_slots = [RealSlot(20), RealSlot(21), RealSlot(22)];
     let svc = sluice_lb::model::SlottedService {
         spec: dr_spec("rr"),
-        slot: 4,
+        slot: ServiceSlot(4),
         real_slots: dr_slots.to_vec(),
     };
     let mut lab = Lab::new(&[svc]);
@@ -374,7 +343,7 @@ fn dr_changes_only_the_macs() {
     let s = lab.stats();
     assert_eq!(s.services[4].connections.get(), 1);
     assert_eq!(s.services[4].packets_in.get(), 2);
-    assert_eq!(s.reals[dr_slots[r] as usize].connections.get(), 1);
+    assert_eq!(s.real(dr_slots[r]).connections.get(), 1);
     assert_eq!(lab.fwd.table().len(), 1);
 }
 
@@ -427,14 +396,14 @@ fn table_full_forwards_without_entries() {
     assert_eq!(lab.stats().stateless_forwards.get(), 1);
 
     // New SYNs still go out, counted as stateless.
-    let svc_before = lab.stats().services[SVC_SLOT as usize].connections.get();
+    let svc_before = lab.stats().service(SVC_SLOT).connections.get();
     for i in 20..25 {
         lab.syn_to_nat(small_client(i));
     }
     assert_eq!(lab.fwd.table().len(), 20);
     assert_eq!(lab.stats().stateless_forwards.get(), 6);
     assert_eq!(
-        lab.stats().services[SVC_SLOT as usize].connections.get(),
+        lab.stats().service(SVC_SLOT).connections.get(),
         svc_before + 5
     );
     // Gauges count only connections with an entry.
@@ -454,7 +423,7 @@ fn table_full_forwards_without_entries() {
     assert_eq!((ip_src(&f), sport(&f)), (VIP_IP, VPORT));
     assert_eq!((ip_dst(&f), dport(&f)), (*small_client(22).ip(), 40000));
     assert_checksums(&f);
-    assert_eq!(lab.stats().services[SVC_SLOT as usize].packets_out.get(), 1);
+    assert_eq!(lab.stats().service(SVC_SLOT).packets_out.get(), 1);
 }
 
 /// The design (docs/design.md) and `Schedule::consistent_pick` say a
@@ -504,10 +473,10 @@ fn table_full_reply_counts_bytes_like_other_replies() {
     let (a, _) = lab.reply_from(0, c, ACK);
     assert_eq!(a, FWD_CLIENT);
     let s = lab.stats();
-    let svc = &s.services[SVC_SLOT as usize];
+    let svc = &s.service(SVC_SLOT);
     assert_eq!(svc.packets_out.get(), 1);
     assert_eq!(svc.bytes_out.get(), SEG_LEN, "service bytes_out");
-    let real = &s.reals[REAL_SLOTS[0] as usize];
+    let real = &s.real(REAL_SLOTS[0]);
     assert_eq!(
         (real.packets_out.get(), real.bytes_out.get()),
         (1, SEG_LEN),
@@ -611,12 +580,12 @@ fn persistence_keeps_a_client_on_one_real_until_the_template_expires() {
     assert_eq!(lab.syn_to_nat(SocketAddrV4::new(b_ip, 40001)), rb);
     assert_eq!(lab.fwd.table().templates().len(), 2);
     assert_eq!(lab.fwd.table().len(), 8);
-    let tpl_reals: HashSet<u16> = lab
+    let tpl_reals: HashSet<RealSlot> = lab
         .fwd
         .table()
         .templates()
         .iter()
-        .map(|(_, t)| t.real())
+        .map(|(_, t)| RealSlot(t.real()))
         .collect();
     assert_eq!(tpl_reals, HashSet::from([REAL_SLOTS[ra], REAL_SLOTS[rb]]));
 
@@ -778,7 +747,11 @@ fn removed_real_with_end_policy_ends_its_connections() {
         (lab.shared.active(gslot), lab.shared.inactive(gslot)),
         (0, 0)
     );
-    assert!(lab.fwd.table().iter().all(|(_, c)| c.real() != gslot));
+    assert!(lab
+        .fwd
+        .table()
+        .iter()
+        .all(|(_, c)| RealSlot(c.real()) != gslot));
     // The other reals' connections are untouched.
     for (k, r) in [0, 2].into_iter().enumerate() {
         assert_eq!(
@@ -804,7 +777,7 @@ fn overloaded_real_is_never_scheduled() {
     for sched in ["rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "mh"] {
         let mut lab = Lab::nat(sched);
         let hot = 2;
-        lab.shared.overloaded[REAL_SLOTS[hot] as usize].store(true, Ordering::Relaxed);
+        lab.shared.set_overloaded(REAL_SLOTS[hot], true);
         for i in 0..12u16 {
             // Different client addresses, for the hashing schedulers.
             let c = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 50 + i as u8), 40000 + i);
@@ -813,12 +786,12 @@ fn overloaded_real_is_never_scheduled() {
         assert_eq!(lab.shared.inactive(REAL_SLOTS[hot]), 0, "{sched}");
         // All of them overloaded: nothing is available.
         for slot in REAL_SLOTS {
-            lab.shared.overloaded[slot as usize].store(true, Ordering::Relaxed);
+            lab.shared.set_overloaded(slot, true);
         }
         let (a, _) = lab.run(&Tcp::new(client(45000), VIP, SYN).frame(), 0);
         assert_eq!(a, Action::Drop(DropReason::NoRealAvailable), "{sched}");
         // Back under the threshold: scheduled again.
-        lab.shared.overloaded[REAL_SLOTS[hot] as usize].store(false, Ordering::Relaxed);
+        lab.shared.set_overloaded(REAL_SLOTS[hot], false);
         let picked: Vec<usize> = (0..30u8)
             .map(|i| lab.syn_to_nat(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 150 + i), 45001)))
             .collect();
@@ -944,7 +917,7 @@ fn ttl_exceeded_syn_leaves_no_connection() {
     assert_eq!(a, Action::Drop(DropReason::TtlExceeded));
     assert_eq!(lab.fwd.table().len(), 0, "connection entries");
     assert_eq!(
-        lab.stats().services[SVC_SLOT as usize].connections.get(),
+        lab.stats().service(SVC_SLOT).connections.get(),
         0,
         "connections scheduled"
     );
@@ -958,10 +931,10 @@ fn ttl_exceeded_syn_leaves_no_connection() {
 
 #[test]
 fn udp_nat_round_trip() {
-    let udp_slots = [30u16, 31, 32];
+    let udp_slots = [RealSlot(30), RealSlot(31), RealSlot(32)];
     let svc = sluice_lb::model::SlottedService {
         spec: udp_nat_spec(),
-        slot: 5,
+        slot: ServiceSlot(5),
         real_slots: udp_slots.to_vec(),
     };
     let mut lab = Lab::new(&[svc]);

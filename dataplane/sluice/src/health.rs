@@ -8,11 +8,10 @@
 
 use sluice_health::{CheckKind, CheckSpec, Monitor, State, Target, TargetStatus};
 use sluice_lb::model::SlottedService;
-use sluice_lb::SharedStats;
+use sluice_lb::{RealSlot, ServiceSlot, SharedStats};
 use sluice_proto::HealthInfo;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
@@ -44,19 +43,19 @@ struct Passive {
 pub struct Changes {
     /// (service slot, real slot) pairs that went down under a service whose
     /// `on_real_down` is `end`: their connections must be ended.
-    pub end: Vec<(u16, u16)>,
+    pub end: Vec<(ServiceSlot, RealSlot)>,
     /// Reals that came back: any pending end for them is cancelled.
-    pub recovered: Vec<u16>,
+    pub recovered: Vec<RealSlot>,
 }
 
 /// The control thread's view of every real's health.
 pub struct HealthManager {
     monitor: Monitor,
-    targets: HashMap<u16, Target>,
-    passive: HashMap<u16, Passive>,
-    drains: HashMap<u16, Instant>,
-    available: HashMap<u16, bool>,
-    transitions: HashMap<u16, u64>,
+    targets: HashMap<RealSlot, Target>,
+    passive: HashMap<RealSlot, Passive>,
+    drains: HashMap<RealSlot, Instant>,
+    available: HashMap<RealSlot, bool>,
+    transitions: HashMap<RealSlot, u64>,
     last_passive: Option<Instant>,
 }
 
@@ -88,7 +87,7 @@ impl HealthManager {
                 targets.insert(
                     *slot,
                     Target {
-                        id: *slot as u64,
+                        id: u64::from(slot.0),
                         addr: SocketAddrV4::new(r.ip, r.port),
                         vip: SocketAddrV4::new(s.spec.vip, s.spec.port),
                         check: check.unwrap_or_else(|| CheckSpec::new(CheckKind::None)),
@@ -107,7 +106,7 @@ impl HealthManager {
             }
             self.targets = targets;
         }
-        let live: Vec<u16> = services
+        let live: Vec<RealSlot> = services
             .iter()
             .flat_map(|s| s.real_slots.iter().copied())
             .collect();
@@ -119,23 +118,23 @@ impl HealthManager {
 
     /// Starts draining real `slot`: no new connections now, the rest ended
     /// at `deadline`.
-    pub fn drain(&mut self, slot: u16, deadline: Instant) {
+    pub fn drain(&mut self, slot: RealSlot, deadline: Instant) {
         self.drains.insert(slot, deadline);
     }
 
     /// Stops a drain (the real was given a weight).
-    pub fn undrain(&mut self, slot: u16) {
+    pub fn undrain(&mut self, slot: RealSlot) {
         self.drains.remove(&slot);
     }
 
     /// The deadline of real `slot`'s drain, if it is draining.
-    pub fn drain_deadline(&self, slot: u16) -> Option<Instant> {
+    pub fn drain_deadline(&self, slot: RealSlot) -> Option<Instant> {
         self.drains.get(&slot).copied()
     }
 
     /// Puts back a drain state read with [`drain_deadline`](Self::drain_deadline)
     /// (a change that was refused).
-    pub fn restore_drain(&mut self, slot: u16, deadline: Option<Instant>) {
+    pub fn restore_drain(&mut self, slot: RealSlot, deadline: Option<Instant>) {
         match deadline {
             Some(d) => self.drains.insert(slot, d),
             None => self.drains.remove(&slot),
@@ -144,7 +143,7 @@ impl HealthManager {
 
     /// Drains whose deadline passed: (real slot) to end now. Each is
     /// reported once.
-    pub fn expired_drains(&mut self, now: Instant) -> Vec<u16> {
+    pub fn expired_drains(&mut self, now: Instant) -> Vec<RealSlot> {
         let mut out = Vec::new();
         for (slot, at) in self.drains.iter_mut() {
             if *at <= now {
@@ -156,9 +155,9 @@ impl HealthManager {
         out
     }
 
-    fn status_of(&self, slot: u16) -> Option<TargetStatus> {
+    fn status_of(&self, slot: RealSlot) -> Option<TargetStatus> {
         self.targets.get(&slot)?;
-        self.monitor.status(slot as u64)
+        self.monitor.status(u64::from(slot.0))
     }
 
     /// Reads check results, agent replies and the dataplane's passive
@@ -171,7 +170,7 @@ impl HealthManager {
     ) -> Changes {
         let mut ch = Changes::default();
         while let Ok(t) = self.monitor.transitions().try_recv() {
-            let slot = t.id as u16;
+            let slot = RealSlot(t.id as u16);
             *self.transitions.entry(slot).or_insert(0) += 1;
             let real = self
                 .targets
@@ -208,7 +207,7 @@ impl HealthManager {
                 let suspect = p.suspect_until.is_some_and(|u| u > now);
                 let active_ok = st.as_ref().is_none_or(|x| x.is_available());
                 let available = active_ok && !suspect;
-                shared.down[*slot as usize].store(!available, Ordering::Relaxed);
+                shared.set_down(*slot, !available);
                 let was = self.available.insert(*slot, available).unwrap_or(true);
                 if was && !available && s.spec.on_real_down == sluice_proto::OnRealRemoval::End {
                     ch.end.push((s.slot, *slot));
@@ -227,7 +226,7 @@ impl HealthManager {
     /// `weight_by_latency` scaled by the service's fastest check latency
     /// over its own. Computed whenever a snapshot is built, so a weight
     /// an operator sets is in force in the very next snapshot.
-    pub fn weights(&self, services: &[SlottedService]) -> HashMap<u16, u32> {
+    pub fn weights(&self, services: &[SlottedService]) -> HashMap<RealSlot, u32> {
         let mut out = HashMap::new();
         for s in services {
             let lat: Vec<Option<Duration>> = s
@@ -261,7 +260,7 @@ impl HealthManager {
     /// is the weight in the snapshot in force.
     pub fn info(
         &self,
-        slot: u16,
+        slot: RealSlot,
         effective_weight: u32,
         shared: &SharedStats,
         now: Instant,
@@ -337,9 +336,9 @@ impl HealthManager {
 /// Judges one period of a real's passive counters: a burst of unanswered
 /// SYNs or resets makes it suspect for a back-off that doubles up to
 /// SUSPECT_MAX; a clean minute after release resets the back-off.
-fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: u16, now: Instant, who: &str) {
-    let syn: u64 = shared.sum(|w| w.reals[slot as usize].syn_timeouts.get());
-    let rst: u64 = shared.sum(|w| w.reals[slot as usize].resets.get());
+fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: RealSlot, now: Instant, who: &str) {
+    let syn: u64 = shared.sum(|w| w.real(slot).syn_timeouts.get());
+    let rst: u64 = shared.sum(|w| w.real(slot).resets.get());
     let (dsyn, drst) = (
         syn.saturating_sub(p.last_syn),
         rst.saturating_sub(p.last_rst),

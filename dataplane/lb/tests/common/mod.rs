@@ -16,8 +16,8 @@ use sluice_core::neigh::NudConfig;
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;
 use sluice_lb::{
-    Action, Drain, Forwarder, ForwarderConfig, PortBase, RouteTable, SharedStats, Snapshot,
-    WorkerLbStats,
+    Action, Drain, Forwarder, ForwarderConfig, PortBase, RealSlot, RouteTable, ServiceSlot,
+    SharedStats, Snapshot, WorkerLbStats,
 };
 use sluice_proto::{Forward, OnRealRemoval, Persistence, Protocol, RealSpec, ServiceSpec};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -42,9 +42,9 @@ pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
 
 /// Slot of the service under test (not 0, so that slots and positions
 /// differ).
-pub const SVC_SLOT: u16 = 3;
+pub const SVC_SLOT: ServiceSlot = ServiceSlot(3);
 /// Slots of its three reals, in configuration order.
-pub const REAL_SLOTS: [u16; 3] = [10, 11, 12];
+pub const REAL_SLOTS: [RealSlot; 3] = [RealSlot(10), RealSlot(11), RealSlot(12)];
 
 /// A start time far from 0 (0 marks an empty neighbour slot).
 pub const T0: u64 = 1_000_000;
@@ -105,7 +105,7 @@ pub fn build_snapshot(services: &[SlottedService], drains: &[Drain]) -> Result<S
 }
 
 /// Drain `id` of real slot `real` of service slot `service`.
-pub fn drain(service: u16, real: u16, id: u64) -> Drain {
+pub fn drain(service: ServiceSlot, real: RealSlot, id: u64) -> Drain {
     Drain { service, real, id }
 }
 

@@ -10,7 +10,7 @@
 //! larger id: a worker keeps its scan progress per id across snapshots,
 //! and a pair ended a second time is scanned a second time.
 
-use sluice_lb::{Drain, SharedStats};
+use sluice_lb::{Drain, RealSlot, ServiceSlot, SharedStats};
 
 /// Why a pair's connections are being ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +25,8 @@ pub enum EndCause {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Ending {
-    service: u16,
-    real: u16,
+    service: ServiceSlot,
+    real: RealSlot,
     id: u64,
     cause: EndCause,
 }
@@ -41,7 +41,7 @@ pub struct Endings {
 impl Endings {
     /// Ends the connections of real slot `real` of service slot `service`
     /// for `cause`. Returns `false` when that ending is already in force.
-    pub fn end(&mut self, service: u16, real: u16, cause: EndCause) -> bool {
+    pub fn end(&mut self, service: ServiceSlot, real: RealSlot, cause: EndCause) -> bool {
         if self
             .list
             .iter()
@@ -61,7 +61,7 @@ impl Endings {
 
     /// Cancels the endings of real slot `real` for `cause`. Returns
     /// whether there was one.
-    pub fn cancel(&mut self, real: u16, cause: EndCause) -> bool {
+    pub fn cancel(&mut self, real: RealSlot, cause: EndCause) -> bool {
         let before = self.list.len();
         self.list.retain(|e| !(e.real == real && e.cause == cause));
         self.list.len() != before
@@ -73,12 +73,12 @@ impl Endings {
     }
 
     /// Whether service slot `s` is still being ended (not free for reuse).
-    pub fn holds_service(&self, s: u16) -> bool {
+    pub fn holds_service(&self, s: ServiceSlot) -> bool {
         self.list.iter().any(|e| e.service == s)
     }
 
     /// Whether real slot `r` is still being ended (not free for reuse).
-    pub fn holds_real(&self, r: u16) -> bool {
+    pub fn holds_real(&self, r: RealSlot) -> bool {
         self.list.iter().any(|e| e.real == r)
     }
 
@@ -102,16 +102,22 @@ mod tests {
     #[test]
     fn ids_grow_and_a_pair_ended_again_gets_a_new_one() {
         let mut e = Endings::default();
-        assert!(e.end(1, 10, EndCause::Down));
-        assert!(!e.end(1, 10, EndCause::Down), "already in force");
-        assert!(e.end(1, 11, EndCause::Removed));
+        assert!(e.end(ServiceSlot(1), RealSlot(10), EndCause::Down));
+        assert!(
+            !e.end(ServiceSlot(1), RealSlot(10), EndCause::Down),
+            "already in force"
+        );
+        assert!(e.end(ServiceSlot(1), RealSlot(11), EndCause::Removed));
         let first = e.drains();
         assert_eq!(first.len(), 2);
         assert!(first[0].id < first[1].id);
-        assert!(e.cancel(10, EndCause::Down));
-        assert!(!e.cancel(10, EndCause::Down));
-        assert!(!e.cancel(11, EndCause::Down), "another cause stays");
-        assert!(e.end(1, 10, EndCause::Down));
+        assert!(e.cancel(RealSlot(10), EndCause::Down));
+        assert!(!e.cancel(RealSlot(10), EndCause::Down));
+        assert!(
+            !e.cancel(RealSlot(11), EndCause::Down),
+            "another cause stays"
+        );
+        assert!(e.end(ServiceSlot(1), RealSlot(10), EndCause::Down));
         let again = e.drains();
         assert_eq!(again.len(), 2);
         assert!(again[1].id > first[1].id, "a new scan for a new ending");
@@ -121,10 +127,14 @@ mod tests {
     fn endings_without_connections_are_forgotten() {
         let shared = SharedStats::new(2);
         let mut e = Endings::default();
-        e.end(1, 10, EndCause::Removed);
-        e.end(1, 11, EndCause::Removed);
-        shared.workers[1].gauges[11].opened();
+        e.end(ServiceSlot(1), RealSlot(10), EndCause::Removed);
+        e.end(ServiceSlot(1), RealSlot(11), EndCause::Removed);
+        shared.workers[1].gauge(RealSlot(11)).opened();
         e.retain_live(&shared);
-        assert!(!e.holds_real(10) && e.holds_real(11) && e.holds_service(1));
+        assert!(
+            !e.holds_real(RealSlot(10))
+                && e.holds_real(RealSlot(11))
+                && e.holds_service(ServiceSlot(1))
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use sluice_lb::model::SlottedService;
 use sluice_lb::stats::TrafficCounters;
-use sluice_lb::{SharedStats, WorkerLbStats};
+use sluice_lb::{RealSlot, ServiceSlot, SharedStats, WorkerLbStats};
 use sluice_proto::{LbCounters, Rates, ServiceKey};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -16,8 +16,8 @@ type Values = [u64; 5];
 /// One sample of every counter, for rates.
 struct Sample {
     at: Instant,
-    services: HashMap<u16, Values>,
-    reals: HashMap<u16, Values>,
+    services: HashMap<ServiceSlot, Values>,
+    reals: HashMap<RealSlot, Values>,
 }
 
 /// Samples kept for the sliding window (one per second).
@@ -27,8 +27,8 @@ pub const RATE_WINDOW: usize = 5;
 #[derive(Default)]
 pub struct Figures {
     samples: VecDeque<Sample>,
-    zero_services: HashMap<u16, Values>,
-    zero_reals: HashMap<u16, Values>,
+    zero_services: HashMap<ServiceSlot, Values>,
+    zero_reals: HashMap<RealSlot, Values>,
 }
 
 /// The sum over workers of one service's or real's counters.
@@ -45,12 +45,12 @@ fn values(shared: &SharedStats, f: impl Fn(&WorkerLbStats) -> &TrafficCounters) 
     v
 }
 
-fn service_values(shared: &SharedStats, slot: u16) -> Values {
-    values(shared, |w| &w.services[slot as usize])
+fn service_values(shared: &SharedStats, slot: ServiceSlot) -> Values {
+    values(shared, |w| w.service(slot))
 }
 
-fn real_values(shared: &SharedStats, slot: u16) -> Values {
-    values(shared, |w| &w.reals[slot as usize])
+fn real_values(shared: &SharedStats, slot: RealSlot) -> Values {
+    values(shared, |w| w.real(slot))
 }
 
 fn counters(v: Values, base: Option<&Values>) -> LbCounters {
@@ -108,23 +108,28 @@ impl Figures {
     }
 
     /// Rates of service slot `slot` over the window.
-    pub fn service_rates(&self, slot: u16) -> Rates {
+    pub fn service_rates(&self, slot: ServiceSlot) -> Rates {
         self.rate(|x| x.services.get(&slot).copied())
     }
 
     /// Rates of real slot `slot` over the window.
-    pub fn real_rates(&self, slot: u16) -> Rates {
+    pub fn real_rates(&self, slot: RealSlot) -> Rates {
         self.rate(|x| x.reals.get(&slot).copied())
     }
 
     /// Counters of service slot `slot`; `raw` ignores `zero`.
-    pub fn service_counters(&self, shared: &SharedStats, slot: u16, raw: bool) -> LbCounters {
+    pub fn service_counters(
+        &self,
+        shared: &SharedStats,
+        slot: ServiceSlot,
+        raw: bool,
+    ) -> LbCounters {
         let base = (!raw).then(|| self.zero_services.get(&slot)).flatten();
         counters(service_values(shared, slot), base)
     }
 
     /// Counters of real slot `slot`; `raw` ignores `zero`.
-    pub fn real_counters(&self, shared: &SharedStats, slot: u16, raw: bool) -> LbCounters {
+    pub fn real_counters(&self, shared: &SharedStats, slot: RealSlot, raw: bool) -> LbCounters {
         let base = (!raw).then(|| self.zero_reals.get(&slot)).flatten();
         counters(real_values(shared, slot), base)
     }
@@ -158,12 +163,12 @@ impl Figures {
     }
 
     /// Forgets the baseline of a service slot given to a new service.
-    pub fn forget_service(&mut self, slot: u16) {
+    pub fn forget_service(&mut self, slot: ServiceSlot) {
         self.zero_services.remove(&slot);
     }
 
     /// Forgets the baseline of a real slot given to a new real.
-    pub fn forget_real(&mut self, slot: u16) {
+    pub fn forget_real(&mut self, slot: RealSlot) {
         self.zero_reals.remove(&slot);
     }
 }

@@ -20,14 +20,15 @@ use crate::health::HealthManager;
 use endings::{EndCause, Endings};
 use figures::Figures;
 use sluice_lb::model::{validate, SlottedService};
-use sluice_lb::{PortBase, RouteTable, SharedStats, Snapshot, MAX_REALS, MAX_SERVICES};
+use sluice_lb::{
+    PortBase, RealSlot, RouteTable, ServiceSlot, SharedStats, Snapshot, MAX_REALS, MAX_SERVICES,
+};
 use sluice_proto::{
     Forward, RealInfo, RealPatch, RealSpec, ServiceInfo, ServiceKey, ServiceList, ServicePatch,
     ServiceSpec,
 };
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,11 +37,11 @@ pub struct LbControl {
     services: Vec<SlottedService>,
     endings: Endings,
     /// Effective weight of every real slot in the last snapshot built.
-    weights: HashMap<u16, u32>,
+    weights: HashMap<RealSlot, u32>,
     /// Where the search for a free real slot starts: after the last one
     /// given out, so a slot is reused as late as possible (long after any
     /// worker or persistence template could still refer to it).
-    next_real_slot: u16,
+    next_real_slot: RealSlot,
     shared: Arc<SharedStats>,
     workers: usize,
     ports: Vec<PortBase>,
@@ -49,8 +50,29 @@ pub struct LbControl {
     health: HealthManager,
 }
 
+/// Whether a real with `n` connections is overloaded, given whether it was:
+/// at or over its upper threshold it is, and it stays so until it is down
+/// to its lower threshold (or under the upper one when none is set).
+fn overloaded(was: bool, n: u64, r: &RealSpec) -> bool {
+    let upper = r.upper_threshold as u64;
+    if upper == 0 {
+        return false;
+    }
+    if !was {
+        return n >= upper;
+    }
+    let low = match r.lower_threshold {
+        0 => upper - 1,
+        l => l as u64,
+    };
+    n > low
+}
+
 /// `services` with each real's weight replaced by its effective weight.
-fn with_weights(services: &[SlottedService], weights: &HashMap<u16, u32>) -> Vec<SlottedService> {
+fn with_weights(
+    services: &[SlottedService],
+    weights: &HashMap<RealSlot, u32>,
+) -> Vec<SlottedService> {
     services
         .iter()
         .map(|s| {
@@ -77,7 +99,7 @@ impl LbControl {
             services: Vec::new(),
             endings: Endings::default(),
             weights: HashMap::new(),
-            next_real_slot: 0,
+            next_real_slot: RealSlot(0),
             shared,
             workers,
             ports,
@@ -240,13 +262,17 @@ impl LbControl {
     }
 
     /// Connections that refer to real slot `slot`, on every worker.
-    fn conns_of(&self, slot: u16) -> u64 {
+    fn conns_of(&self, slot: RealSlot) -> u64 {
         self.shared.entries(slot)
     }
 
     /// A service slot no service uses and no ending still refers to.
-    fn free_service_slot(&self, taken: &[u16], endings: &Endings) -> Result<u16, String> {
-        (0..MAX_SERVICES as u16)
+    fn free_service_slot(
+        &self,
+        taken: &[ServiceSlot],
+        endings: &Endings,
+    ) -> Result<ServiceSlot, String> {
+        ServiceSlot::all()
             .find(|s| {
                 !taken.contains(s)
                     && !self.services.iter().any(|x| x.slot == *s)
@@ -258,9 +284,9 @@ impl LbControl {
     /// A real slot no real uses, no ending refers to and no connection
     /// refers to (a connection records its real's slot), searched from
     /// `next_real_slot` on.
-    fn free_real_slot(&self, taken: &[u16], endings: &Endings) -> Result<u16, String> {
-        (0..MAX_REALS as u16)
-            .map(|i| ((self.next_real_slot as usize + i as usize) % MAX_REALS) as u16)
+    fn free_real_slot(&self, taken: &[RealSlot], endings: &Endings) -> Result<RealSlot, String> {
+        (0..MAX_REALS)
+            .map(|i| RealSlot(((self.next_real_slot.index() + i) % MAX_REALS) as u16))
             .find(|r| {
                 !taken.contains(r)
                     && !self.services.iter().any(|s| s.real_slots.contains(r))
@@ -272,20 +298,20 @@ impl LbControl {
 
     /// Clears the counters of a slot given to a new real, and moves the
     /// slot search past it.
-    fn reset_real(&mut self, slot: u16) {
-        self.next_real_slot = ((slot as usize + 1) % MAX_REALS) as u16;
+    fn reset_real(&mut self, slot: RealSlot) {
+        self.next_real_slot = slot.next();
         self.figures.forget_real(slot);
         for w in &self.shared.workers {
-            w.reals[slot as usize].reset();
+            w.real(slot).reset();
         }
-        self.shared.overloaded[slot as usize].store(false, Ordering::Relaxed);
+        self.shared.set_overloaded(slot, false);
     }
 
     /// Clears the counters of a slot given to a new service.
-    fn reset_service(&mut self, slot: u16) {
+    fn reset_service(&mut self, slot: ServiceSlot) {
         self.figures.forget_service(slot);
         for w in &self.shared.workers {
-            w.services[slot as usize].reset();
+            w.service(slot).reset();
         }
     }
 
@@ -361,8 +387,8 @@ impl LbControl {
         let mut endings = self.live_endings();
         let mut next: Vec<SlottedService> = Vec::new();
         let (mut s_add, mut s_del, mut s_chg, mut r_add, mut r_del) = (0, 0, 0, 0, 0);
-        let mut new_service_slots: Vec<u16> = Vec::new();
-        let mut new_real_slots: Vec<u16> = Vec::new();
+        let mut new_service_slots: Vec<ServiceSlot> = Vec::new();
+        let mut new_real_slots: Vec<RealSlot> = Vec::new();
         for spec in specs {
             let old = self.services.iter().find(|o| o.spec.key() == spec.key());
             let slot = match old {
@@ -546,24 +572,10 @@ impl LbControl {
     pub fn update_overload(&self) {
         for s in &self.services {
             for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
-                let flag = &self.shared.overloaded[*slot as usize];
-                if r.upper_threshold == 0 {
-                    flag.store(false, Ordering::Relaxed);
-                    continue;
-                }
-                let n = self.conns_of(*slot);
-                let over = flag.load(Ordering::Relaxed);
-                if !over && n >= r.upper_threshold as u64 {
-                    flag.store(true, Ordering::Relaxed);
-                } else if over {
-                    let low = if r.lower_threshold > 0 {
-                        r.lower_threshold as u64
-                    } else {
-                        r.upper_threshold as u64 - 1
-                    };
-                    if n <= low {
-                        flag.store(false, Ordering::Relaxed);
-                    }
+                let over = self.shared.is_overloaded(*slot);
+                let now = overloaded(over, self.conns_of(*slot), r);
+                if now != over {
+                    self.shared.set_overloaded(*slot, now);
                 }
             }
         }

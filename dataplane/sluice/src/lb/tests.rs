@@ -48,7 +48,7 @@ fn thresholds_apply_with_hysteresis() {
     let mut c = control();
     c.service_add(spec(10, 5)).unwrap();
     let slot = c.services[0].real_slots[0];
-    let g = &c.shared.workers[0].gauges[slot as usize];
+    let g = &c.shared.workers[0].gauge(slot);
     for _ in 0..9 {
         g.opened();
     }
@@ -130,7 +130,7 @@ fn slots_are_reused_as_late_as_possible() {
     let mut r = spec(0, 0).reals[0].clone();
     r.ip = ip("192.0.2.22");
     c.real_add(&key, r).unwrap();
-    assert_eq!(c.services[0].real_slots[0], first + 1);
+    assert_eq!(c.services[0].real_slots[0], first.next());
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn slots_are_not_reused_while_connections_remain() {
     c.service_add(spec(0, 0)).unwrap();
     let key = spec(0, 0).key();
     let slot = c.services[0].real_slots[0];
-    c.shared.workers[0].gauges[slot as usize].opened();
+    c.shared.workers[0].gauge(slot).opened();
     c.real_del(&key, "192.0.2.21".parse().unwrap(), 80).unwrap();
     c.next_real_slot = slot;
     let mut r = spec(0, 0).reals[0].clone();
@@ -241,7 +241,7 @@ fn drains_end_at_the_deadline_and_a_new_weight_undrains() {
         "the deadline has not been seen yet"
     );
     // The tick sees the deadline passed: its connections are ended.
-    c.shared.workers[0].gauges[slot as usize].opened();
+    c.shared.workers[0].gauge(slot).opened();
     let (snap, what) = c.health_tick().expect("deadline passed");
     assert!(what.contains("drain deadline"), "{what}");
     assert_eq!(snap.services.drains.len(), 1);
