@@ -5,6 +5,7 @@ use super::*;
 use sluice_model::{
     AgentSpec, CheckSpec, OnRealRemoval, Persistence, Protocol, RealSpec, SchedulerKind,
 };
+use std::fmt;
 
 /// Packet, byte and connection counters of a service or a real.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,13 +37,56 @@ pub struct Rates {
     pub bytes_out: f64,
 }
 
+/// A real's health state, as `list` and `health` show it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// Its check passes.
+    Up,
+    /// Its check fails, or its agent holds it down or in maintenance.
+    Down,
+    /// Checked, no verdict yet: it takes traffic.
+    Unknown,
+    /// Held out by passive detection (unanswered SYNs, bursts of resets).
+    Suspect,
+    /// Draining (by the operator or its agent): no new connections.
+    Drain,
+    /// Not checked.
+    #[default]
+    #[serde(rename = "none")]
+    Unchecked,
+}
+
+impl HealthState {
+    /// The name on the wire and in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+            HealthState::Unknown => "unknown",
+            HealthState::Suspect => "suspect",
+            HealthState::Drain => "drain",
+            HealthState::Unchecked => "none",
+        }
+    }
+
+    /// Whether a check or an agent watches the real.
+    pub fn checked(self) -> bool {
+        self != HealthState::Unchecked
+    }
+}
+
+impl fmt::Display for HealthState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A real's health as the appliance sees it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HealthInfo {
-    /// `up`, `down`, `unknown` (no verdict yet; takes traffic), `suspect`
-    /// (held out by passive detection), `drain` (draining), or `none`
-    /// (not checked).
-    pub state: String,
+    /// Its state.
+    pub state: HealthState,
     /// Whether it takes new connections.
     pub available: bool,
     /// Kind of active check.

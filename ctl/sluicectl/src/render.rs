@@ -230,18 +230,18 @@ fn health_suffix(r: &sluice_proto::RealInfo) -> String {
     if r.overloaded {
         s.push_str(" overloaded");
     }
-    match r.health.state.as_str() {
-        "" | "none" | "up" | "unknown" => {}
+    use sluice_proto::HealthState::*;
+    match r.health.state {
+        Unchecked | Up | Unknown => {}
         st => {
             s.push(' ');
-            s.push_str(st);
+            s.push_str(st.as_str());
         }
     }
     if let Some(d) = r.health.drain_deadline_secs {
         s.push_str(&format!(" (deadline {d}s)"));
     }
-    let checked = !matches!(r.health.state.as_str(), "" | "none");
-    if checked && r.health.effective_weight != r.spec.weight {
+    if r.health.state.checked() && r.health.effective_weight != r.spec.weight {
         s.push_str(&format!(" eff.weight {}", r.health.effective_weight));
     }
     s
@@ -271,7 +271,7 @@ pub fn health(l: &sluice_proto::ServiceList) -> String {
                 "{:<24} {:<21} {:<7} {:<5} {:>8} {:>8} {:>6} {}",
                 svc,
                 format!("{}:{}", r.spec.ip, r.spec.port),
-                if h.state.is_empty() { "none" } else { &h.state },
+                h.state.as_str(),
                 if h.check.is_empty() { "none" } else { &h.check },
                 h.last_latency_ms
                     .map(|x| format!("{x:.1}"))

@@ -19,7 +19,7 @@
 //! - [`spec`] — the configuration ([`CheckSpec`], [`AgentSpec`]), as
 //!   deserialized from a TOML `check = { ... }` / `agent = { ... }` table,
 //!   its defaults and its validation into a ready-to-run [`Probe`].
-//! - [`state`] — the rise/fall state machine ([`HealthState`]) and the
+//! - [`state`] — the rise/fall state machine ([`RiseFall`]) and the
 //!   latency EWMA, pure and separately tested.
 //! - [`checks`] — one attempt of each kind of check, every socket operation
 //!   and child process bounded by the attempt's timeout.
@@ -64,4 +64,4 @@ pub use monitor::{Monitor, Target, TargetStatus, Transition, DEFAULT_POOL_SIZE};
 pub use sluice_model::check::{
     self as spec, AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch,
 };
-pub use state::{HealthState, State, EWMA_ALPHA};
+pub use state::{RiseFall, State, EWMA_ALPHA};

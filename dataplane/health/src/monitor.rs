@@ -49,7 +49,7 @@ use serde::Serialize;
 
 use crate::agent::{self, AgentAdmin, AgentStatus};
 use crate::checks::{self, CheckContext, CheckResult, Deadline};
-use crate::state::{ewma, HealthState, State};
+use crate::state::{ewma, RiseFall, State};
 use sluice_model::check::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError};
 
 /// Worker threads of a monitor when the caller has no better idea.
@@ -196,7 +196,7 @@ struct Entry {
     target: Target,
     probe: Arc<Probe>,
     check_gen: u64,
-    health: HealthState,
+    health: RiseFall,
     last_result: Option<CheckResult>,
     last_change: Option<SystemTime>,
     checks: u64,
@@ -452,7 +452,7 @@ impl Entry {
             .as_ref()
             .map(|a| AgentRuntime::new(target.id, a, now, next_gen(gens)));
         Entry {
-            health: HealthState::with_state(target.check.rise, target.check.fall, state),
+            health: RiseFall::with_state(target.check.rise, target.check.fall, state),
             probe: Arc::new(probe),
             check_gen: next_gen(gens),
             last_result: None,
@@ -490,7 +490,7 @@ impl Entry {
             } else {
                 before
             };
-            self.health = HealthState::with_state(c.rise, c.fall, state);
+            self.health = RiseFall::with_state(c.rise, c.fall, state);
             if state != before {
                 self.last_change = Some(SystemTime::now());
             }

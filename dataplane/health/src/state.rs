@@ -47,7 +47,7 @@ impl State {
 /// up-ness ([`State::counts_as_up`]) flips. `Unknown → Up` changes the
 /// state but not the up-ness, so it returns `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthState {
+pub struct RiseFall {
     rise: u32,
     fall: u32,
     state: State,
@@ -55,7 +55,7 @@ pub struct HealthState {
     consecutive_fail: u32,
 }
 
-impl HealthState {
+impl RiseFall {
     /// A fresh machine in [`State::Unknown`]. `rise` and `fall` below 1 are
     /// taken as 1.
     pub fn new(rise: u32, fall: u32) -> Self {
@@ -64,7 +64,7 @@ impl HealthState {
 
     /// A machine starting in `state` with empty streaks.
     pub fn with_state(rise: u32, fall: u32, state: State) -> Self {
-        HealthState {
+        RiseFall {
             rise: rise.max(1),
             fall: fall.max(1),
             state,
@@ -165,13 +165,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn run(h: &mut HealthState, seq: &str) -> Vec<Option<bool>> {
+    fn run(h: &mut RiseFall, seq: &str) -> Vec<Option<bool>> {
         seq.chars().map(|c| h.record(c == '+')).collect()
     }
 
     #[test]
     fn unknown_counts_as_up_until_fall() {
-        let mut h = HealthState::new(2, 3);
+        let mut h = RiseFall::new(2, 3);
         assert_eq!(h.state(), State::Unknown);
         assert!(h.state().counts_as_up());
         assert_eq!(run(&mut h, "--"), [None, None]);
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn unknown_to_up_is_not_a_transition() {
-        let mut h = HealthState::new(2, 3);
+        let mut h = RiseFall::new(2, 3);
         assert_eq!(run(&mut h, "+"), [None]);
         assert_eq!(h.state(), State::Unknown);
         assert_eq!(run(&mut h, "+"), [None]);
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn rise_and_fall() {
-        let mut h = HealthState::new(2, 3);
+        let mut h = RiseFall::new(2, 3);
         // A broken streak does not count.
         assert_eq!(
             run(&mut h, "--+---"),
@@ -213,19 +213,19 @@ mod tests {
 
     #[test]
     fn rise_fall_one() {
-        let mut h = HealthState::new(1, 1);
+        let mut h = RiseFall::new(1, 1);
         assert_eq!(
             run(&mut h, "-+-+"),
             [Some(false), Some(true), Some(false), Some(true)]
         );
-        let mut h = HealthState::new(0, 0);
+        let mut h = RiseFall::new(0, 0);
         assert_eq!((h.rise(), h.fall()), (1, 1));
         assert_eq!(run(&mut h, "-"), [Some(false)]);
     }
 
     #[test]
     fn thresholds_and_force() {
-        let mut h = HealthState::new(5, 5);
+        let mut h = RiseFall::new(5, 5);
         run(&mut h, "---");
         h.set_thresholds(5, 2);
         assert_eq!(h.state(), State::Unknown);
@@ -262,7 +262,7 @@ mod tests {
     proptest! {
         #[test]
         fn matches_model(rise in 1u32..5, fall in 1u32..5, seq in proptest::collection::vec(any::<bool>(), 0..64)) {
-            let mut h = HealthState::new(rise, fall);
+            let mut h = RiseFall::new(rise, fall);
             let mut up = true;
             for (i, &ok) in seq.iter().enumerate() {
                 let before = h.state();

@@ -13,7 +13,10 @@
 //! - [`snapshot`]: the immutable configuration a worker runs with.
 //! - [`pipeline`]: the [`Forwarder`]: classify, steer, look up or
 //!   schedule, rewrite, route.
+//! - [`hold`]: frames waiting for their next hop's MAC, ARP retries, and
+//!   the VIPs to announce with gratuitous ARP.
 
+pub mod hold;
 pub mod loads;
 pub mod model;
 pub mod pipeline;

@@ -178,6 +178,11 @@ impl Forwarder {
         &self.stats
     }
 
+    /// This worker's load-balancing counters, to keep beside the forwarder.
+    pub fn stats_handle(&self) -> Arc<CachePadded<WorkerLbStats>> {
+        self.stats.clone()
+    }
+
     /// This worker's connection table (read-only, for the control plane).
     pub fn table(&self) -> &ConnTable {
         &self.conns

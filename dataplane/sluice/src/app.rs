@@ -8,7 +8,7 @@ use crate::control::{server, ControlServer, Pending};
 use crate::counters::WorkerCounters;
 use crate::lb::LbControl;
 use crate::snapshot::Publisher;
-use crate::worker::{PollConfig, Rings, Worker};
+use crate::worker::{PollConfig, PortQueues, Rings, Shared as WorkerShared, Worker};
 use crossbeam_utils::CachePadded;
 use sluice_core::neigh::NudConfig;
 use sluice_core::{DropReason, MacAddr};
@@ -196,7 +196,11 @@ pub fn run(
     for (id, (lc, qs)) in cfg.dataplane.workers.iter().zip(queues).enumerate() {
         let kq = kqueues.next().unwrap_or_default();
         let counters = Arc::new(WorkerCounters::new());
-        let (rx, tx): (Vec<_>, Vec<_>) = qs.into_iter().unzip();
+        let port_queues = qs
+            .into_iter()
+            .zip(kq)
+            .map(|((rx, tx), kernel)| PortQueues { rx, tx, kernel })
+            .collect();
         let table = sluice_conntrack::TableConfig {
             capacity: cfg.dataplane.connections,
             template_capacity: (cfg.dataplane.connections / 4).max(1024),
@@ -222,16 +226,16 @@ pub fn run(
         .map_err(AppError::Other)?;
         let w = Worker::new(
             id,
-            rx,
-            tx,
-            counters.clone(),
+            port_queues,
+            WorkerShared {
+                counters: counters.clone(),
+                rings: rings.clone(),
+                pool: pool.clone(),
+                stop: stop.clone(),
+            },
             publisher.reader(id),
             forwarder,
-            rings.clone(),
-            pool.clone(),
-            stop.clone(),
             poll,
-            kq,
         );
         let h = lcore::launch(&eal, *lc, move || w.run())?;
         info!(worker = id, lcore = lc, "worker started");

@@ -9,7 +9,7 @@
 use sluice_health::{CheckKind, CheckSpec, Monitor, State, Target, TargetStatus};
 use sluice_lb::model::SlottedService;
 use sluice_lb::{RealSlot, ServiceSlot, SharedStats};
-use sluice_proto::HealthInfo;
+use sluice_proto::{HealthInfo, HealthState};
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant, SystemTime};
@@ -275,18 +275,18 @@ impl HealthManager {
             .get(&slot)
             .map(|d| d.saturating_duration_since(now).as_secs());
         let state = if p.suspect_until.is_some() {
-            "suspect".to_string()
+            HealthState::Suspect
         } else if self.drains.contains_key(&slot) {
-            "drain".to_string()
+            HealthState::Drain
         } else {
             match &st {
-                None => "none".to_string(),
-                Some(x) if !x.is_available() => "down".to_string(),
-                Some(x) if x.is_draining() => "drain".to_string(),
+                None => HealthState::Unchecked,
+                Some(x) if !x.is_available() => HealthState::Down,
+                Some(x) if x.is_draining() => HealthState::Drain,
                 Some(x) => match x.state {
-                    State::Up => "up".to_string(),
-                    State::Down => "down".to_string(),
-                    State::Unknown => "unknown".to_string(),
+                    State::Up => HealthState::Up,
+                    State::Down => HealthState::Down,
+                    State::Unknown => HealthState::Unknown,
                 },
             }
         };

@@ -1116,7 +1116,7 @@ pub fn render(status: &Status, stats: &Stats, services: &ServiceList, format: Fo
         (
             "sluice_real_up",
             "Whether the real server takes new connections (health checks, agent, passive detection).",
-            |r| (r.health.state.is_empty() || r.health.available).into(),
+            |r| (!r.health.state.checked() || r.health.available).into(),
         ),
         (
             "sluice_real_effective_weight",

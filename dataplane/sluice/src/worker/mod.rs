@@ -1,0 +1,567 @@
+//! A poll-mode worker: owns one RX and one TX queue on every port, receives
+//! in bursts, runs the sans-IO [`Forwarder`] on each packet, and moves the
+//! mbuf where the forwarder says: out of a port, up to the port's kernel
+//! interface, to the worker that owns the flow (hand-off rings), into the
+//! hold queue while a next hop is resolved, or back to the pool.
+//!
+//! Every decision (what a packet becomes, when to ask ARP, when a held
+//! packet expires, which VIP to announce, when to expire connections) is
+//! made by the sans-IO crates; this file only moves mbufs. It takes no lock
+//! and makes no syscall (except the optional idle sleep); after start it
+//! allocates nothing but mbufs from the pool, for ARP requests.
+
+mod rings;
+
+pub use rings::{Rings, HANDOFF_RING};
+
+use crate::conn_list::ConnScan;
+use crate::counters::WorkerCounters;
+use crate::snapshot::Reader;
+use crossbeam_utils::CachePadded;
+use sluice_core::local::Handled;
+use sluice_core::wire::ethernet;
+use sluice_core::{DropReason, MacAddr};
+use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, RxQueue, TxQueue};
+use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
+use sluice_lb::pipeline::{arp_request, gratuitous_arp, HousekeepingTimer};
+use sluice_lb::{Action, Forwarder, Snapshot, WorkerLbStats};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tuning of the poll loop.
+#[derive(Clone, Copy, Debug)]
+pub struct PollConfig {
+    /// Packets per RX burst.
+    pub burst: usize,
+    /// Sleep after this many consecutive empty polls (with idle_sleep).
+    pub idle_polls_before_sleep: u32,
+    /// Idle sleep; zero disables it.
+    pub idle_sleep: Duration,
+}
+
+/// Longest a housekeeping run (expiry, drains) may take, in microseconds;
+/// a run that has not caught up by then continues at the next poll.
+pub const HOUSEKEEPING_BUDGET_US: u64 = 50;
+
+/// A worker's queues on one port, and on the port's kernel interface.
+pub struct PortQueues {
+    /// The port's RX queue of this worker.
+    pub rx: RxQueue,
+    /// The port's TX queue of this worker.
+    pub tx: TxQueue,
+    /// The kernel interface's queue pair of this worker, if the port has
+    /// one.
+    pub kernel: Option<(RxQueue, TxQueue)>,
+}
+
+/// What every worker shares with the control thread and the others.
+#[derive(Clone)]
+pub struct Shared {
+    /// This worker's counters (the control thread reads them).
+    pub counters: Arc<CachePadded<WorkerCounters>>,
+    /// The rings between workers.
+    pub rings: Arc<Rings>,
+    /// The mbuf pool (for ARP requests).
+    pub pool: Arc<Mempool>,
+    /// Set to stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// One worker; moved onto its lcore.
+pub struct Worker {
+    snapshot: Reader<Snapshot>,
+    burst: MbufBatch,
+    engine: Engine,
+}
+
+/// Everything a worker owns but its snapshot reader and its RX batch.
+struct Engine {
+    id: usize,
+    ports: Vec<PortQueues>,
+    shared: Shared,
+    lb: Arc<CachePadded<WorkerLbStats>>,
+    forwarder: Forwarder,
+    poll: PollConfig,
+    out: Out,
+    held: HoldQueue<Mbuf>,
+    announcer: Announcer,
+    epoch: u64,
+    housekeeping: HousekeepingTimer,
+    scan: Option<ConnScan>,
+    idle_run: u32,
+    hz_ms: u64,
+    housekeeping_budget: u64,
+}
+
+/// What one poll sends, passes up to the kernel, or frees.
+struct Out {
+    /// Per port: frames to send.
+    tx: Vec<MbufBatch>,
+    /// Per port: frames for the kernel interface.
+    ktx: Vec<MbufBatch>,
+    /// Frames to free, with one call per poll.
+    free: MbufBatch,
+}
+
+impl Out {
+    /// Queues `m` on `port`, or drops it as `tx_full`.
+    fn send(&mut self, port: usize, m: Mbuf, c: &WorkerCounters) {
+        if let Err(m) = self.tx[port].push(m) {
+            self.discard(m, DropReason::TxFull, c);
+        }
+    }
+
+    /// Queues `m` for `port`'s kernel interface, or drops it as `tx_full`.
+    fn pass_up(&mut self, port: usize, m: Mbuf, c: &WorkerCounters) {
+        if let Err(m) = self.ktx[port].push(m) {
+            self.discard(m, DropReason::TxFull, c);
+        }
+    }
+
+    /// Frees `m` with the poll's other drops and counts why.
+    fn discard(&mut self, m: Mbuf, why: DropReason, c: &WorkerCounters) {
+        c.drop_packet(why);
+        // The free batch has room for everything one poll can handle; a
+        // push that fails frees the mbuf at once instead.
+        let _ = self.free.push(m);
+    }
+
+    /// Allocates an mbuf, lets `fill` write a frame, and queues it on
+    /// `port`.
+    fn send_arp(
+        &mut self,
+        pool: &Mempool,
+        port: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        let mut buf = [0u8; 64];
+        let len = fill(&mut buf);
+        let Some(mut m) = Mbuf::alloc(pool) else {
+            return false;
+        };
+        m.set_data(&buf[..len]) && self.tx[port].push(m).is_ok()
+    }
+
+    /// Sends an ARP request for `nh` on `port` to `to` (broadcast to
+    /// resolve, the neighbour's MAC to probe), from the port's address on
+    /// the next hop's prefix.
+    fn ask(
+        &mut self,
+        pool: &Mempool,
+        snap: &Snapshot,
+        port: usize,
+        nh: Ipv4Addr,
+        to: MacAddr,
+    ) -> bool {
+        let Some(pv) = snap.ports.get(port) else {
+            return false;
+        };
+        let src = pv.source_for(nh);
+        self.send_arp(pool, port, |b| arp_request(b, to, pv.mac, src, nh))
+    }
+}
+
+impl Worker {
+    /// Worker `id` with its queues on every port, in port order.
+    pub fn new(
+        id: usize,
+        ports: Vec<PortQueues>,
+        shared: Shared,
+        snapshot: Reader<Snapshot>,
+        forwarder: Forwarder,
+        poll: PollConfig,
+    ) -> Worker {
+        let (nports, nworkers) = (ports.len(), shared.rings.workers());
+        // What one poll can queue for one port: a burst from every port,
+        // from the kernel interface and from every other worker, plus held
+        // packets and ARP requests (one per held packet at most).
+        let cap = poll.burst * (nports + nworkers + 1) + 2 * MAX_HELD;
+        let batches = || (0..nports).map(|_| MbufBatch::with_capacity(cap)).collect();
+        let hz = cycles_hz();
+        Worker {
+            snapshot,
+            burst: MbufBatch::with_capacity(poll.burst),
+            engine: Engine {
+                id,
+                ports,
+                shared,
+                lb: forwarder.stats_handle(),
+                forwarder,
+                poll,
+                out: Out {
+                    tx: batches(),
+                    ktx: batches(),
+                    free: MbufBatch::with_capacity(cap),
+                },
+                held: HoldQueue::new(),
+                announcer: Announcer::default(),
+                epoch: 0,
+                housekeeping: HousekeepingTimer::default(),
+                scan: None,
+                idle_run: 0,
+                hz_ms: (hz / 1000).max(1),
+                housekeeping_budget: (hz / 1_000_000).max(1) * HOUSEKEEPING_BUDGET_US,
+            },
+        }
+    }
+
+    /// The poll loop; returns when the stop flag is set, after finishing
+    /// the poll in hand. Every mbuf it holds is freed before it returns.
+    pub fn run(self) -> i32 {
+        let Worker {
+            mut snapshot,
+            mut burst,
+            engine: mut e,
+        } = self;
+        while !e.shared.stop.load(Ordering::Relaxed) {
+            snapshot.refresh();
+            let snap = snapshot.get();
+            let start = cycles();
+            let now = start / e.hz_ms + 1;
+            e.announce(snap, snapshot.epoch());
+            e.learn_from_others(now);
+            let got = e.poll_rx(&mut burst, snap, now)
+                + e.poll_kernel(&mut burst)
+                + e.poll_handoff(snap, now);
+            e.release_held(snap, now);
+            e.share_learned();
+            e.out.free.free_all();
+            e.flush_tx();
+            e.flush_kernel();
+            e.serve_queries(now);
+            e.housekeeping(snap, now);
+            e.account(got, start);
+        }
+        e.shutdown();
+        0
+    }
+}
+
+impl Engine {
+    /// On a new snapshot, worker 0 announces the VIPs that are new with a
+    /// gratuitous ARP on every port.
+    fn announce(&mut self, snap: &Snapshot, epoch: u64) {
+        if epoch == self.epoch {
+            return;
+        }
+        self.epoch = epoch;
+        if self.id != 0 {
+            return;
+        }
+        let (out, pool) = (&mut self.out, &self.shared.pool);
+        self.announcer.update(snap.services.vips(), |vip| {
+            for (p, port) in snap.ports.iter().enumerate() {
+                out.send_arp(pool, p, |b| gratuitous_arp(b, port.mac, vip));
+            }
+        });
+    }
+
+    /// Neighbours the other workers learned.
+    fn learn_from_others(&mut self, now: u64) {
+        let id = self.id;
+        for from in (0..self.shared.rings.workers()).filter(|f| *f != id) {
+            for _ in 0..64 {
+                let Some((ip, mac)) = self.shared.rings.take_neighbour(from, self.id) else {
+                    break;
+                };
+                self.forwarder.learn_remote(ip, mac, now);
+            }
+        }
+    }
+
+    /// One burst from every port, each packet handled. Returns the count.
+    fn poll_rx(&mut self, burst: &mut MbufBatch, snap: &Snapshot, now: u64) -> usize {
+        let mut got = 0;
+        for p in 0..self.ports.len() {
+            let n = self.ports[p].rx.rx_burst(burst);
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            // Stage 1: the data of every packet of the burst is prefetched
+            // (and its bytes counted) before stage 2 handles them.
+            let mut bytes = 0;
+            for i in 0..n {
+                if let Some(m) = burst.get(i) {
+                    m.prefetch();
+                    bytes += m.pkt_len() as u64;
+                }
+            }
+            let pc = &self.shared.counters.ports[p];
+            pc.rx_packets.add(n as u64);
+            pc.rx_bytes.add(bytes);
+            for m in burst.drain() {
+                self.handle(m, p, snap, now);
+            }
+        }
+        got
+    }
+
+    /// What the kernel sends on a port's segment goes out unchanged.
+    fn poll_kernel(&mut self, burst: &mut MbufBatch) -> usize {
+        let mut got = 0;
+        for p in 0..self.ports.len() {
+            let Some((krx, _)) = self.ports[p].kernel.as_mut() else {
+                continue;
+            };
+            let n = krx.rx_burst(burst);
+            got += n;
+            let c = &self.shared.counters;
+            c.kernel_tx.add(n as u64);
+            for m in burst.drain() {
+                self.out.send(p, m, c);
+            }
+        }
+        got
+    }
+
+    /// Packets other workers handed to this one, a burst from each.
+    fn poll_handoff(&mut self, snap: &Snapshot, now: u64) -> usize {
+        let (mut got, id) = (0, self.id);
+        for from in (0..self.shared.rings.workers()).filter(|f| *f != id) {
+            for _ in 0..self.poll.burst {
+                let Some((m, p)) = self.shared.rings.take_handed(from, self.id) else {
+                    break;
+                };
+                got += 1;
+                self.lb.handoff_in.add(1);
+                self.handle(m, p, snap, now);
+            }
+        }
+        got
+    }
+
+    /// Moves one packet where the forwarder says.
+    fn handle(&mut self, mut m: Mbuf, rx_port: usize, snap: &Snapshot, now: u64) {
+        let c = &self.shared.counters;
+        if m.segments() != 1 {
+            return self.out.discard(m, DropReason::MultiSegment, c);
+        }
+        match self.forwarder.process(snap, m.data_mut(), rx_port, now) {
+            Action::Forward { port } => self.out.send(port, m, c),
+            Action::Reply(h) => {
+                count_local(c, h);
+                self.out.send(rx_port, m, c);
+            }
+            Action::Consumed(h) => {
+                count_local(c, h);
+                let _ = self.out.free.push(m);
+            }
+            Action::Hold { port, next_hop } => self.hold(m, port, next_hop, snap, now),
+            Action::ToKernel => self.out.pass_up(rx_port, m, c),
+            Action::HandOff { worker } => {
+                match self.shared.rings.hand_off(self.id, worker, m, rx_port) {
+                    Ok(()) => self.lb.handoff_out.add(1),
+                    Err(m) => self.out.discard(m, DropReason::HandoffFull, c),
+                }
+            }
+            Action::Drop(r) => self.out.discard(m, r, c),
+        }
+    }
+
+    /// Holds a packet until its next hop is resolved, asking ARP for it.
+    fn hold(&mut self, m: Mbuf, port: usize, next_hop: Ipv4Addr, snap: &Snapshot, now: u64) {
+        match self.held.hold(m, port, next_hop, now) {
+            Holding::Full(m) => {
+                self.out
+                    .discard(m, DropReason::HoldQueueFull, &self.shared.counters)
+            }
+            Holding::Held { ask } => {
+                self.lb.held_for_arp.add(1);
+                if ask
+                    && self
+                        .out
+                        .ask(&self.shared.pool, snap, port, next_hop, MacAddr::BROADCAST)
+                {
+                    self.lb.arp_requests_sent.add(1);
+                }
+            }
+        }
+    }
+
+    /// Held packets whose next hop is now known go out; stale ones are
+    /// dropped; next hops that stay silent are asked again.
+    fn release_held(&mut self, snap: &Snapshot, now: u64) {
+        let Engine {
+            held,
+            forwarder,
+            out,
+            shared,
+            lb,
+            ..
+        } = self;
+        held.release(
+            now,
+            |nh| forwarder.neighbour(nh, now),
+            |r| match r {
+                Release::Send {
+                    mut frame,
+                    port,
+                    mac,
+                } => {
+                    ethernet::set_macs(frame.data_mut(), mac, snap.ports[port].mac);
+                    out.send(port, frame, &shared.counters);
+                }
+                Release::Expired(m) => {
+                    out.discard(m, DropReason::NeighbourUnresolved, &shared.counters)
+                }
+                Release::Ask { port, next_hop } => {
+                    if out.ask(&shared.pool, snap, port, next_hop, MacAddr::BROADCAST) {
+                        lb.arp_requests_sent.add(1);
+                    }
+                }
+            },
+        );
+    }
+
+    /// Shares what this worker learned with the others.
+    fn share_learned(&mut self) {
+        let (id, rings) = (self.id, &self.shared.rings);
+        for (ip, mac) in self.forwarder.take_learned() {
+            for to in (0..rings.workers()).filter(|t| *t != id) {
+                rings.share_neighbour(id, to, ip, mac);
+            }
+        }
+    }
+
+    /// Offers every port's batch to its TX queue; what the device refused
+    /// is freed and counted.
+    fn flush_tx(&mut self) {
+        for (p, b) in self.out.tx.iter_mut().enumerate() {
+            if b.is_empty() {
+                continue;
+            }
+            let (offered, bytes) = (b.len(), bytes_of(b));
+            let sent = self.ports[p].tx.tx_burst(b);
+            let c = &self.shared.counters;
+            c.ports[p].tx_packets.add(sent as u64);
+            c.ports[p].tx_bytes.add(bytes - bytes_of(b));
+            if sent < offered {
+                c.drops[DropReason::TxFull.index()].add((offered - sent) as u64);
+                b.free_all();
+            }
+        }
+    }
+
+    /// Frames for the kernel go up its interface.
+    fn flush_kernel(&mut self) {
+        for (p, b) in self.out.ktx.iter_mut().enumerate() {
+            if b.is_empty() {
+                continue;
+            }
+            let offered = b.len();
+            let sent = match self.ports[p].kernel.as_mut() {
+                Some((_, ktx)) => ktx.tx_burst(b),
+                None => 0,
+            };
+            let c = &self.shared.counters;
+            c.kernel_rx.add(sent as u64);
+            if sent < offered {
+                c.drops[DropReason::TxFull.index()].add((offered - sent) as u64);
+                b.free_all();
+            }
+        }
+    }
+
+    /// A control query: one slice of this worker's table per poll.
+    fn serve_queries(&mut self, now: u64) {
+        if self.scan.is_none() {
+            self.scan = self.shared.rings.queries[self.id].pop().map(ConnScan::new);
+        }
+        if let Some(scan) = self.scan.as_mut() {
+            if scan.step(self.forwarder.table(), now) {
+                self.scan = None;
+            }
+        }
+    }
+
+    /// Expiry, drains and neighbour probes, when due, within the time
+    /// budget; then the table's figures for the control thread.
+    fn housekeeping(&mut self, snap: &Snapshot, now: u64) {
+        if !self.housekeeping.due(now) {
+            return;
+        }
+        let deadline = cycles().wrapping_add(self.housekeeping_budget);
+        let h = self
+            .forwarder
+            .housekeeping(snap, now, || cycles() < deadline);
+        self.housekeeping.ran(now, h);
+        self.send_probes(snap);
+        let st = self.forwarder.table().stats();
+        let c = &self.shared.counters;
+        c.ct_occupancy.set(st.occupancy as u64);
+        c.ct_capacity.set(st.capacity as u64);
+        c.ct_inserts.set(st.inserts);
+        c.ct_insert_failures.set(st.insert_full);
+        c.ct_expiries.set(st.expiries);
+        c.ct_removals.set(st.removals);
+        c.ct_templates
+            .set(self.forwarder.table().templates().len() as u64);
+    }
+
+    /// Sends the unicast ARP probes the neighbour timers asked for, each on
+    /// the port whose prefix holds the neighbour.
+    fn send_probes(&mut self, snap: &Snapshot) {
+        let Engine {
+            forwarder,
+            out,
+            shared,
+            lb,
+            ..
+        } = self;
+        for (ip, mac) in forwarder.take_probes() {
+            let sent = snap
+                .routes
+                .is_connected(ip)
+                .is_some_and(|port| out.ask(&shared.pool, snap, port, ip, mac));
+            if sent {
+                lb.arp_requests_sent.add(1);
+            }
+        }
+    }
+
+    /// Busy and idle polls, and the optional idle sleep.
+    fn account(&mut self, got: usize, start: u64) {
+        let c = &self.shared.counters;
+        if got > 0 {
+            self.idle_run = 0;
+            c.busy_polls.add(1);
+            c.busy_cycles.add(cycles().wrapping_sub(start));
+            return;
+        }
+        c.idle_polls.add(1);
+        self.idle_run = self.idle_run.saturating_add(1);
+        let poll = &self.poll;
+        if !poll.idle_sleep.is_zero() && self.idle_run >= poll.idle_polls_before_sleep {
+            std::thread::sleep(poll.idle_sleep);
+        }
+    }
+
+    /// Frees everything this worker still holds: batches free on drop,
+    /// held packets and this worker's incoming rings explicitly.
+    fn shutdown(mut self) {
+        self.held.drain().for_each(drop);
+        for from in 0..self.shared.rings.workers() {
+            while self.shared.rings.take_handed(from, self.id).is_some() {}
+        }
+    }
+}
+
+/// Counts a packet the port's own stack handled (ARP, ICMP echo).
+fn count_local(c: &WorkerCounters, h: Handled) {
+    match h {
+        Handled::ArpRequest => c.arp_requests_answered.add(1),
+        Handled::IcmpEcho => c.icmp_echo_answered.add(1),
+        Handled::ArpReply => c.arp_replies_learned.add(1),
+    }
+}
+
+/// The bytes of every frame in `b`.
+fn bytes_of(b: &MbufBatch) -> u64 {
+    (0..b.len())
+        .filter_map(|i| b.get(i))
+        .map(|m| m.pkt_len() as u64)
+        .sum()
+}
