@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+pub mod figures;
 mod service;
 pub use service::*;
 pub use sluice_model::{

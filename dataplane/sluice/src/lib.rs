@@ -6,6 +6,7 @@
 //! packets are parsed and rewritten by `sluice-core`.
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod app;
 pub mod config;
 pub mod conn_list;

@@ -2,13 +2,14 @@
 //! turning bad input into error replies, and handing good requests to the
 //! control thread.
 
+use crate::accept::{accept_loop, Limit};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use sluice_proto::{Command, ErrorCode, Reply, Request, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -61,7 +62,7 @@ pub struct Pending {
 }
 
 /// Who may use the socket besides root and the daemon's own user.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Access {
     /// Members of this group (primary or supplementary) are allowed.
     pub group: Option<u32>,
@@ -143,11 +144,22 @@ impl ControlServer {
     ) -> std::io::Result<ControlServer> {
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let clients = Arc::new(AtomicUsize::new(0));
         let stop2 = stop.clone();
+        let limit = Limit {
+            name: "control",
+            max: MAX_CLIENTS,
+        };
+        let refuse = |mut s: UnixStream| {
+            let _ = write_reply(
+                &mut s,
+                &Reply::error(ErrorCode::Refused, "too many control clients"),
+            );
+        };
+        let serve = move |s| admit(s, tx.clone(), stop2.clone(), access);
+        let stop3 = stop.clone();
         let accept = std::thread::Builder::new()
             .name("sluice-ctl-accept".into())
-            .spawn(move || accept_loop(listener, tx, stop2, clients, access))?;
+            .spawn(move || accept_loop(listener, limit, stop3, refuse, serve))?;
         Ok(ControlServer {
             path,
             stop,
@@ -166,85 +178,42 @@ impl Drop for ControlServer {
     }
 }
 
-fn accept_loop(
-    listener: UnixListener,
-    tx: Sender<Pending>,
-    stop: Arc<AtomicBool>,
-    clients: Arc<AtomicUsize>,
-    access: Access,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                if clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-                    clients.fetch_sub(1, Ordering::SeqCst);
-                    warn!("control: refusing a client, {MAX_CLIENTS} already connected");
-                    let mut s = stream;
-                    let _ = write_reply(
-                        &mut s,
-                        &Reply::error(ErrorCode::Refused, "too many control clients"),
-                    );
-                    continue;
-                }
-                let peer = match nix::sys::socket::getsockopt(
-                    &stream,
-                    nix::sys::socket::sockopt::PeerCredentials,
-                ) {
-                    Ok(c) => Peer {
-                        uid: c.uid(),
-                        gid: c.gid(),
-                        pid: c.pid(),
-                    },
-                    Err(e) => {
-                        warn!("control: cannot read the peer's credentials: {e}");
-                        clients.fetch_sub(1, Ordering::SeqCst);
-                        continue;
-                    }
-                };
-                if !access.allows(&peer) {
-                    clients.fetch_sub(1, Ordering::SeqCst);
-                    warn!(
-                        uid = peer.uid,
-                        gid = peer.gid,
-                        pid = peer.pid,
-                        "control: refused a client that is neither root nor in the control group"
-                    );
-                    let mut s = stream;
-                    let _ = write_reply(
-                        &mut s,
-                        &Reply::error(
-                            ErrorCode::PermissionDenied,
-                            format!(
-                                "uid {} may not control sluice (root or the control group only)",
-                                peer.uid
-                            ),
-                        ),
-                    );
-                    continue;
-                }
-                let tx = tx.clone();
-                let clients = clients.clone();
-                let stop = stop.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("sluice-ctl-client".into())
-                    .spawn(move || {
-                        serve_client(stream, tx, stop, peer);
-                        clients.fetch_sub(1, Ordering::SeqCst);
-                    });
-                if spawned.is_err() {
-                    warn!("control: cannot spawn a client thread");
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+/// Serves one accepted client: checks its credentials, then answers its
+/// requests until it hangs up, goes idle, or the daemon stops.
+fn admit(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>, access: Access) {
+    let peer =
+        match nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials) {
+            Ok(c) => Peer {
+                uid: c.uid(),
+                gid: c.gid(),
+                pid: c.pid(),
+            },
             Err(e) => {
-                warn!("control: accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+                warn!("control: cannot read the peer's credentials: {e}");
+                return;
             }
-        }
+        };
+    if !access.allows(&peer) {
+        warn!(
+            uid = peer.uid,
+            gid = peer.gid,
+            pid = peer.pid,
+            "control: refused a client that is neither root nor in the control group"
+        );
+        let mut s = stream;
+        let _ = write_reply(
+            &mut s,
+            &Reply::error(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "uid {} may not control sluice (root or the control group only)",
+                    peer.uid
+                ),
+            ),
+        );
+        return;
     }
+    serve_client(stream, tx, stop, peer);
 }
 
 fn write_reply(s: &mut UnixStream, r: &Reply) -> std::io::Result<()> {
