@@ -1,0 +1,122 @@
+//! The `[dataplane]` section: worker lcores, buffers, bursts, idling,
+//! neighbour timing and the connection table's size.
+
+use super::raw::RawDataplane;
+use super::refusal::{refuse, Refusal};
+
+/// Worker and buffer settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataplaneConfig {
+    /// The control thread's lcore.
+    pub main_lcore: u32,
+    /// One worker per lcore listed.
+    pub workers: Vec<u32>,
+    /// Mbufs in the pool.
+    pub mempool_size: u32,
+    /// Per-lcore mempool cache.
+    pub mempool_cache: u32,
+    /// RX descriptors per queue.
+    pub rx_desc: u16,
+    /// TX descriptors per queue.
+    pub tx_desc: u16,
+    /// Packets per RX burst.
+    pub burst: u16,
+    /// Sleep this long after idle polls (0: never sleep, pure polling).
+    pub idle_sleep_us: u32,
+    /// Consecutive empty polls before sleeping.
+    pub idle_polls_before_sleep: u32,
+    /// How long an ARP answer keeps a neighbour REACHABLE (then STALE:
+    /// still used, re-checked by unicast probes when used).
+    pub neighbour_reachable_secs: u32,
+    /// Connection-table capacity of each worker.
+    pub connections: u32,
+}
+
+/// Checks `[dataplane]` for a box with `ports` ports.
+pub(super) fn validate(d: &RawDataplane, ports: usize) -> Result<DataplaneConfig, Refusal> {
+    check_workers(d)?;
+    let burst = d.burst.unwrap_or(32);
+    if !(1..=256).contains(&burst) {
+        return refuse("dataplane.burst", format!("{burst} is not in 1..=256"));
+    }
+    let mempool_cache = d.mempool_cache.unwrap_or(256);
+    if mempool_cache > 512 {
+        return refuse(
+            "dataplane.mempool_cache",
+            format!("{mempool_cache} is larger than DPDK's limit of 512"),
+        );
+    }
+    let config = DataplaneConfig {
+        main_lcore: d.main_lcore,
+        workers: d.workers.clone(),
+        mempool_size: d.mempool_size.unwrap_or(8191),
+        mempool_cache,
+        rx_desc: d.rx_desc.unwrap_or(1024),
+        tx_desc: d.tx_desc.unwrap_or(1024),
+        burst,
+        idle_sleep_us: d.idle_sleep_us.unwrap_or(0),
+        idle_polls_before_sleep: d.idle_polls_before_sleep.unwrap_or(100),
+        neighbour_reachable_secs: d.neighbour_reachable_secs.unwrap_or(30),
+        connections: d.connections.unwrap_or(1 << 22),
+    };
+    check_mempool(&config, ports)?;
+    if d.neighbour_max_age_secs.is_some() {
+        return refuse(
+            "dataplane.neighbour_max_age_secs",
+            "neighbours no longer age out: use neighbour_reachable_secs (how long an \
+             ARP answer counts; stale neighbours are still used and re-checked)",
+        );
+    }
+    if !(1024..=sluice_conntrack::MAX_CAPACITY).contains(&config.connections) {
+        return refuse(
+            "dataplane.connections",
+            format!(
+                "{} is not in 1024..={}",
+                config.connections,
+                sluice_conntrack::MAX_CAPACITY
+            ),
+        );
+    }
+    Ok(config)
+}
+
+fn check_workers(d: &RawDataplane) -> Result<(), Refusal> {
+    if d.workers.is_empty() {
+        return refuse("dataplane.workers", "at least one worker lcore is needed");
+    }
+    for (i, w) in d.workers.iter().enumerate() {
+        let at = format!("dataplane.workers[{i}]");
+        if *w == d.main_lcore {
+            return refuse(
+                at,
+                format!("lcore {w} is the main (control) lcore; workers need their own"),
+            );
+        }
+        if *w >= 128 {
+            return refuse(at, format!("lcore {w} is past the EAL's limit of 128"));
+        }
+        if d.workers[..i].contains(w) {
+            return refuse(at, format!("lcore {w} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Every worker needs an RX and TX queue on every port, and the mempool
+/// must cover the RX rings plus bursts in flight.
+fn check_mempool(d: &DataplaneConfig, ports: usize) -> Result<(), Refusal> {
+    let rings = (ports * d.workers.len()) as u64;
+    let needed = rings * (d.rx_desc as u64 + d.burst as u64 * 2)
+        + (d.mempool_cache as u64 * (d.workers.len() as u64 + 1));
+    if (d.mempool_size as u64) < needed.min(1 << 20) {
+        return refuse(
+            "dataplane.mempool_size",
+            format!(
+                "{} mbufs cannot fill {rings} RX rings of {} descriptors plus bursts and \
+                 caches; use at least {needed}",
+                d.mempool_size, d.rx_desc
+            ),
+        );
+    }
+    Ok(())
+}

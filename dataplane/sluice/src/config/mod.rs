@@ -1,0 +1,401 @@
+//! The daemon's TOML configuration: parsing, validation with the location
+//! of every error (file, field, reason), and the EAL arguments it implies.
+//!
+//! The file is read into [`raw`] types as written; each section is then
+//! checked by its own module (`dataplane`, `ports`, `routes`, `timeouts`,
+//! `services`, `control`, `eal`), which names the field it refuses.
+
+mod control;
+mod dataplane;
+mod eal;
+mod ports;
+mod raw;
+mod refusal;
+mod routes;
+mod services;
+mod timeouts;
+
+pub use control::{ControlConfig, DEFAULT_METRICS_LISTEN};
+pub use dataplane::DataplaneConfig;
+pub use eal::EalConfig;
+pub use ports::{Device, PortConfig, MAX_PORTS};
+pub use routes::Route;
+
+use raw::RawConfig;
+use refusal::Refusal;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// A configuration error: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// The field (e.g. `port[0].addresses[1]`) or `line L, column C`.
+    pub location: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.file.display(),
+            self.location,
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// EAL.
+    pub eal: EalConfig,
+    /// Workers and buffers.
+    pub dataplane: DataplaneConfig,
+    /// Control socket.
+    pub control: ControlConfig,
+    /// Ports.
+    pub ports: Vec<PortConfig>,
+    /// Default gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// Static routes.
+    pub routes: Vec<Route>,
+    /// Connection timeouts (milliseconds, as the connection table uses).
+    pub timeouts: sluice_conntrack::Timeouts,
+    /// Virtual services.
+    pub services: Vec<sluice_proto::ServiceSpec>,
+    /// The metrics endpoint's address, when enabled.
+    pub metrics: Option<SocketAddr>,
+    raw: RawConfig,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            location: "file".into(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates `text`, reporting errors against `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let at_file = |r: Refusal| ConfigError {
+            file: path.to_path_buf(),
+            location: r.location,
+            reason: r.reason,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let location = match e.span() {
+                Some(s) => {
+                    let (l, c) = line_col(text, s.start);
+                    format!("line {l}, column {c}")
+                }
+                None => "file".into(),
+            };
+            at_file(refusal::refusal(location, e.message()))
+        })?;
+        Config::validate(path, raw).map_err(at_file)
+    }
+
+    /// Checks every section of `raw`, in the order of the file.
+    fn validate(path: &Path, raw: RawConfig) -> Result<Config, Refusal> {
+        let eal = eal::validate(&raw.eal)?;
+        let dataplane = dataplane::validate(&raw.dataplane, raw.ports.len())?;
+        let workers = dataplane.workers.len();
+        let ports = ports::validate(&raw.ports, workers)?;
+        let (gateway, routes) = routes::validate(&raw.routes, &ports)?;
+        let timeouts = timeouts::validate(&raw.timeouts)?;
+        services::validate(&raw.services, workers, &ports)?;
+        let control = control::validate(&raw.control)?;
+        let metrics = control::validate_metrics(&raw.metrics)?;
+        Ok(Config {
+            file: path.to_path_buf(),
+            eal,
+            dataplane,
+            control,
+            ports,
+            gateway,
+            routes,
+            timeouts,
+            services: raw.services.clone(),
+            metrics,
+            raw,
+        })
+    }
+
+    /// This configuration with `services` in place of its own, in the
+    /// file's format (what `sluicectl save` prints).
+    pub fn to_toml(&self, services: &[sluice_proto::ServiceSpec]) -> String {
+        let mut raw = self.raw.clone();
+        raw.services = services.to_vec();
+        let body = toml::to_string(&raw).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"));
+        format!(
+            "# Sluice configuration, saved from the running daemon.\n\
+             # Load it with `sluice --config FILE` or `sluicectl restore FILE`.\n\n{body}"
+        )
+    }
+
+    /// The names of the sections other than `[[service]]` that differ from
+    /// `other` (they cannot change without a restart).
+    pub fn static_differences(&self, other: &Config) -> Vec<&'static str> {
+        let (a, b) = (&self.raw, &other.raw);
+        let mut d = Vec::new();
+        if a.eal != b.eal {
+            d.push("[eal]");
+        }
+        if a.dataplane != b.dataplane {
+            d.push("[dataplane]");
+        }
+        if a.control != b.control {
+            d.push("[control]");
+        }
+        if a.ports != b.ports {
+            d.push("[[port]]");
+        }
+        if a.routes != b.routes {
+            d.push("[routes]");
+        }
+        if a.timeouts != b.timeouts {
+            d.push("[timeouts]");
+        }
+        if a.metrics != b.metrics {
+            d.push("[metrics]");
+        }
+        d
+    }
+
+    /// The EAL arguments this configuration implies.
+    pub fn eal_args(&self) -> Vec<String> {
+        eal::args(&self.eal, &self.dataplane, &self.ports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[eal]
+no_huge = true
+memory_mb = 256
+file_prefix = "t1"
+
+[dataplane]
+workers = [1, 2]
+mempool_size = 8192
+
+[control]
+socket = "/tmp/s.sock"
+
+[[port]]
+name = "client"
+device = "net_af_packet0,iface=veth0"
+addresses = ["192.0.2.1/24"]
+
+[[port]]
+name = "servers"
+device = "0000:03:00.0"
+addresses = ["198.51.100.1/24", "198.51.100.2/24"]
+
+[routes]
+gateway = "192.0.2.254"
+static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
+
+[timeouts]
+tcp_established = 600
+
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "wrr"
+
+[[service.real]]
+ip = "198.51.100.11"
+port = 8080
+weight = 3
+
+[[service.real]]
+ip = "198.51.100.12"
+port = 80
+forward = "dr"
+"#;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("test.toml"), s)
+    }
+
+    #[test]
+    fn parses_a_full_config() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.dataplane.workers, vec![1, 2]);
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(
+            c.ports[0].device,
+            Device::Vdev {
+                name: "net_af_packet0".into(),
+                args: "net_af_packet0,iface=veth0,qpairs=2".into()
+            }
+        );
+        assert_eq!(c.ports[1].device, Device::Pci("0000:03:00.0".into()));
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(192, 0, 2, 254)));
+        assert_eq!(c.control.mode, 0o600);
+        assert_eq!(c.timeouts.tcp_established, 600_000);
+        assert_eq!(c.services.len(), 1);
+        assert_eq!(c.services[0].reals[0].weight, 3);
+        assert_eq!(c.services[0].reals[1].forward, sluice_proto::Forward::Dr);
+        let args = c.eal_args().join(" ");
+        assert!(args.contains("-l 0,1,2"), "{args}");
+        assert!(
+            args.contains("--vdev net_af_packet0,iface=veth0,qpairs=2"),
+            "{args}"
+        );
+        assert!(args.contains("-a 0000:03:00.0"), "{args}");
+        assert!(args.contains("--no-huge -m 256 --file-prefix t1"), "{args}");
+        assert!(!args.contains("--no-pci"));
+    }
+
+    fn expect_err(s: &str, location: &str, reason_part: &str) {
+        let e = parse(s).unwrap_err();
+        assert_eq!(e.location, location, "{e}");
+        assert!(e.reason.contains(reason_part), "{e}");
+        assert!(e.to_string().starts_with("test.toml: "), "{e}");
+    }
+
+    #[test]
+    fn refuses_with_locations() {
+        expect_err(
+            &GOOD.replace("192.0.2.1/24", "192.0.2.1/33"),
+            "port[0].addresses[0]",
+            "length",
+        );
+        expect_err(
+            &GOOD.replace("workers = [1, 2]", "workers = [0]"),
+            "dataplane.workers[0]",
+            "main",
+        );
+        expect_err(
+            &GOOD.replace("workers = [1, 2]", "workers = []"),
+            "dataplane.workers",
+            "at least",
+        );
+        expect_err(
+            &GOOD.replace("0000:03:00.0", "eth0"),
+            "port[1].device",
+            "neither",
+        );
+        expect_err(
+            &GOOD.replace("\"servers\"", "\"client\""),
+            "port[1].name",
+            "used by another",
+        );
+        expect_err(
+            &GOOD.replace("192.0.2.254", "203.0.113.254"),
+            "routes.gateway",
+            "not inside",
+        );
+        expect_err(
+            &GOOD.replace("mempool_size = 8192", "mempool_size = 100"),
+            "dataplane.mempool_size",
+            "at least",
+        );
+        expect_err(
+            &GOOD.replace("[control]", "[control]\nmode = \"rw\""),
+            "control.mode",
+            "octal",
+        );
+    }
+
+    #[test]
+    fn each_section_names_the_field_it_refuses() {
+        expect_err(
+            &GOOD.replace("tcp_established = 600", "tcp_established = 0"),
+            "timeouts.tcp_established",
+            "not in 1..=604800",
+        );
+        expect_err(
+            &GOOD.replace(
+                "mempool_size = 8192",
+                "mempool_size = 8192\nconnections = 10",
+            ),
+            "dataplane.connections",
+            "not in 1024",
+        );
+        expect_err(
+            &GOOD.replace(
+                "name = \"client\"",
+                "name = \"client\"\nkernel_interface = \"a-name-longer-than-15\"",
+            ),
+            "port[0].kernel_interface",
+            "not an interface name",
+        );
+        expect_err(
+            &GOOD.replace("via = \"198.51.100.254\"", "via = \"203.0.113.1\""),
+            "routes.static[0].via",
+            "not inside",
+        );
+        expect_err(
+            &GOOD.replace("port = 80\nforward = \"dr\"", "port = 80\nforward = \"dr\"\n[[service.real]]\nip = \"203.0.113.9\"\nport = 80\nforward = \"dr\""),
+            "service[0].real[2]",
+            "direct routing",
+        );
+        expect_err(
+            &GOOD.replace(
+                "scheduler = \"wrr\"",
+                "scheduler = \"wrr\"\npersistence = { timeout_secs = 60, netmask = 24 }",
+            ),
+            "service[0].persistence.netmask",
+            "single worker",
+        );
+        expect_err(
+            &GOOD.replace("file_prefix = \"t1\"", "file_prefix = \"a/b\""),
+            "eal.file_prefix",
+            "without '/'",
+        );
+        expect_err(
+            &format!("{GOOD}\n[metrics]\nenabled = true\nlisten = \"nowhere\"\n"),
+            "metrics.listen",
+            "address:port",
+        );
+    }
+
+    #[test]
+    fn syntax_and_unknown_fields_give_line_and_column() {
+        let e = parse(&GOOD.replace("no_huge = true", "no_hugE = true")).unwrap_err();
+        assert_eq!(e.location, "line 3, column 1", "{e}");
+        assert!(e.reason.contains("no_hugE"), "{e}");
+        let e = parse("[dataplane\nworkers = [1]").unwrap_err();
+        assert!(e.location.starts_with("line 1"), "{e}");
+        let e = parse("[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n").unwrap_err();
+        assert!(e.reason.contains("dataplane"), "{e}");
+    }
+
+    #[test]
+    fn the_old_neighbour_age_is_refused_with_its_replacement() {
+        let old = GOOD.replace("[dataplane]", "[dataplane]\nneighbour_max_age_secs = 300");
+        let e = parse(&old).unwrap_err();
+        assert_eq!(e.location, "dataplane.neighbour_max_age_secs", "{e}");
+        assert!(e.reason.contains("neighbour_reachable_secs"), "{e}");
+        let new = GOOD.replace("[dataplane]", "[dataplane]\nneighbour_reachable_secs = 60");
+        assert_eq!(parse(&new).unwrap().dataplane.neighbour_reachable_secs, 60);
+    }
+}

@@ -1,0 +1,141 @@
+//! The configuration file as written: what serde reads and `save` writes
+//! back. Nothing here is validated; the section modules turn it into the
+//! checked types.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) eal: RawEal,
+    pub(super) dataplane: RawDataplane,
+    #[serde(default)]
+    pub(super) control: RawControl,
+    #[serde(default, rename = "port")]
+    pub(super) ports: Vec<RawPort>,
+    #[serde(default)]
+    pub(super) routes: RawRoutes,
+    #[serde(default)]
+    pub(super) timeouts: RawTimeouts,
+    #[serde(default, rename = "service")]
+    pub(super) services: Vec<sluice_proto::ServiceSpec>,
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_established: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_syn_recv: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_fin_wait: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_close_wait: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_time_wait: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_close: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tcp_last_ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) udp: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEal {
+    #[serde(default)]
+    pub(super) no_huge: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) huge_unlink: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) memory_mb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) file_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) lcores: Option<String>,
+    #[serde(default)]
+    pub(super) extra_args: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDataplane {
+    #[serde(default)]
+    pub(super) main_lcore: u32,
+    pub(super) workers: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mempool_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mempool_cache: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) rx_desc: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tx_desc: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) burst: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) idle_sleep_us: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) idle_polls_before_sleep: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) neighbour_reachable_secs: Option<u32>,
+    /// Replaced by `neighbour_reachable_secs`; refused with a pointer.
+    #[serde(skip_serializing)]
+    pub(super) neighbour_max_age_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) connections: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) socket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) group: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    #[serde(default)]
+    pub(super) enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPort {
+    pub(super) name: String,
+    pub(super) device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) kernel_interface: Option<String>,
+    #[serde(default)]
+    pub(super) addresses: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) promiscuous: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoutes {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) gateway: Option<String>,
+    #[serde(default, rename = "static")]
+    pub(super) statics: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    pub(super) prefix: String,
+    pub(super) via: String,
+}

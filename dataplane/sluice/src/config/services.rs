@@ -1,0 +1,59 @@
+//! The `[[service]]` sections: each valid on its own, none twice, and
+//! possible on this box (client-network persistence, direct-routing reals).
+
+use super::ports::PortConfig;
+use super::refusal::{refusal, refuse, Refusal};
+use super::routes::connected;
+use sluice_proto::{Forward, ServiceSpec};
+use std::collections::HashSet;
+
+/// Checks the services for a box with `workers` workers and `ports`.
+pub(super) fn validate(
+    services: &[ServiceSpec],
+    workers: usize,
+    ports: &[PortConfig],
+) -> Result<(), Refusal> {
+    let mut keys = HashSet::new();
+    for (i, svc) in services.iter().enumerate() {
+        let at = format!("service[{i}]");
+        sluice_lb::model::validate(svc).map_err(|e| refusal(&at, e))?;
+        if !keys.insert(svc.key()) {
+            return refuse(at, format!("{} is defined twice", svc.key()));
+        }
+        check_persistence(i, svc, workers)?;
+        check_direct_routing(i, svc, ports)?;
+    }
+    Ok(())
+}
+
+/// Steering keeps each client address on one worker; a template for a
+/// client network must not be split.
+fn check_persistence(i: usize, svc: &ServiceSpec, workers: usize) -> Result<(), Refusal> {
+    match svc.persistence {
+        Some(p) if p.netmask < 32 && workers > 1 => refuse(
+            format!("service[{i}].persistence.netmask"),
+            format!(
+                "/{} groups clients, which needs a single worker (steering is per client \
+                 address); use netmask = 32 or one worker",
+                p.netmask
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_direct_routing(i: usize, svc: &ServiceSpec, ports: &[PortConfig]) -> Result<(), Refusal> {
+    for (j, r) in svc.reals.iter().enumerate() {
+        if r.forward == Forward::Dr && !connected(ports, r.ip) {
+            return refuse(
+                format!("service[{i}].real[{j}]"),
+                format!(
+                    "{} uses direct routing but is not on a port's prefix: a DR real must \
+                     share a segment with the appliance",
+                    r.ip
+                ),
+            );
+        }
+    }
+    Ok(())
+}
