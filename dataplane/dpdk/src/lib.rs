@@ -22,7 +22,7 @@ pub mod telemetry;
 
 pub use eal::Eal;
 pub use error::{DpdkError, Result};
-pub use lcore::{cycles, cycles_hz, LcoreHandle};
+pub use lcore::{cycles, cycles_hz, LcoreHandle, Scope};
 pub use mbuf::{Mbuf, MbufBatch};
 pub use mempool::Mempool;
-pub use port::{LinkStatus, Port, PortConfig, PortInfo, PortStats, RxQueue, TxQueue};
+pub use port::{DeviceConfig, EthStats, LinkStatus, Port, PortInfo, QueuePair, RxQueue, TxQueue};

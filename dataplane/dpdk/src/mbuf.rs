@@ -235,24 +235,39 @@ impl MbufBatch {
 
     /// Raw receive: fills the empty batch from `f`, which writes up to `cap`
     /// mbuf pointers and returns how many it wrote.
+    ///
+    /// # Safety
+    ///
+    /// `f` must write, at the start of the buffer it is given, as many
+    /// pointers as it returns (at most `cap`), each a valid mbuf that the
+    /// batch then owns (no other owner frees or sends it).
     #[inline(always)]
-    pub(crate) fn fill_with(&mut self, f: impl FnOnce(*mut *mut dpdk_sys::rte_mbuf, u16) -> u16) {
+    pub(crate) unsafe fn fill_with(
+        &mut self,
+        f: impl FnOnce(*mut *mut dpdk_sys::rte_mbuf, u16) -> u16,
+    ) {
         debug_assert!(self.mbufs.is_empty());
         self.free_all();
         let cap = self.cap.min(u16::MAX as usize) as u16;
         let n = f(self.mbufs.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf, cap);
         let n = (n as usize).min(self.cap);
-        // SAFETY: the batch was empty with capacity >= cap; `f` (an rx burst)
-        // wrote n <= cap valid, owned mbuf pointers at the start of the
-        // buffer, and Mbuf is repr(transparent) over such a pointer.
+        // SAFETY: the batch was empty with capacity >= cap; the caller
+        // promises that `f` wrote n <= cap valid, owned mbuf pointers at the
+        // start of the buffer, and Mbuf is repr(transparent) over such a
+        // pointer.
         unsafe { self.mbufs.set_len(n) }
     }
 
     /// Raw transmit: offers every mbuf to `f`, which returns how many it
     /// took (the first ones). Those leave the batch without being freed;
     /// the rest stay, in order.
+    ///
+    /// # Safety
+    ///
+    /// `f` must take ownership of exactly the first mbufs it reports as
+    /// taken (at most the `n` it is given) and must not touch the others.
     #[inline(always)]
-    pub(crate) fn send_with(
+    pub(crate) unsafe fn send_with(
         &mut self,
         f: impl FnOnce(*mut *mut dpdk_sys::rte_mbuf, u16) -> u16,
     ) -> usize {
@@ -262,8 +277,8 @@ impl MbufBatch {
         }
         let sent = (f(self.mbufs.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf, n) as usize)
             .min(n as usize);
-        // Ownership of the first `sent` mbufs passed to the driver: remove
-        // them without dropping (mem::forget), keep the refused ones.
+        // Ownership of the first `sent` mbufs passed to `f` (the caller's
+        // promise): remove them without dropping, keep the refused ones.
         for m in self.mbufs.drain(..sent) {
             std::mem::forget(m);
         }

@@ -1,14 +1,24 @@
 //! Ethernet ports: opening a probed device by name, configuring one RX and
 //! one TX queue per worker (with RSS when the device supports it), start,
-//! stop, link state, MAC address and statistics. Queues are handed out as
-//! [`RxQueue`]/[`TxQueue`] values so that each is used by one thread only.
+//! stop, link state, MAC address and statistics.
+//!
+//! Soundness rests on three claims the types make: a device is opened by
+//! one [`Port`] at a time in the process, a port is configured once, and
+//! its queues are handed out once, as [`QueuePair`]s that borrow the port.
+//! So no queue is polled by two threads, and a port cannot be stopped or
+//! closed while a queue of it exists.
 
 use crate::eal::Eal;
 use crate::error::{check, DpdkError, Result};
 use crate::mbuf::MbufBatch;
 use crate::mempool::Mempool;
 use std::ffi::{CStr, CString};
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The port ids a [`Port`] holds in this process.
+static CLAIMED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
 // RTE_ETH_RSS_* are built with RTE_BIT64(), which bindgen cannot evaluate.
 const RSS_IPV4: u64 = 1 << 2;
@@ -19,13 +29,11 @@ const RSS_NONFRAG_IPV4_OTHER: u64 = 1 << 7;
 const RSS_WANTED: u64 =
     RSS_IPV4 | RSS_FRAG_IPV4 | RSS_NONFRAG_IPV4_TCP | RSS_NONFRAG_IPV4_UDP | RSS_NONFRAG_IPV4_OTHER;
 
-/// How to set a port up.
+/// How to set a device up.
 #[derive(Debug, Clone)]
-pub struct PortConfig {
-    /// RX queues (one per worker).
-    pub rx_queues: u16,
-    /// TX queues (one per worker).
-    pub tx_queues: u16,
+pub struct DeviceConfig {
+    /// Queue pairs (one RX and one TX queue each; one pair per worker).
+    pub queues: u16,
     /// Descriptors per RX queue.
     pub rx_desc: u16,
     /// Descriptors per TX queue.
@@ -60,7 +68,7 @@ pub struct LinkStatus {
 
 /// The device's basic counters (`rte_eth_stats`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PortStats {
+pub struct EthStats {
     /// Packets received.
     pub ipackets: u64,
     /// Packets sent.
@@ -79,33 +87,46 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
-/// A probed Ethernet device.
+/// A probed Ethernet device, held by this value alone in the process.
 pub struct Port {
     id: u16,
     name: String,
+    /// Queue pairs set up by [`Port::configure`] (0: not configured).
+    queues: u16,
     started: bool,
-    queues_alive: Arc<()>,
+    queues_taken: AtomicBool,
     pool: Option<Arc<Mempool>>,
     _eal: Eal,
 }
 
-/// One RX queue of a port; owned by exactly one worker.
-pub struct RxQueue {
+/// One RX queue of a port; owned by exactly one worker, and unable to
+/// outlive the port.
+pub struct RxQueue<'port> {
     port: u16,
     queue: u16,
-    _alive: Arc<()>,
+    _port: PhantomData<&'port Port>,
 }
 
-/// One TX queue of a port; owned by exactly one worker.
-pub struct TxQueue {
+/// One TX queue of a port; owned by exactly one worker, and unable to
+/// outlive the port.
+pub struct TxQueue<'port> {
     port: u16,
     queue: u16,
-    _alive: Arc<()>,
+    _port: PhantomData<&'port Port>,
+}
+
+/// Queue `i` of each kind of one port: what one worker polls and sends on.
+pub struct QueuePair<'port> {
+    /// The RX queue.
+    pub rx: RxQueue<'port>,
+    /// The TX queue.
+    pub tx: TxQueue<'port>,
 }
 
 impl Port {
     /// Opens the device the EAL probed under `name` (a PCI address such as
-    /// `0000:03:00.0` or a vdev name such as `net_af_packet0`).
+    /// `0000:03:00.0` or a vdev name such as `net_af_packet0`). Refused if
+    /// another [`Port`] of this process holds the device.
     pub fn open(eal: &Eal, name: &str) -> Result<Port> {
         let cname =
             CString::new(name).map_err(|_| DpdkError::other("open port", "name contains NUL"))?;
@@ -114,11 +135,20 @@ impl Port {
         // the duration of the call; the EAL is initialised (`eal`).
         let rc = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
         check(|| format!("rte_eth_dev_get_port_by_name({name})"), rc)?;
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+        if claimed.contains(&id) {
+            return Err(DpdkError::other(
+                format!("open port {name}"),
+                "the device is already open in this process",
+            ));
+        }
+        claimed.push(id);
         Ok(Port {
             id,
             name: name.to_string(),
+            queues: 0,
             started: false,
-            queues_alive: Arc::new(()),
+            queues_taken: AtomicBool::new(false),
             pool: None,
             _eal: eal.clone(),
         })
@@ -157,36 +187,37 @@ impl Port {
         })
     }
 
-    /// Configures queues, sets them up with buffers from `pool`, and returns
-    /// their handles (queue i of each kind belongs together). Returns
-    /// whether RSS was enabled.
-    pub fn configure(
-        &mut self,
-        cfg: &PortConfig,
-        pool: &Arc<Mempool>,
-    ) -> Result<(Vec<RxQueue>, Vec<TxQueue>, bool)> {
+    /// Configures `cfg.queues` queue pairs and sets them up with buffers
+    /// from `pool`; once per port. Returns whether RSS was enabled. The
+    /// queues are taken with [`Port::queues`].
+    pub fn configure(&mut self, cfg: &DeviceConfig, pool: &Arc<Mempool>) -> Result<bool> {
+        if self.queues != 0 {
+            return Err(DpdkError::other(
+                format!("configure port {}", self.name),
+                "the port is already configured",
+            ));
+        }
         let info = self.info()?;
-        if cfg.rx_queues > info.max_rx_queues || cfg.tx_queues > info.max_tx_queues {
+        let n = cfg.queues;
+        if n == 0 || n > info.max_rx_queues || n > info.max_tx_queues {
             return Err(DpdkError::other(
                 format!("configure port {}", self.name),
                 format!(
-                    "{} rx/{} tx queues asked, the device supports at most {} rx/{} tx",
-                    cfg.rx_queues, cfg.tx_queues, info.max_rx_queues, info.max_tx_queues
+                    "{n} queue pairs asked, the device supports 1 to {} rx/{} tx",
+                    info.max_rx_queues, info.max_tx_queues
                 ),
             ));
         }
         let mut conf = dpdk_sys::rte_eth_conf::default();
         let rss_hf = info.rss_offloads & RSS_WANTED;
-        let rss = cfg.rx_queues > 1 && rss_hf != 0;
+        let rss = n > 1 && rss_hf != 0;
         if rss {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         }
         // SAFETY: valid port id; conf is a fully initialised (zeroed, then
         // set) struct that outlives the call.
-        let rc = unsafe {
-            dpdk_sys::rte_eth_dev_configure(self.id, cfg.rx_queues, cfg.tx_queues, &conf)
-        };
+        let rc = unsafe { dpdk_sys::rte_eth_dev_configure(self.id, n, n, &conf) };
         check(|| format!("rte_eth_dev_configure(port {})", self.name), rc)?;
         let mut rx_desc = cfg.rx_desc;
         let mut tx_desc = cfg.tx_desc;
@@ -201,8 +232,8 @@ impl Port {
         // SAFETY: rte_eth_dev_socket_id accepts any port id.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(self.id) };
         let socket = if socket < 0 { 0 } else { socket as u32 };
-        for q in 0..cfg.rx_queues {
-            // SAFETY: configured port, q < rx_queues; a NULL rxconf means the
+        for q in 0..n {
+            // SAFETY: configured port, q < n; a NULL rxconf means the
             // driver's defaults; the pool is a live pktmbuf pool kept alive
             // by self.pool for as long as the port exists.
             let rc = unsafe {
@@ -220,8 +251,8 @@ impl Port {
                 rc,
             )?;
         }
-        for q in 0..cfg.tx_queues {
-            // SAFETY: configured port, q < tx_queues, NULL txconf = defaults.
+        for q in 0..n {
+            // SAFETY: configured port, q < n, NULL txconf = defaults.
             let rc = unsafe {
                 dpdk_sys::rte_eth_tx_queue_setup(self.id, q, tx_desc, socket, std::ptr::null())
             };
@@ -238,25 +269,50 @@ impl Port {
             }
         }
         self.pool = Some(pool.clone());
-        let rxq = (0..cfg.rx_queues)
-            .map(|queue| RxQueue {
-                port: self.id,
-                queue,
-                _alive: self.queues_alive.clone(),
+        self.queues = n;
+        Ok(rss)
+    }
+
+    /// The configured queue pairs, pair `i` for worker `i`; handed out once
+    /// per port. They borrow the port, so it cannot be stopped or closed
+    /// while one of them exists.
+    pub fn queues(&self) -> Result<Vec<QueuePair<'_>>> {
+        if self.queues == 0 {
+            return Err(DpdkError::other(
+                format!("queues of port {}", self.name),
+                "the port is not configured",
+            ));
+        }
+        if self.queues_taken.swap(true, Ordering::SeqCst) {
+            return Err(DpdkError::other(
+                format!("queues of port {}", self.name),
+                "the queues were already handed out",
+            ));
+        }
+        Ok((0..self.queues)
+            .map(|queue| QueuePair {
+                rx: RxQueue {
+                    port: self.id,
+                    queue,
+                    _port: PhantomData,
+                },
+                tx: TxQueue {
+                    port: self.id,
+                    queue,
+                    _port: PhantomData,
+                },
             })
-            .collect();
-        let txq = (0..cfg.tx_queues)
-            .map(|queue| TxQueue {
-                port: self.id,
-                queue,
-                _alive: self.queues_alive.clone(),
-            })
-            .collect();
-        Ok((rxq, txq, rss))
+            .collect())
     }
 
     /// Starts the device.
     pub fn start(&mut self) -> Result<()> {
+        if self.queues == 0 {
+            return Err(DpdkError::other(
+                format!("start port {}", self.name),
+                "the port is not configured",
+            ));
+        }
         // SAFETY: valid, configured port id.
         let rc = unsafe { dpdk_sys::rte_eth_dev_start(self.id) };
         check(|| format!("rte_eth_dev_start(port {})", self.name), rc)?;
@@ -264,18 +320,12 @@ impl Port {
         Ok(())
     }
 
-    /// Stops the device. Every queue handle must have been dropped first
-    /// (workers joined), otherwise this refuses.
+    /// Stops the device. Taking `&mut self` proves that no queue of it
+    /// exists any more (they borrow the port), so no thread polls it.
     pub fn stop(&mut self) -> Result<()> {
-        if Arc::strong_count(&self.queues_alive) != 1 {
-            return Err(DpdkError::other(
-                format!("stop port {}", self.name),
-                "queues are still in use by workers",
-            ));
-        }
         if self.started {
-            // SAFETY: valid port id; no queue handle exists, so no thread
-            // is polling it.
+            // SAFETY: valid port id; no queue handle exists (they borrow
+            // self, which is exclusively borrowed here).
             let rc = unsafe { dpdk_sys::rte_eth_dev_stop(self.id) };
             check(|| format!("rte_eth_dev_stop(port {})", self.name), rc)?;
             self.started = false;
@@ -313,13 +363,13 @@ impl Port {
     }
 
     /// The device's basic counters.
-    pub fn stats(&self) -> Result<PortStats> {
+    pub fn stats(&self) -> Result<EthStats> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: valid port id and out-pointer; drivers read their counters
         // without disturbing the queues, so this may run beside workers.
         let rc = unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) };
         check(|| format!("rte_eth_stats_get(port {})", self.name), rc)?;
-        Ok(PortStats {
+        Ok(EthStats {
             ipackets: s.ipackets,
             opackets: s.opackets,
             ibytes: s.ibytes,
@@ -375,25 +425,22 @@ impl Port {
 
 impl Drop for Port {
     fn drop(&mut self) {
-        if Arc::strong_count(&self.queues_alive) != 1 {
-            // A worker still holds a queue: closing the device under it
-            // would be unsound, so the device is left open.
-            return;
-        }
-        // SAFETY: no queue handle exists, so no thread polls the port; stop
-        // (if started) and close release the driver's queues and return
-        // every mbuf the driver held to the pool, which self.pool keeps
-        // alive until after this.
+        // SAFETY: no queue handle exists (they borrow the port, which is
+        // being dropped), so no thread polls it; stop (if started) and close
+        // release the driver's queues and return every mbuf the driver held
+        // to the pool, which self.pool keeps alive until after this.
         unsafe {
             if self.started {
                 dpdk_sys::rte_eth_dev_stop(self.id);
             }
             dpdk_sys::rte_eth_dev_close(self.id);
         }
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+        claimed.retain(|id| *id != self.id);
     }
 }
 
-impl RxQueue {
+impl RxQueue<'_> {
     /// The port id.
     pub fn port(&self) -> u16 {
         self.port
@@ -409,16 +456,19 @@ impl RxQueue {
     #[inline(always)]
     pub fn rx_burst(&mut self, batch: &mut MbufBatch) -> usize {
         let (port, queue) = (self.port, self.queue);
-        batch.fill_with(|ptr, cap| {
-            // SAFETY: this RxQueue is the only handle on (port, queue) and
-            // &mut self keeps it on one thread; ptr has room for cap mbufs.
-            unsafe { dpdk_sys::sluice_eth_rx_burst(port, queue, ptr, cap) }
-        });
+        // SAFETY: rx_burst writes as many owned mbuf pointers as it returns,
+        // at most cap, which is fill_with's contract. The call itself: this
+        // RxQueue is the only handle on (port, queue) (handed out once),
+        // &mut self keeps it on one thread, the port outlives it, and ptr
+        // has room for cap mbufs.
+        unsafe {
+            batch.fill_with(|ptr, cap| dpdk_sys::sluice_eth_rx_burst(port, queue, ptr, cap));
+        }
         batch.len()
     }
 }
 
-impl TxQueue {
+impl TxQueue<'_> {
     /// The port id.
     pub fn port(&self) -> u16 {
         self.port
@@ -435,10 +485,11 @@ impl TxQueue {
     #[inline(always)]
     pub fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
         let (port, queue) = (self.port, self.queue);
-        batch.send_with(|ptr, n| {
-            // SAFETY: this TxQueue is the only handle on (port, queue) and
-            // &mut self keeps it on one thread; ptr holds n owned mbufs.
-            unsafe { dpdk_sys::sluice_eth_tx_burst(port, queue, ptr, n) }
-        })
+        // SAFETY: tx_burst takes ownership of exactly the first mbufs it
+        // reports as sent, which is send_with's contract. The call itself:
+        // this TxQueue is the only handle on (port, queue) (handed out
+        // once), &mut self keeps it on one thread, the port outlives it, and
+        // ptr holds n owned mbufs.
+        unsafe { batch.send_with(|ptr, n| dpdk_sys::sluice_eth_tx_burst(port, queue, ptr, n)) }
     }
 }

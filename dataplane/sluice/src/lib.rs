@@ -13,6 +13,7 @@ pub mod conn_list;
 pub mod control;
 pub mod counters;
 pub mod health;
+pub mod inventory;
 pub mod lb;
 pub mod metrics;
 pub mod snapshot;

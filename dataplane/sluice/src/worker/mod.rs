@@ -21,7 +21,7 @@ use crossbeam_utils::CachePadded;
 use sluice_core::local::Handled;
 use sluice_core::wire::ethernet;
 use sluice_core::{DropReason, MacAddr};
-use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, RxQueue, TxQueue};
+use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, QueuePair, RxQueue, TxQueue};
 use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
 use sluice_lb::pipeline::{arp_request, gratuitous_arp, HousekeepingTimer};
 use sluice_lb::{Action, Forwarder, Snapshot, WorkerLbStats};
@@ -45,15 +45,16 @@ pub struct PollConfig {
 /// a run that has not caught up by then continues at the next poll.
 pub const HOUSEKEEPING_BUDGET_US: u64 = 50;
 
-/// A worker's queues on one port, and on the port's kernel interface.
-pub struct PortQueues {
+/// A worker's queues on one port, and on the port's kernel interface;
+/// they borrow the ports, which outlive the worker.
+pub struct PortQueues<'port> {
     /// The port's RX queue of this worker.
-    pub rx: RxQueue,
+    pub rx: RxQueue<'port>,
     /// The port's TX queue of this worker.
-    pub tx: TxQueue,
+    pub tx: TxQueue<'port>,
     /// The kernel interface's queue pair of this worker, if the port has
     /// one.
-    pub kernel: Option<(RxQueue, TxQueue)>,
+    pub kernel: Option<QueuePair<'port>>,
 }
 
 /// What every worker shares with the control thread and the others.
@@ -70,16 +71,16 @@ pub struct Shared {
 }
 
 /// One worker; moved onto its lcore.
-pub struct Worker {
+pub struct Worker<'port> {
     snapshot: Reader<Snapshot>,
     burst: MbufBatch,
-    engine: Engine,
+    engine: Engine<'port>,
 }
 
 /// Everything a worker owns but its snapshot reader and its RX batch.
-struct Engine {
+struct Engine<'port> {
     id: usize,
-    ports: Vec<PortQueues>,
+    ports: Vec<PortQueues<'port>>,
     shared: Shared,
     lb: Arc<CachePadded<WorkerLbStats>>,
     forwarder: Forwarder,
@@ -163,16 +164,16 @@ impl Out {
     }
 }
 
-impl Worker {
+impl<'port> Worker<'port> {
     /// Worker `id` with its queues on every port, in port order.
     pub fn new(
         id: usize,
-        ports: Vec<PortQueues>,
+        ports: Vec<PortQueues<'port>>,
         shared: Shared,
         snapshot: Reader<Snapshot>,
         forwarder: Forwarder,
         poll: PollConfig,
-    ) -> Worker {
+    ) -> Worker<'port> {
         let (nports, nworkers) = (ports.len(), shared.rings.workers());
         // What one poll can queue for one port: a burst from every port,
         // from the kernel interface and from every other worker, plus held
@@ -239,7 +240,7 @@ impl Worker {
     }
 }
 
-impl Engine {
+impl Engine<'_> {
     /// On a new snapshot, worker 0 announces the VIPs that are new with a
     /// gratuitous ARP on every port.
     fn announce(&mut self, snap: &Snapshot, epoch: u64) {
@@ -303,10 +304,10 @@ impl Engine {
     fn poll_kernel(&mut self, burst: &mut MbufBatch) -> usize {
         let mut got = 0;
         for p in 0..self.ports.len() {
-            let Some((krx, _)) = self.ports[p].kernel.as_mut() else {
+            let Some(kernel) = self.ports[p].kernel.as_mut() else {
                 continue;
             };
-            let n = krx.rx_burst(burst);
+            let n = kernel.rx.rx_burst(burst);
             got += n;
             let c = &self.shared.counters;
             c.kernel_tx.add(n as u64);
@@ -453,7 +454,7 @@ impl Engine {
             }
             let offered = b.len();
             let sent = match self.ports[p].kernel.as_mut() {
-                Some((_, ktx)) => ktx.tx_burst(b),
+                Some(kernel) => kernel.tx.tx_burst(b),
                 None => 0,
             };
             let c = &self.shared.counters;

@@ -15,7 +15,7 @@ pub mod worker;
 
 use control::Shared;
 use sluice_core::{Ipv4Prefix, MacAddr};
-use sluice_dpdk::{cycles_hz, lcore, Eal, LcoreHandle, MbufBatch};
+use sluice_dpdk::{cycles_hz, lcore, Eal, LcoreHandle, MbufBatch, QueuePair};
 use sluice_gen::arp::{self, ArpTable};
 use sluice_gen::check::{Checker, Expect};
 use sluice_gen::config::{Config, DEFAULT_DUT_MAC};
@@ -40,6 +40,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     let hz = cycles_hz();
     io.wait_links(Duration::from_secs_f64(cfg.link_timeout), &stop)?;
     let same = io.rx == 0;
+    let mut queues: Vec<Option<QueuePair<'_>>> = io.queues()?.into_iter().map(Some).collect();
     let tx_mac = io.ports[0].mac;
     let rx_mac = io.ports[io.rx].mac;
 
@@ -67,29 +68,26 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     // Announcements, and the device's MAC.
     let pool = io.pool.clone();
     {
-        let (_, txq) = io.ports[io.rx]
-            .queues
-            .as_mut()
-            .expect("queues not taken yet");
+        let q = queues[io.rx].as_mut().expect("queues not taken yet");
         let garps: Vec<[u8; arp::FRAME_LEN]> = cfg
             .reals
             .iter()
             .map(|r| arp::gratuitous(r.mac, r.ip))
             .collect();
         let refs: Vec<&[u8]> = garps.iter().map(|g| &g[..]).collect();
-        ports::send_frames(&pool, txq, &refs);
+        ports::send_frames(&pool, &mut q.tx, &refs);
     }
     let dut_mac = {
-        let (rxq, txq) = io.ports[0].queues.as_mut().expect("queues not taken yet");
+        let q = queues[0].as_mut().expect("queues not taken yet");
         if let Some(gw) = cfg.gateway {
-            ports::send_frames(&pool, txq, &[&arp::gratuitous(tx_mac, gw)]);
+            ports::send_frames(&pool, &mut q.tx, &[&arp::gratuitous(tx_mac, gw)]);
         }
         match (cfg.dut_mac, cfg.dut_ip) {
             (Some(m), _) => m,
             (None, Some(ip)) => ports::resolve(
                 &pool,
-                rxq,
-                txq,
+                &mut q.rx,
+                &mut q.tx,
                 &tx_arp,
                 tx_mac,
                 cfg.gateway.unwrap_or(Ipv4Addr::new(198, 18, 0, 1)),
@@ -147,10 +145,10 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         Ok::<_, String>(RxPart::new(port, checker, cfg.flows as usize, hz))
     };
     let mut port_io = |i: usize, table: ArpTable| {
-        let (rxq, txq) = io.ports[i].queues.take().expect("queues taken once");
+        let q = queues[i].take().expect("queues taken once");
         PortIo {
-            rxq,
-            txq,
+            rxq: q.rx,
+            txq: q.tx,
             arp: table,
             out: MbufBatch::with_capacity(32),
         }
@@ -186,32 +184,31 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
             ),
         ]
     };
-    let mut handles: Vec<LcoreHandle> = Vec::new();
-    let mut launch_err = None;
-    for (lc, w) in workers {
-        match lcore::launch(&io.eal, lc, move || w.run()) {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                launch_err = Some(e.to_string());
-                break;
-            }
-        }
-    }
-
     let mut driver = trials::Driver::new(shared.clone(), stop.clone(), cfg.quiet, cfg.drain);
-    let outcome = match launch_err {
-        Some(e) => Err(e),
-        None => match cfg.search {
+    let outcome = lcore::scope(&io.eal, |scope| {
+        // However this ends, the workers are told to exit before the scope
+        // waits for them.
+        let _exit = ExitOnDrop(&shared);
+        let mut handles: Vec<LcoreHandle> = Vec::new();
+        for (lc, w) in workers {
+            handles.push(
+                scope
+                    .launch(lc, move || w.run())
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let outcome = match cfg.search {
             Some(kind) => driver.search(cfg, kind).map(|s| (None, Some(s))),
             None => driver
                 .measure(cfg.rate, cfg.warmup, cfg.duration, "measure")
                 .map(|r| (Some(r), None)),
-        },
-    };
-    shared.exit.store(true, Ordering::SeqCst);
-    for h in handles {
-        h.join();
-    }
+        };
+        shared.exit.store(true, Ordering::SeqCst);
+        for h in handles {
+            h.join();
+        }
+        outcome
+    });
     io.stop();
     let (result, search) = outcome?;
 
@@ -283,4 +280,13 @@ fn pick_lcores(eal: &Eal, cfg: &Config, same_port: bool) -> Result<(u32, u32), S
         return Err("with one port for TX and RX, sending and receiving share one lcore".into());
     }
     Ok((tx, rx))
+}
+
+/// Tells the workers to exit when dropped.
+struct ExitOnDrop<'a>(&'a Shared);
+
+impl Drop for ExitOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.exit.store(true, Ordering::SeqCst);
+    }
 }

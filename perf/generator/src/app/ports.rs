@@ -5,7 +5,7 @@
 //! and resolving the device's MAC when `--dut-ip` is given.
 
 use sluice_core::MacAddr;
-use sluice_dpdk::{Eal, Mbuf, MbufBatch, Mempool, Port, PortConfig, RxQueue, TxQueue};
+use sluice_dpdk::{DeviceConfig, Eal, Mbuf, MbufBatch, Mempool, Port, QueuePair, RxQueue, TxQueue};
 use sluice_gen::arp::{self, ArpOutcome, ArpTable};
 use sluice_gen::config::Config;
 use std::net::Ipv4Addr;
@@ -13,14 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// An open, started port and its queues (until a worker takes them).
+/// An open, started port with one queue pair.
 pub struct OpenPort {
     /// The device.
     pub port: Port,
     /// Its MAC.
     pub mac: MacAddr,
-    /// Its queues, taken by the worker that owns the port.
-    pub queues: Option<(RxQueue, TxQueue)>,
 }
 
 /// DPDK, set up.
@@ -54,25 +52,19 @@ pub fn open(cfg: &Config) -> Result<Io, String> {
         let mut port = Port::open(&eal, name).map_err(|e| {
             format!("{e} (is {name} among the devices the EAL arguments create or allow?)")
         })?;
-        let (mut rxq, mut txq, _) = port
-            .configure(
-                &PortConfig {
-                    rx_queues: 1,
-                    tx_queues: 1,
-                    rx_desc: cfg.desc,
-                    tx_desc: cfg.desc,
-                    promiscuous: true,
-                },
-                &pool,
-            )
-            .map_err(|e| e.to_string())?;
+        port.configure(
+            &DeviceConfig {
+                queues: 1,
+                rx_desc: cfg.desc,
+                tx_desc: cfg.desc,
+                promiscuous: true,
+            },
+            &pool,
+        )
+        .map_err(|e| e.to_string())?;
         port.start().map_err(|e| e.to_string())?;
         let mac = MacAddr(port.mac().map_err(|e| e.to_string())?);
-        ports.push(OpenPort {
-            port,
-            mac,
-            queues: Some((rxq.remove(0), txq.remove(0))),
-        });
+        ports.push(OpenPort { port, mac });
     }
     let rx = ports.len() - 1;
     Ok(Io {
@@ -111,10 +103,19 @@ impl Io {
         }
     }
 
-    /// Stops the ports (every queue must have been dropped: workers joined).
+    /// The queue pair of every port, in port order; once.
+    pub fn queues(&self) -> Result<Vec<QueuePair<'_>>, String> {
+        let mut pairs = Vec::new();
+        for p in &self.ports {
+            let mut q = p.port.queues().map_err(|e| e.to_string())?;
+            pairs.push(q.remove(0));
+        }
+        Ok(pairs)
+    }
+
+    /// Stops the ports (no queue exists any more: they borrow the ports).
     pub fn stop(&mut self) {
         for p in &mut self.ports {
-            p.queues = None;
             if let Err(e) = p.port.stop() {
                 eprintln!("sluice-gen: {e}");
             }
@@ -123,7 +124,7 @@ impl Io {
 }
 
 /// Sends `frames` on a port from the main lcore; returns how many went.
-pub fn send_frames(pool: &Mempool, txq: &mut TxQueue, frames: &[&[u8]]) -> usize {
+pub fn send_frames(pool: &Mempool, txq: &mut TxQueue<'_>, frames: &[&[u8]]) -> usize {
     let mut batch = MbufBatch::with_capacity(frames.len().max(1));
     for f in frames {
         let Some(mut m) = Mbuf::alloc(pool) else {
@@ -147,8 +148,8 @@ pub fn send_frames(pool: &Mempool, txq: &mut TxQueue, frames: &[&[u8]]) -> usize
 /// Polls a port once from the main lcore: answers ARP requests for the
 /// addresses of `table`, and returns what ARP replies taught.
 pub fn poll_arp(
-    rxq: &mut RxQueue,
-    txq: &mut TxQueue,
+    rxq: &mut RxQueue<'_>,
+    txq: &mut TxQueue<'_>,
     table: &ArpTable,
 ) -> Vec<(Ipv4Addr, MacAddr)> {
     let mut batch = MbufBatch::with_capacity(32);
@@ -173,8 +174,8 @@ pub fn poll_arp(
 #[allow(clippy::too_many_arguments)]
 pub fn resolve(
     pool: &Mempool,
-    rxq: &mut RxQueue,
-    txq: &mut TxQueue,
+    rxq: &mut RxQueue<'_>,
+    txq: &mut TxQueue<'_>,
     table: &ArpTable,
     mac: MacAddr,
     ip: Ipv4Addr,

@@ -33,11 +33,11 @@ use std::sync::Arc;
 pub const MAX_BURST: usize = 256;
 
 /// A port owned by a worker.
-pub struct PortIo {
+pub struct PortIo<'port> {
     /// Its RX queue.
-    pub rxq: RxQueue,
+    pub rxq: RxQueue<'port>,
     /// Its TX queue.
-    pub txq: TxQueue,
+    pub txq: TxQueue<'port>,
     /// The addresses it answers ARP for.
     pub arp: ArpTable,
     /// ARP replies waiting to be sent.
@@ -132,7 +132,7 @@ impl TxPart {
         self.sending = false;
     }
 
-    fn offer(&mut self, txq: &mut TxQueue, shared: &Shared) {
+    fn offer(&mut self, txq: &mut TxQueue<'_>, shared: &Shared) {
         let n = self.batch.len();
         let sent = txq.tx_burst(&mut self.batch);
         let lens = &self.lens[self.lens_off..self.lens_off + sent];
@@ -146,7 +146,7 @@ impl TxPart {
 
     /// Sends what the bucket allows.
     #[inline]
-    fn poll(&mut self, txq: &mut TxQueue, shared: &Shared, now: u64) {
+    fn poll(&mut self, txq: &mut TxQueue<'_>, shared: &Shared, now: u64) {
         if !self.sending {
             return;
         }
@@ -248,8 +248,8 @@ impl RxPart {
 }
 
 /// One worker lcore's work.
-pub struct Worker {
-    ports: Vec<PortIo>,
+pub struct Worker<'port> {
+    ports: Vec<PortIo<'port>>,
     tx: Option<TxPart>,
     rx: Option<RxPart>,
     shared: Arc<Shared>,
@@ -258,15 +258,15 @@ pub struct Worker {
     phase_seen: u64,
 }
 
-impl Worker {
+impl<'port> Worker<'port> {
     /// A worker over `ports` with the given parts.
     pub fn new(
-        ports: Vec<PortIo>,
+        ports: Vec<PortIo<'port>>,
         tx: Option<TxPart>,
         rx: Option<RxPart>,
         shared: Arc<Shared>,
         burst: usize,
-    ) -> Worker {
+    ) -> Worker<'port> {
         let burst = burst.clamp(1, MAX_BURST);
         Worker {
             ports,
