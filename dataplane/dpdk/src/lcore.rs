@@ -6,6 +6,26 @@
 //! (ports, whose queues it polls), and every lcore launched in it has
 //! returned before [`scope`] does. So no worker outlives the EAL, a port or
 //! a pool it uses.
+//!
+//! ```no_run
+//! # use sluice_dpdk::{lcore, Eal};
+//! fn count_on_lcore_1(eal: &Eal) -> i32 {
+//!     let outside = 5;
+//!     lcore::scope(eal, |scope| scope.launch(1, || outside).unwrap().join())
+//! }
+//! ```
+//!
+//! A closure cannot borrow what ends before the scope does:
+//!
+//! ```compile_fail
+//! # use sluice_dpdk::{lcore, Eal};
+//! fn borrow_too_short(eal: &Eal) {
+//!     lcore::scope(eal, |scope| {
+//!         let inside = 5;
+//!         scope.launch(1, || inside).unwrap();
+//!     });
+//! }
+//! ```
 
 use crate::eal::Eal;
 use crate::error::{DpdkError, Result};

@@ -7,6 +7,36 @@
 //! its queues are handed out once, as [`QueuePair`]s that borrow the port.
 //! So no queue is polled by two threads, and a port cannot be stopped or
 //! closed while a queue of it exists.
+//!
+//! ```no_run
+//! # use sluice_dpdk::{Eal, Port};
+//! fn poll_then_stop(mut port: Port) {
+//!     let pairs = port.queues().unwrap();
+//!     drop(pairs);
+//!     port.stop().unwrap();
+//! }
+//! ```
+//!
+//! A queue cannot outlive its port, nor can the port stop under it:
+//!
+//! ```compile_fail
+//! # use sluice_dpdk::{Eal, Port};
+//! fn queues_outlive_the_port(eal: &Eal) {
+//!     let pairs = {
+//!         let port = Port::open(eal, "net_null0").unwrap();
+//!         port.queues().unwrap()
+//!     };
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use sluice_dpdk::{Eal, Port};
+//! fn stop_under_a_queue(mut port: Port) {
+//!     let pairs = port.queues().unwrap();
+//!     port.stop().unwrap();
+//!     drop(pairs);
+//! }
+//! ```
 
 use crate::eal::Eal;
 use crate::error::{check, DpdkError, Result};
