@@ -142,7 +142,7 @@ impl Figures {
         shared: &SharedStats,
         services: &[SlottedService],
         only: Option<&ServiceKey>,
-    ) -> Result<String, String> {
+    ) -> Result<String, super::ChangeError> {
         let mut n = 0;
         for s in services {
             if only.is_some_and(|k| *k != s.spec.key()) {
@@ -156,7 +156,7 @@ impl Figures {
             }
         }
         match only {
-            Some(k) if n == 0 => Err(format!("no service {k}")),
+            Some(k) if n == 0 => Err(super::ChangeError::NoService(*k)),
             Some(k) => Ok(format!("zeroed {k}")),
             None => Ok(format!("zeroed {n} services")),
         }

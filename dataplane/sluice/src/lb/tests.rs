@@ -4,7 +4,8 @@
 
 use super::*;
 use sluice_health::{CheckKind, CheckSpec};
-use sluice_proto::{OnRealRemoval, Protocol, SchedulerKind};
+use sluice_proto::{Forward, OnRealRemoval, Protocol, RealPatch, SchedulerKind, ServicePatch};
+use std::net::Ipv4Addr;
 
 fn control() -> LbControl {
     let ports = vec![PortBase {
@@ -314,4 +315,49 @@ fn edits_change_only_what_they_say() {
     sp.persistence_netmask = Some(32);
     assert!(c.service_edit(&sp).is_err());
     assert_eq!(c.specs(), vec![want]);
+}
+
+#[test]
+fn refusals_say_what_is_wrong() {
+    let mut c = control();
+    let s = spec(0, 0);
+    let key = s.key();
+    c.service_add(s.clone()).unwrap();
+    assert_eq!(
+        c.service_add(s.clone()).map(|_| ()),
+        Err(ChangeError::ServiceExists(key))
+    );
+    let ghost = ip("192.0.2.99");
+    assert_eq!(
+        c.real_del(&key, ghost, 80).map(|_| ()),
+        Err(ChangeError::NoReal {
+            service: key,
+            ip: ghost,
+            port: 80
+        })
+    );
+    let mut far = s.reals[0].clone();
+    far.ip = ip("203.0.113.7");
+    assert_eq!(
+        c.real_add(&key, far).map(|_| ()),
+        Err(ChangeError::NoRoute(ip("203.0.113.7")))
+    );
+    assert_eq!(
+        c.replace(&[s.clone(), s.clone()]).map(|_| ()),
+        Err(ChangeError::DefinedTwice(key))
+    );
+    let mut bad = s.clone();
+    bad.reals[0].forward = Forward::Dr;
+    bad.reals[0].ip = ip("203.0.113.7");
+    let e = c.replace(&[s.clone(), bad]).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&e, ChangeError::InService { index: 1, source, .. }
+            if matches!(**source, ChangeError::DirectRoutingOffSegment { .. })),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("service 1 (tcp 192.0.2.100:80): real 203.0.113.7:80 uses direct routing"),
+        "{e}"
+    );
 }
