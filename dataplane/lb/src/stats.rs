@@ -39,6 +39,12 @@ impl Counter {
         );
     }
 
+    /// Overwrites the value (for gauges the owner publishes).
+    #[inline(always)]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     /// Current value.
     #[inline(always)]
     pub fn get(&self) -> u64 {

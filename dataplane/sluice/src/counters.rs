@@ -1,38 +1,12 @@
 //! Per-worker counters. Each worker owns one cache-padded block and is its
 //! only writer (relaxed load + store: no locked instruction on the packet
-//! path); the control thread reads them at any time.
+//! path); the control thread reads them at any time. The [`Counter`] is
+//! the load balancer's, so one type counts everything.
 
 use crate::config::MAX_PORTS;
 use crossbeam_utils::CachePadded;
 use sluice_core::DropReason;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A counter written by one thread and read by others.
-#[derive(Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds `n`. Only the owning worker may call this.
-    #[inline(always)]
-    pub fn add(&self, n: u64) {
-        self.0.store(
-            self.0.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Overwrites the value (for gauges the owner publishes).
-    #[inline(always)]
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-
-    /// Current value.
-    #[inline(always)]
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+pub use sluice_lb::Counter;
 
 /// Traffic on one port, as one worker saw it.
 #[derive(Default)]

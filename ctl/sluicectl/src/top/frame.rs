@@ -1,4 +1,4 @@
-//! One frame of `top`: the lines drawn from a snapshot of the daemon's
+//! One frame of `top`: the lines drawn from one reading of the daemon's
 //! services and counters, cut to the screen's width and height. Pure, so
 //! that `--once` and the tests see exactly what the live view draws.
 //!
@@ -10,9 +10,9 @@ use crate::units::{clock_utc, human, human_count, percent};
 use sluice_proto::{Rates, ServiceList, Stats};
 use std::time::{Duration, SystemTime};
 
-/// What one refresh fetched.
+/// What one refresh read from the daemon.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct Reading {
     /// When it was fetched.
     pub at: SystemTime,
     /// `service list` (reported counters, rates).
@@ -37,7 +37,7 @@ fn traffic_cells(r: &Rates) -> String {
 }
 
 /// Every line of the view, uncut. `interactive` adds the key hint.
-pub fn lines(s: &Snapshot, interval: Duration, interactive: bool) -> Vec<String> {
+pub fn lines(s: &Reading, interval: Duration, interactive: bool) -> Vec<String> {
     let mut o = Vec::new();
     let n = s.services.services.len();
     let w = s.stats.workers.len();
@@ -127,7 +127,7 @@ pub fn fit(mut lines: Vec<String>, width: usize, height: usize) -> Vec<String> {
 
 /// The frame for a screen of `width` by `height`.
 pub fn frame(
-    s: &Snapshot,
+    s: &Reading,
     interval: Duration,
     interactive: bool,
     width: usize,
@@ -171,8 +171,8 @@ mod tests {
         }
     }
 
-    fn snapshot(reals: u8, workers: usize) -> Snapshot {
-        Snapshot {
+    fn reading(reals: u8, workers: usize) -> Reading {
+        Reading {
             at: SystemTime::UNIX_EPOCH,
             services: ServiceList {
                 services: vec![ServiceInfo {
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn widest_lines_fit_80_columns_uncut() {
-        let s = snapshot(1, 1);
+        let s = reading(1, 1);
         for l in lines(&s, Duration::from_secs(1), true) {
             assert!(l.len() <= 80, "{} > 80: {l:?}", l.len());
         }
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn cut_to_the_screen() {
-        let s = snapshot(40, 2);
+        let s = reading(40, 2);
         let f = frame(&s, Duration::from_millis(500), true, 80, 24);
         assert_eq!(f.len(), 24);
         assert!(f.iter().all(|l| l.chars().count() <= 80));
@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(f.len(), 3);
         assert!(f.iter().all(|l| l.chars().count() <= 20));
         assert!(frame(&s, Duration::from_secs(1), true, 80, 0).is_empty());
-        let f = frame(&snapshot(1, 1), Duration::from_secs(1), false, 80, 24);
+        let f = frame(&reading(1, 1), Duration::from_secs(1), false, 80, 24);
         assert_eq!(f.len(), 8);
         assert!(f[0].contains("every 1s"));
     }

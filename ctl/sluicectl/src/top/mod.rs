@@ -13,7 +13,7 @@ mod screen;
 use crate::client::{self, Failure};
 use clap::Args;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use frame::Snapshot;
+use frame::Reading;
 use sluice_proto::{Command, ReplyBody};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ fn dimension(arg: Option<u16>, var: &str, default: usize) -> usize {
 }
 
 /// Asks the daemon for the services and the counters.
-fn fetch(socket: &Path) -> Result<Snapshot, Failure> {
+fn fetch(socket: &Path) -> Result<Reading, Failure> {
     let unexpected = |what: &str| Failure {
         code: 5,
         message: format!("the daemon answered {what} with another kind of reply"),
@@ -74,7 +74,7 @@ fn fetch(socket: &Path) -> Result<Snapshot, Failure> {
         ReplyBody::Stats(s) => s,
         _ => return Err(unexpected("stats")),
     };
-    Ok(Snapshot {
+    Ok(Reading {
         at: SystemTime::now(),
         services,
         stats,
@@ -84,7 +84,7 @@ fn fetch(socket: &Path) -> Result<Snapshot, Failure> {
 /// [`fetch`], trying once more after a failure of the connection itself:
 /// a daemon that stops mid-request is then seen as unreachable (exit 3)
 /// rather than as a broken reply.
-fn fetch_retrying(socket: &Path) -> Result<Snapshot, Failure> {
+fn fetch_retrying(socket: &Path) -> Result<Reading, Failure> {
     match fetch(socket) {
         Err(f) if f.code == 5 => {
             std::thread::sleep(Duration::from_millis(200));
@@ -96,7 +96,7 @@ fn fetch_retrying(socket: &Path) -> Result<Snapshot, Failure> {
 
 /// Runs `top`; returns the exit code, having printed any error.
 pub fn run(socket: &Path, args: &TopArgs) -> u8 {
-    // The first snapshot before the terminal is touched: a daemon that is
+    // The first reading before the terminal is touched: a daemon that is
     // not there is reported as by every other command.
     let first = match fetch(socket) {
         Ok(s) => s,
@@ -148,7 +148,7 @@ fn live(
     screen: &mut screen::Screen,
     socket: PathBuf,
     interval: Duration,
-    first: Snapshot,
+    first: Reading,
 ) -> Result<(), Failure> {
     let io_failure = |e: std::io::Error| Failure {
         code: 5,
@@ -167,12 +167,12 @@ fn live(
             }
         }
     });
-    let mut snapshot = first;
+    let mut reading = first;
     let mut dirty = true;
     loop {
         match rx.try_recv() {
             Ok(Ok(s)) => {
-                snapshot = s;
+                reading = s;
                 dirty = true;
             }
             Ok(Err(f)) => return Err(f),
@@ -186,7 +186,7 @@ fn live(
         }
         if dirty {
             let (w, h) = screen.size().map_err(io_failure)?;
-            let lines = frame::frame(&snapshot, interval, true, w, h);
+            let lines = frame::frame(&reading, interval, true, w, h);
             screen.draw(&lines, h).map_err(io_failure)?;
             dirty = false;
         }

@@ -160,8 +160,8 @@ fn respond(req: &HttpRequest, requests: &Sender<Pending>, stop: &AtomicBool) -> 
                     format.content_type(),
                     render(&status, &stats, &services, format),
                 ),
-                Err(Failure::Unavailable(m)) => Response::text(503, format!("{m}\n")),
-                Err(Failure::Failed(m)) => Response::text(500, format!("{m}\n")),
+                Err(ScrapeError::Unavailable(m)) => Response::text(503, format!("{m}\n")),
+                Err(ScrapeError::Failed(m)) => Response::text(500, format!("{m}\n")),
             }
         }
         "/" if get => Response::new(200, "text/html; charset=utf-8", INDEX),
@@ -174,7 +174,7 @@ fn respond(req: &HttpRequest, requests: &Sender<Pending>, stop: &AtomicBool) -> 
 
 /// Why the control thread's figures could not be had.
 #[derive(Debug)]
-enum Failure {
+enum ScrapeError {
     /// No answer (the daemon is stopping or stuck): 503.
     Unavailable(String),
     /// An error reply, or an unexpected one: 500.
@@ -187,7 +187,7 @@ fn ask(
     requests: &Sender<Pending>,
     stop: &AtomicBool,
     command: Command,
-) -> Result<ReplyBody, Failure> {
+) -> Result<ReplyBody, ScrapeError> {
     let what = format!("{command:?}");
     let deadline = Instant::now() + REPLY_TIMEOUT;
     let (tx, rx) = bounded::<Reply>(1);
@@ -196,8 +196,8 @@ fn ask(
         peer: Peer::INTERNAL,
         reply: tx,
     };
-    let gone = || Failure::Unavailable("the daemon is shutting down".into());
-    let slow = || Failure::Unavailable(format!("no reply from the control thread to {what}"));
+    let gone = || ScrapeError::Unavailable("the daemon is shutting down".into());
+    let slow = || ScrapeError::Unavailable(format!("no reply from the control thread to {what}"));
     loop {
         if stop.load(Ordering::Relaxed) {
             return Err(gone());
@@ -233,11 +233,11 @@ fn ask(
             result: Some(body),
             ..
         } => Ok(body),
-        Reply { error: Some(e), .. } => Err(Failure::Failed(format!(
+        Reply { error: Some(e), .. } => Err(ScrapeError::Failed(format!(
             "{what} failed: {:?}: {}",
             e.code, e.message
         ))),
-        _ => Err(Failure::Failed(format!("{what}: empty reply"))),
+        _ => Err(ScrapeError::Failed(format!("{what}: empty reply"))),
     }
 }
 
@@ -245,8 +245,8 @@ fn ask(
 fn scrape(
     requests: &Sender<Pending>,
     stop: &AtomicBool,
-) -> Result<(Status, Stats, ServiceList), Failure> {
-    let unexpected = |b: ReplyBody| Failure::Failed(format!("unexpected reply {b:?}"));
+) -> Result<(Status, Stats, ServiceList), ScrapeError> {
+    let unexpected = |b: ReplyBody| ScrapeError::Failed(format!("unexpected reply {b:?}"));
     let status = match ask(requests, stop, Command::Status)? {
         ReplyBody::Status(s) => s,
         b => return Err(unexpected(b)),
