@@ -435,7 +435,7 @@ pub struct DeviceStats {
 }
 
 /// One worker's counters.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WorkerStats {
     /// Worker index.
     pub id: usize,

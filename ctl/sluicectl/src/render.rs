@@ -1,5 +1,6 @@
 //! Human-readable tables for replies.
 
+use sluice_proto::figures::{self, Figure};
 use sluice_proto::{Stats, Status};
 use std::fmt::Write;
 
@@ -61,59 +62,67 @@ pub fn status(s: &Status) -> String {
     o
 }
 
-/// The `stats` tables.
+/// The port columns of `stats`, by catalogue name.
+const PORT_COLUMNS: &[&str] = &[
+    "rx_packets",
+    "rx_bytes",
+    "tx_packets",
+    "tx_bytes",
+    "device_imissed",
+    "device_ierrors",
+    "device_oerrors",
+];
+
+/// The worker columns of `stats`, by catalogue name.
+const WORKER_COLUMNS: &[&str] = &[
+    "rx_packets",
+    "tx_packets",
+    "arp_requests_answered",
+    "arp_replies_learned",
+    "icmp_echo_answered",
+    "busy_polls",
+    "idle_polls",
+];
+
+/// The figures named in `names`, from `list` (the names are this file's
+/// constants, every one in the catalogue: a test says so).
+fn columns<T>(list: &'static [Figure<T>], names: &[&str]) -> Vec<&'static Figure<T>> {
+    names.iter().filter_map(|n| Figure::find(list, n)).collect()
+}
+
+/// A row of right-aligned figures, each as wide as its heading (at least
+/// 10 columns).
+fn figure_cells<T>(figures: &[&Figure<T>], value: Option<&T>) -> String {
+    let mut o = String::new();
+    for f in figures {
+        let width = f.column.len().max(10);
+        match value {
+            Some(v) => write!(o, " {:>width$}", (f.get)(v)),
+            None => write!(o, " {:>width$}", f.column),
+        }
+        .expect("writing to a String");
+    }
+    o
+}
+
+/// The `stats` tables: one line per port and per worker, with the
+/// catalogue's column headings, then the drops by reason.
 pub fn stats(s: &Stats) -> String {
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>8} {:>8}",
-        "PORT", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "IMISSED", "IERRORS", "OERRORS"
-    );
+    let port = columns(figures::PORT, PORT_COLUMNS);
+    let _ = writeln!(o, "{:<10}{}", "PORT", figure_cells(&port, None));
     for p in &s.ports {
-        let _ = writeln!(
-            o,
-            "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>8} {:>8}",
-            p.name,
-            p.traffic.rx_packets,
-            p.traffic.rx_bytes,
-            p.traffic.tx_packets,
-            p.traffic.tx_bytes,
-            p.device.imissed,
-            p.device.ierrors,
-            p.device.oerrors
-        );
+        let _ = writeln!(o, "{:<10}{}", p.name, figure_cells(&port, Some(p)));
     }
     let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "{:<6} {:>5} {:>10} {:>10} {:>8} {:>8} {:>9} {:>12} {:>12} {:>8}",
-        "WORKER",
-        "LCORE",
-        "RX-PKTS",
-        "TX-PKTS",
-        "ARP-ANS",
-        "ARP-LRN",
-        "ICMP-ECHO",
-        "BUSY-POLLS",
-        "IDLE-POLLS",
-        "DROPS"
-    );
+    let worker = columns(figures::WORKER, WORKER_COLUMNS);
+    let conns = columns(figures::CONNTRACK, &["connections"]);
+    let head = figure_cells(&worker, None) + &figure_cells(&conns, None);
+    let _ = writeln!(o, "{:<6} {:>5}{head} {:>10}", "WORKER", "LCORE", "DROPS");
     for w in &s.workers {
         let drops: u64 = w.drops.values().sum();
-        let _ = writeln!(
-            o,
-            "{:<6} {:>5} {:>10} {:>10} {:>8} {:>8} {:>9} {:>12} {:>12} {:>8}",
-            w.id,
-            w.lcore,
-            w.traffic.rx_packets,
-            w.traffic.tx_packets,
-            w.arp_requests_answered,
-            w.arp_replies_learned,
-            w.icmp_echo_answered,
-            w.busy_polls,
-            w.idle_polls,
-            drops
-        );
+        let cells = figure_cells(&worker, Some(w)) + &figure_cells(&conns, Some(w));
+        let _ = writeln!(o, "{:<6} {:>5}{cells} {drops:>10}", w.id, w.lcore);
     }
     let totals = s.total_drops();
     let nonzero: Vec<_> = totals.iter().filter(|(_, v)| **v > 0).collect();
@@ -285,4 +294,60 @@ pub fn health(l: &sluice_proto::ServiceList) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_proto::{PortStats, WorkerStats};
+
+    #[test]
+    fn every_stats_column_is_in_the_catalogue() {
+        assert_eq!(
+            columns(figures::PORT, PORT_COLUMNS).len(),
+            PORT_COLUMNS.len()
+        );
+        assert_eq!(
+            columns(figures::WORKER, WORKER_COLUMNS).len(),
+            WORKER_COLUMNS.len()
+        );
+    }
+
+    #[test]
+    fn stats_heads_columns_with_the_catalogue_and_aligns_them() {
+        let mut w = WorkerStats {
+            id: 1,
+            lcore: 3,
+            ..Default::default()
+        };
+        w.traffic.rx_packets = 1234567;
+        w.conntrack.occupancy = 42;
+        w.drops.insert("not_for_us".into(), 5);
+        let p = PortStats {
+            name: "lan0".into(),
+            traffic: Default::default(),
+            device: Default::default(),
+            xstats: Default::default(),
+        };
+        let t = stats(&Stats {
+            ports: vec![p],
+            workers: vec![w],
+        });
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[0].starts_with("PORT") && lines[0].contains("RX-PKTS"),
+            "{t}"
+        );
+        assert!(lines[0].contains("MISSED"), "{t}");
+        let head = lines.iter().find(|l| l.starts_with("WORKER")).unwrap();
+        let row = lines.iter().find(|l| l.starts_with('1')).unwrap();
+        assert_eq!(head.len(), row.len(), "{t}");
+        for col in ["RX-PKTS", "ICMP-ECHO", "CONNS", "DROPS"] {
+            assert!(head.contains(col), "{t}");
+        }
+        let end = head.find("RX-PKTS").unwrap() + "RX-PKTS".len();
+        assert!(row[..end].ends_with("1234567"), "{t}");
+        assert!(row.ends_with(" 5") && row.contains(" 42 "), "{t}");
+        assert!(t.contains("not_for_us"), "{t}");
+    }
 }

@@ -7,6 +7,8 @@ use crate::config::MAX_PORTS;
 use crossbeam_utils::CachePadded;
 use sluice_core::DropReason;
 pub use sluice_lb::Counter;
+use sluice_lb::WorkerLbStats;
+use sluice_proto::{ConnTableStats, Traffic, WorkerStats};
 
 /// Traffic on one port, as one worker saw it.
 #[derive(Default)]
@@ -64,6 +66,52 @@ impl WorkerCounters {
     /// A zeroed, cache-padded block.
     pub fn new() -> CachePadded<WorkerCounters> {
         CachePadded::new(WorkerCounters::default())
+    }
+
+    /// Traffic on port `i`.
+    pub fn traffic(&self, i: usize) -> Traffic {
+        let p = &self.ports[i];
+        Traffic {
+            rx_packets: p.rx_packets.get(),
+            rx_bytes: p.rx_bytes.get(),
+            tx_packets: p.tx_packets.get(),
+            tx_bytes: p.tx_bytes.get(),
+        }
+    }
+
+    /// These counters and `lb`'s as `stats` reports them, over the first
+    /// `ports` ports; the id, the lcore and the rates (which need samples)
+    /// are left for the caller.
+    pub fn report(&self, lb: &WorkerLbStats, ports: usize) -> WorkerStats {
+        WorkerStats {
+            traffic: (0..ports.min(MAX_PORTS)).map(|i| self.traffic(i)).sum(),
+            arp_requests_answered: self.arp_requests_answered.get(),
+            arp_replies_learned: self.arp_replies_learned.get(),
+            icmp_echo_answered: self.icmp_echo_answered.get(),
+            busy_polls: self.busy_polls.get(),
+            idle_polls: self.idle_polls.get(),
+            busy_cycles: self.busy_cycles.get(),
+            tsc_hz: sluice_dpdk::cycles_hz(),
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.name().to_string(), self.drops[r.index()].get()))
+                .collect(),
+            conntrack: ConnTableStats {
+                occupancy: self.ct_occupancy.get(),
+                capacity: self.ct_capacity.get(),
+                inserts: self.ct_inserts.get(),
+                insert_failures: self.ct_insert_failures.get(),
+                expiries: self.ct_expiries.get(),
+                removals: self.ct_removals.get(),
+                templates: self.ct_templates.get(),
+            },
+            handoff_out: lb.handoff_out.get(),
+            handoff_in: lb.handoff_in.get(),
+            stateless_forwards: lb.stateless_forwards.get(),
+            held_for_arp: lb.held_for_arp.get(),
+            arp_requests_sent: lb.arp_requests_sent.get(),
+            ..WorkerStats::default()
+        }
     }
 
     /// Counts a drop.

@@ -1,44 +1,27 @@
 //! Sluice's counters on DPDK's telemetry socket: `dpdk-telemetry.py -f
 //! <file-prefix>` then `/sluice/stats`, `/sluice/drops` or
-//! `/sluice/worker,<id>`.
+//! `/sluice/worker,<id>`. The keys are the catalogue's names
+//! ([`sluice_proto::figures`]): the same as `stats --json` and the metric
+//! families.
 
+use crate::config::MAX_PORTS;
 use crate::counters::WorkerCounters;
 use crossbeam_utils::CachePadded;
 use sluice_core::DropReason;
 use sluice_dpdk::telemetry;
-use sluice_lb::SharedStats;
+use sluice_lb::{SharedStats, WorkerLbStats};
+use sluice_proto::figures;
 use std::sync::Arc;
 
-/// One worker's counters as telemetry entries.
-fn worker_entries(c: &WorkerCounters, lb: &sluice_lb::WorkerLbStats) -> Vec<(String, u64)> {
-    let mut v = Vec::new();
-    let (mut rxp, mut rxb, mut txp, mut txb) = (0, 0, 0, 0);
-    for p in c.ports.iter() {
-        rxp += p.rx_packets.get();
-        rxb += p.rx_bytes.get();
-        txp += p.tx_packets.get();
-        txb += p.tx_bytes.get();
-    }
-    v.push(("rx_packets".into(), rxp));
-    v.push(("rx_bytes".into(), rxb));
-    v.push(("tx_packets".into(), txp));
-    v.push(("tx_bytes".into(), txb));
-    v.push(("drops".into(), c.drops.iter().map(|d| d.get()).sum()));
-    v.push((
-        "arp_requests_answered".into(),
-        c.arp_requests_answered.get(),
-    ));
-    v.push(("icmp_echo_answered".into(), c.icmp_echo_answered.get()));
-    v.push(("busy_polls".into(), c.busy_polls.get()));
-    v.push(("idle_polls".into(), c.idle_polls.get()));
-    v.push(("busy_cycles".into(), c.busy_cycles.get()));
-    v.push(("connections".into(), c.ct_occupancy.get()));
-    v.push(("connection_capacity".into(), c.ct_capacity.get()));
-    v.push(("connection_inserts".into(), c.ct_inserts.get()));
-    v.push(("connection_expiries".into(), c.ct_expiries.get()));
-    v.push(("handoff_out".into(), lb.handoff_out.get()));
-    v.push(("handoff_in".into(), lb.handoff_in.get()));
-    v.push(("stateless_forwards".into(), lb.stateless_forwards.get()));
+/// One worker's counters as telemetry entries, named as the catalogue
+/// ([`figures`]) names them, and its drops in total.
+fn worker_entries(c: &WorkerCounters, lb: &WorkerLbStats) -> Vec<(String, u64)> {
+    let stats = c.report(lb, MAX_PORTS);
+    let catalogue = figures::WORKER.iter().chain(figures::CONNTRACK);
+    let mut v: Vec<(String, u64)> = catalogue
+        .map(|f| (f.name.to_string(), (f.get)(&stats)))
+        .collect();
+    v.push(("drops".into(), stats.drops.values().sum()));
     v
 }
 

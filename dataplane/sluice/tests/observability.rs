@@ -71,7 +71,11 @@ fn dpdk_telemetry_reads_sluice_counters() {
     .expect("telemetry never showed received packets");
     let stats = &got[0]["/sluice/stats"];
     assert_eq!(stats["workers"], 1);
-    assert_eq!(stats["connection_capacity"], 65536);
+    // Keys are the catalogue's names, as in `stats --json` and the metrics.
+    assert_eq!(stats["capacity"], 65536);
+    for f in sluice_proto::figures::WORKER {
+        assert!(stats[f.name].is_u64(), "no {} in {stats}", f.name);
+    }
     assert!(stats["drops"].as_u64().unwrap() > 0);
     let drops = got[1]["/sluice/drops"].as_object().unwrap();
     assert!(

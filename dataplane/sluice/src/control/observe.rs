@@ -2,9 +2,7 @@
 //! and each worker's busy share and packet rate over the last seconds.
 
 use super::Control;
-use crate::counters::WorkerCounters;
 use crate::lb::RATE_WINDOW;
-use sluice_core::DropReason;
 use sluice_dpdk::{DpdkError, Eal};
 use sluice_proto::{self as proto, ErrorCode, Reply, ReplyBody};
 use std::collections::VecDeque;
@@ -101,7 +99,7 @@ impl Control<'_> {
     fn stats(&self) -> Result<proto::Stats, DpdkError> {
         let mut ports = Vec::new();
         for (i, p) in self.ports.entries.iter().enumerate() {
-            let t = self.workers.iter().map(|w| traffic(&w.counters, i)).sum();
+            let t = self.workers.iter().map(|w| w.counters.traffic(i)).sum();
             ports.push(port_stats(p, t)?);
         }
         let workers = (0..self.workers.len())
@@ -112,52 +110,15 @@ impl Control<'_> {
 
     fn worker_stats(&self, id: usize) -> proto::WorkerStats {
         let w = &self.workers[id];
-        let c = &w.counters;
-        let lbw = &self.lb.shared().workers[id];
+        let lb = &self.lb.shared().workers[id];
         let (busy_share, rx_pps) = self.samples.rates(id);
         proto::WorkerStats {
-            busy_share,
-            rx_pps,
             id,
             lcore: w.lcore,
-            traffic: (0..self.ports.len()).map(|i| traffic(c, i)).sum(),
-            arp_requests_answered: c.arp_requests_answered.get(),
-            arp_replies_learned: c.arp_replies_learned.get(),
-            icmp_echo_answered: c.icmp_echo_answered.get(),
-            busy_polls: c.busy_polls.get(),
-            idle_polls: c.idle_polls.get(),
-            busy_cycles: c.busy_cycles.get(),
-            tsc_hz: sluice_dpdk::cycles_hz(),
-            drops: DropReason::ALL
-                .iter()
-                .map(|r| (r.name().to_string(), c.drops[r.index()].get()))
-                .collect(),
-            conntrack: proto::ConnTableStats {
-                occupancy: c.ct_occupancy.get(),
-                capacity: c.ct_capacity.get(),
-                inserts: c.ct_inserts.get(),
-                insert_failures: c.ct_insert_failures.get(),
-                expiries: c.ct_expiries.get(),
-                removals: c.ct_removals.get(),
-                templates: c.ct_templates.get(),
-            },
-            handoff_out: lbw.handoff_out.get(),
-            handoff_in: lbw.handoff_in.get(),
-            stateless_forwards: lbw.stateless_forwards.get(),
-            held_for_arp: lbw.held_for_arp.get(),
-            arp_requests_sent: lbw.arp_requests_sent.get(),
+            busy_share,
+            rx_pps,
+            ..w.counters.report(lb, self.ports.len())
         }
-    }
-}
-
-/// One worker's traffic on port `i`.
-fn traffic(c: &WorkerCounters, i: usize) -> proto::Traffic {
-    let pc = &c.ports[i];
-    proto::Traffic {
-        rx_packets: pc.rx_packets.get(),
-        rx_bytes: pc.rx_bytes.get(),
-        tx_packets: pc.tx_packets.get(),
-        tx_bytes: pc.tx_bytes.get(),
     }
 }
 
