@@ -156,36 +156,9 @@ fn changed_lines(a: &[String], b: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn edits_change_only_the_fields_given() {
-    if !require_root() {
-        return;
-    }
-    // No traffic needed: a daemon on net_null with a DR real that has
-    // thresholds and its own check, and a service with a check, an agent,
-    // persistence and policies.
-    let cfg = r#"
-[eal]
-no_huge = true
-memory_mb = 128
-file_prefix = "@PREFIX@"
-
-[dataplane]
-workers = [1]
-mempool_size = 4096
-rx_desc = 512
-tx_desc = 512
-idle_sleep_us = 1000
-connections = 65536
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "null"
-device = "net_null0,no-rx=1"
-addresses = ["192.0.2.1/24"]
-
+/// A service with a check, an agent, persistence and policies, and a DR
+/// real with thresholds and its own check.
+const EDITABLE: &str = r#"
 [[service]]
 protocol = "tcp"
 vip = "192.0.2.100"
@@ -209,7 +182,17 @@ check = { kind = "exec", command = ["/bin/true"], interval_ms = 60000 }
 ip = "192.0.2.22"
 port = 80
 "#;
-    let d = Daemon::start(None, cfg);
+
+#[test]
+fn edits_change_only_the_fields_given() {
+    if !require_root() {
+        return;
+    }
+    // No traffic needed: a daemon on net_null with a DR real that has
+    // thresholds and its own check, and a service with a check, an agent,
+    // persistence and policies.
+    let cfg = TestConfig::null_port().then(EDITABLE).render();
+    let d = Daemon::start(None, &cfg);
     let s0 = saved(&d);
     ok(
         &d,

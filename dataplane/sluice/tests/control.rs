@@ -9,28 +9,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-const NULL_PORT: &str = r#"
-[eal]
-no_huge = true
-memory_mb = 128
-file_prefix = "@PREFIX@"
-
-[dataplane]
-workers = [1]
-mempool_size = 4096
-rx_desc = 512
-tx_desc = 512
-idle_sleep_us = 1000
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "null"
-device = "net_null0,no-rx=1"
-addresses = ["192.0.2.1/24"]
-"#;
-
 fn exchange(s: &mut UnixStream, line: &[u8]) -> serde_json::Value {
     s.write_all(line).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -50,7 +28,7 @@ fn status_and_stats_are_json_and_socket_is_private() {
     if !require_root() {
         return;
     }
-    let d = Daemon::start(None, NULL_PORT);
+    let d = Daemon::start(None, &TestConfig::null_port().render());
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode {mode:o}");
     let st = d.ctl_json(&["status"]);
@@ -85,7 +63,7 @@ fn bad_requests_get_error_replies_and_the_daemon_keeps_serving() {
     if !require_root() {
         return;
     }
-    let d = Daemon::start(None, NULL_PORT);
+    let d = Daemon::start(None, &TestConfig::null_port().render());
 
     let mut s = connect(&d);
     let r = exchange(&mut s, b"this is not json\n");
@@ -216,7 +194,8 @@ fn bad_config_is_refused_with_its_location() {
     let cfg = dir.path().join("bad.toml");
     std::fs::write(
         &cfg,
-        NULL_PORT
+        TestConfig::null_port()
+            .render()
             .replace("@PREFIX@", "x")
             .replace("@SOCKET@", "/tmp/x.sock")
             .replace("192.0.2.1/24", "192.0.2.300/24"),
@@ -254,7 +233,8 @@ fn bad_config_is_refused_with_its_location() {
     // --check validates and shows the EAL arguments without starting.
     std::fs::write(
         &cfg,
-        NULL_PORT
+        TestConfig::null_port()
+            .render()
             .replace("@PREFIX@", "x")
             .replace("@SOCKET@", "/tmp/x.sock"),
     )

@@ -13,21 +13,10 @@ const HOST_IP: [u8; 4] = [192, 0, 2, 10];
 const OTHER_IP: [u8; 4] = [192, 0, 2, 99];
 const HOST_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
 
-/// RFC 1071 checksum, written independently of sluice-core.
+/// The checksum of `data` as stored, from sluice-core's test oracle
+/// (written independently of its checksum code).
 fn csum(data: &[u8]) -> [u8; 2] {
-    let mut s: u32 = 0;
-    for c in data.chunks(2) {
-        let w = if c.len() == 2 {
-            (c[0] as u32) << 8 | c[1] as u32
-        } else {
-            (c[0] as u32) << 8
-        };
-        s += w;
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    (!(s as u16)).to_be_bytes()
+    sluice_core::testing::inet_checksum(&[data]).to_be_bytes()
 }
 
 fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -164,31 +153,16 @@ fn arp_and_echo_golden_packets() {
     frames.push(f);
     pcap::write(&inp, &frames);
 
-    let cfg = format!(
-        r#"
-[eal]
-no_huge = true
-memory_mb = 128
-file_prefix = "@PREFIX@"
-
-[dataplane]
-workers = [1]
-mempool_size = 4096
-rx_desc = 512
-tx_desc = 512
-idle_sleep_us = 500
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "pcap"
-device = "net_pcap0,rx_pcap={},tx_pcap={}"
-addresses = ["192.0.2.1/24"]
-"#,
+    let pcap_port = format!(
+        "net_pcap0,rx_pcap={},tx_pcap={}",
         inp.display(),
         out.display()
     );
+    let cfg = TestConfig::new()
+        .small_rings()
+        .idle_sleep_us(500)
+        .port("pcap", &pcap_port, &["192.0.2.1/24"])
+        .render();
     let d = Daemon::start(None, &cfg);
     let n = frames.len() as u64;
     let stats = wait_for(Duration::from_secs(30), || {

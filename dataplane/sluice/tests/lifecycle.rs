@@ -7,28 +7,12 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const BASE: &str = r#"
-[eal]
-no_huge = true
-memory_mb = 128
-file_prefix = "@PREFIX@"
+/// A null port and one service with two reals.
+fn base() -> TestConfig {
+    TestConfig::null_port().then(SERVICE)
+}
 
-[dataplane]
-workers = [1]
-mempool_size = 4096
-rx_desc = 512
-tx_desc = 512
-idle_sleep_us = 1000
-connections = 65536
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "null"
-device = "net_null0,no-rx=1"
-addresses = ["192.0.2.1/24"]
-
+const SERVICE: &str = r#"
 [[service]]
 protocol = "tcp"
 vip = "192.0.2.100"
@@ -79,7 +63,7 @@ fn save_and_restore_round_trip() {
     if !require_root() {
         return;
     }
-    let d = Daemon::start(None, BASE);
+    let d = Daemon::start(None, &base().render());
     ok(
         &d,
         &[
@@ -180,7 +164,7 @@ fn reload_applies_the_difference_and_refuses_bad_files() {
     if !require_root() {
         return;
     }
-    let d = Daemon::start(None, BASE);
+    let d = Daemon::start(None, &base().render());
     let cfg = d.dir.path().join("sluice.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
 
@@ -270,10 +254,7 @@ fn only_root_or_the_control_group_may_use_the_socket() {
         return;
     }
     // World-connectable socket, no group: the credential check refuses.
-    let d = Daemon::start(
-        None,
-        &BASE.replace("[control]", "[control]\nmode = \"0666\""),
-    );
+    let d = Daemon::start(None, &base().control("mode = \"0666\"").render());
     // The test's temp dir must be traversable by nobody.
     let _ = std::process::Command::new("chmod")
         .args(["0755", d.dir.path().to_str().unwrap()])
@@ -297,10 +278,7 @@ fn only_root_or_the_control_group_may_use_the_socket() {
     assert!(exit.log.contains("refused a client"), "{}", exit.log);
 
     // With `group = "nogroup"` its members may.
-    let d = Daemon::start(
-        None,
-        &BASE.replace("[control]", "[control]\ngroup = \"nogroup\""),
-    );
+    let d = Daemon::start(None, &base().control("group = \"nogroup\"").render());
     let _ = std::process::Command::new("chmod")
         .args(["0755", d.dir.path().to_str().unwrap()])
         .status();
@@ -317,7 +295,7 @@ fn a_broken_or_mismatched_restore_is_refused_and_nothing_changes() {
     if !require_root() {
         return;
     }
-    let d = Daemon::start(None, BASE);
+    let d = Daemon::start(None, &base().render());
     let saved = ok(&d, &["save"]);
     let before = specs(&d);
     let file = d.dir.path().join("restore.toml");

@@ -11,27 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = r#"
-[eal]
-no_huge = true
-memory_mb = 128
-file_prefix = "@PREFIX@"
-
-[dataplane]
-workers = [1]
-mempool_size = 4096
-rx_desc = 512
-tx_desc = 512
-idle_sleep_us = 1000
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "null"
-device = "net_null0,no-rx=1"
-addresses = ["192.0.2.1/24"]
-
+/// The metrics endpoint and a service, after the null port.
+const SECTIONS: &str = r#"
 [metrics]
 enabled = true
 listen = "127.0.0.1:@METRICS_PORT@"
@@ -151,7 +132,13 @@ fn metrics_endpoint_serves_real_figures_in_both_formats() {
         return;
     }
     let port = free_port();
-    let d = Daemon::start(None, &CONFIG.replace("@METRICS_PORT@", &port.to_string()));
+    let d = Daemon::start(
+        None,
+        &TestConfig::null_port()
+            .then(SECTIONS)
+            .render()
+            .replace("@METRICS_PORT@", &port.to_string()),
+    );
     let url = format!("http://127.0.0.1:{port}/metrics");
 
     // The endpoint opens just after the control socket.

@@ -30,32 +30,17 @@ fn topo() -> Topo {
     }
 }
 
-fn config(lb_if: &str, workers: &[u32], lcores: Option<&str>) -> String {
-    let workers: Vec<String> = workers.iter().map(|w| w.to_string()).collect();
-    let lcores = lcores
-        .map(|l| format!("lcores = \"{l}\"\n"))
-        .unwrap_or_default();
-    format!(
-        r#"
-[eal]
-no_huge = true
-memory_mb = 256
-file_prefix = "@PREFIX@"
-{lcores}
-[dataplane]
-workers = [{}]
-idle_sleep_us = 200
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "client"
-device = "net_af_packet0,iface={lb_if}"
-addresses = ["192.0.2.1/24", "192.0.2.2/24"]
-"#,
-        workers.join(", ")
-    )
+fn config(lb_if: &str, workers: &[u32], lcores: Option<&str>) -> TestConfig {
+    TestConfig::new()
+        .memory_mb(256)
+        .workers(workers)
+        .lcores(lcores)
+        .idle_sleep_us(200)
+        .port(
+            "client",
+            &format!("net_af_packet0,iface={lb_if}"),
+            &["192.0.2.1/24", "192.0.2.2/24"],
+        )
 }
 
 /// Count of "N packets received" in arping's summary.
@@ -87,7 +72,7 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
         return;
     }
     let t = topo();
-    let d = Daemon::start(Some(&t.lb), &config(&t.lb_if, workers, lcores));
+    let d = Daemon::start(Some(&t.lb), &config(&t.lb_if, workers, lcores).render());
 
     let status = d.ctl_json(&["status"]);
     let port = &status["result"]["ports"][0];
@@ -242,8 +227,9 @@ fn sigterm_leaves_nothing_behind() {
     // hugepage files exist while it runs and must all be gone after it.
     let t = topo();
     let cfg = config(&t.lb_if, &[1], None)
-        .replace("no_huge = true", "no_huge = false\nhuge_unlink = false")
-        .replace("memory_mb = 256", "memory_mb = 128");
+        .hugepages_for_secondaries()
+        .memory_mb(128)
+        .render();
     let d = Daemon::start(Some(&t.lb), &cfg);
     let o = t.client.run(
         &["ping", "-c", "3", "-i", "0.05", "-W", "2", "192.0.2.1"],
@@ -301,7 +287,7 @@ fn shutdown_request_stops_the_daemon() {
         return;
     }
     let t = topo();
-    let d = Daemon::start(Some(&t.lb), &config(&t.lb_if, &[1], None));
+    let d = Daemon::start(Some(&t.lb), &config(&t.lb_if, &[1], None).render());
     let r = d.ctl_json(&["shutdown"]);
     assert_eq!(r["result"]["kind"], "shutting_down");
     let socket = d.socket.clone();

@@ -8,28 +8,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const NULL: &str = r#"
-[eal]
-no_huge = true
-memory_mb = 128
-file_prefix = "@PREFIX@"
-
-[dataplane]
-workers = [1]
-mempool_size = 4096
-rx_desc = 512
-tx_desc = 512
-idle_sleep_us = 1000
-connections = 65536
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "null"
-device = "net_null0"
-addresses = ["192.0.2.1/24"]
-"#;
+/// A `net_null` port that receives a stream of frames.
+fn receiving_null_port() -> String {
+    TestConfig::new()
+        .small_rings()
+        .port("null", "net_null0", &["192.0.2.1/24"])
+        .render()
+}
 
 fn telemetry(prefix: &str, cmds: &str) -> Vec<serde_json::Value> {
     let mut c = Command::new("timeout")
@@ -60,7 +45,7 @@ fn dpdk_telemetry_reads_sluice_counters() {
     }
     // net_null without no-rx: the worker receives a stream of empty
     // frames and drops them as truncated/unsupported.
-    let d = Daemon::start(None, NULL);
+    let d = Daemon::start(None, &receiving_null_port());
     let got = wait_for(Duration::from_secs(20), || {
         let r = telemetry(
             &d.prefix,
@@ -133,13 +118,16 @@ fn dpdk_dumpcap_captures_on_a_port() {
     let (lb_if, host_if) = (format!("l{id}"), format!("c{id}"));
     veth(&lb, &lb_if, &host, &host_if);
     host.exec(&["ip", "addr", "add", "192.0.2.10/24", "dev", &host_if]);
-    let cfg = NULL
-        .replace("no_huge = true", "no_huge = false\nhuge_unlink = false")
-        .replace("memory_mb = 128", "memory_mb = 64")
-        .replace(
-            "device = \"net_null0\"",
-            &format!("device = \"net_af_packet0,iface={lb_if}\""),
-        );
+    let cfg = TestConfig::new()
+        .small_rings()
+        .hugepages_for_secondaries()
+        .memory_mb(64)
+        .port(
+            "null",
+            &format!("net_af_packet0,iface={lb_if}"),
+            &["192.0.2.1/24"],
+        )
+        .render();
     let d = Daemon::start(Some(&lb), &cfg);
     let out = d.dir.path().join("cap.pcapng");
     let mut ping = host

@@ -7,8 +7,11 @@
 //! tests can run in parallel. Every wait is bounded.
 #![allow(dead_code)]
 
+pub mod config;
 pub mod pcap;
 pub mod topo;
+
+pub use config::TestConfig;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -461,47 +461,22 @@ impl LbTopo {
     /// The sluice configuration for this topology (ports and addresses),
     /// with `extra` (services, timeouts) appended.
     pub fn config(&self, workers: &[u32], lcores: Option<&str>, extra: &str) -> String {
-        let w: Vec<String> = workers.iter().map(|x| x.to_string()).collect();
-        let lcores = lcores
-            .map(|l| format!("lcores = \"{l}\"\n"))
-            .unwrap_or_default();
-        let mut s = format!(
-            r#"
-[eal]
-no_huge = true
-memory_mb = 512
-file_prefix = "@PREFIX@"
-{lcores}
-[dataplane]
-workers = [{}]
-idle_sleep_us = 100
-connections = 65536
-
-[control]
-socket = "@SOCKET@"
-
-[[port]]
-name = "client"
-device = "net_af_packet0,iface={}"
-addresses = ["192.0.2.1/24"]
-"#,
-            w.join(", "),
-            self.lb_client_if
-        );
+        let client = format!("net_af_packet0,iface={}", self.lb_client_if);
+        let mut c = TestConfig::new()
+            .memory_mb(512)
+            .workers(workers)
+            .lcores(lcores)
+            .idle_sleep_us(100)
+            .port("client", &client, &["192.0.2.1/24"]);
         if let Some(ls) = &self.lb_server_if {
-            s.push_str(&format!(
-                r#"
-[[port]]
-name = "servers"
-device = "net_af_packet1,iface={ls}"
-addresses = ["198.51.100.1/24"]
-kernel_interface = "sl-servers"
-"#
-            ));
+            c = c.port_with(
+                "servers",
+                &format!("net_af_packet1,iface={ls}"),
+                &["198.51.100.1/24"],
+                "kernel_interface = \"sl-servers\"\n",
+            );
         }
-        s.push('\n');
-        s.push_str(extra);
-        s
+        c.then(extra).render()
     }
 
     /// One HTTP GET from the client namespace, from source address `src`;
