@@ -229,49 +229,14 @@ fn parse_quoted(frame: &[u8], inner_l3: usize, end: usize) -> Option<IcmpError> 
     })
 }
 
-/// Test packet builders, shared with [`crate::nat`]'s tests. Checksums are
-/// computed here independently of [`crate::wire::checksum`].
+/// Test packet builders, shared with [`crate::nat`]'s tests. Checksums come
+/// from the [`crate::testing`] oracle, independent of
+/// [`crate::wire::checksum`].
 #[cfg(test)]
 pub(crate) mod build {
     use std::net::Ipv4Addr;
 
-    /// The Internet checksum of the concatenation of `parts`, computed the
-    /// plain way: a 64-bit sum of big-endian words, folded at the end.
-    pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
-        let bytes: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
-        let mut total: u64 = 0;
-        for pair in bytes.chunks(2) {
-            let hi = pair[0] as u64;
-            let lo = pair.get(1).copied().unwrap_or(0) as u64;
-            total += (hi << 8) | lo;
-        }
-        while total > 0xffff {
-            total = (total & 0xffff) + (total >> 16);
-        }
-        !(total as u16)
-    }
-
-    /// The IPv4 header checksum of `hdr`, ignoring the stored one.
-    pub fn ip_checksum(hdr: &[u8]) -> u16 {
-        inet_checksum(&[&hdr[..10], &[0, 0], &hdr[12..]])
-    }
-
-    /// The TCP or UDP checksum of `seg` from scratch (pseudo-header +
-    /// segment, the stored checksum ignored), 0 mapped to 0xffff for UDP.
-    pub fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, seg: &[u8]) -> u16 {
-        let off = if proto == 6 { 16 } else { 6 };
-        let mut pseudo = Vec::new();
-        pseudo.extend_from_slice(&src.octets());
-        pseudo.extend_from_slice(&dst.octets());
-        pseudo.extend_from_slice(&[0, proto]);
-        pseudo.extend_from_slice(&(seg.len() as u16).to_be_bytes());
-        let c = inet_checksum(&[&pseudo, &seg[..off], &[0, 0], &seg[off + 2..]]);
-        if proto == 17 && c == 0 {
-            0xffff
-        } else {
-            c
-        }
-    }
+    pub use crate::testing::{inet_checksum, ipv4_header_checksum as ip_checksum, l4_checksum};
 
     /// What to build.
     #[derive(Debug, Clone)]

@@ -19,6 +19,8 @@ pub mod flow;
 pub mod local;
 pub mod nat;
 pub mod neigh;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod wire;
 
 pub use addr::{Ipv4Prefix, MacAddr};

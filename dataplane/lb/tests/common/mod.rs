@@ -333,51 +333,10 @@ pub fn dr_index(f: &[u8]) -> usize {
 }
 
 // ---------------------------------------------------------------------------
-// Checksums, from scratch
+// Checksums, from scratch: sluice-core's test oracle
 // ---------------------------------------------------------------------------
 
-/// The Internet checksum of the concatenation of `parts`: a 64-bit sum of
-/// big-endian 16-bit words (an odd last byte padded with 0), folded, then
-/// complemented.
-pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
-    let mut total: u64 = 0;
-    for pair in bytes.chunks(2) {
-        let hi = u64::from(pair[0]);
-        let lo = u64::from(pair.get(1).copied().unwrap_or(0));
-        total += (hi << 8) | lo;
-    }
-    while total > 0xffff {
-        total = (total & 0xffff) + (total >> 16);
-    }
-    !(total as u16)
-}
-
-/// The IPv4 header checksum of `hdr`, the stored one ignored.
-pub fn ipv4_header_checksum(hdr: &[u8]) -> u16 {
-    inet_checksum(&[&hdr[..10], &[0, 0], &hdr[12..]])
-}
-
-/// The TCP (6) or UDP (17) checksum of `seg`, the stored one ignored.
-pub fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, seg: &[u8]) -> u16 {
-    let off = if proto == 6 { 16 } else { 6 };
-    let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&src.octets());
-    pseudo.extend_from_slice(&dst.octets());
-    pseudo.extend_from_slice(&[0, proto]);
-    pseudo.extend_from_slice(&(seg.len() as u16).to_be_bytes());
-    let c = inet_checksum(&[&pseudo, &seg[..off], &[0, 0], &seg[off + 2..]]);
-    if proto == 17 && c == 0 {
-        0xffff
-    } else {
-        c
-    }
-}
-
-/// The ICMP checksum of message `m`, the stored one ignored.
-pub fn icmp_checksum(m: &[u8]) -> u16 {
-    inet_checksum(&[&m[..2], &[0, 0], &m[4..]])
-}
+pub use sluice_core::testing::{icmp_checksum, ipv4_header_checksum, l4_checksum};
 
 fn be16(b: &[u8], off: usize) -> u16 {
     u16::from_be_bytes([b[off], b[off + 1]])
