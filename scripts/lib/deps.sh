@@ -46,6 +46,12 @@ if ! command -v cargo >/dev/null 2>&1; then
     done
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "error: no Rust toolchain (cargo) found; install Rust 1.80 or newer (https://rustup.rs)" >&2
+    echo "error: no Rust toolchain (cargo) found; install Rust 1.88 or newer (https://rustup.rs)" >&2
+    exit 1
+fi
+# The workspace's rust-version (Cargo.toml): what its dependencies need.
+rust_minor=$(rustc --version 2>/dev/null | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [[ "$rust_minor" =~ ^[0-9]+$ && "$rust_minor" -lt 88 ]]; then
+    echo "error: $(rustc --version) is older than Rust 1.88, which the workspace needs (rust-version in Cargo.toml)" >&2
     exit 1
 fi

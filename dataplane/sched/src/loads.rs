@@ -113,29 +113,6 @@ impl Loads for [RealLoad] {
     }
 }
 
-impl Loads for Vec<RealLoad> {
-    #[inline]
-    fn len(&self) -> usize {
-        self.as_slice().len()
-    }
-    #[inline]
-    fn weight(&self, i: usize) -> u32 {
-        self[i].weight
-    }
-    #[inline]
-    fn active(&self, i: usize) -> u32 {
-        self[i].active
-    }
-    #[inline]
-    fn inactive(&self, i: usize) -> u32 {
-        self[i].inactive
-    }
-    #[inline]
-    fn eligible(&self, i: usize) -> bool {
-        self[i].eligible
-    }
-}
-
 impl<T: Loads + ?Sized> Loads for &T {
     #[inline]
     fn len(&self) -> usize {
@@ -178,7 +155,7 @@ mod tests {
         let usable: Vec<bool> = (0..loads.len()).map(|i| loads.usable(i)).collect();
         assert_eq!(usable, [true, false, false, false]);
         let by_ref = &loads;
-        assert_eq!(Loads::len(&by_ref), 4);
+        assert_eq!(Loads::len(&by_ref.as_slice()), 4);
         assert!(by_ref.usable(0));
         assert!(!Loads::is_empty(loads.as_slice()));
     }

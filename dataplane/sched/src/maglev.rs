@@ -325,14 +325,14 @@ mod tests {
         let reals = equal(0..10);
         let t = build(&reals, M);
         let again = build(&reals, M);
-        let loads = vec![RealLoad::idle(1); 10];
+        let loads = [RealLoad::idle(1); 10];
         let mut rng = SplitMix64::new(1);
         for _ in 0..10_000 {
             let h = rng.next_u64();
-            let r = t.pick(h, &loads).unwrap();
+            let r = t.pick(h, &loads[..]).unwrap();
             assert_eq!(Some(r), t.owner(h));
-            assert_eq!(t.pick(h, &loads), Some(r));
-            assert_eq!(again.pick(h, &loads), Some(r));
+            assert_eq!(t.pick(h, &loads[..]), Some(r));
+            assert_eq!(again.pick(h, &loads[..]), Some(r));
         }
     }
 
@@ -396,21 +396,21 @@ mod tests {
     fn ineligible_real_loses_only_its_own_hashes() {
         let reals = equal(0..8);
         let t = build(&reals, M);
-        let mut loads = vec![RealLoad::idle(1); 8];
+        let mut loads = [RealLoad::idle(1); 8];
         loads[3].eligible = false;
-        let all_up = vec![RealLoad::idle(1); 8];
+        let all_up = [RealLoad::idle(1); 8];
         let mut rng = SplitMix64::new(42);
         let mut moved_to = [0u32; 8];
         let mut moved = 0;
         for _ in 0..80_000 {
             let h = rng.next_u64();
-            let before = t.pick(h, &all_up).unwrap();
-            let after = t.pick(h, &loads).unwrap();
+            let before = t.pick(h, &all_up[..]).unwrap();
+            let after = t.pick(h, &loads[..]).unwrap();
             assert_ne!(after, 3);
             if before == 3 {
                 moved += 1;
                 moved_to[after] += 1;
-                assert_eq!(t.pick(h, &loads), Some(after), "deterministic");
+                assert_eq!(t.pick(h, &loads[..]), Some(after), "deterministic");
             } else {
                 assert_eq!(before, after, "only the down real's hashes move");
             }
@@ -502,7 +502,7 @@ mod tests {
                 .collect();
             let any = (0..loads.len()).any(|i| loads.usable(i));
             for h in hashes {
-                match t.pick(h, &loads) {
+                match t.pick(h, &loads[..]) {
                     Some(r) => prop_assert!(loads.usable(r)),
                     None => prop_assert!(!any),
                 }

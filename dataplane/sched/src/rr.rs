@@ -106,15 +106,15 @@ mod tests {
 
     #[test]
     fn resumes_after_reals_come_back() {
-        let mut loads = vec![RealLoad::idle(1); 4];
+        let mut loads = [RealLoad::idle(1); 4];
         let mut c = Cursor::new();
-        assert_eq!(pick(&mut c, &loads), Some(0));
+        assert_eq!(pick(&mut c, &loads[..]), Some(0));
         loads[1].eligible = false;
-        assert_eq!(pick(&mut c, &loads), Some(2));
+        assert_eq!(pick(&mut c, &loads[..]), Some(2));
         loads[1].eligible = true;
-        assert_eq!(pick(&mut c, &loads), Some(3));
-        assert_eq!(pick(&mut c, &loads), Some(0));
-        assert_eq!(pick(&mut c, &loads), Some(1));
+        assert_eq!(pick(&mut c, &loads[..]), Some(3));
+        assert_eq!(pick(&mut c, &loads[..]), Some(0));
+        assert_eq!(pick(&mut c, &loads[..]), Some(1));
     }
 
     proptest! {
@@ -137,7 +137,7 @@ mod tests {
             let eligible = mask.iter().filter(|&&e| e).count();
             let mut c = Cursor::starting_at(start);
             if eligible == 0 {
-                prop_assert_eq!(pick(&mut c, &loads), None);
+                prop_assert_eq!(pick(&mut c, &loads[..]), None);
             } else {
                 let got = counts(&loads, &mut c, rounds * eligible);
                 let want: Vec<usize> =

@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn dispatch_reaches_each_algorithm() {
         let weights = [2, 1, 3];
-        let loads = vec![
+        let loads = [
             RealLoad::with_conns(2, 4, 0),
             RealLoad::with_conns(1, 1, 0),
             RealLoad::with_conns(3, 9, 0),
@@ -342,7 +342,7 @@ mod tests {
         let mut c = Cursor::new();
         let seq = |kind, c: &mut Cursor| -> Vec<usize> {
             let s = build(kind, &weights);
-            (0..6).map(|_| s.pick(c, 0, &loads).unwrap()).collect()
+            (0..6).map(|_| s.pick(c, 0, &loads[..]).unwrap()).collect()
         };
         assert_eq!(seq(SchedulerKind::Rr, &mut c), [0, 1, 2, 0, 1, 2]);
         let mut c = Cursor::new();
@@ -356,7 +356,7 @@ mod tests {
             SchedulerKind::Nq,
         ] {
             assert_eq!(
-                build(kind, &weights).pick(&mut c, 0, &loads),
+                build(kind, &weights).pick(&mut c, 0, &loads[..]),
                 Some(1),
                 "{kind}"
             );
@@ -367,18 +367,24 @@ mod tests {
         for _ in 0..100 {
             let h = rng.next_u64();
             assert_eq!(
-                sh.pick(&mut c, h, &loads),
+                sh.pick(&mut c, h, &loads[..]),
                 sh.source_hash().unwrap().owner(h)
             );
-            assert_eq!(mh.pick(&mut c, h, &loads), mh.maglev().unwrap().owner(h));
-            assert_eq!(mh.pick(&mut c, h, &loads), mh.consistent_pick(h, &loads));
+            assert_eq!(
+                mh.pick(&mut c, h, &loads[..]),
+                mh.maglev().unwrap().owner(h)
+            );
+            assert_eq!(
+                mh.pick(&mut c, h, &loads[..]),
+                mh.consistent_pick(h, &loads[..])
+            );
         }
     }
 
     #[test]
     fn consistent_pick_for_every_kind() {
         let weights = [1, 1, 1, 1];
-        let loads = vec![RealLoad::idle(1); 4];
+        let loads = [RealLoad::idle(1); 4];
         let mh = build(SchedulerKind::Mh, &weights);
         for kind in SchedulerKind::ALL {
             let s = build(kind, &weights);
@@ -387,7 +393,10 @@ mod tests {
             for _ in 0..1000 {
                 let h = rng.next_u64();
                 // Same reals, same table: same answer whatever the kind.
-                assert_eq!(s.consistent_pick(h, &loads), mh.consistent_pick(h, &loads));
+                assert_eq!(
+                    s.consistent_pick(h, &loads[..]),
+                    mh.consistent_pick(h, &loads[..])
+                );
             }
         }
         let no_table = ScheduleConfig {
@@ -396,7 +405,7 @@ mod tests {
         };
         let s = Schedule::build(SchedulerKind::Wlc, &reals(&weights), &no_table).unwrap();
         assert!(!s.has_consistent_table());
-        assert_eq!(s.consistent_pick(1, &loads), None);
+        assert_eq!(s.consistent_pick(1, &loads[..]), None);
         // mh always has its table.
         let s = Schedule::build(SchedulerKind::Mh, &reals(&weights), &no_table).unwrap();
         assert!(s.has_consistent_table());
@@ -451,18 +460,18 @@ mod tests {
         for kind in SchedulerKind::ALL {
             let s = build(kind, &[]);
             assert!(s.is_empty());
-            assert_eq!(s.pick(&mut Cursor::new(), 7, &loads), None, "{kind}");
-            assert_eq!(s.consistent_pick(7, &loads), None);
+            assert_eq!(s.pick(&mut Cursor::new(), 7, &loads[..]), None, "{kind}");
+            assert_eq!(s.consistent_pick(7, &loads[..]), None);
         }
     }
 
     #[test]
     fn nothing_usable_picks_nothing() {
-        let loads = vec![RealLoad::idle(1).eligible(false), RealLoad::idle(0)];
+        let loads = [RealLoad::idle(1).eligible(false), RealLoad::idle(0)];
         for kind in SchedulerKind::ALL {
             let s = build(kind, &[1, 1]);
-            assert_eq!(s.pick(&mut Cursor::new(), 7, &loads), None, "{kind}");
-            assert_eq!(s.consistent_pick(7, &loads), None, "{kind}");
+            assert_eq!(s.pick(&mut Cursor::new(), 7, &loads[..]), None, "{kind}");
+            assert_eq!(s.consistent_pick(7, &loads[..]), None, "{kind}");
         }
     }
 
@@ -482,7 +491,7 @@ mod tests {
                     })
                     .collect();
                 let any = (0..loads.len()).any(|i| loads.usable(i));
-                match s.pick(&mut c, rng.next_u64(), &loads) {
+                match s.pick(&mut c, rng.next_u64(), &loads[..]) {
                     Some(r) => assert!(loads.usable(r), "{kind} round {round} picked {r}"),
                     None => assert!(!any, "{kind} round {round}: None with a usable real"),
                 }

@@ -184,12 +184,12 @@ mod tests {
     #[test]
     fn same_hash_same_real() {
         let t = table(&[3, 1, 2]);
-        let loads = vec![RealLoad::idle(3), RealLoad::idle(1), RealLoad::idle(2)];
+        let loads = [RealLoad::idle(3), RealLoad::idle(1), RealLoad::idle(2)];
         let mut rng = SplitMix64::new(3);
         for _ in 0..10_000 {
             let h = rng.next_u64();
-            let r = t.pick(h, &loads).unwrap();
-            assert_eq!(t.pick(h, &loads), Some(r));
+            let r = t.pick(h, &loads[..]).unwrap();
+            assert_eq!(t.pick(h, &loads[..]), Some(r));
             assert_eq!(t.owner(h), Some(r));
         }
     }
@@ -203,7 +203,7 @@ mod tests {
         let picks = 200_000u32;
         let mut counts = [0u32; 6];
         for _ in 0..picks {
-            counts[t.pick(rng.next_u64(), &loads).unwrap()] += 1;
+            counts[t.pick(rng.next_u64(), &loads[..]).unwrap()] += 1;
         }
         let total: u32 = weights.iter().sum();
         for (i, (&w, &c)) in weights.iter().zip(&counts).enumerate() {
@@ -228,7 +228,7 @@ mod tests {
         let mut heirs = [0u32; 5];
         for _ in 0..50_000 {
             let h = rng.next_u64();
-            let (a, b) = (t.pick(h, &up).unwrap(), t.pick(h, &down).unwrap());
+            let (a, b) = (t.pick(h, &up[..]).unwrap(), t.pick(h, &down[..]).unwrap());
             if a == 2 {
                 heirs[b] += 1;
             } else {

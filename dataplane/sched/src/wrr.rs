@@ -154,7 +154,7 @@ mod tests {
         let loads = loads_for(weights);
         let mut c = Cursor::new();
         (0..picks)
-            .map(|_| wrr.pick(&mut c, &loads).unwrap())
+            .map(|_| wrr.pick(&mut c, &loads[..]).unwrap())
             .collect()
     }
 
@@ -269,18 +269,18 @@ mod tests {
     #[test]
     fn none_when_no_weight_or_nothing_usable() {
         let wrr = WeightedRoundRobin::new([0, 0]);
-        assert_eq!(wrr.pick(&mut Cursor::new(), &loads_for(&[0, 0])), None);
+        assert_eq!(wrr.pick(&mut Cursor::new(), &loads_for(&[0, 0])[..]), None);
         let wrr = WeightedRoundRobin::new([]);
-        assert_eq!(wrr.pick(&mut Cursor::new(), &loads_for(&[])), None);
+        assert_eq!(wrr.pick(&mut Cursor::new(), &loads_for(&[])[..]), None);
         let wrr = WeightedRoundRobin::new([3, 2]);
-        let down = vec![
+        let down = [
             RealLoad::idle(3).eligible(false),
             RealLoad::idle(2).eligible(false),
         ];
         let mut c = Cursor::new();
-        assert_eq!(wrr.pick(&mut c, &down), None);
+        assert_eq!(wrr.pick(&mut c, &down[..]), None);
         // Still works afterwards.
-        assert_eq!(wrr.pick(&mut c, &loads_for(&[3, 2])), Some(0));
+        assert_eq!(wrr.pick(&mut c, &loads_for(&[3, 2])[..]), Some(0));
     }
 
     #[test]
@@ -291,12 +291,14 @@ mod tests {
         let mut loads = loads_for(&[1000, 1, 1]);
         loads[0].eligible = false;
         let mut c = Cursor::new();
-        let seq: Vec<usize> = (0..6).map(|_| wrr.pick(&mut c, &loads).unwrap()).collect();
+        let seq: Vec<usize> = (0..6)
+            .map(|_| wrr.pick(&mut c, &loads[..]).unwrap())
+            .collect();
         assert_eq!(seq, [1, 2, 1, 2, 1, 2]);
         // It comes back: the cycle resumes.
         loads[0].eligible = true;
         let seq: Vec<usize> = (0..1002)
-            .map(|_| wrr.pick(&mut c, &loads).unwrap())
+            .map(|_| wrr.pick(&mut c, &loads[..]).unwrap())
             .collect();
         assert_eq!(seq.iter().filter(|&&r| r == 0).count(), 1000);
     }
@@ -306,7 +308,7 @@ mod tests {
         let old = WeightedRoundRobin::new([6, 4, 2]);
         let mut c = Cursor::new();
         for _ in 0..4 {
-            old.pick(&mut c, &loads_for(&[6, 4, 2])).unwrap();
+            old.pick(&mut c, &loads_for(&[6, 4, 2])[..]).unwrap();
         }
         // Fewer reals, other weights: picks still follow the new weights
         // over whole cycles once the first partial one is over.
@@ -314,7 +316,7 @@ mod tests {
         let loads = loads_for(&[1, 3]);
         let mut counts = [0u32; 2];
         for _ in 0..(4 + 40) {
-            counts[new.pick(&mut c, &loads).unwrap()] += 1;
+            counts[new.pick(&mut c, &loads[..]).unwrap()] += 1;
         }
         assert!((10..=12).contains(&counts[0]), "{counts:?}");
         assert!((32..=34).contains(&counts[1]), "{counts:?}");
@@ -358,7 +360,7 @@ mod tests {
             let any = reals.iter().any(|&(w, e)| w > 0 && e);
             let mut c = Cursor::new();
             for _ in 0..picks {
-                match wrr.pick(&mut c, &loads) {
+                match wrr.pick(&mut c, &loads[..]) {
                     Some(i) => prop_assert!(reals[i].0 > 0 && reals[i].1),
                     None => prop_assert!(!any),
                 }

@@ -181,7 +181,7 @@ fn sh_expected(reals: &[&str], client: &str) -> usize {
     s.pick(
         &mut Cursor::default(),
         hash_ipv4(DEFAULT_SEED, u32::from(ip), None),
-        &loads,
+        &loads[..],
     )
     .unwrap()
 }
