@@ -42,39 +42,3 @@ impl Loads for ServiceLoads<'_> {
         !self.shared.is_overloaded(slot) && !self.shared.is_down(slot)
     }
 }
-
-/// Another [`Loads`] with some reals taken out: `excluded(i)` makes real
-/// `i` ineligible.
-pub struct Without<L, F> {
-    /// The loads seen otherwise.
-    pub loads: L,
-    /// Which reals to leave out.
-    pub excluded: F,
-}
-
-impl<L: Loads, F: Fn(usize) -> bool> Loads for Without<L, F> {
-    #[inline]
-    fn len(&self) -> usize {
-        self.loads.len()
-    }
-
-    #[inline]
-    fn weight(&self, i: usize) -> u32 {
-        self.loads.weight(i)
-    }
-
-    #[inline]
-    fn active(&self, i: usize) -> u32 {
-        self.loads.active(i)
-    }
-
-    #[inline]
-    fn inactive(&self, i: usize) -> u32 {
-        self.loads.inactive(i)
-    }
-
-    #[inline]
-    fn eligible(&self, i: usize) -> bool {
-        self.loads.eligible(i) && !(self.excluded)(i)
-    }
-}

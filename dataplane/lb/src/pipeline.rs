@@ -4,7 +4,7 @@
 //! routes it and resolves the next hop's MAC. It works on `&mut [u8]` and
 //! returns an [`Action`]; the worker moves the buffer accordingly.
 
-use crate::loads::{ServiceLoads, Without};
+use crate::loads::ServiceLoads;
 use crate::model::{RealServer, VirtualService};
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::snapshot::Snapshot;
@@ -20,6 +20,7 @@ use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
 use sluice_core::wire::{arp, ethernet, ipv4};
 use sluice_core::{nat, DropReason, MacAddr};
+use sluice_sched::loads::Restricted;
 use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -579,19 +580,17 @@ impl Forwarder {
     /// client is free (NAT), or that need none (DR).
     fn pick_clash_free(&mut self, svc: &VirtualService, t: Tuple) -> Option<usize> {
         let conns = &self.conns;
-        let loads = Without {
-            loads: ServiceLoads {
-                reals: &svc.reals,
-                shared: &self.shared,
-            },
-            excluded: |i: usize| {
-                let r = &svc.reals[i];
-                r.fwd == Forward::Nat
-                    && conns
-                        .lookup_outbound(&FlowKey::outbound(t.proto, r.addr, t.src))
-                        .is_some()
-            },
+        let service = ServiceLoads {
+            reals: &svc.reals,
+            shared: &self.shared,
         };
+        let loads = Restricted::without(&service, |i: usize| {
+            let r = &svc.reals[i];
+            r.fwd == Forward::Nat
+                && conns
+                    .lookup_outbound(&FlowKey::outbound(t.proto, r.addr, t.src))
+                    .is_some()
+        });
         let hash = client_hash(svc, t);
         svc.schedule
             .pick(&mut self.cursors[svc.slot.index()], hash, &loads)

@@ -66,7 +66,7 @@ pub use cursor::Cursor;
 pub use error::SchedError;
 pub use hash::{fmix64, hash_ip, hash_ipv4, hash_ipv6, real_identity, DEFAULT_SEED};
 pub use least::{conn_overhead, pick_lc, pick_nq, pick_sed, pick_wlc};
-pub use loads::{Loads, RealLoad};
+pub use loads::{Loads, RealLoad, Restricted};
 pub use maglev::MaglevTable;
 pub use real::WeightedReal;
 pub use schedule::{Schedule, ScheduleConfig};

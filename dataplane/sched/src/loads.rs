@@ -113,6 +113,64 @@ impl Loads for [RealLoad] {
     }
 }
 
+/// Another [`Loads`] seen through limits: only its first `len` reals, and
+/// none that `excluded(i)` names (they become ineligible).
+pub struct Restricted<'a, L: ?Sized, F> {
+    loads: &'a L,
+    len: usize,
+    excluded: F,
+}
+
+impl<'a, L: Loads + ?Sized> Restricted<'a, L, fn(usize) -> bool> {
+    /// The first `len` reals of `loads`: a longer `Loads` cannot make a
+    /// scheduler return an index the schedule does not know.
+    pub fn first(loads: &'a L, len: usize) -> Restricted<'a, L, impl Fn(usize) -> bool> {
+        Restricted {
+            loads,
+            len,
+            excluded: |_| false,
+        }
+    }
+}
+
+impl<'a, L: Loads + ?Sized, F: Fn(usize) -> bool> Restricted<'a, L, F> {
+    /// `loads` without the reals `excluded(i)` names.
+    pub fn without(loads: &'a L, excluded: F) -> Restricted<'a, L, F> {
+        Restricted {
+            loads,
+            len: usize::MAX,
+            excluded,
+        }
+    }
+}
+
+impl<L: Loads + ?Sized, F: Fn(usize) -> bool> Loads for Restricted<'_, L, F> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.len.min(self.loads.len())
+    }
+    #[inline]
+    fn weight(&self, i: usize) -> u32 {
+        self.loads.weight(i)
+    }
+    #[inline]
+    fn active(&self, i: usize) -> u32 {
+        self.loads.active(i)
+    }
+    #[inline]
+    fn inactive(&self, i: usize) -> u32 {
+        self.loads.inactive(i)
+    }
+    #[inline]
+    fn eligible(&self, i: usize) -> bool {
+        self.loads.eligible(i) && !(self.excluded)(i)
+    }
+    #[inline]
+    fn usable(&self, i: usize) -> bool {
+        self.loads.usable(i) && !(self.excluded)(i)
+    }
+}
+
 impl<T: Loads + ?Sized> Loads for &T {
     #[inline]
     fn len(&self) -> usize {
@@ -143,6 +201,21 @@ impl<T: Loads + ?Sized> Loads for &T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restricted_cuts_the_length_and_leaves_out_the_excluded() {
+        let loads = [RealLoad::idle(1), RealLoad::idle(2), RealLoad::idle(0)];
+        let first = Restricted::first(&loads[..], 2);
+        assert_eq!(Loads::len(&first), 2);
+        assert_eq!(first.weight(1), 2);
+        assert!(first.usable(0) && first.usable(1));
+        let longer = Restricted::first(&loads[..], 9);
+        assert_eq!(Loads::len(&longer), 3);
+        let without = Restricted::without(&loads[..], |i| i == 1);
+        assert_eq!(Loads::len(&without), 3);
+        assert!(without.usable(0) && !without.usable(1) && !without.eligible(1));
+        assert!(!without.usable(2), "weight 0 stays unusable");
+    }
 
     #[test]
     fn usable_needs_eligible_and_positive_weight() {

@@ -45,7 +45,7 @@
 use crate::cursor::Cursor;
 use crate::error::SchedError;
 use crate::least;
-use crate::loads::Loads;
+use crate::loads::{Loads, Restricted};
 use crate::maglev::{check_distinct_identities, MaglevTable};
 use crate::real::WeightedReal;
 use crate::rr;
@@ -199,30 +199,12 @@ impl Schedule {
             "loads must describe the schedule's reals"
         );
         match &self.algo {
-            Algo::Rr => rr::pick(
-                cursor,
-                &Prefix {
-                    loads,
-                    len: self.len,
-                },
-            ),
+            Algo::Rr => rr::pick(cursor, &Restricted::first(loads, self.len)),
             Algo::Wrr(wrr) => wrr.pick(cursor, loads),
-            Algo::Lc => least::pick_lc(&Prefix {
-                loads,
-                len: self.len,
-            }),
-            Algo::Wlc => least::pick_wlc(&Prefix {
-                loads,
-                len: self.len,
-            }),
-            Algo::Sed => least::pick_sed(&Prefix {
-                loads,
-                len: self.len,
-            }),
-            Algo::Nq => least::pick_nq(&Prefix {
-                loads,
-                len: self.len,
-            }),
+            Algo::Lc => least::pick_lc(&Restricted::first(loads, self.len)),
+            Algo::Wlc => least::pick_wlc(&Restricted::first(loads, self.len)),
+            Algo::Sed => least::pick_sed(&Restricted::first(loads, self.len)),
+            Algo::Nq => least::pick_nq(&Restricted::first(loads, self.len)),
             Algo::Sh(sh) => sh.pick(hash, loads),
             Algo::Mh => self.maglev.as_ref().and_then(|t| t.pick(hash, loads)),
         }
@@ -268,41 +250,6 @@ impl Schedule {
             Algo::Sh(t) => Some(t),
             _ => None,
         }
-    }
-}
-
-/// `loads` restricted to the schedule's first `len` reals, so that a longer
-/// `Loads` cannot make a scheduler return an index the schedule does not
-/// know.
-struct Prefix<'a, L: ?Sized> {
-    loads: &'a L,
-    len: usize,
-}
-
-impl<L: Loads + ?Sized> Loads for Prefix<'_, L> {
-    #[inline]
-    fn len(&self) -> usize {
-        self.len.min(self.loads.len())
-    }
-    #[inline]
-    fn weight(&self, i: usize) -> u32 {
-        self.loads.weight(i)
-    }
-    #[inline]
-    fn active(&self, i: usize) -> u32 {
-        self.loads.active(i)
-    }
-    #[inline]
-    fn inactive(&self, i: usize) -> u32 {
-        self.loads.inactive(i)
-    }
-    #[inline]
-    fn eligible(&self, i: usize) -> bool {
-        self.loads.eligible(i)
-    }
-    #[inline]
-    fn usable(&self, i: usize) -> bool {
-        self.loads.usable(i)
     }
 }
 
