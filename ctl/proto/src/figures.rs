@@ -38,34 +38,30 @@ impl<T> Figure<T> {
     }
 }
 
-const fn counter<T>(
-    name: &'static str,
-    column: &'static str,
-    help: &'static str,
+type Text = &'static str;
+
+const fn figure<T>(
+    kind: FigureKind,
+    name: Text,
+    column: Text,
+    help: Text,
     get: fn(&T) -> u64,
 ) -> Figure<T> {
     Figure {
         name,
         column,
         help,
-        kind: FigureKind::Counter,
+        kind,
         get,
     }
 }
 
-const fn gauge<T>(
-    name: &'static str,
-    column: &'static str,
-    help: &'static str,
-    get: fn(&T) -> u64,
-) -> Figure<T> {
-    Figure {
-        name,
-        column,
-        help,
-        kind: FigureKind::Gauge,
-        get,
-    }
+const fn counter<T>(name: Text, column: Text, help: Text, get: fn(&T) -> u64) -> Figure<T> {
+    figure(FigureKind::Counter, name, column, help, get)
+}
+
+const fn gauge<T>(name: Text, column: Text, help: Text, get: fn(&T) -> u64) -> Figure<T> {
+    figure(FigureKind::Gauge, name, column, help, get)
 }
 
 /// A worker's counters (`sluice_worker_<name>`).

@@ -20,8 +20,8 @@ pub mod figures;
 mod service;
 pub use service::*;
 pub use sluice_model::{
-    AgentSpec, CheckKind, CheckSpec, Forward, OnRealRemoval, Persistence, Protocol, RealPatch,
-    RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, StatusMatch,
+    AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnRealRemoval, Persistence, Protocol,
+    RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, StatusMatch,
 };
 
 /// The protocol version spoken by this build. 2: `service edit` and
@@ -411,27 +411,6 @@ pub struct PortStats {
     pub device: DeviceStats,
     /// The device's extended statistics, by DPDK's names.
     pub xstats: BTreeMap<String, u64>,
-}
-
-/// A device's basic counters.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DeviceStats {
-    /// Packets received.
-    pub ipackets: u64,
-    /// Packets sent.
-    pub opackets: u64,
-    /// Bytes received.
-    pub ibytes: u64,
-    /// Bytes sent.
-    pub obytes: u64,
-    /// Dropped by the device (RX queue full).
-    pub imissed: u64,
-    /// Receive errors.
-    pub ierrors: u64,
-    /// Transmit errors.
-    pub oerrors: u64,
-    /// RX buffer allocation failures.
-    pub rx_nombuf: u64,
 }
 
 /// One worker's counters.

@@ -25,4 +25,5 @@ pub use error::{DpdkError, Result};
 pub use lcore::{cycles, cycles_hz, LcoreHandle, Scope};
 pub use mbuf::{Mbuf, MbufBatch};
 pub use mempool::Mempool;
-pub use port::{DeviceConfig, EthStats, LinkStatus, Port, PortInfo, QueuePair, RxQueue, TxQueue};
+pub use port::{DeviceConfig, LinkStatus, Port, PortInfo, QueuePair, RxQueue, TxQueue};
+pub use sluice_model::DeviceStats;

@@ -42,6 +42,7 @@ use crate::eal::Eal;
 use crate::error::{check, DpdkError, Result};
 use crate::mbuf::MbufBatch;
 use crate::mempool::Mempool;
+use sluice_model::DeviceStats;
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,27 +95,6 @@ pub struct LinkStatus {
     pub speed_mbps: u32,
     /// Full duplex.
     pub full_duplex: bool,
-}
-
-/// The device's basic counters (`rte_eth_stats`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EthStats {
-    /// Packets received.
-    pub ipackets: u64,
-    /// Packets sent.
-    pub opackets: u64,
-    /// Bytes received.
-    pub ibytes: u64,
-    /// Bytes sent.
-    pub obytes: u64,
-    /// Packets the device dropped because RX queues were full.
-    pub imissed: u64,
-    /// Erroneous received packets.
-    pub ierrors: u64,
-    /// Failed transmissions.
-    pub oerrors: u64,
-    /// RX mbuf allocation failures.
-    pub rx_nombuf: u64,
 }
 
 /// A probed Ethernet device, held by this value alone in the process.
@@ -393,13 +373,13 @@ impl Port {
     }
 
     /// The device's basic counters.
-    pub fn stats(&self) -> Result<EthStats> {
+    pub fn stats(&self) -> Result<DeviceStats> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: valid port id and out-pointer; drivers read their counters
         // without disturbing the queues, so this may run beside workers.
         let rc = unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) };
         check(|| format!("rte_eth_stats_get(port {})", self.name), rc)?;
-        Ok(EthStats {
+        Ok(DeviceStats {
             ipackets: s.ipackets,
             opackets: s.opackets,
             ibytes: s.ibytes,

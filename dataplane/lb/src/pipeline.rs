@@ -749,26 +749,11 @@ impl Forwarder {
     ) -> Action {
         // The quoted packet went client -> real: its reply key is
         // (real -> client).
-        let key = FlowKey::outbound(
-            quoted_proto(e),
-            SocketAddrV4::new(e.inner_dst, e.inner_dport),
-            SocketAddrV4::new(e.inner_src, e.inner_sport),
-        );
-        let Some(id) = self.conns.lookup_outbound(&key) else {
-            return Action::Drop(DropReason::NotForUs);
+        let quoted = match self.quoted_connection(snap, e, Quoted::Outbound, now_ms) {
+            Ok(q) => q,
+            Err(why) => return Action::Drop(why),
         };
-        let (vip, fwd, service, real) = {
-            let c = self.conns.get(id).expect("looked-up id is live");
-            let (service, real) = slots_of(c);
-            (c.vip(), c.fwd(), service, real)
-        };
-        if fwd != Forward::Nat {
-            return Action::Drop(DropReason::NotForUs);
-        }
-        if snap.services.connection_gone(service, real) {
-            return Action::Drop(DropReason::RealRemoved);
-        }
-        self.conns.refresh(id, now_ms);
+        let vip = quoted.vip;
         if !nat::decrement_ttl(frame, p) {
             return Action::Drop(DropReason::TtlExceeded);
         }
@@ -790,23 +775,10 @@ impl Forwarder {
         e: &IcmpError,
         now_ms: u64,
     ) -> Action {
-        let key = FlowKey::inbound(
-            quoted_proto(e),
-            SocketAddrV4::new(e.inner_dst, e.inner_dport),
-            SocketAddrV4::new(e.inner_src, e.inner_sport),
-        );
-        let Some(id) = self.conns.lookup_inbound(&key) else {
-            return Action::Drop(DropReason::NotForUs);
+        let (real_addr, fwd) = match self.quoted_connection(snap, e, Quoted::Inbound, now_ms) {
+            Ok(q) => (q.real_addr, q.fwd),
+            Err(why) => return Action::Drop(why),
         };
-        let (service, real, real_addr, fwd) = {
-            let c = self.conns.get(id).expect("looked-up id is live");
-            let (service, real) = slots_of(c);
-            (service, real, c.real_addr(), c.fwd())
-        };
-        if snap.services.connection_gone(service, real) {
-            return Action::Drop(DropReason::RealRemoved);
-        }
-        self.conns.refresh(id, now_ms);
         match fwd {
             Forward::Nat => {
                 if !nat::decrement_ttl(frame, p) {
@@ -817,6 +789,49 @@ impl Forwarder {
             }
             Forward::Dr => self.forward_to_real(snap, frame, p, real_addr, Forward::Dr, now_ms),
         }
+    }
+
+    /// The connection of the packet an ICMP error quotes, looked up by
+    /// the key of its direction, and refreshed: the error keeps it alive.
+    /// Not one of ours (or a request that did not go through NAT):
+    /// `not_for_us`; its real is gone: `real_removed`.
+    fn quoted_connection(
+        &mut self,
+        snap: &Snapshot,
+        e: &IcmpError,
+        direction: Quoted,
+        now_ms: u64,
+    ) -> Result<QuotedConn, DropReason> {
+        let from = SocketAddrV4::new(e.inner_dst, e.inner_dport);
+        let to = SocketAddrV4::new(e.inner_src, e.inner_sport);
+        let id = match direction {
+            Quoted::Outbound => {
+                self.conns
+                    .lookup_outbound(&FlowKey::outbound(quoted_proto(e), from, to))
+            }
+            Quoted::Inbound => {
+                self.conns
+                    .lookup_inbound(&FlowKey::inbound(quoted_proto(e), from, to))
+            }
+        }
+        .ok_or(DropReason::NotForUs)?;
+        let c = self.conns.get(id).expect("looked-up id is live");
+        let (service, real) = slots_of(c);
+        let quoted = QuotedConn {
+            vip: c.vip(),
+            real_addr: c.real_addr(),
+            fwd: c.fwd(),
+        };
+        // A request only reaches a real through us rewritten by NAT; under
+        // DR the real answers the client itself.
+        if direction == Quoted::Outbound && quoted.fwd != Forward::Nat {
+            return Err(DropReason::NotForUs);
+        }
+        if snap.services.connection_gone(service, real) {
+            return Err(DropReason::RealRemoved);
+        }
+        self.conns.refresh(id, now_ms);
+        Ok(quoted)
     }
 
     fn update(&mut self, id: ConnId, dir: Dir, flags: TcpFlags, now_ms: u64) {
@@ -915,6 +930,24 @@ impl Forwarder {
 #[inline(always)]
 fn slots_of(c: &Conn) -> (ServiceSlot, RealSlot) {
     (ServiceSlot(c.service() as u16), RealSlot(c.real()))
+}
+
+/// Which way the packet an ICMP error quotes went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoted {
+    /// Client to real (the error is about a request; looked up by its
+    /// reply key).
+    Outbound,
+    /// VIP to client (the error is about a reply; looked up by the
+    /// client's key).
+    Inbound,
+}
+
+/// What an ICMP error's connection says about where to send it.
+struct QuotedConn {
+    vip: SocketAddrV4,
+    real_addr: SocketAddrV4,
+    fwd: Forward,
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).

@@ -250,31 +250,31 @@ impl SharedStats {
     /// Active connections of real `slot` over all workers.
     #[inline]
     pub fn active(&self, slot: RealSlot) -> u64 {
-        let s: u64 = self
-            .workers
-            .iter()
-            .fold(0u64, |a, w| a.wrapping_add(w.gauge(slot).active.get()));
-        (s as i64).max(0) as u64
+        self.gauge_sum(slot, |g| &g.active)
     }
 
     /// Inactive connections of real `slot` over all workers.
     #[inline]
     pub fn inactive(&self, slot: RealSlot) -> u64 {
-        let s: u64 = self
-            .workers
-            .iter()
-            .fold(0u64, |a, w| a.wrapping_add(w.gauge(slot).inactive.get()));
-        (s as i64).max(0) as u64
+        self.gauge_sum(slot, |g| &g.inactive)
     }
 
     /// Table entries that refer to real `slot`, over all workers (each
     /// worker's count moves only when an entry is made or goes).
     #[inline]
     pub fn entries(&self, slot: RealSlot) -> u64 {
-        let s: u64 = self
+        self.gauge_sum(slot, |g| &g.entries)
+    }
+
+    /// One gauge of real `slot` summed over the workers. Each worker's
+    /// part may dip below zero (a connection counted up on one worker and
+    /// down on another), so the sum wraps and is read as signed.
+    #[inline]
+    fn gauge_sum(&self, slot: RealSlot, which: impl Fn(&Gauge) -> &Counter) -> u64 {
+        let s = self
             .workers
             .iter()
-            .fold(0u64, |a, w| a.wrapping_add(w.gauge(slot).entries.get()));
+            .fold(0u64, |a, w| a.wrapping_add(which(w.gauge(slot)).get()));
         (s as i64).max(0) as u64
     }
 

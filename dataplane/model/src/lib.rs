@@ -2,7 +2,8 @@
 //! real servers ([`ServiceSpec`], [`RealSpec`]), the changes an operator
 //! makes to them ([`ServicePatch`], [`RealPatch`]), health checks and
 //! agents ([`CheckSpec`], [`AgentSpec`]) and the scheduler names
-//! ([`SchedulerKind`]).
+//! ([`SchedulerKind`]); and a device's counters ([`DeviceStats`]), which
+//! the DPDK layer and the protocol share.
 //!
 //! The configuration file and the control protocol are made of these
 //! types, and the dataplane (`sluice-lb`), the health checker
@@ -15,15 +16,19 @@
 //! - [`check`]: health checks and agents, with their defaults and
 //!   validation into a ready-to-run [`Probe`].
 //! - [`scheduler`]: the LVS scheduler names.
+//! - [`device`]: a network device's own counters, which the DPDK layer
+//!   reads and the control protocol reports.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod device;
 pub mod scheduler;
 pub mod service;
 
 pub use check::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch};
+pub use device::DeviceStats;
 pub use scheduler::{ParseKindError, SchedulerKind};
 pub use service::{
     Forward, OnRealRemoval, Persistence, Protocol, RealPatch, RealSpec, ServiceKey, ServicePatch,

@@ -143,20 +143,10 @@ fn port_stats(
     p: &crate::inventory::PortEntry,
     traffic: proto::Traffic,
 ) -> Result<proto::PortStats, DpdkError> {
-    let s = p.port.stats()?;
     Ok(proto::PortStats {
         name: p.name.clone(),
         traffic,
-        device: proto::DeviceStats {
-            ipackets: s.ipackets,
-            opackets: s.opackets,
-            ibytes: s.ibytes,
-            obytes: s.obytes,
-            imissed: s.imissed,
-            ierrors: s.ierrors,
-            oerrors: s.oerrors,
-            rx_nombuf: s.rx_nombuf,
-        },
+        device: p.port.stats()?,
         xstats: p.port.xstats().unwrap_or_default().into_iter().collect(),
     })
 }
