@@ -30,13 +30,12 @@
 //! does not change the target's state (connectivity is the health check's
 //! job, as in HAProxy).
 
-use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::checks::{io_detail, tcp, Deadline};
+use crate::checks::{tcp, Deadline};
 
 /// Largest accepted weight percentage (HAProxy's limit).
 pub const MAX_WEIGHT_PERCENT: u32 = 256;
@@ -275,30 +274,12 @@ fn fold(oper: Option<AgentOper>, mode: Option<AgentMode>) -> AgentAdmin {
 pub fn poll(addr: SocketAddrV4, send: Option<&str>, deadline: &Deadline) -> Result<String, String> {
     let mut stream = tcp::connect(addr, deadline)?;
     if let Some(send) = send.filter(|s| !s.is_empty()) {
-        let left = deadline
-            .remaining()
-            .map_err(|e| io_detail("send", &e, deadline))?;
-        stream
-            .set_write_timeout(Some(left))
-            .map_err(|e| io_detail("send", &e, deadline))?;
-        stream
-            .write_all(send.as_bytes())
-            .map_err(|e| io_detail("send", &e, deadline))?;
+        tcp::send(&mut stream, send.as_bytes(), deadline)?;
     }
     let mut buf = Vec::with_capacity(128);
-    let mut chunk = [0u8; 256];
     while !buf.contains(&b'\n') && buf.len() < MAX_REPLY {
-        let left = deadline
-            .remaining()
-            .map_err(|e| io_detail("read", &e, deadline))?;
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| io_detail("read", &e, deadline))?;
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_detail("read", &e, deadline)),
+        if tcp::read_some(&mut stream, &mut buf, deadline, "read")? == 0 {
+            break;
         }
     }
     if buf.is_empty() {

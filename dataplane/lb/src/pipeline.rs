@@ -18,7 +18,7 @@ use sluice_conntrack::{ConnFlags, ConnState, FlowKey, TableConfig, TcpState};
 use sluice_core::flow::{self, IcmpError, Packet};
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
-use sluice_core::wire::{arp, ethernet, ipv4};
+use sluice_core::wire::{ethernet, ipv4};
 use sluice_core::{nat, DropReason, MacAddr};
 use sluice_sched::loads::Restricted;
 use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
@@ -975,36 +975,4 @@ fn local_action(v: Verdict) -> Action {
         Verdict::Consumed(h) => Action::Consumed(h),
         Verdict::Drop(r) => Action::Drop(r),
     }
-}
-
-/// Writes an ARP request for `target` from (`mac`, `ip`) into `buf` (at
-/// least 60 bytes), sent to `to` (broadcast to resolve, the neighbour's
-/// MAC to probe it), and returns the frame length (60, padded).
-pub fn arp_request(
-    buf: &mut [u8],
-    to: MacAddr,
-    mac: MacAddr,
-    ip: Ipv4Addr,
-    target: Ipv4Addr,
-) -> usize {
-    let len = 60;
-    buf[..len].fill(0);
-    ethernet::write_header(buf, to, mac, ethernet::ETHERTYPE_ARP);
-    arp::write(
-        &mut buf[ethernet::HEADER_LEN..],
-        &arp::Arp {
-            op: arp::OP_REQUEST,
-            sha: mac,
-            spa: ip,
-            tha: MacAddr::ZERO,
-            tpa: target,
-        },
-    );
-    len
-}
-
-/// Writes a gratuitous ARP (a request for `ip` by `ip`) announcing that
-/// `ip` is at `mac`, and returns the frame length.
-pub fn gratuitous_arp(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr) -> usize {
-    arp_request(buf, MacAddr::BROADCAST, mac, ip, ip)
 }

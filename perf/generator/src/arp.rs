@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Length of the ARP frames built here: the 60-byte Ethernet minimum.
-pub const FRAME_LEN: usize = 60;
+pub use arp::FRAME_LEN;
 
 /// The addresses one port answers for.
 #[derive(Debug, Clone, Default)]
@@ -103,40 +103,19 @@ pub fn handle(frame: &mut [u8], table: &ArpTable) -> ArpOutcome {
     }
 }
 
-fn frame(dst: MacAddr, a: &arp::Arp) -> [u8; FRAME_LEN] {
-    let mut f = [0u8; FRAME_LEN];
-    ethernet::write_header(&mut f, dst, a.sha, ethernet::ETHERTYPE_ARP);
-    arp::write(&mut f[ethernet::HEADER_LEN..], a);
-    f
-}
-
 /// A gratuitous ARP: a broadcast request from `ip` for itself, announcing
 /// that `mac` owns it.
 pub fn gratuitous(mac: MacAddr, ip: Ipv4Addr) -> [u8; FRAME_LEN] {
-    frame(
-        MacAddr::BROADCAST,
-        &arp::Arp {
-            op: arp::OP_REQUEST,
-            sha: mac,
-            spa: ip,
-            tha: MacAddr::ZERO,
-            tpa: ip,
-        },
-    )
+    let mut f = [0u8; FRAME_LEN];
+    arp::write_gratuitous(&mut f, mac, ip);
+    f
 }
 
 /// A broadcast request from `mac`/`ip` asking who has `target`.
 pub fn request(mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) -> [u8; FRAME_LEN] {
-    frame(
-        MacAddr::BROADCAST,
-        &arp::Arp {
-            op: arp::OP_REQUEST,
-            sha: mac,
-            spa: ip,
-            tha: MacAddr::ZERO,
-            tpa: target,
-        },
-    )
+    let mut f = [0u8; FRAME_LEN];
+    arp::write_request(&mut f, MacAddr::BROADCAST, mac, ip, target);
+    f
 }
 
 #[cfg(test)]

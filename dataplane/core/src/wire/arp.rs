@@ -1,7 +1,8 @@
-//! ARP for IPv4 over Ethernet (RFC 826): parsing, and turning a request into
-//! its reply in place.
+//! ARP for IPv4 over Ethernet (RFC 826): parsing, turning a request into
+//! its reply in place, and writing requests and gratuitous announcements.
 
 use crate::addr::MacAddr;
+use crate::wire::ethernet;
 use std::net::Ipv4Addr;
 
 /// Length of an Ethernet/IPv4 ARP packet.
@@ -10,6 +11,8 @@ pub const LEN: usize = 28;
 pub const OP_REQUEST: u16 = 1;
 /// ARP reply.
 pub const OP_REPLY: u16 = 2;
+/// Length of the ARP frames written here: the 60-byte Ethernet minimum.
+pub const FRAME_LEN: usize = 60;
 
 /// A parsed Ethernet/IPv4 ARP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +66,38 @@ pub fn write(p: &mut [u8], a: &Arp) {
     p[24..28].copy_from_slice(&a.tpa.octets());
 }
 
+/// Writes an ARP request for `target` from (`mac`, `ip`) into `buf` (at
+/// least 60 bytes), sent to `to` (broadcast to resolve, the neighbour's
+/// MAC to probe it), and returns the frame length (60, padded).
+pub fn write_request(
+    buf: &mut [u8],
+    to: MacAddr,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    target: Ipv4Addr,
+) -> usize {
+    let len = FRAME_LEN;
+    buf[..len].fill(0);
+    ethernet::write_header(buf, to, mac, ethernet::ETHERTYPE_ARP);
+    write(
+        &mut buf[ethernet::HEADER_LEN..],
+        &Arp {
+            op: OP_REQUEST,
+            sha: mac,
+            spa: ip,
+            tha: MacAddr::ZERO,
+            tpa: target,
+        },
+    );
+    len
+}
+
+/// Writes a gratuitous ARP (a request for `ip` by `ip`) announcing that
+/// `ip` is at `mac`, and returns the frame length.
+pub fn write_gratuitous(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr) -> usize {
+    write_request(buf, MacAddr::BROADCAST, mac, ip, ip)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +117,29 @@ mod tests {
         assert_eq!(parse(&b[..27]), None);
         b[1] = 6; // token ring
         assert_eq!(parse(&b), None);
+    }
+
+    #[test]
+    fn requests_and_announcements_are_padded_frames() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let ip = Ipv4Addr::new(192, 0, 2, 1);
+        let target = Ipv4Addr::new(192, 0, 2, 9);
+        let mut b = [0xaau8; 64];
+        assert_eq!(
+            write_request(&mut b, MacAddr::BROADCAST, mac, ip, target),
+            FRAME_LEN
+        );
+        assert_eq!(&b[..6], &[0xff; 6], "to broadcast");
+        assert_eq!(&b[6..12], &mac.0);
+        assert_eq!(&b[12..14], &[0x08, 0x06]);
+        let a = parse(&b[ethernet::HEADER_LEN..]).unwrap();
+        assert_eq!((a.op, a.sha, a.spa, a.tpa), (OP_REQUEST, mac, ip, target));
+        assert!(b[ethernet::HEADER_LEN + LEN..FRAME_LEN]
+            .iter()
+            .all(|x| *x == 0));
+        assert_eq!(b[FRAME_LEN], 0xaa, "nothing written past the frame");
+        write_gratuitous(&mut b, mac, ip);
+        let g = parse(&b[ethernet::HEADER_LEN..]).unwrap();
+        assert_eq!((g.spa, g.tpa, g.tha), (ip, ip, MacAddr::ZERO));
     }
 }

@@ -18,10 +18,9 @@
 //! outcome is known (status mismatch, or body substring found), at the end
 //! of the body (`Content-Length` or close), or at the deadline.
 
-use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 
-use super::{contains, io_detail, tcp, Deadline};
+use super::{contains, tcp, Deadline};
 use sluice_model::check::StatusMatch;
 
 /// Largest response head (status line and headers) accepted.
@@ -58,15 +57,7 @@ pub fn check(
     deadline: &Deadline,
 ) -> Result<String, String> {
     let mut stream = tcp::connect(addr, deadline)?;
-    let left = deadline
-        .remaining()
-        .map_err(|e| io_detail("send", &e, deadline))?;
-    stream
-        .set_write_timeout(Some(left))
-        .map_err(|e| io_detail("send", &e, deadline))?;
-    stream
-        .write_all(&req.to_bytes())
-        .map_err(|e| io_detail("send", &e, deadline))?;
+    tcp::send(&mut stream, &req.to_bytes(), deadline)?;
 
     // Read the head.
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -77,7 +68,7 @@ pub fn check(
         if buf.len() > MAX_HEAD {
             return Err(format!("response head larger than {MAX_HEAD} bytes"));
         }
-        if read_some(&mut stream, &mut buf, deadline, "read response")? == 0 {
+        if tcp::read_some(&mut stream, &mut buf, deadline, "read response")? == 0 {
             return Err(if buf.is_empty() {
                 "connection closed without a response".to_string()
             } else {
@@ -105,40 +96,13 @@ pub fn check(
         if complete || body.len() >= MAX_BODY {
             break;
         }
-        if read_some(&mut stream, &mut body, deadline, "read body")? == 0 {
+        if tcp::read_some(&mut stream, &mut body, deadline, "read body")? == 0 {
             break;
         }
     }
     Err(format!(
         "HTTP {status}, body does not contain {expect_body:?}"
     ))
-}
-
-/// Reads what is available into `buf` (at most 8 KiB) within the deadline;
-/// returns the count, 0 at end of stream.
-fn read_some(
-    stream: &mut std::net::TcpStream,
-    buf: &mut Vec<u8>,
-    deadline: &Deadline,
-    what: &str,
-) -> Result<usize, String> {
-    let left = deadline
-        .remaining()
-        .map_err(|e| io_detail(what, &e, deadline))?;
-    stream
-        .set_read_timeout(Some(left))
-        .map_err(|e| io_detail(what, &e, deadline))?;
-    let mut chunk = [0u8; 8192];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(n);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_detail(what, &e, deadline)),
-        }
-    }
 }
 
 /// The offset just past the blank line ending the head (`\r\n\r\n`, or a

@@ -19,11 +19,12 @@ use crate::counters::WorkerCounters;
 use crate::snapshot::Reader;
 use crossbeam_utils::CachePadded;
 use sluice_core::local::Handled;
+use sluice_core::wire::arp;
 use sluice_core::wire::ethernet;
 use sluice_core::{DropReason, MacAddr};
 use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, QueuePair, RxQueue, TxQueue};
 use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
-use sluice_lb::pipeline::{arp_request, gratuitous_arp, HousekeepingTimer};
+use sluice_lb::pipeline::HousekeepingTimer;
 use sluice_lb::{Action, Forwarder, Snapshot, WorkerLbStats};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,7 +161,7 @@ impl Out {
             return false;
         };
         let src = pv.source_for(nh);
-        self.send_arp(pool, port, |b| arp_request(b, to, pv.mac, src, nh))
+        self.send_arp(pool, port, |b| arp::write_request(b, to, pv.mac, src, nh))
     }
 }
 
@@ -254,7 +255,7 @@ impl Engine<'_> {
         let (out, pool) = (&mut self.out, &self.shared.pool);
         self.announcer.update(snap.services.vips(), |vip| {
             for (p, port) in snap.ports.iter().enumerate() {
-                out.send_arp(pool, p, |b| gratuitous_arp(b, port.mac, vip));
+                out.send_arp(pool, p, |b| arp::write_gratuitous(b, port.mac, vip));
             }
         });
     }
