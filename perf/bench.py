@@ -70,15 +70,17 @@ class Run:
     def vdev(self, i, role):
         return f"net_memif{i},role={role},socket={self.socket(i)},socket-abstract=no,id=0"
 
-    def start_generator(self, mode, proto, flows, size, new_flows, rate, duration, reals, dut_mac, dut_rx_mac):
+    def start_generator(self, mode, proto, flows, size, new_flows, rate, duration, reals, dut_mac, dut_rx_mac,
+                        warmup=None, link_timeout=20, extra=()):
         prefix = f"bgen{os.getpid()}"
         self.prefixes.append(prefix)
         out = os.path.join(self.dir, "gen.json")
+        warmup = self.args.warmup if warmup is None else warmup
         cmd = [self.args.gen, "--tx-port", "net_memif0", "--rx-port", "net_memif1",
                "--mode", mode, "--proto", proto, "--flows", str(flows), "--size", str(size),
                "--new-flows-per-sec", str(new_flows), "--rate", str(rate),
-               "--duration", str(duration), "--warmup", str(self.args.warmup), "--drain", "0.5",
-               "--link-timeout", "20", "--quiet", "--json", out, "--reals", reals]
+               "--duration", str(duration), "--warmup", str(warmup), "--drain", "0.5",
+               "--link-timeout", str(link_timeout), "--quiet", "--json", out, "--reals", reals, *extra]
         if dut_mac:
             cmd += ["--dut-mac", dut_mac]
         if dut_rx_mac:
@@ -232,31 +234,13 @@ def run_sluice(args, sc, rate, duration):
     name, mode, proto, flows, size, new_flows = sc
     r = Run(args, "sluice")
     try:
-        # The generator's memif servers must exist before Sluice connects;
-        # Sluice's MACs are needed by the generator: start the generator
-        # with MACs learned from ARP (dut-ip), then Sluice.
+        # The generator's memif servers must exist before Sluice connects,
+        # so the generator starts first, told Sluice's MACs (which Sluice's
+        # configuration sets on its memif ports).
         reals = "198.51.100.11-198.51.100.18:" + ("80" if mode == "dr" else "8080")
-        # Sluice needs the sockets first: start a generator that resolves the
-        # DUT by ARP on its TX port (--dut-ip).
-        prefix = f"bgen{os.getpid()}"
-        r.prefixes.append(prefix)
-        out = os.path.join(r.dir, "gen.json")
-        cmd = [args.gen, "--tx-port", "net_memif0", "--rx-port", "net_memif1", "--mode", mode,
-               "--proto", proto, "--flows", str(flows), "--size", str(size),
-               "--new-flows-per-sec", str(new_flows), "--rate", str(rate), "--duration", str(duration),
-               "--warmup", str(max(args.warmup, 3.0)), "--drain", "0.5", "--link-timeout", "30", "--quiet",
-               "--json", out, "--reals", reals, "--dut-mac", SLUICE_MAC0, "--dut-rx-mac", SLUICE_MAC1,
-               "--gateway", "192.0.2.254",
-               "--", "--lcores", "(0,1)@1", "--no-huge", "--no-pci", "-m", "1024",
-               "--file-prefix", prefix, "--log-level", "*:warning",
-               "--vdev", r.vdev(0, "server"), "--vdev", r.vdev(1, "server")]
-        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        r.procs.append(gen)
-        deadline = time.time() + 30
-        while not (os.path.exists(r.socket(0)) and os.path.exists(r.socket(1))):
-            if gen.poll() is not None or time.time() > deadline:
-                raise RuntimeError("generator did not open its memif sockets: " + gen.stderr.read())
-            time.sleep(0.05)
+        gen, out = r.start_generator(mode, proto, flows, size, new_flows, rate, duration, reals,
+                                     SLUICE_MAC0, SLUICE_MAC1, warmup=max(args.warmup, 3.0),
+                                     link_timeout=30, extra=["--gateway", "192.0.2.254"])
         r.new_flows = new_flows
         r.start_sluice(mode, flows)
         # Connections created during the measured window only.
