@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use std::path::Path;
 use std::time::Duration;
 
 const OUR_IP: [u8; 4] = [192, 0, 2, 1];
@@ -69,11 +70,46 @@ fn arp_and_echo_golden_packets() {
     let dir = TempDir::new();
     let inp = dir.path().join("in.pcap");
     let out = dir.path().join("out.pcap");
-    // The pcap PMD has no MAC of its own; it reports a fixed one, read
-    // from status below. Frames to us use broadcast or that MAC.
-    let bcast = [0xff; 6];
-    let payload = b"golden ping payload 0123456789";
+    let mut frames = good_frames();
+    frames.extend(bad_frames());
+    pcap::write(&inp, &frames);
+    let (stats, mac) = run_pcap(&inp, &out, frames.len() as u64);
+    for (reason, count) in [
+        ("arp_not_for_us", 1),
+        ("not_for_us", 1),
+        ("bad_ipv4_checksum", 1),
+        ("unsupported_ethertype", 1),
+        ("truncated", 1),
+        ("bad_icmp", 1),
+        ("unsupported_protocol", 1),
+        ("ipv4_fragment", 1),
+    ] {
+        assert_eq!(drops(&stats, reason), count, "{reason}: {stats:#}");
+    }
+    assert_eq!(workers_sum(&stats, "/arp_requests_answered"), 1);
+    assert_eq!(workers_sum(&stats, "/icmp_echo_answered"), 1);
 
+    let (arp_reply, echo_reply) = expected_replies(mac);
+    let sent = pcap::read(&out);
+    assert_eq!(
+        sent.len(),
+        2,
+        "expected exactly two frames out, got {}",
+        sent.len()
+    );
+    assert_eq!(sent[0], arp_reply, "ARP reply differs");
+    assert_eq!(sent[1], echo_reply, "echo reply differs");
+}
+
+/// The pcap PMD has no MAC of its own; it reports a fixed one, read from
+/// status. Frames to us use broadcast or that MAC.
+const BROADCAST: [u8; 6] = [0xff; 6];
+const PAYLOAD: &[u8] = b"golden ping payload 0123456789";
+
+/// Frames 1 to 4: an ARP request and an echo request for our address (each
+/// answered) and for another (each dropped).
+fn good_frames() -> Vec<Vec<u8>> {
+    let (bcast, payload) = (BROADCAST, PAYLOAD);
     let mut frames = Vec::new();
     // 1: ARP request for our address -> reply.
     let mut f = eth(bcast, HOST_MAC, 0x0806);
@@ -103,6 +139,13 @@ fn arp_and_echo_golden_packets() {
         &icmp(8, [0xbe, 0xef, 0, 2], payload),
     ));
     frames.push(f);
+    frames
+}
+
+/// Frames 5 to 10: each dropped for its own reason.
+fn bad_frames() -> Vec<Vec<u8>> {
+    let (bcast, payload) = (BROADCAST, PAYLOAD);
+    let mut frames = Vec::new();
     // 5: bad IPv4 header checksum -> drop bad_ipv4_checksum.
     let mut f = eth(bcast, HOST_MAC, 0x0800);
     let mut ip = ipv4(
@@ -151,8 +194,12 @@ fn arp_and_echo_golden_packets() {
     ip[11] = c[1];
     f.extend(ip);
     frames.push(f);
-    pcap::write(&inp, &frames);
+    frames
+}
 
+/// Runs the daemon on a pcap port reading `inp` and writing `out` until it
+/// has received `n` frames; returns its statistics and its port's MAC.
+fn run_pcap(inp: &Path, out: &Path, n: u64) -> (serde_json::Value, [u8; 6]) {
     let pcap_port = format!(
         "net_pcap0,rx_pcap={},tx_pcap={}",
         inp.display(),
@@ -164,7 +211,6 @@ fn arp_and_echo_golden_packets() {
         .port("pcap", &pcap_port, &["192.0.2.1/24"])
         .render();
     let d = Daemon::start(None, &cfg);
-    let n = frames.len() as u64;
     let stats = wait_for(Duration::from_secs(30), || {
         let s = d.ctl_json(&["stats"]);
         (num(&s, "/result/ports/0/traffic/rx_packets") >= n).then_some(s)
@@ -184,23 +230,12 @@ fn arp_and_echo_golden_packets() {
     };
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
+    (stats, mac)
+}
 
-    for (reason, count) in [
-        ("arp_not_for_us", 1),
-        ("not_for_us", 1),
-        ("bad_ipv4_checksum", 1),
-        ("unsupported_ethertype", 1),
-        ("truncated", 1),
-        ("bad_icmp", 1),
-        ("unsupported_protocol", 1),
-        ("ipv4_fragment", 1),
-    ] {
-        assert_eq!(drops(&stats, reason), count, "{reason}: {stats:#}");
-    }
-    assert_eq!(workers_sum(&stats, "/arp_requests_answered"), 1);
-    assert_eq!(workers_sum(&stats, "/icmp_echo_answered"), 1);
-
-    // The expected transmissions, byte for byte.
+/// The ARP reply and the echo reply, byte for byte, from `mac`.
+fn expected_replies(mac: [u8; 6]) -> (Vec<u8>, Vec<u8>) {
+    let payload = PAYLOAD;
     let mut arp_reply = eth(HOST_MAC, mac, 0x0806);
     arp_reply.extend(arp(2, mac, OUR_IP, HOST_MAC, HOST_IP));
     let mut echo_reply = eth(HOST_MAC, mac, 0x0800);
@@ -220,13 +255,5 @@ fn arp_and_echo_golden_packets() {
     ip[11] = c[1];
     echo_reply.extend(ip);
 
-    let sent = pcap::read(&out);
-    assert_eq!(
-        sent.len(),
-        2,
-        "expected exactly two frames out, got {}",
-        sent.len()
-    );
-    assert_eq!(sent[0], arp_reply, "ARP reply differs");
-    assert_eq!(sent[1], echo_reply, "echo reply differs");
+    (arp_reply, echo_reply)
 }

@@ -73,20 +73,43 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
     }
     let t = topo();
     let d = Daemon::start(Some(&t.lb), &config(&t.lb_if, workers, lcores).render());
+    let mac = check_status(&d, workers.len());
+    arp_both_addresses(&t, &mac);
+    ping_with_static_neighbours(&t, &mac);
+    check_every_packet_accounted_for(&d);
+    // Human-readable output works too.
+    let o = d.ctl(&["stats"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("arp_not_for_us"));
 
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+    assert!(
+        exit.log.contains("every mbuf returned to the pool"),
+        "{}",
+        exit.log
+    );
+}
+
+/// The port and workers `status` reports; returns the port's MAC.
+fn check_status(d: &Daemon, workers: usize) -> String {
     let status = d.ctl_json(&["status"]);
     let port = &status["result"]["ports"][0];
     assert_eq!(port["driver"], "net_af_packet");
     assert_eq!(port["addresses"][0], "192.0.2.1/24");
-    assert_eq!(port["rx_queues"].as_u64(), Some(workers.len() as u64));
+    assert_eq!(port["rx_queues"].as_u64(), Some(workers as u64));
     assert_eq!(
         status["result"]["workers"].as_array().unwrap().len(),
-        workers.len()
+        workers
     );
     let mac = port["mac"].as_str().unwrap().to_string();
 
-    // ARP: three requests for each of the appliance's addresses, answered
-    // with its MAC.
+    mac
+}
+
+/// Three ARP requests for each of the appliance's addresses, answered with
+/// its MAC; two for another address, unanswered.
+fn arp_both_addresses(t: &Topo, mac: &str) {
     for ip in ["192.0.2.1", "192.0.2.2"] {
         let o = t.client.run(
             &["arping", "-c", "3", "-W", "0.2", "-i", &t.client_if, ip],
@@ -95,7 +118,7 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
         let out = String::from_utf8_lossy(&o.stdout);
         assert_eq!(arping_received(&out), 3, "arping {ip}:\n{out}");
         assert!(
-            out.to_lowercase().contains(&mac),
+            out.to_lowercase().contains(mac),
             "reply not from {mac}:\n{out}"
         );
     }
@@ -115,33 +138,26 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
         Duration::from_secs(15),
     );
     assert_eq!(arping_received(&String::from_utf8_lossy(&o.stdout)), 0);
+}
 
+/// Ten pings answered, four to another address not.
+fn ping_with_static_neighbours(t: &Topo, mac: &str) {
     // Ping with a permanent neighbour entry, so the kernel sends no ARP of
     // its own during the test and the counters are exact.
-    t.client.exec(&[
-        "ip",
-        "neigh",
-        "replace",
-        "192.0.2.1",
-        "lladdr",
-        &mac,
-        "nud",
-        "permanent",
-        "dev",
-        &t.client_if,
-    ]);
-    t.client.exec(&[
-        "ip",
-        "neigh",
-        "replace",
-        "192.0.2.99",
-        "lladdr",
-        &mac,
-        "nud",
-        "permanent",
-        "dev",
-        &t.client_if,
-    ]);
+    for ip in ["192.0.2.1", "192.0.2.99"] {
+        t.client.exec(&[
+            "ip",
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "nud",
+            "permanent",
+            "dev",
+            &t.client_if,
+        ]);
+    }
     let o = t.client.run(
         &[
             "ping",
@@ -165,7 +181,11 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
         Duration::from_secs(30),
     );
     assert_eq!(ping_received(&String::from_utf8_lossy(&o.stdout)), 0);
+}
 
+/// Everything received was answered or dropped by reason; nothing else
+/// was sent.
+fn check_every_packet_accounted_for(d: &Daemon) {
     let s = d.ctl_json(&["stats"]);
     assert_eq!(workers_sum(&s, "/arp_requests_answered"), 6, "{s:#}");
     assert_eq!(workers_sum(&s, "/icmp_echo_answered"), 10, "{s:#}");
@@ -185,25 +205,10 @@ fn arp_and_ping(workers: &[u32], lcores: Option<&str>) {
                 .map(|v| v.as_u64().unwrap())
         })
         .sum();
-    // Everything received was answered or dropped by reason; nothing else
-    // was sent.
     assert_eq!(tx, 16, "{s:#}");
     assert_eq!(rx, 16 + all_drops, "{s:#}");
     assert_eq!(workers_sum(&s, "/traffic/rx_packets"), rx);
     assert!(num(&s, "/result/ports/0/device/ipackets") >= rx);
-
-    // Human-readable output works too.
-    let o = d.ctl(&["stats"]);
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("arp_not_for_us"));
-
-    let exit = d.stop();
-    assert_eq!(exit.code, Some(0), "{}", exit.log);
-    assert!(
-        exit.log.contains("every mbuf returned to the pool"),
-        "{}",
-        exit.log
-    );
 }
 
 #[test]
