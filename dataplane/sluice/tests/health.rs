@@ -328,25 +328,11 @@ port = 9000
     // The long connection ends at the deadline, not before: it got about
     // 3 s of echoes after the drain (30 at 0.1 s), and fails long before
     // its 10 s are over.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let st = loop {
-        if let Some(st) = long.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "drained connection still alive"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut out = String::new();
-    use std::io::Read;
-    long.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(!st.success(), "the connection should have been ended");
+    let f = wait_finished(&mut long, Duration::from_secs(30), || {
+        "drained connection still alive".into()
+    });
+    let out = f.stdout;
+    assert!(!f.status.success(), "the connection should have been ended");
     let echoes = out.lines().count();
     assert!((20..100).contains(&echoes), "{echoes} echoes: {out}");
     assert!(wait_for(Duration::from_secs(10), || {
@@ -473,19 +459,13 @@ port = 9000
     );
     // The connection is ended: the client's next echo goes unanswered and
     // it fails long before its 20 s of pings are over.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let st = loop {
-        if let Some(st) = long.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
+    let f = wait_finished(&mut long, Duration::from_secs(15), || {
+        format!(
             "the connection of a real found down was not ended: {:#}",
             d.ctl_json(&["list"])
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(!st.success(), "the connection should have been ended");
+        )
+    });
+    assert!(!f.status.success(), "the connection should have been ended");
     let l = d.ctl_json(&["list"]);
     let r = &l["result"]["services"][0]["reals"][mine];
     assert_eq!((num(r, "/active"), num(r, "/inactive")), (0, 0), "{l:#}");

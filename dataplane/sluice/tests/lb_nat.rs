@@ -306,9 +306,24 @@ port = 9000
         (0..2).find(|i| num(&l, &format!("/result/services/0/reals/{i}/active")) == 1)
     })
     .expect("long connection not established");
+    check_conn_list_filters(&d, mine);
+    change_reals_under_it(&t, &d, mine);
+    // The long connection finished every echo on its original real.
+    let f = wait_finished(&mut long, Duration::from_secs(30), || {
+        "long client hung".into()
+    });
+    assert!(f.status.success(), "long connection failed: {}", f.stderr);
+    let out = f.stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 60, "{out}");
+    assert!(lines.iter().all(|l| *l == format!("real-{mine}")), "{out}");
+}
+
+/// `conn list` shows the long connection on real `mine`, and its filters
+/// select it or not.
+fn check_conn_list_filters(d: &Daemon, mine: usize) {
     let mine_ip = format!("198.51.100.{}", 11 + mine);
     let other_ip = format!("198.51.100.{}", 12 - mine);
-    // conn list shows it, with filters.
     let c = d.ctl_json(&[
         "conn",
         "list",
@@ -337,6 +352,13 @@ port = 9000
     );
     let o = d.ctl(&["conn", "list", "-t", "192.0.2.100:9000"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("ESTABLISHED"));
+}
+
+/// Adds a third real, quiesces real `mine` (new connections avoid it), then
+/// removes the other original real and `mine` (connections kept).
+fn change_reals_under_it(t: &LbTopo, d: &Daemon, mine: usize) {
+    let mine_ip = format!("198.51.100.{}", 11 + mine);
+    let other_ip = format!("198.51.100.{}", 12 - mine);
     let ctl_ok = |args: &[&str]| {
         let o = d.ctl(args);
         assert!(
@@ -345,7 +367,6 @@ port = 9000
             String::from_utf8_lossy(&o.stderr)
         );
     };
-    // Add a third real, quiesce ours: new connections avoid it.
     ctl_ok(&[
         "real",
         "add",
@@ -392,32 +413,6 @@ port = 9000
     ]);
     let id = t.client_py(&["once", "192.0.2.100", "9000"], Duration::from_secs(10));
     assert_eq!(id[0], "real-2");
-    // The long connection finished every echo on its original real.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = long.try_wait().unwrap() {
-            break st;
-        }
-        assert!(std::time::Instant::now() < deadline, "long client hung");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    use std::io::Read;
-    long.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    long.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.success(), "long connection failed: {err}");
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 60, "{out}");
-    assert!(lines.iter().all(|l| *l == format!("real-{mine}")), "{out}");
 }
 
 #[test]
@@ -538,18 +533,10 @@ port = 9000
     assert!(o.status.success());
     // The connection is ended at once: the client's next echo gets no
     // answer and it fails well before its 10 s of pings are over.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let st = loop {
-        if let Some(st) = long.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ended connection still alive"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(!st.success(), "the connection should have been ended");
+    let f = wait_finished(&mut long, Duration::from_secs(20), || {
+        "ended connection still alive".into()
+    });
+    assert!(!f.status.success(), "the connection should have been ended");
     let s = d.ctl_json(&["stats"]);
     assert!(
         drops(&s, "real_removed") > 0 || workers_sum(&s, "/conntrack/removals") > 0,

@@ -64,63 +64,7 @@ fn save_and_restore_round_trip() {
         return;
     }
     let d = Daemon::start(None, &base().render());
-    ok(
-        &d,
-        &[
-            "service",
-            "add",
-            "-u",
-            "192.0.2.100:53",
-            "-s",
-            "mh",
-            "-p",
-            "120",
-            "--on-real-removal",
-            "end",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "real",
-            "add",
-            "-u",
-            "192.0.2.100:53",
-            "-r",
-            "192.0.2.23:5353",
-            "-w",
-            "5",
-            "-x",
-            "100",
-            "-y",
-            "50",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "real",
-            "add",
-            "-u",
-            "192.0.2.100:53",
-            "-r",
-            "192.0.2.24:53",
-            "-g",
-        ],
-    );
-    ok(
-        &d,
-        &[
-            "real",
-            "edit",
-            "-t",
-            "192.0.2.100:80",
-            "-r",
-            "192.0.2.22:8080",
-            "-w",
-            "0",
-        ],
-    );
+    add_a_udp_service_and_quiesce_a_real(&d);
     let before = specs(&d);
     assert_eq!(before.as_array().unwrap().len(), 2);
     let saved = ok(&d, &["save"]);
@@ -157,6 +101,69 @@ fn save_and_restore_round_trip() {
     assert_eq!(specs(&d2), before, "restore did not rebuild the same state");
     // save again: the same text.
     assert_eq!(ok(&d2, &["save"]), saved);
+}
+
+/// A UDP service with a mh scheduler, persistence and two reals (one with
+/// thresholds, one by direct routing), and the TCP service's second real
+/// quiesced: a state with most settings away from their defaults.
+fn add_a_udp_service_and_quiesce_a_real(d: &Daemon) {
+    ok(
+        d,
+        &[
+            "service",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-s",
+            "mh",
+            "-p",
+            "120",
+            "--on-real-removal",
+            "end",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "real",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-r",
+            "192.0.2.23:5353",
+            "-w",
+            "5",
+            "-x",
+            "100",
+            "-y",
+            "50",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "real",
+            "add",
+            "-u",
+            "192.0.2.100:53",
+            "-r",
+            "192.0.2.24:53",
+            "-g",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "real",
+            "edit",
+            "-t",
+            "192.0.2.100:80",
+            "-r",
+            "192.0.2.22:8080",
+            "-w",
+            "0",
+        ],
+    );
 }
 
 #[test]
@@ -346,19 +353,10 @@ fn long_connections_keep_their_real_across_reload_restore_and_sighup() {
         let ip = t.reals[i].ip.clone();
         t.serve(i, "echo", &ip, 9000);
     }
-    let svc = |weights: [u32; 2], third: bool| {
-        let mut s = format!(
-            "[[service]]\nprotocol = \"tcp\"\nvip = \"192.0.2.100\"\nport = 9000\nscheduler = \"wrr\"\n\
-             [[service.real]]\nip = \"198.51.100.11\"\nport = 9000\nweight = {}\n\
-             [[service.real]]\nip = \"198.51.100.12\"\nport = 9000\nweight = {}\n",
-            weights[0], weights[1]
-        );
-        if third {
-            s.push_str("[[service.real]]\nip = \"198.51.100.13\"\nport = 9000\n");
-        }
-        s
-    };
-    let d = Daemon::start(Some(&t.lb), &t.config(&[1], None, &svc([1, 1], false)));
+    let d = Daemon::start(
+        Some(&t.lb),
+        &t.config(&[1], None, &wrr_service([1, 1], false)),
+    );
     let cfg_path = d.dir.path().join("sluice.toml");
     let text = std::fs::read_to_string(&cfg_path).unwrap();
     let head = &text[..text.find("[[service]]").unwrap()];
@@ -377,54 +375,18 @@ fn long_connections_keep_their_real_across_reload_restore_and_sighup() {
         .is_some(),
         "long connections not established"
     );
-    // reload: a third real, new weights.
-    std::fs::write(&cfg_path, format!("{head}{}", svc([5, 1], true))).unwrap();
-    let out = ok(&d, &["reload"]);
-    assert!(out.contains("1 added"), "{out}");
-    std::thread::sleep(Duration::from_millis(500));
-    // SIGHUP: weights again, the third real gone.
-    std::fs::write(&cfg_path, format!("{head}{}", svc([1, 7], false))).unwrap();
-    let _ = std::process::Command::new("kill")
-        .args(["-HUP", &d.pid().to_string()])
-        .status();
-    assert!(
-        wait_for(Duration::from_secs(10), || {
-            let s = specs(&d);
-            (s[0]["reals"][1]["weight"] == 7).then_some(())
-        })
-        .is_some(),
-        "SIGHUP did not reload"
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    // restore: the saved state with other weights.
-    let saved = ok(&d, &["save"]).replace("weight = 7", "weight = 2");
-    let file = d.dir.path().join("restore.toml");
-    std::fs::write(&file, saved).unwrap();
-    ok(&d, &["restore", file.to_str().unwrap()]);
+    reload_sighup_and_restore(&d, &cfg_path, head);
     // Every echo of every long connection came from the real it started on.
     for (n, long) in longs.iter_mut().enumerate() {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(st) = long.try_wait().unwrap() {
-                break st;
-            }
-            assert!(std::time::Instant::now() < deadline, "long client {n} hung");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let mut out = String::new();
-        let mut err = String::new();
-        use std::io::Read;
-        long.stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        long.stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(status.success(), "long connection {n} failed: {err}");
+        let f = wait_finished(long, Duration::from_secs(60), || {
+            format!("long client {n} hung")
+        });
+        assert!(
+            f.status.success(),
+            "long connection {n} failed: {}",
+            f.stderr
+        );
+        let out = f.stdout;
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 240, "{out}");
         assert!(
@@ -434,4 +396,49 @@ fn long_connections_keep_their_real_across_reload_restore_and_sighup() {
     }
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
+/// A wrr service on port 9000 with two weighted reals, and a third one.
+fn wrr_service(weights: [u32; 2], third: bool) -> String {
+    let mut s = format!(
+        "[[service]]\nprotocol = \"tcp\"\nvip = \"192.0.2.100\"\nport = 9000\nscheduler = \"wrr\"\n\
+         [[service.real]]\nip = \"198.51.100.11\"\nport = 9000\nweight = {}\n\
+         [[service.real]]\nip = \"198.51.100.12\"\nport = 9000\nweight = {}\n",
+        weights[0], weights[1]
+    );
+    if third {
+        s.push_str("[[service.real]]\nip = \"198.51.100.13\"\nport = 9000\n");
+    }
+    s
+}
+
+/// Changes the services three ways under running connections: `reload`
+/// (a third real, new weights), SIGHUP (weights again, the third real
+/// gone), `restore` (the saved state with other weights). `head` is the
+/// configuration before its services.
+fn reload_sighup_and_restore(d: &Daemon, cfg_path: &std::path::Path, head: &str) {
+    // reload: a third real, new weights.
+    std::fs::write(cfg_path, format!("{head}{}", wrr_service([5, 1], true))).unwrap();
+    let out = ok(d, &["reload"]);
+    assert!(out.contains("1 added"), "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    // SIGHUP: weights again, the third real gone.
+    std::fs::write(cfg_path, format!("{head}{}", wrr_service([1, 7], false))).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let s = specs(d);
+            (s[0]["reals"][1]["weight"] == 7).then_some(())
+        })
+        .is_some(),
+        "SIGHUP did not reload"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // restore: the saved state with other weights.
+    let saved = ok(d, &["save"]).replace("weight = 7", "weight = 2");
+    let file = d.dir.path().join("restore.toml");
+    std::fs::write(&file, saved).unwrap();
+    ok(d, &["restore", file.to_str().unwrap()]);
 }

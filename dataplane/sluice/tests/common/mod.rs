@@ -455,6 +455,42 @@ pub fn drops(stats: &Value, reason: &str) -> u64 {
     workers_sum(stats, &format!("/drops/{reason}"))
 }
 
+/// What a finished client process said.
+pub struct Finished {
+    /// How it exited.
+    pub status: std::process::ExitStatus,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Waits at most `limit` for `child` to exit (panicking with `hung()` if
+/// it does not) and collects its piped output.
+pub fn wait_finished(child: &mut Child, limit: Duration, hung: impl Fn() -> String) -> Finished {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "{}", hung());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout).unwrap();
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).unwrap();
+    }
+    Finished {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
 /// Polls `f` every 50 ms until it returns Some, for at most `limit`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
