@@ -81,34 +81,7 @@ fn a_failed_nginx_is_taken_out_and_comes_back() {
     let (m, failed) = ids(&t, 9);
     assert_eq!((m.len(), failed), (3, 0), "{m:?}");
 
-    // Stop real 1's nginx while a client keeps sending requests.
-    t.stop_servers(1);
-    let mut during_failed = 0;
-    let detected = wait_for(Duration::from_secs(20), || {
-        if t.get("192.0.2.10", "http://192.0.2.100/id").is_none() {
-            during_failed += 1;
-        }
-        (real_state(&d, 1) == "down").then_some(())
-    });
-    assert!(
-        detected.is_some(),
-        "the stopped real was never marked down: {:#}",
-        d.ctl_json(&["health", "--json"])
-    );
-    eprintln!("requests failed inside the detection window: {during_failed}");
-    // After the detection window: no request fails, none goes to real 1.
-    let (m, failed) = ids(&t, 30);
-    assert_eq!(failed, 0, "requests failed after detection: {m:?}");
-    assert!(
-        !m.contains_key("real-1"),
-        "a down real got new connections: {m:?}"
-    );
-    assert_eq!(m.values().sum::<usize>(), 30);
-    let h = d.ctl_json(&["health"]);
-    let r1 = &h["result"]["services"][0]["reals"][1]["health"];
-    assert_eq!(r1["last_ok"], false, "{r1:#}");
-    assert!(r1["transitions"].as_u64().unwrap() >= 1);
-    assert!(r1["last_detail"].as_str().unwrap().len() > 3);
+    stop_real_1_under_traffic(&mut t, &d);
 
     // Start it again: it comes back and gets traffic.
     let ip = t.reals[1].ip.clone();
@@ -139,6 +112,38 @@ fn a_failed_nginx_is_taken_out_and_comes_back() {
         "{}",
         exit.log
     );
+}
+
+/// Stops real 1's nginx while a client keeps sending requests: it is
+/// marked down, and after that no request fails and none goes to it.
+fn stop_real_1_under_traffic(t: &mut LbTopo, d: &Daemon) {
+    t.stop_servers(1);
+    let mut during_failed = 0;
+    let detected = wait_for(Duration::from_secs(20), || {
+        if t.get("192.0.2.10", "http://192.0.2.100/id").is_none() {
+            during_failed += 1;
+        }
+        (real_state(d, 1) == "down").then_some(())
+    });
+    assert!(
+        detected.is_some(),
+        "the stopped real was never marked down: {:#}",
+        d.ctl_json(&["health", "--json"])
+    );
+    eprintln!("requests failed inside the detection window: {during_failed}");
+    // After the detection window: no request fails, none goes to real 1.
+    let (m, failed) = ids(t, 30);
+    assert_eq!(failed, 0, "requests failed after detection: {m:?}");
+    assert!(
+        !m.contains_key("real-1"),
+        "a down real got new connections: {m:?}"
+    );
+    assert_eq!(m.values().sum::<usize>(), 30);
+    let h = d.ctl_json(&["health"]);
+    let r1 = &h["result"]["services"][0]["reals"][1]["health"];
+    assert_eq!(r1["last_ok"], false, "{r1:#}");
+    assert!(r1["transitions"].as_u64().unwrap() >= 1);
+    assert!(r1["last_detail"].as_str().unwrap().len() > 3);
 }
 
 #[test]

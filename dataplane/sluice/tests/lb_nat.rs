@@ -677,36 +677,8 @@ fn clients_behind_a_router_with_two_workers_over_tcp_and_udp() {
             &format!("{ROUTED_GW}\n{HTTP_AND_UDP}"),
         ),
     );
-    let mut tcp = 0;
-    for c in 0..clients {
-        let src = format!("203.0.113.{}", 10 + c);
-        for _ in 0..3 {
-            let body = t.get(&src, "http://192.0.2.100/id");
-            assert!(
-                body.is_some(),
-                "GET from {src} failed: {:#}",
-                d.ctl_json(&["stats"])
-            );
-            tcp += 1;
-        }
-    }
-    // UDP: each datagram from a new socket, from every client address.
-    let mut udp = 0;
-    for c in 0..clients {
-        let src = format!("203.0.113.{}", 10 + c);
-        let code = format!(
-            "import socket\nfor i in range(6):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n s.settimeout(3)\n s.bind(('{src}',0))\n s.sendto(b'd%d'%i,('192.0.2.100',5353))\n d,a=s.recvfrom(4096)\n assert a==('192.0.2.100',5353),a\n assert d.endswith(b':d%d'%i),d\n"
-        );
-        let o = t
-            .client
-            .run(&["python3", "-c", &code], Duration::from_secs(30));
-        assert!(
-            o.status.success(),
-            "UDP from {src}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        udp += 6;
-    }
+    let tcp = get_from_every_client(&t, &d, clients);
+    let udp = datagrams_from_every_client(&t, clients);
     let l = d.ctl_json(&["list"]);
     assert_eq!(
         num(&l, "/result/services/0/stats/connections"),
@@ -742,6 +714,46 @@ fn clients_behind_a_router_with_two_workers_over_tcp_and_udp() {
     assert_eq!(drops(&s, "not_for_us"), 0, "{s:#}");
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
+/// Three GETs from each of `clients` client addresses; returns how many.
+fn get_from_every_client(t: &LbTopo, d: &Daemon, clients: usize) -> u64 {
+    let mut tcp = 0;
+    for c in 0..clients {
+        let src = format!("203.0.113.{}", 10 + c);
+        for _ in 0..3 {
+            let body = t.get(&src, "http://192.0.2.100/id");
+            assert!(
+                body.is_some(),
+                "GET from {src} failed: {:#}",
+                d.ctl_json(&["stats"])
+            );
+            tcp += 1;
+        }
+    }
+    tcp
+}
+
+/// Six datagrams from each of `clients` client addresses, each from a new
+/// socket, each answered; returns how many.
+fn datagrams_from_every_client(t: &LbTopo, clients: usize) -> u64 {
+    let mut udp = 0;
+    for c in 0..clients {
+        let src = format!("203.0.113.{}", 10 + c);
+        let code = format!(
+            "import socket\nfor i in range(6):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n s.settimeout(3)\n s.bind(('{src}',0))\n s.sendto(b'd%d'%i,('192.0.2.100',5353))\n d,a=s.recvfrom(4096)\n assert a==('192.0.2.100',5353),a\n assert d.endswith(b':d%d'%i),d\n"
+        );
+        let o = t
+            .client
+            .run(&["python3", "-c", &code], Duration::from_secs(30));
+        assert!(
+            o.status.success(),
+            "UDP from {src}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        udp += 6;
+    }
+    udp
 }
 
 /// Sends `n` UDP datagrams to the VIP:5353 from `n` new sockets of the

@@ -159,9 +159,24 @@ fn dpdk_dumpcap_captures_on_a_port() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    // A pcapng file: section header block magic, and enhanced packet
-    // blocks (type 6) for the captured frames.
-    let b = std::fs::read(&out).expect("capture file");
+    let epbs = pcapng_packets(&std::fs::read(&out).expect("capture file"));
+    assert!(epbs >= 20, "only {epbs} packets captured");
+    let prefix = d.prefix.clone();
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+    // No hugepage file of ours is left.
+    for e in std::fs::read_dir("/dev/hugepages").unwrap().flatten() {
+        assert!(
+            !e.file_name().to_string_lossy().starts_with(&prefix),
+            "hugepage file left: {:?}",
+            e.path()
+        );
+    }
+}
+
+/// The number of packets in a pcapng file: its section header block magic
+/// checked, then its enhanced packet blocks (type 6) counted.
+fn pcapng_packets(b: &[u8]) -> usize {
     assert_eq!(&b[0..4], &[0x0a, 0x0d, 0x0d, 0x0a], "not pcapng");
     let mut epbs = 0;
     let mut off = 0;
@@ -176,16 +191,5 @@ fn dpdk_dumpcap_captures_on_a_port() {
         }
         off += len;
     }
-    assert!(epbs >= 20, "only {epbs} packets captured");
-    let prefix = d.prefix.clone();
-    let exit = d.stop();
-    assert_eq!(exit.code, Some(0), "{}", exit.log);
-    // No hugepage file of ours is left.
-    for e in std::fs::read_dir("/dev/hugepages").unwrap().flatten() {
-        assert!(
-            !e.file_name().to_string_lossy().starts_with(&prefix),
-            "hugepage file left: {:?}",
-            e.path()
-        );
-    }
+    epbs
 }

@@ -246,7 +246,7 @@ mod tests {
     use std::collections::HashMap;
 
     #[test]
-    fn prometheus_text_has_the_expected_lines() {
+    fn prometheus_text_has_the_daemon_worker_and_port_lines() {
         let (st, s, sv) = sample();
         let t = render(&st, &s, &sv, Format::Prometheus);
         check_structure(&t, Format::Prometheus);
@@ -299,6 +299,21 @@ mod tests {
             r#"sluice_port_device_rx_nombuf_total{port="lan0"} 4"#,
             "# TYPE sluice_port_link_up gauge",
             r#"sluice_port_link_up{port="lan0"} 1"#,
+        ] {
+            assert!(l.contains(&want), "missing line {want:?} in:\n{t}");
+        }
+        // No UNIT lines, no OpenMetrics-only types.
+        assert!(!t.contains("# UNIT") && !t.contains(" info\n"));
+        // Rates are left to Prometheus.
+        assert!(!t.contains("pps"));
+    }
+
+    #[test]
+    fn prometheus_text_has_the_service_and_real_lines() {
+        let (st, s, sv) = sample();
+        let t = render(&st, &s, &sv, Format::Prometheus);
+        let l = lines(&t);
+        for want in [
             "# TYPE sluice_service_connections_total counter",
             r#"sluice_service_connections_total{protocol="tcp",vip="192.0.2.100",port="80"} 42"#,
             r#"sluice_service_packets_in_total{protocol="tcp",vip="192.0.2.100",port="80"} 200"#,
@@ -321,10 +336,6 @@ mod tests {
         ] {
             assert!(l.contains(&want), "missing line {want:?} in:\n{t}");
         }
-        // No UNIT lines, no OpenMetrics-only types.
-        assert!(!t.contains("# UNIT") && !t.contains(" info\n"));
-        // Rates are left to Prometheus.
-        assert!(!t.contains("pps"));
         // Health: a real without checks counts as up at its weight.
         assert!(t.contains("# TYPE sluice_real_up gauge"), "{t}");
         assert!(
