@@ -29,6 +29,6 @@ pub mod steer;
 pub use model::{Drain, RealServer, ServiceTable, VirtualService};
 pub use pipeline::{Action, Forwarder, ForwarderConfig};
 pub use route::RouteTable;
-pub use slot::{RealSlot, ServiceSlot};
+pub use slot::{RealSlot, ServiceSlot, MAX_REALS, MAX_SERVICES};
 pub use snapshot::{PortBase, PortView, Snapshot};
-pub use stats::{Counter, SharedStats, WorkerLbStats, MAX_REALS, MAX_SERVICES};
+pub use stats::{Counter, SharedStats, WorkerLbStats};

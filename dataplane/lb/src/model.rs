@@ -6,7 +6,7 @@
 //! slots, not positions.
 
 use crate::slot::{RealSlot, ServiceSlot};
-use crate::stats::{MAX_REALS, MAX_SERVICES};
+use crate::slot::{MAX_REALS, MAX_SERVICES};
 use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;

@@ -6,9 +6,10 @@
 
 use crate::loads::ServiceLoads;
 use crate::model::{RealServer, VirtualService};
+use crate::slot::MAX_SERVICES;
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::snapshot::Snapshot;
-use crate::stats::{SharedStats, WorkerLbStats, MAX_SERVICES};
+use crate::stats::{SharedStats, WorkerLbStats};
 use crate::steer;
 use crossbeam_utils::CachePadded;
 use sluice_conntrack::{

@@ -4,8 +4,12 @@
 //! changes; connections record slots, not positions in a service, so a
 //! connection keeps counting for its real whatever else changes.
 
-use crate::stats::{MAX_REALS, MAX_SERVICES};
 use std::fmt;
+
+/// Most virtual services (service slots).
+pub const MAX_SERVICES: usize = 1024;
+/// Most real servers over all services (real slots).
+pub const MAX_REALS: usize = 8192;
 
 /// The counter slot of a virtual service (below [`MAX_SERVICES`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -4,16 +4,11 @@
 //! writer of its block (relaxed load + store); the control thread and the
 //! schedulers of every worker read all blocks.
 
-use crate::slot::{RealSlot, ServiceSlot};
+use crate::slot::{RealSlot, ServiceSlot, MAX_REALS, MAX_SERVICES};
 use crossbeam_utils::CachePadded;
 use sluice_conntrack::Activity;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Most virtual services (service slots).
-pub const MAX_SERVICES: usize = 1024;
-/// Most real servers over all services (real slots).
-pub const MAX_REALS: usize = 8192;
 
 /// A counter written by one thread and read by others.
 #[derive(Default)]
