@@ -2,6 +2,7 @@
 //! into a snapshot, published, and answered once every worker runs it.
 
 use super::Control;
+use crate::lb::ChangeError;
 use sluice_lb::Snapshot;
 use sluice_proto::{self as proto, Command, ErrorCode, Reply, ReplyBody, ServiceKey};
 use std::time::Duration;
@@ -55,19 +56,19 @@ impl Control<'_> {
             ),
             _ => return Reply::error(ErrorCode::Internal, "not a change".to_string()),
         };
-        self.apply(what, r.map_err(|e| e.to_string()))
+        self.apply(what, r)
     }
 
     /// Publishes a change and answers only once every worker runs it, so
     /// the very next packet after the reply sees it (a wedged worker is
     /// waited for at most [`PICKUP_WAIT`], and named in the reply).
-    pub(super) fn apply(&mut self, what: String, r: Result<Snapshot, String>) -> Reply {
+    pub(super) fn apply(&mut self, what: String, r: Result<Snapshot, ChangeError>) -> Reply {
         let peer = self.peer;
         let snap = match r {
             Ok(snap) => snap,
             Err(e) => {
                 warn!(change = %what, uid = peer.uid, pid = peer.pid, by = %peer, "change refused: {e}");
-                return Reply::error(ErrorCode::Refused, e);
+                return Reply::error(ErrorCode::Refused, e.to_string());
             }
         };
         let epoch = self.publisher.publish(snap);

@@ -59,7 +59,7 @@ impl Control<'_> {
                 self.config = new;
                 self.apply(format!("{what}: {summary}"), Ok(snap))
             }
-            Err(e) => self.apply(what.to_string(), Err(e.to_string())),
+            Err(e) => self.apply(what.to_string(), Err(e)),
         }
     }
 }
