@@ -20,6 +20,9 @@ SLUICE_APT_PACKAGES=(
     prometheus tmux
     # real web servers behind the appliance in the health tests
     nginx
+    # the hostile-traffic corpus: scapy crafts the frames (for Debian's
+    # /usr/bin/python3), tshark captures what reaches the real
+    python3-scapy tshark
 )
 
 missing=()

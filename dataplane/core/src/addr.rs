@@ -84,6 +84,12 @@ impl Ipv4Prefix {
         Ipv4Addr::from(u32::from(self.addr) & self.mask())
     }
 
+    /// The directed broadcast address (all host bits set), for prefixes
+    /// that have one (shorter than /31, RFC 3021).
+    pub fn broadcast(&self) -> Option<Ipv4Addr> {
+        (self.len < 31).then(|| Ipv4Addr::from(u32::from(self.addr) | !self.mask()))
+    }
+
     /// Whether `ip` is inside the prefix.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         (u32::from(ip) & self.mask()) == (u32::from(self.addr) & self.mask())
@@ -136,6 +142,9 @@ mod tests {
         assert_eq!(p.network(), Ipv4Addr::new(192, 0, 2, 0));
         assert!(p.contains(Ipv4Addr::new(192, 0, 2, 200)));
         assert!(!p.contains(Ipv4Addr::new(192, 0, 3, 1)));
+        assert_eq!(p.broadcast(), Some(Ipv4Addr::new(192, 0, 2, 255)));
+        let p31: Ipv4Prefix = "192.0.2.0/31".parse().unwrap();
+        assert_eq!(p31.broadcast(), None);
         assert_eq!("192.0.2.1".parse::<Ipv4Prefix>().unwrap().len, 32);
         assert!("192.0.2.1/33".parse::<Ipv4Prefix>().is_err());
         assert!("192.0.2/24".parse::<Ipv4Prefix>().is_err());

@@ -55,11 +55,40 @@ pub enum DropReason {
     /// port) is held by the client's connection to another VIP through
     /// the same real, with no other real free of such a clash.
     ReplyKeyClash,
+    /// A frame whose destination MAC is not the port's (nor broadcast ARP):
+    /// the appliance is not its next hop.
+    NotOurMac,
+    /// An IPv4 source no host may use (0.0.0.0/8, 127/8, multicast,
+    /// 240/4, a connected subnet's broadcast) or one of the appliance's
+    /// own addresses or VIPs (a land attack), as the kernel's martian
+    /// filter drops them.
+    MartianSource,
+    /// A TCP flag combination no TCP sends (NULL, SYN+FIN, SYN+RST,
+    /// XMAS, FIN without ACK, ...), as netfilter's `tcp_valid_flags`.
+    BadTcpFlags,
+    /// A TCP data offset below 5 words or beyond the segment.
+    BadTcpHeader,
+    /// A UDP length field below 8 or above the IP payload.
+    BadUdpLength,
+    /// A TCP or UDP checksum mismatch on a packet that would create a
+    /// connection or feed passive health.
+    BadL4Checksum,
+    /// ARP from a sender whose address is not on the segment of the port it
+    /// came in on: never learned, so it cannot redirect another segment's
+    /// traffic.
+    ArpWrongSegment,
+    /// ARP from another host claiming one of the appliance's addresses or
+    /// VIPs (gratuitous or not): ignored.
+    ArpClaimsOurAddress,
+    /// A packet from a real's side (a reply, or an ICMP error about a
+    /// connection) that came in on a port the route table does not reach
+    /// that side through.
+    SpoofedReply,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 32;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -86,6 +115,15 @@ impl DropReason {
         DropReason::HoldQueueFull,
         DropReason::HandoffFull,
         DropReason::ReplyKeyClash,
+        DropReason::NotOurMac,
+        DropReason::MartianSource,
+        DropReason::BadTcpFlags,
+        DropReason::BadTcpHeader,
+        DropReason::BadUdpLength,
+        DropReason::BadL4Checksum,
+        DropReason::ArpWrongSegment,
+        DropReason::ArpClaimsOurAddress,
+        DropReason::SpoofedReply,
     ];
 
     /// Index into per-reason counter arrays.
@@ -120,6 +158,15 @@ impl DropReason {
             DropReason::HoldQueueFull => "hold_queue_full",
             DropReason::HandoffFull => "handoff_full",
             DropReason::ReplyKeyClash => "reply_key_clash",
+            DropReason::NotOurMac => "not_our_mac",
+            DropReason::MartianSource => "martian_source",
+            DropReason::BadTcpFlags => "bad_tcp_flags",
+            DropReason::BadTcpHeader => "bad_tcp_header",
+            DropReason::BadUdpLength => "bad_udp_length",
+            DropReason::BadL4Checksum => "bad_l4_checksum",
+            DropReason::ArpWrongSegment => "arp_wrong_segment",
+            DropReason::ArpClaimsOurAddress => "arp_claims_our_address",
+            DropReason::SpoofedReply => "spoofed_reply",
         }
     }
 }

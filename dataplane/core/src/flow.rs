@@ -112,8 +112,11 @@ pub struct IcmpError {
 /// lengths, checksum), and that the TCP (with its options) or UDP header,
 /// or the ICMP header, lies within the IP total length. An ICMP error must
 /// have a valid checksum and quote at least an IPv4 header and 8 bytes.
-/// Other IP protocols are accepted with ports 0: the caller decides. The
-/// TCP and UDP checksums are not verified.
+/// A TCP data offset below 5 words or beyond the segment is
+/// `bad_tcp_header`; a UDP length below 8 or beyond the IP payload is
+/// `bad_udp_length`. Other IP protocols are accepted with ports 0: the
+/// caller decides. The TCP and UDP checksums are not verified here (see
+/// [`crate::hygiene::l4_checksum_ok`]).
 pub fn parse(frame: &[u8]) -> Result<Packet, DropReason> {
     if frame.len() < ethernet::HEADER_LEN {
         return Err(DropReason::Truncated);
@@ -154,7 +157,7 @@ pub fn parse(frame: &[u8]) -> Result<Packet, DropReason> {
             }
             let hl = l4::tcp_header_len(seg);
             if hl < l4::TCP_MIN_HEADER_LEN || hl > seg.len() {
-                return Err(DropReason::Truncated);
+                return Err(DropReason::BadTcpHeader);
             }
             (p.sport, p.dport) = l4::ports(seg);
             p.tcp_flags = l4::tcp_flags(seg);
@@ -162,6 +165,10 @@ pub fn parse(frame: &[u8]) -> Result<Packet, DropReason> {
         ipv4::PROTO_UDP => {
             if seg.len() < l4::UDP_HEADER_LEN {
                 return Err(DropReason::Truncated);
+            }
+            let len = l4::udp_length(seg);
+            if len < l4::UDP_HEADER_LEN || len > seg.len() {
+                return Err(DropReason::BadUdpLength);
             }
             (p.sport, p.dport) = l4::ports(seg);
         }
@@ -473,7 +480,31 @@ mod tests {
         for doff in [4u8, 15] {
             let mut f = good.clone();
             f[34 + 12] = doff << 4;
-            assert_eq!(parse(&f), Err(DropReason::Truncated));
+            assert_eq!(parse(&f), Err(DropReason::BadTcpHeader));
+        }
+    }
+
+    #[test]
+    fn a_udp_length_outside_the_payload_is_refused() {
+        let good = frame(&Spec::default());
+        let payload = good.len() - 34;
+        assert!(parse(&good).is_ok());
+        for (len, ok) in [
+            (0, false),
+            (7, false),
+            (8, true),
+            (payload, true),
+            (payload + 1, false),
+            (0xffff, false),
+        ] {
+            let mut f = good.clone();
+            f[34 + 4..34 + 6].copy_from_slice(&(len as u16).to_be_bytes());
+            let r = parse(&f);
+            if ok {
+                assert!(r.is_ok(), "length {len}");
+            } else {
+                assert_eq!(r, Err(DropReason::BadUdpLength), "length {len}");
+            }
         }
     }
 
@@ -490,7 +521,7 @@ mod tests {
         ip[2..4].copy_from_slice(&short.to_be_bytes());
         let c = ip_checksum(&ip[..20]);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
-        assert_eq!(parse(&ether(&ip, &[0; 20])), Err(DropReason::Truncated));
+        assert_eq!(parse(&ether(&ip, &[0; 20])), Err(DropReason::BadTcpHeader));
     }
 
     #[test]

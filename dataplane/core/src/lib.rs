@@ -11,11 +11,14 @@
 //! - [`neigh`]: the neighbour (ARP) cache.
 //! - [`flow`]: parsing a frame into the addresses, ports and offsets that
 //!   load balancing needs (IPv4 with TCP, UDP or ICMP, ICMP errors included).
+//! - [`hygiene`]: what no honest packet looks like (martian sources,
+//!   invalid TCP flags, bad TCP and UDP checksums).
 //! - [`nat`]: in-place NAT rewrites with incremental checksum updates.
 
 pub mod addr;
 pub mod drop_reason;
 pub mod flow;
+pub mod hygiene;
 pub mod local;
 pub mod nat;
 pub mod neigh;

@@ -108,6 +108,12 @@ impl LocalPort {
         let Some(a) = arp::parse(body) else {
             return Outcome::drop(DropReason::BadArp);
         };
+        // Another host claiming one of our addresses (a gratuitous ARP for
+        // a VIP, a conflict, a poisoning attempt): never learned, never
+        // answered.
+        if self.owns(a.spa) {
+            return Outcome::drop(DropReason::ArpClaimsOurAddress);
+        }
         if !self.owns(a.tpa) {
             return Outcome::drop(DropReason::ArpNotForUs);
         }

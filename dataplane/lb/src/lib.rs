@@ -3,6 +3,8 @@
 //! daemon's workers run it on mbuf data; tests and benchmarks run it on
 //! byte vectors.
 //!
+//! - [`ingress`]: admission at the door: the frame's MACs and the
+//!   packet's source address.
 //! - [`model`]: virtual services and real servers as workers see them
 //!   ([`ServiceTable`]), built from the control protocol's specs.
 //! - [`route`]: connected prefixes, static routes and the default gateway.
@@ -17,6 +19,7 @@
 //!   the VIPs to announce with gratuitous ARP.
 
 pub mod hold;
+pub mod ingress;
 pub mod loads;
 pub mod model;
 pub mod pipeline;

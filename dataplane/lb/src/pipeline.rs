@@ -4,6 +4,7 @@
 //! routes it and resolves the next hop's MAC. It works on `&mut [u8]` and
 //! returns an [`Action`]; the worker moves the buffer accordingly.
 
+use crate::ingress;
 use crate::loads::ServiceLoads;
 use crate::model::{RealServer, VirtualService};
 use crate::slot::MAX_SERVICES;
@@ -20,7 +21,7 @@ use sluice_core::flow::{self, IcmpError, Packet};
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
 use sluice_core::wire::{ethernet, ipv4};
-use sluice_core::{nat, DropReason, MacAddr};
+use sluice_core::{hygiene, nat, DropReason, MacAddr};
 use sluice_sched::loads::Restricted;
 use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -313,21 +314,22 @@ impl Forwarder {
         let Some(port) = snap.ports.get(rx_port) else {
             return Action::Drop(DropReason::NotForUs);
         };
+        if let Err(r) = ingress::admit_frame(frame, port.mac) {
+            return Action::Drop(r);
+        }
         if ethernet::ethertype(frame) != ethernet::ETHERTYPE_IPV4 {
-            let out = port.local.handle(frame);
-            if let Some((ip, mac)) = out.learned {
-                self.learn(ip, mac, now_ms);
-            }
-            // The kernel resolves its own next hops: it gets ARP replies too.
-            if port.kernel && out.verdict == Verdict::Consumed(Handled::ArpReply) {
-                return Action::ToKernel;
-            }
-            return local_action(out.verdict);
+            return self.not_ipv4(snap, frame, rx_port, now_ms);
         }
         let p = match flow::parse(frame) {
             Ok(p) => p,
             Err(r) => return Action::Drop(r),
         };
+        if snap.martians.contains(p.src) {
+            return Action::Drop(DropReason::MartianSource);
+        }
+        if p.proto == ipv4::PROTO_TCP && !p.is_fragment && !hygiene::valid_tcp_flags(p.tcp_flags) {
+            return Action::Drop(DropReason::BadTcpFlags);
+        }
         // `owns` covers the port's addresses and every VIP: decided once.
         let local = port.local.owns(p.dst);
         // Traffic to the port's own address (not a VIP) that the dataplane
@@ -368,7 +370,12 @@ impl Forwarder {
                     // port: nothing in the dataplane listens there.
                     return Action::Drop(DropReason::UnsupportedProtocol);
                 }
-                // Maybe a NAT reply: real -> client. The client owns it.
+                // Maybe a NAT reply: real -> client. It must come in from
+                // the real's side.
+                if !arrived_from_side_of(snap, p.src, rx_port) {
+                    return Action::Drop(DropReason::SpoofedReply);
+                }
+                // The client owns it.
                 let owner = steer::owner(p.dst, self.workers);
                 if owner != self.worker {
                     return Action::HandOff { worker: owner };
@@ -378,6 +385,11 @@ impl Forwarder {
             ipv4::PROTO_ICMP => {
                 if let Some(e) = p.icmp.and_then(|i| i.error) {
                     if e.inner_proto == ipv4::PROTO_TCP || e.inner_proto == ipv4::PROTO_UDP {
+                        // Its sender was on the way to the quoted packet's
+                        // destination: it comes in from that side.
+                        if !arrived_from_side_of(snap, e.inner_dst, rx_port) {
+                            return Action::Drop(DropReason::SpoofedReply);
+                        }
                         // About a reply sent to a client from a VIP:port
                         // (VIP:vport -> CIP:cport): it goes to the real.
                         // Else about a packet a real received from a client
@@ -408,6 +420,32 @@ impl Forwarder {
             _ if local => Action::Drop(DropReason::UnsupportedProtocol),
             _ => Action::Drop(DropReason::NotForUs),
         }
+    }
+
+    /// ARP (and other non-IPv4 frames): answered or learned by the port's
+    /// local presence. A neighbour is learned only from the segment its
+    /// address is on, so ARP sent on one port never redirects traffic
+    /// meant for another.
+    fn not_ipv4(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        rx_port: usize,
+        now_ms: u64,
+    ) -> Action {
+        let port = &snap.ports[rx_port];
+        let out = port.local.handle(frame);
+        if let Some((ip, mac)) = out.learned {
+            if snap.routes.is_connected(ip) != Some(rx_port) {
+                return Action::Drop(DropReason::ArpWrongSegment);
+            }
+            self.learn(ip, mac, now_ms);
+        }
+        // The kernel resolves its own next hops: it gets ARP replies too.
+        if port.kernel && out.verdict == Verdict::Consumed(Handled::ArpReply) {
+            return Action::ToKernel;
+        }
+        local_action(out.verdict)
     }
 
     fn inbound(
@@ -443,6 +481,12 @@ impl Forwarder {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
             return Action::Drop(DropReason::NoConnection);
+        }
+        // A segment whose checksum is wrong never reaches a real (it would
+        // drop it): it must not create a connection, move a scheduler or
+        // count as an unanswered SYN.
+        if !hygiene::l4_checksum_ok(frame, p) {
+            return Action::Drop(DropReason::BadL4Checksum);
         }
         // A packet that cannot be forwarded by NAT (TTL would expire) must
         // not create a connection or move a scheduler.
@@ -727,9 +771,15 @@ impl Forwarder {
             self.remove(id);
             return Action::Drop(DropReason::RealRemoved);
         }
+        // A reset ends the connection and feeds passive health: only a
+        // genuine one.
+        let reset = p.tcp_flags & sluice_core::wire::l4::TCP_RST != 0;
+        if reset && !hygiene::l4_checksum_ok(frame, p) {
+            return Action::Drop(DropReason::BadL4Checksum);
+        }
         self.update(id, Dir::Outbound, tcp_flags(p), now_ms);
         let len = p.total_len as u64;
-        if p.tcp_flags & sluice_core::wire::l4::TCP_RST != 0 {
+        if reset {
             self.stats.real(real).resets.add(1);
         }
         self.stats.service(service).count_out(len);
@@ -925,6 +975,15 @@ impl Forwarder {
             },
         }
     }
+}
+
+/// Whether a packet from (or about) `addr` came in on the port the route
+/// table reaches `addr` through: replies come from the reals' side.
+#[inline]
+fn arrived_from_side_of(snap: &Snapshot, addr: Ipv4Addr, rx_port: usize) -> bool {
+    snap.routes
+        .lookup(addr)
+        .is_some_and(|nh| nh.port == rx_port)
 }
 
 /// The service and real slots connection `c` records.

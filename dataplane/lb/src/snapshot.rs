@@ -1,6 +1,7 @@
 //! The immutable configuration a worker runs with, published by the
 //! control thread and switched whole between bursts.
 
+use crate::ingress::Martians;
 use crate::model::{Drain, ServiceTable, SlottedService};
 use crate::route::RouteTable;
 use sluice_core::local::LocalPort;
@@ -57,12 +58,15 @@ pub struct Snapshot {
     pub services: Arc<ServiceTable>,
     /// Routes.
     pub routes: Arc<RouteTable>,
+    /// Sources no received packet may carry.
+    pub martians: Martians,
 }
 
 impl Snapshot {
     /// Builds a complete snapshot: the service table (which validates every
     /// service; any error refuses the change), then each port answering
-    /// ARP and ICMP echo for its own addresses and every VIP.
+    /// ARP and ICMP echo for its own addresses and every VIP, and the
+    /// martian sources of this configuration.
     pub fn build(
         services: &[SlottedService],
         drains: &[Drain],
@@ -71,6 +75,11 @@ impl Snapshot {
     ) -> Result<Snapshot, String> {
         let table = ServiceTable::build(services, drains)?;
         let vips = table.vips().to_vec();
+        let all_addresses: Vec<Ipv4Prefix> = ports
+            .iter()
+            .flat_map(|p| p.addresses.iter().copied())
+            .collect();
+        let martians = Martians::new(&all_addresses, &vips);
         let ports = ports
             .iter()
             .map(|p| {
@@ -88,6 +97,7 @@ impl Snapshot {
             ports,
             services: Arc::new(table),
             routes: routes.clone(),
+            martians,
         })
     }
 }

@@ -74,6 +74,10 @@ fn arp_and_echo_golden_packets() {
     frames.extend(bad_frames());
     pcap::write(&inp, &frames);
     let (stats, mac) = run_pcap(&inp, &out, frames.len() as u64);
+    assert_eq!(
+        mac, PORT_MAC,
+        "the pcap device's MAC the frames were built for"
+    );
     for (reason, count) in [
         ("arp_not_for_us", 1),
         ("not_for_us", 1),
@@ -83,6 +87,8 @@ fn arp_and_echo_golden_packets() {
         ("bad_icmp", 1),
         ("unsupported_protocol", 1),
         ("ipv4_fragment", 1),
+        ("not_our_mac", 2),
+        ("martian_source", 1),
     ] {
         assert_eq!(drops(&stats, reason), count, "{reason}: {stats:#}");
     }
@@ -101,8 +107,10 @@ fn arp_and_echo_golden_packets() {
     assert_eq!(sent[1], echo_reply, "echo reply differs");
 }
 
-/// The pcap PMD has no MAC of its own; it reports a fixed one, read from
-/// status. Frames to us use broadcast or that MAC.
+/// The pcap PMD has no MAC of its own; it makes one up, 02:70:63:61:70
+/// ("pcap") and the device's index, 0 for the first. The test checks the
+/// daemon reports it. ARP requests are broadcast; IPv4 goes to that MAC.
+const PORT_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
 const BROADCAST: [u8; 6] = [0xff; 6];
 const PAYLOAD: &[u8] = b"golden ping payload 0123456789";
 
@@ -120,7 +128,7 @@ fn good_frames() -> Vec<Vec<u8>> {
     f.extend(arp(1, HOST_MAC, HOST_IP, [0; 6], OTHER_IP));
     frames.push(f);
     // 3: echo request to us -> echo reply.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     f.extend(ipv4(
         HOST_IP,
         OUR_IP,
@@ -130,7 +138,7 @@ fn good_frames() -> Vec<Vec<u8>> {
     ));
     frames.push(f);
     // 4: echo request to another address -> drop not_for_us.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     f.extend(ipv4(
         HOST_IP,
         OTHER_IP,
@@ -142,12 +150,12 @@ fn good_frames() -> Vec<Vec<u8>> {
     frames
 }
 
-/// Frames 5 to 10: each dropped for its own reason.
+/// Frames 5 to 13: each dropped for its own reason.
 fn bad_frames() -> Vec<Vec<u8>> {
     let (bcast, payload) = (BROADCAST, PAYLOAD);
     let mut frames = Vec::new();
     // 5: bad IPv4 header checksum -> drop bad_ipv4_checksum.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     let mut ip = ipv4(
         HOST_IP,
         OUR_IP,
@@ -159,26 +167,26 @@ fn bad_frames() -> Vec<Vec<u8>> {
     f.extend(ip);
     frames.push(f);
     // 6: IPv6 -> drop unsupported_ethertype.
-    let mut f = eth(bcast, HOST_MAC, 0x86dd);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x86dd);
     f.extend([0x60, 0, 0, 0, 0, 0, 59, 64]);
     f.extend([0u8; 32]);
     frames.push(f);
     // 7: truncated IPv4 -> drop truncated.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     f.extend([0x45, 0, 0]);
     frames.push(f);
     // 8: bad ICMP checksum -> drop bad_icmp.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     let mut m = icmp(8, [0xbe, 0xef, 0, 4], payload);
     m[2] ^= 0xff;
     f.extend(ipv4(HOST_IP, OUR_IP, 63, 1, &m));
     frames.push(f);
     // 9: UDP to us -> drop unsupported_protocol.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     f.extend(ipv4(HOST_IP, OUR_IP, 63, 17, &[0, 53, 0, 53, 0, 8, 0, 0]));
     frames.push(f);
     // 10: fragment -> drop ipv4_fragment.
-    let mut f = eth(bcast, HOST_MAC, 0x0800);
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
     let mut ip = ipv4(
         HOST_IP,
         OUR_IP,
@@ -193,6 +201,29 @@ fn bad_frames() -> Vec<Vec<u8>> {
     ip[10] = c[0];
     ip[11] = c[1];
     f.extend(ip);
+    frames.push(f);
+    // 11, 12: an echo request to us in a broadcast frame, and in a frame
+    // for another host -> drop not_our_mac (twice).
+    for dst in [bcast, [0x02, 0, 0, 0, 0, 0x0b]] {
+        let mut f = eth(dst, HOST_MAC, 0x0800);
+        f.extend(ipv4(
+            HOST_IP,
+            OUR_IP,
+            63,
+            1,
+            &icmp(8, [0xbe, 0xef, 0, 6], payload),
+        ));
+        frames.push(f);
+    }
+    // 13: an echo request "from" loopback -> drop martian_source.
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);
+    f.extend(ipv4(
+        [127, 0, 0, 1],
+        OUR_IP,
+        63,
+        1,
+        &icmp(8, [0xbe, 0xef, 0, 7], payload),
+    ));
     frames.push(f);
     frames
 }

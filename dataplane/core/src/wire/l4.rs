@@ -19,8 +19,14 @@ pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
 /// TCP RST flag.
 pub const TCP_RST: u8 = 0x04;
+/// TCP PSH flag.
+pub const TCP_PSH: u8 = 0x08;
 /// TCP ACK flag.
 pub const TCP_ACK: u8 = 0x10;
+/// TCP URG flag.
+pub const TCP_URG: u8 = 0x20;
+/// Offset of the length in a UDP header.
+pub const UDP_LENGTH_OFFSET: usize = 4;
 
 /// Source and destination ports of a TCP or UDP header.
 #[inline(always)]
@@ -42,6 +48,30 @@ pub fn tcp_header_len(p: &[u8]) -> usize {
 #[inline(always)]
 pub fn tcp_flags(p: &[u8]) -> u8 {
     p[13]
+}
+
+/// The length field of a UDP header (header included).
+#[inline(always)]
+pub fn udp_length(p: &[u8]) -> usize {
+    u16::from_be_bytes([p[UDP_LENGTH_OFFSET], p[UDP_LENGTH_OFFSET + 1]]) as usize
+}
+
+/// Whether TCP or UDP segment `seg` (the whole IP payload) carries a
+/// correct checksum. A UDP checksum of 0 means "none" in IPv4 and passes.
+pub fn verify_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, seg: &[u8]) -> bool {
+    let off = if protocol == super::ipv4::PROTO_UDP {
+        if seg[UDP_CHECKSUM_OFFSET..UDP_CHECKSUM_OFFSET + 2] == [0, 0] {
+            return true;
+        }
+        UDP_CHECKSUM_OFFSET
+    } else {
+        TCP_CHECKSUM_OFFSET
+    };
+    let stored = u16::from_be_bytes([seg[off], seg[off + 1]]);
+    let computed = segment_checksum(src, dst, protocol, seg, off);
+    // A UDP sender may store a computed 0 as 0xffff (both are -0); the
+    // computation above already maps 0 to 0xffff for UDP.
+    stored == computed
 }
 
 /// The sum of the IPv4 pseudo-header (not folded, not inverted).

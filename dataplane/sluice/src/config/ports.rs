@@ -48,7 +48,9 @@ pub struct PortConfig {
     pub device: Device,
     /// The appliance's addresses on it.
     pub addresses: Vec<Ipv4Prefix>,
-    /// Receive every destination MAC.
+    /// Receive every destination MAC (default off). Whatever the device
+    /// delivers, the pipeline drops frames not addressed to the port's MAC
+    /// (`not_our_mac`), so this only matters for capture.
     pub promiscuous: bool,
     /// Name of the kernel interface (a DPDK tap) that gives the kernel a
     /// leg on this port's segment, carrying the port's addresses: the path
@@ -107,7 +109,7 @@ fn validate_port(i: usize, p: &RawPort, workers: usize) -> Result<PortConfig, Re
         name: p.name.clone(),
         device: device(i, &p.device, workers)?,
         addresses: addresses(i, &p.addresses)?,
-        promiscuous: p.promiscuous.unwrap_or(true),
+        promiscuous: p.promiscuous.unwrap_or(false),
         kernel_interface: p.kernel_interface.clone(),
     })
 }

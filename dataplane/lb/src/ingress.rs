@@ -1,0 +1,126 @@
+//! Admission at the door: which received frames the pipeline looks at at
+//! all. A frame must be addressed to the port's MAC (or be broadcast ARP),
+//! come from a unicast MAC, and, once parsed, carry a source address some
+//! host may use. What fails is dropped and counted before it can touch a
+//! table, a scheduler or a real.
+
+use sluice_core::wire::ethernet;
+use sluice_core::{hygiene, DropReason, Ipv4Prefix, MacAddr};
+use std::net::Ipv4Addr;
+
+/// Checks a frame's Ethernet header on the port it came in on, whose MAC
+/// is `port_mac`: the destination must be the port's MAC, or broadcast for ARP (ports may be
+/// promiscuous, and a switch floods unknown unicast), and the source must
+/// be a unicast MAC.
+#[inline(always)]
+pub fn admit_frame(frame: &[u8], port_mac: MacAddr) -> Result<(), DropReason> {
+    let dst = ethernet::dst(frame);
+    if dst != port_mac
+        && !(dst == MacAddr::BROADCAST && ethernet::ethertype(frame) == ethernet::ETHERTYPE_ARP)
+    {
+        return Err(DropReason::NotOurMac);
+    }
+    if ethernet::src(frame).is_multicast() {
+        return Err(DropReason::BadSourceMac);
+    }
+    Ok(())
+}
+
+/// The sources no packet may carry on this appliance: besides the fixed
+/// martian classes ([`hygiene::is_martian_source`]), the directed
+/// broadcasts of the connected prefixes and the appliance's own addresses
+/// and VIPs (a packet "from" them is a land attack or a loop).
+#[derive(Debug, Clone, Default)]
+pub struct Martians {
+    /// Sorted, without duplicates.
+    addrs: Vec<Ipv4Addr>,
+}
+
+impl Martians {
+    /// The martians of an appliance with these port addresses and VIPs.
+    pub fn new(addresses: &[Ipv4Prefix], vips: &[Ipv4Addr]) -> Martians {
+        let mut addrs: Vec<Ipv4Addr> = addresses
+            .iter()
+            .flat_map(|a| std::iter::once(a.addr).chain(a.broadcast()))
+            .chain(vips.iter().copied())
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        Martians { addrs }
+    }
+
+    /// Whether no packet may come from `src`.
+    #[inline(always)]
+    pub fn contains(&self, src: Ipv4Addr) -> bool {
+        hygiene::is_martian_source(src) || self.addrs.binary_search(&src).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+    fn frame(dst: MacAddr, src: MacAddr, ethertype: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        ethernet::write_header(&mut f, dst, src, ethertype);
+        f
+    }
+
+    #[test]
+    fn only_frames_for_the_port_or_broadcast_arp() {
+        let host = MacAddr([2, 0, 0, 0, 0, 9]);
+        let other = MacAddr([2, 0, 0, 0, 0, 7]);
+        let mcast = MacAddr([1, 0, 0x5e, 0, 0, 1]);
+        let ok = |f: Vec<u8>| admit_frame(&f, MAC);
+        assert_eq!(ok(frame(MAC, host, ethernet::ETHERTYPE_IPV4)), Ok(()));
+        assert_eq!(ok(frame(MAC, host, ethernet::ETHERTYPE_ARP)), Ok(()));
+        assert_eq!(
+            ok(frame(MacAddr::BROADCAST, host, ethernet::ETHERTYPE_ARP)),
+            Ok(())
+        );
+        for dst in [other, MacAddr::BROADCAST, mcast] {
+            assert_eq!(
+                ok(frame(dst, host, ethernet::ETHERTYPE_IPV4)),
+                Err(DropReason::NotOurMac),
+                "{dst}"
+            );
+        }
+        assert_eq!(
+            ok(frame(other, host, ethernet::ETHERTYPE_ARP)),
+            Err(DropReason::NotOurMac)
+        );
+        assert_eq!(
+            ok(frame(MAC, mcast, ethernet::ETHERTYPE_IPV4)),
+            Err(DropReason::BadSourceMac)
+        );
+    }
+
+    #[test]
+    fn martians_of_the_configuration() {
+        let m = Martians::new(
+            &[
+                "192.0.2.1/24".parse().unwrap(),
+                "198.51.100.1/30".parse().unwrap(),
+            ],
+            &[Ipv4Addr::new(192, 0, 2, 100)],
+        );
+        for bad in [
+            "192.0.2.1",
+            "192.0.2.255",
+            "192.0.2.100",
+            "198.51.100.1",
+            "198.51.100.3",
+            "255.255.255.255",
+            "0.0.0.0",
+            "127.0.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(m.contains(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["192.0.2.10", "198.51.100.2", "203.0.113.7", "192.0.2.0"] {
+            assert!(!m.contains(good.parse().unwrap()), "{good}");
+        }
+    }
+}
