@@ -20,8 +20,9 @@ pub mod figures;
 mod service;
 pub use service::*;
 pub use sluice_model::{
-    AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnRealRemoval, Persistence, Protocol,
-    RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, StatusMatch,
+    AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnRealRemoval, PassiveHealth,
+    Persistence, Protocol, RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch,
+    ServiceSpec, StatusMatch,
 };
 
 /// The protocol version spoken by this build. 2: `service edit` and

@@ -47,7 +47,8 @@ pub enum HealthState {
     Down,
     /// Checked, no verdict yet: it takes traffic.
     Unknown,
-    /// Held out by passive detection (unanswered SYNs, bursts of resets).
+    /// Held out by passive detection (connections left unanswered or
+    /// refused).
     Suspect,
     /// Draining (by the operator or its agent): no new connections.
     Drain,
@@ -114,7 +115,7 @@ pub struct HealthInfo {
     pub effective_weight: u32,
     /// Connections that expired unanswered (SYN_RECV without reply).
     pub syn_timeouts: u64,
-    /// Resets the real sent.
+    /// Connections the real refused (answered the SYN with a reset).
     pub resets: u64,
     /// Seconds the passive detection still holds it out.
     pub suspect_for_secs: Option<u64>,
@@ -178,6 +179,9 @@ pub struct ServiceInfo {
     /// Templates of quiesced reals are dropped when next used.
     #[serde(default)]
     pub expire_quiescent_template: bool,
+    /// Passive health, when on.
+    #[serde(default)]
+    pub passive_health: Option<PassiveHealth>,
     /// Reals.
     pub reals: Vec<RealInfo>,
     /// Counters (since start, or since the last `zero`).

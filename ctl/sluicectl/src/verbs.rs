@@ -5,8 +5,8 @@
 
 use clap::{Args, Subcommand};
 use sluice_proto::{
-    Command, Forward, OnRealRemoval, Persistence, Protocol, RealPatch, RealSpec, SchedulerKind,
-    ServiceKey, ServicePatch, ServiceSpec,
+    Command, Forward, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch, RealSpec,
+    SchedulerKind, ServiceKey, ServicePatch, ServiceSpec,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -105,6 +105,10 @@ pub struct ServiceOpts {
     /// (IPVS's expire_quiescent_template).
     #[arg(long)]
     expire_quiescent_template: bool,
+    /// Passive health: hold out reals that fail half the connections they
+    /// get, at most PERCENT of them at once (0 or absent: off).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    passive_health: Option<u8>,
 }
 
 /// Changes to a service: only the options given change (ipvsadm -E, but
@@ -141,6 +145,9 @@ pub struct ServiceEditOpts {
     /// Scale weights by health-check latency: on or off.
     #[arg(long, value_parser = ["on", "off"])]
     weight_by_latency: Option<String>,
+    /// Passive health holding out at most PERCENT of the reals; 0: off.
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    passive_health: Option<u8>,
 }
 
 fn policy(s: &str) -> OnRealRemoval {
@@ -171,6 +178,7 @@ impl ServiceEditOpts {
         p.mh_table_size = self.mh_table_size;
         p.expire_quiescent_template = self.expire_quiescent_template.as_deref().map(|v| v == "on");
         p.weight_by_latency = self.weight_by_latency.as_deref().map(|v| v == "on");
+        p.passive_max_held_out_percent = self.passive_health;
         if p.is_empty() {
             return Err("nothing to change: give at least one option".into());
         }
@@ -220,6 +228,12 @@ impl ServiceOpts {
             on_real_down: policy(&self.on_real_down),
             weight_by_latency: false,
             expire_quiescent_template: self.expire_quiescent_template,
+            passive_health: self
+                .passive_health
+                .filter(|p| *p > 0)
+                .map(|max_held_out_percent| PassiveHealth {
+                    max_held_out_percent,
+                }),
             reals: Vec::new(),
         })
     }

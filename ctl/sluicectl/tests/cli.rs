@@ -182,6 +182,7 @@ fn services() -> ServiceList {
                 on_real_down: Default::default(),
                 weight_by_latency: false,
                 expire_quiescent_template: false,
+                passive_health: None,
                 reals: vec![
                     RealInfo {
                         spec: real([198, 51, 100, 11], 8080, 3, Forward::Nat),
@@ -218,6 +219,7 @@ fn services() -> ServiceList {
                 on_real_down: Default::default(),
                 weight_by_latency: false,
                 expire_quiescent_template: false,
+                passive_health: None,
                 reals: vec![RealInfo {
                     spec: real([198, 51, 100, 21], 53, 1, Forward::Dr),
                     active: 0,

@@ -254,6 +254,7 @@ fn snapshot(mode: Mode) -> Snapshot {
         on_real_down: Default::default(),
         weight_by_latency: false,
         expire_quiescent_template: false,
+        passive_health: None,
         reals,
     };
     let prefixes = [

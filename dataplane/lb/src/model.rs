@@ -172,6 +172,14 @@ fn set(words: &mut [u64], i: usize) {
 /// Checks a service spec on its own: scheduler name, table size,
 /// persistence netmask, reals (duplicates, DR port rule).
 pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
+    if let Some(p) = spec.passive_health {
+        if !(1..=100).contains(&p.max_held_out_percent) {
+            return Err(format!(
+                "passive_health.max_held_out_percent {} is not 1..=100",
+                p.max_held_out_percent
+            ));
+        }
+    }
     if let Some(n) = spec.mh_table_size {
         TableSize::new(n).map_err(|e| format!("mh_table_size: {e}"))?;
     }
@@ -406,6 +414,7 @@ mod tests {
             on_real_down: Default::default(),
             weight_by_latency: false,
             expire_quiescent_template: false,
+            passive_health: None,
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {
@@ -466,5 +475,12 @@ mod tests {
         s.scheduler = SchedulerKind::Mh;
         s.mh_table_size = Some(65536);
         assert!(validate(&s).unwrap_err().contains("prime"));
+        s = spec(&[]);
+        for (p, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+            s.passive_health = Some(sluice_model::PassiveHealth {
+                max_held_out_percent: p,
+            });
+            assert_eq!(validate(&s).is_ok(), ok, "{p} %");
+        }
     }
 }

@@ -762,24 +762,28 @@ impl Forwarder {
             }
             return self.forward_to_client(snap, frame, p, vip, now_ms);
         };
-        let (service, real, vip) = {
+        let (service, real, vip, unanswered) = {
             let c = self.conns.get(id).expect("looked-up id is live");
             let (service, real) = slots_of(c);
-            (service, real, c.vip())
+            let unanswered = c.state() == ConnState::Tcp(TcpState::SynRecv)
+                && !c.flags().contains(ConnFlags::SEEN_REPLY);
+            (service, real, c.vip(), unanswered)
         };
         if snap.services.connection_gone(service, real) {
             self.remove(id);
             return Action::Drop(DropReason::RealRemoved);
         }
-        // A reset ends the connection and feeds passive health: only a
-        // genuine one.
+        // A reset ends the connection: only a genuine one. The real refused
+        // the connection when the reset is its answer to the SYN; that, not
+        // a reset later on (which forged segments can provoke), is what
+        // passive health counts.
         let reset = p.tcp_flags & sluice_core::wire::l4::TCP_RST != 0;
         if reset && !hygiene::l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         self.update(id, Dir::Outbound, tcp_flags(p), now_ms);
         let len = p.total_len as u64;
-        if reset {
+        if reset && unanswered {
             self.stats.real(real).resets.add(1);
         }
         self.stats.service(service).count_out(len);

@@ -68,7 +68,10 @@ pub struct TrafficCounters {
     /// NAT connections that expired in SYN_RECV without any reply from the
     /// real (passive health detection).
     pub syn_timeouts: Counter,
-    /// Resets the real sent (passive health detection).
+    /// Connections the real refused: it answered their SYN with a reset
+    /// (passive health detection). Resets later in a connection are the
+    /// application's business, or provoked by forged segments, and are not
+    /// counted.
     pub resets: Counter,
 }
 

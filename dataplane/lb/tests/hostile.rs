@@ -162,14 +162,37 @@ fn a_forged_reset_from_the_real_side_feeds_no_health_and_ends_nothing() {
     let rst = bad_checksum(Tcp::new(nat_real(i), c, RST | ACK).frame(), 16);
     dropped(&mut lab, &rst, 1, DropReason::BadL4Checksum);
     assert_eq!(lab.stats().real(REAL_SLOTS[i]).resets.get(), 0);
-    // The connection is still there and still forwards the real's answer.
-    let (a, f) = lab.reply_from(i, c, SYN | ACK);
+    // The connection is still there: the real's genuine reset answering
+    // the SYN goes through, and counts as a refused connection.
+    let (a, f) = lab.reply_from(i, c, RST | ACK);
     assert_eq!(a, Action::Forward { port: 0 });
     assert_eq!(ip_src(&f), VIP_IP);
-    // A genuine reset is counted.
-    let (a, _) = lab.reply_from(i, c, RST | ACK);
-    assert_eq!(a, Action::Forward { port: 0 });
     assert_eq!(lab.stats().real(REAL_SLOTS[i]).resets.get(), 1);
+}
+
+#[test]
+fn only_a_reset_answering_the_syn_counts_as_a_refusal() {
+    // A forged segment (an ACK with a wrong sequence number) makes a real
+    // answer with a reset after it has accepted the connection: that is
+    // not the real failing, and must not feed passive health.
+    let mut lab = Lab::nat("rr");
+    let c = client(40000);
+    let i = lab.syn_to_nat(c);
+    assert_eq!(
+        lab.reply_from(i, c, SYN | ACK).0,
+        Action::Forward { port: 0 }
+    );
+    assert_eq!(lab.ack_from(c).0, Action::Forward { port: 1 });
+    assert_eq!(lab.reply_from(i, c, RST).0, Action::Forward { port: 0 });
+    assert_eq!(lab.stats().real(REAL_SLOTS[i]).resets.get(), 0);
+    // A reset instead of a SYN-ACK is a refusal.
+    let c2 = client(40001);
+    let j = lab.syn_to_nat(c2);
+    assert_eq!(
+        lab.reply_from(j, c2, RST | ACK).0,
+        Action::Forward { port: 0 }
+    );
+    assert_eq!(lab.stats().real(REAL_SLOTS[j]).resets.get(), 1);
 }
 
 #[test]

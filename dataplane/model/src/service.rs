@@ -174,9 +174,47 @@ pub struct ServiceSpec {
     /// clients to a quiesced real, as LVS does by default.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expire_quiescent_template: bool,
+    /// Passive health detection of the reals from the traffic itself
+    /// (connections they leave unanswered or refuse); off unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_health: Option<PassiveHealth>,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
+}
+
+/// Passive health settings of a service: a real that fails at least half
+/// of the connections it is given in a second (leaves the SYN unanswered,
+/// or refuses it with a reset) is held out, but never more than
+/// `max_held_out_percent` of the service's reals at once.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveHealth {
+    /// The largest share of the service's reals, in percent (1..=100),
+    /// that passive detection may hold out at once; a real found failing
+    /// beyond it stays in service (when too many look bad, the detection
+    /// is more likely wrong than the reals: Envoy's panic threshold).
+    #[serde(default = "default_max_held_out_percent")]
+    pub max_held_out_percent: u8,
+}
+
+impl Default for PassiveHealth {
+    fn default() -> Self {
+        PassiveHealth {
+            max_held_out_percent: default_max_held_out_percent(),
+        }
+    }
+}
+
+fn default_max_held_out_percent() -> u8 {
+    50
+}
+
+impl PassiveHealth {
+    /// How many of `reals` reals may be held out at once (rounded down).
+    pub fn max_held_out(&self, reals: usize) -> usize {
+        reals * usize::from(self.max_held_out_percent.min(100)) / 100
+    }
 }
 
 impl ServiceSpec {
@@ -264,6 +302,10 @@ pub struct ServicePatch {
     /// Drop templates of quiesced reals, or stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_quiescent_template: Option<bool>,
+    /// Passive health on, holding out at most this percentage of the
+    /// reals; 0 turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_max_held_out_percent: Option<u8>,
 }
 
 impl ServicePatch {
@@ -290,6 +332,7 @@ impl ServicePatch {
             on_real_down: None,
             weight_by_latency: None,
             expire_quiescent_template: None,
+            passive_max_held_out_percent: None,
         }
     }
 
@@ -346,6 +389,15 @@ impl ServicePatch {
         }
         if let Some(x) = self.expire_quiescent_template {
             s.expire_quiescent_template = x;
+        }
+        match self.passive_max_held_out_percent {
+            Some(0) => s.passive_health = None,
+            Some(p) => {
+                s.passive_health = Some(PassiveHealth {
+                    max_held_out_percent: p,
+                })
+            }
+            None => {}
         }
         Ok(s)
     }

@@ -1,7 +1,8 @@
 //! Health of the real servers, as the control thread manages it: the
 //! active checks and agent polls (a `sluice_health::Monitor` whose threads
 //! never touch the dataplane), passive suspicion from the dataplane's
-//! counters (SYNs left unanswered, bursts of resets) with exponential
+//! counters (connections left unanswered or refused, as a share of those
+//! given, for services that turn it on) with exponential
 //! back-off, and drains with a deadline. From these it decides, per real
 //! slot, whether the real takes new connections (the `down` flag schedulers
 //! read) and the effective weight the next snapshot is built with.
@@ -19,18 +20,42 @@ use tracing::{info, warn};
 pub const SUSPECT_FIRST: Duration = Duration::from_secs(5);
 /// Longest hold-out.
 pub const SUSPECT_MAX: Duration = Duration::from_secs(300);
-/// SYNs left unanswered within one sampling period that make a real
-/// suspect.
-pub const SUSPECT_SYN_TIMEOUTS: u64 = 3;
-/// Resets within one sampling period that make a real suspect.
-pub const SUSPECT_RESETS: u64 = 50;
+/// The fewest failed connections (SYNs left unanswered, or refused with a
+/// reset) within one sampling period that can make a real suspect.
+pub const SUSPECT_MIN_FAILURES: u64 = 3;
 /// The sampling period of passive detection.
 pub const PASSIVE_PERIOD: Duration = Duration::from_secs(1);
 
+/// Whether a real whose connections failed `failed` times in a period in
+/// which it was given `connections` new ones is failing: at least
+/// [`SUSPECT_MIN_FAILURES`], and at least half as many as it was given. A
+/// busy real that answers most of its SYNs is healthy however many resets
+/// or timeouts it has in absolute terms.
+pub fn failing(failed: u64, connections: u64) -> bool {
+    failed >= SUSPECT_MIN_FAILURES && failed.saturating_mul(2) >= connections
+}
+
+/// A real's passive counters, summed over the workers.
+#[derive(Debug, Default, Clone, Copy)]
+struct PassiveCounts {
+    syn_timeouts: u64,
+    refused: u64,
+    connections: u64,
+}
+
+impl PassiveCounts {
+    fn read(shared: &SharedStats, slot: RealSlot) -> PassiveCounts {
+        PassiveCounts {
+            syn_timeouts: shared.sum(|w| w.real(slot).syn_timeouts.get()),
+            refused: shared.sum(|w| w.real(slot).resets.get()),
+            connections: shared.sum(|w| w.real(slot).connections.get()),
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct Passive {
-    last_syn: u64,
-    last_rst: u64,
+    last: PassiveCounts,
     syn_total: u64,
     rst_total: u64,
     suspect_until: Option<Instant>,
@@ -191,18 +216,36 @@ impl HealthManager {
             self.last_passive = Some(now);
         }
         for s in services {
+            // Passive detection holds out at most this many of the
+            // service's reals (none when it is off).
+            let limit = s
+                .spec
+                .passive_health
+                .map(|ph| ph.max_held_out(s.real_slots.len()));
+            let mut held = s
+                .real_slots
+                .iter()
+                .filter(|slot| self.passive.get(slot).is_some_and(|p| p.is_suspect(now)))
+                .count();
             for (r, slot) in s.spec.reals.iter().zip(&s.real_slots) {
                 let st = self.status_of(*slot);
-                // Passive detection.
                 let p = self.passive.entry(*slot).or_default();
                 if passive_due {
-                    judge_passive(
-                        p,
-                        shared,
-                        *slot,
-                        now,
-                        &format!("{} {}:{}", s.spec.key(), r.ip, r.port),
-                    );
+                    let counts = PassiveCounts::read(shared, *slot);
+                    let who = format!("{} {}:{}", s.spec.key(), r.ip, r.port);
+                    let was = p.is_suspect(now);
+                    match limit {
+                        Some(limit) => {
+                            let may = was || held < limit;
+                            if judge_passive(p, counts, now, &who, may) && !was {
+                                held += 1;
+                            }
+                        }
+                        None => {
+                            p.observe(counts);
+                            p.suspect_until = None;
+                        }
+                    }
                 }
                 let suspect = p.suspect_until.is_some_and(|u| u > now);
                 let active_ok = st.as_ref().is_none_or(|x| x.is_available());
@@ -333,21 +376,47 @@ impl HealthManager {
     }
 }
 
-/// Judges one period of a real's passive counters: a burst of unanswered
-/// SYNs or resets makes it suspect for a back-off that doubles up to
-/// SUSPECT_MAX; a clean minute after release resets the back-off.
-fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: RealSlot, now: Instant, who: &str) {
-    let syn: u64 = shared.sum(|w| w.real(slot).syn_timeouts.get());
-    let rst: u64 = shared.sum(|w| w.real(slot).resets.get());
-    let (dsyn, drst) = (
-        syn.saturating_sub(p.last_syn),
-        rst.saturating_sub(p.last_rst),
-    );
-    p.last_syn = syn;
-    p.last_rst = rst;
-    p.syn_total = syn;
-    p.rst_total = rst;
-    if dsyn >= SUSPECT_SYN_TIMEOUTS || drst >= SUSPECT_RESETS {
+impl Passive {
+    fn is_suspect(&self, now: Instant) -> bool {
+        self.suspect_until.is_some_and(|u| u > now)
+    }
+
+    /// Takes in one period's counters; returns (failed, connections) in
+    /// the period.
+    fn observe(&mut self, c: PassiveCounts) -> (u64, u64) {
+        let failed = c.syn_timeouts.saturating_sub(self.last.syn_timeouts)
+            + c.refused.saturating_sub(self.last.refused);
+        let given = c.connections.saturating_sub(self.last.connections);
+        self.last = c;
+        self.syn_total = c.syn_timeouts;
+        self.rst_total = c.refused;
+        (failed, given)
+    }
+}
+
+/// Judges one period of a real's passive counters: a real that is
+/// [`failing`] is made suspect (when `may_hold_out`: the service's share
+/// of reals held out allows it) for a back-off that doubles up to
+/// SUSPECT_MAX; a clean minute after release resets the back-off. Returns
+/// whether it is held out for this period.
+fn judge_passive(
+    p: &mut Passive,
+    counts: PassiveCounts,
+    now: Instant,
+    who: &str,
+    may_hold_out: bool,
+) -> bool {
+    let (failed, given) = p.observe(counts);
+    if failing(failed, given) {
+        if !may_hold_out {
+            warn!(
+                real = who,
+                failed,
+                connections = given,
+                "real failing (passive detection) but kept in service: the service's share of held-out reals is reached"
+            );
+            return false;
+        }
         let b = p
             .backoff
             .map(|b| (b * 2).min(SUSPECT_MAX))
@@ -357,12 +426,14 @@ fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: RealSlot, now: Ins
         p.clean_since = None;
         warn!(
             real = who,
-            syn_timeouts = dsyn,
-            resets = drst,
+            failed,
+            connections = given,
             hold_secs = b.as_secs(),
             "real suspect (passive detection): held out"
         );
-    } else if p.suspect_until.is_some_and(|u| u <= now) {
+        return true;
+    }
+    if p.suspect_until.is_some_and(|u| u <= now) {
         p.suspect_until = None;
         p.clean_since = Some(now);
         info!(real = who, "suspect real released");
@@ -373,6 +444,7 @@ fn judge_passive(p: &mut Passive, shared: &SharedStats, slot: RealSlot, now: Ins
         p.backoff = None;
         p.clean_since = None;
     }
+    false
 }
 
 /// Scales a weight by check latency: the fastest real of the service keeps
@@ -389,6 +461,37 @@ pub fn latency_scaled(weight: u64, fastest: Duration, mine: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failing_is_a_share_of_the_connections_given() {
+        assert!(!failing(2, 2), "too few to judge");
+        assert!(failing(3, 3) && failing(3, 6) && failing(3, 0));
+        assert!(!failing(3, 7), "answers most of its SYNs");
+        assert!(!failing(50, 1000), "a busy real with some resets");
+        assert!(failing(500, 1000));
+    }
+
+    fn counts(failed: u64, connections: u64) -> PassiveCounts {
+        PassiveCounts {
+            syn_timeouts: failed,
+            refused: 0,
+            connections,
+        }
+    }
+
+    #[test]
+    fn a_failing_real_is_held_out_only_when_the_share_allows() {
+        let t0 = Instant::now();
+        let mut p = Passive::default();
+        assert!(!judge_passive(&mut p, counts(10, 10), t0, "r", false));
+        assert!(!p.is_suspect(t0));
+        assert!(judge_passive(&mut p, counts(20, 20), t0, "r", true));
+        assert!(p.is_suspect(t0));
+        // Healthy periods after the hold-out release it.
+        let later = t0 + SUSPECT_FIRST + Duration::from_secs(1);
+        assert!(!judge_passive(&mut p, counts(20, 120), later, "r", true));
+        assert!(!p.is_suspect(later));
+    }
 
     #[test]
     fn latency_scaling_keeps_the_fastest_and_divides_the_slower() {

@@ -188,6 +188,7 @@ mod tests {
                     on_real_down: Default::default(),
                     weight_by_latency: false,
                     expire_quiescent_template: false,
+                    passive_health: None,
                     reals: (1..=reals).map(|i| real(i, 123_456_789)).collect(),
                     stats: LbCounters::default(),
                     rates: Rates::default(),

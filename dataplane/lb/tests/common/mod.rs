@@ -137,6 +137,7 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         on_real_down: Default::default(),
         weight_by_latency: false,
         expire_quiescent_template: false,
+        passive_health: None,
         reals,
     }
 }
@@ -662,6 +663,7 @@ pub fn udp_nat_spec() -> ServiceSpec {
         on_real_down: Default::default(),
         weight_by_latency: false,
         expire_quiescent_template: false,
+        passive_health: None,
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

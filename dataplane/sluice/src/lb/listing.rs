@@ -29,6 +29,7 @@ impl LbControl {
                     on_real_down: s.spec.on_real_down,
                     weight_by_latency: s.spec.weight_by_latency,
                     expire_quiescent_template: s.spec.expire_quiescent_template,
+                    passive_health: s.spec.passive_health,
                     stats: f.service_counters(shared, s.slot, raw),
                     rates: f.service_rates(s.slot),
                     reals: s

@@ -31,6 +31,7 @@ fn spec(upper: u32, lower: u32) -> ServiceSpec {
         on_real_down: OnRealRemoval::Keep,
         weight_by_latency: false,
         expire_quiescent_template: false,
+        passive_health: None,
         reals: vec![RealSpec {
             ip: "192.0.2.21".parse().unwrap(),
             port: 80,

@@ -221,7 +221,7 @@ const REAL: &[RealFigure] = &[
     ),
     (
         "sluice_real_resets",
-        "Resets the real server sent (passive detection).",
+        "Connections the real server refused with a reset (passive detection).",
         Kind::Counter,
         |r| r.health.resets.into(),
     ),

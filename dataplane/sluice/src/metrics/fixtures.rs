@@ -137,6 +137,7 @@ pub(super) fn services() -> ServiceList {
             on_real_down: Default::default(),
             weight_by_latency: false,
             expire_quiescent_template: false,
+            passive_health: None,
             reals: vec![
                 real([198, 51, 100, 11], 3, 4, false, 30),
                 real([198, 51, 100, 12], 0, 0, true, 12),
