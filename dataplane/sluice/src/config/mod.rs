@@ -274,6 +274,28 @@ forward = "dr"
         assert!(!args.contains("--no-pci"));
     }
 
+    #[test]
+    fn passive_health_survives_a_save_and_a_reload() {
+        let c = parse(GOOD).unwrap();
+        let mut services = c.services.clone();
+        services[0].passive_health = Some(sluice_proto::PassiveHealth {
+            max_held_out_percent: 34,
+        });
+        let saved = c.to_toml(&services);
+        let back = parse(&saved).unwrap_or_else(|e| panic!("{e}\n{saved}"));
+        assert_eq!(back.services, services);
+        // The inline form of the README.
+        let inline = GOOD.replace(
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\npassive_health = { max_held_out_percent = 50 }",
+        );
+        let c = parse(&inline).unwrap();
+        assert_eq!(
+            c.services[0].passive_health.map(|p| p.max_held_out_percent),
+            Some(50)
+        );
+    }
+
     fn expect_err(s: &str, location: &str, reason_part: &str) {
         let e = parse(s).unwrap_err();
         assert_eq!(e.location, location, "{e}");
