@@ -442,3 +442,140 @@ fn reload_sighup_and_restore(d: &Daemon, cfg_path: &std::path::Path, head: &str)
     std::fs::write(&file, saved).unwrap();
     ok(d, &["restore", file.to_str().unwrap()]);
 }
+
+/// Opens N control connections as `uid` (group nogroup, a member), says
+/// how many were taken and refused (and why), then how many the daemon
+/// closed and when.
+const HOLDER_PY: &str = r#"
+import json, socket, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+socks = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    socks.append(s)
+time.sleep(1.0)
+held, refused, why = [], 0, set()
+for s in socks:
+    s.setblocking(False)
+    try:
+        d = s.recv(65536)
+        refused += 1
+        if d:
+            why.add(json.loads(d.decode().splitlines()[0])["error"]["message"])
+    except BlockingIOError:
+        held.append(s)
+print("held %d refused %d %s" % (len(held), refused, json.dumps(sorted(why))), flush=True)
+start, closed = time.time(), 0
+for s in held:
+    s.setblocking(True)
+    s.settimeout(max(0.1, 30 - (time.time() - start)))
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except OSError:
+        pass
+print("closed %d after %.1f s" % (closed, time.time() - start), flush=True)
+"#;
+
+fn holder(d: &Daemon, uid: u32, n: usize) -> std::process::Child {
+    use std::process::Stdio;
+    let sock = d.socket.to_str().unwrap().to_string();
+    std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            "--regid=65534",
+            "--clear-groups",
+            "timeout",
+            "60",
+            "python3",
+            "-c",
+            HOLDER_PY,
+            &sock,
+            &n.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn first_line(c: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(c.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().to_string()
+}
+
+/// Idle connections from members of the control group, a request line
+/// trickled without end, garbage and an oversized line: root is never
+/// locked out, each user gets its share, silent clients are dropped
+/// within seconds, and every slot comes back.
+#[test]
+fn abusive_control_clients_never_lock_root_out() {
+    if !require_root() {
+        return;
+    }
+    let d = Daemon::start(None, &base().control("group = \"nogroup\"").render());
+    let _ = std::process::Command::new("chmod")
+        .args(["0755", d.dir.path().to_str().unwrap()])
+        .status();
+    // A client that trickles a request and never ends its line.
+    let mut trickle = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    use std::io::{Read, Write};
+    trickle.write_all(b"{\"version\":2,").unwrap();
+    // Four users open 40 silent connections each: each gets 8, the fourth
+    // only what is left of the 28 slots users share.
+    let mut holders = Vec::new();
+    let mut held = Vec::new();
+    for uid in [65534, 65533, 65532, 65531] {
+        let mut h = holder(&d, uid, 40);
+        let line = first_line(&mut h);
+        held.push(line.clone());
+        holders.push(h);
+    }
+    assert!(held[0].starts_with("held 8 refused 32"), "{held:?}");
+    assert!(held[0].contains("from this user"), "{held:?}");
+    assert!(
+        held[1].starts_with("held 8 ") && held[2].starts_with("held 8 "),
+        "{held:?}"
+    );
+    // Users share 28 slots: 28 - 8 * 3.
+    assert!(held[3].starts_with("held 4 refused 36"), "{held:?}");
+    assert!(held[3].contains("too many control clients"), "{held:?}");
+    // Root gets in through its reserved slots, however many are held.
+    let t = std::time::Instant::now();
+    let st = d.ctl_json(&["status"]);
+    assert_eq!(st["ok"], true);
+    let root_wait = t.elapsed();
+    // The daemon closes every silent connection.
+    for (uid, mut h) in [65534, 65533, 65532, 65531].into_iter().zip(holders) {
+        let line = first_line(&mut h);
+        let n: usize = held[(65534 - uid) as usize]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            line.starts_with(&format!("closed {n} ")),
+            "uid {uid}: {line}"
+        );
+        let _ = h.wait();
+    }
+    // And the trickler, within its line's time.
+    trickle
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = trickle.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    // Every slot is back: a user may connect again.
+    let o = ctl_as_nobody(&d, &["status", "--json"]);
+    assert!(o.status.success(), "{o:?}");
+    println!("root's status answered in {root_wait:?} with 28 user connections held");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+}

@@ -2,23 +2,34 @@
 //! turning bad input into error replies, and handing good requests to the
 //! control thread.
 
-use crate::accept::{accept_loop, Limit};
+use crate::accept::{accept_loop, Client, Full, Limit};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use sluice_proto::{Command, ErrorCode, Reply, Request, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// Most clients served at once; more are refused with an error reply.
 pub const MAX_CLIENTS: usize = 32;
-/// A client that sends nothing for this long is disconnected.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Of those, the slots only root may take: however many connections other
+/// users hold open, root can always get in.
+pub const ROOT_RESERVED: usize = 4;
+/// Most connections of one user (other than root) at once.
+pub const MAX_PER_USER: usize = 8;
+/// A new client that has sent nothing for this long is disconnected.
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client that sends nothing for this long between requests is
+/// disconnected.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request line, once begun, must be complete within this long (a client
+/// trickling a line byte by byte does not hold its slot for ever).
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who sent a request: the peer's credentials from the socket
 /// (SO_PEERCRED), or an internal client such as the metrics endpoint.
@@ -148,18 +159,33 @@ impl ControlServer {
         let limit = Limit {
             name: "control",
             max: MAX_CLIENTS,
+            per_client: MAX_PER_USER,
+            reserved: ROOT_RESERVED,
         };
-        let refuse = |mut s: UnixStream| {
-            let _ = write_reply(
-                &mut s,
-                &Reply::error(ErrorCode::Refused, "too many control clients"),
-            );
+        let classify = |s: &UnixStream| match peer_of(s) {
+            Some(p) => Client {
+                id: p.uid,
+                privileged: p.uid == 0,
+            },
+            None => Client {
+                id: u32::MAX,
+                privileged: false,
+            },
+        };
+        let refuse = |mut s: UnixStream, full: Full| {
+            let message = match full {
+                Full::Server => "too many control clients".to_string(),
+                Full::Client => {
+                    format!("too many control connections from this user (at most {MAX_PER_USER})")
+                }
+            };
+            let _ = write_reply(&mut s, &Reply::error(ErrorCode::Refused, message));
         };
         let serve = move |s| admit(s, tx.clone(), stop2.clone(), access);
         let stop3 = stop.clone();
         let accept = std::thread::Builder::new()
             .name("sluice-ctl-accept".into())
-            .spawn(move || accept_loop(listener, limit, stop3, refuse, serve))?;
+            .spawn(move || accept_loop(listener, limit, stop3, classify, refuse, serve))?;
         Ok(ControlServer {
             path,
             stop,
@@ -181,18 +207,10 @@ impl Drop for ControlServer {
 /// Serves one accepted client: checks its credentials, then answers its
 /// requests until it hangs up, goes idle, or the daemon stops.
 fn admit(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>, access: Access) {
-    let peer =
-        match nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials) {
-            Ok(c) => Peer {
-                uid: c.uid(),
-                gid: c.gid(),
-                pid: c.pid(),
-            },
-            Err(e) => {
-                warn!("control: cannot read the peer's credentials: {e}");
-                return;
-            }
-        };
+    let Some(peer) = peer_of(&stream) else {
+        warn!("control: cannot read the peer's credentials");
+        return;
+    };
     if !access.allows(&peer) {
         warn!(
             uid = peer.uid,
@@ -216,47 +234,99 @@ fn admit(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>, access:
     serve_client(stream, tx, stop, peer);
 }
 
+/// The peer's credentials (SO_PEERCRED).
+fn peer_of(s: &UnixStream) -> Option<Peer> {
+    let c = nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    Some(Peer {
+        uid: c.uid(),
+        gid: c.gid(),
+        pid: c.pid(),
+    })
+}
+
 fn write_reply(s: &mut UnixStream, r: &Reply) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(r).map_err(std::io::Error::other)?;
     line.push(b'\n');
     s.write_all(&line)
 }
 
-/// Reads one line of at most `max` bytes. Ok(None) at a clean end of
-/// stream; Err(true) when the line is too long (the rest of it is unread).
-fn read_line(r: &mut BufReader<UnixStream>, max: usize) -> Result<Option<Vec<u8>>, bool> {
+/// Why no request line could be read.
+#[derive(Debug, PartialEq, Eq)]
+enum LineError {
+    /// Longer than the limit (the rest of it is unread).
+    TooLong,
+    /// Nothing began in time, or the line did not end in time.
+    Timeout,
+    /// The connection failed.
+    Broken,
+}
+
+/// Reads one line of at most `max` bytes: its first byte must come within
+/// `wait`, and the whole line within [`LINE_TIMEOUT`] of its first byte.
+/// Ok(None) at a clean end of stream.
+fn read_line(
+    r: &mut BufReader<UnixStream>,
+    max: usize,
+    wait: Duration,
+) -> Result<Option<Vec<u8>>, LineError> {
     let mut buf = Vec::new();
-    let mut limited = r.by_ref().take(max as u64 + 1);
-    match limited.read_until(b'\n', &mut buf) {
-        Ok(0) => Ok(None),
-        Ok(_) => {
-            if buf.last() == Some(&b'\n') {
-                buf.pop();
-                Ok(Some(buf))
-            } else if buf.len() > max {
-                Err(true)
-            } else {
-                // End of stream without a newline (half-closed): take it as
-                // the last request.
-                Ok(Some(buf))
-            }
+    let mut deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(LineError::Timeout);
         }
-        Err(_) => Err(false),
+        let _ = r.get_ref().set_read_timeout(Some(left));
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(LineError::Timeout)
+            }
+            Err(_) => return Err(LineError::Broken),
+        };
+        if chunk.is_empty() {
+            // End of stream: a half-closed last request, or nothing.
+            return Ok((!buf.is_empty()).then_some(buf));
+        }
+        if buf.is_empty() {
+            deadline = Instant::now() + LINE_TIMEOUT;
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        buf.extend_from_slice(&chunk[..take]);
+        r.consume(take);
+        if done {
+            buf.pop();
+        }
+        if buf.len() > max {
+            return Err(LineError::TooLong);
+        }
+        if done {
+            return Ok(Some(buf));
+        }
     }
 }
 
 fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>, peer: Peer) {
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
     let Ok(mut out) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
+    let mut wait = FIRST_REQUEST_TIMEOUT;
     loop {
-        let line = match read_line(&mut reader, MAX_REQUEST_BYTES) {
+        let line = match read_line(&mut reader, MAX_REQUEST_BYTES, wait) {
             Ok(Some(l)) => l,
             Ok(None) => return,
-            Err(true) => {
+            Err(LineError::TooLong) => {
                 warn!("control: request over {MAX_REQUEST_BYTES} bytes refused");
                 let _ = write_reply(
                     &mut out,
@@ -267,8 +337,13 @@ fn serve_client(stream: UnixStream, tx: Sender<Pending>, stop: Arc<AtomicBool>, 
                 );
                 return;
             }
-            Err(false) => return,
+            Err(LineError::Timeout) => {
+                debug!(%peer, "control: client timed out");
+                return;
+            }
+            Err(LineError::Broken) => return,
         };
+        wait = IDLE_TIMEOUT;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }

@@ -5,7 +5,7 @@
 use super::exposition::Format;
 use super::families::render;
 use super::http::{parse_head, read_head, HeadError, HttpRequest, Response, MAX_HEAD_BYTES};
-use crate::accept::{accept_loop, Limit};
+use crate::accept::{accept_loop, Client, Limit};
 use crate::control::server::Peer;
 use crate::control::Pending;
 use crossbeam_channel::{bounded, RecvTimeoutError, SendTimeoutError, Sender};
@@ -89,8 +89,14 @@ fn accept(listener: TcpListener, requests: Sender<Pending>, stop: Arc<AtomicBool
     let limit = Limit {
         name: "metrics",
         max: MAX_CONNECTIONS,
+        per_client: MAX_CONNECTIONS,
+        reserved: 0,
     };
-    accept_loop(listener, limit, stop, refuse, serve_one);
+    let everyone = |_: &TcpStream| Client {
+        id: 0,
+        privileged: false,
+    };
+    accept_loop(listener, limit, stop, everyone, |s, _| refuse(s), serve_one);
 }
 
 const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>Sluice</title></head>\n\
