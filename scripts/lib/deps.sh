@@ -18,8 +18,9 @@ SLUICE_APT_PACKAGES=(
     coreutils util-linux
     # promtool checks the metrics exposition; tmux drives `sluicectl top`
     prometheus tmux
-    # real web servers behind the appliance in the health tests
-    nginx
+    # real web servers behind the appliance in the health tests, and the
+    # load the churn test drives through it
+    nginx wrk
     # the hostile-traffic corpus: scapy crafts the frames (for Debian's
     # /usr/bin/python3), tshark captures what reaches the real
     python3-scapy tshark
@@ -57,4 +58,11 @@ rust_minor=$(rustc --version 2>/dev/null | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
 if [[ "$rust_minor" =~ ^[0-9]+$ && "$rust_minor" -lt 88 ]]; then
     echo "error: $(rustc --version) is older than Rust 1.88, which the workspace needs (rust-version in Cargo.toml)" >&2
     exit 1
+fi
+
+# The fuzzer driver, only for scripts/fuzz.sh (SLUICE_DEPS_FUZZ=1): the
+# test suite replays the fuzz corpora with plain `cargo test`.
+if [[ ${SLUICE_DEPS_FUZZ:-0} == 1 ]] && ! cargo fuzz --version >/dev/null 2>&1; then
+    echo ">> installing cargo-fuzz"
+    cargo install --locked cargo-fuzz
 fi
