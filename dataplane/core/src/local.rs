@@ -114,10 +114,15 @@ impl LocalPort {
         if self.owns(a.spa) {
             return Outcome::drop(DropReason::ArpClaimsOurAddress);
         }
+        // A sender hardware address that is multicast or broadcast is no
+        // host's: it would be answered to every host on the segment.
+        if a.sha.is_multicast() {
+            return Outcome::drop(DropReason::BadArp);
+        }
         if !self.owns(a.tpa) {
             return Outcome::drop(DropReason::ArpNotForUs);
         }
-        let learned = (!a.spa.is_unspecified() && !a.sha.is_multicast()).then_some((a.spa, a.sha));
+        let learned = (!a.spa.is_unspecified()).then_some((a.spa, a.sha));
         if a.op == arp::OP_REPLY {
             return Outcome {
                 verdict: Verdict::Consumed(Handled::ArpReply),
@@ -229,6 +234,16 @@ mod tests {
         let c = checksum::checksum(m);
         m[2..4].copy_from_slice(&c.to_be_bytes());
         f
+    }
+
+    #[test]
+    fn arp_from_a_multicast_hardware_address_is_refused() {
+        // Found by fuzzing: the reply went to the multicast sender address.
+        let mut f = arp_frame(arp::OP_REQUEST, OUR_IP);
+        f[14 + 8..14 + 14].copy_from_slice(&[0x01, 0, 0x5e, 0, 0, 1]);
+        let out = port().handle(&mut f);
+        assert_eq!(out.verdict, Verdict::Drop(DropReason::BadArp));
+        assert_eq!(out.learned, None);
     }
 
     #[test]

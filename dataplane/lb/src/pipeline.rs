@@ -490,7 +490,7 @@ impl Forwarder {
         }
         // A packet that cannot be forwarded by NAT (TTL would expire) must
         // not create a connection or move a scheduler.
-        if p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat) {
+        if p.ttl == 0 || (p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat)) {
             return Action::Drop(DropReason::TtlExceeded);
         }
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
@@ -928,8 +928,13 @@ impl Forwarder {
                 self.route(snap, frame, *real.ip(), now_ms)
             }
             Forward::Dr => {
-                // Direct routing: the packet is unchanged but for its MACs;
-                // the real must be on a connected prefix.
+                // Direct routing: the packet is unchanged but for its MACs
+                // (the TTL too: the real is the destination, as under
+                // IPVS), but a TTL of 0 is on no legal packet (found by
+                // fuzzing); the real must be on a connected prefix.
+                if p.ttl == 0 {
+                    return Action::Drop(DropReason::TtlExceeded);
+                }
                 let Some(port) = snap.routes.is_connected(*real.ip()) else {
                     return Action::Drop(DropReason::NoRoute);
                 };

@@ -281,3 +281,17 @@ fn an_icmp_error_from_the_wrong_side_is_dropped() {
     let genuine = icmp_error_frame(3, 3, [0; 4], real_ip, CLIENT_IP, quoted, PORT1_MAC);
     assert_eq!(lab.run(&genuine, 1).0, Action::Forward { port: 0 });
 }
+
+#[test]
+fn direct_routing_never_forwards_a_ttl_of_zero() {
+    // Found by fuzzing: DR leaves the TTL as it is, so a TTL of 0 went out.
+    let mut lab = Lab::new(&[slotted(dr_spec("rr"))]);
+    lab.learn_dr_reals();
+    lab.learn(CLIENT_IP);
+    let f = Tcp::new(client(40000), VIP, SYN).ttl(0).frame();
+    dropped(&mut lab, &f, 0, DropReason::TtlExceeded);
+    assert_eq!(lab.fwd.table().len(), 0);
+    let (a, out) = lab.run(&Tcp::new(client(40001), VIP, SYN).ttl(1).frame(), 0);
+    assert_eq!(a, Action::Forward { port: 0 });
+    assert_eq!(ttl(&out), 1, "DR leaves the TTL to the real");
+}

@@ -43,6 +43,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("sluice-gen", &["sluice-core", "sluice-dpdk"]),
+    // The fuzz targets reach into every layer that reads bytes.
+    (
+        "sluice-fuzz",
+        &[
+            "sluice-core",
+            "sluice-conntrack",
+            "sluice-lb",
+            "sluice-model",
+            "sluice-health",
+            "sluice-proto",
+            "sluice",
+        ],
+    ),
 ];
 
 /// What `sluicectl` must never link, even through another crate: the

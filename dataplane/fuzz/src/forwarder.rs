@@ -1,0 +1,319 @@
+//! The forwarder target: a sequence of frames, each a template mutated by
+//! the input or raw bytes, processed by one of two workers of the lab
+//! appliance, with invariants checked after every packet and at the end.
+//!
+//! Input: up to [`MAX_STEPS`] steps, each a 4-byte header and a payload:
+//!
+//! | byte | meaning |
+//! |---|---|
+//! | 0 | flags: 0x01 repair the IPv4 checksum, 0x02 repair the TCP/UDP/ICMP checksum, 0x04 raw bytes (not a template), 0x08 housekeeping first, 0x10 worker 1, 0x20 truncate (last payload byte is the length), 0x40 the other port, 0x80 destination MAC = the port's |
+//! | 1 | template (raw: bit 0 is the port) |
+//! | 2 | clock advance, in 250 ms |
+//! | 3 | payload length |
+//!
+//! In template mode the payload is (offset, value) pairs written into the
+//! frame.
+
+use crate::frames::{repair, templates};
+use crate::lab::{real_addresses, real_slots, Lab, PORT_MACS, VIPS};
+use sluice_core::flow::{self, Packet};
+use sluice_core::local::Handled;
+use sluice_core::testing::icmp_checksum;
+use sluice_core::wire::ethernet;
+use sluice_core::{hygiene, MacAddr};
+use sluice_lb::{Action, RealSlot};
+use std::net::SocketAddrV4;
+
+/// Most steps one input runs.
+pub const MAX_STEPS: usize = 64;
+
+struct Step {
+    frame: Vec<u8>,
+    rx_port: usize,
+    worker: usize,
+    advance_ms: u64,
+    housekeeping: bool,
+}
+
+fn decode(data: &[u8], templates: &[(usize, Vec<u8>)]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 4 && steps.len() < MAX_STEPS {
+        let (h, tail) = rest.split_at(4);
+        let n = usize::from(h[3]).min(tail.len());
+        let (payload, tail) = tail.split_at(n);
+        rest = tail;
+        let flags = h[0];
+        let (mut frame, mut rx_port) = if flags & 0x04 != 0 {
+            (payload.to_vec(), usize::from(h[1] & 1))
+        } else {
+            let (port, t) = &templates[usize::from(h[1]) % templates.len()];
+            let mut f = t.clone();
+            for pair in payload.chunks_exact(2) {
+                let at = usize::from(pair[0]) % f.len();
+                f[at] = pair[1];
+            }
+            (f, *port)
+        };
+        if flags & 0x40 != 0 {
+            rx_port ^= 1;
+        }
+        if flags & 0x20 != 0 {
+            if let Some(&len) = payload.last() {
+                frame.truncate(usize::from(len));
+            }
+        }
+        if flags & 0x80 != 0 && frame.len() >= 6 {
+            frame[..6].copy_from_slice(&PORT_MACS[rx_port].0);
+        }
+        repair(&mut frame, flags & 0x01 != 0, flags & 0x02 != 0);
+        steps.push(Step {
+            frame,
+            rx_port,
+            worker: usize::from(flags & 0x10 != 0),
+            advance_ms: u64::from(h[2]) * 250,
+            housekeeping: flags & 0x08 != 0,
+        });
+    }
+    steps
+}
+
+/// How many packets ended how, in one run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Forwarded.
+    pub forwarded: usize,
+    /// Held for ARP.
+    pub held: usize,
+    /// Answered (ARP, echo).
+    pub replied: usize,
+    /// Handed to the other worker.
+    pub handed_off: usize,
+    /// Passed to the kernel.
+    pub to_kernel: usize,
+    /// Used up (ARP replies).
+    pub consumed: usize,
+    /// Dropped.
+    pub dropped: usize,
+}
+
+impl Summary {
+    fn count(&mut self, a: Action) {
+        match a {
+            Action::Forward { .. } => self.forwarded += 1,
+            Action::Hold { .. } => self.held += 1,
+            Action::Reply(_) => self.replied += 1,
+            Action::HandOff { .. } => self.handed_off += 1,
+            Action::ToKernel => self.to_kernel += 1,
+            Action::Consumed(_) => self.consumed += 1,
+            Action::Drop(_) => self.dropped += 1,
+        }
+    }
+}
+
+/// Runs one input (the fuzz target).
+pub fn target(data: &[u8]) {
+    run(data);
+}
+
+/// Runs one input; panics when an invariant breaks; says how the packets
+/// ended.
+pub fn run(data: &[u8]) -> Summary {
+    let mut summary = Summary::default();
+    let templates = templates();
+    let reals = real_addresses();
+    let slots = real_slots() as u16;
+    let mut now = 1_000_000;
+    let mut lab = Lab::new(now);
+    for step in decode(data, &templates) {
+        now += step.advance_ms;
+        if step.housekeeping {
+            for w in &mut lab.workers {
+                w.housekeeping(&lab.snap, now, || true);
+            }
+        }
+        let mut frame = step.frame.clone();
+        let action = lab.workers[step.worker].process(&lab.snap, &mut frame, step.rx_port, now);
+        check(
+            &lab,
+            &reals,
+            &step.frame,
+            &frame,
+            step.rx_port,
+            step.worker,
+            action,
+        );
+        summary.count(action);
+        if let Action::HandOff { worker } = action {
+            // The owner gets the frame as it was (the ring carries it
+            // unchanged) and must not hand it on again.
+            let again = lab.workers[worker].process(&lab.snap, &mut frame, step.rx_port, now);
+            assert!(
+                !matches!(again, Action::HandOff { .. }),
+                "handed off twice: {again:?}"
+            );
+            check(
+                &lab,
+                &reals,
+                &step.frame,
+                &frame,
+                step.rx_port,
+                worker,
+                again,
+            );
+            summary.count(again);
+        }
+        check_entries(&lab, slots);
+    }
+    // Long after (the longest timeout is 15 min): every connection
+    // expires and every gauge is back at 0.
+    now += 1_800_000;
+    for w in &mut lab.workers {
+        for _ in 0..1000 {
+            if w.housekeeping(&lab.snap, now, || true).caught_up {
+                break;
+            }
+        }
+        assert_eq!(w.table().len(), 0, "connections left after every timeout");
+    }
+    for slot in (0..slots).map(RealSlot) {
+        let (a, i, e) = (
+            lab.shared.active(slot),
+            lab.shared.inactive(slot),
+            lab.shared.entries(slot),
+        );
+        assert_eq!((a, i, e), (0, 0, 0), "gauges of {slot} after expiry");
+    }
+    summary
+}
+
+/// The per-real entry gauges add up to the tables' contents.
+fn check_entries(lab: &Lab, slots: u16) {
+    let entries: u64 = (0..slots).map(|s| lab.shared.entries(RealSlot(s))).sum();
+    let tables: u64 = lab.workers.iter().map(|w| w.table().len() as u64).sum();
+    assert_eq!(entries, tables, "entry gauges against the tables");
+}
+
+/// Whether `frame` is IPv4 the parser takes, and if so whether its TCP,
+/// UDP or ICMP checksum is right (computed from scratch).
+fn transport_ok(frame: &[u8]) -> Option<(Packet, bool)> {
+    let p = flow::parse(frame).ok()?;
+    let ok = match p.proto {
+        1 if !p.is_fragment => {
+            let m = &frame[p.l4..p.ip_end()];
+            m.len() >= 4 && icmp_checksum(m) == u16::from_be_bytes([m[2], m[3]])
+        }
+        _ => hygiene::l4_checksum_ok(frame, &p),
+    };
+    Some((p, ok))
+}
+
+fn check(
+    lab: &Lab,
+    reals: &[SocketAddrV4],
+    input: &[u8],
+    output: &[u8],
+    rx_port: usize,
+    worker: usize,
+    action: Action,
+) {
+    match action {
+        Action::Forward { port } => {
+            assert!(port < 2);
+            assert_eq!(ethernet::src(output), PORT_MACS[port], "source MAC");
+            check_rewrite(lab, reals, input, output, rx_port);
+        }
+        Action::Hold { port, .. } => {
+            assert!(port < 2);
+            check_rewrite(lab, reals, input, output, rx_port);
+        }
+        Action::Reply(h) => {
+            // ARP answers the sender hardware address; echo the frame's.
+            let to = match h {
+                Handled::ArpRequest => MacAddr(input[22..28].try_into().unwrap()),
+                _ => ethernet::src(input),
+            };
+            assert_eq!(ethernet::dst(output), to, "reply MAC");
+            assert!(!to.is_multicast(), "a reply to a multicast MAC");
+            assert_eq!(ethernet::src(output), PORT_MACS[rx_port]);
+            if let Some((p, ok)) = transport_ok(output) {
+                assert!(ok, "echo reply checksum");
+                let owned = lab.snap.ports[rx_port].local.owns(p.src);
+                assert!(owned, "echo reply from {} which is not ours", p.src);
+            }
+        }
+        Action::HandOff { worker: to } => {
+            assert!(to < 2 && to != worker, "hand-off to {to} from {worker}");
+            assert_eq!(input, output, "a handed-off frame is unchanged");
+        }
+        Action::ToKernel => {
+            assert_eq!(rx_port, 1, "only port 1 has a kernel interface");
+            assert_eq!(input, output, "a frame for the kernel is unchanged");
+        }
+        Action::Consumed(_) | Action::Drop(_) => {}
+    }
+}
+
+/// A frame the appliance forwards: it was addressed to the port, to a VIP
+/// or from a real (or an ICMP error about one of those); its rewrite is
+/// well-formed and keeps correct checksums correct; addresses change only
+/// to a real's (NAT in) or to a VIP (NAT out).
+fn check_rewrite(lab: &Lab, reals: &[SocketAddrV4], input: &[u8], output: &[u8], rx_port: usize) {
+    assert_eq!(
+        ethernet::dst(input),
+        PORT_MACS[rx_port],
+        "forwarded a frame for {}",
+        MacAddr(input[..6].try_into().unwrap())
+    );
+    let (pin, in_ok) = transport_ok(input).expect("forwarded an unparseable frame");
+    let (pout, out_ok) = transport_ok(output).expect("forwarded frame no longer parses");
+    assert!(
+        !lab.snap.martians.contains(pin.src),
+        "forwarded from martian {}",
+        pin.src
+    );
+    if pin.proto == 6 && !pin.is_fragment {
+        assert!(
+            hygiene::valid_tcp_flags(pin.tcp_flags),
+            "forwarded TCP flags {:#x}",
+            pin.tcp_flags
+        );
+    }
+    assert_eq!(input.len(), output.len());
+    assert_eq!(pin.total_len, pout.total_len);
+    if in_ok {
+        assert!(out_ok, "a correct checksum became wrong");
+    }
+    let is_real = |ip| reals.iter().any(|r| *r.ip() == ip);
+    let from_real = reals.contains(&SocketAddrV4::new(pin.src, pin.sport));
+    let about_ours = pin.icmp.and_then(|i| i.error).is_some_and(|e| {
+        VIPS.contains(&e.inner_src) || VIPS.contains(&e.inner_dst) || is_real(e.inner_dst)
+    });
+    assert!(
+        VIPS.contains(&pin.dst) || from_real || about_ours,
+        "forwarded {} -> {} which is neither to a VIP nor from a real",
+        pin.src,
+        pin.dst
+    );
+    if pout.dst != pin.dst {
+        assert!(
+            is_real(pout.dst),
+            "rewritten to {} which is not a real",
+            pout.dst
+        );
+    }
+    if pout.src != pin.src {
+        assert!(
+            VIPS.contains(&pout.src),
+            "rewritten from {} which is not a VIP",
+            pout.src
+        );
+    }
+    assert!(
+        pout.ttl == pin.ttl || pout.ttl + 1 == pin.ttl,
+        "TTL {} -> {}",
+        pin.ttl,
+        pout.ttl
+    );
+    assert!(pout.ttl >= 1, "forwarded with TTL 0");
+}

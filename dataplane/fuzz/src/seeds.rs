@@ -1,0 +1,70 @@
+//! Starting inputs for each target: valid, interesting cases the fuzzer
+//! mutates from, and that `cargo test` always replays.
+
+use crate::frames::templates;
+
+/// A forwarder step: header flags, template, clock advance, payload.
+fn step(flags: u8, template: u8, advance: u8, payload: &[u8]) -> Vec<u8> {
+    let mut s = vec![flags, template, advance, payload.len() as u8];
+    s.extend_from_slice(payload);
+    s
+}
+
+/// Repair both checksums and address the port.
+const CLEAN: u8 = 0x83;
+
+fn forwarder() -> Vec<Vec<u8>> {
+    let n = templates().len() as u8;
+    let mut out: Vec<Vec<u8>> = (0..n).map(|t| step(CLEAN, t, 0, &[])).collect();
+    // A connection's life: SYN, the real's SYN-ACK, the client's data, a
+    // reset; on both workers; then housekeeping much later.
+    let mut life = Vec::new();
+    for flags in [CLEAN, CLEAN | 0x10] {
+        life.extend(step(flags, 0, 1, &[]));
+        life.extend(step(flags, 10, 1, &[]));
+        life.extend(step(flags, 1, 1, &[]));
+        life.extend(step(flags, 11, 1, &[]));
+    }
+    life.extend(step(CLEAN | 0x08, 0, 255, &[]));
+    out.push(life);
+    // Many clients: fill the table (the client port is byte 14 + 20 + 1).
+    let mut fill = Vec::new();
+    for i in 0..64u8 {
+        fill.extend(step(CLEAN, 0, 0, &[35, i, 29, i]));
+    }
+    out.push(fill);
+    // A UDP flow and its answer, an ICMP error each way, ARP.
+    let mut mixed = Vec::new();
+    for t in [8, 12, 17, 18, 15, 16, 14, 13] {
+        mixed.extend(step(CLEAN, t, 2, &[]));
+    }
+    out.push(mixed);
+    // Raw bytes, and a truncated SYN.
+    out.push(step(0x04, 0, 0, &[0xff; 20]));
+    out.push(step(CLEAN | 0x20, 0, 0, &[40]));
+    out
+}
+
+fn text(lines: &[&str]) -> Vec<Vec<u8>> {
+    lines.iter().map(|l| l.as_bytes().to_vec()).collect()
+}
+
+/// The seeds of target `name`.
+pub fn seeds(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "forwarder" => forwarder(),
+        "parse" | "local" => templates().into_iter().map(|(_, f)| f).collect(),
+        "control" => text(&[
+            r#"{"version":2,"request":{"cmd":"status"}}"#,
+            r#"{"version":2,"request":{"cmd":"stats"}}"#,
+            r#"{"version":2,"request":{"cmd":"list","stats":true}}"#,
+            r#"{"version":2,"request":{"cmd":"add_service","spec":{"protocol":"tcp","vip":"192.0.2.100","port":80,"scheduler":"rr","real":[{"ip":"198.51.100.11","port":8080}]}}}"#,
+            r#"{"version":1,"request":{"cmd":"status"}}"#,
+        ]),
+        "config" => text(&[
+            "[eal]\nfile_prefix = \"x\"\n[dataplane]\nworkers = [1]\n[control]\nsocket = \"/tmp/s.sock\"\n[[port]]\nname = \"client\"\ndevice = \"net_null0\"\naddresses = [\"192.0.2.1/24\"]\n[[service]]\nprotocol = \"tcp\"\nvip = \"192.0.2.100\"\nport = 80\nscheduler = \"wrr\"\npassive_health = { max_held_out_percent = 50 }\npersistence = { timeout_secs = 60, netmask = 24 }\n[[service.real]]\nip = \"192.0.2.11\"\nport = 80\nweight = 3\n",
+        ]),
+        "agent" => text(&["75%\n", "drain", "up ready 100% maxconn:10 # hi", "down#", "maint,50%"]),
+        _ => Vec::new(),
+    }
+}
