@@ -145,6 +145,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         |w| w.stateless_forwards,
     ),
     counter(
+        "tableless_adopted",
+        "ADOPTED",
+        "Connections forwarded without an entry (table full) given one once the table had room.",
+        |w| w.tableless_adopted,
+    ),
+    counter(
         "held_for_arp",
         "HELD",
         "Packets held while a next hop's MAC address was being resolved.",
@@ -377,6 +383,7 @@ mod tests {
             handoff_out: 0,
             handoff_in: 0,
             stateless_forwards: 0,
+            tableless_adopted: 0,
             held_for_arp: 0,
             arp_requests_sent: 0,
         };

@@ -462,6 +462,10 @@ pub struct WorkerStats {
     /// (table full).
     #[serde(default)]
     pub stateless_forwards: u64,
+    /// Connections forwarded without an entry (table full) given one once
+    /// the table had room.
+    #[serde(default)]
+    pub tableless_adopted: u64,
     /// Packets held while a next hop's MAC was being resolved.
     #[serde(default)]
     pub held_for_arp: u64,

@@ -262,6 +262,7 @@ fn stats() -> Stats {
                 handoff_out: 0,
                 handoff_in: 0,
                 stateless_forwards: 0,
+                tableless_adopted: 0,
                 held_for_arp: 0,
                 arp_requests_sent: 0,
             })

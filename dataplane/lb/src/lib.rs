@@ -15,6 +15,8 @@
 //! - [`snapshot`]: the immutable configuration a worker runs with.
 //! - [`pipeline`]: the [`Forwarder`]: classify, steer, look up or
 //!   schedule, rewrite, route.
+//! - [`tableless`]: the flows forwarded without an entry while the table
+//!   was full, so they stay forwarded once it has room.
 //! - [`hold`]: frames waiting for their next hop's MAC, ARP retries, and
 //!   the VIPs to announce with gratuitous ARP.
 
@@ -28,6 +30,7 @@ pub mod slot;
 pub mod snapshot;
 pub mod stats;
 pub mod steer;
+pub mod tableless;
 
 pub use model::{Drain, RealServer, ServiceTable, VirtualService};
 pub use pipeline::{Action, Forwarder, ForwarderConfig};

@@ -12,6 +12,7 @@ use crate::slot::{RealSlot, ServiceSlot};
 use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerLbStats};
 use crate::steer;
+use crate::tableless::Tableless;
 use crossbeam_utils::CachePadded;
 use sluice_conntrack::{
     Conn, ConnId, ConnTable, Dir, Forward, InsertError, NewConn, Protocol, ScanCursor, TcpFlags,
@@ -108,6 +109,8 @@ pub struct Forwarder {
     drains_done_below: u64,
     /// The drain being scanned, and how far.
     drain_cursor: Option<(u64, ScanCursor)>,
+    /// Flows forwarded without an entry while the table was full.
+    tableless: Tableless,
 }
 
 /// When a worker runs [`Forwarder::housekeeping`]: every
@@ -173,6 +176,7 @@ impl Forwarder {
             last_neighbour_poll: 0,
             drains_done_below: 0,
             drain_cursor: None,
+            tableless: Tableless::new(),
         })
     }
 
@@ -259,6 +263,7 @@ impl Forwarder {
             }
         };
         self.end_drained(snap);
+        self.tableless.tick(now_ms);
         if now_ms.saturating_sub(self.last_neighbour_poll) >= NEIGHBOUR_POLL_MS {
             self.last_neighbour_poll = now_ms;
             let probes = &mut self.probes;
@@ -475,10 +480,16 @@ impl Forwarder {
             }
             old = Some(id);
         }
-        // A new connection: TCP only from a SYN (as LVS without sloppy TCP).
+        // A new connection: TCP only from a SYN (as LVS without sloppy TCP),
+        // but a connection forwarded without an entry while the table was
+        // full stays forwarded: by the same hash while the table is still
+        // under pressure, adopted (an entry made) once it has room.
         if t.proto == Protocol::Tcp && !is_syn {
             if self.table_under_pressure() {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
+            }
+            if self.tableless.contains(flow_hash(t)) {
+                return self.adopt(snap, svc, frame, p, t, now_ms);
             }
             return Action::Drop(DropReason::NoConnection);
         }
@@ -661,6 +672,40 @@ impl Forwarder {
         };
         let r = &svc.reals[pos];
         self.stats.stateless_forwards.add(1);
+        self.tableless.mark(flow_hash(t), now_ms);
+        self.count_in(svc.slot, r.slot, p);
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+    }
+
+    /// A packet of a connection forwarded without an entry, now that the
+    /// table has room: the same consistent hash picks the same real (while
+    /// the service's reals are the same), and an entry is made for it, so
+    /// its replies and later packets find it. When no entry can be made,
+    /// it is forwarded without one, as before.
+    fn adopt(
+        &mut self,
+        snap: &Snapshot,
+        svc: &VirtualService,
+        frame: &mut [u8],
+        p: &Packet,
+        t: Tuple,
+        now_ms: u64,
+    ) -> Action {
+        let loads = ServiceLoads {
+            reals: &svc.reals,
+            shared: &self.shared,
+        };
+        let h = hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), Some(t.src.port()));
+        let Some(pos) = svc.schedule.consistent_pick(h, &loads) else {
+            return Action::Drop(DropReason::NoRealAvailable);
+        };
+        let Ok(id) = self.open(svc, t, pos, None, now_ms) else {
+            return self.stateless(snap, svc, frame, p, t, now_ms);
+        };
+        self.stats.tableless_adopted.add(1);
+        self.update(id, Dir::Inbound, tcp_flags(p), now_ms);
+        let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
         self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
@@ -744,12 +789,17 @@ impl Forwarder {
             // full): translate it if exactly one service uses this real.
             // (The cheap pressure test first: most unmatched packets are
             // strays, and the table is rarely full.)
-            let svc = if self.table_under_pressure() {
-                snap.services
-                    .by_real(t.proto.number(), *t.src.ip(), t.src.port())
-            } else {
-                None
-            };
+            let svc = snap
+                .services
+                .by_real(t.proto.number(), *t.src.ip(), t.src.port())
+                .filter(|svc| {
+                    self.table_under_pressure()
+                        || self.tableless.contains(flow_hash(Tuple {
+                            proto: t.proto,
+                            src: t.dst,
+                            dst: svc.vip,
+                        }))
+                });
             let Some(svc) = svc else {
                 return Action::Drop(DropReason::NotForUs);
             };
@@ -1026,6 +1076,20 @@ fn quoted_proto(e: &IcmpError) -> Protocol {
     } else {
         Protocol::Udp
     }
+}
+
+/// The hash a client-side flow (client -> VIP:vport) is remembered by in
+/// [`Tableless`].
+#[inline]
+fn flow_hash(t: Tuple) -> u64 {
+    let service = (u64::from(u32::from(*t.dst.ip())) << 24)
+        ^ (u64::from(t.dst.port()) << 8)
+        ^ u64::from(t.proto.number());
+    hash_ipv4(
+        DEFAULT_SEED ^ service.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        u32::from(*t.src.ip()),
+        Some(t.src.port()),
+    )
 }
 
 /// The client hash hash-based schedulers (sh, mh) read; 0 for the others.

@@ -172,6 +172,9 @@ pub struct WorkerLbStats {
     pub handoff_in: Counter,
     /// New connections forwarded without a table entry (table full).
     pub stateless_forwards: Counter,
+    /// Packets of connections forwarded without an entry (table full)
+    /// that were given one once the table had room.
+    pub tableless_adopted: Counter,
     /// Packets held while resolving a next hop.
     pub held_for_arp: Counter,
     /// ARP requests sent for next hops.
@@ -208,6 +211,7 @@ impl WorkerLbStats {
             handoff_out: Counter::default(),
             handoff_in: Counter::default(),
             stateless_forwards: Counter::default(),
+            tableless_adopted: Counter::default(),
             held_for_arp: Counter::default(),
             arp_requests_sent: Counter::default(),
         }

@@ -426,6 +426,59 @@ fn table_full_forwards_without_entries() {
     assert_eq!(lab.stats().service(SVC_SLOT).packets_out.get(), 1);
 }
 
+/// A connection accepted without an entry while the table was full stays
+/// forwarded after the table drains below 90 %: its next packet goes to
+/// the same real and gets an entry; its real's replies are translated
+/// even when no entry is there. (Before, all of them were dropped as
+/// `no_connection` / `not_for_us` from then on.)
+#[test]
+fn a_connection_forwarded_without_an_entry_survives_the_table_draining() {
+    let mut lab = Lab::with_capacity(&[slotted(nat_spec("rr"))], SMALL);
+    lab.learn_nat_reals();
+    for i in 0..SMALL {
+        lab.syn_to_nat(small_client(i));
+    }
+    // Table full: a new connection goes out without an entry.
+    let c = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 150), 41000);
+    lab.learn(*c.ip());
+    let r = lab.syn_to_nat(c);
+    let (a, f) = lab.ack_from(c);
+    assert_eq!((a, nat_index(&f)), (FWD_SERVERS, r));
+    assert_eq!(lab.fwd.table().len(), SMALL);
+    // The fillers (SYN_RECV, no answer) expire: the table drains.
+    lab.now += 120_000;
+    lab.housekeeping();
+    assert_eq!(lab.fwd.table().len(), 0);
+    // A stray non-SYN is still refused...
+    let stray = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 151), 41000);
+    assert_eq!(
+        lab.ack_from(stray).0,
+        Action::Drop(DropReason::NoConnection)
+    );
+    // ...and the real's reply to the table-less client is translated back.
+    let (a, f) = lab.reply_from(r, c, ACK);
+    assert_eq!(a, FWD_CLIENT);
+    assert_eq!((ip_src(&f), sport(&f)), (VIP_IP, VPORT));
+    assert_checksums(&f);
+    // The client's next packet reaches the same real, and gets an entry.
+    let (a, f) = lab.ack_from(c);
+    assert_eq!((a, nat_index(&f)), (FWD_SERVERS, r));
+    assert_checksums(&f);
+    assert_eq!(lab.fwd.table().len(), 1);
+    assert_eq!(lab.stats().tableless_adopted.get(), 1);
+    let (a, _) = lab.reply_from(r, c, ACK);
+    assert_eq!(a, FWD_CLIENT);
+    assert_eq!(lab.stats().tableless_adopted.get(), 1);
+    // Long silent, the flow is forgotten (one to two generations).
+    lab.now += 3 * sluice_lb::tableless::GENERATION_MS;
+    lab.housekeeping();
+    lab.housekeeping();
+    lab.now += sluice_lb::tableless::GENERATION_MS;
+    lab.housekeeping();
+    assert_eq!(lab.fwd.table().len(), 0);
+    assert_eq!(lab.ack_from(c).0, Action::Drop(DropReason::NoConnection));
+}
+
 /// The design (docs/design.md) and `Schedule::consistent_pick` say a
 /// connection that gets no table entry is forwarded by the service's Maglev
 /// table, so that every packet of the flow reaches the same real. The
