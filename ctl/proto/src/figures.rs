@@ -151,6 +151,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         |w| w.tableless_adopted,
     ),
     counter(
+        "time_exceeded_sent",
+        "TTL-ICMP",
+        "ICMP time-exceeded errors sent for packets whose TTL ran out here (rate-limited).",
+        |w| w.time_exceeded_sent,
+    ),
+    counter(
         "held_for_arp",
         "HELD",
         "Packets held while a next hop's MAC address was being resolved.",
@@ -384,6 +390,7 @@ mod tests {
             handoff_in: 0,
             stateless_forwards: 0,
             tableless_adopted: 0,
+            time_exceeded_sent: 0,
             held_for_arp: 0,
             arp_requests_sent: 0,
         };

@@ -466,6 +466,9 @@ pub struct WorkerStats {
     /// the table had room.
     #[serde(default)]
     pub tableless_adopted: u64,
+    /// ICMP time-exceeded errors sent.
+    #[serde(default)]
+    pub time_exceeded_sent: u64,
     /// Packets held while a next hop's MAC was being resolved.
     #[serde(default)]
     pub held_for_arp: u64,

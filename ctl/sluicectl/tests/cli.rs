@@ -263,6 +263,7 @@ fn stats() -> Stats {
                 handoff_in: 0,
                 stateless_forwards: 0,
                 tableless_adopted: 0,
+                time_exceeded_sent: 0,
                 held_for_arp: 0,
                 arp_requests_sent: 0,
             })

@@ -13,6 +13,8 @@
 //!   load balancing needs (IPv4 with TCP, UDP or ICMP, ICMP errors included).
 //! - [`hygiene`]: what no honest packet looks like (martian sources,
 //!   invalid TCP flags, bad TCP and UDP checksums).
+//! - [`time_exceeded`]: the ICMP time exceeded the appliance sends, and
+//!   its rate limit.
 //! - [`nat`]: in-place NAT rewrites with incremental checksum updates.
 
 pub mod addr;
@@ -24,6 +26,7 @@ pub mod nat;
 pub mod neigh;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod time_exceeded;
 pub mod wire;
 
 pub use addr::{Ipv4Prefix, MacAddr};

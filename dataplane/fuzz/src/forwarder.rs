@@ -164,6 +164,10 @@ pub fn run(data: &[u8]) -> Summary {
             summary.count(again);
         }
         check_entries(&lab, slots);
+        for w in &mut lab.workers {
+            let snap = &lab.snap;
+            w.take_time_exceeded(|port, f| check_time_exceeded(snap, &step.frame, port, f));
+        }
     }
     // Long after (the longest timeout is 15 min): every connection
     // expires and every gauge is back at 0.
@@ -185,6 +189,19 @@ pub fn run(data: &[u8]) -> Summary {
         assert_eq!((a, i, e), (0, 0, 0), "gauges of {slot} after expiry");
     }
     summary
+}
+
+/// A time-exceeded error goes back where the packet came from, from the
+/// port's address, well-formed, quoting the packet.
+fn check_time_exceeded(snap: &sluice_lb::Snapshot, input: &[u8], port: usize, f: &[u8]) {
+    let (e, ok) = transport_ok(f).expect("time exceeded parses");
+    assert!(ok, "time exceeded checksum");
+    let pin = flow::parse(input).expect("an expired packet parsed");
+    assert_eq!(e.dst, pin.src, "time exceeded to the sender");
+    assert!(snap.ports[port].addresses.iter().any(|a| a.addr == e.src));
+    assert_eq!(ethernet::dst(f), ethernet::src(input));
+    let quote = e.icmp.and_then(|i| i.error).expect("quotes the packet");
+    assert_eq!((quote.inner_src, quote.inner_dst), (pin.src, pin.dst));
 }
 
 /// The per-real entry gauges add up to the tables' contents.

@@ -22,7 +22,7 @@ use sluice_core::flow::{self, IcmpError, Packet};
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
 use sluice_core::wire::{ethernet, ipv4};
-use sluice_core::{hygiene, nat, DropReason, MacAddr};
+use sluice_core::{hygiene, nat, time_exceeded, DropReason, MacAddr};
 use sluice_sched::loads::Restricted;
 use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -81,6 +81,14 @@ pub const LEARNED_OUTBOX: usize = 64;
 /// Most unicast neighbour probes queued between two calls of
 /// [`Forwarder::take_probes`].
 pub const PROBE_OUTBOX: usize = 64;
+/// Most time-exceeded errors queued between two calls of
+/// [`Forwarder::take_time_exceeded`].
+pub const TIME_EXCEEDED_OUTBOX: usize = 16;
+/// Time-exceeded errors a worker sends a second at most (RFC 1812
+/// §4.3.2.8: routers limit the rate of their ICMP errors).
+pub const TIME_EXCEEDED_PER_SEC: u64 = 100;
+/// And at most this many at once.
+pub const TIME_EXCEEDED_BURST: u64 = 20;
 /// Entries expired per step of [`Forwarder::housekeeping`]; between steps
 /// it asks its caller whether time is left.
 pub const EXPIRE_STEP: usize = 64;
@@ -111,6 +119,12 @@ pub struct Forwarder {
     drain_cursor: Option<(u64, ScanCursor)>,
     /// Flows forwarded without an entry while the table was full.
     tableless: Tableless,
+    /// The port the packet being processed came in on.
+    rx_port: usize,
+    /// Time-exceeded errors to send: (port, frame, length).
+    time_exceeded: Vec<(usize, [u8; time_exceeded::MAX_LEN], usize)>,
+    /// How fast they may go.
+    time_exceeded_limit: time_exceeded::Limiter,
 }
 
 /// When a worker runs [`Forwarder::housekeeping`]: every
@@ -177,6 +191,12 @@ impl Forwarder {
             drains_done_below: 0,
             drain_cursor: None,
             tableless: Tableless::new(),
+            rx_port: 0,
+            time_exceeded: Vec::with_capacity(TIME_EXCEEDED_OUTBOX),
+            time_exceeded_limit: time_exceeded::Limiter::new(
+                TIME_EXCEEDED_PER_SEC,
+                TIME_EXCEEDED_BURST,
+            ),
         })
     }
 
@@ -214,6 +234,33 @@ impl Forwarder {
     /// [`Forwarder::housekeeping`].
     pub fn take_probes(&mut self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
         self.probes.drain(..)
+    }
+
+    /// Hands each time-exceeded error queued since the last call to `send`
+    /// (the port to send it on, the frame), then forgets them.
+    pub fn take_time_exceeded(&mut self, mut send: impl FnMut(usize, &[u8])) {
+        for (port, frame, len) in &self.time_exceeded {
+            send(*port, &frame[..*len]);
+        }
+        self.time_exceeded.clear();
+    }
+
+    /// A packet whose TTL runs out here: dropped, and its source told with
+    /// an ICMP time exceeded from the port it came in on, as a router
+    /// would (rate-limited; never about an ICMP error).
+    fn expired(&mut self, snap: &Snapshot, frame: &[u8], p: &Packet, now_ms: u64) -> Action {
+        let port = self.rx_port;
+        if self.time_exceeded.len() < TIME_EXCEEDED_OUTBOX {
+            if let Some(pv) = snap.ports.get(port) {
+                let mut out = [0u8; time_exceeded::MAX_LEN];
+                let from = pv.source_for(p.src);
+                let written = time_exceeded::write(frame, p, from, pv.mac, &mut out);
+                if let Some(n) = written.filter(|_| self.time_exceeded_limit.take(now_ms)) {
+                    self.time_exceeded.push((port, out, n));
+                }
+            }
+        }
+        Action::Drop(DropReason::TtlExceeded)
     }
 
     fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now_ms: u64) {
@@ -316,6 +363,7 @@ impl Forwarder {
         if frame.len() < ethernet::HEADER_LEN {
             return Action::Drop(DropReason::Truncated);
         }
+        self.rx_port = rx_port;
         let Some(port) = snap.ports.get(rx_port) else {
             return Action::Drop(DropReason::NotForUs);
         };
@@ -502,7 +550,7 @@ impl Forwarder {
         // A packet that cannot be forwarded by NAT (TTL would expire) must
         // not create a connection or move a scheduler.
         if p.ttl == 0 || (p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat)) {
-            return Action::Drop(DropReason::TtlExceeded);
+            return self.expired(snap, frame, p, now_ms);
         }
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
             // No real takes a new connection: the old entry, if any, stays
@@ -972,7 +1020,7 @@ impl Forwarder {
         match fwd {
             Forward::Nat => {
                 if !nat::decrement_ttl(frame, p) {
-                    return Action::Drop(DropReason::TtlExceeded);
+                    return self.expired(snap, frame, p, now_ms);
                 }
                 nat::rewrite_destination(frame, p, *real.ip(), real.port());
                 self.route(snap, frame, *real.ip(), now_ms)
@@ -983,7 +1031,7 @@ impl Forwarder {
                 // IPVS), but a TTL of 0 is on no legal packet (found by
                 // fuzzing); the real must be on a connected prefix.
                 if p.ttl == 0 {
-                    return Action::Drop(DropReason::TtlExceeded);
+                    return self.expired(snap, frame, p, now_ms);
                 }
                 let Some(port) = snap.routes.is_connected(*real.ip()) else {
                     return Action::Drop(DropReason::NoRoute);
@@ -1002,7 +1050,7 @@ impl Forwarder {
         now_ms: u64,
     ) -> Action {
         if !nat::decrement_ttl(frame, p) {
-            return Action::Drop(DropReason::TtlExceeded);
+            return self.expired(snap, frame, p, now_ms);
         }
         nat::rewrite_source(frame, p, *vip.ip(), vip.port());
         self.route(snap, frame, p.dst, now_ms)

@@ -175,6 +175,8 @@ pub struct WorkerLbStats {
     /// Packets of connections forwarded without an entry (table full)
     /// that were given one once the table had room.
     pub tableless_adopted: Counter,
+    /// ICMP time-exceeded errors sent for packets whose TTL ran out here.
+    pub time_exceeded_sent: Counter,
     /// Packets held while resolving a next hop.
     pub held_for_arp: Counter,
     /// ARP requests sent for next hops.
@@ -212,6 +214,7 @@ impl WorkerLbStats {
             handoff_in: Counter::default(),
             stateless_forwards: Counter::default(),
             tableless_adopted: Counter::default(),
+            time_exceeded_sent: Counter::default(),
             held_for_arp: Counter::default(),
             arp_requests_sent: Counter::default(),
         }

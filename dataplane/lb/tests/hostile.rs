@@ -295,3 +295,82 @@ fn direct_routing_never_forwards_a_ttl_of_zero() {
     assert_eq!(a, Action::Forward { port: 0 });
     assert_eq!(ttl(&out), 1, "DR leaves the TTL to the real");
 }
+
+/// Every time-exceeded error the forwarder queued: (port, frame).
+fn time_exceeded(lab: &mut Lab) -> Vec<(usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    lab.fwd
+        .take_time_exceeded(|port, f| out.push((port, f.to_vec())));
+    out
+}
+
+#[test]
+fn a_packet_whose_ttl_runs_out_here_gets_time_exceeded_like_a_routers() {
+    let mut lab = Lab::nat("rr");
+    let syn = Tcp::new(client(40000), VIP, SYN).ttl(1).frame();
+    dropped(&mut lab, &syn, 0, DropReason::TtlExceeded);
+    let sent = time_exceeded(&mut lab);
+    assert_eq!(sent.len(), 1);
+    let (port, f) = &sent[0];
+    assert_eq!(*port, 0, "back out of the port it came in on");
+    assert_eq!((eth_dst(f), eth_src(f)), (mac_of(CLIENT_IP), PORT0_MAC));
+    assert_eq!(
+        (ip_src(f), ip_dst(f), ip_proto(f)),
+        (PORT0_IP, CLIENT_IP, 1)
+    );
+    assert_checksums(f);
+    let m = l4(f);
+    assert_eq!((m[0], m[1]), (11, 0));
+    assert_eq!(&m[8..], &syn[L3..L3 + 28], "quotes the header and 8 bytes");
+    // A real's reply that expires is reported to the real, from the
+    // appliance's address on its side.
+    let c = client(40001);
+    let i = lab.syn_to_nat(c);
+    let reply = Tcp::new(nat_real(i), c, SYN | ACK).ttl(1).frame();
+    dropped(&mut lab, &reply, 1, DropReason::TtlExceeded);
+    let sent = time_exceeded(&mut lab);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 1);
+    assert_eq!(
+        (ip_src(&sent[0].1), ip_dst(&sent[0].1)),
+        (PORT1_IP, *nat_real(i).ip())
+    );
+    // Never about an ICMP error.
+    let quoted = &Tcp::new(c, nat_real(i), SYN).ip()[..28];
+    let err = icmp_error_frame(
+        3,
+        3,
+        [0; 4],
+        *nat_real(i).ip(),
+        CLIENT_IP,
+        quoted,
+        PORT1_MAC,
+    );
+    let mut err = err;
+    err[L3 + 8] = 1;
+    let c8 = sluice_core::testing::ipv4_header_checksum(&err[L3..L4]);
+    err[L3 + 10..L3 + 12].copy_from_slice(&c8.to_be_bytes());
+    dropped(&mut lab, &err, 1, DropReason::TtlExceeded);
+    assert!(time_exceeded(&mut lab).is_empty());
+}
+
+#[test]
+fn time_exceeded_is_rate_limited() {
+    let mut lab = Lab::nat("rr");
+    let mut sent = 0;
+    for port in 0..100u16 {
+        let syn = Tcp::new(client(41000 + port), VIP, SYN).ttl(1).frame();
+        dropped(&mut lab, &syn, 0, DropReason::TtlExceeded);
+        sent += time_exceeded(&mut lab).len();
+    }
+    assert_eq!(sent as u64, sluice_lb::pipeline::TIME_EXCEEDED_BURST);
+    // A second later, the bucket has refilled by its rate (up to the burst).
+    lab.now += 1000;
+    let mut more = 0;
+    for port in 0..100u16 {
+        let syn = Tcp::new(client(42000 + port), VIP, SYN).ttl(1).frame();
+        dropped(&mut lab, &syn, 0, DropReason::TtlExceeded);
+        more += time_exceeded(&mut lab).len();
+    }
+    assert_eq!(more as u64, sluice_lb::pipeline::TIME_EXCEEDED_BURST);
+}

@@ -109,6 +109,7 @@ impl WorkerCounters {
             handoff_in: lb.handoff_in.get(),
             stateless_forwards: lb.stateless_forwards.get(),
             tableless_adopted: lb.tableless_adopted.get(),
+            time_exceeded_sent: lb.time_exceeded_sent.get(),
             held_for_arp: lb.held_for_arp.get(),
             arp_requests_sent: lb.arp_requests_sent.get(),
             ..WorkerStats::default()

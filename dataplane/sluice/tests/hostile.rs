@@ -274,6 +274,10 @@ fn a_corpus_of_hostile_frames_is_dropped_by_reason_and_nothing_reaches_the_real(
 
     let status = d.ctl_json(&["status"]);
     assert_eq!(status["ok"], true);
+    // The TTL 0 and 1 classes were answered with time exceeded, as a
+    // router would.
+    let stats = d.ctl_json(&["stats"]);
+    assert!(workers_sum(&stats, "/time_exceeded_sent") >= 6, "{stats:#}");
 
     // Nothing hostile at the real but the valid SYN with IPv4 options,
     // rewritten with correct checksums.

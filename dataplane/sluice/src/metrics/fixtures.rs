@@ -93,6 +93,7 @@ pub(super) fn stats(port_name: &str) -> Stats {
             handoff_in: 5,
             stateless_forwards: 6,
             tableless_adopted: 0,
+            time_exceeded_sent: 0,
             held_for_arp: 8,
             arp_requests_sent: 9,
         }],

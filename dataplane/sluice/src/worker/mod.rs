@@ -130,6 +130,14 @@ impl Out {
         let _ = self.free.push(m);
     }
 
+    /// Allocates an mbuf, copies `frame` into it, and queues it on `port`.
+    fn send_frame(&mut self, pool: &Mempool, port: usize, frame: &[u8]) -> bool {
+        let Some(mut m) = Mbuf::alloc(pool) else {
+            return false;
+        };
+        m.set_data(frame) && self.tx[port].push(m).is_ok()
+    }
+
     /// Allocates an mbuf, lets `fill` write a frame, and queues it on
     /// `port`.
     fn send_arp(
@@ -140,10 +148,7 @@ impl Out {
     ) -> bool {
         let mut buf = [0u8; 64];
         let len = fill(&mut buf);
-        let Some(mut m) = Mbuf::alloc(pool) else {
-            return false;
-        };
-        m.set_data(&buf[..len]) && self.tx[port].push(m).is_ok()
+        self.send_frame(pool, port, &buf[..len])
     }
 
     /// Sends an ARP request for `nh` on `port` to `to` (broadcast to
@@ -228,6 +233,7 @@ impl<'port> Worker<'port> {
                 + e.poll_kernel(&mut burst)
                 + e.poll_handoff(snap, now);
             e.release_held(snap, now);
+            e.send_time_exceeded();
             e.share_learned();
             e.out.free.free_all();
             e.flush_tx();
@@ -501,6 +507,22 @@ impl Engine<'_> {
         c.ct_removals.set(st.removals);
         c.ct_templates
             .set(self.forwarder.table().templates().len() as u64);
+    }
+
+    /// Sends the ICMP time-exceeded errors the forwarder queued.
+    fn send_time_exceeded(&mut self) {
+        let Engine {
+            forwarder,
+            out,
+            shared,
+            lb,
+            ..
+        } = self;
+        forwarder.take_time_exceeded(|port, frame| {
+            if out.send_frame(&shared.pool, port, frame) {
+                lb.time_exceeded_sent.add(1);
+            }
+        });
     }
 
     /// Sends the unicast ARP probes the neighbour timers asked for, each on

@@ -1,0 +1,174 @@
+//! ICMP time exceeded, as a router sends it when a packet's TTL runs out
+//! on the way (RFC 792, RFC 1812 §4.3.2): to the packet's source, from the
+//! address of the port it came in on, quoting its IP header and the first
+//! 8 bytes of its payload; never about an ICMP error; and no faster than a
+//! token bucket allows (RFC 1812 §4.3.2.8), so that expiring packets
+//! cannot turn the appliance into an amplifier.
+
+use crate::addr::MacAddr;
+use crate::flow::Packet;
+use crate::wire::{checksum, ethernet, icmp, ipv4};
+use std::net::Ipv4Addr;
+
+/// The longest frame [`write`] produces: Ethernet, IPv4, ICMP header, and
+/// a quoted IPv4 header with options plus 8 bytes.
+pub const MAX_LEN: usize = ethernet::HEADER_LEN + 20 + icmp::HEADER_LEN + 60 + 8;
+
+/// TTL of the errors the appliance sends.
+pub const TTL: u8 = 64;
+
+/// Writes into `out` the time-exceeded error about the packet `p` of
+/// `frame`, sent from `from` (MAC `from_mac`) back to the frame's source
+/// MAC. Returns its length, or None when no error may be sent about it
+/// (it is an ICMP error itself, or not the first fragment).
+pub fn write(
+    frame: &[u8],
+    p: &Packet,
+    from: Ipv4Addr,
+    from_mac: MacAddr,
+    out: &mut [u8; MAX_LEN],
+) -> Option<usize> {
+    let about_error = p.proto == ipv4::PROTO_ICMP && p.icmp.is_none_or(|i| icmp::is_error(i.ty));
+    let later_fragment = u16::from_be_bytes([frame[p.l3 + 6], frame[p.l3 + 7]]) & 0x1fff != 0;
+    if about_error || later_fragment || from.is_unspecified() {
+        return None;
+    }
+    let quote = (p.ip_header_len + icmp::ERROR_QUOTED_PAYLOAD_LEN).min(p.total_len);
+    let l3 = ethernet::HEADER_LEN;
+    let l4 = l3 + 20;
+    let len = l4 + icmp::HEADER_LEN + quote;
+    ethernet::write_header(
+        out,
+        ethernet::src(frame),
+        from_mac,
+        ethernet::ETHERTYPE_IPV4,
+    );
+    ipv4::write_header(
+        &mut out[l3..],
+        (len - l3) as u16,
+        0,
+        TTL,
+        ipv4::PROTO_ICMP,
+        from,
+        p.src,
+    );
+    let m = &mut out[l4..len];
+    m[..icmp::HEADER_LEN].copy_from_slice(&[icmp::TYPE_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+    m[icmp::HEADER_LEN..].copy_from_slice(&frame[p.l3..p.l3 + quote]);
+    let c = checksum::checksum(m);
+    m[icmp::CHECKSUM_OFFSET..icmp::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
+    Some(len)
+}
+
+/// A token bucket over a millisecond clock: `per_sec` tokens a second, at
+/// most `burst` saved.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    per_sec: u64,
+    burst: u64,
+    /// Tokens, in thousandths.
+    milli: u64,
+    last_ms: u64,
+}
+
+impl Limiter {
+    /// A full bucket.
+    pub fn new(per_sec: u64, burst: u64) -> Limiter {
+        Limiter {
+            per_sec,
+            burst,
+            milli: burst * 1000,
+            last_ms: 0,
+        }
+    }
+
+    /// Takes a token at `now_ms`, if there is one.
+    pub fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.milli = (self.milli + elapsed.saturating_mul(self.per_sec)).min(self.burst * 1000);
+        if self.milli < 1000 {
+            return false;
+        }
+        self.milli -= 1000;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::build::{frame, Spec};
+    use crate::flow::parse;
+    use crate::testing::{icmp_checksum, ipv4_header_checksum};
+
+    const FROM: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+    #[test]
+    fn quotes_the_header_and_8_bytes_back_to_the_sender() {
+        for s in [
+            Spec {
+                proto: 6,
+                ttl: 1,
+                ..Spec::default()
+            },
+            Spec {
+                ttl: 1,
+                ip_opts: vec![1, 1, 1, 1],
+                ..Spec::default()
+            },
+        ] {
+            let f = frame(&s);
+            let p = parse(&f).unwrap();
+            let mut out = [0u8; MAX_LEN];
+            let n = write(&f, &p, FROM, MAC, &mut out).unwrap();
+            let e = parse(&out[..n]).unwrap();
+            assert_eq!((e.src, e.dst, e.proto, e.ttl), (FROM, s.src, 1, TTL));
+            assert_eq!(ethernet::dst(&out), ethernet::src(&f));
+            assert_eq!(ethernet::src(&out), MAC);
+            let ip = &out[14..34];
+            assert_eq!(
+                u16::from_be_bytes([ip[10], ip[11]]),
+                ipv4_header_checksum(ip)
+            );
+            let m = &out[e.l4..e.ip_end()];
+            assert_eq!((m[0], m[1]), (11, 0));
+            assert_eq!(u16::from_be_bytes([m[2], m[3]]), icmp_checksum(m));
+            let quoted = p.ip_header_len + 8;
+            assert_eq!(&m[8..], &f[14..14 + quoted]);
+            // The quote parses as the packet it is about.
+            let err = e.icmp.unwrap().error.unwrap();
+            assert_eq!((err.inner_src, err.inner_dst), (s.src, s.dst));
+        }
+    }
+
+    #[test]
+    fn never_about_an_icmp_error() {
+        let inner = crate::flow::build::ip_packet(&Spec::default());
+        let f = crate::flow::build::icmp_error(
+            3,
+            3,
+            [0; 4],
+            Ipv4Addr::new(198, 51, 100, 11),
+            Ipv4Addr::new(203, 0, 113, 7),
+            &inner[..28],
+        );
+        let p = parse(&f).unwrap();
+        assert!(write(&f, &p, FROM, MAC, &mut [0u8; MAX_LEN]).is_none());
+    }
+
+    #[test]
+    fn the_bucket_refills_at_its_rate() {
+        let mut l = Limiter::new(10, 3);
+        let now = 1_000;
+        assert!(l.take(now) && l.take(now) && l.take(now));
+        assert!(!l.take(now));
+        assert!(!l.take(now + 99));
+        assert!(l.take(now + 100));
+        assert!(!l.take(now + 100));
+        // A long pause saves at most the burst.
+        let sent = (0..10).filter(|_| l.take(now + 60_000)).count();
+        assert_eq!(sent, 3);
+    }
+}
