@@ -37,8 +37,12 @@ for t in "${targets[@]}"; do
     fi
     grep -E "^#[0-9]+.*DONE" "$log" | tail -1 || true
     grep -E "stat::(number_of_executed_units|average_exec_per_sec|new_units_added)" "$log" || true
+    if ! cargo fuzz cmin -s none -O "$t" >"$log" 2>&1; then
+        echo "!! $t: cmin failed:"
+        tail -5 "$log"
+        failed=1
+    fi
     rm -f "$log"
-    cargo fuzz cmin -s none -O "$t" >/dev/null 2>&1
     echo "   corpus: $(ls "corpus/$t" | wc -l) files, $(du -sh "corpus/$t" | cut -f1)"
 done
 exit "$failed"
