@@ -700,6 +700,17 @@ impl Forwarder {
             .pick(&mut self.cursors[svc.slot.index()], hash, &loads)
     }
 
+    /// The real the service's consistent hash gives the client socket of
+    /// `t`: what a flow without an entry is sent to, every time.
+    fn consistent_real(&self, svc: &VirtualService, t: Tuple) -> Option<usize> {
+        let loads = ServiceLoads {
+            reals: &svc.reals,
+            shared: &self.shared,
+        };
+        let h = hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), Some(t.src.port()));
+        svc.schedule.consistent_pick(h, &loads)
+    }
+
     /// Forwards by consistent hash without a table entry (table full).
     fn stateless(
         &mut self,
@@ -710,12 +721,7 @@ impl Forwarder {
         t: Tuple,
         now_ms: u64,
     ) -> Action {
-        let loads = ServiceLoads {
-            reals: &svc.reals,
-            shared: &self.shared,
-        };
-        let h = hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), Some(t.src.port()));
-        let Some(pos) = svc.schedule.consistent_pick(h, &loads) else {
+        let Some(pos) = self.consistent_real(svc, t) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         let r = &svc.reals[pos];
@@ -740,12 +746,7 @@ impl Forwarder {
         t: Tuple,
         now_ms: u64,
     ) -> Action {
-        let loads = ServiceLoads {
-            reals: &svc.reals,
-            shared: &self.shared,
-        };
-        let h = hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), Some(t.src.port()));
-        let Some(pos) = svc.schedule.consistent_pick(h, &loads) else {
+        let Some(pos) = self.consistent_real(svc, t) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         let Ok(id) = self.open(svc, t, pos, None, now_ms) else {
@@ -834,14 +835,18 @@ impl Forwarder {
         let key = FlowKey::outbound(t.proto, t.src, t.dst);
         let Some(id) = self.conns.lookup_outbound(&key) else {
             // A reply of a connection forwarded without an entry (table
-            // full): translate it if exactly one service uses this real.
-            // (The cheap pressure test first: most unmatched packets are
-            // strays, and the table is rarely full.)
+            // full, or full until lately): translate it if exactly one
+            // service uses this real. (The cheap tests first: most
+            // unmatched packets are strays, and the table is rarely full.)
+            let pressure = self.table_under_pressure();
+            if !pressure && self.tableless.is_empty() {
+                return Action::Drop(DropReason::NotForUs);
+            }
             let svc = snap
                 .services
                 .by_real(t.proto.number(), *t.src.ip(), t.src.port())
                 .filter(|svc| {
-                    self.table_under_pressure()
+                    pressure
                         || self.tableless.contains(flow_hash(Tuple {
                             proto: t.proto,
                             src: t.dst,

@@ -66,11 +66,17 @@ impl Tableless {
         self.current_used = true;
     }
 
+    /// Whether no flow is remembered (the usual case: a lookup can stop).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        !self.current_used && !self.previous_used
+    }
+
     /// Whether the flow whose key hashes to `hash` was forwarded table-less
     /// within the last one or two generations.
     #[inline]
     pub fn contains(&self, hash: u64) -> bool {
-        if !self.current_used && !self.previous_used {
+        if self.is_empty() {
             return false;
         }
         let (word, bit) = slot(hash);
