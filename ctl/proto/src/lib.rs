@@ -22,7 +22,7 @@ pub use service::*;
 pub use sluice_model::{
     AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnRealRemoval, PassiveHealth,
     Persistence, Protocol, RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch,
-    ServiceSpec, StatusMatch,
+    ServiceSpec, StatusMatch, SynProxyMode,
 };
 
 /// The protocol version spoken by this build. 2: `service edit` and
@@ -469,6 +469,27 @@ pub struct WorkerStats {
     /// ICMP time-exceeded errors sent.
     #[serde(default)]
     pub time_exceeded_sent: u64,
+    /// SYNs that would open a connection (checksum right).
+    #[serde(default)]
+    pub syns: u64,
+    /// SYNs answered with a SYN cookie.
+    #[serde(default)]
+    pub syn_cookies_sent: u64,
+    /// ACKs whose cookie was valid.
+    #[serde(default)]
+    pub syn_cookies_valid: u64,
+    /// ACKs checked for a cookie in vain.
+    #[serde(default)]
+    pub syn_cookies_invalid: u64,
+    /// Proxied handshakes completed with reals.
+    #[serde(default)]
+    pub syn_proxy_handshakes: u64,
+    /// Half-open connections now.
+    #[serde(default)]
+    pub half_open: u64,
+    /// 1 while the SYN proxy is engaged for auto services.
+    #[serde(default)]
+    pub syn_proxy_engaged: u64,
     /// Packets held while a next hop's MAC was being resolved.
     #[serde(default)]
     pub held_for_arp: u64,

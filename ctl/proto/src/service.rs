@@ -4,6 +4,7 @@
 use super::*;
 use sluice_model::{
     AgentSpec, CheckSpec, OnRealRemoval, Persistence, Protocol, RealSpec, SchedulerKind,
+    SynProxyMode,
 };
 use std::fmt;
 
@@ -182,6 +183,9 @@ pub struct ServiceInfo {
     /// Passive health, when on.
     #[serde(default)]
     pub passive_health: Option<PassiveHealth>,
+    /// When handshakes are answered with SYN cookies.
+    #[serde(default)]
+    pub syn_proxy: SynProxyMode,
     /// Reals.
     pub reals: Vec<RealInfo>,
     /// Counters (since start, or since the last `zero`).

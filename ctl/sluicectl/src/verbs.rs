@@ -6,7 +6,7 @@
 use clap::{Args, Subcommand};
 use sluice_proto::{
     Command, Forward, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch, RealSpec,
-    SchedulerKind, ServiceKey, ServicePatch, ServiceSpec,
+    SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -109,6 +109,10 @@ pub struct ServiceOpts {
     /// get, at most PERCENT of them at once (0 or absent: off).
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     passive_health: Option<u8>,
+    /// SYN proxy: answer handshakes with SYN cookies (NAT reals only):
+    /// auto (while a SYN flood is on), on or off.
+    #[arg(long, default_value = "auto")]
+    syn_proxy: SynProxyMode,
 }
 
 /// Changes to a service: only the options given change (ipvsadm -E, but
@@ -148,6 +152,9 @@ pub struct ServiceEditOpts {
     /// Passive health holding out at most PERCENT of the reals; 0: off.
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     passive_health: Option<u8>,
+    /// SYN proxy: auto, on or off.
+    #[arg(long)]
+    syn_proxy: Option<SynProxyMode>,
 }
 
 fn policy(s: &str) -> OnRealRemoval {
@@ -179,6 +186,7 @@ impl ServiceEditOpts {
         p.expire_quiescent_template = self.expire_quiescent_template.as_deref().map(|v| v == "on");
         p.weight_by_latency = self.weight_by_latency.as_deref().map(|v| v == "on");
         p.passive_max_held_out_percent = self.passive_health;
+        p.syn_proxy = self.syn_proxy;
         if p.is_empty() {
             return Err("nothing to change: give at least one option".into());
         }
@@ -234,6 +242,7 @@ impl ServiceOpts {
                 .map(|max_held_out_percent| PassiveHealth {
                     max_held_out_percent,
                 }),
+            syn_proxy: self.syn_proxy,
             reals: Vec::new(),
         })
     }

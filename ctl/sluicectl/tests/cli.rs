@@ -183,6 +183,7 @@ fn services() -> ServiceList {
                 weight_by_latency: false,
                 expire_quiescent_template: false,
                 passive_health: None,
+                syn_proxy: Default::default(),
                 reals: vec![
                     RealInfo {
                         spec: real([198, 51, 100, 11], 8080, 3, Forward::Nat),
@@ -220,6 +221,7 @@ fn services() -> ServiceList {
                 weight_by_latency: false,
                 expire_quiescent_template: false,
                 passive_health: None,
+                syn_proxy: Default::default(),
                 reals: vec![RealInfo {
                     spec: real([198, 51, 100, 21], 53, 1, Forward::Dr),
                     active: 0,
@@ -264,6 +266,13 @@ fn stats() -> Stats {
                 stateless_forwards: 0,
                 tableless_adopted: 0,
                 time_exceeded_sent: 0,
+                syns: 0,
+                syn_cookies_sent: 0,
+                syn_cookies_valid: 0,
+                syn_cookies_invalid: 0,
+                syn_proxy_handshakes: 0,
+                half_open: 0,
+                syn_proxy_engaged: 0,
                 held_for_arp: 0,
                 arp_requests_sent: 0,
             })

@@ -42,6 +42,9 @@ impl ConnFlags {
     pub const SEEN_REPLY: ConnFlags = ConnFlags(0x01);
     /// The connection holds a reference on a persistence template.
     pub const PERSISTENT: ConnFlags = ConnFlags(0x02);
+    /// The handshake was proxied with a SYN cookie: the real's sequence
+    /// numbers are translated for the rest of the connection.
+    pub const SYN_PROXY: ConnFlags = ConnFlags(0x04);
     /// Internal: the slot is in use. Never visible through [`Conn::flags`].
     const LIVE: u8 = 0x80;
 

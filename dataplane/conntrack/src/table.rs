@@ -293,6 +293,18 @@ impl ConnTable {
         })
     }
 
+    /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`] is
+    /// the caller's to set). `false` if `id` is not live.
+    pub fn mark(&mut self, id: ConnId, f: ConnFlags) -> bool {
+        match self.slab.get_mut(id.0) {
+            Some(c) => {
+                c.set_flag(f);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Pushes the expiry of `id` to `now + timeout(current state)` without
     /// a state change (e.g. for an ICMP error relating to the connection).
     /// `false` if `id` is not live.

@@ -84,11 +84,19 @@ pub enum DropReason {
     /// connection) that came in on a port the route table does not reach
     /// that side through.
     SpoofedReply,
+    /// A packet of a proxied connection whose handshake with the real is
+    /// not complete: a client packet with nothing to deliver (or no room
+    /// to park it, or parked too long), or a real's packet that is not
+    /// the answer to the appliance's SYN.
+    HandshakePending,
+    /// A new connection found the connection table full and could not be
+    /// forwarded without an entry (a proxied handshake needs one).
+    TableFull,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 32;
+    pub const COUNT: usize = 34;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -124,6 +132,8 @@ impl DropReason {
         DropReason::ArpWrongSegment,
         DropReason::ArpClaimsOurAddress,
         DropReason::SpoofedReply,
+        DropReason::HandshakePending,
+        DropReason::TableFull,
     ];
 
     /// Index into per-reason counter arrays.
@@ -167,6 +177,8 @@ impl DropReason {
             DropReason::ArpWrongSegment => "arp_wrong_segment",
             DropReason::ArpClaimsOurAddress => "arp_claims_our_address",
             DropReason::SpoofedReply => "spoofed_reply",
+            DropReason::HandshakePending => "handshake_pending",
+            DropReason::TableFull => "table_full",
         }
     }
 }

@@ -16,14 +16,20 @@
 //! - [`time_exceeded`]: the ICMP time exceeded the appliance sends, and
 //!   its rate limit.
 //! - [`nat`]: in-place NAT rewrites with incremental checksum updates.
+//! - [`syn_cookie`]: the SYN cookies of the SYN proxy, and the SYN
+//!   options they carry.
+//! - [`handshake`]: the frames of a proxied handshake, and the sequence
+//!   and window translation of the connection after it.
 
 pub mod addr;
 pub mod drop_reason;
 pub mod flow;
+pub mod handshake;
 pub mod hygiene;
 pub mod local;
 pub mod nat;
 pub mod neigh;
+pub mod syn_cookie;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time_exceeded;

@@ -44,6 +44,13 @@ pub enum Handled {
     ArpReply,
     /// An ICMP echo request to one of our addresses, answered.
     IcmpEcho,
+    /// A SYN to a proxied service, answered with a SYN cookie (counted
+    /// by the load balancer as `syn_cookies_sent`).
+    SynCookie,
+    /// A step of a proxied handshake: the client's ACK, used up to open
+    /// the connection to the real, or the real's SYN-ACK, answered with
+    /// the ACK that completes it.
+    Handshake,
 }
 
 /// Result of handling one frame.

@@ -49,6 +49,76 @@ pub fn icmp_checksum(m: &[u8]) -> u16 {
     inet_checksum(&[&m[..2], &[0, 0], &m[4..]])
 }
 
+/// A TCP segment in an Ethernet frame, for tests.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSpec<'a> {
+    /// Source socket.
+    pub src: std::net::SocketAddrV4,
+    /// Destination socket.
+    pub dst: std::net::SocketAddrV4,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Flags.
+    pub flags: u8,
+    /// Window.
+    pub window: u16,
+    /// TCP options (a multiple of 4 bytes).
+    pub options: &'a [u8],
+    /// Payload.
+    pub payload: &'a [u8],
+    /// IPv4 options (a multiple of 4 bytes).
+    pub ip_options: &'a [u8],
+}
+
+/// The frame of `s`, MACs 02:..:02 to 02:..:01, TTL 64, checksums right.
+pub fn tcp_frame(s: &TcpSpec) -> Vec<u8> {
+    let ihl = 20 + s.ip_options.len();
+    let thl = 20 + s.options.len();
+    let total = ihl + thl + s.payload.len();
+    let mut f = vec![0u8; 14 + total];
+    f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..14 + ihl];
+    ip[0] = 0x40 | (ihl / 4) as u8;
+    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&s.src.ip().octets());
+    ip[16..20].copy_from_slice(&s.dst.ip().octets());
+    ip[20..].copy_from_slice(s.ip_options);
+    let c = ipv4_header_checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let t = &mut f[14 + ihl..];
+    t[0..2].copy_from_slice(&s.src.port().to_be_bytes());
+    t[2..4].copy_from_slice(&s.dst.port().to_be_bytes());
+    t[4..8].copy_from_slice(&s.seq.to_be_bytes());
+    t[8..12].copy_from_slice(&s.ack.to_be_bytes());
+    t[12] = ((thl / 4) as u8) << 4;
+    t[13] = s.flags;
+    t[14..16].copy_from_slice(&s.window.to_be_bytes());
+    t[20..thl].copy_from_slice(s.options);
+    t[thl..].copy_from_slice(s.payload);
+    let c = l4_checksum(*s.src.ip(), *s.dst.ip(), 6, t);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Whether the IPv4 header checksum of parsed packet `p` is right.
+pub fn ip_checksum_ok(frame: &[u8], p: &crate::flow::Packet) -> bool {
+    let h = &frame[p.l3..p.l3 + p.ip_header_len];
+    ipv4_header_checksum(h) == u16::from_be_bytes([h[10], h[11]])
+}
+
+/// Whether the TCP or UDP checksum of parsed packet `p` is right.
+pub fn l4_checksum_ok(frame: &[u8], p: &crate::flow::Packet) -> bool {
+    let seg = &frame[p.l4..p.ip_end()];
+    let off = if p.proto == 6 { 16 } else { 6 };
+    l4_checksum(p.src, p.dst, p.proto, seg) == u16::from_be_bytes([seg[off], seg[off + 1]])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! | byte | meaning |
 //! |---|---|
 //! | 0 | flags: 0x01 repair the IPv4 checksum, 0x02 repair the TCP/UDP/ICMP checksum, 0x04 raw bytes (not a template), 0x08 housekeeping first, 0x10 worker 1, 0x20 truncate (last payload byte is the length), 0x40 the other port, 0x80 destination MAC = the port's |
-//! | 1 | template (raw: bit 0 is the port) |
+//! | 1 | template (raw: bit 0 is the port); 0xf0 the client's ACK to the last SYN cookie, 0xf1 the same with a request, 0xf2 the real's SYN-ACK to the last SYN the proxy sent |
 //! | 2 | clock advance, in 250 ms |
 //! | 3 | payload length |
 //!
@@ -17,8 +17,9 @@
 use crate::frames::{repair, templates};
 use crate::lab::{real_addresses, real_slots, Lab, PORT_MACS, VIPS};
 use sluice_core::flow::{self, Packet};
+use sluice_core::handshake;
 use sluice_core::local::Handled;
-use sluice_core::testing::icmp_checksum;
+use sluice_core::testing::{icmp_checksum, tcp_frame, TcpSpec};
 use sluice_core::wire::ethernet;
 use sluice_core::{hygiene, MacAddr};
 use sluice_lb::{Action, RealSlot};
@@ -33,7 +34,29 @@ struct Step {
     worker: usize,
     advance_ms: u64,
     housekeeping: bool,
+    /// Made when the step runs, from what the appliance sent last
+    /// ([`Echo`]), then mutated by `payload` as a template is.
+    echo: Option<(Echo, u8, Vec<u8>)>,
 }
+
+/// Answers to the SYN proxy, which the fuzzer could not forge: they echo
+/// the appliance's last SYN-ACK or last SYN to a real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    /// The client's ACK to the last SYN-ACK with a cookie.
+    ClientAck,
+    /// The same ACK carrying a request.
+    ClientRequest,
+    /// The real's SYN-ACK to the last SYN the proxy sent it.
+    RealSynAck,
+}
+
+/// Template bytes that ask for an echo.
+const ECHOES: [(u8, Echo); 3] = [
+    (0xf0, Echo::ClientAck),
+    (0xf1, Echo::ClientRequest),
+    (0xf2, Echo::RealSynAck),
+];
 
 fn decode(data: &[u8], templates: &[(usize, Vec<u8>)]) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -44,38 +67,92 @@ fn decode(data: &[u8], templates: &[(usize, Vec<u8>)]) -> Vec<Step> {
         let (payload, tail) = tail.split_at(n);
         rest = tail;
         let flags = h[0];
-        let (mut frame, mut rx_port) = if flags & 0x04 != 0 {
-            (payload.to_vec(), usize::from(h[1] & 1))
-        } else {
-            let (port, t) = &templates[usize::from(h[1]) % templates.len()];
-            let mut f = t.clone();
-            for pair in payload.chunks_exact(2) {
-                let at = usize::from(pair[0]) % f.len();
-                f[at] = pair[1];
-            }
-            (f, *port)
-        };
-        if flags & 0x40 != 0 {
-            rx_port ^= 1;
-        }
-        if flags & 0x20 != 0 {
-            if let Some(&len) = payload.last() {
-                frame.truncate(usize::from(len));
-            }
-        }
-        if flags & 0x80 != 0 && frame.len() >= 6 {
-            frame[..6].copy_from_slice(&PORT_MACS[rx_port].0);
-        }
-        repair(&mut frame, flags & 0x01 != 0, flags & 0x02 != 0);
-        steps.push(Step {
-            frame,
-            rx_port,
+        let echo = ECHOES.iter().find(|(b, _)| *b == h[1]).map(|(_, e)| *e);
+        let mut step = Step {
+            frame: Vec::new(),
+            rx_port: 0,
             worker: usize::from(flags & 0x10 != 0),
             advance_ms: u64::from(h[2]) * 250,
             housekeeping: flags & 0x08 != 0,
-        });
+            echo: None,
+        };
+        match echo {
+            Some(e) if flags & 0x04 == 0 => step.echo = Some((e, flags, payload.to_vec())),
+            _ => {
+                let (frame, rx_port) = if flags & 0x04 != 0 {
+                    (payload.to_vec(), usize::from(h[1] & 1))
+                } else {
+                    let (port, t) = &templates[usize::from(h[1]) % templates.len()];
+                    (t.clone(), *port)
+                };
+                let template = flags & 0x04 == 0;
+                (step.frame, step.rx_port) = finish(frame, rx_port, flags, payload, template);
+            }
+        }
+        steps.push(step);
     }
     steps
+}
+
+/// Applies a step's mutations and flags to its frame.
+fn finish(
+    mut frame: Vec<u8>,
+    mut rx_port: usize,
+    flags: u8,
+    payload: &[u8],
+    template: bool,
+) -> (Vec<u8>, usize) {
+    if template && !frame.is_empty() {
+        for pair in payload.chunks_exact(2) {
+            let at = usize::from(pair[0]) % frame.len();
+            frame[at] = pair[1];
+        }
+    }
+    if flags & 0x40 != 0 {
+        rx_port ^= 1;
+    }
+    if flags & 0x20 != 0 {
+        if let Some(&len) = payload.last() {
+            frame.truncate(usize::from(len));
+        }
+    }
+    if flags & 0x80 != 0 && frame.len() >= 6 {
+        frame[..6].copy_from_slice(&PORT_MACS[rx_port].0);
+    }
+    repair(&mut frame, flags & 0x01 != 0, flags & 0x02 != 0);
+    (frame, rx_port)
+}
+
+/// The answer `e` to `sent` (a TCP frame the appliance sent on
+/// `port`): from its destination back to its source, acknowledging it.
+fn echo_frame(e: Echo, sent: &[u8], port: usize) -> Option<(Vec<u8>, usize)> {
+    let p = flow::parse(sent).ok()?;
+    let (seq, ack) = (handshake::seq(sent, &p), handshake::ack(sent, &p));
+    let (flags, seq, ack, options, payload): (u8, u32, u32, &[u8], &[u8]) = match e {
+        Echo::ClientAck => (0x10, ack, seq.wrapping_add(1), &[], &[]),
+        Echo::ClientRequest => (
+            0x18,
+            ack,
+            seq.wrapping_add(1),
+            &[],
+            b"GET / HTTP/1.0\r\n\r\n",
+        ),
+        Echo::RealSynAck => (0x12, 0x5000_0000, seq.wrapping_add(1), &[1, 3, 3, 9], &[]),
+    };
+    let mut f = tcp_frame(&TcpSpec {
+        src: SocketAddrV4::new(p.dst, p.dport),
+        dst: SocketAddrV4::new(p.src, p.sport),
+        seq,
+        ack,
+        flags,
+        window: 502,
+        options,
+        payload,
+        ip_options: &[],
+    });
+    f[..6].copy_from_slice(&ethernet::src(sent).0);
+    f[6..12].copy_from_slice(&sent[..6]);
+    Some((f, port))
 }
 
 /// How many packets ended how, in one run.
@@ -91,8 +168,10 @@ pub struct Summary {
     pub handed_off: usize,
     /// Passed to the kernel.
     pub to_kernel: usize,
-    /// Used up (ARP replies).
+    /// Used up (ARP replies, handshake ACKs).
     pub consumed: usize,
+    /// Parked until a proxied handshake completes.
+    pub parked: usize,
     /// Dropped.
     pub dropped: usize,
 }
@@ -106,6 +185,7 @@ impl Summary {
             Action::HandOff { .. } => self.handed_off += 1,
             Action::ToKernel => self.to_kernel += 1,
             Action::Consumed(_) => self.consumed += 1,
+            Action::Park => self.parked += 1,
             Action::Drop(_) => self.dropped += 1,
         }
     }
@@ -125,8 +205,23 @@ pub fn run(data: &[u8]) -> Summary {
     let slots = real_slots() as u16;
     let mut now = 1_000_000;
     let mut lab = Lab::new(now);
-    for step in decode(data, &templates) {
+    // What the appliance sent last that an echo step answers: (frame,
+    // port).
+    let mut last_syn_ack: Option<(Vec<u8>, usize)> = None;
+    let mut last_syn: Option<(Vec<u8>, usize)> = None;
+    for mut step in decode(data, &templates) {
         now += step.advance_ms;
+        if let Some((e, flags, payload)) = step.echo.take() {
+            let sent = match e {
+                Echo::RealSynAck => &last_syn,
+                _ => &last_syn_ack,
+            };
+            let Some((f, port)) = sent.as_ref().and_then(|(f, port)| echo_frame(e, f, *port))
+            else {
+                continue;
+            };
+            (step.frame, step.rx_port) = finish(f, port, flags, &payload, true);
+        }
         if step.housekeeping {
             for w in &mut lab.workers {
                 w.housekeeping(&lab.snap, now, || true);
@@ -144,6 +239,9 @@ pub fn run(data: &[u8]) -> Summary {
             action,
         );
         summary.count(action);
+        if action == Action::Reply(Handled::SynCookie) {
+            last_syn_ack = Some((frame.clone(), step.rx_port));
+        }
         if let Action::HandOff { worker } = action {
             // The owner gets the frame as it was (the ring carries it
             // unchanged) and must not hand it on again.
@@ -162,11 +260,20 @@ pub fn run(data: &[u8]) -> Summary {
                 again,
             );
             summary.count(again);
+            if again == Action::Reply(Handled::SynCookie) {
+                last_syn_ack = Some((frame.clone(), step.rx_port));
+            }
         }
         check_entries(&lab, slots);
         for w in &mut lab.workers {
             let snap = &lab.snap;
             w.take_time_exceeded(|port, f| check_time_exceeded(snap, &step.frame, port, f));
+            w.take_syns(|a, f| {
+                check_syn_to_real(&reals, a, f);
+                if let Action::Forward { port } | Action::Hold { port, .. } = a {
+                    last_syn = Some((f.to_vec(), port));
+                }
+            });
         }
     }
     // Long after (the longest timeout is 15 min): every connection
@@ -179,6 +286,7 @@ pub fn run(data: &[u8]) -> Summary {
             }
         }
         assert_eq!(w.table().len(), 0, "connections left after every timeout");
+        assert_eq!(w.stats().half_open.get(), 0, "half-open gauge after expiry");
     }
     for slot in (0..slots).map(RealSlot) {
         let (a, i, e) = (
@@ -202,6 +310,20 @@ fn check_time_exceeded(snap: &sluice_lb::Snapshot, input: &[u8], port: usize, f:
     assert_eq!(ethernet::dst(f), ethernet::src(input));
     let quote = e.icmp.and_then(|i| i.error).expect("quotes the packet");
     assert_eq!((quote.inner_src, quote.inner_dst), (pin.src, pin.dst));
+}
+
+/// A SYN the SYN proxy sends opens a connection to a configured real,
+/// well-formed.
+fn check_syn_to_real(reals: &[SocketAddrV4], a: Action, f: &[u8]) {
+    assert!(matches!(a, Action::Forward { .. } | Action::Hold { .. }));
+    let (p, ok) = transport_ok(f).expect("a SYN to a real parses");
+    assert!(ok, "SYN to a real: checksum");
+    assert_eq!(p.tcp_flags, sluice_core::wire::l4::TCP_SYN);
+    assert!(
+        reals.contains(&SocketAddrV4::new(p.dst, p.dport)),
+        "SYN to {}",
+        p.dst
+    );
 }
 
 /// The per-real entry gauges add up to the tables' contents.
@@ -254,9 +376,17 @@ fn check(
             assert!(!to.is_multicast(), "a reply to a multicast MAC");
             assert_eq!(ethernet::src(output), PORT_MACS[rx_port]);
             if let Some((p, ok)) = transport_ok(output) {
-                assert!(ok, "echo reply checksum");
-                let owned = lab.snap.ports[rx_port].local.owns(p.src);
-                assert!(owned, "echo reply from {} which is not ours", p.src);
+                assert!(ok, "reply checksum");
+                if h == Handled::Handshake {
+                    // The ACK that completes a proxied handshake, to the
+                    // real that answered, from the client.
+                    let pin = flow::parse(input).expect("a SYN-ACK parsed");
+                    assert!(reals.contains(&SocketAddrV4::new(p.dst, p.dport)));
+                    assert_eq!((p.dst, p.src), (pin.src, pin.dst));
+                } else {
+                    let owned = lab.snap.ports[rx_port].local.owns(p.src);
+                    assert!(owned, "reply from {} which is not ours", p.src);
+                }
             }
         }
         Action::HandOff { worker: to } => {
@@ -267,7 +397,7 @@ fn check(
             assert_eq!(rx_port, 1, "only port 1 has a kernel interface");
             assert_eq!(input, output, "a frame for the kernel is unchanged");
         }
-        Action::Consumed(_) | Action::Drop(_) => {}
+        Action::Consumed(_) | Action::Drop(_) | Action::Park => {}
     }
 }
 

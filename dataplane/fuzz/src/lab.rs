@@ -17,6 +17,7 @@ use sluice_lb::{
 };
 use sluice_model::{
     Forward, OnRealRemoval, Persistence, Protocol, RealSpec, SchedulerKind, ServiceSpec,
+    SynProxyMode,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -73,6 +74,7 @@ fn service(
         weight_by_latency: false,
         expire_quiescent_template: false,
         passive_health: None,
+        syn_proxy: SynProxyMode::Auto,
         reals,
     }
 }
@@ -108,6 +110,7 @@ pub fn services() -> Vec<ServiceSpec> {
     });
     wlc.expire_quiescent_template = true;
     wlc.on_real_removal = OnRealRemoval::End;
+    wlc.syn_proxy = SynProxyMode::On;
     vec![
         service(
             Protocol::Tcp,
@@ -274,6 +277,11 @@ impl Lab {
         };
         let forwarder = |worker| {
             let cfg = ForwarderConfig {
+                // Low, so that short inputs engage it too.
+                syn_proxy: sluice_lb::synproxy::SynProxyConfig {
+                    threshold: 4,
+                    ..Default::default()
+                },
                 worker,
                 workers: 2,
                 table,

@@ -39,6 +39,20 @@ fn forwarder() -> Vec<Vec<u8>> {
         mixed.extend(step(CLEAN, t, 2, &[]));
     }
     out.push(mixed);
+    // A proxied connection (the wlc service is syn_proxy = "on"): SYN,
+    // the client's ACK to the cookie, its request (parked), the real's
+    // SYN-ACK, the request again; then a flood of SYNs to an auto service
+    // (the lab engages at 4 half-open) and the ACK to the last cookie.
+    let mut proxied = Vec::new();
+    for (t, advance) in [(6, 1), (0xf0, 1), (0xf1, 0), (0xf2, 1), (0xf1, 1)] {
+        proxied.extend(step(CLEAN, t, advance, &[]));
+    }
+    for i in 0..8u8 {
+        proxied.extend(step(CLEAN, 0, 0, &[35, i, 29, i]));
+    }
+    proxied.extend(step(CLEAN, 0xf0, 1, &[]));
+    proxied.extend(step(CLEAN, 0xf2, 1, &[]));
+    out.push(proxied);
     // Raw bytes, and a truncated SYN.
     out.push(step(0x04, 0, 0, &[0xff; 20]));
     out.push(step(CLEAN | 0x20, 0, 0, &[40]));

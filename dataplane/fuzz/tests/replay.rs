@@ -56,6 +56,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         total.handed_off += r.handed_off;
         total.to_kernel += r.to_kernel;
         total.consumed += r.consumed;
+        total.parked += r.parked;
         total.dropped += r.dropped;
     }
     println!("{total:?}");
@@ -66,6 +67,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         ("handed off", total.handed_off),
         ("to the kernel", total.to_kernel),
         ("consumed", total.consumed),
+        ("parked", total.parked),
         ("dropped", total.dropped),
     ] {
         assert!(n > 0, "no seed ends {what}: {total:?}");

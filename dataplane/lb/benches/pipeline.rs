@@ -255,6 +255,7 @@ fn snapshot(mode: Mode) -> Snapshot {
         weight_by_latency: false,
         expire_quiescent_template: false,
         passive_health: None,
+        syn_proxy: Default::default(),
         reals,
     };
     let prefixes = [
@@ -288,6 +289,10 @@ fn snapshot(mode: Mode) -> Snapshot {
 /// hop (the reals, the gateway towards the clients) already resolved.
 fn forwarder(capacity: u32, now: u64) -> Forwarder {
     let cfg = ForwarderConfig {
+        syn_proxy: sluice_lb::synproxy::SynProxyConfig {
+            threshold: 0,
+            ..Default::default()
+        },
         worker: 0,
         workers: 1,
         table: TableConfig {

@@ -17,6 +17,10 @@
 //!   schedule, rewrite, route.
 //! - [`tableless`]: the flows forwarded without an entry while the table
 //!   was full, so they stay forwarded once it has room.
+//! - [`synproxy`]: the SYN proxy: when handshakes are answered with
+//!   cookies, and the sequence translation state of proxied connections.
+//! - [`park`]: client packets waiting for a proxied handshake with the
+//!   real to complete.
 //! - [`hold`]: frames waiting for their next hop's MAC, ARP retries, and
 //!   the VIPs to announce with gratuitous ARP.
 
@@ -24,12 +28,14 @@ pub mod hold;
 pub mod ingress;
 pub mod loads;
 pub mod model;
+pub mod park;
 pub mod pipeline;
 pub mod route;
 pub mod slot;
 pub mod snapshot;
 pub mod stats;
 pub mod steer;
+pub mod synproxy;
 pub mod tableless;
 
 pub use model::{Drain, RealServer, ServiceTable, VirtualService};

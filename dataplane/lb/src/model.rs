@@ -7,7 +7,7 @@
 
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::slot::{MAX_REALS, MAX_SERVICES};
-use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec};
+use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec, SynProxyMode};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -103,6 +103,8 @@ pub struct VirtualService {
     pub persistence: Option<PersistCfg>,
     /// Templates of quiesced reals are dropped when next used.
     pub expire_quiescent_template: bool,
+    /// When its handshakes are proxied with SYN cookies.
+    pub syn_proxy: SynProxyUse,
     /// The spec it was built from (listing, save).
     pub spec: ServiceSpec,
 }
@@ -112,6 +114,30 @@ impl VirtualService {
     #[inline]
     pub fn real_by_slot(&self, slot: RealSlot) -> Option<&RealServer> {
         self.reals.iter().find(|r| r.slot == slot)
+    }
+}
+
+/// When a service's handshakes are proxied, as the packet path reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynProxyUse {
+    /// Never: a UDP service, one with a DR real, or `syn_proxy = "off"`.
+    Never,
+    /// While the worker's half-open connections are over its threshold.
+    UnderFlood,
+    /// Always (`syn_proxy = "on"`).
+    Always,
+}
+
+impl SynProxyUse {
+    /// What `spec` asks for and allows.
+    pub fn of(spec: &ServiceSpec) -> SynProxyUse {
+        let nat_tcp =
+            spec.protocol == Protocol::Tcp && spec.reals.iter().all(|r| r.forward == Forward::Nat);
+        match spec.syn_proxy {
+            SynProxyMode::On if nat_tcp => SynProxyUse::Always,
+            SynProxyMode::Auto if nat_tcp => SynProxyUse::UnderFlood,
+            _ => SynProxyUse::Never,
+        }
     }
 }
 
@@ -208,6 +234,18 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         if let Some(a) = &r.agent {
             a.validate()
                 .map_err(|e| format!("real {}:{} agent: {}", r.ip, r.port, e.0))?;
+        }
+    }
+    if spec.syn_proxy == SynProxyMode::On {
+        if spec.protocol != Protocol::Tcp {
+            return Err("syn_proxy = \"on\" is for TCP services".into());
+        }
+        if let Some(r) = spec.reals.iter().find(|r| r.forward == Forward::Dr) {
+            return Err(format!(
+                "syn_proxy = \"on\" needs NAT reals: real {}:{} uses direct routing and \
+                 would answer the client past the sequence translation",
+                r.ip, r.port
+            ));
         }
     }
     if spec.vip.is_unspecified() || spec.vip.is_multicast() || spec.vip.is_broadcast() {
@@ -331,6 +369,7 @@ impl ServiceTable {
                     netmask: netmask(p.netmask),
                 }),
                 expire_quiescent_template: spec.expire_quiescent_template,
+                syn_proxy: SynProxyUse::of(spec),
                 spec: spec.clone(),
             });
         }
@@ -415,6 +454,7 @@ mod tests {
             weight_by_latency: false,
             expire_quiescent_template: false,
             passive_health: None,
+            syn_proxy: Default::default(),
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {

@@ -4,14 +4,19 @@
 //! routes it and resolves the next hop's MAC. It works on `&mut [u8]` and
 //! returns an [`Action`]; the worker moves the buffer accordingly.
 
+mod proxied;
+
+pub use proxied::SYN_OUTBOX;
+
 use crate::ingress;
 use crate::loads::ServiceLoads;
-use crate::model::{RealServer, VirtualService};
+use crate::model::{RealServer, SynProxyUse, VirtualService};
 use crate::slot::MAX_SERVICES;
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerLbStats};
 use crate::steer;
+use crate::synproxy::{SynProxy, SynProxyConfig};
 use crate::tableless::Tableless;
 use crossbeam_utils::CachePadded;
 use sluice_conntrack::{
@@ -19,6 +24,7 @@ use sluice_conntrack::{
 };
 use sluice_conntrack::{ConnFlags, ConnState, FlowKey, TableConfig, TcpState};
 use sluice_core::flow::{self, IcmpError, Packet};
+use sluice_core::handshake::SYN_LEN;
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
 use sluice_core::wire::{ethernet, ipv4};
@@ -52,6 +58,11 @@ pub enum Action {
     /// traffic to the port's address): pass it up the port's kernel
     /// interface unchanged.
     ToKernel,
+    /// A client packet of a proxied connection whose handshake with the
+    /// real is not complete: keep it, and process it again once
+    /// [`Forwarder::handshakes_completed`] moves (dropped when kept too
+    /// long).
+    Park,
     /// Another worker owns this flow: hand the frame over unchanged.
     HandOff {
         /// The owning worker.
@@ -74,6 +85,8 @@ pub struct ForwarderConfig {
     pub neighbours: usize,
     /// Neighbour timers.
     pub neighbour: NudConfig,
+    /// The SYN proxy.
+    pub syn_proxy: SynProxyConfig,
 }
 
 /// Most learned neighbours kept for broadcast to other workers per burst.
@@ -125,6 +138,10 @@ pub struct Forwarder {
     time_exceeded: Vec<(usize, [u8; time_exceeded::MAX_LEN], usize)>,
     /// How fast they may go.
     time_exceeded_limit: time_exceeded::Limiter,
+    /// The SYN proxy.
+    synproxy: SynProxy,
+    /// SYNs of proxied connections to send to reals.
+    syns_out: Vec<(Action, [u8; SYN_LEN])>,
 }
 
 /// When a worker runs [`Forwarder::housekeeping`]: every
@@ -175,6 +192,7 @@ impl Forwarder {
     /// A forwarder for worker `cfg.worker`; allocates its tables now.
     pub fn new(cfg: &ForwarderConfig, shared: Arc<SharedStats>) -> Result<Forwarder, String> {
         let conns = ConnTable::new(&cfg.table).map_err(|e| e.to_string())?;
+        let synproxy = SynProxy::new(&cfg.syn_proxy, conns.capacity() as usize);
         Ok(Forwarder {
             worker: cfg.worker,
             workers: cfg.workers.max(1),
@@ -197,6 +215,8 @@ impl Forwarder {
                 TIME_EXCEEDED_PER_SEC,
                 TIME_EXCEEDED_BURST,
             ),
+            synproxy,
+            syns_out: Vec::with_capacity(proxied::SYN_OUTBOX),
         })
     }
 
@@ -287,6 +307,9 @@ impl Forwarder {
         let conns_done = loop {
             let p = self.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
                 stats.gauge(RealSlot(c.real())).closed(c.is_active());
+                if half_open(c) {
+                    stats.half_open.sub(1);
+                }
                 // Passive health: a NAT connection whose SYN never got an
                 // answer.
                 if c.fwd() == Forward::Nat
@@ -311,6 +334,10 @@ impl Forwarder {
         };
         self.end_drained(snap);
         self.tableless.tick(now_ms);
+        self.synproxy.tick(self.stats.half_open.get(), now_ms);
+        self.stats
+            .syn_proxy_engaged
+            .set(u64::from(self.synproxy.engaged()));
         if now_ms.saturating_sub(self.last_neighbour_poll) >= NEIGHBOUR_POLL_MS {
             self.last_neighbour_poll = now_ms;
             let probes = &mut self.probes;
@@ -341,7 +368,12 @@ impl Forwarder {
             u32::from(d.service.0),
             d.real.0,
             DRAIN_BUDGET,
-            |_, c| stats.gauge(RealSlot(c.real())).closed(c.is_active()),
+            |_, c| {
+                stats.gauge(RealSlot(c.real())).closed(c.is_active());
+                if half_open(c) {
+                    stats.half_open.sub(1);
+                }
+            },
         );
         if done {
             self.drains_done_below = d.id + 1;
@@ -533,6 +565,11 @@ impl Forwarder {
         // full stays forwarded: by the same hash while the table is still
         // under pressure, adopted (an entry made) once it has room.
         if t.proto == Protocol::Tcp && !is_syn {
+            if svc.syn_proxy != SynProxyUse::Never && self.synproxy.cookies_live(now_ms) {
+                if let Some(a) = self.cookie_ack(snap, svc, frame, p, t, now_ms) {
+                    return a;
+                }
+            }
             if self.table_under_pressure() {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
@@ -551,6 +588,17 @@ impl Forwarder {
         // not create a connection or move a scheduler.
         if p.ttl == 0 || (p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat)) {
             return self.expired(snap, frame, p, now_ms);
+        }
+        if is_syn {
+            self.stats.syns.add(1);
+            if self.proxies(svc, now_ms) {
+                // The client proves its address before anything is kept;
+                // an old entry on its key ends (it would catch the ACK).
+                if let Some(id) = old {
+                    self.remove(id);
+                }
+                return self.answer_with_cookie(snap, frame, p, t, now_ms);
+            }
         }
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
             // No real takes a new connection: the old entry, if any, stays
@@ -620,6 +668,13 @@ impl Forwarder {
         if snap.services.connection_gone(service, real) {
             self.remove(id);
             return Action::Drop(DropReason::RealRemoved);
+        }
+        if c.flags().contains(ConnFlags::SYN_PROXY) {
+            let link = self.synproxy.link(id);
+            if link.pending {
+                return self.pending_from_client(snap, frame, p, id, link, now_ms);
+            }
+            self.translate_to_real(frame, p, &link);
         }
         self.update(id, Dir::Inbound, flags, now_ms);
         self.count_in(service, real, p);
@@ -865,16 +920,22 @@ impl Forwarder {
             }
             return self.forward_to_client(snap, frame, p, vip, now_ms);
         };
-        let (service, real, vip, unanswered) = {
+        let (service, real, vip, unanswered, proxied) = {
             let c = self.conns.get(id).expect("looked-up id is live");
             let (service, real) = slots_of(c);
             let unanswered = c.state() == ConnState::Tcp(TcpState::SynRecv)
                 && !c.flags().contains(ConnFlags::SEEN_REPLY);
-            (service, real, c.vip(), unanswered)
+            let proxied = c.flags().contains(ConnFlags::SYN_PROXY);
+            (service, real, c.vip(), unanswered, proxied)
         };
         if snap.services.connection_gone(service, real) {
             self.remove(id);
             return Action::Drop(DropReason::RealRemoved);
+        }
+        if proxied {
+            if let Some(a) = self.proxied_from_real(snap, frame, p, id, now_ms) {
+                return a;
+            }
         }
         // A reset ends the connection: only a genuine one. The real refused
         // the connection when the reset is its answer to the SYN; that, not
@@ -993,17 +1054,26 @@ impl Forwarder {
     }
 
     fn update(&mut self, id: ConnId, dir: Dir, flags: TcpFlags, now_ms: u64) {
+        let was_half_open = self.conns.get(id).is_some_and(half_open);
         let Some(u) = self.conns.update(id, dir, flags, now_ms) else {
             return;
         };
         if let Some(c) = self.conns.get(id) {
             self.stats.gauge(RealSlot(c.real())).moved(u.activity);
+            match (was_half_open, half_open(c)) {
+                (false, true) => self.stats.half_open.add(1),
+                (true, false) => self.stats.half_open.sub(1),
+                _ => {}
+            }
         }
     }
 
     fn remove(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             self.stats.gauge(RealSlot(c.real())).closed(c.is_active());
+            if half_open(&c) {
+                self.stats.half_open.sub(1);
+            }
         }
     }
 
@@ -1096,6 +1166,15 @@ fn arrived_from_side_of(snap: &Snapshot, addr: Ipv4Addr, rx_port: usize) -> bool
     snap.routes
         .lookup(addr)
         .is_some_and(|nh| nh.port == rx_port)
+}
+
+/// Whether `c` is half-open: a TCP connection in SYN_RECV that its real
+/// has not answered, and not proxied (what a SYN flood leaves behind).
+#[inline]
+fn half_open(c: &Conn) -> bool {
+    c.state() == ConnState::Tcp(TcpState::SynRecv)
+        && !c.flags().contains(ConnFlags::SEEN_REPLY)
+        && !c.flags().contains(ConnFlags::SYN_PROXY)
 }
 
 /// The service and real slots connection `c` records.

@@ -177,6 +177,20 @@ pub struct WorkerLbStats {
     pub tableless_adopted: Counter,
     /// ICMP time-exceeded errors sent for packets whose TTL ran out here.
     pub time_exceeded_sent: Counter,
+    /// SYNs that would open a connection (checksum right).
+    pub syns: Counter,
+    /// SYNs answered with a SYN cookie.
+    pub syn_cookies_sent: Counter,
+    /// ACKs whose cookie was valid: connections opened to a real.
+    pub syn_cookies_valid: Counter,
+    /// ACKs without an entry checked for a cookie in vain.
+    pub syn_cookies_invalid: Counter,
+    /// Handshakes with reals completed for proxied connections.
+    pub syn_proxy_handshakes: Counter,
+    /// Gauge: half-open connections (SYN_RECV, unanswered, not proxied).
+    pub half_open: Counter,
+    /// Gauge: 1 while the SYN proxy is engaged for `auto` services.
+    pub syn_proxy_engaged: Counter,
     /// Packets held while resolving a next hop.
     pub held_for_arp: Counter,
     /// ARP requests sent for next hops.
@@ -215,6 +229,13 @@ impl WorkerLbStats {
             stateless_forwards: Counter::default(),
             tableless_adopted: Counter::default(),
             time_exceeded_sent: Counter::default(),
+            syns: Counter::default(),
+            syn_cookies_sent: Counter::default(),
+            syn_cookies_valid: Counter::default(),
+            syn_cookies_invalid: Counter::default(),
+            syn_proxy_handshakes: Counter::default(),
+            half_open: Counter::default(),
+            syn_proxy_engaged: Counter::default(),
             held_for_arp: Counter::default(),
             arp_requests_sent: Counter::default(),
         }

@@ -419,6 +419,10 @@ fn a_quiet_neighbour_in_use_is_probed_and_stays_usable() {
     // Kernel-like timers: reachable 30 s, delay 5 s, probes 1 s apart.
     let shared = sluice_lb::SharedStats::new(1);
     let cfg = sluice_lb::ForwarderConfig {
+        syn_proxy: sluice_lb::synproxy::SynProxyConfig {
+            threshold: 0,
+            ..Default::default()
+        },
         worker: 0,
         workers: 1,
         table: table_config(1024),

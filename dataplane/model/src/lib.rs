@@ -32,5 +32,5 @@ pub use device::DeviceStats;
 pub use scheduler::{ParseKindError, SchedulerKind};
 pub use service::{
     Forward, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch, RealSpec, ServiceKey,
-    ServicePatch, ServiceSpec,
+    ServicePatch, ServiceSpec, SynProxyMode,
 };

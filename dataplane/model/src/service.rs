@@ -133,6 +133,53 @@ pub enum OnRealRemoval {
     End,
 }
 
+/// When a TCP service's handshakes are proxied with SYN cookies: the
+/// appliance answers the SYN itself and opens the connection to a real
+/// only once the client's ACK proves its address (NAT reals only: a DR
+/// real answers the client directly, past the sequence translation).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SynProxyMode {
+    /// While a worker holds more half-open connections than its threshold
+    /// (`dataplane.syn_recv_threshold`): a SYN flood is on (default).
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl SynProxyMode {
+    /// Whether this is the default.
+    pub fn is_auto(&self) -> bool {
+        *self == SynProxyMode::Auto
+    }
+}
+
+impl fmt::Display for SynProxyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SynProxyMode::Auto => "auto",
+            SynProxyMode::On => "on",
+            SynProxyMode::Off => "off",
+        })
+    }
+}
+
+impl std::str::FromStr for SynProxyMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(SynProxyMode::Auto),
+            "on" => Ok(SynProxyMode::On),
+            "off" => Ok(SynProxyMode::Off),
+            _ => Err(format!("{s:?} is not a SYN-proxy mode (auto, on, off)")),
+        }
+    }
+}
+
 /// A virtual service's settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +225,9 @@ pub struct ServiceSpec {
     /// (connections they leave unanswered or refuse); off unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passive_health: Option<PassiveHealth>,
+    /// When handshakes are answered with SYN cookies (TCP, NAT reals).
+    #[serde(default, skip_serializing_if = "SynProxyMode::is_auto")]
+    pub syn_proxy: SynProxyMode,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
@@ -306,6 +356,9 @@ pub struct ServicePatch {
     /// reals; 0 turns it off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passive_max_held_out_percent: Option<u8>,
+    /// New SYN-proxy mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syn_proxy: Option<SynProxyMode>,
 }
 
 impl ServicePatch {
@@ -333,6 +386,7 @@ impl ServicePatch {
             weight_by_latency: None,
             expire_quiescent_template: None,
             passive_max_held_out_percent: None,
+            syn_proxy: None,
         }
     }
 
@@ -398,6 +452,9 @@ impl ServicePatch {
                 })
             }
             None => {}
+        }
+        if let Some(x) = self.syn_proxy {
+            s.syn_proxy = x;
         }
         Ok(s)
     }

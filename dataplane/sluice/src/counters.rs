@@ -23,6 +23,23 @@ pub struct PortCounters {
     pub tx_bytes: Counter,
 }
 
+/// One counter per drop reason.
+pub struct DropCounters([Counter; DropReason::COUNT]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters(std::array::from_fn(|_| Counter::default()))
+    }
+}
+
+impl std::ops::Deref for DropCounters {
+    type Target = [Counter; DropReason::COUNT];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 /// Everything one worker counts.
 #[derive(Default)]
 pub struct WorkerCounters {
@@ -41,7 +58,7 @@ pub struct WorkerCounters {
     /// TSC cycles spent in polls that received packets.
     pub busy_cycles: Counter,
     /// Drops by reason.
-    pub drops: [Counter; DropReason::COUNT],
+    pub drops: DropCounters,
     /// Connection table: entries now.
     pub ct_occupancy: Counter,
     /// Connection table: capacity.
@@ -110,6 +127,13 @@ impl WorkerCounters {
             stateless_forwards: lb.stateless_forwards.get(),
             tableless_adopted: lb.tableless_adopted.get(),
             time_exceeded_sent: lb.time_exceeded_sent.get(),
+            syns: lb.syns.get(),
+            syn_cookies_sent: lb.syn_cookies_sent.get(),
+            syn_cookies_valid: lb.syn_cookies_valid.get(),
+            syn_cookies_invalid: lb.syn_cookies_invalid.get(),
+            syn_proxy_handshakes: lb.syn_proxy_handshakes.get(),
+            half_open: lb.half_open.get(),
+            syn_proxy_engaged: lb.syn_proxy_engaged.get(),
             held_for_arp: lb.held_for_arp.get(),
             arp_requests_sent: lb.arp_requests_sent.get(),
             ..WorkerStats::default()

@@ -15,6 +15,7 @@ use sluice_conntrack::TableConfig;
 use sluice_core::neigh::NudConfig;
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;
+use sluice_lb::synproxy::SynProxyConfig;
 use sluice_lb::{
     Action, Drain, Forwarder, ForwarderConfig, PortBase, RealSlot, RouteTable, ServiceSlot,
     SharedStats, Snapshot, WorkerLbStats,
@@ -138,6 +139,7 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         weight_by_latency: false,
         expire_quiescent_template: false,
         passive_health: None,
+        syn_proxy: Default::default(),
         reals,
     }
 }
@@ -197,13 +199,30 @@ pub fn forwarder(
     forwarder_with(shared, worker, workers, table_config(capacity))
 }
 
+/// A forwarder whose SYN proxy never engages by itself (the tests that
+/// pile up half-open connections on purpose are about other things).
 pub fn forwarder_with(
     shared: &Arc<SharedStats>,
     worker: usize,
     workers: usize,
     table: TableConfig,
 ) -> Forwarder {
+    let proxy = SynProxyConfig {
+        threshold: 0,
+        ..SynProxyConfig::default()
+    };
+    forwarder_with_proxy(shared, worker, workers, table, proxy)
+}
+
+pub fn forwarder_with_proxy(
+    shared: &Arc<SharedStats>,
+    worker: usize,
+    workers: usize,
+    table: TableConfig,
+    syn_proxy: SynProxyConfig,
+) -> Forwarder {
     let cfg = ForwarderConfig {
+        syn_proxy,
         worker,
         workers,
         table,
@@ -245,6 +264,23 @@ impl Lab {
 
     pub fn new(services: &[SlottedService]) -> Lab {
         Lab::with_capacity(services, 4096)
+    }
+
+    /// A single worker whose SYN proxy engages at `threshold` half-open
+    /// connections.
+    pub fn with_syn_threshold(services: &[SlottedService], threshold: u32) -> Lab {
+        let shared = SharedStats::new(1);
+        let proxy = SynProxyConfig {
+            threshold,
+            ..SynProxyConfig::default()
+        };
+        let fwd = forwarder_with_proxy(&shared, 0, 1, table_config(4096), proxy);
+        Lab {
+            snap: build_snapshot(services, &[]).unwrap(),
+            shared,
+            fwd,
+            now: T0,
+        }
     }
 
     /// The NAT service, `scheduler`, all neighbours (client and reals)
@@ -664,6 +700,7 @@ pub fn udp_nat_spec() -> ServiceSpec {
         weight_by_latency: false,
         expire_quiescent_template: false,
         passive_health: None,
+        syn_proxy: Default::default(),
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

@@ -108,7 +108,14 @@ fn forwarder(cfg: &Config, id: usize, stats: &Arc<SharedStats>) -> Result<Forwar
         timeouts: cfg.timeouts,
         ..Default::default()
     };
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret)
+        .map_err(|e| AppError::Other(format!("no random SYN-cookie key from the OS: {e}")))?;
     let config = ForwarderConfig {
+        syn_proxy: sluice_lb::synproxy::SynProxyConfig {
+            threshold: d.syn_recv_threshold,
+            secret,
+        },
         worker: id,
         workers: d.workers.len(),
         table,

@@ -30,6 +30,10 @@ pub struct DataplaneConfig {
     pub neighbour_reachable_secs: u32,
     /// Connection-table capacity of each worker.
     pub connections: u32,
+    /// Half-open connections (SYN_RECV, unanswered) on one worker at which
+    /// services left at `syn_proxy = "auto"` answer SYNs with cookies (0:
+    /// never automatically).
+    pub syn_recv_threshold: u32,
 }
 
 /// Checks `[dataplane]` for a box with `ports` ports.
@@ -58,6 +62,9 @@ pub(super) fn validate(d: &RawDataplane, ports: usize) -> Result<DataplaneConfig
         idle_polls_before_sleep: d.idle_polls_before_sleep.unwrap_or(100),
         neighbour_reachable_secs: d.neighbour_reachable_secs.unwrap_or(30),
         connections: d.connections.unwrap_or(1 << 22),
+        syn_recv_threshold: d
+            .syn_recv_threshold
+            .unwrap_or(sluice_lb::synproxy::DEFAULT_SYN_RECV_THRESHOLD),
     };
     check_mempool(&config, ports)?;
     if d.neighbour_max_age_secs.is_some() {

@@ -30,6 +30,7 @@ impl LbControl {
                     weight_by_latency: s.spec.weight_by_latency,
                     expire_quiescent_template: s.spec.expire_quiescent_template,
                     passive_health: s.spec.passive_health,
+                    syn_proxy: s.spec.syn_proxy,
                     stats: f.service_counters(shared, s.slot, raw),
                     rates: f.service_rates(s.slot),
                     reals: s

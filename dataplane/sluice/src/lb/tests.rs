@@ -32,6 +32,7 @@ fn spec(upper: u32, lower: u32) -> ServiceSpec {
         weight_by_latency: false,
         expire_quiescent_template: false,
         passive_health: None,
+        syn_proxy: Default::default(),
         reals: vec![RealSpec {
             ip: "192.0.2.21".parse().unwrap(),
             port: 80,

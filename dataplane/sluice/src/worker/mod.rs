@@ -24,7 +24,9 @@ use sluice_core::wire::ethernet;
 use sluice_core::{DropReason, MacAddr};
 use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, QueuePair, RxQueue, TxQueue};
 use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
+use sluice_lb::park::{ParkQueue, MAX_PARKED};
 use sluice_lb::pipeline::HousekeepingTimer;
+use sluice_lb::pipeline::SYN_OUTBOX;
 use sluice_lb::{Action, Forwarder, Snapshot, WorkerLbStats};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +90,10 @@ struct Engine<'port> {
     poll: PollConfig,
     out: Out,
     held: HoldQueue<Mbuf>,
+    /// Client packets waiting for a proxied handshake with a real.
+    parked: ParkQueue<Mbuf>,
+    /// Parked packets being tried again (room for all of them).
+    retry: Vec<(Mbuf, usize, u64)>,
     announcer: Announcer,
     epoch: u64,
     housekeeping: HousekeepingTimer,
@@ -184,7 +190,7 @@ impl<'port> Worker<'port> {
         // What one poll can queue for one port: a burst from every port,
         // from the kernel interface and from every other worker, plus held
         // packets and ARP requests (one per held packet at most).
-        let cap = poll.burst * (nports + nworkers + 1) + 2 * MAX_HELD;
+        let cap = poll.burst * (nports + nworkers + 1) + 2 * MAX_HELD + MAX_PARKED + SYN_OUTBOX;
         let batches = || (0..nports).map(|_| MbufBatch::with_capacity(cap)).collect();
         let hz = cycles_hz();
         Worker {
@@ -203,6 +209,8 @@ impl<'port> Worker<'port> {
                     free: MbufBatch::with_capacity(cap),
                 },
                 held: HoldQueue::new(),
+                parked: ParkQueue::default(),
+                retry: Vec::with_capacity(MAX_PARKED),
                 announcer: Announcer::default(),
                 epoch: 0,
                 housekeeping: HousekeepingTimer::default(),
@@ -232,6 +240,8 @@ impl<'port> Worker<'port> {
             let got = e.poll_rx(&mut burst, snap, now)
                 + e.poll_kernel(&mut burst)
                 + e.poll_handoff(snap, now);
+            e.retry_parked(snap, now);
+            e.send_syns(snap, now);
             e.release_held(snap, now);
             e.send_time_exceeded();
             e.share_learned();
@@ -342,7 +352,20 @@ impl Engine<'_> {
     }
 
     /// Moves one packet where the forwarder says.
-    fn handle(&mut self, mut m: Mbuf, rx_port: usize, snap: &Snapshot, now: u64) {
+    fn handle(&mut self, m: Mbuf, rx_port: usize, snap: &Snapshot, now: u64) {
+        self.handle_parked_since(m, rx_port, snap, now, now);
+    }
+
+    /// Moves one packet where the forwarder says; if it parks it, it has
+    /// been parked since `since`.
+    fn handle_parked_since(
+        &mut self,
+        mut m: Mbuf,
+        rx_port: usize,
+        snap: &Snapshot,
+        now: u64,
+        since: u64,
+    ) {
         let c = &self.shared.counters;
         if m.segments() != 1 {
             return self.out.discard(m, DropReason::MultiSegment, c);
@@ -358,6 +381,11 @@ impl Engine<'_> {
                 let _ = self.out.free.push(m);
             }
             Action::Hold { port, next_hop } => self.hold(m, port, next_hop, snap, now),
+            Action::Park => {
+                if let Err(m) = self.parked.park(m, rx_port, since) {
+                    self.out.discard(m, DropReason::HandshakePending, c);
+                }
+            }
             Action::ToKernel => self.out.pass_up(rx_port, m, c),
             Action::HandOff { worker } => {
                 match self.shared.rings.hand_off(self.id, worker, m, rx_port) {
@@ -367,6 +395,67 @@ impl Engine<'_> {
             }
             Action::Drop(r) => self.out.discard(m, r, c),
         }
+    }
+
+    /// Parked packets go through the forwarder again when a handshake
+    /// completed; those parked too long are dropped.
+    fn retry_parked(&mut self, snap: &Snapshot, now: u64) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let completions = self.forwarder.handshakes_completed();
+        let Engine {
+            parked,
+            retry,
+            out,
+            shared,
+            ..
+        } = self;
+        parked.take_due(completions, now, retry, |m| {
+            out.discard(m, DropReason::HandshakePending, &shared.counters)
+        });
+        let mut retry = std::mem::take(&mut self.retry);
+        for (m, port, since) in retry.drain(..) {
+            self.handle_parked_since(m, port, snap, now, since);
+        }
+        self.retry = retry;
+    }
+
+    /// Sends the SYNs of proxied connections to their reals, or holds
+    /// them while the real's MAC is resolved.
+    fn send_syns(&mut self, snap: &Snapshot, now: u64) {
+        let Engine {
+            forwarder,
+            out,
+            shared,
+            held,
+            lb,
+            ..
+        } = self;
+        let (pool, c) = (&shared.pool, &shared.counters);
+        forwarder.take_syns(|a, frame| match a {
+            Action::Forward { port } => {
+                out.send_frame(pool, port, frame);
+            }
+            Action::Hold { port, next_hop } => {
+                let Some(mut m) = Mbuf::alloc(pool) else {
+                    return;
+                };
+                if !m.set_data(frame) {
+                    return;
+                }
+                match held.hold(m, port, next_hop, now) {
+                    Holding::Full(m) => out.discard(m, DropReason::HoldQueueFull, c),
+                    Holding::Held { ask } => {
+                        lb.held_for_arp.add(1);
+                        if ask && out.ask(pool, snap, port, next_hop, MacAddr::BROADCAST) {
+                            lb.arp_requests_sent.add(1);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        });
     }
 
     /// Holds a packet until its next hop is resolved, asking ARP for it.
@@ -567,6 +656,7 @@ impl Engine<'_> {
     /// held packets and this worker's incoming rings explicitly.
     fn shutdown(mut self) {
         self.held.drain().for_each(drop);
+        self.parked.drain().for_each(drop);
         for from in 0..self.shared.rings.workers() {
             while self.shared.rings.take_handed(from, self.id).is_some() {}
         }
@@ -579,6 +669,8 @@ fn count_local(c: &WorkerCounters, h: Handled) {
         Handled::ArpRequest => c.arp_requests_answered.add(1),
         Handled::IcmpEcho => c.icmp_echo_answered.add(1),
         Handled::ArpReply => c.arp_replies_learned.add(1),
+        // Counted by the load balancer (syn_cookies_sent, syn_cookies_valid).
+        Handled::SynCookie | Handled::Handshake => {}
     }
 }
 
