@@ -106,17 +106,31 @@ pub fn tcp_frame(s: &TcpSpec) -> Vec<u8> {
     f
 }
 
-/// Whether the IPv4 header checksum of parsed packet `p` is right.
-pub fn ip_checksum_ok(frame: &[u8], p: &crate::flow::Packet) -> bool {
-    let h = &frame[p.l3..p.l3 + p.ip_header_len];
+/// The IPv4 header of Ethernet `frame` (no VLAN tag), found from scratch.
+fn ipv4_header(frame: &[u8]) -> &[u8] {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    &frame[14..14 + ihl]
+}
+
+/// Whether the IPv4 header checksum of Ethernet `frame` is right.
+pub fn ip_checksum_ok(frame: &[u8]) -> bool {
+    let h = ipv4_header(frame);
     ipv4_header_checksum(h) == u16::from_be_bytes([h[10], h[11]])
 }
 
-/// Whether the TCP or UDP checksum of parsed packet `p` is right.
-pub fn l4_checksum_ok(frame: &[u8], p: &crate::flow::Packet) -> bool {
-    let seg = &frame[p.l4..p.ip_end()];
-    let off = if p.proto == 6 { 16 } else { 6 };
-    l4_checksum(p.src, p.dst, p.proto, seg) == u16::from_be_bytes([seg[off], seg[off + 1]])
+/// Whether the TCP or UDP checksum of Ethernet `frame` is right, the
+/// segment's extent taken from the IPv4 total length.
+pub fn l4_checksum_ok(frame: &[u8]) -> bool {
+    let h = ipv4_header(frame);
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let (src, dst, proto) = (
+        Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+        Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+        h[9],
+    );
+    let seg = &frame[14 + h.len()..14 + total];
+    let off = if proto == 6 { 16 } else { 6 };
+    l4_checksum(src, dst, proto, seg) == u16::from_be_bytes([seg[off], seg[off + 1]])
 }
 
 #[cfg(test)]
