@@ -1168,13 +1168,14 @@ fn arrived_from_side_of(snap: &Snapshot, addr: Ipv4Addr, rx_port: usize) -> bool
         .is_some_and(|nh| nh.port == rx_port)
 }
 
-/// Whether `c` is half-open: a TCP connection in SYN_RECV that its real
-/// has not answered, and not proxied (what a SYN flood leaves behind).
+/// Whether `c` is half-open: a TCP connection in SYN_RECV whose client
+/// has not completed the handshake, and not proxied (what a SYN flood
+/// leaves behind). The real's SYN-ACK does not end it: a NAT real answers
+/// a spoofed SYN too, through us, as Linux counts a request socket in its
+/// SYN queue whether or not the SYN-ACK went out.
 #[inline]
 fn half_open(c: &Conn) -> bool {
-    c.state() == ConnState::Tcp(TcpState::SynRecv)
-        && !c.flags().contains(ConnFlags::SEEN_REPLY)
-        && !c.flags().contains(ConnFlags::SYN_PROXY)
+    c.state() == ConnState::Tcp(TcpState::SynRecv) && !c.flags().contains(ConnFlags::SYN_PROXY)
 }
 
 /// The service and real slots connection `c` records.
