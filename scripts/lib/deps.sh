@@ -24,6 +24,8 @@ SLUICE_APT_PACKAGES=(
     # the hostile-traffic corpus: scapy crafts the frames (for Debian's
     # /usr/bin/python3), tshark captures what reaches the real
     python3-scapy tshark
+    # the SYN flood the SYN proxy is tested against (spoofed sources)
+    hping3
 )
 
 missing=()

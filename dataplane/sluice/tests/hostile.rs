@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::capture::{tshark_fields, Capture};
 use common::topo::*;
 use common::*;
 use std::io::{BufRead, BufReader};
@@ -128,100 +129,6 @@ fn send_corpus(
     (classes, short)
 }
 
-/// tshark capturing IPv4 on every interface of a namespace into a file.
-struct Capture {
-    proc: Proc,
-    file: std::path::PathBuf,
-}
-
-impl Capture {
-    fn start(ns: &Netns, file: std::path::PathBuf) -> Capture {
-        let mut child = ns
-            .command(&[
-                "timeout",
-                "300",
-                "tshark",
-                "-n",
-                "-i",
-                "any",
-                "-f",
-                "ip",
-                "-w",
-                file.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tshark (apt install tshark)");
-        // tshark says "Capturing on 'any'" once the capture runs.
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut seen = String::new();
-        for _ in 0..20 {
-            let mut line = String::new();
-            if err.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            seen.push_str(&line);
-            if line.contains("Capturing on") {
-                std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-                return Capture {
-                    proc: Proc(child),
-                    file,
-                };
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("tshark did not start capturing: {seen}");
-    }
-
-    /// Stops the capture cleanly (SIGINT flushes the file).
-    fn stop(mut self) -> std::path::PathBuf {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &self.proc.0.id().to_string()])
-            .status();
-        let done = wait_for(Duration::from_secs(20), || {
-            self.proc.0.try_wait().ok().flatten().map(|_| ())
-        });
-        assert!(done.is_some(), "tshark did not stop");
-        self.file.clone()
-    }
-}
-
-/// Fields of the packets of capture `file` that match display filter
-/// `filter`, one line per packet.
-fn tshark_fields(file: &std::path::Path, filter: &str, fields: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "tshark",
-        "-n",
-        "-r",
-        file.to_str().unwrap(),
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-Y",
-        filter,
-        "-T",
-        "fields",
-    ];
-    for f in fields {
-        args.push("-e");
-        args.push(f);
-    }
-    let o = run(&args, Duration::from_secs(60));
-    assert!(
-        o.status.success(),
-        "tshark -r failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn a_corpus_of_hostile_frames_is_dropped_by_reason_and_nothing_reaches_the_real() {
     if !require_root() {
@@ -237,7 +144,7 @@ fn a_corpus_of_hostile_frames_is_dropped_by_reason_and_nothing_reaches_the_real(
         t.client_py(&["once", VIP, "80"], Duration::from_secs(30)),
         ["real-0"]
     );
-    let capture = Capture::start(&t.reals[0].ns, t.dir.path().join("real.pcapng"));
+    let capture = Capture::start(&t.reals[0].ns, "ip", t.dir.path().join("real.pcapng"));
 
     // A legitimate connection that lives through the whole attack.
     let long = t.client_py_spawn(&["long", VIP, "80", "40", "0.1"]);

@@ -7,6 +7,7 @@
 //! tests can run in parallel. Every wait is bounded.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod config;
 pub mod pcap;
 pub mod topo;
