@@ -82,6 +82,10 @@ if [[ $built -eq 1 ]]; then
         "$LOGS/cargo-test.log")
     mapfile -t failed_tests < <(sed -nE 's/^test (.*) \.\.\. FAILED$/\1/p' "$LOGS/cargo-test.log" | sort -u)
 
+    echo ">> bench smoke (each benchmark on tiny sizes; it checks every packet's action)"
+    cargo test --workspace --locked --bench '*' 2>&1 | tee "$LOGS/bench-smoke.log"
+    [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "bench smoke (cargo test --bench '*')"
+
     echo ">> perf kit smoke (generator + Sluice + testpmd over memif; checks loss, bad packets, drops)"
     if [[ $as_root -eq 1 ]]; then
         python3 perf/bench.py --smoke --profile debug || fail "perf kit smoke (perf/bench.py --smoke)"

@@ -9,14 +9,18 @@
 //!   does, on the same frames; once in place and once after copying a
 //!   pristine frame into a scratch buffer;
 //! * DR, established flows: client -> VIP ACKs cycling through 1k and then
-//!   1M connections (the frame is changed in place, only its MACs);
+//!   1M connections (the frame is changed in place, only its MACs, and its
+//!   destination MAC set back to the port's before each pass);
 //! * NAT, established flows: client -> VIP ACKs (inbound) and real ->
 //!   client ACKs (outbound replies), 1k and 1M connections. NAT rewrites
 //!   the frame and decrements its TTL, so every packet is first copied from
 //!   a pristine frame into a scratch buffer; the "copy + swap" baseline pays
 //!   the same copy;
 //! * new connections: SYNs from distinct clients to the NAT service into an
-//!   empty table, reported as connections per second.
+//!   empty table, reported as connections per second;
+//! * SYN cookies: the same SYNs to the service with `syn_proxy = "on"`,
+//!   each answered in place with a SYN-ACK carrying a cookie (what a
+//!   spoofed SYN flood costs while the proxy is engaged).
 //!
 //! Packets visit the flows in a fixed pseudo-random order unrelated to the
 //! order the connections were created in, so that connection entries are
@@ -28,10 +32,12 @@
 //! Figures are recorded in `perf/RESULTS.md`.
 
 use sluice_conntrack::TableConfig;
+use sluice_core::local::Handled;
 use sluice_core::wire::{ethernet, ipv4, l4};
 use sluice_core::{Ipv4Prefix, MacAddr};
 use sluice_lb::model::SlottedService;
 use sluice_lb::{Action, Forwarder, ForwarderConfig, PortBase, RouteTable, SharedStats, Snapshot};
+use sluice_model::SynProxyMode;
 use sluice_proto::{Forward, OnRealRemoval, Protocol, RealSpec, ServiceSpec};
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -220,6 +226,10 @@ fn five_tuple_swap(f: &mut [u8]) -> bool {
 /// The snapshot the daemon would build for `mode`: two ports, routes with
 /// a default gateway on the client side, one service.
 fn snapshot(mode: Mode) -> Snapshot {
+    snapshot_with(mode, SynProxyMode::Auto)
+}
+
+fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
     let reals = (0..REALS)
         .map(|i| RealSpec {
             ip: match mode {
@@ -255,7 +265,7 @@ fn snapshot(mode: Mode) -> Snapshot {
         weight_by_latency: false,
         expire_quiescent_template: false,
         passive_health: None,
-        syn_proxy: Default::default(),
+        syn_proxy,
         reals,
     };
     let prefixes = [
@@ -587,6 +597,9 @@ fn established(plan: &Plan, rows: &mut Vec<Row>) {
                 t: measure(plan, pkts, || {
                     let mut bad = 0;
                     for f in frames.buf.chunks_exact_mut(STRIDE) {
+                        // The last pass sent it to a real's MAC; it comes
+                        // in addressed to the port again.
+                        f[..6].copy_from_slice(&PORT0_MAC.0);
                         let a = fwd.process(snap, &mut f[..FRAME_LEN], 0, NOW);
                         bad += u64::from(a != Action::Forward { port: 0 });
                     }
@@ -684,25 +697,13 @@ fn check_outputs(dr: &mut Bed, nat: &mut Bed, acks: &Frames, replies: &Frames, o
 /// table. Run 0 fills a freshly allocated table (its pages are touched for
 /// the first time); the timed runs reuse the table after expiring every
 /// connection, as a long-running worker does.
+#[inline(never)]
 fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
     let n = plan.syns;
     let snap = snapshot(Mode::Nat);
     let t = Instant::now();
     let mut fwd = forwarder(plan.syn_capacity, NOW);
-    let mut syns = Frames::new(n as usize);
-    for i in 0..n {
-        let c = client(NEW_CLIENTS, i);
-        write_tcp(
-            syns.get_mut(i as usize),
-            PORT0_MAC,
-            GW_MAC,
-            c,
-            VIP,
-            TCP_SYN,
-            i,
-            0,
-        );
-    }
+    let syns = syn_frames(n);
     println!(
         "new connections: {n} SYNs into a table of {} (setup {:.2} s)",
         plan.syn_capacity,
@@ -763,6 +764,68 @@ fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
     );
 }
 
+/// `n` SYNs from distinct clients to the VIP.
+fn syn_frames(n: u32) -> Frames {
+    let mut syns = Frames::new(n as usize);
+    for i in 0..n {
+        let c = client(NEW_CLIENTS, i);
+        write_tcp(
+            syns.get_mut(i as usize),
+            PORT0_MAC,
+            GW_MAC,
+            c,
+            VIP,
+            TCP_SYN,
+            i,
+            0,
+        );
+    }
+    syns
+}
+
+/// SYNs to a service proxied at all times: each answered with a cookie in
+/// place, nothing entered in the table.
+#[inline(never)]
+fn syn_cookies(plan: &Plan, rows: &mut Vec<Row>) {
+    let n = plan.syns;
+    let snap = snapshot_with(Mode::Nat, SynProxyMode::On);
+    let mut fwd = forwarder(plan.syn_capacity, NOW);
+    let syns = syn_frames(n);
+    println!("SYN cookies: {n} SYNs to a service with syn_proxy = \"on\"");
+    let mut ns = Vec::new();
+    for _ in 0..=plan.runs {
+        let mut bad = 0u64;
+        let mut s = [0u8; FRAME_LEN];
+        let t0 = Instant::now();
+        for f in syns.buf.chunks_exact(STRIDE) {
+            s.copy_from_slice(&f[..FRAME_LEN]);
+            let a = fwd.process(&snap, &mut s, 0, NOW);
+            bad += u64::from(a != Action::Reply(Handled::SynCookie));
+        }
+        let el = t0.elapsed();
+        black_box(&s);
+        assert_eq!(bad, 0, "SYNs not answered with a cookie");
+        assert_eq!(fwd.table().len(), 0, "a cookie leaves nothing behind");
+        ns.push(el.as_nanos() as f64 / f64::from(n));
+    }
+    ns.remove(0);
+    ns.sort_by(|a, b| a.total_cmp(b));
+    report(
+        rows,
+        Row {
+            name: "NAT SYN answered with a cookie, copy + process".into(),
+            flows: flows_label(n),
+            t: Timing {
+                median: ns[ns.len() / 2],
+                min: ns[0],
+                max: ns[ns.len() - 1],
+            },
+            baseline: None,
+            unit: "pkt",
+        },
+    );
+}
+
 fn machine() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
@@ -792,6 +855,7 @@ fn main() {
     let mut rows = Vec::new();
     established(&plan, &mut rows);
     new_connections(&plan, &mut rows);
+    syn_cookies(&plan, &mut rows);
 
     println!();
     println!("| scenario | flows | ns/pkt | Mpps | vs baseline | runs min..max ns |");
