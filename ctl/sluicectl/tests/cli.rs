@@ -8,7 +8,7 @@
 use sluice_proto::{
     Applied, Command, ConnFilter, ConnInfo, ConnList, ConnTableStats, ErrorCode, Forward,
     LbCounters, OnRealRemoval, Persistence, Protocol, Rates, RealInfo, RealSpec, Reply, ReplyBody,
-    Request, ServiceInfo, ServiceKey, ServiceList, Stats, Traffic, WorkerStats,
+    Request, ServiceInfo, ServiceKey, ServiceList, Stats, SynProxyMode, Traffic, WorkerStats,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
@@ -475,6 +475,65 @@ fn real_add_sends_the_ipvsadm_shaped_request() {
             real: real([198, 51, 100, 11], 8080, 3, Forward::Dr),
         }]
     );
+}
+
+#[test]
+fn syn_proxy_is_sent_on_add_and_edit_and_a_bad_mode_is_refused() {
+    let d = FakeDaemon::start();
+    sluicectl(
+        &d.socket,
+        &[
+            "service",
+            "add",
+            "-t",
+            "192.0.2.100:80",
+            "--syn-proxy",
+            "off",
+        ],
+    );
+    sluicectl(
+        &d.socket,
+        &[
+            "service",
+            "edit",
+            "-t",
+            "192.0.2.100:80",
+            "--syn-proxy",
+            "on",
+        ],
+    );
+    sluicectl(
+        &d.socket,
+        &["service", "edit", "-t", "192.0.2.100:80", "-s", "rr"],
+    );
+    let r = d.requests();
+    assert_eq!(r.len(), 3, "{r:?}");
+    match &r[0] {
+        Command::ServiceAdd { service } => assert_eq!(service.syn_proxy, SynProxyMode::Off),
+        c => panic!("{c:?}"),
+    }
+    match &r[1] {
+        Command::ServiceEdit { service } => assert_eq!(service.syn_proxy, Some(SynProxyMode::On)),
+        c => panic!("{c:?}"),
+    }
+    match &r[2] {
+        Command::ServiceEdit { service } => assert_eq!(service.syn_proxy, None, "left as it was"),
+        c => panic!("{c:?}"),
+    }
+    let o = sluicectl(
+        &d.socket,
+        &[
+            "service",
+            "edit",
+            "-t",
+            "192.0.2.100:80",
+            "--syn-proxy",
+            "maybe",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("maybe"), "{}", stderr(&o));
+    assert_eq!(d.requests().len(), 3, "nothing sent");
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //!
 //! A service with `syn_proxy = "on"` is always proxied; one left at
 //! `"auto"` while the worker holds at least `threshold` half-open
-//! connections (SYN_RECV entries that no real has answered: what a SYN
-//! flood leaves). Once engaged, the proxy stays on while the flood goes
+//! connections (SYN_RECV entries whose client has not completed the
+//! handshake, answered by their real or not: what a SYN flood leaves). Once engaged, the proxy stays on while the flood goes
 //! on: it lets go when, over a whole second, it answered fewer SYNs than
 //! the threshold and the half-open entries fell below half of it.
 //!
