@@ -16,9 +16,9 @@
 //! checksums computed from scratch.
 
 use crate::addr::MacAddr;
-use crate::flow::Packet;
+use crate::flow::{IcmpError, Packet};
 use crate::syn_cookie::CookieOptions;
-use crate::wire::{checksum, ethernet, ipv4, l4};
+use crate::wire::{checksum, ethernet, icmp, ipv4, l4};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Offset of the sequence number in a TCP header.
@@ -90,6 +90,33 @@ pub fn shift_ack(frame: &mut [u8], p: &Packet, delta: u32) {
         let new = ack(frame, p).wrapping_sub(delta);
         set32(frame, p, ACK, new);
     }
+}
+
+/// Takes `delta` off the sequence number quoted in ICMP error `e`: the
+/// quote of a packet the appliance sent a proxied connection's client
+/// (VIP -> client, its sequence number in the cookie's space), on its way
+/// to the real, which checks that the number is one it sent. The quoted
+/// TCP checksum (when quoted whole) and the ICMP checksum are updated. A
+/// quote too short to hold the sequence number is left alone.
+pub fn unshift_quoted_seq(frame: &mut [u8], p: &Packet, e: &IcmpError, delta: u32) {
+    if e.inner_proto != ipv4::PROTO_TCP || e.inner_is_later_fragment || e.inner_l4_len < SEQ + 4 {
+        return;
+    }
+    let at = e.inner_l4 + SEQ;
+    let old = get32(frame, at);
+    let new = old.wrapping_sub(delta);
+    frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
+    let icmp_at = p.l4 + icmp::CHECKSUM_OFFSET;
+    let mut icmp_sum = u16::from_be_bytes([frame[icmp_at], frame[icmp_at + 1]]);
+    icmp_sum = checksum::update32(icmp_sum, old, new);
+    if e.inner_l4_len >= l4::TCP_CHECKSUM_OFFSET + 2 {
+        let c_at = e.inner_l4 + l4::TCP_CHECKSUM_OFFSET;
+        let old_c = u16::from_be_bytes([frame[c_at], frame[c_at + 1]]);
+        let new_c = checksum::update32(old_c, old, new);
+        frame[c_at..c_at + 2].copy_from_slice(&new_c.to_be_bytes());
+        icmp_sum = checksum::update16(icmp_sum, old_c, new_c);
+    }
+    frame[icmp_at..icmp_at + 2].copy_from_slice(&icmp_sum.to_be_bytes());
 }
 
 /// Sets the sequence number.
@@ -310,6 +337,52 @@ mod tests {
             payload: &[],
             ip_options: &[],
         })
+    }
+
+    #[test]
+    fn a_quoted_reply_gets_the_reals_sequence_number_back() {
+        let reply = tcp_frame(&TcpSpec {
+            src: SocketAddrV4::new(VIP, 80),
+            dst: SocketAddrV4::new(CLIENT, 40000),
+            seq: 5000,
+            ack: 77,
+            flags: l4::TCP_ACK,
+            window: 512,
+            options: &[],
+            payload: &[0x3c; 100],
+            ip_options: &[],
+        });
+        let ip = &reply[ethernet::HEADER_LEN..];
+        let router = Ipv4Addr::new(198, 51, 100, 254);
+        // Quotes of 28 bytes (no TCP checksum), 40 and the whole packet.
+        for n in [28, 40, ip.len()] {
+            let mut f = flow::build::icmp_error(3, 4, [0, 0, 5, 0x78], router, VIP, &ip[..n]);
+            let p = flow::parse(&f).unwrap();
+            let e = p.icmp.unwrap().error.unwrap();
+            unshift_quoted_seq(&mut f, &p, &e, 3000);
+            let q = flow::parse(&f).unwrap();
+            let e = q.icmp.unwrap().error.unwrap();
+            assert_eq!(get32(&f, e.inner_l4 + SEQ), 2000, "quote of {n}");
+            let msg = &f[q.l4..q.ip_end()];
+            assert_eq!(
+                u16::from_be_bytes([msg[2], msg[3]]),
+                crate::testing::icmp_checksum(msg),
+                "ICMP checksum, quote of {n}"
+            );
+            if n == ip.len() {
+                let seg = &f[e.inner_l4..q.ip_end()];
+                let c = crate::testing::l4_checksum(VIP, CLIENT, 6, seg);
+                assert_eq!(
+                    u16::from_be_bytes([seg[16], seg[17]]),
+                    c,
+                    "quoted TCP checksum"
+                );
+            }
+        }
+        // A quote that ends before the sequence number never gets here:
+        // the parser refuses it.
+        let f = flow::build::icmp_error(3, 4, [0; 4], router, VIP, &ip[..26]);
+        assert!(flow::parse(&f).is_err());
     }
 
     #[test]

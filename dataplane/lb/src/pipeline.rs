@@ -994,8 +994,8 @@ impl Forwarder {
         e: &IcmpError,
         now_ms: u64,
     ) -> Action {
-        let (real_addr, fwd) = match self.quoted_connection(snap, e, Quoted::Inbound, now_ms) {
-            Ok(q) => (q.real_addr, q.fwd),
+        let (id, real_addr, fwd) = match self.quoted_connection(snap, e, Quoted::Inbound, now_ms) {
+            Ok(q) => (q.id, q.real_addr, q.fwd),
             Err(why) => return Action::Drop(why),
         };
         match fwd {
@@ -1004,6 +1004,7 @@ impl Forwarder {
                     return Action::Drop(DropReason::TtlExceeded);
                 }
                 nat::translate_icmp_error_to_real(frame, p, e, *real_addr.ip(), real_addr.port());
+                self.unshift_quote(frame, p, e, id);
                 self.route(snap, frame, *real_addr.ip(), now_ms)
             }
             Forward::Dr => self.forward_to_real(snap, frame, p, real_addr, Forward::Dr, now_ms),
@@ -1037,6 +1038,7 @@ impl Forwarder {
         let c = self.conns.get(id).expect("looked-up id is live");
         let (service, real) = slots_of(c);
         let quoted = QuotedConn {
+            id,
             vip: c.vip(),
             real_addr: c.real_addr(),
             fwd: c.fwd(),
@@ -1197,6 +1199,7 @@ enum Quoted {
 
 /// What an ICMP error's connection says about where to send it.
 struct QuotedConn {
+    id: ConnId,
     vip: SocketAddrV4,
     real_addr: SocketAddrV4,
     fwd: Forward,

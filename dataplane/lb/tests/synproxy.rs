@@ -175,6 +175,24 @@ fn a_proxied_connection_reaches_its_real_only_after_the_clients_ack_and_is_trans
         0,
         "a proxied connection is never half-open"
     );
+
+    // A router on the client's side cannot forward that reply: its error
+    // reaches the real quoting the real's own sequence number, which the
+    // real checks before it lowers its path MTU.
+    let sent = &f[14..14 + p.total_len];
+    let router = std::net::Ipv4Addr::new(192, 0, 2, 254);
+    for n in [28, sent.len()] {
+        let err = icmp_error_frame(3, 4, [0, 0, 2, 0], router, VIP_IP, &sent[..n], PORT0_MAC);
+        let (a, g) = lab.run(&err, 0);
+        assert_eq!(a, Action::Forward { port: 1 }, "quote of {n}");
+        let q = flow::parse(&g).expect("parses");
+        let e = q.icmp.unwrap().error.unwrap();
+        assert_eq!(q.dst, *nat_real(real).ip());
+        let quoted_seq = u32::from_be_bytes(g[e.inner_l4 + 4..e.inner_l4 + 8].try_into().unwrap());
+        assert_eq!(quoted_seq, r_isn + 1, "quote of {n}");
+        let m = &g[q.l4..q.ip_end()];
+        assert_eq!(u16::from_be_bytes([m[2], m[3]]), icmp_checksum(m));
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::model::VirtualService;
 use crate::snapshot::Snapshot;
 use crate::synproxy::{Link, OFFERED_WSCALE, SYN_RESEND_MS};
 use sluice_conntrack::{ConnFlags, ConnId, Dir, Forward, InsertError, TcpFlags};
-use sluice_core::flow::Packet;
+use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::handshake::{self, SynAckOptions, SynToReal, SYN_LEN};
 use sluice_core::local::Handled;
 use sluice_core::syn_cookie::{CookieFlow, CookieOptions, SynOptions};
@@ -321,5 +321,23 @@ impl Forwarder {
         let mac = snap.ports[self.rx_port].mac;
         handshake::answer_syn_ack(frame, p, client, window, mac);
         Action::Reply(Handled::Handshake)
+    }
+
+    /// An ICMP error quoting a reply of proxied connection `id`, on its
+    /// way to the real: the quoted sequence number goes back to the real's
+    /// own, which the real checks before it believes the error (path MTU
+    /// discovery depends on it).
+    pub(super) fn unshift_quote(&self, frame: &mut [u8], p: &Packet, e: &IcmpError, id: ConnId) {
+        let proxied = self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.flags().contains(ConnFlags::SYN_PROXY));
+        if !proxied {
+            return;
+        }
+        let link = self.synproxy.link(id);
+        if !link.pending {
+            handshake::unshift_quoted_seq(frame, p, e, link.delta);
+        }
     }
 }
