@@ -275,6 +275,36 @@ pub fn answer_syn_ack(
     40
 }
 
+/// Turns the real's segment `p` into a reset back to the real, in place
+/// (MACs swapped, sent from `our_mac`), from the client's address and
+/// port, with the sequence number the segment acknowledged: what a
+/// client's stack answers an unacceptable ACK to its SYN with (RFC 9293
+/// §3.10.7.3), which ends a TIME_WAIT that answered the SYN so. Returns
+/// the length of the IP packet.
+pub fn reset_to_real(
+    frame: &mut [u8],
+    p: &Packet,
+    client: SocketAddrV4,
+    our_mac: MacAddr,
+) -> usize {
+    let acked = ack(frame, p);
+    let (real_ip, real_port) = (p.src, p.sport);
+    let peer = ethernet::src(frame);
+    ethernet::set_macs(frame, peer, our_mac);
+    let l4 = p.l3 + 20;
+    write_ip(frame, p.l3, 20, TTL, *client.ip(), real_ip);
+    write_tcp(
+        &mut frame[l4..l4 + 20],
+        (client.port(), real_port),
+        (acked, 0),
+        l4::TCP_RST,
+        0,
+    );
+    finish_tcp(frame, l4, 20, *client.ip(), real_ip);
+    frame[l4 + 20..].fill(0);
+    40
+}
+
 /// An IPv4 header without options for a TCP segment of `tcp_len` bytes.
 fn write_ip(frame: &mut [u8], l3: usize, tcp_len: usize, ttl: u8, src: Ipv4Addr, dst: Ipv4Addr) {
     ipv4::write_header(

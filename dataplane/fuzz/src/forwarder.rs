@@ -378,9 +378,10 @@ fn check(
             if let Some((p, ok)) = transport_ok(output) {
                 assert!(ok, "reply checksum");
                 if h == Handled::Handshake {
-                    // The ACK that completes a proxied handshake, to the
-                    // real that answered, from the client.
-                    let pin = flow::parse(input).expect("a SYN-ACK parsed");
+                    // The ACK that completes a proxied handshake, or the
+                    // reset of a TIME_WAIT that answered its SYN: to the
+                    // real that sent it, from the client.
+                    let pin = flow::parse(input).expect("the real's segment parsed");
                     assert!(reals.contains(&SocketAddrV4::new(p.dst, p.dport)));
                     assert_eq!((p.dst, p.src), (pin.src, pin.dst));
                 } else {

@@ -29,6 +29,9 @@ pub const COOKIE_LIFE_MS: u64 = 2 * COUNTER_STEP_MS;
 /// A pending connection's SYN to its real is sent again when a client
 /// packet comes this long after it.
 pub const SYN_RESEND_MS: u64 = 1000;
+/// How many times a pending connection resets a TIME_WAIT on its real
+/// that answered the SYN with a bare ACK, and sends the SYN again at once.
+pub const MAX_TIME_WAIT_RESETS: u8 = 3;
 
 /// The handshake state of one proxied connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +57,10 @@ pub struct Link {
     pub real_ws: Option<u8>,
     /// The real has not answered the SYN yet.
     pub pending: bool,
+    /// How many times the real answered the SYN with a bare ACK (a
+    /// TIME_WAIT of the same addresses and ports) and was reset (at most
+    /// 127).
+    pub resets: u8,
 }
 
 fn ws_byte(ws: Option<u8>) -> u32 {
@@ -75,7 +82,10 @@ impl Link {
             u32::from(self.client_window)
                 | ws_byte(self.client_ws) << 16
                 | ws_byte(self.offered_ws) << 24,
-            ws_byte(self.real_ws) | u32::from(self.pending) << 8 | u32::from(self.mss) << 16,
+            ws_byte(self.real_ws)
+                | u32::from(self.pending) << 8
+                | u32::from(self.resets & 0x7f) << 9
+                | u32::from(self.mss) << 16,
         ]
     }
 
@@ -90,6 +100,7 @@ impl Link {
             offered_ws: ws_of(w[4] >> 24),
             real_ws: ws_of(w[5]),
             pending: w[5] >> 8 & 1 == 1,
+            resets: (w[5] >> 9 & 0x7f) as u8,
             mss: (w[5] >> 16) as u16,
         }
     }
@@ -274,6 +285,7 @@ mod tests {
             offered_ws: Some(7),
             real_ws: None,
             pending: true,
+            resets: 3,
             mss: 1460,
         };
         assert_eq!(Link::unpack(&l.pack()), l);

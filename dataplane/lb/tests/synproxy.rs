@@ -267,6 +267,55 @@ fn a_real_refusing_a_proxied_connection_resets_the_client_and_counts_as_a_refusa
 }
 
 #[test]
+fn a_time_wait_on_the_real_that_answers_the_syn_with_an_ack_is_reset_and_the_syn_sent_again() {
+    let mut lab = proxied(SynProxyMode::On);
+    let c = client(40006);
+    let cookie = cookie_for(&mut lab, c, 500);
+    let ack = client_segment(c, 501, cookie.wrapping_add(1), ACK, &[]);
+    lab.run(&ack, 0);
+    let syn = syns_sent(&mut lab);
+    let real = nat_index(&syn[0].1);
+    // The real still holds these addresses and ports in TIME_WAIT from an
+    // earlier connection whose sequence numbers were higher: it answers
+    // with an ACK of that connection's end.
+    let tw_ack = real_segment(real, c, 9_000, 70_000, ACK, &[]);
+    for round in 1..=3 {
+        let (a, f) = lab.run(&tw_ack, 1);
+        assert_eq!(a, Action::Reply(Handled::Handshake), "round {round}");
+        let p = parsed(&f);
+        assert_eq!(
+            (p.src, p.sport, p.dst, p.dport, p.tcp_flags),
+            (
+                *c.ip(),
+                c.port(),
+                *nat_real(real).ip(),
+                nat_real(real).port(),
+                RST
+            ),
+            "a reset from the client"
+        );
+        assert_eq!(numbers(&f).0, 70_000, "at the sequence number acknowledged");
+        assert_eq!(
+            (eth_dst(&f), eth_src(&f)),
+            (mac_of(*nat_real(real).ip()), PORT1_MAC)
+        );
+        let again = syns_sent(&mut lab);
+        assert_eq!(again.len(), 1, "the SYN again, round {round}");
+        assert_eq!(again[0].1, syn[0].1);
+    }
+    // Bounded: after three, it waits for the client's next packet.
+    assert_eq!(
+        lab.run(&tw_ack, 1).0,
+        Action::Drop(DropReason::HandshakePending)
+    );
+    assert!(syns_sent(&mut lab).is_empty());
+    // The real answers at last.
+    let syn_ack = real_segment(real, c, 1, 501, SYN | ACK, &[]);
+    assert_eq!(lab.run(&syn_ack, 1).0, Action::Reply(Handled::Handshake));
+    assert_eq!(lab.stats().syn_proxy_handshakes.get(), 1);
+}
+
+#[test]
 fn while_the_real_has_not_answered_its_other_packets_are_dropped_and_a_late_client_packet_resends_the_syn(
 ) {
     let mut lab = proxied(SynProxyMode::On);

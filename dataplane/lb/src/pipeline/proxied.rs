@@ -7,7 +7,7 @@
 use super::{Action, Forwarder, Tuple};
 use crate::model::VirtualService;
 use crate::snapshot::Snapshot;
-use crate::synproxy::{Link, OFFERED_WSCALE, SYN_RESEND_MS};
+use crate::synproxy::{Link, MAX_TIME_WAIT_RESETS, OFFERED_WSCALE, SYN_RESEND_MS};
 use sluice_conntrack::{ConnFlags, ConnId, Dir, Forward, InsertError, TcpFlags};
 use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::handshake::{self, SynAckOptions, SynToReal, SYN_LEN};
@@ -109,6 +109,7 @@ impl Forwarder {
             offered_ws: opts.wscale.map(|_| OFFERED_WSCALE),
             real_ws: None,
             pending: true,
+            resets: 0,
         };
         Some(self.open_proxied(snap, svc, frame, p, t, link, now_ms))
     }
@@ -267,7 +268,7 @@ impl Forwarder {
         }
         if link.pending {
             if p.tcp_flags & l4::TCP_RST == 0 {
-                return Some(Action::Drop(DropReason::HandshakePending));
+                return Some(self.unacceptable_answer(snap, frame, p, id, link, now_ms));
             }
             // A refusal: the client hears it as from the VIP, in its
             // sequence space.
@@ -282,6 +283,47 @@ impl Forwarder {
             handshake::set_window(frame, p, w);
         }
         None
+    }
+
+    /// A segment from the real that is neither a SYN-ACK nor a reset while
+    /// our SYN pends. A bare ACK is how a TIME_WAIT of the same addresses
+    /// and ports answers a SYN it finds too old (the client's port last
+    /// reached this real through another VIP, say): as the client's stack
+    /// would, the appliance resets it, which ends the TIME_WAIT, and sends
+    /// the SYN again at once, a few times at most. Anything else waits.
+    fn unacceptable_answer(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        id: ConnId,
+        mut link: Link,
+        now_ms: u64,
+    ) -> Action {
+        // A TIME_WAIT acknowledges the end of the old connection, never
+        // our SYN.
+        let time_wait = p.tcp_flags & (l4::TCP_ACK | l4::TCP_SYN | l4::TCP_FIN) == l4::TCP_ACK
+            && handshake::ack(frame, p) != link.client_isn.wrapping_add(1);
+        if !time_wait || link.resets >= MAX_TIME_WAIT_RESETS || !hygiene::l4_checksum_ok(frame, p) {
+            return Action::Drop(DropReason::HandshakePending);
+        }
+        let Some(c) = self.conns.get(id).copied() else {
+            return Action::Drop(DropReason::NoConnection);
+        };
+        link.resets += 1;
+        link.syn_sent_ms = now_ms as u32;
+        self.synproxy.set_link(id, link);
+        let mac = snap.ports[self.rx_port].mac;
+        handshake::reset_to_real(frame, p, c.client(), mac);
+        self.send_syn(
+            snap,
+            c.client(),
+            c.real_addr(),
+            &link,
+            handshake::TTL,
+            now_ms,
+        );
+        Action::Reply(Handled::Handshake)
     }
 
     /// The real's SYN-ACK: the connection's sequence delta is learned and
