@@ -302,7 +302,18 @@ const VIP2: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 101), 80);
 /// the same service plus one on VIP2:80 (wrr, so that its first pick is
 /// `r`, weight 100) with the other real servers of `others` (weight 1).
 fn add_vip2(lab: &mut Lab, r: usize, others: &[usize]) {
+    add_vip2_proxied(lab, r, others, sluice_model::SynProxyMode::Auto);
+}
+
+/// [`add_vip2`] with VIP2's SYN proxy set to `syn_proxy`.
+fn add_vip2_proxied(
+    lab: &mut Lab,
+    r: usize,
+    others: &[usize],
+    syn_proxy: sluice_model::SynProxyMode,
+) {
     let mut second = nat_spec("wrr");
+    second.syn_proxy = syn_proxy;
     second.vip = *VIP2.ip();
     second.reals = std::iter::once((r, 100))
         .chain(others.iter().map(|o| (*o, 1)))
@@ -340,6 +351,33 @@ fn one_client_port_to_two_vips_on_one_real_keeps_the_replies_apart() {
     let (a, f) = lab.run(&Tcp::new(client(40001), VIP2, SYN).frame(), 0);
     assert_eq!(a, FWD_SERVERS);
     assert_eq!(nat_index(&f), r);
+}
+
+#[test]
+fn a_proxied_connection_whose_reply_key_clashes_goes_to_another_real() {
+    let mut lab = Lab::nat("rr");
+    let r = lab.syn_to_nat(client(40000));
+    let other = (r + 1) % 3;
+    add_vip2_proxied(&mut lab, r, &[other], sluice_model::SynProxyMode::On);
+    let syn = Tcp::new(client(40000), VIP2, SYN);
+    let (a, f) = lab.run(&syn.frame(), 0);
+    assert_eq!(a, Action::Reply(sluice_core::local::Handled::SynCookie));
+    let cookie = u32::from_be_bytes(f[38..42].try_into().unwrap());
+    let mut ack = Tcp::new(client(40000), VIP2, ACK);
+    ack.seq = syn.seq.wrapping_add(1);
+    ack.ack = cookie.wrapping_add(1);
+    ack.options.clear();
+    let (a, _) = lab.run(&ack.frame(), 0);
+    assert_eq!(a, Action::Consumed(sluice_core::local::Handled::Handshake));
+    let mut sent = Vec::new();
+    lab.fwd.take_syns(|a, f| sent.push((a, f.to_vec())));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        nat_index(&sent[0].1),
+        other,
+        "two connections with one reply key"
+    );
+    assert_eq!(lab.fwd.table().len(), 2);
 }
 
 #[test]

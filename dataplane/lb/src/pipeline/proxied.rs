@@ -131,25 +131,41 @@ impl Forwarder {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         let fresh_template = template.filter(|_| fresh);
-        let r = &svc.reals[pos];
-        let opened = if r.fwd == Forward::Nat {
+        let opened = if svc.reals[pos].fwd == Forward::Nat {
             self.open(svc, t, pos, template, now_ms)
         } else {
             Err(InsertError::Full)
         };
-        let id = match opened {
-            Ok(id) => id,
+        let (pos, id) = match opened {
+            Ok(id) => (pos, id),
             Err(e) => {
                 if let Some(tid) = fresh_template {
                     self.conns.templates_mut().remove(tid);
                 }
-                return Action::Drop(match e {
-                    InsertError::Exists => DropReason::ReplyKeyClash,
-                    _ if r.fwd != Forward::Nat => DropReason::NoRealAvailable,
-                    _ => DropReason::TableFull,
-                });
+                // The reply key is taken (this client port reaches the
+                // same real through another VIP): another real, as for a
+                // connection that is not proxied.
+                let other = (e == InsertError::Exists)
+                    .then(|| self.pick_clash_free(svc, t))
+                    .flatten()
+                    .and_then(|pos| {
+                        self.open(svc, t, pos, None, now_ms)
+                            .ok()
+                            .map(|id| (pos, id))
+                    });
+                match other {
+                    Some(x) => x,
+                    None => {
+                        return Action::Drop(match e {
+                            InsertError::Exists => DropReason::ReplyKeyClash,
+                            _ if svc.reals[pos].fwd != Forward::Nat => DropReason::NoRealAvailable,
+                            _ => DropReason::TableFull,
+                        })
+                    }
+                }
             }
         };
+        let r = &svc.reals[pos];
         // Flagged before its first update: a proxied connection is never
         // half-open (its client has proven its address).
         self.conns.mark(id, ConnFlags::SYN_PROXY);
