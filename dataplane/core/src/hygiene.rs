@@ -137,6 +137,30 @@ mod tests {
     }
 
     #[test]
+    fn a_tcp_checksum_of_zero_may_be_stored_as_0xffff() {
+        // Find a segment whose checksum computes to 0 (1 in 65536), as
+        // Linux then sends it: with 0xffff in the field.
+        let mut s = tcp();
+        s.payload = vec![0, 0];
+        let (f, p) = (0..=u16::MAX)
+            .find_map(|w| {
+                s.payload = w.to_be_bytes().to_vec();
+                let f = frame(&s);
+                let p = parse(&f).unwrap();
+                let c = p.l4 + l4::TCP_CHECKSUM_OFFSET;
+                (f[c..c + 2] == [0, 0]).then_some((f, p))
+            })
+            .expect("a payload whose checksum is 0");
+        assert!(l4_checksum_ok(&f, &p));
+        let c = p.l4 + l4::TCP_CHECKSUM_OFFSET;
+        let mut g = f.clone();
+        g[c..c + 2].copy_from_slice(&[0xff, 0xff]);
+        assert!(l4_checksum_ok(&g, &p), "-0 is 0");
+        g[c..c + 2].copy_from_slice(&[0xff, 0xfe]);
+        assert!(!l4_checksum_ok(&g, &p));
+    }
+
+    #[test]
     fn a_udp_checksum_of_zero_means_none() {
         let f = frame(&Spec {
             udp_checksum: false,

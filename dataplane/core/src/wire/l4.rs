@@ -69,9 +69,11 @@ pub fn verify_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, seg: &[u8]) -
     };
     let stored = u16::from_be_bytes([seg[off], seg[off + 1]]);
     let computed = segment_checksum(src, dst, protocol, seg, off);
-    // A UDP sender may store a computed 0 as 0xffff (both are -0); the
-    // computation above already maps 0 to 0xffff for UDP.
-    stored == computed
+    // One's complement has two zeros, and a sender may store a computed 0
+    // as 0xffff: UDP must (the computation above maps it already), and
+    // Linux's software checksum does for TCP too (`CSUM_MANGLED_0`). A
+    // receiver that sums the whole segment accepts both, as Linux does.
+    stored == computed || (computed == 0 && stored == 0xffff)
 }
 
 /// The sum of the IPv4 pseudo-header (not folded, not inverted).
