@@ -189,7 +189,7 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
     gauge(
         "half_open",
         "HALF-OPEN",
-        "Half-open connections now: SYN_RECV entries no real has answered (what a SYN flood leaves).",
+        "Half-open connections now: SYN_RECV entries whose client has not completed the handshake (what a SYN flood leaves).",
         |w| w.half_open,
     ),
     gauge(
