@@ -75,7 +75,7 @@ fn topology() -> LbTopo {
 /// hping3 flooding the VIP with SYNs from random sources, at low priority
 /// (the two cores are shared with the appliance, nginx and the client),
 /// for at most `secs`, or until dropped.
-fn flood(t: &LbTopo, secs: u32) -> Flood {
+fn flood(t: &LbTopo, secs: u32) -> Terminate {
     let child = t
         .client
         .command(&[
@@ -98,20 +98,7 @@ fn flood(t: &LbTopo, secs: u32) -> Flood {
         .stderr(Stdio::null())
         .spawn()
         .expect("hping3 (apt install hping3)");
-    Flood(child)
-}
-
-/// A running flood. Dropping it sends `timeout` SIGTERM, which it passes
-/// on to hping3 (a SIGKILL would leave hping3 running as an orphan).
-struct Flood(std::process::Child);
-
-impl Drop for Flood {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
+    Terminate(child)
 }
 
 /// Runs `n` legitimate requests; returns (succeeded, failed, report).
@@ -251,6 +238,12 @@ fn left_at_auto_the_proxy_engages_under_a_flood_and_lets_go_after_it() {
     assert_eq!(workers_sum(&stats, "/syn_proxy_engaged"), 1);
     assert!(workers_sum(&stats, "/half_open") < 400, "{stats:#}");
     assert!(workers_sum(&stats, "/syn_cookies_sent") > 10_000);
+    println!(
+        "auto: engaged under the flood; {ok} of 200 requests succeeded; {} half-open, {} SYN cookies, {} table entries",
+        workers_sum(&stats, "/half_open"),
+        workers_sum(&stats, "/syn_cookies_sent"),
+        workers_sum(&stats, "/conntrack/occupancy"),
+    );
     drop(flood);
     // After it: the proxy lets go once the half-open entries expire.
     assert!(
@@ -269,7 +262,6 @@ fn left_at_auto_the_proxy_engages_under_a_flood_and_lets_go_after_it() {
         before,
         "no cookies once it let go"
     );
-    let _ = ok;
     let exit = d.stop();
     assert!(exit.log.contains("every mbuf returned"), "{}", exit.log);
 }

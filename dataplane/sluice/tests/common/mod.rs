@@ -222,6 +222,20 @@ pub struct Daemon {
     pub dir: TempDir,
 }
 
+/// A child that is sent SIGTERM and waited for when dropped: for a
+/// command run under `timeout`, which passes SIGTERM on to its child (a
+/// SIGKILL would leave that child running as an orphan).
+pub struct Terminate(pub Child);
+
+impl Drop for Terminate {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// How the daemon ended.
 pub struct Exit {
     pub code: Option<i32>,
