@@ -15,5 +15,5 @@ secs=${1:-600}
 source scripts/lib/deps.sh
 cargo build --workspace --locked
 SLUICE_SOAK_SECS=$secs cargo test --locked -p sluice --test soak -- --nocapture --test-threads=1 2>&1 |
-    grep -E '^soak |test result|panicked|FAILED' -A3
+    grep -E 'soak [0-9]+ s:|test result|panicked|FAILED' -A3
 exit "${PIPESTATUS[0]}"
