@@ -994,17 +994,20 @@ impl Forwarder {
         e: &IcmpError,
         now_ms: u64,
     ) -> Action {
-        let (id, real_addr, fwd) = match self.quoted_connection(snap, e, Quoted::Inbound, now_ms) {
-            Ok(q) => (q.id, q.real_addr, q.fwd),
-            Err(why) => return Action::Drop(why),
-        };
+        let (id, proxied, real_addr, fwd) =
+            match self.quoted_connection(snap, e, Quoted::Inbound, now_ms) {
+                Ok(q) => (q.id, q.proxied, q.real_addr, q.fwd),
+                Err(why) => return Action::Drop(why),
+            };
         match fwd {
             Forward::Nat => {
                 if !nat::decrement_ttl(frame, p) {
                     return Action::Drop(DropReason::TtlExceeded);
                 }
                 nat::translate_icmp_error_to_real(frame, p, e, *real_addr.ip(), real_addr.port());
-                self.unshift_quote(frame, p, e, id);
+                if proxied {
+                    self.unshift_quote(frame, p, e, id);
+                }
                 self.route(snap, frame, *real_addr.ip(), now_ms)
             }
             Forward::Dr => self.forward_to_real(snap, frame, p, real_addr, Forward::Dr, now_ms),
@@ -1039,6 +1042,7 @@ impl Forwarder {
         let (service, real) = slots_of(c);
         let quoted = QuotedConn {
             id,
+            proxied: c.flags().contains(ConnFlags::SYN_PROXY),
             vip: c.vip(),
             real_addr: c.real_addr(),
             fwd: c.fwd(),
@@ -1200,6 +1204,7 @@ enum Quoted {
 /// What an ICMP error's connection says about where to send it.
 struct QuotedConn {
     id: ConnId,
+    proxied: bool,
     vip: SocketAddrV4,
     real_addr: SocketAddrV4,
     fwd: Forward,

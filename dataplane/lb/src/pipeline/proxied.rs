@@ -386,13 +386,6 @@ impl Forwarder {
     /// own, which the real checks before it believes the error (path MTU
     /// discovery depends on it).
     pub(super) fn unshift_quote(&self, frame: &mut [u8], p: &Packet, e: &IcmpError, id: ConnId) {
-        let proxied = self
-            .conns
-            .get(id)
-            .is_some_and(|c| c.flags().contains(ConnFlags::SYN_PROXY));
-        if !proxied {
-            return;
-        }
         let link = self.synproxy.link(id);
         if !link.pending {
             handshake::unshift_quoted_seq(frame, p, e, link.delta);
