@@ -103,11 +103,11 @@ impl Index {
             + MAX_BFS * std::mem::size_of::<BfsNode>()
     }
 
-    /// An index sized for `capacity` entries.
-    pub(crate) fn new(capacity: u32) -> Index {
+    /// An index sized for `capacity` entries, on huge pages if `huge`.
+    pub(crate) fn new(capacity: u32, huge: bool) -> Index {
         let n = Index::bucket_count(capacity);
         Index {
-            buckets: vec![Bucket::EMPTY; n],
+            buckets: sluice_mem::filled(n, Bucket::EMPTY, huge),
             mask: n - 1,
             bfs: Vec::with_capacity(MAX_BFS),
         }
@@ -151,6 +151,33 @@ impl Index {
             }
         }
         None
+    }
+
+    /// Stage one of a pipelined lookup: asks the CPU for the primary
+    /// bucket of hash `h`, where a key almost always sits.
+    #[inline]
+    pub(crate) fn prefetch(&self, h: u64) {
+        sluice_mem::prefetch(&self.buckets[self.primary(h)]);
+    }
+
+    /// Stage two: calls `f` with each entry index whose fingerprint
+    /// matches `h` in the primary bucket (in cache after stage one); when
+    /// none does, asks the CPU for the alternate bucket instead.
+    #[inline]
+    pub(crate) fn candidates(&self, h: u64, mut f: impl FnMut(u32)) {
+        let fp = fingerprint(h);
+        let b1 = self.primary(h);
+        let bk = &self.buckets[b1];
+        let mut found = false;
+        for s in 0..BUCKET_SLOTS {
+            if bk.fp[s] == fp {
+                f(bk.idx[s]);
+                found = true;
+            }
+        }
+        if !found {
+            sluice_mem::prefetch(&self.buckets[self.alt(b1, fp)]);
+        }
     }
 
     /// Adds entry `idx` with hash `h`. Returns `false`, changing nothing,
@@ -261,7 +288,7 @@ mod tests {
 
     #[test]
     fn alt_is_an_involution() {
-        let ix = Index::new(1 << 12);
+        let ix = Index::new(1 << 12, false);
         for b in 0..ix.buckets() {
             for fp in [1u16, 2, 77, 0xffff] {
                 let a = ix.alt(b, fp);
@@ -270,7 +297,7 @@ mod tests {
             }
         }
         // A single bucket is its own alternate.
-        let one = Index::new(4);
+        let one = Index::new(4, false);
         assert_eq!(one.buckets(), 1);
         assert_eq!(one.alt(0, 5), 0);
     }
@@ -281,7 +308,7 @@ mod tests {
     #[test]
     fn fills_to_capacity_and_deletes_cleanly() {
         let cap = 1u32 << 14;
-        let mut ix = Index::new(cap);
+        let mut ix = Index::new(cap, false);
         let h = FlowHasher::new(9);
         let hash = |i: u32| h.hash_words(u64::from(i), 0);
         let mut moved = 0;
@@ -312,7 +339,7 @@ mod tests {
     /// bucket's size still all fit, through the alternate bucket and moves.
     #[test]
     fn same_hash_overflows_into_alternate() {
-        let mut ix = Index::new(64);
+        let mut ix = Index::new(64, false);
         let h = 0xabcd_0000_0000_0003u64;
         for i in 0..2 * BUCKET_SLOTS as u32 {
             assert!(ix.insert(h, i));

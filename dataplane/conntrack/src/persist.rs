@@ -166,18 +166,19 @@ pub struct PersistTable {
 impl PersistTable {
     /// A table of `capacity` templates with a wheel of `wheel_slots` slots
     /// of `tick_ms`, holding referenced templates `hold_ms` past their
-    /// expiry at a time. Parameters are validated by
-    /// [`TableConfig`](crate::Config).
+    /// expiry at a time, on huge pages if `huge`. Parameters are
+    /// validated by [`TableConfig`](crate::Config).
     pub(crate) fn new(
         capacity: u32,
         wheel_slots: u32,
         tick_ms: u32,
         seed: u64,
         hold_ms: u32,
+        huge: bool,
     ) -> PersistTable {
         PersistTable {
-            slab: Slab::new(capacity),
-            index: Index::new(capacity),
+            slab: Slab::new(capacity, huge),
+            index: Index::new(capacity, huge),
             wheel: Wheel::new(wheel_slots, tick_ms),
             hasher: FlowHasher::new(seed),
             hold: hold_ms.max(1),
@@ -441,7 +442,7 @@ mod tests {
     const HOST: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 255);
 
     fn table(cap: u32) -> PersistTable {
-        PersistTable::new(cap, 64, 1, 7, 50)
+        PersistTable::new(cap, 64, 1, 7, 50, false)
     }
 
     fn ip(s: &str) -> Ipv4Addr {

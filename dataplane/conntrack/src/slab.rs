@@ -42,10 +42,11 @@ pub(crate) struct Slab<T> {
 }
 
 impl<T: Node> Slab<T> {
-    /// A slab of `capacity` free entries (`capacity < u32::MAX`).
-    pub(crate) fn new(capacity: u32) -> Self {
+    /// A slab of `capacity` free entries (`capacity < u32::MAX`), on
+    /// huge pages if `huge` (see [`sluice_mem::filled`]).
+    pub(crate) fn new(capacity: u32, huge: bool) -> Self {
         Slab {
-            items: vec![T::EMPTY; capacity as usize],
+            items: sluice_mem::filled(capacity as usize, T::EMPTY, huge),
             free: NIL,
             bump: 0,
             len: 0,

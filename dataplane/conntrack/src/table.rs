@@ -63,9 +63,9 @@ impl ConnTable {
     pub fn new(cfg: &TableConfig) -> Result<ConnTable, TableConfigError> {
         cfg.validate()?;
         Ok(ConnTable {
-            slab: Slab::new(cfg.capacity),
-            inbound: Index::new(cfg.capacity),
-            outbound: Index::new(cfg.capacity),
+            slab: Slab::new(cfg.capacity, cfg.huge_pages),
+            inbound: Index::new(cfg.capacity, cfg.huge_pages),
+            outbound: Index::new(cfg.capacity, cfg.huge_pages),
             wheel: Wheel::new(cfg.wheel_slots, cfg.tick_ms),
             hasher: FlowHasher::new(cfg.hash_seed),
             timeouts: cfg.timeouts,
@@ -75,6 +75,7 @@ impl ConnTable {
                 cfg.tick_ms,
                 cfg.hash_seed ^ 0x7E3F_1A7E_0000_0001,
                 cfg.timeouts.template_hold,
+                cfg.huge_pages,
             ),
             stats: TableStats {
                 capacity: cfg.capacity,
@@ -162,6 +163,38 @@ impl ConnTable {
         self.outbound
             .find(h, |i| items[i as usize].matches_outbound(key))
             .map(ConnId)
+    }
+
+    /// Stage one of looking up a burst of packets: asks the CPU for the
+    /// index bucket where `key` (of direction `dir`) is kept, without
+    /// waiting for it. Returns the key's hash for stage two,
+    /// [`ConnTable::prefetch_entry`]. A hint: lookups are as correct
+    /// without it, only slower when the table is bigger than the caches.
+    #[inline]
+    pub fn prefetch_index(&self, key: &FlowKey, dir: Dir) -> u64 {
+        let h = self.hasher.hash_flow(key);
+        match dir {
+            Dir::Inbound => self.inbound.prefetch(h),
+            Dir::Outbound => self.outbound.prefetch(h),
+        }
+        h
+    }
+
+    /// Stage two: reads the bucket stage one asked for and asks the CPU
+    /// for the entries it points the hash at, so the lookup that follows
+    /// finds bucket and entry in cache.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64, dir: Dir) {
+        let items = &self.slab.items;
+        let fetch = |i: u32| {
+            if let Some(c) = items.get(i as usize) {
+                sluice_mem::prefetch(c);
+            }
+        };
+        match dir {
+            Dir::Inbound => self.inbound.candidates(hash, fetch),
+            Dir::Outbound => self.outbound.candidates(hash, fetch),
+        }
     }
 
     /// The connection behind `id`, if it is live.

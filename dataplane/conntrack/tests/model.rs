@@ -134,6 +134,7 @@ fn run(capacity: u32, tick_ms: u32, wheel_slots: u32, ops: Vec<Op>) {
         wheel_slots,
         hash_seed: 0x1234,
         timeouts: to,
+        huge_pages: false,
     })
     .unwrap();
     let mut m = Model::default();

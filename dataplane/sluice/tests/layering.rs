@@ -17,7 +17,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-model", &[]),
     ("sluice-core", &[]),
     ("sluice-sched", &["sluice-model"]),
-    ("sluice-conntrack", &["sluice-model"]),
+    ("sluice-mem", &[]),
+    ("sluice-conntrack", &["sluice-model", "sluice-mem"]),
     ("sluice-health", &["sluice-model"]),
     (
         "sluice-lb",

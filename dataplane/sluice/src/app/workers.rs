@@ -1,6 +1,7 @@
 //! Launching the workers: one per configured lcore, each with its queues
-//! on every port, its own connection table (with a random hash seed) and a
-//! reader of the configuration snapshots; and stopping them again.
+//! on every port, its own connection table (with a random hash seed,
+//! allocated on the worker's lcore) and a reader of the configuration
+//! snapshots; and stopping them again.
 
 use super::AppError;
 use crate::config::Config;
@@ -14,7 +15,7 @@ use sluice_lb::{Forwarder, ForwarderConfig, SharedStats, Snapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// The running workers of one scope.
 pub(crate) struct Crew<'scope> {
@@ -54,16 +55,26 @@ pub(crate) fn launch<'scope>(
             pool: common.pool.clone(),
             stop: common.stop.clone(),
         };
-        let worker = Worker::new(
-            id,
-            queues,
-            shared,
+        let config = forwarder_config(cfg, id)?;
+        let (stats, reader, poll) = (
+            common.stats.clone(),
             common.publisher.reader(id),
-            forwarder(cfg, id, common.stats)?,
             poll_config(cfg),
         );
-        crew.handles
-            .push(scope.launch(*lcore, move || worker.run())?);
+        crew.handles.push(scope.launch(*lcore, move || {
+            // Built here, on the worker's own lcore, so that the kernel's
+            // first-touch policy puts its connection table on that core's
+            // NUMA node.
+            let forwarder = match Forwarder::new(&config, stats) {
+                Ok(f) => f,
+                Err(e) => {
+                    // Not expected: the configuration was checked before.
+                    error!(worker = id, "no forwarder: {e}");
+                    return 1;
+                }
+            };
+            Worker::new(id, queues, shared, reader, forwarder, poll).run()
+        })?);
         info!(worker = id, lcore, "worker started");
         crew.entries.push(WorkerEntry {
             lcore: *lcore,
@@ -96,8 +107,9 @@ fn poll_config(cfg: &Config) -> PollConfig {
     }
 }
 
-/// Worker `id`'s forwarder, with its own connection table.
-fn forwarder(cfg: &Config, id: usize, stats: &Arc<SharedStats>) -> Result<Forwarder, AppError> {
+/// The settings of worker `id`'s forwarder, with its own connection
+/// table's (checked here, so that building it on the lcore cannot fail).
+fn forwarder_config(cfg: &Config, id: usize) -> Result<ForwarderConfig, AppError> {
     let d = &cfg.dataplane;
     let table = sluice_conntrack::TableConfig {
         capacity: d.connections,
@@ -111,7 +123,10 @@ fn forwarder(cfg: &Config, id: usize, stats: &Arc<SharedStats>) -> Result<Forwar
     let mut secret = [0u8; 16];
     getrandom::fill(&mut secret)
         .map_err(|e| AppError::Other(format!("no random SYN-cookie key from the OS: {e}")))?;
-    let config = ForwarderConfig {
+    table
+        .validate()
+        .map_err(|e| AppError::Other(format!("connection table: {e}")))?;
+    Ok(ForwarderConfig {
         syn_proxy: sluice_lb::synproxy::SynProxyConfig {
             threshold: d.syn_recv_threshold,
             secret,
@@ -124,8 +139,7 @@ fn forwarder(cfg: &Config, id: usize, stats: &Arc<SharedStats>) -> Result<Forwar
             reachable_ms: d.neighbour_reachable_secs as u64 * 1000,
             ..NudConfig::default()
         },
-    };
-    Forwarder::new(&config, stats.clone()).map_err(AppError::Other)
+    })
 }
 
 /// 64 bits from the operating system's random source.
