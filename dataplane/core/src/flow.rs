@@ -13,7 +13,7 @@
 
 use crate::drop_reason::DropReason;
 use crate::wire::{checksum, ethernet, icmp, ipv4, l4};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A parsed IPv4 packet. Offsets are from the start of the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +236,35 @@ fn parse_quoted(frame: &[u8], inner_l3: usize, end: usize) -> Option<IcmpError> 
     })
 }
 
+/// The protocol number and transport endpoints (source, destination) of
+/// an unfragmented IPv4 TCP or UDP frame, read with the fewest checks, or
+/// `None`. For looking ahead over a burst (prefetching a connection's
+/// entry) only: it checks no checksum or length beyond what it reads, so
+/// [`parse`] still decides what the frame is.
+#[inline]
+pub fn peek_endpoints(frame: &[u8]) -> Option<(u8, SocketAddrV4, SocketAddrV4)> {
+    let l3 = ethernet::HEADER_LEN;
+    if frame.len() < l3 + ipv4::MIN_HEADER_LEN
+        || ethernet::ethertype(frame) != ethernet::ETHERTYPE_IPV4
+        || frame[l3] >> 4 != 4
+    {
+        return None;
+    }
+    let proto = frame[l3 + 9];
+    let fragment = u16::from_be_bytes([frame[l3 + 6], frame[l3 + 7]]) & 0x3fff != 0;
+    if fragment || (proto != ipv4::PROTO_TCP && proto != ipv4::PROTO_UDP) {
+        return None;
+    }
+    let l4 = l3 + usize::from(frame[l3] & 0x0f) * 4;
+    let ports = frame.get(l4..l4 + 4)?;
+    let ip = |o: usize| Ipv4Addr::new(frame[o], frame[o + 1], frame[o + 2], frame[o + 3]);
+    Some((
+        proto,
+        SocketAddrV4::new(ip(l3 + 12), u16::from_be_bytes([ports[0], ports[1]])),
+        SocketAddrV4::new(ip(l3 + 16), u16::from_be_bytes([ports[2], ports[3]])),
+    ))
+}
+
 /// Test packet builders, shared with [`crate::nat`]'s tests. Checksums come
 /// from the [`crate::testing`] oracle, independent of
 /// [`crate::wire::checksum`].
@@ -427,6 +456,45 @@ mod tests {
         assert_eq!(p.total_len, 28);
         assert_eq!(p.ip_end(), 42);
         assert_eq!((p.sport, p.dport, p.tcp_flags), (40000, 53, 0));
+    }
+
+    #[test]
+    fn peek_reads_what_parse_reads_and_nothing_else() {
+        for s in [
+            tcp_spec(),
+            Spec::default(),
+            Spec {
+                ip_opts: vec![1, 1, 1, 0],
+                ..tcp_spec()
+            },
+        ] {
+            let f = frame(&s);
+            let p = parse(&f).unwrap();
+            let want = (
+                p.proto,
+                SocketAddrV4::new(p.src, p.sport),
+                SocketAddrV4::new(p.dst, p.dport),
+            );
+            assert_eq!(peek_endpoints(&f), Some(want));
+            // Short of the ports: nothing.
+            assert_eq!(peek_endpoints(&f[..p.l4 + 3]), None);
+        }
+        for s in [
+            Spec {
+                frag: 0x2000,
+                ..tcp_spec()
+            },
+            Spec {
+                frag: 0x0010,
+                ..Spec::default()
+            },
+            Spec {
+                proto: 47,
+                ..Spec::default()
+            },
+        ] {
+            assert_eq!(peek_endpoints(&frame(&s)), None, "{s:?}");
+        }
     }
 
     #[test]
@@ -668,6 +736,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(f in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse(&f);
+            let _ = peek_endpoints(&f);
         }
 
         // Arbitrary bytes behind a valid Ethernet + IPv4 header, so parsing

@@ -2,10 +2,14 @@
 //! classifies a frame, steers it to the worker that owns its flow, finds
 //! or schedules its connection, rewrites it (NAT) or re-addresses it (DR),
 //! routes it and resolves the next hop's MAC. It works on `&mut [u8]` and
-//! returns an [`Action`]; the worker moves the buffer accordingly.
+//! returns an [`Action`]; the worker moves the buffer accordingly. Over a
+//! burst, [`Forwarder::process_burst`] (or its stages, for a worker that
+//! holds mbufs) prefetches every packet's connection before deciding.
 
+mod burst;
 mod proxied;
 
+pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
 pub use proxied::SYN_OUTBOX;
 
 use crate::ingress;
@@ -142,6 +146,8 @@ pub struct Forwarder {
     synproxy: SynProxy,
     /// SYNs of proxied connections to send to reals.
     syns_out: Vec<(Action, [u8; SYN_LEN])>,
+    /// Table occupancy from which bursts are looked ahead at.
+    look_ahead_from: u32,
 }
 
 /// When a worker runs [`Forwarder::housekeeping`]: every
@@ -217,6 +223,7 @@ impl Forwarder {
             ),
             synproxy,
             syns_out: Vec::with_capacity(proxied::SYN_OUTBOX),
+            look_ahead_from: burst::LOOK_AHEAD_FROM,
         })
     }
 

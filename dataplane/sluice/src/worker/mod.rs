@@ -27,7 +27,7 @@ use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
 use sluice_lb::park::{ParkQueue, MAX_PARKED};
 use sluice_lb::pipeline::HousekeepingTimer;
 use sluice_lb::pipeline::SYN_OUTBOX;
-use sluice_lb::{Action, Forwarder, Snapshot, WorkerLbStats};
+use sluice_lb::{Action, Forwarder, Lookahead, Snapshot, WorkerLbStats, MAX_BURST};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -87,6 +87,9 @@ struct Engine<'port> {
     shared: Shared,
     lb: Arc<CachePadded<WorkerLbStats>>,
     forwarder: Forwarder,
+    /// Per packet of the RX burst being handled: where its connection is
+    /// indexed (stages 2 and 3 of `poll_rx`).
+    ahead: [Lookahead; MAX_BURST],
     poll: PollConfig,
     out: Out,
     held: HoldQueue<Mbuf>,
@@ -202,6 +205,7 @@ impl<'port> Worker<'port> {
                 shared,
                 lb: forwarder.stats_handle(),
                 forwarder,
+                ahead: [Lookahead::default(); MAX_BURST],
                 poll,
                 out: Out {
                     tx: batches(),
@@ -299,7 +303,10 @@ impl Engine<'_> {
             }
             got += n;
             // Stage 1: the data of every packet of the burst is prefetched
-            // (and its bytes counted) before stage 2 handles them.
+            // (and its bytes counted); stages 2 and 3 ask for each
+            // packet's index bucket, then its connection entry
+            // (`Forwarder::look_ahead`, `prefetch_entry`); stage 4 handles
+            // them, their lookups hitting the cache.
             let mut bytes = 0;
             for i in 0..n {
                 if let Some(m) = burst.get(i) {
@@ -310,6 +317,14 @@ impl Engine<'_> {
             let pc = &self.shared.counters.ports[p];
             pc.rx_packets.add(n as u64);
             pc.rx_bytes.add(bytes);
+            for (i, la) in self.ahead.iter_mut().enumerate().take(n) {
+                if let Some(m) = burst.get(i) {
+                    *la = self.forwarder.look_ahead(snap, m.data());
+                }
+            }
+            for la in &self.ahead[..n.min(MAX_BURST)] {
+                self.forwarder.prefetch_entry(*la);
+            }
             for m in burst.drain() {
                 self.handle(m, p, snap, now);
             }
