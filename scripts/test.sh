@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Sluice test: installs what is missing, checks formatting and
 # lints, builds the workspace, and runs unit, property, golden-packet and
-# network-namespace tests, then checks that nothing was left behind and
-# runs the perf kit's smoke round.
+# network-namespace tests, every benchmark's smoke run, the pipeline's
+# instruction counts against their committed baseline (perf/icount.py)
+# and the perf kit's smoke round, then checks that nothing was left
+# behind.
 #
 # Every step runs even when an earlier one failed (a failed build stops
 # what needs the build); failures, skipped tests and the counts are listed
@@ -85,6 +87,9 @@ if [[ $built -eq 1 ]]; then
     echo ">> bench smoke (each benchmark on tiny sizes; it checks every packet's action)"
     cargo test --workspace --locked --bench '*' 2>&1 | tee "$LOGS/bench-smoke.log"
     [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "bench smoke (cargo test --bench '*')"
+
+    echo ">> instruction counts (perf/icount.py: callgrind, each scenario within 5 % of perf/icount-baseline.json)"
+    python3 perf/icount.py || fail "instruction counts (perf/icount.py; a change that costs instructions on purpose runs perf/icount.py --update)"
 
     echo ">> perf kit smoke (generator + Sluice + testpmd over memif; checks loss, bad packets, drops)"
     if [[ $as_root -eq 1 ]]; then

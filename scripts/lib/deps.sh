@@ -26,6 +26,8 @@ SLUICE_APT_PACKAGES=(
     python3-scapy tshark
     # the SYN flood the SYN proxy is tested against (spoofed sources)
     hping3
+    # instructions per packet, counted (perf/icount.py, run by test.sh)
+    valgrind
 )
 
 missing=()

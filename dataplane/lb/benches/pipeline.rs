@@ -298,6 +298,11 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
 /// Worker 0 of 1, with a table of `capacity` connections and every next
 /// hop (the reals, the gateway towards the clients) already resolved.
 fn forwarder(capacity: u32, now: u64) -> Forwarder {
+    forwarder_on(capacity, now, true)
+}
+
+/// The same, its table on huge pages or not.
+fn forwarder_on(capacity: u32, now: u64, huge_pages: bool) -> Forwarder {
     let cfg = ForwarderConfig {
         syn_proxy: sluice_lb::synproxy::SynProxyConfig {
             threshold: 0,
@@ -307,6 +312,7 @@ fn forwarder(capacity: u32, now: u64) -> Forwarder {
         workers: 1,
         table: TableConfig {
             capacity,
+            huge_pages,
             ..TableConfig::default()
         },
         neighbours: 4096,
@@ -341,11 +347,11 @@ struct Bed {
 const NOW: u64 = 1_000_000;
 
 impl Bed {
-    fn new(mode: Mode, capacity: u32) -> Bed {
+    fn new(mode: Mode, capacity: u32, huge_pages: bool) -> Bed {
         Bed {
             mode,
             snap: snapshot(mode),
-            fwd: forwarder(capacity, NOW),
+            fwd: forwarder_on(capacity, NOW, huge_pages),
             reals: Vec::new(),
         }
     }
@@ -501,7 +507,7 @@ fn report(rows: &mut Vec<Row>, row: Row) -> usize {
         .map(|b| format!("  {:.1}x baseline", row.t.median / rows[b].t.median))
         .unwrap_or_default();
     println!(
-        "  {:<46} {:>9}  {:>8.2} ns/{}  {:>7.2} M{}/s  (runs {:.2}..{:.2}){ratio}",
+        "  {:<60} {:>9}  {:>8.2} ns/{}  {:>7.2} M{}/s  (runs {:.2}..{:.2}){ratio}",
         row.name,
         row.flows,
         row.t.median,
@@ -525,12 +531,24 @@ fn flows_label(n: u32) -> String {
     }
 }
 
-/// Scenarios 1 to 4: baselines, DR and NAT on established flows.
-fn established(plan: &Plan, rows: &mut Vec<Row>) {
-    let mut dr = Bed::new(Mode::Dr, plan.capacity);
-    let mut nat = Bed::new(Mode::Nat, plan.capacity);
+/// Packets per burst in the burst scenarios (a typical RX burst).
+const BURST: usize = 32;
+
+/// Scenarios 1 to 4: baselines, DR and NAT on established flows, each
+/// one packet at a time (`process`) and in bursts of [`BURST`]
+/// (`process_burst`). With `huge_pages` false, only the largest size and
+/// only the pipeline rows, tables on 4 KiB pages (the TLB's share).
+fn established(plan: &Plan, rows: &mut Vec<Row>, huge_pages: bool) {
+    let mut dr = Bed::new(Mode::Dr, plan.capacity, huge_pages);
+    let mut nat = Bed::new(Mode::Nat, plan.capacity, huge_pages);
     let mut open = 0;
-    for &n in &plan.sizes {
+    let sizes: &[u32] = if huge_pages {
+        &plan.sizes
+    } else {
+        &plan.sizes[plan.sizes.len() - 1..]
+    };
+    let pages = if huge_pages { "" } else { ", 4 KiB pages" };
+    for &n in sizes {
         let t = Instant::now();
         dr.establish(open..n);
         nat.establish(open..n);
@@ -540,124 +558,165 @@ fn established(plan: &Plan, rows: &mut Vec<Row>) {
         let replies = reply_frames(&order, &nat.reals);
         let label = flows_label(n);
         println!(
-            "{label} flows: {} connections per table (DR, NAT), setup {:.2} s",
+            "{label} flows: {} connections per table (DR, NAT){pages}, setup {:.2} s, {} MiB of this process on huge pages",
             n,
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            sluice_mem::huge_page_bytes().unwrap_or(0) >> 20,
         );
         let pkts = pristine.len();
 
         // Check one pass of each scenario's output before timing.
         check_outputs(&mut dr, &mut nat, &pristine, &replies, &order);
 
-        let mut swap = pristine.clone();
-        let b_inplace = report(
-            rows,
-            Row {
-                name: "baseline: 5-tuple swap, in place".into(),
-                flows: label.clone(),
-                t: measure(plan, pkts, || {
-                    let mut bad = 0;
-                    for f in swap.buf.chunks_exact_mut(STRIDE) {
-                        bad += u64::from(!five_tuple_swap(&mut f[..FRAME_LEN]));
-                    }
-                    bad
-                }),
-                baseline: None,
-                unit: "pkt",
-            },
-        );
-        black_box(&swap);
-        let b_copy = report(
-            rows,
-            Row {
-                name: "baseline: copy + 5-tuple swap".into(),
-                flows: label.clone(),
-                t: measure(plan, pkts, || {
-                    let mut bad = 0;
-                    let mut s = [0u8; FRAME_LEN];
-                    for f in pristine.buf.chunks_exact(STRIDE) {
-                        s.copy_from_slice(&f[..FRAME_LEN]);
-                        bad += u64::from(!five_tuple_swap(&mut s));
-                    }
-                    black_box(&s);
-                    bad
-                }),
-                baseline: None,
-                unit: "pkt",
-            },
-        );
+        let (b_inplace, b_copy) = if huge_pages {
+            baselines(plan, rows, &pristine, &label)
+        } else {
+            // Compared with the rows of the same flows on huge pages.
+            let find = |name: &str| rows.iter().position(|r| r.name == name && r.flows == label);
+            (
+                find("baseline: 5-tuple swap, in place"),
+                find("baseline: copy + 5-tuple swap"),
+            )
+        };
+        let row = |name: &str, t: Timing, baseline: Option<usize>| Row {
+            name: format!("{name}{pages}"),
+            flows: label.clone(),
+            t,
+            baseline,
+            unit: "pkt",
+        };
 
         let mut frames = pristine.clone();
         let (snap, fwd) = (&dr.snap, &mut dr.fwd);
+        let want = Action::Forward { port: 0 };
+        let t = measure(plan, pkts, || {
+            let mut bad = 0;
+            for f in frames.buf.chunks_exact_mut(STRIDE) {
+                // The last pass sent it to a real's MAC; it comes
+                // in addressed to the port again.
+                f[..6].copy_from_slice(&PORT0_MAC.0);
+                let a = fwd.process(snap, &mut f[..FRAME_LEN], 0, NOW);
+                bad += u64::from(a != want);
+            }
+            bad
+        });
+        report(rows, row("DR client->VIP ACK, in place", t, b_inplace));
+        let mut slices: Vec<&mut [u8]> = frames
+            .buf
+            .chunks_exact_mut(STRIDE)
+            .map(|f| &mut f[..FRAME_LEN])
+            .collect();
+        let mut actions = [want; BURST];
+        let t = measure(plan, pkts, || {
+            let mut bad = 0;
+            for burst in slices.chunks_mut(BURST) {
+                for f in burst.iter_mut() {
+                    f[..6].copy_from_slice(&PORT0_MAC.0);
+                }
+                fwd.process_burst(snap, burst, 0, NOW, &mut actions);
+                bad += actions[..burst.len()]
+                    .iter()
+                    .filter(|a| **a != want)
+                    .count() as u64;
+            }
+            bad
+        });
         report(
             rows,
-            Row {
-                name: "DR client->VIP ACK, in place".into(),
-                flows: label.clone(),
-                t: measure(plan, pkts, || {
-                    let mut bad = 0;
-                    for f in frames.buf.chunks_exact_mut(STRIDE) {
-                        // The last pass sent it to a real's MAC; it comes
-                        // in addressed to the port again.
-                        f[..6].copy_from_slice(&PORT0_MAC.0);
-                        let a = fwd.process(snap, &mut f[..FRAME_LEN], 0, NOW);
-                        bad += u64::from(a != Action::Forward { port: 0 });
-                    }
-                    bad
-                }),
-                baseline: Some(b_inplace),
-                unit: "pkt",
-            },
+            row("DR client->VIP ACK, in place, bursts", t, b_inplace),
         );
+        drop(slices);
         drop(frames);
 
         let (snap, fwd) = (&nat.snap, &mut nat.fwd);
-        report(
-            rows,
-            Row {
-                name: "NAT client->VIP ACK, copy + process".into(),
-                flows: label.clone(),
-                t: measure(plan, pkts, || {
-                    let mut bad = 0;
-                    let mut s = [0u8; FRAME_LEN];
-                    for f in pristine.buf.chunks_exact(STRIDE) {
-                        s.copy_from_slice(&f[..FRAME_LEN]);
-                        let a = fwd.process(snap, &mut s, 0, NOW);
-                        bad += u64::from(a != Action::Forward { port: 1 });
+        for (name, input, rx, want) in [
+            ("NAT client->VIP ACK, copy + process", &pristine, 0, 1),
+            ("NAT real->client ACK, copy + process", &replies, 1, 0),
+        ] {
+            let want = Action::Forward { port: want };
+            let t = measure(plan, pkts, || {
+                let mut bad = 0;
+                let mut s = [0u8; FRAME_LEN];
+                for f in input.buf.chunks_exact(STRIDE) {
+                    s.copy_from_slice(&f[..FRAME_LEN]);
+                    let a = fwd.process(snap, &mut s, rx, NOW);
+                    bad += u64::from(a != want);
+                }
+                black_box(&s);
+                bad
+            });
+            report(rows, row(name, t, b_copy));
+            let mut actions = [want; BURST];
+            let t = measure(plan, pkts, || {
+                let mut bad = 0;
+                let mut s = [[0u8; FRAME_LEN]; BURST];
+                for burst in input.buf.chunks(STRIDE * BURST) {
+                    let k = burst.len() / STRIDE;
+                    for (d, f) in s.iter_mut().zip(burst.chunks_exact(STRIDE)) {
+                        d.copy_from_slice(&f[..FRAME_LEN]);
                     }
-                    black_box(&s);
-                    bad
-                }),
-                baseline: Some(b_copy),
-                unit: "pkt",
-            },
-        );
-        report(
-            rows,
-            Row {
-                name: "NAT real->client ACK, copy + process".into(),
-                flows: label.clone(),
-                t: measure(plan, pkts, || {
-                    let mut bad = 0;
-                    let mut s = [0u8; FRAME_LEN];
-                    for f in replies.buf.chunks_exact(STRIDE) {
-                        s.copy_from_slice(&f[..FRAME_LEN]);
-                        let a = fwd.process(snap, &mut s, 1, NOW);
-                        bad += u64::from(a != Action::Forward { port: 0 });
-                    }
-                    black_box(&s);
-                    bad
-                }),
-                baseline: Some(b_copy),
-                unit: "pkt",
-            },
-        );
+                    fwd.process_burst(snap, &mut s[..k], rx, NOW, &mut actions);
+                    bad += actions[..k].iter().filter(|a| **a != want).count() as u64;
+                }
+                black_box(&s);
+                bad
+            });
+            report(rows, row(&format!("{name}, bursts"), t, b_copy));
+        }
     }
     for b in [&dr, &nat] {
         assert_eq!(b.fwd.table().len(), plan.sizes[1], "{:?} table", b.mode);
         assert_eq!(b.fwd.stats().stateless_forwards.get(), 0);
         assert_eq!(b.fwd.stats().held_for_arp.get(), 0);
     }
+}
+
+/// The two baselines on `pristine`; returns their rows.
+fn baselines(
+    plan: &Plan,
+    rows: &mut Vec<Row>,
+    pristine: &Frames,
+    label: &str,
+) -> (Option<usize>, Option<usize>) {
+    let pkts = pristine.len();
+    let mut swap = pristine.clone();
+    let b_inplace = report(
+        rows,
+        Row {
+            name: "baseline: 5-tuple swap, in place".into(),
+            flows: label.to_string(),
+            t: measure(plan, pkts, || {
+                let mut bad = 0;
+                for f in swap.buf.chunks_exact_mut(STRIDE) {
+                    bad += u64::from(!five_tuple_swap(&mut f[..FRAME_LEN]));
+                }
+                bad
+            }),
+            baseline: None,
+            unit: "pkt",
+        },
+    );
+    black_box(&swap);
+    let b_copy = report(
+        rows,
+        Row {
+            name: "baseline: copy + 5-tuple swap".into(),
+            flows: label.to_string(),
+            t: measure(plan, pkts, || {
+                let mut bad = 0;
+                let mut s = [0u8; FRAME_LEN];
+                for f in pristine.buf.chunks_exact(STRIDE) {
+                    s.copy_from_slice(&f[..FRAME_LEN]);
+                    bad += u64::from(!five_tuple_swap(&mut s));
+                }
+                black_box(&s);
+                bad
+            }),
+            baseline: None,
+            unit: "pkt",
+        },
+    );
+    (Some(b_inplace), Some(b_copy))
 }
 
 /// Runs each scenario once on copies and checks what comes out: DR keeps
@@ -698,7 +757,7 @@ fn check_outputs(dr: &mut Bed, nat: &mut Bed, acks: &Frames, replies: &Frames, o
 /// the first time); the timed runs reuse the table after expiring every
 /// connection, as a long-running worker does.
 #[inline(never)]
-fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
+fn new_connections(plan: &Plan, rows: &mut Vec<Row>, bursts: bool) {
     let n = plan.syns;
     let snap = snapshot(Mode::Nat);
     let t = Instant::now();
@@ -716,16 +775,16 @@ fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
         let now = NOW + run as u64 * 200_000;
         learn_neighbours(&mut fwd, now);
         assert_eq!(fwd.table().len(), 0);
-        let mut bad = 0u64;
-        let mut s = [0u8; FRAME_LEN];
         let t0 = Instant::now();
-        for f in syns.buf.chunks_exact(STRIDE) {
-            s.copy_from_slice(&f[..FRAME_LEN]);
-            let a = fwd.process(&snap, &mut s, 0, now);
-            bad += u64::from(a != Action::Forward { port: 1 });
-        }
+        let bad = syn_pass(
+            &mut fwd,
+            &snap,
+            &syns,
+            now,
+            bursts,
+            Action::Forward { port: 1 },
+        );
         let el = t0.elapsed();
-        black_box(&s);
         assert_eq!(bad, 0, "SYNs with an unexpected action");
         assert_eq!(fwd.table().len(), n, "connections created");
         assert_eq!(fwd.stats().stateless_forwards.get(), 0);
@@ -751,7 +810,10 @@ fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
     report(
         rows,
         Row {
-            name: "NAT new connection (SYN), copy + process".into(),
+            name: format!(
+                "NAT new connection (SYN), copy + process{}",
+                if bursts { ", bursts" } else { "" }
+            ),
             flows: format!("{}->{}", flows_label(n), flows_label(plan.syn_capacity)),
             t: Timing {
                 median: ns[ns.len() / 2],
@@ -762,6 +824,42 @@ fn new_connections(plan: &Plan, rows: &mut Vec<Row>) {
             unit: "conn",
         },
     );
+}
+
+/// One pass of `syns` through `fwd`, one by one or in bursts of
+/// [`BURST`], each copied into a scratch buffer first; returns how many
+/// got another action than `want`.
+fn syn_pass(
+    fwd: &mut Forwarder,
+    snap: &Snapshot,
+    syns: &Frames,
+    now: u64,
+    bursts: bool,
+    want: Action,
+) -> u64 {
+    let mut bad = 0u64;
+    if bursts {
+        let mut s = [[0u8; FRAME_LEN]; BURST];
+        let mut actions = [want; BURST];
+        for burst in syns.buf.chunks(STRIDE * BURST) {
+            let k = burst.len() / STRIDE;
+            for (d, f) in s.iter_mut().zip(burst.chunks_exact(STRIDE)) {
+                d.copy_from_slice(&f[..FRAME_LEN]);
+            }
+            fwd.process_burst(snap, &mut s[..k], 0, now, &mut actions);
+            bad += actions[..k].iter().filter(|a| **a != want).count() as u64;
+        }
+        black_box(&s);
+    } else {
+        let mut s = [0u8; FRAME_LEN];
+        for f in syns.buf.chunks_exact(STRIDE) {
+            s.copy_from_slice(&f[..FRAME_LEN]);
+            let a = fwd.process(snap, &mut s, 0, now);
+            bad += u64::from(a != want);
+        }
+        black_box(&s);
+    }
+    bad
 }
 
 /// `n` SYNs from distinct clients to the VIP.
@@ -786,7 +884,7 @@ fn syn_frames(n: u32) -> Frames {
 /// SYNs to a service proxied at all times: each answered with a cookie in
 /// place, nothing entered in the table.
 #[inline(never)]
-fn syn_cookies(plan: &Plan, rows: &mut Vec<Row>) {
+fn syn_cookies(plan: &Plan, rows: &mut Vec<Row>, bursts: bool) {
     let n = plan.syns;
     let snap = snapshot_with(Mode::Nat, SynProxyMode::On);
     let mut fwd = forwarder(plan.syn_capacity, NOW);
@@ -794,16 +892,10 @@ fn syn_cookies(plan: &Plan, rows: &mut Vec<Row>) {
     println!("SYN cookies: {n} SYNs to a service with syn_proxy = \"on\"");
     let mut ns = Vec::new();
     for _ in 0..=plan.runs {
-        let mut bad = 0u64;
-        let mut s = [0u8; FRAME_LEN];
         let t0 = Instant::now();
-        for f in syns.buf.chunks_exact(STRIDE) {
-            s.copy_from_slice(&f[..FRAME_LEN]);
-            let a = fwd.process(&snap, &mut s, 0, NOW);
-            bad += u64::from(a != Action::Reply(Handled::SynCookie));
-        }
+        let want = Action::Reply(Handled::SynCookie);
+        let bad = syn_pass(&mut fwd, &snap, &syns, NOW, bursts, want);
         let el = t0.elapsed();
-        black_box(&s);
         assert_eq!(bad, 0, "SYNs not answered with a cookie");
         assert_eq!(fwd.table().len(), 0, "a cookie leaves nothing behind");
         ns.push(el.as_nanos() as f64 / f64::from(n));
@@ -813,7 +905,10 @@ fn syn_cookies(plan: &Plan, rows: &mut Vec<Row>) {
     report(
         rows,
         Row {
-            name: "NAT SYN answered with a cookie, copy + process".into(),
+            name: format!(
+                "NAT SYN answered with a cookie, copy + process{}",
+                if bursts { ", bursts" } else { "" }
+            ),
             flows: flows_label(n),
             t: Timing {
                 median: ns[ns.len() / 2],
@@ -838,8 +933,139 @@ fn machine() -> String {
     format!("{model}, {cpus} logical CPUs (from /proc/cpuinfo)")
 }
 
+/// Scenarios of the instruction count (`--icount NAME`, run under
+/// callgrind by perf/icount.py).
+const ICOUNT_SCENARIOS: &[&str] = &[
+    "dr_ack",
+    "dr_ack_burst",
+    "nat_in",
+    "nat_in_burst",
+    "nat_out",
+    "nat_out_burst",
+    "conn_new",
+    "conn_new_burst",
+    "syn_cookie",
+];
+
+/// Flows (and SYNs) of an instruction-count scenario: small, since
+/// callgrind runs some 50 times slower than the CPU; instructions per
+/// packet hardly depend on the table's size.
+const ICOUNT_FLOWS: u32 = 4096;
+
+/// What callgrind counts: everything inside this function (perf/icount.py
+/// passes `--toggle-collect=*icount_measured*`). Returns what `f` returns.
+#[inline(never)]
+fn icount_measured<F: FnMut() -> u64>(mut f: F) -> u64 {
+    f()
+}
+
+/// Sets up scenario `name` and runs two passes of its packets inside
+/// [`icount_measured`]; prints how many packets that was. Every packet
+/// must get the scenario's action. The burst scenarios always look ahead
+/// (whatever the table's size), so their count includes that work.
+/// `conn_new`: one pass of a SYN and an ACK from each of
+/// [`ICOUNT_FLOWS`] new clients, then every connection expired; it
+/// prints the connections too (its unit).
+fn icount(name: &str) {
+    let n = ICOUNT_FLOWS;
+    let burst = name.ends_with("_burst");
+    let (mut bed, frames, rx, want) = match name.trim_end_matches("_burst") {
+        "dr_ack" | "nat_in" | "nat_out" => {
+            let mode = if name.starts_with("dr") {
+                Mode::Dr
+            } else {
+                Mode::Nat
+            };
+            let mut bed = Bed::new(mode, 4 * n, true);
+            bed.establish(0..n);
+            let order = permutation(n, 0x1c0u64);
+            let (frames, rx, port) = match name.trim_end_matches("_burst") {
+                "dr_ack" => (ack_frames(&order), 0, 0),
+                "nat_in" => (ack_frames(&order), 0, 1),
+                _ => (reply_frames(&order, &bed.reals), 1, 0),
+            };
+            (bed, frames, rx, Action::Forward { port })
+        }
+        "conn_new" => (
+            Bed::new(Mode::Nat, 4 * n, true),
+            new_conn_frames(n),
+            0,
+            Action::Forward { port: 1 },
+        ),
+        "syn_cookie" => {
+            let mut bed = Bed::new(Mode::Nat, 4 * n, true);
+            bed.snap = snapshot_with(Mode::Nat, SynProxyMode::On);
+            (bed, syn_frames(n), 0, Action::Reply(Handled::SynCookie))
+        }
+        _ => panic!("no scenario {name}; scenarios: {ICOUNT_SCENARIOS:?}"),
+    };
+    if burst {
+        bed.fwd.look_ahead_from(0);
+    }
+    let conns = name.starts_with("conn_new");
+    let passes = if conns { 1 } else { 2 };
+    let mut actions = [want; BURST];
+    let mut s = [[0u8; FRAME_LEN]; BURST];
+    let (snap, fwd) = (&bed.snap, &mut bed.fwd);
+    let mut now = NOW;
+    let bad = icount_measured(|| {
+        let mut bad = 0;
+        for _ in 0..passes {
+            for chunk in frames.buf.chunks(STRIDE * BURST) {
+                let k = chunk.len() / STRIDE;
+                for (d, f) in s.iter_mut().zip(chunk.chunks_exact(STRIDE)) {
+                    d.copy_from_slice(&f[..FRAME_LEN]);
+                }
+                if burst {
+                    fwd.process_burst(snap, &mut s[..k], rx, now, &mut actions);
+                } else {
+                    for (a, f) in actions.iter_mut().zip(s[..k].iter_mut()) {
+                        *a = fwd.process(snap, f, rx, now);
+                    }
+                }
+                bad += actions[..k].iter().filter(|a| **a != want).count() as u64;
+            }
+            if conns {
+                // Past the ESTABLISHED timeout: every connection expires.
+                now += 1_000_000;
+                while !fwd.table().is_empty() {
+                    fwd.housekeeping(snap, now, || true);
+                }
+            }
+        }
+        bad
+    });
+    black_box(&s);
+    assert_eq!(bad, 0, "{name}: packets with an unexpected action");
+    println!("packets: {}", passes * frames.len());
+    if conns {
+        println!("connections: {n}");
+    }
+}
+
+/// A SYN from each of `n` new clients, then an ACK from each.
+fn new_conn_frames(n: u32) -> Frames {
+    let mut fr = Frames::new(2 * n as usize);
+    for i in 0..n {
+        let c = client(NEW_CLIENTS, i);
+        let at = i as usize;
+        write_tcp(fr.get_mut(at), PORT0_MAC, GW_MAC, c, VIP, TCP_SYN, i, 0);
+        let at = (n + i) as usize;
+        write_tcp(fr.get_mut(at), PORT0_MAC, GW_MAC, c, VIP, TCP_ACK, i + 1, 1);
+    }
+    fr
+}
+
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--icount") {
+        match args.get(i + 1) {
+            Some(name) => icount(name),
+            None => println!("scenarios: {}", ICOUNT_SCENARIOS.join(" ")),
+        }
+        return;
+    }
+    let full = args.iter().any(|a| a == "--bench");
     let plan = if full { FULL } else { SMOKE };
     println!("sluice-lb pipeline benchmark: Forwarder::process, no I/O, one worker, one core");
     println!("machine: {}", machine());
@@ -852,10 +1078,20 @@ fn main() {
         plan.run.as_millis()
     );
     let t = Instant::now();
+    if !full {
+        // The instruction-count scenarios run too, natively, so that the
+        // smoke test checks their packets' actions.
+        for name in ICOUNT_SCENARIOS {
+            icount(name);
+        }
+    }
     let mut rows = Vec::new();
-    established(&plan, &mut rows);
-    new_connections(&plan, &mut rows);
-    syn_cookies(&plan, &mut rows);
+    established(&plan, &mut rows, true);
+    established(&plan, &mut rows, false);
+    for bursts in [false, true] {
+        new_connections(&plan, &mut rows, bursts);
+        syn_cookies(&plan, &mut rows, bursts);
+    }
 
     println!();
     println!("| scenario | flows | ns/pkt | Mpps | vs baseline | runs min..max ns |");
