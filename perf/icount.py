@@ -107,13 +107,13 @@ def main():
         b = base.get(name, {}).get("instructions")
         change = (c["instructions"] / b - 1) if b else None
         print(f"{name:<16} {unit.rstrip('s'):<11} {c['instructions']:>11.1f} "
-              f"{b if b else '-':>10} "
+              f"{f'{b:.1f}' if b else '-':>10} "
               f"{'' if change is None else f'{change:+.1%}':>8} {c['ll_misses']:>15.3f}")
         if b is None:
             failures.append(f"{name}: not in the baseline")
         elif change > TOLERANCE:
             failures.append(f"{name}: {c['instructions']:.1f} instructions per "
-                            f"{unit.rstrip('s')}, {change:+.1%} over the baseline's {b}")
+                            f"{unit.rstrip('s')}, {change:+.1%} over the baseline's {b:.1f}")
     if a.update:
         with open(BASELINE, "w") as f:
             json.dump({

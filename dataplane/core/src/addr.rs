@@ -122,9 +122,36 @@ impl FromStr for Ipv4Prefix {
     }
 }
 
+/// Addresses up to which [`contains_sorted`] scans instead of bisecting.
+const SCAN_UP_TO: usize = 16;
+
+/// Whether `set`, sorted, holds `ip`: a scan of 4-byte compares while the
+/// set is short (a port's addresses, a few VIPs), a binary search beyond.
+#[inline(always)]
+pub fn contains_sorted(set: &[Ipv4Addr], ip: Ipv4Addr) -> bool {
+    if set.len() <= SCAN_UP_TO {
+        set.contains(&ip)
+    } else {
+        set.binary_search(&ip).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_sorted_scans_short_sets_and_bisects_long_ones() {
+        for n in [0u32, 1, 5, 16, 17, 300] {
+            let set: Vec<Ipv4Addr> = (0..n)
+                .map(|i| Ipv4Addr::from(0x0a00_0000 + 3 * i))
+                .collect();
+            for probe in 0..(3 * n + 3) {
+                let ip = Ipv4Addr::from(0x0a00_0000 + probe);
+                assert_eq!(contains_sorted(&set, ip), set.contains(&ip), "{n} {ip}");
+            }
+        }
+    }
 
     #[test]
     fn mac_round_trip() {

@@ -35,5 +35,5 @@ pub mod testing;
 pub mod time_exceeded;
 pub mod wire;
 
-pub use addr::{Ipv4Prefix, MacAddr};
+pub use addr::{contains_sorted, Ipv4Prefix, MacAddr};
 pub use drop_reason::DropReason;

@@ -89,7 +89,7 @@ impl LocalPort {
     /// Whether `ip` is one of the port's addresses.
     #[inline(always)]
     pub fn owns(&self, ip: Ipv4Addr) -> bool {
-        self.addrs.binary_search(&ip).is_ok()
+        crate::addr::contains_sorted(&self.addrs, ip)
     }
 
     /// Handles one received frame addressed to the appliance itself.

@@ -52,7 +52,7 @@ impl Martians {
     /// Whether no packet may come from `src`.
     #[inline(always)]
     pub fn contains(&self, src: Ipv4Addr) -> bool {
-        hygiene::is_martian_source(src) || self.addrs.binary_search(&src).is_ok()
+        hygiene::is_martian_source(src) || sluice_core::contains_sorted(&self.addrs, src)
     }
 }
 

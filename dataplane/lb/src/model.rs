@@ -403,7 +403,7 @@ impl ServiceTable {
     /// Whether `ip` is a VIP of some service.
     #[inline]
     pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
-        self.vips.binary_search(&ip).is_ok()
+        sluice_core::contains_sorted(&self.vips, ip)
     }
 
     /// Whether service slot `s` is configured.

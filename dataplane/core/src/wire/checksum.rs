@@ -3,20 +3,40 @@
 //! `HC' = ~(~HC + ~m + m')`).
 
 /// Adds `data` as big-endian 16-bit words to a running 32-bit sum (an odd
-/// trailing byte is padded with zero).
+/// trailing byte is padded with zero). The result is congruent to the
+/// 16-bit ones' complement sum modulo 0xffff and zero only when `acc` and
+/// `data` are all zeros; [`fold`] makes it the 16-bit sum.
+///
+/// It reads 8 bytes at a time into a 64-bit accumulator: a big-endian
+/// 32-bit word `hi * 2^16 + lo` is congruent to `hi + lo` modulo 0xffff
+/// (2^16 is 1 there), and folding 64 bits into 32 with end-around carry
+/// keeps the sum modulo 2^32 - 1, a multiple of 0xffff. A 20-byte IPv4
+/// header takes a handful of additions instead of ten 16-bit steps.
 #[inline]
-pub fn sum(data: &[u8], mut acc: u32) -> u32 {
-    let mut chunks = data.chunks_exact(2);
+pub fn sum(data: &[u8], acc: u32) -> u32 {
+    let mut wide = u64::from(acc);
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        acc = acc.wrapping_add(u16::from_be_bytes([c[0], c[1]]) as u32);
-        if acc & 0x8000_0000 != 0 {
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // At most 2^33 per step: no overflow below 2^31 steps (16 GiB).
+        wide += (w >> 32) + (w & 0xffff_ffff);
     }
-    if let [b] = chunks.remainder() {
-        acc = acc.wrapping_add((*b as u32) << 8);
+    let mut rest = chunks.remainder();
+    if let [a, b, c, d, tail @ ..] = rest {
+        wide += u64::from(u32::from_be_bytes([*a, *b, *c, *d]));
+        rest = tail;
     }
-    acc
+    if let [a, b, tail @ ..] = rest {
+        wide += u64::from(u16::from_be_bytes([*a, *b]));
+        rest = tail;
+    }
+    if let [b] = rest {
+        wide += u64::from(*b) << 8;
+    }
+    while wide >> 32 != 0 {
+        wide = (wide & 0xffff_ffff) + (wide >> 32);
+    }
+    wide as u32
 }
 
 /// Folds a 32-bit sum into 16 bits with end-around carry.
@@ -77,6 +97,29 @@ mod tests {
     }
 
     proptest! {
+        /// The checksum of any bytes, after any running sum, is the one
+        /// the independent oracle computes 16 bits at a time.
+        #[test]
+        fn sum_matches_the_oracle(data in proptest::collection::vec(any::<u8>(), 0..200),
+                                  acc in prop_oneof![Just(0u32), any::<u32>()],
+                                  split in 0usize..200) {
+            let oracle = |d: &[u8], acc: u32| {
+                let mut s = u64::from(acc);
+                for c in d.chunks(2) {
+                    s += u64::from(c[0]) << 8 | u64::from(*c.get(1).unwrap_or(&0));
+                }
+                while s > 0xffff {
+                    s = (s & 0xffff) + (s >> 16);
+                }
+                s as u16
+            };
+            prop_assert_eq!(fold(sum(&data, acc)), oracle(&data, acc));
+            // Summed in two parts (the first of even length), the same.
+            let cut = (split.min(data.len())) & !1;
+            let two = sum(&data[cut..], sum(&data[..cut], acc));
+            prop_assert_eq!(fold(two), oracle(&data, acc));
+        }
+
         #[test]
         fn incremental16_matches_full(mut data in proptest::collection::vec(any::<u8>(), 4..64),
                                       idx in 0usize..30, new in any::<u16>()) {
