@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::counters::WorkerCounters;
 use crate::inventory::WorkerEntry;
 use crate::snapshot::Publisher;
-use crate::worker::{PollConfig, PortQueues, Rings, Shared, Worker};
+use crate::worker::{HandOffs, PollConfig, PortQueues, Rings, Shared, Worker};
 use sluice_core::neigh::NudConfig;
 use sluice_dpdk::{Eal, LcoreHandle, Mempool, Scope};
 use sluice_lb::{Forwarder, ForwarderConfig, SharedStats, Snapshot};
@@ -47,7 +47,15 @@ pub(crate) fn launch<'scope>(
         handles: Vec::new(),
         stop: common.stop.clone(),
     };
-    for (id, (lcore, queues)) in cfg.dataplane.workers.iter().zip(queues).enumerate() {
+    let handoffs = HandOffs::for_workers(cfg.dataplane.workers.len());
+    for (id, ((lcore, queues), handoffs)) in cfg
+        .dataplane
+        .workers
+        .iter()
+        .zip(queues)
+        .zip(handoffs)
+        .enumerate()
+    {
         let counters = Arc::new(WorkerCounters::new());
         let shared = Shared {
             counters: counters.clone(),
@@ -73,7 +81,7 @@ pub(crate) fn launch<'scope>(
                     return 1;
                 }
             };
-            Worker::new(id, queues, shared, reader, forwarder, poll).run()
+            Worker::new(id, queues, shared, reader, forwarder, handoffs, poll).run()
         })?);
         info!(worker = id, lcore, "worker started");
         crew.entries.push(WorkerEntry {

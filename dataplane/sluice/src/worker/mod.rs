@@ -12,7 +12,7 @@
 
 mod rings;
 
-pub use rings::{Rings, HANDOFF_RING};
+pub use rings::{HandOffs, Rings, HANDOFF_RING};
 
 use crate::conn_list::ConnScan;
 use crate::counters::WorkerCounters;
@@ -87,6 +87,8 @@ struct Engine<'port> {
     shared: Shared,
     lb: Arc<CachePadded<WorkerLbStats>>,
     forwarder: Forwarder,
+    /// This worker's ends of the packet hand-off rings.
+    handoffs: HandOffs,
     /// Per packet of the RX burst being handled: where its connection is
     /// indexed (stages 2 and 3 of `poll_rx`).
     ahead: [Lookahead; MAX_BURST],
@@ -187,6 +189,7 @@ impl<'port> Worker<'port> {
         shared: Shared,
         snapshot: Reader<Snapshot>,
         forwarder: Forwarder,
+        handoffs: HandOffs,
         poll: PollConfig,
     ) -> Worker<'port> {
         let (nports, nworkers) = (ports.len(), shared.rings.workers());
@@ -205,6 +208,7 @@ impl<'port> Worker<'port> {
                 shared,
                 lb: forwarder.stats_handle(),
                 forwarder,
+                handoffs,
                 ahead: [Lookahead::default(); MAX_BURST],
                 poll,
                 out: Out {
@@ -352,17 +356,15 @@ impl Engine<'_> {
 
     /// Packets other workers handed to this one, a burst from each.
     fn poll_handoff(&mut self, snap: &Snapshot, now: u64) -> usize {
-        let (mut got, id) = (0, self.id);
-        for from in (0..self.shared.rings.workers()).filter(|f| *f != id) {
-            for _ in 0..self.poll.burst {
-                let Some((m, p)) = self.shared.rings.take_handed(from, self.id) else {
-                    break;
-                };
-                got += 1;
-                self.lb.handoff_in.add(1);
-                self.handle(m, p, snap, now);
-            }
+        let (mut got, id, burst) = (0, self.id, self.poll.burst);
+        // Out of `self` while its packets are handled (a handed packet is
+        // never handed on: this worker owns its flow).
+        let mut handoffs = std::mem::take(&mut self.handoffs);
+        for from in (0..handoffs.workers()).filter(|f| *f != id) {
+            got += handoffs.take_from(from, burst, |m, p| self.handle(m, p, snap, now));
         }
+        self.handoffs = handoffs;
+        self.lb.handoff_in.add(got as u64);
         got
     }
 
@@ -402,12 +404,10 @@ impl Engine<'_> {
                 }
             }
             Action::ToKernel => self.out.pass_up(rx_port, m, c),
-            Action::HandOff { worker } => {
-                match self.shared.rings.hand_off(self.id, worker, m, rx_port) {
-                    Ok(()) => self.lb.handoff_out.add(1),
-                    Err(m) => self.out.discard(m, DropReason::HandoffFull, c),
-                }
-            }
+            Action::HandOff { worker } => match self.handoffs.hand_off(worker, m, rx_port) {
+                Ok(()) => self.lb.handoff_out.add(1),
+                Err(m) => self.out.discard(m, DropReason::HandoffFull, c),
+            },
             Action::Drop(r) => self.out.discard(m, r, c),
         }
     }
@@ -672,9 +672,7 @@ impl Engine<'_> {
     fn shutdown(mut self) {
         self.held.drain().for_each(drop);
         self.parked.drain().for_each(drop);
-        for from in 0..self.shared.rings.workers() {
-            while self.shared.rings.take_handed(from, self.id).is_some() {}
-        }
+        self.handoffs.drain();
     }
 }
 
