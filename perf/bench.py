@@ -11,9 +11,12 @@ was disturbed). Reported per scenario: forwarded Mpps of each, busy cycles
 per packet of each (testpmd --record-core-cycles; Sluice's busy_cycles /
 rx packets), and the ratio Sluice / testpmd as median with min-max.
 
-Writes perf/out/bench-<date>.json, PNG plots (throughput against flows,
-latency CDF) when matplotlib is available, and with --append-results a
-dated section in perf/RESULTS.md. `--smoke` runs one short round of one
+Also reported: hand-offs between workers per packet and Sluice's drops by
+reason. Writes perf/out/bench-<date>.json, an SVG of busy cycles per packet
+against flows (1k to 4M, log scale, both sides; no plotting library
+needed), PNG plots (throughput against flows, latency CDF) when matplotlib
+is available, and with --append-results a dated section in
+perf/RESULTS.md. `--smoke` runs one short round of one
 scenario at a modest rate (seconds; used by scripts/test.sh; no timing
 assertions: it fails unless the whole offered load came back, with no bad
 packet and no drop in Sluice).
@@ -45,8 +48,14 @@ SCENARIOS = [
     ("dr-1k-64", "dr", "udp", 1_000, 64, 0),
     ("nat-1k-64", "nat", "udp", 1_000, 64, 0),
     ("nat-1k-1518", "nat", "udp", 1_000, 1518, 0),
+    ("dr-10k-64", "dr", "udp", 10_000, 64, 0),
+    ("nat-10k-64", "nat", "udp", 10_000, 64, 0),
+    ("dr-100k-64", "dr", "udp", 100_000, 64, 0),
+    ("nat-100k-64", "nat", "udp", 100_000, 64, 0),
     ("dr-1m-64", "dr", "udp", 1_000_000, 64, 0),
     ("nat-1m-64", "nat", "udp", 1_000_000, 64, 0),
+    ("dr-4m-64", "dr", "udp", 4_000_000, 64, 0),
+    ("nat-4m-64", "nat", "udp", 4_000_000, 64, 0),
     ("nat-new-flows-64", "nat", "tcp", 100_000, 64, 1_000_000),
 ]
 
@@ -254,11 +263,13 @@ def run_sluice(args, sc, rate, duration):
         w = st["workers"][0]
         rx = w["traffic"]["rx_packets"]
         cpp = w["busy_cycles"] / rx if rx else None
+        handoffs = sum(x.get("handoff_out", 0) for x in st["workers"])
         res = rep["result"]
         return {"mpps": res["rx_mpps"], "tx_mpps": res["tx_mpps"], "loss_pct": res["loss_pct"],
                 "tx_packets": res["tx_packets"], "rx_packets": res["rx_packets"], "lost": res["lost"],
                 "bad": res["bad_total"], "bad_by_reason": res.get("bad"), "cycles_per_packet": cpp,
                 "new_conns_per_sec": (w["conntrack"]["inserts"] - before) / max(t1 - t0, 1e-9),
+                "handoffs_per_packet": handoffs / rx if rx else None,
                 # Drops in the measured window (the first packets may wait
                 # for ARP before it).
                 "drops": {k: v - w0["drops"].get(k, 0) for k, v in w["drops"].items()
@@ -289,6 +300,11 @@ def summarise(rounds):
                                         if x["sluice"]["cycles_per_packet"]]),
         "mpps_ratio": mm(ratios), "cycles_ratio": mm(cyc),
         "sluice_new_conns_per_sec": mm([x["sluice"]["new_conns_per_sec"] for x in kept]),
+        "sluice_handoffs_per_packet": mm([x["sluice"]["handoffs_per_packet"] for x in kept
+                                          if x["sluice"].get("handoffs_per_packet") is not None]),
+        # Every drop reason of any kept round, summed over the rounds.
+        "sluice_drops": {k: sum(x["sluice"]["drops"].get(k, 0) for x in kept)
+                         for k in sorted({k for x in kept for k in x["sluice"]["drops"]})},
     }
 
 
@@ -303,6 +319,71 @@ def machine():
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+
+
+def svg_cycles_vs_flows(results, outdir):
+    """Cycles per packet against flows (log x), Sluice DR and NAT and the
+    testpmd baseline, 64-byte packets: an SVG written without any plotting
+    library. Returns the file, or None without data."""
+    series = []
+    for mode, colour in (("dr", "#1f77b4"), ("nat", "#d62728")):
+        for who, key, dash in (("Sluice", "sluice_cycles_per_packet", ""),
+                               ("testpmd 5tswap", "baseline_cycles_per_packet", "6,4")):
+            pts = sorted((s["flows"], s["summary"][key]["median"]) for s in results
+                         if s["mode"] == mode and s["size"] == 64 and s["new_flows"] == 0
+                         and s["summary"].get(key))
+            if pts:
+                series.append((f"{who} ({mode.upper()} scenarios)", colour, dash, pts))
+    if not series:
+        return None
+    import math
+    w, h, left, right, top, bottom = 720, 420, 70, 230, 20, 50
+    xs = [p[0] for _, _, _, pts in series for p in pts]
+    ys = [p[1] for _, _, _, pts in series for p in pts]
+    x0, x1 = math.log10(min(xs)), math.log10(max(xs))
+    x1 = x1 if x1 > x0 else x0 + 1
+    y1 = max(ys) * 1.1
+
+    def px(x):
+        return left + (math.log10(x) - x0) / (x1 - x0) * (w - left - right)
+
+    def py(y):
+        return h - bottom - y / y1 * (h - top - bottom)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" stroke="black"/>',
+           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" stroke="black"/>']
+    for e in range(math.floor(x0), math.ceil(x1) + 1):
+        x = 10 ** e
+        if min(xs) <= x <= max(xs):
+            out.append(f'<line x1="{px(x):.1f}" y1="{top}" x2="{px(x):.1f}" y2="{h - bottom}" stroke="#ddd"/>')
+            out.append(f'<text x="{px(x):.1f}" y="{h - bottom + 16}" text-anchor="middle">{x:,}</text>')
+    step = 10 ** math.floor(math.log10(y1 / 4)) if y1 > 0 else 1
+    step *= 5 if y1 / step > 20 else (2 if y1 / step > 8 else 1)
+    y = 0
+    while y <= y1:
+        out.append(f'<line x1="{left}" y1="{py(y):.1f}" x2="{w - right}" y2="{py(y):.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:g}</text>')
+        y += step
+    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">flows (log scale)</text>')
+    out.append(f'<text x="16" y="{(top + h - bottom) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 16 {(top + h - bottom) / 2})">busy cycles per packet</text>')
+    for i, (label, colour, dash, pts) in enumerate(series):
+        d = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2" '
+                   f'stroke-dasharray="{dash}"/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
+        ly = top + 16 + 18 * i
+        out.append(f'<line x1="{w - right + 12}" y1="{ly - 4}" x2="{w - right + 40}" y2="{ly - 4}" '
+                   f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
+        out.append(f'<text x="{w - right + 46}" y="{ly}">{label}</text>')
+    out.append("</svg>")
+    f = os.path.join(outdir, "cycles-vs-flows.svg")
+    with open(f, "w") as fh:
+        fh.write("\n".join(out) + "\n")
+    return f
 
 
 def plots(results, outdir):
@@ -361,15 +442,19 @@ def append_results(results, path, when, rounds):
              f"Machine: {machine()}. {rounds} rounds per scenario, generator and DUT on "
              "separate CPUs, noisy shared VM. Ratios are Sluice / testpmd, median (min-max) of "
              "the rounds kept.\n",
-             "| scenario | testpmd Mpps | Sluice Mpps | Mpps ratio | testpmd cyc/pkt | Sluice cyc/pkt | cycles ratio | new conn/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| scenario | testpmd Mpps | Sluice Mpps | Mpps ratio | testpmd cyc/pkt | Sluice cyc/pkt | cycles ratio | new conn/s | hand-offs/pkt | Sluice drops |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for s in results:
         m = s["summary"]
         nc = m["sluice_new_conns_per_sec"]
         ncs = "-" if not nc or not s["new_flows"] else "%.0f" % nc["median"]
+        ho = m.get("sluice_handoffs_per_packet")
+        hos = "-" if ho is None else "%.3f" % ho["median"]
+        drops = ", ".join(f"{k} {v}" for k, v in m.get("sluice_drops", {}).items()) or "none"
         lines.append(f"| {s['name']} | {fmt(m['baseline_mpps'])} | {fmt(m['sluice_mpps'])} | "
                      f"{fmt(m['mpps_ratio'])} | {fmt(m['baseline_cycles_per_packet'], 0)} | "
-                     f"{fmt(m['sluice_cycles_per_packet'], 0)} | {fmt(m['cycles_ratio'])} | {ncs} |")
+                     f"{fmt(m['sluice_cycles_per_packet'], 0)} | {fmt(m['cycles_ratio'])} | {ncs} | "
+                     f"{hos} | {drops} |")
     with open(path, "a") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -429,8 +514,9 @@ def main():
         json.dump(report, f, indent=2)
     log(f"results: {path}")
     if not args.smoke:
-        for p in plots(results, args.out):
-            log(f"plot: {p}")
+        for p in [svg_cycles_vs_flows(results, args.out)] + plots(results, args.out):
+            if p:
+                log(f"plot: {p}")
         if args.append_results:
             append_results(results, os.path.join(ROOT, "perf", "RESULTS.md"), when, args.rounds)
     failed = False
