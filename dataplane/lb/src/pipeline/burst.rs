@@ -42,7 +42,7 @@ impl Forwarder {
     /// [`LOOK_AHEAD_FROM`]).
     #[inline]
     pub fn look_ahead(&self, snap: &Snapshot, frame: &[u8]) -> Lookahead {
-        if self.conns.len() < self.look_ahead_from {
+        if !self.looks_ahead() {
             return Lookahead::default();
         }
         let Some((proto, src, dst)) = flow::peek_endpoints(frame) else {
@@ -62,6 +62,14 @@ impl Forwarder {
             hash: self.conns.prefetch_index(&key, dir),
             dir: Some(dir),
         }
+    }
+
+    /// Whether bursts are looked ahead at now: the table holds at least
+    /// [`Forwarder::look_ahead_from`] connections. A worker asks once per
+    /// burst and skips the stages when not.
+    #[inline]
+    pub fn looks_ahead(&self) -> bool {
+        self.conns.len() >= self.look_ahead_from
     }
 
     /// Looks ahead only while the table holds at least `n` connections
@@ -96,16 +104,18 @@ impl Forwarder {
         actions: &mut [Action],
     ) {
         assert!(actions.len() >= frames.len(), "an action for every frame");
-        let mut ahead = [Lookahead::default(); MAX_BURST];
         for (frames, actions) in frames
             .chunks_mut(MAX_BURST)
             .zip(actions.chunks_mut(MAX_BURST))
         {
-            for (la, f) in ahead.iter_mut().zip(frames.iter_mut()) {
-                *la = self.look_ahead(snap, f.as_mut());
-            }
-            for la in &ahead[..frames.len()] {
-                self.prefetch_entry(*la);
+            if self.looks_ahead() {
+                let mut ahead = [Lookahead::default(); MAX_BURST];
+                for (la, f) in ahead.iter_mut().zip(frames.iter_mut()) {
+                    *la = self.look_ahead(snap, f.as_mut());
+                }
+                for la in &ahead[..frames.len()] {
+                    self.prefetch_entry(*la);
+                }
             }
             for (a, f) in actions.iter_mut().zip(frames.iter_mut()) {
                 *a = self.process(snap, f.as_mut(), rx_port, now_ms);

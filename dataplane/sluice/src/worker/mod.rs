@@ -321,13 +321,15 @@ impl Engine<'_> {
             let pc = &self.shared.counters.ports[p];
             pc.rx_packets.add(n as u64);
             pc.rx_bytes.add(bytes);
-            for (i, la) in self.ahead.iter_mut().enumerate().take(n) {
-                if let Some(m) = burst.get(i) {
-                    *la = self.forwarder.look_ahead(snap, m.data());
+            if self.forwarder.looks_ahead() {
+                for (i, la) in self.ahead.iter_mut().enumerate().take(n) {
+                    if let Some(m) = burst.get(i) {
+                        *la = self.forwarder.look_ahead(snap, m.data());
+                    }
                 }
-            }
-            for la in &self.ahead[..n.min(MAX_BURST)] {
-                self.forwarder.prefetch_entry(*la);
+                for la in &self.ahead[..n.min(MAX_BURST)] {
+                    self.forwarder.prefetch_entry(*la);
+                }
             }
             for m in burst.drain() {
                 self.handle(m, p, snap, now);
