@@ -171,6 +171,10 @@ protocol = "tcp"
 vip = "192.0.2.100"
 port = 80
 scheduler = "mh"
+# The generator opens connections without a real ever answering: left at
+# "auto", the SYN proxy would take that for a flood and answer with
+# cookies, and the benchmark measures connection setup, not the defence.
+syn_proxy = "off"
 
 {reals}
 """
