@@ -37,14 +37,10 @@ impl Forwarder {
     /// asks the CPU for the index bucket of its connection (inbound when
     /// it is addressed to a VIP, else as a reply), without waiting.
     /// Anything else needs no connection lookup and looks ahead at
-    /// nothing; so does every packet while the table holds fewer than
-    /// connections set by [`Forwarder::look_ahead_from`] (by default
-    /// [`LOOK_AHEAD_FROM`]).
+    /// nothing. Callers ask [`Forwarder::looks_ahead`] once per burst and
+    /// skip the stages when it says no.
     #[inline]
     pub fn look_ahead(&self, snap: &Snapshot, frame: &[u8]) -> Lookahead {
-        if !self.looks_ahead() {
-            return Lookahead::default();
-        }
         let Some((proto, src, dst)) = flow::peek_endpoints(frame) else {
             return Lookahead::default();
         };
