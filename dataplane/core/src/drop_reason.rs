@@ -8,7 +8,8 @@
 pub enum DropReason {
     /// Shorter than the headers it claims to carry.
     Truncated = 0,
-    /// An EtherType Sluice does not handle (IPv6, LLDP, ...).
+    /// An EtherType Sluice does not handle (LLDP, ...; IPv6 until the
+    /// pipeline forwards it).
     UnsupportedEthertype,
     /// A malformed ARP packet, or ARP for another protocol than IPv4.
     BadArp,
@@ -92,11 +93,20 @@ pub enum DropReason {
     /// A new connection found the connection table full and could not be
     /// forwarded without an entry (a proxied handshake needs one).
     TableFull,
+    /// An IPv6 header with a version other than 6.
+    BadIpv6Header,
+    /// An IPv6 fragment (Sluice does not reassemble; an atomic fragment,
+    /// RFC 6946, is not one).
+    Ipv6Fragment,
+    /// An IPv6 extension-header chain Sluice does not walk: a header that
+    /// runs past the payload, hop-by-hop options not first, a routing
+    /// header with segments left, or more than 8 headers.
+    BadIpv6Extension,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 34;
+    pub const COUNT: usize = 37;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -134,6 +144,9 @@ impl DropReason {
         DropReason::SpoofedReply,
         DropReason::HandshakePending,
         DropReason::TableFull,
+        DropReason::BadIpv6Header,
+        DropReason::Ipv6Fragment,
+        DropReason::BadIpv6Extension,
     ];
 
     /// Index into per-reason counter arrays.
@@ -179,6 +192,9 @@ impl DropReason {
             DropReason::SpoofedReply => "spoofed_reply",
             DropReason::HandshakePending => "handshake_pending",
             DropReason::TableFull => "table_full",
+            DropReason::BadIpv6Header => "bad_ipv6_header",
+            DropReason::Ipv6Fragment => "ipv6_fragment",
+            DropReason::BadIpv6Extension => "bad_ipv6_extension",
         }
     }
 }

@@ -15,22 +15,25 @@ use crate::drop_reason::DropReason;
 use crate::wire::{checksum, ethernet, icmp, ipv4, l4};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// A parsed IPv4 packet. Offsets are from the start of the frame.
+/// A parsed IPv4 packet (`Packet<Ipv6Addr>`: IPv6, from
+/// [`crate::flow6::parse`]). Offsets are from the start of the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet {
-    /// Offset of the IPv4 header (the Ethernet header length).
+pub struct Packet<A = Ipv4Addr> {
+    /// Offset of the IP header (the Ethernet header length).
     pub l3: usize,
-    /// IPv4 header length in bytes, options included.
+    /// IPv4 header length in bytes, options included; for IPv6, the fixed
+    /// header and every extension header walked (so `l3 + ip_header_len`
+    /// is always the upper-layer header).
     pub ip_header_len: usize,
-    /// IPv4 total length (header + payload) in bytes.
+    /// IPv4 total length, or IPv6's 40 + payload length, in bytes.
     pub total_len: usize,
-    /// IP protocol number.
+    /// IP protocol number (for IPv6 the upper-layer next header).
     pub proto: u8,
     /// Source address.
-    pub src: Ipv4Addr,
+    pub src: A,
     /// Destination address.
-    pub dst: Ipv4Addr,
-    /// Time to live.
+    pub dst: A,
+    /// Time to live (IPv6: hop limit).
     pub ttl: u8,
     /// Offset of the layer-4 header (`l3 + ip_header_len`); for a fragment,
     /// of the fragment's payload.
@@ -44,11 +47,11 @@ pub struct Packet {
     /// More-fragments flag set or a non-zero fragment offset. A fragment's
     /// layer-4 header is not parsed (a non-first fragment has none).
     pub is_fragment: bool,
-    /// The ICMP header, for unfragmented ICMP.
-    pub icmp: Option<Icmp>,
+    /// The ICMP header, for unfragmented ICMP (ICMPv6 for IPv6).
+    pub icmp: Option<Icmp<A>>,
 }
 
-impl Packet {
+impl<A> Packet<A> {
     /// Offset one past the last byte of the IP packet (`l3 + total_len`);
     /// any bytes after it in the frame are Ethernet padding.
     #[inline(always)]
@@ -65,13 +68,13 @@ impl Packet {
 
 /// The ICMP header of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Icmp {
+pub struct Icmp<A = Ipv4Addr> {
     /// ICMP type.
     pub ty: u8,
     /// ICMP code.
     pub code: u8,
     /// For an error message, the packet it quotes.
-    pub error: Option<IcmpError>,
+    pub error: Option<IcmpError<A>>,
 }
 
 /// The packet quoted by an ICMP error: its IPv4 header and at least the
@@ -79,17 +82,18 @@ pub struct Icmp {
 /// The quoted packet is the one that the error's sender received, so its
 /// source is the address the error is sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IcmpError {
-    /// Offset of the quoted IPv4 header (the ICMP header's offset + 8).
+pub struct IcmpError<A = Ipv4Addr> {
+    /// Offset of the quoted IP header (the ICMP header's offset + 8).
     pub inner_l3: usize,
-    /// Quoted IPv4 header length in bytes.
+    /// Quoted IP header length in bytes (for IPv6 with the extension
+    /// headers walked).
     pub inner_ip_header_len: usize,
     /// Quoted IP protocol number.
     pub inner_proto: u8,
     /// Quoted source address.
-    pub inner_src: Ipv4Addr,
+    pub inner_src: A,
     /// Quoted destination address.
-    pub inner_dst: Ipv4Addr,
+    pub inner_dst: A,
     /// Quoted TCP or UDP source port; 0 for other protocols and for a
     /// non-first fragment.
     pub inner_sport: u16,
@@ -149,8 +153,19 @@ pub fn parse(frame: &[u8]) -> Result<Packet, DropReason> {
     if h.is_fragment {
         return Ok(p);
     }
-    let seg = &frame[l4..p.ip_end()];
     match h.protocol {
+        ipv4::PROTO_ICMP => p.icmp = Some(parse_icmp(frame, l4, p.ip_end())?),
+        proto => transport(&frame[l4..p.ip_end()], proto, &mut p)?,
+    }
+    Ok(p)
+}
+
+/// Reads the ports (and TCP flags) of TCP or UDP segment `seg`, the whole
+/// IP payload, into `p`, checking that the header lies within it. Other
+/// protocols keep ports 0.
+#[inline(always)]
+pub(crate) fn transport<A>(seg: &[u8], proto: u8, p: &mut Packet<A>) -> Result<(), DropReason> {
+    match proto {
         ipv4::PROTO_TCP => {
             if seg.len() < l4::TCP_MIN_HEADER_LEN {
                 return Err(DropReason::Truncated);
@@ -172,10 +187,9 @@ pub fn parse(frame: &[u8]) -> Result<Packet, DropReason> {
             }
             (p.sport, p.dport) = l4::ports(seg);
         }
-        ipv4::PROTO_ICMP => p.icmp = Some(parse_icmp(frame, l4, p.ip_end())?),
         _ => {}
     }
-    Ok(p)
+    Ok(())
 }
 
 /// Parses the ICMP message at `frame[l4..end]`.

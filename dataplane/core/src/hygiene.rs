@@ -3,6 +3,7 @@
 //! add up. The pipeline drops such packets before they can create a
 //! connection, reach a real or feed passive health.
 
+use crate::family::Address;
 use crate::flow::Packet;
 use crate::wire::{ipv4, l4};
 use std::net::Ipv4Addr;
@@ -46,7 +47,7 @@ pub fn valid_tcp_flags(flags: u8) -> bool {
 /// Whether the TCP or UDP segment of unfragmented packet `p` in `frame`
 /// carries a correct checksum (a UDP checksum of 0, "none", passes).
 /// Other protocols and fragments pass: there is nothing to verify.
-pub fn l4_checksum_ok(frame: &[u8], p: &Packet) -> bool {
+pub fn l4_checksum_ok<A: Address>(frame: &[u8], p: &Packet<A>) -> bool {
     if p.is_fragment {
         return true;
     }

@@ -2,15 +2,20 @@
 //! works here on plain byte slices and plain structs, with no DPDK, so it is
 //! unit-tested, property-tested and fuzzed on its own.
 //!
-//! - [`wire`]: zero-copy views of Ethernet, ARP, IPv4, ICMP, UDP and TCP,
+//! - [`wire`]: zero-copy views of Ethernet, ARP, IPv4, IPv6 (extension
+//!   headers included), ICMP, ICMPv6, UDP and TCP,
 //!   and Internet checksums (full and RFC 1624 incremental).
 //! - [`addr`]: MAC addresses and IPv4 prefixes.
+//! - [`family`]: the [`Address`] trait that writes parsing results, NAT
+//!   and checksum updates once for IPv4 and IPv6.
 //! - [`drop_reason`]: why a packet was dropped, with stable names.
 //! - [`local`]: the appliance's own network presence on a port: answering
 //!   ARP and ICMP echo, and learning neighbours.
 //! - [`neigh`]: the neighbour (ARP) cache.
 //! - [`flow`]: parsing a frame into the addresses, ports and offsets that
 //!   load balancing needs (IPv4 with TCP, UDP or ICMP, ICMP errors included).
+//! - [`flow6`]: the same for IPv6, through its extension headers, with
+//!   ICMPv6.
 //! - [`hygiene`]: what no honest packet looks like (martian sources,
 //!   invalid TCP flags, bad TCP and UDP checksums).
 //! - [`time_exceeded`]: the ICMP time exceeded the appliance sends, and
@@ -23,7 +28,9 @@
 
 pub mod addr;
 pub mod drop_reason;
+pub mod family;
 pub mod flow;
+pub mod flow6;
 pub mod handshake;
 pub mod hygiene;
 pub mod local;
@@ -37,3 +44,4 @@ pub mod wire;
 
 pub use addr::{contains_sorted, Ipv4Prefix, MacAddr};
 pub use drop_reason::DropReason;
+pub use family::Address;

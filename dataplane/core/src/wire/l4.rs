@@ -2,6 +2,7 @@
 //! pseudo-header sum that their checksums cover.
 
 use super::checksum;
+use crate::family::Address;
 use std::net::Ipv4Addr;
 
 /// UDP header length.
@@ -57,11 +58,12 @@ pub fn udp_length(p: &[u8]) -> usize {
 }
 
 /// Whether TCP or UDP segment `seg` (the whole IP payload) carries a
-/// correct checksum. A UDP checksum of 0 means "none" in IPv4 and passes.
-pub fn verify_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, seg: &[u8]) -> bool {
+/// correct checksum. A UDP checksum of 0 means "none" in IPv4 and passes;
+/// in IPv6 it is invalid (RFC 8200 8.1) and fails.
+pub fn verify_checksum<A: Address>(src: A, dst: A, protocol: u8, seg: &[u8]) -> bool {
     let off = if protocol == super::ipv4::PROTO_UDP {
         if seg[UDP_CHECKSUM_OFFSET..UDP_CHECKSUM_OFFSET + 2] == [0, 0] {
-            return true;
+            return A::UDP_CHECKSUM_OPTIONAL;
         }
         UDP_CHECKSUM_OFFSET
     } else {
@@ -86,16 +88,17 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -
     checksum::sum(&b, 0)
 }
 
-/// The checksum of a TCP or UDP segment `seg` (its checksum field zeroed by
-/// the caller or not: the field at `csum_off` is skipped).
-pub fn segment_checksum(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+/// The checksum of a TCP or UDP (or, for IPv6, ICMPv6) segment `seg` (its
+/// checksum field zeroed by the caller or not: the field at `csum_off` is
+/// skipped).
+pub fn segment_checksum<A: Address>(
+    src: A,
+    dst: A,
     protocol: u8,
     seg: &[u8],
     csum_off: usize,
 ) -> u16 {
-    let mut acc = pseudo_header_sum(src, dst, protocol, seg.len() as u16);
+    let mut acc = A::pseudo_header_sum(src, dst, protocol, seg.len());
     acc = checksum::sum(&seg[..csum_off], acc);
     acc = checksum::sum(&seg[csum_off + 2..], acc);
     // csum_off is even, so the split keeps 16-bit word alignment.
