@@ -1,38 +1,33 @@
-//! In-place NAT rewrites of frames parsed by [`crate::flow::parse`], with
-//! RFC 1624 incremental checksum updates: the IPv4 header checksum, and the
-//! TCP or UDP checksum, which also covers the addresses through the
-//! pseudo-header. Nothing is recomputed from scratch, so a packet that
+//! In-place NAT rewrites of frames parsed by [`crate::flow::parse`] (IPv4)
+//! or [`crate::flow6::parse`] (IPv6, NAT66), with RFC 1624 incremental
+//! checksum updates: the IPv4 header checksum (IPv6 has none), and the TCP
+//! or UDP checksum, which also covers the addresses through the
+//! pseudo-header, as does the ICMPv6 checksum. Nothing is recomputed from scratch, so a packet that
 //! arrived with a bad layer-4 checksum still has a bad one after NAT, and
 //! the receiver drops it as it would have.
 //!
 //! - [`rewrite_destination`]: inbound NAT, VIP:vport to RIP:rport.
 //! - [`rewrite_source`]: outbound NAT, RIP:rport to VIP:vport.
-//! - [`decrement_ttl`]: the router's TTL decrement.
+//! - [`decrement_ttl`]: the router's TTL (hop limit) decrement.
 //! - [`translate_icmp_error_to_client`]: an ICMP error about a packet the
 //!   real server received, made to look as if the virtual service sent it.
 //! - [`translate_icmp_error_to_real`]: an ICMP error about a NAT reply on
 //!   its way to the client, sent on to the real server that sent it.
 //!
-//! A UDP checksum of 0 means "no checksum" and is left 0; an updated UDP
-//! checksum that comes out as 0 is stored as 0xffff (RFC 768).
+//! A UDP checksum of 0 means "no checksum" in IPv4 and is left 0 (IPv6's
+//! parser refuses it); an updated UDP checksum that comes out as 0 is
+//! stored as 0xffff (RFC 768, RFC 8200 8.1).
+//!
+//! Every function is generic over the [`Address`] family, written once.
 //!
 //! Every function reads the old values from the frame itself rather than
 //! from the [`Packet`], so rewrites can be chained on one parse. The
 //! [`Packet`] (and [`IcmpError`]) must come from parsing this very frame:
 //! its offsets are trusted.
 
+use crate::family::Address;
 use crate::flow::{IcmpError, Packet};
 use crate::wire::{checksum, icmp, ipv4, l4};
-use std::net::Ipv4Addr;
-
-/// Offset of the TTL in an IPv4 header (the protocol follows it).
-const IP_TTL: usize = 8;
-/// Offset of the header checksum in an IPv4 header.
-const IP_CHECKSUM: usize = 10;
-/// Offset of the source address in an IPv4 header.
-const IP_SRC: usize = 12;
-/// Offset of the destination address in an IPv4 header.
-const IP_DST: usize = 16;
 /// Offset of the source port in a TCP or UDP header.
 const L4_SPORT: usize = 0;
 /// Offset of the destination port in a TCP or UDP header.
@@ -46,28 +41,30 @@ const L4_DPORT: usize = 2;
 /// address is rewritten too, since its layer-4 header is not known to be
 /// present; the dataplane drops fragments before NAT
 /// ([`crate::DropReason::Ipv4Fragment`]).
-pub fn rewrite_destination(frame: &mut [u8], p: &Packet, ip: Ipv4Addr, port: u16) {
-    rewrite_endpoint(frame, p, IP_DST, L4_DPORT, ip, port);
+pub fn rewrite_destination<A: Address>(frame: &mut [u8], p: &Packet<A>, ip: A, port: u16) {
+    rewrite_endpoint(frame, p, A::DST_OFFSET, L4_DPORT, ip, port);
 }
 
 /// Outbound NAT: sets the source to `ip`:`port` (RIP:rport to VIP:vport),
 /// updating the checksums as [`rewrite_destination`] does.
-pub fn rewrite_source(frame: &mut [u8], p: &Packet, ip: Ipv4Addr, port: u16) {
-    rewrite_endpoint(frame, p, IP_SRC, L4_SPORT, ip, port);
+pub fn rewrite_source<A: Address>(frame: &mut [u8], p: &Packet<A>, ip: A, port: u16) {
+    rewrite_endpoint(frame, p, A::SRC_OFFSET, L4_SPORT, ip, port);
 }
 
-/// Decrements the TTL, updating the header checksum. Returns false, with
-/// the frame untouched, when the TTL is 1 or 0: the packet must not be
-/// forwarded ([`crate::DropReason::TtlExceeded`]).
-pub fn decrement_ttl(frame: &mut [u8], p: &Packet) -> bool {
+/// Decrements the TTL (IPv6: the hop limit), updating the IPv4 header
+/// checksum. Returns false, with the frame untouched, when it is 1 or 0:
+/// the packet must not be forwarded ([`crate::DropReason::TtlExceeded`]).
+pub fn decrement_ttl<A: Address>(frame: &mut [u8], p: &Packet<A>) -> bool {
     let ip = &mut frame[p.l3..];
-    let old = get16(ip, IP_TTL);
-    if ip[IP_TTL] <= 1 {
+    let old = get16(ip, A::HOP_OFFSET & !1);
+    if ip[A::HOP_OFFSET] <= 1 {
         return false;
     }
-    ip[IP_TTL] -= 1;
-    let new = get16(ip, IP_TTL);
-    adjust16(ip, IP_CHECKSUM, old, new);
+    ip[A::HOP_OFFSET] -= 1;
+    if let Some(csum) = A::HEADER_CHECKSUM {
+        let new = get16(ip, A::HOP_OFFSET & !1);
+        adjust16(ip, csum, old, new);
+    }
     true
 }
 
@@ -96,11 +93,11 @@ pub fn decrement_ttl(frame: &mut [u8], p: &Packet) -> bool {
 /// problem's pointer), the rest of the quote and any RFC 4884 extensions.
 /// Ports are left alone when the quoted packet is not TCP or UDP or is a
 /// non-first fragment.
-pub fn translate_icmp_error_to_client(
+pub fn translate_icmp_error_to_client<A: Address>(
     frame: &mut [u8],
-    p: &Packet,
-    e: &IcmpError,
-    vip: Ipv4Addr,
+    p: &Packet<A>,
+    e: &IcmpError<A>,
+    vip: A,
     vport: u16,
 ) {
     translate_icmp_error(frame, p, e, Quoted::Destination, vip, vport);
@@ -118,11 +115,11 @@ pub fn translate_icmp_error_to_client(
 /// VIP, the quoted source) becomes `rip`, with every checksum updated as
 /// [`translate_icmp_error_to_client`] describes; the router's own address
 /// stays the outer source.
-pub fn translate_icmp_error_to_real(
+pub fn translate_icmp_error_to_real<A: Address>(
     frame: &mut [u8],
-    p: &Packet,
-    e: &IcmpError,
-    rip: Ipv4Addr,
+    p: &Packet<A>,
+    e: &IcmpError<A>,
+    rip: A,
     rport: u16,
 ) {
     translate_icmp_error(frame, p, e, Quoted::Source, rip, rport);
@@ -137,39 +134,48 @@ enum Quoted {
 
 /// Rewrites one end of the packet quoted in an ICMP error to `ip`:`port`,
 /// and the outer address (source or destination) that equals that end's
-/// old address, updating the outer IP checksum, the quoted IP and layer-4
-/// checksums and the ICMP checksum incrementally.
-fn translate_icmp_error(
+/// old address, updating the outer IPv4 checksum, the quoted IPv4 and
+/// layer-4 checksums and the ICMP checksum incrementally (for ICMPv6 also
+/// for the outer addresses, which its pseudo-header covers).
+fn translate_icmp_error<A: Address>(
     frame: &mut [u8],
-    p: &Packet,
-    e: &IcmpError,
+    p: &Packet<A>,
+    e: &IcmpError<A>,
     end: Quoted,
-    ip: Ipv4Addr,
+    ip: A,
     port: u16,
 ) {
     let (addr_off, port_off) = match end {
-        Quoted::Source => (IP_SRC, L4_SPORT),
-        Quoted::Destination => (IP_DST, L4_DPORT),
+        Quoted::Source => (A::SRC_OFFSET, L4_SPORT),
+        Quoted::Destination => (A::DST_OFFSET, L4_DPORT),
     };
-    let new_ip = u32::from(ip);
-    let old_ip = get32(frame, e.inner_l3 + addr_off);
+    let old_ip = A::read(&frame[e.inner_l3 + addr_off..]);
+    let mut icmp_sum = get16(frame, p.l4 + icmp::CHECKSUM_OFFSET);
 
     // Outer header: the address the error names as the quoted end's own.
-    for outer in [IP_SRC, IP_DST] {
-        if get32(frame, p.l3 + outer) == old_ip {
-            set32(frame, p.l3 + outer, new_ip);
-            adjust32(&mut frame[p.l3..], IP_CHECKSUM, old_ip, new_ip);
+    for outer in [A::SRC_OFFSET, A::DST_OFFSET] {
+        if A::read(&frame[p.l3 + outer..]) == old_ip {
+            ip.write(&mut frame[p.l3 + outer..]);
+            match A::HEADER_CHECKSUM {
+                Some(csum) => {
+                    let c = A::update(get16(frame, p.l3 + csum), old_ip, ip);
+                    set16(frame, p.l3 + csum, c);
+                }
+                None => icmp_sum = A::update(icmp_sum, old_ip, ip),
+            }
         }
     }
 
     // Quoted packet, with every change also applied to the ICMP checksum.
-    let (msg, inner) = frame[p.l4..p.ip_end()].split_at_mut(e.inner_l3 - p.l4);
-    let mut icmp_sum = get16(msg, icmp::CHECKSUM_OFFSET);
-    set32(inner, addr_off, new_ip);
-    icmp_sum = checksum::update32(icmp_sum, old_ip, new_ip);
-    let old_ipc = get16(inner, IP_CHECKSUM);
-    let new_ipc = adjust32(inner, IP_CHECKSUM, old_ip, new_ip);
-    icmp_sum = checksum::update16(icmp_sum, old_ipc, new_ipc);
+    let inner = &mut frame[e.inner_l3..p.ip_end()];
+    ip.write(&mut inner[addr_off..]);
+    icmp_sum = A::update(icmp_sum, old_ip, ip);
+    if let Some(csum) = A::HEADER_CHECKSUM {
+        let old_ipc = get16(inner, csum);
+        let new_ipc = A::update(old_ipc, old_ip, ip);
+        set16(inner, csum, new_ipc);
+        icmp_sum = checksum::update16(icmp_sum, old_ipc, new_ipc);
+    }
 
     let csum_off = match e.inner_proto {
         _ if e.inner_is_later_fragment => None,
@@ -184,32 +190,34 @@ fn translate_icmp_error(
         icmp_sum = checksum::update16(icmp_sum, old_port, port);
         if seg.len() >= csum_off + 2 {
             let udp = e.inner_proto == ipv4::PROTO_UDP;
-            if let Some((old_c, new_c)) =
-                adjust_l4(seg, csum_off, udp, old_ip, new_ip, old_port, port)
+            if let Some((old_c, new_c)) = adjust_l4(seg, csum_off, udp, old_ip, ip, old_port, port)
             {
                 icmp_sum = checksum::update16(icmp_sum, old_c, new_c);
             }
         }
     }
-    set16(msg, icmp::CHECKSUM_OFFSET, icmp_sum);
+    set16(frame, p.l4 + icmp::CHECKSUM_OFFSET, icmp_sum);
 }
 
 /// Rewrites the address at `addr_off` in the IP header and, for
 /// unfragmented TCP and UDP, the port at `port_off` in the layer-4 header,
 /// updating the checksums.
-fn rewrite_endpoint(
+#[inline(always)]
+fn rewrite_endpoint<A: Address>(
     frame: &mut [u8],
-    p: &Packet,
+    p: &Packet<A>,
     addr_off: usize,
     port_off: usize,
-    ip: Ipv4Addr,
+    new_ip: A,
     port: u16,
 ) {
-    let new_ip = u32::from(ip);
     let hdr = &mut frame[p.l3..];
-    let old_ip = get32(hdr, addr_off);
-    set32(hdr, addr_off, new_ip);
-    adjust32(hdr, IP_CHECKSUM, old_ip, new_ip);
+    let old_ip = A::read(&hdr[addr_off..]);
+    new_ip.write(&mut hdr[addr_off..]);
+    if let Some(csum) = A::HEADER_CHECKSUM {
+        let c = A::update(get16(hdr, csum), old_ip, new_ip);
+        set16(hdr, csum, c);
+    }
     if p.is_fragment {
         return;
     }
@@ -228,12 +236,12 @@ fn rewrite_endpoint(
 /// covered by the pseudo-header and a port changed. A UDP checksum of 0
 /// (none) is left alone; an updated one of 0 becomes 0xffff. Returns the
 /// old and new checksum words when the checksum was changed.
-fn adjust_l4(
+fn adjust_l4<A: Address>(
     seg: &mut [u8],
     csum_off: usize,
     udp: bool,
-    old_ip: u32,
-    new_ip: u32,
+    old_ip: A,
+    new_ip: A,
     old_port: u16,
     new_port: u16,
 ) -> Option<(u16, u16)> {
@@ -241,7 +249,7 @@ fn adjust_l4(
     if udp && old == 0 {
         return None;
     }
-    let c = checksum::update32(old, old_ip, new_ip);
+    let c = A::update(old, old_ip, new_ip);
     let mut c = checksum::update16(c, old_port, new_port);
     if udp && c == 0 {
         c = 0xffff;
@@ -259,15 +267,6 @@ fn adjust16(b: &mut [u8], off: usize, old: u16, new: u16) -> u16 {
     c
 }
 
-/// Updates the checksum at `b[off..]` after a 32-bit field changed from
-/// `old` to `new`, and returns the new checksum.
-#[inline(always)]
-fn adjust32(b: &mut [u8], off: usize, old: u32, new: u32) -> u16 {
-    let c = checksum::update32(get16(b, off), old, new);
-    set16(b, off, c);
-    c
-}
-
 #[inline(always)]
 fn get16(b: &[u8], off: usize) -> u16 {
     u16::from_be_bytes([b[off], b[off + 1]])
@@ -278,22 +277,15 @@ fn set16(b: &mut [u8], off: usize, v: u16) {
     b[off..off + 2].copy_from_slice(&v.to_be_bytes());
 }
 
-#[inline(always)]
-fn get32(b: &[u8], off: usize) -> u32 {
-    u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
-
-#[inline(always)]
-fn set32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_be_bytes());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flow::build::*;
     use crate::flow::{parse, Icmp};
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    const IP_CHECKSUM: usize = 10;
 
     const CIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
     const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
@@ -847,3 +839,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "nat_v6_tests.rs"]
+mod v6_tests;
