@@ -429,6 +429,15 @@ pub struct WorkerStats {
     pub arp_replies_learned: u64,
     /// ICMP echo requests to our addresses, answered.
     pub icmp_echo_answered: u64,
+    /// IPv6 neighbour solicitations for our addresses, answered.
+    #[serde(default)]
+    pub nd_solicits_answered: u64,
+    /// IPv6 neighbour advertisements, learned.
+    #[serde(default)]
+    pub nd_adverts_learned: u64,
+    /// ICMPv6 echo requests to our addresses, answered.
+    #[serde(default)]
+    pub icmpv6_echo_answered: u64,
     /// Polls that received at least one packet.
     pub busy_polls: u64,
     /// Polls that received nothing.

@@ -125,10 +125,10 @@ impl FromStr for Ipv4Prefix {
 /// Addresses up to which [`contains_sorted`] scans instead of bisecting.
 const SCAN_UP_TO: usize = 16;
 
-/// Whether `set`, sorted, holds `ip`: a scan of 4-byte compares while the
-/// set is short (a port's addresses, a few VIPs), a binary search beyond.
+/// Whether `set`, sorted, holds `ip`: a scan of compares while the set is
+/// short (a port's addresses, a few VIPs), a binary search beyond.
 #[inline(always)]
-pub fn contains_sorted(set: &[Ipv4Addr], ip: Ipv4Addr) -> bool {
+pub fn contains_sorted<A: Ord>(set: &[A], ip: A) -> bool {
     if set.len() <= SCAN_UP_TO {
         set.contains(&ip)
     } else {

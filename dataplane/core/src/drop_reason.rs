@@ -8,8 +8,7 @@
 pub enum DropReason {
     /// Shorter than the headers it claims to carry.
     Truncated = 0,
-    /// An EtherType Sluice does not handle (LLDP, ...; IPv6 until the
-    /// pipeline forwards it).
+    /// An EtherType Sluice does not handle (LLDP, ...).
     UnsupportedEthertype,
     /// A malformed ARP packet, or ARP for another protocol than IPv4.
     BadArp,
@@ -102,11 +101,18 @@ pub enum DropReason {
     /// runs past the payload, hop-by-hop options not first, a routing
     /// header with segments left, or more than 8 headers.
     BadIpv6Extension,
+    /// A neighbour discovery message that fails RFC 4861's checks (hop
+    /// limit not 255, bad checksum, bad option, multicast target or
+    /// link-layer address, a malformed duplicate address probe).
+    BadNd,
+    /// A neighbour solicitation from, or advertisement of, one of the
+    /// appliance's own IPv6 addresses or VIPs by another host: ignored.
+    NdClaimsOurAddress,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 37;
+    pub const COUNT: usize = 39;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -147,6 +153,8 @@ impl DropReason {
         DropReason::BadIpv6Header,
         DropReason::Ipv6Fragment,
         DropReason::BadIpv6Extension,
+        DropReason::BadNd,
+        DropReason::NdClaimsOurAddress,
     ];
 
     /// Index into per-reason counter arrays.
@@ -195,6 +203,8 @@ impl DropReason {
             DropReason::BadIpv6Header => "bad_ipv6_header",
             DropReason::Ipv6Fragment => "ipv6_fragment",
             DropReason::BadIpv6Extension => "bad_ipv6_extension",
+            DropReason::BadNd => "bad_nd",
+            DropReason::NdClaimsOurAddress => "nd_claims_our_address",
         }
     }
 }

@@ -28,6 +28,12 @@ pub trait Address: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'sta
     /// Whether a UDP checksum of 0 means "none" (IPv4) rather than being
     /// invalid (IPv6, RFC 8200 8.1).
     const UDP_CHECKSUM_OPTIONAL: bool;
+    /// The unspecified address (0.0.0.0 or ::).
+    const UNSPECIFIED: Self;
+
+    /// The address folded to 32 bits, for small hash tables (the address
+    /// itself for IPv4; the exclusive or of its four words for IPv6).
+    fn fold32(self) -> u32;
 
     /// The address at the start of `b`.
     fn read(b: &[u8]) -> Self;
@@ -50,6 +56,12 @@ impl Address for Ipv4Addr {
     const HEADER_CHECKSUM: Option<usize> = Some(10);
     const ICMP: u8 = ipv4::PROTO_ICMP;
     const UDP_CHECKSUM_OPTIONAL: bool = true;
+    const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+
+    #[inline(always)]
+    fn fold32(self) -> u32 {
+        u32::from(self)
+    }
 
     #[inline(always)]
     fn read(b: &[u8]) -> Self {
@@ -81,6 +93,13 @@ impl Address for Ipv6Addr {
     const HEADER_CHECKSUM: Option<usize> = None;
     const ICMP: u8 = ipv6::NEXT_ICMPV6;
     const UDP_CHECKSUM_OPTIONAL: bool = false;
+    const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+
+    #[inline(always)]
+    fn fold32(self) -> u32 {
+        let w = u128::from(self);
+        (w as u32) ^ ((w >> 32) as u32) ^ ((w >> 64) as u32) ^ ((w >> 96) as u32)
+    }
 
     #[inline(always)]
     fn read(b: &[u8]) -> Self {

@@ -11,7 +11,9 @@
 //! - [`drop_reason`]: why a packet was dropped, with stable names.
 //! - [`local`]: the appliance's own network presence on a port: answering
 //!   ARP and ICMP echo, and learning neighbours.
-//! - [`neigh`]: the neighbour (ARP) cache.
+//! - [`local6`]: the same for IPv6: neighbour discovery (answering and
+//!   sending solicitations, advertisements) and ICMPv6 echo.
+//! - [`neigh`]: the neighbour cache (ARP and neighbour discovery).
 //! - [`flow`]: parsing a frame into the addresses, ports and offsets that
 //!   load balancing needs (IPv4 with TCP, UDP or ICMP, ICMP errors included).
 //! - [`flow6`]: the same for IPv6, through its extension headers, with
@@ -34,6 +36,7 @@ pub mod flow6;
 pub mod handshake;
 pub mod hygiene;
 pub mod local;
+pub mod local6;
 pub mod nat;
 pub mod neigh;
 pub mod syn_cookie;

@@ -1,12 +1,13 @@
 //! The appliance's own presence on a port: it answers ARP requests for its
 //! addresses, answers ICMP echo sent to them, and learns neighbours from
-//! the ARP it sees. Frames are rewritten in place into their replies, so
+//! the ARP it sees; IPv6's neighbour discovery and echo are in
+//! [`crate::local6`]. Frames are rewritten in place into their replies, so
 //! nothing is allocated.
 
 use crate::addr::MacAddr;
 use crate::drop_reason::DropReason;
 use crate::wire::{arp, checksum, ethernet, icmp, ipv4};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Most addresses the configuration may give one port (virtual IPs of
 /// services come on top).
@@ -15,13 +16,15 @@ pub const MAX_ADDRESSES: usize = 16;
 /// TTL of packets the appliance originates.
 pub const DEFAULT_TTL: u8 = 64;
 
-/// A port's identity: its MAC and the IPv4 addresses it answers for (its
-/// own addresses, and the virtual IPs of the services).
+/// A port's identity: its MAC and the IPv4 and IPv6 addresses it answers
+/// for (its own addresses, and the virtual IPs of the services).
 #[derive(Clone, Debug)]
 pub struct LocalPort {
     mac: MacAddr,
     /// Sorted, without duplicates.
     addrs: Vec<Ipv4Addr>,
+    /// Sorted, without duplicates.
+    addrs6: Vec<Ipv6Addr>,
 }
 
 /// What to do with a frame after [`LocalPort::handle`].
@@ -44,6 +47,12 @@ pub enum Handled {
     ArpReply,
     /// An ICMP echo request to one of our addresses, answered.
     IcmpEcho,
+    /// A neighbour solicitation for one of our IPv6 addresses, answered.
+    NeighbourSolicit,
+    /// A neighbour advertisement, learned.
+    NeighbourAdvert,
+    /// An ICMPv6 echo request to one of our addresses, answered.
+    Icmpv6Echo,
     /// A SYN to a proxied service, answered with a SYN cookie (counted
     /// by the load balancer as `syn_cookies_sent`).
     SynCookie,
@@ -59,11 +68,11 @@ pub struct Outcome {
     /// What to do with the frame.
     pub verdict: Verdict,
     /// A neighbour learned from the frame, if any.
-    pub learned: Option<(Ipv4Addr, MacAddr)>,
+    pub learned: Option<(IpAddr, MacAddr)>,
 }
 
 impl Outcome {
-    fn drop(r: DropReason) -> Outcome {
+    pub(crate) fn drop(r: DropReason) -> Outcome {
         Outcome {
             verdict: Verdict::Drop(r),
             learned: None,
@@ -78,7 +87,25 @@ impl LocalPort {
         let mut a = addrs.to_vec();
         a.sort_unstable();
         a.dedup();
-        LocalPort { mac, addrs: a }
+        LocalPort {
+            mac,
+            addrs: a,
+            addrs6: Vec::new(),
+        }
+    }
+
+    /// The same port answering for IPv6 `addrs` too.
+    pub fn with_ipv6(mut self, addrs: &[Ipv6Addr]) -> LocalPort {
+        self.addrs6 = addrs.to_vec();
+        self.addrs6.sort_unstable();
+        self.addrs6.dedup();
+        self
+    }
+
+    /// Whether IPv6 `ip` is one of the port's addresses.
+    #[inline(always)]
+    pub fn owns6(&self, ip: Ipv6Addr) -> bool {
+        crate::addr::contains_sorted(&self.addrs6, ip)
     }
 
     /// The port's MAC.
@@ -103,6 +130,7 @@ impl LocalPort {
         match ethernet::ethertype(frame) {
             ethernet::ETHERTYPE_ARP => self.handle_arp(frame),
             ethernet::ETHERTYPE_IPV4 => self.handle_ipv4(frame),
+            ethernet::ETHERTYPE_IPV6 => self.handle_ipv6(frame),
             _ => Outcome::drop(DropReason::UnsupportedEthertype),
         }
     }
@@ -129,7 +157,7 @@ impl LocalPort {
         if !self.owns(a.tpa) {
             return Outcome::drop(DropReason::ArpNotForUs);
         }
-        let learned = (!a.spa.is_unspecified()).then_some((a.spa, a.sha));
+        let learned = (!a.spa.is_unspecified()).then_some((IpAddr::V4(a.spa), a.sha));
         if a.op == arp::OP_REPLY {
             return Outcome {
                 verdict: Verdict::Consumed(Handled::ArpReply),
@@ -258,7 +286,7 @@ mod tests {
         let mut f = arp_frame(arp::OP_REQUEST, OUR_IP);
         let o = port().handle(&mut f);
         assert_eq!(o.verdict, Verdict::Reply(Handled::ArpRequest));
-        assert_eq!(o.learned, Some((HOST_IP, HOST_MAC)));
+        assert_eq!(o.learned, Some((IpAddr::V4(HOST_IP), HOST_MAC)));
         assert_eq!(ethernet::dst(&f), HOST_MAC);
         assert_eq!(ethernet::src(&f), OUR_MAC);
         let a = arp::parse(&f[14..]).unwrap();
@@ -279,7 +307,7 @@ mod tests {
         let mut f = arp_frame(arp::OP_REPLY, OUR_IP);
         let o = port().handle(&mut f);
         assert_eq!(o.verdict, Verdict::Consumed(Handled::ArpReply));
-        assert_eq!(o.learned, Some((HOST_IP, HOST_MAC)));
+        assert_eq!(o.learned, Some((IpAddr::V4(HOST_IP), HOST_MAC)));
     }
 
     #[test]
@@ -313,8 +341,8 @@ mod tests {
             Verdict::Drop(DropReason::BadIpv4Checksum)
         );
         let mut f = echo_frame(OUR_IP, b"x");
-        f[12] = 0x86;
-        f[13] = 0xdd;
+        f[12] = 0x88;
+        f[13] = 0xcc; // LLDP
         assert_eq!(
             p.handle(&mut f).verdict,
             Verdict::Drop(DropReason::UnsupportedEthertype)

@@ -1,4 +1,5 @@
-//! The neighbour (ARP) cache, modelled on the kernel's neighbour states
+//! The neighbour cache (ARP for IPv4, neighbour discovery for IPv6: one
+//! table per family, [`NeighbourTable<A>`]), modelled on the kernel's neighbour states
 //! (NUD): an entry confirmed by ARP is REACHABLE for `reachable_ms`, then
 //! STALE: still used, and its first use starts DELAY; if nothing confirms
 //! it within `delay_ms`, PROBE sends up to `probes` unicast ARP requests
@@ -14,6 +15,7 @@
 //! capacity, allocated once; nothing allocates afterwards.
 
 use crate::addr::MacAddr;
+use crate::family::Address;
 use std::net::Ipv4Addr;
 
 /// The state of an entry.
@@ -70,9 +72,9 @@ impl Default for NudConfig {
     }
 }
 
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    ip: u32,
+#[derive(Clone, Copy)]
+struct Slot<A> {
+    ip: A,
     mac: MacAddr,
     state: NudState,
     /// When the state was entered (or the last probe sent, in PROBE).
@@ -86,33 +88,41 @@ struct Slot {
 /// A fixed-capacity neighbour cache (open addressing, linear probing over
 /// a bounded window; when the window is full, a FAILED entry or else the
 /// least recently confirmed one is replaced).
-pub struct NeighbourTable {
-    slots: Box<[Slot]>,
+pub struct NeighbourTable<A = Ipv4Addr> {
+    slots: Box<[Slot<A>]>,
     mask: usize,
     cfg: NudConfig,
 }
 
 const PROBE_WINDOW: usize = 8;
 
-impl NeighbourTable {
+impl<A: Address> NeighbourTable<A> {
     /// A cache of at least `capacity` entries (rounded up to a power of
     /// two) with the timers of `cfg`.
-    pub fn new(capacity: usize, cfg: NudConfig) -> NeighbourTable {
+    pub fn new(capacity: usize, cfg: NudConfig) -> NeighbourTable<A> {
         let cap = capacity.max(PROBE_WINDOW).next_power_of_two();
+        let empty = Slot {
+            ip: A::UNSPECIFIED,
+            mac: MacAddr::ZERO,
+            state: NudState::Empty,
+            since: 0,
+            confirmed: 0,
+            probes: 0,
+        };
         NeighbourTable {
-            slots: vec![Slot::default(); cap].into_boxed_slice(),
+            slots: vec![empty; cap].into_boxed_slice(),
             mask: cap - 1,
             cfg,
         }
     }
 
     #[inline(always)]
-    fn home(&self, ip: u32) -> usize {
-        (ip.wrapping_mul(0x9e37_79b1) >> 7) as usize & self.mask
+    fn home(&self, ip: A) -> usize {
+        (ip.fold32().wrapping_mul(0x9e37_79b1) >> 7) as usize & self.mask
     }
 
     #[inline]
-    fn find(&self, ip: u32) -> Option<usize> {
+    fn find(&self, ip: A) -> Option<usize> {
         let h = self.home(ip);
         (0..PROBE_WINDOW)
             .map(|i| (h + i) & self.mask)
@@ -124,8 +134,7 @@ impl NeighbourTable {
     /// neighbour confirms it (the kernel makes an entry learned from a
     /// request STALE; an answer to our request or probe is REACHABLE in
     /// both): a request proves it is there just as well.
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64) {
-        let ip = u32::from(ip);
+    pub fn learn(&mut self, ip: A, mac: MacAddr, now: u64) {
         let idx = match self.find(ip) {
             Some(i) => i,
             None => self.victim(ip, now),
@@ -142,7 +151,7 @@ impl NeighbourTable {
 
     /// The slot a new entry for `ip` takes: an empty one in its window,
     /// else a FAILED one, else the one confirmed longest ago.
-    fn victim(&self, ip: u32, now: u64) -> usize {
+    fn victim(&self, ip: A, now: u64) -> usize {
         let h = self.home(ip);
         let window = (0..PROBE_WINDOW).map(|i| (h + i) & self.mask);
         let rank = |idx: usize| {
@@ -159,8 +168,8 @@ impl NeighbourTable {
     /// The MAC to send to `ip` with, if the entry is usable. A STALE entry
     /// used now starts its DELAY timer, as in the kernel.
     #[inline]
-    pub fn lookup(&mut self, ip: Ipv4Addr, now: u64) -> Option<MacAddr> {
-        let idx = self.find(u32::from(ip))?;
+    pub fn lookup(&mut self, ip: A, now: u64) -> Option<MacAddr> {
+        let idx = self.find(ip)?;
         let cfg = self.cfg;
         let s = &mut self.slots[idx];
         age(s, &cfg, now);
@@ -173,8 +182,8 @@ impl NeighbourTable {
 
     /// The entry of `ip`, if any: its MAC and state at `now` (read-only,
     /// for tests and the control plane).
-    pub fn entry(&self, ip: Ipv4Addr, now: u64) -> Option<(MacAddr, NudState)> {
-        let idx = self.find(u32::from(ip))?;
+    pub fn entry(&self, ip: A, now: u64) -> Option<(MacAddr, NudState)> {
+        let idx = self.find(ip)?;
         let mut s = self.slots[idx];
         age(&mut s, &self.cfg, now);
         Some((s.mac, s.state))
@@ -186,7 +195,7 @@ impl NeighbourTable {
     /// fit waits, its state unchanged, for the next poll, so no entry fails
     /// without its probes having been sent. Call it every few hundred
     /// milliseconds; it visits every slot.
-    pub fn poll(&mut self, now: u64, max_probes: usize, mut probe: impl FnMut(Ipv4Addr, MacAddr)) {
+    pub fn poll(&mut self, now: u64, max_probes: usize, mut probe: impl FnMut(A, MacAddr)) {
         let cfg = self.cfg;
         let mut left = max_probes;
         for s in self.slots.iter_mut() {
@@ -199,7 +208,7 @@ impl NeighbourTable {
 
 /// REACHABLE becomes STALE when its time is up: the one change that needs
 /// no probe, applied on every read.
-fn age(s: &mut Slot, cfg: &NudConfig, now: u64) {
+fn age<A>(s: &mut Slot<A>, cfg: &NudConfig, now: u64) {
     if s.state == NudState::Reachable && now.saturating_sub(s.since) >= cfg.reachable_ms {
         s.state = NudState::Stale;
         s.since += cfg.reachable_ms;
@@ -210,12 +219,12 @@ fn age(s: &mut Slot, cfg: &NudConfig, now: u64) {
 /// probes they call for while `left` allows. Only
 /// [`NeighbourTable::poll`] moves DELAY and PROBE on, so that no probe is
 /// skipped.
-fn advance(
-    s: &mut Slot,
+fn advance<A: Copy>(
+    s: &mut Slot<A>,
     cfg: &NudConfig,
     now: u64,
     left: &mut usize,
-    probe: &mut dyn FnMut(Ipv4Addr, MacAddr),
+    probe: &mut dyn FnMut(A, MacAddr),
 ) {
     age(s, cfg, now);
     let elapsed = now.saturating_sub(s.since);
@@ -243,7 +252,7 @@ fn advance(
     };
     s.state = NudState::Probe;
     s.since = now;
-    probe(Ipv4Addr::from(s.ip), s.mac);
+    probe(s.ip, s.mac);
 }
 
 #[cfg(test)]
@@ -371,23 +380,23 @@ mod tests {
         // Two addresses with the same home slot: the second lands behind
         // the first. When the first goes, learning the second again must
         // update its entry, not make a new one in the freed slot.
-        let mut t = NeighbourTable::new(8, NudConfig::default());
+        let mut t: NeighbourTable = NeighbourTable::new(8, NudConfig::default());
         let a = Ipv4Addr::from(0x0a00_0001u32);
-        let h = t.home(u32::from(a));
+        let h = t.home(a);
         let b = (0x0a00_0002u32..)
             .map(Ipv4Addr::from)
-            .find(|x| t.home(u32::from(*x)) == h)
+            .find(|x| t.home(*x) == h)
             .unwrap();
         t.learn(a, MAC, 10);
         t.learn(b, MAC, 20);
-        let ia = t.find(u32::from(a)).unwrap();
-        t.slots[ia] = Slot::default();
+        let ia = t.find(a).unwrap();
+        t.slots[ia].state = NudState::Empty;
         let mac2 = MacAddr([2, 0, 0, 0, 0, 99]);
         t.learn(b, mac2, 30);
         let copies = t
             .slots
             .iter()
-            .filter(|s| s.state != NudState::Empty && s.ip == u32::from(b))
+            .filter(|s| s.state != NudState::Empty && s.ip == b)
             .count();
         assert_eq!(copies, 1);
         assert_eq!(t.lookup(b, 31), Some(mac2));
@@ -410,5 +419,38 @@ mod tests {
             found >= 500,
             "only {found} of 512 kept in a 1024-slot table"
         );
+    }
+
+    /// The same states and timers for IPv6 neighbours: 200 addresses of
+    /// one /64 differing only in their last bytes are each found again
+    /// (the fold of the address spreads them), and a used stale entry is
+    /// probed by unicast and fails unanswered.
+    #[test]
+    fn ipv6_neighbours_follow_the_same_states() {
+        use std::net::Ipv6Addr;
+        let mut t: NeighbourTable<Ipv6Addr> = NeighbourTable::new(512, NudConfig::default());
+        let ip = |i: u16| Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i);
+        for i in 0..200 {
+            t.learn(ip(i), MacAddr([2, 0, 0, 0, (i >> 8) as u8, i as u8]), 1000);
+        }
+        for i in 0..200 {
+            assert_eq!(
+                t.entry(ip(i), 1000),
+                Some((
+                    MacAddr([2, 0, 0, 0, (i >> 8) as u8, i as u8]),
+                    NudState::Reachable
+                ))
+            );
+        }
+        let used = 100_000;
+        assert!(t.lookup(ip(7), used).is_some());
+        let mut sent = Vec::new();
+        t.poll(used + 5_000, usize::MAX, |a, _| sent.push(a));
+        assert_eq!(sent, vec![ip(7)]);
+        for k in 1..=3 {
+            t.poll(used + 5_000 + 1_000 * k, usize::MAX, |_, _| {});
+        }
+        assert_eq!(t.entry(ip(7), used + 8_000).unwrap().1, NudState::Failed);
+        assert_eq!(t.lookup(ip(7), used + 8_001), None);
     }
 }

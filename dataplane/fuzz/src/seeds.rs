@@ -59,6 +59,75 @@ fn forwarder() -> Vec<Vec<u8>> {
     out
 }
 
+/// IPv6 frames for the parsers and the responder: TCP and UDP through
+/// extension headers, a fragment, a Packet Too Big, neighbour
+/// solicitations (for the port's address, duplicate address detection)
+/// and an advertisement, and an echo request.
+fn ipv6() -> Vec<Vec<u8>> {
+    use sluice_core::flow6::build::{frame6, icmp6_error, ip6_packet, Ext, Spec6};
+    use sluice_core::local6::{solicit, unsolicited_advert, write_nd_frame, ND_FRAME_LEN};
+    use sluice_core::MacAddr;
+    use std::net::Ipv6Addr;
+    let ours: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    let host: Ipv6Addr = "2001:db8::a".parse().unwrap();
+    let tcp = Spec6::default();
+    let mut out = vec![
+        frame6(&tcp),
+        frame6(&Spec6 {
+            ext: vec![Ext::HopByHop(0), Ext::DestOpts(1), Ext::Auth(0)],
+            ..Spec6::default()
+        }),
+        frame6(&Spec6 {
+            proto: 17,
+            ext: vec![Ext::Routing {
+                segments_left: 0,
+                n: 1,
+            }],
+            ..Spec6::default()
+        }),
+        frame6(&Spec6 {
+            ext: vec![Ext::Fragment {
+                offset: 0,
+                more: true,
+                id: 1,
+            }],
+            ..Spec6::default()
+        }),
+        icmp6_error(2, 0, 1280u32.to_be_bytes(), host, ours, &ip6_packet(&tcp)),
+        frame6(&Spec6 {
+            proto: 58,
+            src: host,
+            dst: ours,
+            payload: vec![128, 0, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g'],
+            ..Spec6::default()
+        }),
+    ];
+    let host_mac = MacAddr([2, 0, 0, 0, 0, 0x0a]);
+    let mut f = vec![0u8; ND_FRAME_LEN];
+    solicit(&mut f, host_mac, host, ours, None);
+    out.push(f.clone());
+    let group = sluice_core::wire::ipv6::solicited_node(&ours);
+    let dad = sluice_core::wire::icmpv6::Nd {
+        ty: sluice_core::wire::icmpv6::TYPE_NEIGHBOUR_SOLICIT,
+        flags: 0,
+        target: ours,
+        mac: None,
+    };
+    let mut d = vec![0u8; ND_FRAME_LEN];
+    let n = write_nd_frame(
+        &mut d,
+        host_mac,
+        MacAddr([0x33, 0x33, 0xff, 0, 0, 1]),
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        &dad,
+    );
+    out.push(d[..n].to_vec());
+    unsolicited_advert(&mut f, host_mac, host);
+    out.push(f);
+    out
+}
+
 fn text(lines: &[&str]) -> Vec<Vec<u8>> {
     lines.iter().map(|l| l.as_bytes().to_vec()).collect()
 }
@@ -67,7 +136,11 @@ fn text(lines: &[&str]) -> Vec<Vec<u8>> {
 pub fn seeds(name: &str) -> Vec<Vec<u8>> {
     match name {
         "forwarder" => forwarder(),
-        "parse" | "local" => templates().into_iter().map(|(_, f)| f).collect(),
+        "parse" | "local" => templates()
+            .into_iter()
+            .map(|(_, f)| f)
+            .chain(ipv6())
+            .collect(),
         "control" => text(&[
             r#"{"version":2,"request":{"cmd":"status"}}"#,
             r#"{"version":2,"request":{"cmd":"stats"}}"#,

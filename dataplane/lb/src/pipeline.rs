@@ -35,7 +35,7 @@ use sluice_core::wire::{ethernet, ipv4};
 use sluice_core::{hygiene, nat, time_exceeded, DropReason, MacAddr};
 use sluice_sched::loads::Restricted;
 use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 /// What the worker must do with the frame after [`Forwarder::process`].
@@ -527,7 +527,8 @@ impl Forwarder {
     ) -> Action {
         let port = &snap.ports[rx_port];
         let out = port.local.handle(frame);
-        if let Some((ip, mac)) = out.learned {
+        // IPv6 neighbours are learned once the pipeline forwards IPv6.
+        if let Some((IpAddr::V4(ip), mac)) = out.learned {
             if snap.routes.is_connected(ip) != Some(rx_port) {
                 return Action::Drop(DropReason::ArpWrongSegment);
             }

@@ -51,6 +51,12 @@ pub struct WorkerCounters {
     pub arp_replies_learned: Counter,
     /// ICMP echo requests answered.
     pub icmp_echo_answered: Counter,
+    /// IPv6 neighbour solicitations answered.
+    pub nd_solicits_answered: Counter,
+    /// IPv6 neighbour advertisements learned.
+    pub nd_adverts_learned: Counter,
+    /// ICMPv6 echo requests answered.
+    pub icmpv6_echo_answered: Counter,
     /// Polls that received packets.
     pub busy_polls: Counter,
     /// Polls that received nothing.
@@ -105,6 +111,9 @@ impl WorkerCounters {
             arp_requests_answered: self.arp_requests_answered.get(),
             arp_replies_learned: self.arp_replies_learned.get(),
             icmp_echo_answered: self.icmp_echo_answered.get(),
+            nd_solicits_answered: self.nd_solicits_answered.get(),
+            nd_adverts_learned: self.nd_adverts_learned.get(),
+            icmpv6_echo_answered: self.icmpv6_echo_answered.get(),
             busy_polls: self.busy_polls.get(),
             idle_polls: self.idle_polls.get(),
             busy_cycles: self.busy_cycles.get(),

@@ -166,10 +166,10 @@ fn bad_frames() -> Vec<Vec<u8>> {
     ip[10] ^= 0x55;
     f.extend(ip);
     frames.push(f);
-    // 6: IPv6 -> drop unsupported_ethertype.
-    let mut f = eth(PORT_MAC, HOST_MAC, 0x86dd);
-    f.extend([0x60, 0, 0, 0, 0, 0, 59, 64]);
-    f.extend([0u8; 32]);
+    // 6: LLDP -> drop unsupported_ethertype.
+    let mut f = eth(PORT_MAC, HOST_MAC, 0x88cc);
+    f.extend([0x02, 0x07, 0x04, 0, 0, 0, 0, 0, 1]);
+    f.extend([0u8; 31]);
     frames.push(f);
     // 7: truncated IPv4 -> drop truncated.
     let mut f = eth(PORT_MAC, HOST_MAC, 0x0800);

@@ -64,7 +64,9 @@ if side == "client":
     add("multicast_frame", "not_our_mac", eth("01:00:5e:00:00:01") / ip() / tcp(6003))
     add("vlan_tagged", "unsupported_ethertype",
         Ether(dst=lb_mac, src=SRC_MAC) / Dot1Q(vlan=7) / ip() / tcp(6004))
-    add("ipv6", "unsupported_ethertype",
+    # IPv6 to an address the appliance does not have (no IPv6 addresses
+    # are configured here).
+    add("ipv6", "not_for_us",
         Ether(dst=lb_mac, src=SRC_MAC) / IPv6(src="2001:db8::10", dst="2001:db8::100") / tcp(6005))
     # IPv4 header.
     add("truncated_ipv4", "truncated", bytes(eth()) + bytes(good_syn)[:12])

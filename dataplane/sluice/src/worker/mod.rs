@@ -678,12 +678,16 @@ impl Engine<'_> {
     }
 }
 
-/// Counts a packet the port's own stack handled (ARP, ICMP echo).
+/// Counts a packet the port's own stack handled (ARP, neighbour
+/// discovery, ICMP and ICMPv6 echo).
 fn count_local(c: &WorkerCounters, h: Handled) {
     match h {
         Handled::ArpRequest => c.arp_requests_answered.add(1),
         Handled::IcmpEcho => c.icmp_echo_answered.add(1),
         Handled::ArpReply => c.arp_replies_learned.add(1),
+        Handled::NeighbourSolicit => c.nd_solicits_answered.add(1),
+        Handled::NeighbourAdvert => c.nd_adverts_learned.add(1),
+        Handled::Icmpv6Echo => c.icmpv6_echo_answered.add(1),
         // Counted by the load balancer (syn_cookies_sent, syn_cookies_valid).
         Handled::SynCookie | Handled::Handshake => {}
     }
