@@ -5,12 +5,12 @@
 //! whether its header has a checksum, and what its pseudo-header sums to.
 
 use crate::wire::{checksum, ethernet, ipv4, ipv6};
-use std::fmt::{Debug, Display};
-use std::hash::Hash;
+pub use sluice_model::IpAddress;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// An IP address of one family, and that family's header layout.
-pub trait Address: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'static {
+/// An IP address of one family ([`IpAddress`]), and that family's header
+/// layout.
+pub trait Address: IpAddress {
     /// EtherType of the family.
     const ETHERTYPE: u16;
     /// Address length in bytes.
@@ -28,12 +28,6 @@ pub trait Address: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'sta
     /// Whether a UDP checksum of 0 means "none" (IPv4) rather than being
     /// invalid (IPv6, RFC 8200 8.1).
     const UDP_CHECKSUM_OPTIONAL: bool;
-    /// The unspecified address (0.0.0.0 or ::).
-    const UNSPECIFIED: Self;
-
-    /// The address folded to 32 bits, for small hash tables (the address
-    /// itself for IPv4; the exclusive or of its four words for IPv6).
-    fn fold32(self) -> u32;
 
     /// The address at the start of `b`.
     fn read(b: &[u8]) -> Self;
@@ -56,12 +50,6 @@ impl Address for Ipv4Addr {
     const HEADER_CHECKSUM: Option<usize> = Some(10);
     const ICMP: u8 = ipv4::PROTO_ICMP;
     const UDP_CHECKSUM_OPTIONAL: bool = true;
-    const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
-
-    #[inline(always)]
-    fn fold32(self) -> u32 {
-        u32::from(self)
-    }
 
     #[inline(always)]
     fn read(b: &[u8]) -> Self {
@@ -93,13 +81,6 @@ impl Address for Ipv6Addr {
     const HEADER_CHECKSUM: Option<usize> = None;
     const ICMP: u8 = ipv6::NEXT_ICMPV6;
     const UDP_CHECKSUM_OPTIONAL: bool = false;
-    const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
-
-    #[inline(always)]
-    fn fold32(self) -> u32 {
-        let w = u128::from(self);
-        (w as u32) ^ ((w >> 32) as u32) ^ ((w >> 64) as u32) ^ ((w >> 96) as u32)
-    }
 
     #[inline(always)]
     fn read(b: &[u8]) -> Self {

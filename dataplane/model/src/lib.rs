@@ -12,6 +12,7 @@
 //! types. This crate has no logic beyond parsing and validating its own
 //! values, and depends on nothing but serde.
 //!
+//! - [`addr`]: the [`IpAddress`] trait over IPv4 and IPv6 addresses.
 //! - [`service`]: services, reals, persistence, policies, patches.
 //! - [`check`]: health checks and agents, with their defaults and
 //!   validation into a ready-to-run [`Probe`].
@@ -22,11 +23,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod addr;
 pub mod check;
 pub mod device;
 pub mod scheduler;
 pub mod service;
 
+pub use addr::IpAddress;
 pub use check::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch};
 pub use device::DeviceStats;
 pub use scheduler::{ParseKindError, SchedulerKind};

@@ -15,7 +15,7 @@ use std::process::Command;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("dpdk-sys", &[]),
     ("sluice-model", &[]),
-    ("sluice-core", &[]),
+    ("sluice-core", &["sluice-model"]),
     ("sluice-sched", &["sluice-model"]),
     ("sluice-mem", &[]),
     ("sluice-conntrack", &["sluice-model", "sluice-mem"]),

@@ -1,0 +1,106 @@
+//! The two IP address families behind one trait, [`IpAddress`], so that
+//! tables keyed by addresses (connections, persistence templates,
+//! neighbours) are written once for IPv4 and IPv6.
+
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// An IPv4 or IPv6 address, as a value of fixed width.
+pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'static {
+    /// Width in bits: 32 or 128.
+    const BITS: u8;
+    /// The unspecified address (0.0.0.0 or ::).
+    const UNSPECIFIED: Self;
+
+    /// The address as an integer, most significant bit first.
+    fn to_bits(self) -> u128;
+    /// The address of integer `b` (its low [`Self::BITS`] bits).
+    fn from_bits(b: u128) -> Self;
+
+    /// The mask of a prefix of `len` bits (all ones when `len` is
+    /// [`Self::BITS`] or more, zero for 0).
+    fn prefix_mask(len: u8) -> Self {
+        let len = u32::from(len.min(Self::BITS));
+        let ones = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        };
+        Self::from_bits(ones >> (128 - u32::from(Self::BITS)))
+    }
+
+    /// The address with only the bits of `mask` kept.
+    #[inline(always)]
+    fn masked(self, mask: Self) -> Self {
+        Self::from_bits(self.to_bits() & mask.to_bits())
+    }
+
+    /// The address folded to 32 bits, for small hash tables (the address
+    /// itself for IPv4; the exclusive or of its four words for IPv6). Not
+    /// for tables an attacker can fill: folding makes collisions easy.
+    #[inline(always)]
+    fn fold32(self) -> u32 {
+        let w = self.to_bits();
+        (w as u32) ^ ((w >> 32) as u32) ^ ((w >> 64) as u32) ^ ((w >> 96) as u32)
+    }
+}
+
+impl IpAddress for Ipv4Addr {
+    const BITS: u8 = 32;
+    const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+
+    #[inline(always)]
+    fn to_bits(self) -> u128 {
+        u128::from(u32::from(self))
+    }
+
+    #[inline(always)]
+    fn from_bits(b: u128) -> Self {
+        Ipv4Addr::from(b as u32)
+    }
+}
+
+impl IpAddress for Ipv6Addr {
+    const BITS: u8 = 128;
+    const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+
+    #[inline(always)]
+    fn to_bits(self) -> u128 {
+        u128::from(self)
+    }
+
+    #[inline(always)]
+    fn from_bits(b: u128) -> Self {
+        Ipv6Addr::from(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_masks() {
+        assert_eq!(Ipv4Addr::prefix_mask(24), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(Ipv4Addr::prefix_mask(0), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(Ipv4Addr::prefix_mask(32), Ipv4Addr::BROADCAST);
+        assert_eq!(Ipv4Addr::prefix_mask(40), Ipv4Addr::BROADCAST);
+        assert_eq!(
+            Ipv6Addr::prefix_mask(64),
+            "ffff:ffff:ffff:ffff::".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(Ipv6Addr::prefix_mask(128), Ipv6Addr::from(u128::MAX));
+        assert_eq!(Ipv6Addr::prefix_mask(0), Ipv6Addr::UNSPECIFIED);
+        let a: Ipv6Addr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        assert_eq!(
+            a.masked(Ipv6Addr::prefix_mask(48)),
+            "2001:db8:1::".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn fold32_is_the_ipv4_address() {
+        assert_eq!(Ipv4Addr::new(192, 0, 2, 1).fold32(), 0xc000_0201);
+    }
+}
