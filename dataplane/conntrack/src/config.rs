@@ -96,9 +96,16 @@ impl TableConfig {
     /// Bytes a table built from this configuration allocates: connection
     /// slab, two indices, template slab and index, and two wheels.
     pub fn memory_bytes(&self) -> usize {
-        let conns = self.capacity as usize * std::mem::size_of::<Conn>()
+        self.memory_bytes_of::<std::net::Ipv4Addr>()
+    }
+
+    /// Bytes a table of address family `A` built from this configuration
+    /// allocates (an IPv6 entry is 88 bytes, an IPv4 one 48; the indexes
+    /// and wheel are the same).
+    pub fn memory_bytes_of<A: sluice_model::IpAddress>(&self) -> usize {
+        let conns = self.capacity as usize * std::mem::size_of::<Conn<A>>()
             + 2 * Index::new_size_bytes(self.capacity);
-        let templates = self.template_capacity as usize * std::mem::size_of::<Template>()
+        let templates = self.template_capacity as usize * std::mem::size_of::<Template<A>>()
             + Index::new_size_bytes(self.template_capacity);
         conns + templates + 2 * self.wheel_slots as usize * std::mem::size_of::<u32>()
     }

@@ -1,12 +1,14 @@
 //! The connection entry: what the table records about one connection.
 //!
-//! [`Conn`] is 48 bytes (asserted by a test): three IPv4 address/port pairs
+//! [`Conn`] is 48 bytes for IPv4 and 88 for IPv6 (asserted by a test):
+//! three address/port pairs
 //! (client, virtual service, real server), protocol, forwarding method, TCP
 //! state, flags, service and real indices, the persistence template it
 //! belongs to, the expiry time, and the two timing-wheel links. There are no
 //! per-entry packet or byte counters (those are kept per service and per
 //! real elsewhere).
 
+use sluice_model::{IpAddress, SocketAddress};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::key::{FlowKey, Protocol};
@@ -61,15 +63,15 @@ impl ConnFlags {
 
 /// Everything needed to create a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NewConn {
+pub struct NewConn<S = SocketAddrV4> {
     /// Transport protocol.
     pub proto: Protocol,
     /// Client address and port (CIP:cport).
-    pub client: SocketAddrV4,
+    pub client: S,
     /// Virtual service address and port (VIP:vport).
-    pub vip: SocketAddrV4,
+    pub vip: S,
     /// Real server address and port (RIP:rport). For DR, rport is vport.
-    pub real_addr: SocketAddrV4,
+    pub real_addr: S,
     /// Forwarding method.
     pub fwd: Forward,
     /// Index of the virtual service.
@@ -82,14 +84,14 @@ pub struct NewConn {
     pub template: Option<TemplateId>,
 }
 
-/// One connection (48 bytes).
+/// One connection (48 bytes for IPv4, 88 for IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub struct Conn {
+pub struct Conn<A = Ipv4Addr> {
     pub(crate) expires: u64,
-    pub(crate) cip: u32,
-    pub(crate) vip: u32,
-    pub(crate) rip: u32,
+    pub(crate) cip: A,
+    pub(crate) vip: A,
+    pub(crate) rip: A,
     pub(crate) service: u32,
     pub(crate) template: u32,
     pub(crate) next: u32,
@@ -104,24 +106,28 @@ pub struct Conn {
     pub(crate) flags: u8,
 }
 
-impl Conn {
-    pub(crate) fn new(n: &NewConn, state: ConnState, expires: u64) -> Conn {
+impl<A: IpAddress> Conn<A> {
+    pub(crate) fn new<S: SocketAddress<Ip = A>>(
+        n: &NewConn<S>,
+        state: ConnState,
+        expires: u64,
+    ) -> Conn<A> {
         let mut flags = ConnFlags::LIVE;
         if n.template.is_some() {
             flags |= ConnFlags::PERSISTENT.0;
         }
         Conn {
             expires,
-            cip: u32::from(*n.client.ip()),
-            vip: u32::from(*n.vip.ip()),
-            rip: u32::from(*n.real_addr.ip()),
+            cip: n.client.addr(),
+            vip: n.vip.addr(),
+            rip: n.real_addr.addr(),
             service: n.service,
             template: n.template.map_or(NIL, |t| t.0),
             next: NIL,
             prev: NIL,
-            cport: n.client.port(),
-            vport: n.vip.port(),
-            rport: n.real_addr.port(),
+            cport: n.client.port_number(),
+            vport: n.vip.port_number(),
+            rport: n.real_addr.port_number(),
             real: n.real,
             proto: n.proto as u8,
             fwd: n.fwd as u8,
@@ -140,18 +146,18 @@ impl Conn {
     }
 
     /// Client address and port (CIP:cport).
-    pub fn client(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(self.cip), self.cport)
+    pub fn client(&self) -> A::Socket {
+        self.cip.socket(self.cport)
     }
 
     /// Virtual service address and port (VIP:vport).
-    pub fn vip(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(self.vip), self.vport)
+    pub fn vip(&self) -> A::Socket {
+        self.vip.socket(self.vport)
     }
 
     /// Real server address and port (RIP:rport).
-    pub fn real_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(self.rip), self.rport)
+    pub fn real_addr(&self) -> A::Socket {
+        self.rip.socket(self.rport)
     }
 
     /// Forwarding method.
@@ -199,28 +205,28 @@ impl Conn {
     }
 
     /// The inbound key `(proto, CIP, cport, VIP, vport)`.
-    pub fn inbound_key(&self) -> FlowKey {
+    pub fn inbound_key(&self) -> FlowKey<A> {
         FlowKey::inbound(self.proto(), self.client(), self.vip())
     }
 
     /// The outbound key `(proto, RIP, rport, CIP, cport)`.
-    pub fn outbound_key(&self) -> FlowKey {
+    pub fn outbound_key(&self) -> FlowKey<A> {
         FlowKey::outbound(self.proto(), self.real_addr(), self.client())
     }
 
     #[inline(always)]
-    pub(crate) fn matches_inbound(&self, k: &FlowKey) -> bool {
-        self.cip == u32::from(k.src_ip)
-            && self.vip == u32::from(k.dst_ip)
+    pub(crate) fn matches_inbound(&self, k: &FlowKey<A>) -> bool {
+        self.cip == k.src_ip
+            && self.vip == k.dst_ip
             && self.cport == k.src_port
             && self.vport == k.dst_port
             && self.proto == k.proto as u8
     }
 
     #[inline(always)]
-    pub(crate) fn matches_outbound(&self, k: &FlowKey) -> bool {
-        self.rip == u32::from(k.src_ip)
-            && self.cip == u32::from(k.dst_ip)
+    pub(crate) fn matches_outbound(&self, k: &FlowKey<A>) -> bool {
+        self.rip == k.src_ip
+            && self.cip == k.dst_ip
             && self.rport == k.src_port
             && self.cport == k.dst_port
             && self.proto == k.proto as u8
@@ -231,12 +237,12 @@ impl Conn {
     }
 }
 
-impl Node for Conn {
-    const EMPTY: Conn = Conn {
+impl<A: IpAddress> Node for Conn<A> {
+    const EMPTY: Conn<A> = Conn {
         expires: 0,
-        cip: 0,
-        vip: 0,
-        rip: 0,
+        cip: A::UNSPECIFIED,
+        vip: A::UNSPECIFIED,
+        rip: A::UNSPECIFIED,
         service: 0,
         template: NIL,
         next: NIL,
@@ -282,14 +288,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_48_bytes() {
+    fn entry_is_48_bytes_for_ipv4_and_88_for_ipv6() {
         assert_eq!(std::mem::size_of::<Conn>(), 48);
-        assert!(std::mem::size_of::<Conn>() <= 64);
+        assert_eq!(std::mem::size_of::<Conn<std::net::Ipv6Addr>>(), 88);
+    }
+
+    #[test]
+    fn an_ipv6_entry_keeps_its_endpoints() {
+        let n = NewConn {
+            proto: Protocol::Tcp,
+            client: "[2001:db8:1::7]:40000"
+                .parse::<std::net::SocketAddrV6>()
+                .unwrap(),
+            vip: "[2001:db8::100]:80".parse().unwrap(),
+            real_addr: "[2001:db8:2::11]:8080".parse().unwrap(),
+            fwd: Forward::Nat,
+            service: 1,
+            real: 2,
+            template: None,
+        };
+        let c = Conn::new(&n, ConnState::Tcp(crate::tcp_state::TcpState::SynRecv), 9);
+        assert_eq!(
+            (c.client(), c.vip(), c.real_addr()),
+            (n.client, n.vip, n.real_addr)
+        );
+        assert!(c.matches_inbound(&c.inbound_key()));
+        assert!(c.matches_outbound(&c.outbound_key()));
+        assert!(!c.matches_inbound(&c.outbound_key()));
     }
 
     #[test]
     fn accessors_round_trip() {
-        let n = NewConn {
+        let n: NewConn = NewConn {
             proto: Protocol::Udp,
             client: "198.51.100.7:40000".parse().unwrap(),
             vip: "192.0.2.1:53".parse().unwrap(),

@@ -24,6 +24,7 @@
 //! (insert failures are reported, never a panic or a long stall).
 
 use crate::key::FlowKey;
+use sluice_model::IpAddress;
 
 /// Multiplier of the final round (the 64-bit golden-ratio constant, odd).
 const FINAL_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -71,21 +72,38 @@ impl FlowHasher {
     }
 
     /// Hashes a flow key (protocol, source and destination address and port).
+    ///
+    /// An IPv4 key fits two words, one round. An IPv6 key (37 bytes) takes
+    /// three: each address's two halves go through a keyed multiply before
+    /// they meet the next, so that colliding keys cannot be built without
+    /// the seed (a plain fold of the halves would collide for any seed).
     #[inline(always)]
-    pub fn hash_flow(&self, key: &FlowKey) -> u64 {
-        let a = (u64::from(u32::from(key.src_ip)) << 32) | u64::from(u32::from(key.dst_ip));
+    pub fn hash_flow<A: IpAddress>(&self, key: &FlowKey<A>) -> u64 {
         let b = (u64::from(key.src_port) << 32)
             | (u64::from(key.dst_port) << 16)
             | u64::from(key.proto as u8);
-        self.hash_words(a, b)
+        let (s, d) = (key.src_ip.to_bits(), key.dst_ip.to_bits());
+        if A::BITS == 32 {
+            self.hash_words((s << 32 | d) as u64, b)
+        } else {
+            let h = self.hash_words(s as u64, (s >> 64) as u64);
+            let h = self.hash_words(h ^ d as u64, (d >> 64) as u64);
+            self.hash_words(h, b)
+        }
     }
 
     /// Hashes a persistence-template key: service index and masked client
-    /// address (host byte order).
+    /// address.
     #[inline(always)]
-    pub fn hash_template(&self, service: u32, client_net: u32) -> u64 {
-        let a = (u64::from(service) << 32) | u64::from(client_net);
-        self.hash_words(a, TEMPLATE_DOMAIN)
+    pub fn hash_template<A: IpAddress>(&self, service: u32, client_net: A) -> u64 {
+        let c = client_net.to_bits();
+        if A::BITS == 32 {
+            let a = (u64::from(service) << 32) | c as u64;
+            self.hash_words(a, TEMPLATE_DOMAIN)
+        } else {
+            let h = self.hash_words(c as u64, (c >> 64) as u64);
+            self.hash_words(h ^ u64::from(service), TEMPLATE_DOMAIN)
+        }
     }
 }
 
@@ -138,7 +156,10 @@ mod tests {
         let hashes: std::collections::HashSet<u64> =
             variants.iter().map(|k| h.hash_flow(k)).collect();
         assert_eq!(hashes.len(), variants.len());
-        assert_ne!(h.hash_template(1, 2), h.hash_template(2, 1));
+        assert_ne!(
+            h.hash_template(1, Ipv4Addr::from(2)),
+            h.hash_template(2, Ipv4Addr::from(1))
+        );
     }
 
     /// Sequential client addresses/ports (the common real-world pattern)
@@ -163,5 +184,39 @@ mod tests {
             assert!(max < expect * 2, "max {max}");
             assert!(min > expect / 2, "min {min}");
         }
+    }
+
+    /// IPv6 keys: every field matters, and keys that agree in the exclusive
+    /// or of their address halves (which a fold would make collide for any
+    /// seed) hash apart.
+    #[test]
+    fn ipv6_keys_hash_apart() {
+        use std::net::Ipv6Addr;
+        let h = FlowHasher::new(7);
+        let k = |src: u128, dst: u128, sport| FlowKey {
+            proto: Protocol::Tcp,
+            src_ip: Ipv6Addr::from(src),
+            src_port: sport,
+            dst_ip: Ipv6Addr::from(dst),
+            dst_port: 80,
+        };
+        let base = k(0x2001_0db8_0001 << 80 | 7, 0x2001_0db8 << 96 | 0x100, 40000);
+        let variants = [
+            base,
+            k(0x2001_0db8_0001 << 80 | 6, 0x2001_0db8 << 96 | 0x100, 40000),
+            k(0x2001_0db8_0001 << 80 | 7, 0x2001_0db8 << 96 | 0x101, 40000),
+            k(0x2001_0db8_0001 << 80 | 7, 0x2001_0db8 << 96 | 0x100, 40001),
+            // Same xor of the source's halves as base.
+            k(
+                (0x2001_0db8_0001 << 80 | 7) ^ (1 << 64 | 1),
+                0x2001_0db8 << 96 | 0x100,
+                40000,
+            ),
+        ];
+        let hashes: std::collections::HashSet<u64> =
+            variants.iter().map(|v| h.hash_flow(v)).collect();
+        assert_eq!(hashes.len(), variants.len());
+        let n = Ipv6Addr::from(0x2001_0db8_0001u128 << 80);
+        assert_ne!(h.hash_template(1, n), h.hash_template(2, n));
     }
 }

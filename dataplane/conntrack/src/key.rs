@@ -15,55 +15,62 @@
 //! are in host byte order.
 
 pub use sluice_model::Protocol;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use sluice_model::{IpAddress, SocketAddress};
+use std::net::Ipv4Addr;
+#[cfg(test)]
+use std::net::SocketAddrV4;
 
-/// A 5-tuple as carried by a packet: protocol, source and destination.
+/// A 5-tuple as carried by a packet: protocol, source and destination, of
+/// one address family (IPv4 unless said otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FlowKey {
+pub struct FlowKey<A = Ipv4Addr> {
     /// Transport protocol.
     pub proto: Protocol,
     /// Source address of the packet.
-    pub src_ip: Ipv4Addr,
+    pub src_ip: A,
     /// Source port of the packet (host byte order).
     pub src_port: u16,
     /// Destination address of the packet.
-    pub dst_ip: Ipv4Addr,
+    pub dst_ip: A,
     /// Destination port of the packet (host byte order).
     pub dst_port: u16,
 }
 
-impl FlowKey {
+impl<A: IpAddress> FlowKey<A> {
     /// A key from a packet's source and destination.
-    pub fn new(proto: Protocol, src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
+    #[inline(always)]
+    pub fn new<S: SocketAddress<Ip = A>>(proto: Protocol, src: S, dst: S) -> FlowKey<A> {
         FlowKey {
             proto,
-            src_ip: *src.ip(),
-            src_port: src.port(),
-            dst_ip: *dst.ip(),
-            dst_port: dst.port(),
+            src_ip: src.addr(),
+            src_port: src.port_number(),
+            dst_ip: dst.addr(),
+            dst_port: dst.port_number(),
         }
     }
 
     /// The inbound key of a client -> virtual service packet:
     /// `(proto, CIP, cport, VIP, vport)`.
-    pub fn inbound(proto: Protocol, client: SocketAddrV4, vip: SocketAddrV4) -> FlowKey {
+    #[inline(always)]
+    pub fn inbound<S: SocketAddress<Ip = A>>(proto: Protocol, client: S, vip: S) -> FlowKey<A> {
         FlowKey::new(proto, client, vip)
     }
 
     /// The outbound key of a real server -> client reply (NAT only):
     /// `(proto, RIP, rport, CIP, cport)`.
-    pub fn outbound(proto: Protocol, real: SocketAddrV4, client: SocketAddrV4) -> FlowKey {
+    #[inline(always)]
+    pub fn outbound<S: SocketAddress<Ip = A>>(proto: Protocol, real: S, client: S) -> FlowKey<A> {
         FlowKey::new(proto, real, client)
     }
 
     /// Source address and port.
-    pub fn src(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.src_ip, self.src_port)
+    pub fn src(&self) -> A::Socket {
+        self.src_ip.socket(self.src_port)
     }
 
     /// Destination address and port.
-    pub fn dst(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.dst_ip, self.dst_port)
+    pub fn dst(&self) -> A::Socket {
+        self.dst_ip.socket(self.dst_port)
     }
 }
 

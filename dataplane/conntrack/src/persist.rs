@@ -35,6 +35,7 @@
 //!   miss, a new template may be created for the same key); the entry itself
 //!   is freed when its last connection releases it.
 
+use sluice_model::IpAddress;
 use std::net::Ipv4Addr;
 
 use crate::error::InsertError;
@@ -61,13 +62,13 @@ impl TemplateId {
 const LIVE: u8 = 0x80;
 const HASHED: u8 = 0x01;
 
-/// One persistence template (40 bytes).
+/// One persistence template (40 bytes for IPv4, 48 for IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub struct Template {
+pub struct Template<A = Ipv4Addr> {
     expires: u64,
     service: u32,
-    client: u32,
+    client: A,
     timeout: u32,
     refs: u32,
     next: u32,
@@ -76,15 +77,15 @@ pub struct Template {
     flags: u8,
 }
 
-impl Template {
+impl<A: IpAddress> Template<A> {
     /// Service index.
     pub fn service(&self) -> u32 {
         self.service
     }
 
     /// The client network (client address & netmask).
-    pub fn client_net(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.client)
+    pub fn client_net(&self) -> A {
+        self.client
     }
 
     /// The real server index clients of this network go to.
@@ -114,11 +115,11 @@ impl Template {
     }
 }
 
-impl Node for Template {
-    const EMPTY: Template = Template {
+impl<A: IpAddress> Node for Template<A> {
+    const EMPTY: Template<A> = Template {
         expires: 0,
         service: 0,
-        client: 0,
+        client: A::UNSPECIFIED,
         timeout: 0,
         refs: 0,
         next: NIL,
@@ -146,15 +147,15 @@ impl Node for Template {
     }
 }
 
-/// The masked client address, host byte order.
+/// The masked client address.
 #[inline]
-fn masked(client: Ipv4Addr, netmask: Ipv4Addr) -> u32 {
-    u32::from(client) & u32::from(netmask)
+fn masked<A: IpAddress>(client: A, netmask: A) -> A {
+    client.masked(netmask)
 }
 
 /// Fixed-capacity table of persistence templates.
-pub struct PersistTable {
-    slab: Slab<Template>,
+pub struct PersistTable<A = Ipv4Addr> {
+    slab: Slab<Template<A>>,
     index: Index,
     wheel: Wheel,
     hasher: FlowHasher,
@@ -163,7 +164,7 @@ pub struct PersistTable {
     holds: u64,
 }
 
-impl PersistTable {
+impl<A: IpAddress> PersistTable<A> {
     /// A table of `capacity` templates with a wheel of `wheel_slots` slots
     /// of `tick_ms`, holding referenced templates `hold_ms` past their
     /// expiry at a time, on huge pages if `huge`. Parameters are
@@ -175,7 +176,7 @@ impl PersistTable {
         seed: u64,
         hold_ms: u32,
         huge: bool,
-    ) -> PersistTable {
+    ) -> PersistTable<A> {
         PersistTable {
             slab: Slab::new(capacity, huge),
             index: Index::new(capacity, huge),
@@ -192,7 +193,7 @@ impl PersistTable {
 
     /// Bytes allocated by the table.
     pub fn memory_bytes(&self) -> usize {
-        self.slab.capacity() as usize * std::mem::size_of::<Template>()
+        self.slab.capacity() as usize * std::mem::size_of::<Template<A>>()
             + self.index.memory_bytes()
             + self.wheel.memory_bytes()
     }
@@ -234,7 +235,7 @@ impl PersistTable {
 
     /// The template of `service` for `client`'s network under `netmask`.
     #[inline]
-    pub fn lookup(&self, service: u32, client: Ipv4Addr, netmask: Ipv4Addr) -> Option<TemplateId> {
+    pub fn lookup(&self, service: u32, client: A, netmask: A) -> Option<TemplateId> {
         let net = masked(client, netmask);
         let h = self.hasher.hash_template(service, net);
         let items = &self.slab.items;
@@ -247,7 +248,7 @@ impl PersistTable {
     }
 
     /// The template behind `id`, if it is live.
-    pub fn get(&self, id: TemplateId) -> Option<&Template> {
+    pub fn get(&self, id: TemplateId) -> Option<&Template<A>> {
         self.slab.get(id.0)
     }
 
@@ -256,8 +257,8 @@ impl PersistTable {
     pub fn insert(
         &mut self,
         service: u32,
-        client: Ipv4Addr,
-        netmask: Ipv4Addr,
+        client: A,
+        netmask: A,
         real: u16,
         timeout_ms: u32,
         now: u64,
@@ -343,7 +344,7 @@ impl PersistTable {
 
     /// Whether `acquire` would succeed.
     pub(crate) fn can_acquire(&self, id: TemplateId) -> bool {
-        self.slab.get(id.0).is_some_and(Template::is_hashed)
+        self.slab.get(id.0).is_some_and(Template::<A>::is_hashed)
     }
 
     /// Drops a connection's reference; frees an unhashed template whose
@@ -368,7 +369,7 @@ impl PersistTable {
         &mut self,
         now: u64,
         budget: usize,
-        mut on_expired: impl FnMut(TemplateId, &Template),
+        mut on_expired: impl FnMut(TemplateId, &Template<A>),
     ) -> ExpireProgress {
         let mut p = ExpireProgress::default();
         while p.examined < budget {
@@ -402,7 +403,7 @@ impl PersistTable {
 
     /// Live templates, in slot order. Slow (scans the slab); for the
     /// control plane.
-    pub fn iter(&self) -> impl Iterator<Item = (TemplateId, &Template)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (TemplateId, &Template<A>)> + '_ {
         self.slab.iter().map(|(i, t)| (TemplateId(i), t))
     }
 
@@ -414,8 +415,8 @@ impl PersistTable {
         &mut self,
         cursor: &mut ScanCursor,
         budget: usize,
-        mut pred: impl FnMut(&Template) -> bool,
-        mut on_removed: impl FnMut(TemplateId, &Template),
+        mut pred: impl FnMut(&Template<A>) -> bool,
+        mut on_removed: impl FnMut(TemplateId, &Template<A>),
     ) -> bool {
         let mut n = 0;
         while cursor.pos < self.slab.high_water() && n < budget {

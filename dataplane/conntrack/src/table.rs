@@ -30,6 +30,8 @@ use crate::stats::{ExpireProgress, ScanCursor, TableStats};
 use crate::tcp_state::{next_state, Activity, ConnState, Dir, Table, TcpFlags, TcpState};
 use crate::timeouts::Timeouts;
 use crate::wheel::Wheel;
+use sluice_model::IpAddress;
+use std::net::Ipv4Addr;
 
 /// Result of [`ConnTable::update`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,22 +47,23 @@ pub struct StateUpdate {
     pub expires: u64,
 }
 
-/// The connection table of one worker.
-pub struct ConnTable {
-    slab: Slab<Conn>,
+/// The connection table of one worker, for one address family (IPv4
+/// unless said otherwise; a worker has one per family).
+pub struct ConnTable<A = Ipv4Addr> {
+    slab: Slab<Conn<A>>,
     inbound: Index,
     outbound: Index,
     wheel: Wheel,
     hasher: FlowHasher,
     timeouts: Timeouts,
-    templates: PersistTable,
+    templates: PersistTable<A>,
     stats: TableStats,
 }
 
-impl ConnTable {
+impl<A: IpAddress> ConnTable<A> {
     /// Builds a table, allocating all its memory (see
     /// [`TableConfig::memory_bytes`]).
-    pub fn new(cfg: &TableConfig) -> Result<ConnTable, TableConfigError> {
+    pub fn new(cfg: &TableConfig) -> Result<ConnTable<A>, TableConfigError> {
         cfg.validate()?;
         Ok(ConnTable {
             slab: Slab::new(cfg.capacity, cfg.huge_pages),
@@ -86,7 +89,7 @@ impl ConnTable {
 
     /// Bytes allocated by the table, templates included.
     pub fn memory_bytes(&self) -> usize {
-        self.slab.capacity() as usize * std::mem::size_of::<Conn>()
+        self.slab.capacity() as usize * std::mem::size_of::<Conn<A>>()
             + self.inbound.memory_bytes()
             + self.outbound.memory_bytes()
             + self.wheel.memory_bytes()
@@ -134,19 +137,19 @@ impl ConnTable {
     }
 
     /// The persistence templates.
-    pub fn templates(&self) -> &PersistTable {
+    pub fn templates(&self) -> &PersistTable<A> {
         &self.templates
     }
 
     /// The persistence templates, for lookup, insert, refresh, remove and
     /// expiry.
-    pub fn templates_mut(&mut self) -> &mut PersistTable {
+    pub fn templates_mut(&mut self) -> &mut PersistTable<A> {
         &mut self.templates
     }
 
     /// The connection whose inbound key is `key` (a client -> VIP packet).
     #[inline]
-    pub fn lookup_inbound(&self, key: &FlowKey) -> Option<ConnId> {
+    pub fn lookup_inbound(&self, key: &FlowKey<A>) -> Option<ConnId> {
         let h = self.hasher.hash_flow(key);
         let items = &self.slab.items;
         self.inbound
@@ -157,7 +160,7 @@ impl ConnTable {
     /// The NAT connection whose outbound key is `key` (a real -> client
     /// reply).
     #[inline]
-    pub fn lookup_outbound(&self, key: &FlowKey) -> Option<ConnId> {
+    pub fn lookup_outbound(&self, key: &FlowKey<A>) -> Option<ConnId> {
         let h = self.hasher.hash_flow(key);
         let items = &self.slab.items;
         self.outbound
@@ -171,7 +174,7 @@ impl ConnTable {
     /// [`ConnTable::prefetch_entry`]. A hint: lookups are as correct
     /// without it, only slower when the table is bigger than the caches.
     #[inline]
-    pub fn prefetch_index(&self, key: &FlowKey, dir: Dir) -> u64 {
+    pub fn prefetch_index(&self, key: &FlowKey<A>, dir: Dir) -> u64 {
         let h = self.hasher.hash_flow(key);
         match dir {
             Dir::Inbound => self.inbound.prefetch(h),
@@ -199,7 +202,7 @@ impl ConnTable {
 
     /// The connection behind `id`, if it is live.
     #[inline]
-    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+    pub fn get(&self, id: ConnId) -> Option<&Conn<A>> {
         self.slab.get(id.0)
     }
 
@@ -213,7 +216,7 @@ impl ConnTable {
     /// Errors, all counted: [`InsertError::Exists`] if the inbound key, or
     /// for NAT the outbound key, is taken; [`InsertError::InvalidTemplate`];
     /// [`InsertError::Full`].
-    pub fn insert(&mut self, new: &NewConn, now: u64) -> Result<ConnId, InsertError> {
+    pub fn insert(&mut self, new: &NewConn<A::Socket>, now: u64) -> Result<ConnId, InsertError> {
         let in_key = FlowKey::inbound(new.proto, new.client, new.vip);
         let out_key = FlowKey::outbound(new.proto, new.real_addr, new.client);
         let nat = new.fwd == Forward::Nat;
@@ -352,7 +355,7 @@ impl ConnTable {
 
     /// Unindexes and frees entry `i`; `in_wheel` tells whether it is still
     /// linked in the wheel. Returns the entry as it was.
-    fn free(&mut self, i: u32, in_wheel: bool) -> Conn {
+    fn free(&mut self, i: u32, in_wheel: bool) -> Conn<A> {
         let c = self.slab.items[i as usize];
         let removed = self
             .inbound
@@ -376,7 +379,7 @@ impl ConnTable {
 
     /// Removes connection `id` and returns it (so the caller can decrement
     /// its real's active or inactive count). `None` if it is not live.
-    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn<A>> {
         self.slab.get(id.0)?;
         self.stats.removals += 1;
         Some(self.free(id.0, true))
@@ -391,7 +394,7 @@ impl ConnTable {
         &mut self,
         now: u64,
         budget: usize,
-        mut on_expired: impl FnMut(ConnId, &Conn),
+        mut on_expired: impl FnMut(ConnId, &Conn<A>),
     ) -> ExpireProgress {
         let mut p = ExpireProgress::default();
         while p.examined < budget {
@@ -414,7 +417,7 @@ impl ConnTable {
 
     /// Live connections, in slot order. Slow (scans the slab up to its
     /// high-water mark); for the control plane, which filters as it likes.
-    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn<A>)> + '_ {
         self.slab.iter().map(|(i, c)| (ConnId(i), c))
     }
 
@@ -426,7 +429,7 @@ impl ConnTable {
         &self,
         cursor: &mut ScanCursor,
         budget: usize,
-        mut f: impl FnMut(ConnId, &Conn),
+        mut f: impl FnMut(ConnId, &Conn<A>),
     ) -> bool {
         let end = self.slab.high_water();
         let stop = cursor.pos.saturating_add(budget as u32).min(end);
@@ -448,8 +451,8 @@ impl ConnTable {
         &mut self,
         cursor: &mut ScanCursor,
         budget: usize,
-        mut pred: impl FnMut(&Conn) -> bool,
-        mut on_removed: impl FnMut(ConnId, &Conn),
+        mut pred: impl FnMut(&Conn<A>) -> bool,
+        mut on_removed: impl FnMut(ConnId, &Conn<A>),
     ) -> bool {
         let mut n = 0;
         while cursor.pos < self.slab.high_water() && n < budget {
@@ -477,7 +480,7 @@ impl ConnTable {
         service: u32,
         real: u16,
         budget: usize,
-        on_removed: impl FnMut(ConnId, &Conn),
+        on_removed: impl FnMut(ConnId, &Conn<A>),
     ) -> bool {
         let mut left = budget;
         if cursor.phase == 0 {

@@ -251,11 +251,11 @@ fn remove_matching_by_service() {
 #[test]
 fn default_config_allocates_everything_up_front() {
     let cfg = TableConfig::default();
-    let t = ConnTable::new(&cfg).unwrap();
+    let t: ConnTable = ConnTable::new(&cfg).unwrap();
     assert_eq!(t.capacity(), 1 << 22);
     assert_eq!(t.memory_bytes(), cfg.memory_bytes());
     // 64 bytes per connection: 48 of entry + 2 x 8 of index.
     assert!(cfg.memory_bytes() < (1 << 22) * 64 + (16 << 20));
     assert!(t.is_empty());
-    assert!(ConnTable::new(&TableConfig::with_capacity(0)).is_err());
+    assert!(ConnTable::<std::net::Ipv4Addr>::new(&TableConfig::with_capacity(0)).is_err());
 }

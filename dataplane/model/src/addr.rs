@@ -4,7 +4,7 @@
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 /// An IPv4 or IPv6 address, as a value of fixed width.
 pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'static {
@@ -12,6 +12,13 @@ pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 's
     const BITS: u8;
     /// The unspecified address (0.0.0.0 or ::).
     const UNSPECIFIED: Self;
+
+    /// The family's address and port ([`SocketAddrV4`] or
+    /// [`SocketAddrV6`], the latter with no flow label or scope).
+    type Socket: SocketAddress<Ip = Self>;
+
+    /// The socket address of this address and `port`.
+    fn socket(self, port: u16) -> Self::Socket;
 
     /// The address as an integer, most significant bit first.
     fn to_bits(self) -> u128;
@@ -46,9 +53,54 @@ pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 's
     }
 }
 
+/// An address and port of one family; [`Self::Ip`] is the family, so
+/// generic code infers it from the socket address it is given.
+pub trait SocketAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'static {
+    /// The address family.
+    type Ip: IpAddress<Socket = Self>;
+    /// The address.
+    fn addr(&self) -> Self::Ip;
+    /// The port.
+    fn port_number(&self) -> u16;
+}
+
+impl SocketAddress for SocketAddrV4 {
+    type Ip = Ipv4Addr;
+
+    #[inline(always)]
+    fn addr(&self) -> Ipv4Addr {
+        *self.ip()
+    }
+
+    #[inline(always)]
+    fn port_number(&self) -> u16 {
+        self.port()
+    }
+}
+
+impl SocketAddress for SocketAddrV6 {
+    type Ip = Ipv6Addr;
+
+    #[inline(always)]
+    fn addr(&self) -> Ipv6Addr {
+        *self.ip()
+    }
+
+    #[inline(always)]
+    fn port_number(&self) -> u16 {
+        self.port()
+    }
+}
+
 impl IpAddress for Ipv4Addr {
     const BITS: u8 = 32;
     const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+    type Socket = SocketAddrV4;
+
+    #[inline(always)]
+    fn socket(self, port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(self, port)
+    }
 
     #[inline(always)]
     fn to_bits(self) -> u128 {
@@ -64,6 +116,12 @@ impl IpAddress for Ipv4Addr {
 impl IpAddress for Ipv6Addr {
     const BITS: u8 = 128;
     const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+    type Socket = SocketAddrV6;
+
+    #[inline(always)]
+    fn socket(self, port: u16) -> SocketAddrV6 {
+        SocketAddrV6::new(self, port, 0, 0)
+    }
 
     #[inline(always)]
     fn to_bits(self) -> u128 {

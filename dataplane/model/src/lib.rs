@@ -29,7 +29,7 @@ pub mod device;
 pub mod scheduler;
 pub mod service;
 
-pub use addr::IpAddress;
+pub use addr::{IpAddress, SocketAddress};
 pub use check::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch};
 pub use device::DeviceStats;
 pub use scheduler::{ParseKindError, SchedulerKind};
