@@ -89,8 +89,9 @@
 //! ```
 //! use sluice_conntrack::*;
 //!
-//! let mut t = ConnTable::new(&TableConfig::with_capacity(1024)).unwrap();
-//! let new = NewConn {
+//! // An IPv4 table (`ConnTable<Ipv6Addr>` is the IPv6 one).
+//! let mut t: ConnTable = ConnTable::new(&TableConfig::with_capacity(1024)).unwrap();
+//! let new: NewConn = NewConn {
 //!     proto: Protocol::Tcp,
 //!     client: "198.51.100.7:40000".parse().unwrap(),
 //!     vip: "192.0.2.1:80".parse().unwrap(),
