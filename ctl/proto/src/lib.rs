@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub mod figures;
 mod service;
@@ -129,7 +129,7 @@ pub enum Command {
         /// Which service.
         service: ServiceKey,
         /// The real's address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// The real's port.
         port: u16,
         /// Seconds until the remaining connections are ended.
@@ -140,7 +140,7 @@ pub enum Command {
         /// Which service.
         service: ServiceKey,
         /// The real's address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// The real's port.
         port: u16,
     },
@@ -245,10 +245,10 @@ pub struct ConnFilter {
     pub service: Option<ServiceKey>,
     /// Only this client address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<Ipv4Addr>,
+    pub client: Option<IpAddr>,
     /// Only this real address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub real: Option<Ipv4Addr>,
+    pub real: Option<IpAddr>,
     /// Only this state (e.g. `ESTABLISHED`, `SYN_RECV`, `UDP`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,

@@ -154,7 +154,7 @@ pub struct ServiceInfo {
     /// Protocol.
     pub protocol: Protocol,
     /// Virtual IP.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Virtual port.
     pub port: u16,
     /// Scheduler.

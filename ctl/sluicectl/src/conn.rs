@@ -5,7 +5,7 @@ use crate::verbs::OptServiceAddr;
 use clap::{Args, Subcommand};
 use sluice_proto::{ConnFilter, ConnList, Forward};
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The daemon's limit when the request names none.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -24,10 +24,10 @@ pub struct ConnListArgs {
     addr: OptServiceAddr,
     /// Only connections from this client address.
     #[arg(long, value_name = "IP")]
-    client: Option<Ipv4Addr>,
+    client: Option<IpAddr>,
     /// Only connections to this real server address.
     #[arg(long, value_name = "IP")]
-    real: Option<Ipv4Addr>,
+    real: Option<IpAddr>,
     /// Only connections in this state (ESTABLISHED, SYN_RECV, FIN_WAIT,
     /// TIME_WAIT, CLOSE, UDP, ...; any case).
     #[arg(long)]

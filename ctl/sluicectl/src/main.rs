@@ -260,12 +260,43 @@ mod tests {
                 Command::ServiceAdd { service } => {
                     assert_eq!(service.protocol, sluice_proto::Protocol::Udp);
                     assert_eq!(service.scheduler, sluice_proto::SchedulerKind::Mh);
-                    assert_eq!(service.persistence.unwrap().netmask, 24);
+                    assert_eq!(service.persistence.unwrap().netmask, Some(24));
                 }
                 other => panic!("{other:?}"),
             },
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["sluicectl", "service", "add", "-s", "rr"]).is_err());
+    }
+
+    /// IPv6 services and reals are written as `[address]:port`, and an
+    /// IPv6 prefix length is a netmask.
+    #[test]
+    fn ipv6_addresses_in_brackets() {
+        let c = Cli::try_parse_from([
+            "sluicectl",
+            "service",
+            "add",
+            "-t",
+            "[2001:db8::100]:80",
+            "-p",
+            "60",
+            "-M",
+            "64",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Service(s) => match s.into_command().unwrap() {
+                Command::ServiceAdd { service } => {
+                    assert_eq!(service.key().to_string(), "tcp [2001:db8::100]:80");
+                    assert_eq!(service.persistence.unwrap().netmask, Some(64));
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["sluicectl", "service", "add", "-t", "2001:db8::100:80"]).is_err()
+        );
     }
 }

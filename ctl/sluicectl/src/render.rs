@@ -187,8 +187,8 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
             let mut flags = String::new();
             if let Some(p) = s.persistence {
                 let _ = write!(flags, " persistent {}", p.timeout_secs);
-                if p.netmask != 32 {
-                    let _ = write!(flags, " mask /{}", p.netmask);
+                if let Some(m) = p.netmask {
+                    let _ = write!(flags, " mask /{m}");
                 }
             }
             if s.on_real_removal == sluice_proto::OnRealRemoval::End {

@@ -8,7 +8,7 @@ use sluice_proto::{
     Command, Forward, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch, RealSpec,
     SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
 };
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 /// Which service: `-t VIP:PORT` (TCP) or `-u VIP:PORT` (UDP).
 #[derive(Args, Debug, Clone)]
@@ -16,14 +16,14 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 pub struct ServiceAddr {
     /// A TCP service, VIP:PORT.
     #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
-    tcp: Option<SocketAddrV4>,
+    tcp: Option<SocketAddr>,
     /// A UDP service, VIP:PORT.
     #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
-    udp: Option<SocketAddrV4>,
+    udp: Option<SocketAddr>,
 }
 
 /// The key named by `-t` or `-u`, if either was given.
-fn key_of(tcp: Option<SocketAddrV4>, udp: Option<SocketAddrV4>) -> Option<ServiceKey> {
+fn key_of(tcp: Option<SocketAddr>, udp: Option<SocketAddr>) -> Option<ServiceKey> {
     let (protocol, a) = match (tcp, udp) {
         (Some(a), _) => (Protocol::Tcp, a),
         (None, Some(a)) => (Protocol::Udp, a),
@@ -31,7 +31,7 @@ fn key_of(tcp: Option<SocketAddrV4>, udp: Option<SocketAddrV4>) -> Option<Servic
     };
     Some(ServiceKey {
         protocol,
-        vip: *a.ip(),
+        vip: a.ip(),
         port: a.port(),
     })
 }
@@ -49,10 +49,10 @@ impl ServiceAddr {
 pub struct OptServiceAddr {
     /// Only this TCP service, VIP:PORT.
     #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
-    tcp: Option<SocketAddrV4>,
+    tcp: Option<SocketAddr>,
     /// Only this UDP service, VIP:PORT.
     #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
-    udp: Option<SocketAddrV4>,
+    udp: Option<SocketAddr>,
 }
 
 impl OptServiceAddr {
@@ -195,14 +195,16 @@ impl ServiceEditOpts {
 }
 
 fn parse_netmask(s: &str) -> Result<u8, String> {
+    // A prefix length (up to 128: the service's family bounds it), or an
+    // IPv4 dotted netmask.
     if let Ok(n) = s.trim_start_matches('/').parse::<u8>() {
-        if n <= 32 {
+        if n <= 128 {
             return Ok(n);
         }
     }
     let ip: Ipv4Addr = s
         .parse()
-        .map_err(|_| format!("{s:?} is not a netmask (255.255.255.0 or 24)"))?;
+        .map_err(|_| format!("{s:?} is not a netmask (255.255.255.0, 24, or 64 for IPv6)"))?;
     let m = u32::from(ip);
     if m.leading_ones() + m.trailing_zeros() != 32 {
         return Err(format!("{s} is not a contiguous netmask"));
@@ -218,8 +220,8 @@ impl ServiceOpts {
             Some(t) => Some(Persistence {
                 timeout_secs: t,
                 netmask: match &self.netmask {
-                    Some(m) => parse_netmask(m)?,
-                    None => 32,
+                    Some(m) => Some(parse_netmask(m)?),
+                    None => None,
                 },
             }),
         };
@@ -297,7 +299,7 @@ pub struct RealOpts {
     addr: ServiceAddr,
     /// The real server, RIP:PORT.
     #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
-    real: SocketAddrV4,
+    real: SocketAddr,
     /// Weight (0 quiesces: no new connections).
     #[arg(short = 'w', long, default_value_t = 1)]
     weight: u32,
@@ -318,7 +320,7 @@ pub struct RealOpts {
 impl RealOpts {
     fn spec(&self) -> RealSpec {
         RealSpec {
-            ip: *self.real.ip(),
+            ip: self.real.ip(),
             port: self.real.port(),
             weight: self.weight,
             forward: if self.gatewaying {
@@ -343,7 +345,7 @@ pub struct RealEditOpts {
     addr: ServiceAddr,
     /// The real server, RIP:PORT.
     #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
-    real: SocketAddrV4,
+    real: SocketAddr,
     /// Weight (0 quiesces: no new connections; a weight also ends a drain).
     #[arg(short = 'w', long)]
     weight: Option<u32>,
@@ -363,7 +365,7 @@ pub struct RealEditOpts {
 
 impl RealEditOpts {
     fn patch(&self) -> Result<RealPatch, String> {
-        let mut p = RealPatch::new(*self.real.ip(), self.real.port());
+        let mut p = RealPatch::new(self.real.ip(), self.real.port());
         p.weight = self.weight;
         p.forward = match (self.masquerading, self.gatewaying) {
             (true, _) => Some(Forward::Nat),
@@ -392,7 +394,7 @@ pub enum RealCmd {
         addr: ServiceAddr,
         /// The real server, RIP:PORT.
         #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
-        real: SocketAddrV4,
+        real: SocketAddr,
     },
     /// Drain a real server: no new connections now; its remaining
     /// connections are ended when the deadline passes.
@@ -401,7 +403,7 @@ pub enum RealCmd {
         addr: ServiceAddr,
         /// The real server, RIP:PORT.
         #[arg(short = 'r', long = "real-server", value_name = "RIP:PORT")]
-        real: SocketAddrV4,
+        real: SocketAddr,
         /// How long existing connections may continue: 30s, 5m, 1h or
         /// plain seconds.
         #[arg(long, value_parser = parse_duration_secs)]
@@ -441,13 +443,13 @@ impl RealCmd {
                 deadline,
             } => Command::RealDrain {
                 service: addr.key(),
-                ip: *real.ip(),
+                ip: real.ip(),
                 port: real.port(),
                 deadline_secs: deadline,
             },
             RealCmd::Del { addr, real } => Command::RealDel {
                 service: addr.key(),
-                ip: *real.ip(),
+                ip: real.ip(),
                 port: real.port(),
             },
         })
@@ -464,6 +466,9 @@ mod tests {
         assert_eq!(parse_netmask("24"), Ok(24));
         assert_eq!(parse_netmask("255.255.255.255"), Ok(32));
         assert!(parse_netmask("255.0.255.0").is_err());
-        assert!(parse_netmask("33").is_err());
+        // A prefix length up to 128 (IPv6); the daemon refuses one longer
+        // than the service's family.
+        assert_eq!(parse_netmask("64"), Ok(64));
+        assert!(parse_netmask("129").is_err());
     }
 }

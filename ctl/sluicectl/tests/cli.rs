@@ -131,14 +131,14 @@ const SAVED_TOML: &str = "# saved by sluice\n[[service]]\nprotocol = \"tcp\"\nvi
 fn tcp80() -> ServiceKey {
     ServiceKey {
         protocol: Protocol::Tcp,
-        vip: Ipv4Addr::new(192, 0, 2, 100),
+        vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
         port: 80,
     }
 }
 
 fn real(ip: [u8; 4], port: u16, weight: u32, forward: Forward) -> RealSpec {
     RealSpec {
-        ip: Ipv4Addr::from(ip),
+        ip: std::net::IpAddr::V4(Ipv4Addr::from(ip)),
         port,
         weight,
         forward,
@@ -168,12 +168,12 @@ fn services() -> ServiceList {
         services: vec![
             ServiceInfo {
                 protocol: Protocol::Tcp,
-                vip: Ipv4Addr::new(192, 0, 2, 100),
+                vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
                 port: 80,
                 scheduler: sluice_proto::SchedulerKind::Wlc,
                 persistence: Some(Persistence {
                     timeout_secs: 300,
-                    netmask: 24,
+                    netmask: Some(24),
                 }),
                 on_real_removal: OnRealRemoval::Keep,
                 mh_table_size: None,
@@ -209,7 +209,7 @@ fn services() -> ServiceList {
             },
             ServiceInfo {
                 protocol: Protocol::Udp,
-                vip: Ipv4Addr::new(192, 0, 2, 100),
+                vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
                 port: 53,
                 scheduler: sluice_proto::SchedulerKind::Mh,
                 persistence: None,
@@ -558,7 +558,7 @@ fn zero_all_or_one_service() {
             Command::Zero {
                 service: Some(ServiceKey {
                     protocol: Protocol::Udp,
-                    vip: Ipv4Addr::new(192, 0, 2, 100),
+                    vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
                     port: 53,
                 })
             },
@@ -682,8 +682,8 @@ UDP  203.0.113.8:5353      192.0.2.100:53        198.51.100.21:53      Route UDP
             Command::ConnList {
                 filter: ConnFilter {
                     service: Some(tcp80()),
-                    client: Some(Ipv4Addr::new(203, 0, 113, 7)),
-                    real: Some(Ipv4Addr::new(198, 51, 100, 11)),
+                    client: Some(std::net::IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7))),
+                    real: Some(std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 11))),
                     state: Some("ESTABLISHED".into()),
                     limit: Some(2),
                 }
@@ -692,7 +692,7 @@ UDP  203.0.113.8:5353      192.0.2.100:53        198.51.100.21:53      Route UDP
                 filter: ConnFilter {
                     service: Some(ServiceKey {
                         protocol: Protocol::Udp,
-                        vip: Ipv4Addr::new(192, 0, 2, 100),
+                        vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
                         port: 53,
                     }),
                     limit: Some(2),

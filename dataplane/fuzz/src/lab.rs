@@ -42,7 +42,7 @@ fn nat(ip: [u8; 4], port: u16, weight: u32) -> RealSpec {
 
 fn real(ip: [u8; 4], port: u16, weight: u32, forward: Forward) -> RealSpec {
     RealSpec {
-        ip: Ipv4Addr::from(ip),
+        ip: std::net::IpAddr::V4(Ipv4Addr::from(ip)),
         port,
         weight,
         forward,
@@ -62,7 +62,7 @@ fn service(
 ) -> ServiceSpec {
     ServiceSpec {
         protocol,
-        vip: VIPS[vip],
+        vip: std::net::IpAddr::V4(VIPS[vip]),
         port,
         scheduler,
         persistence: None,
@@ -92,7 +92,7 @@ pub fn services() -> Vec<ServiceSpec> {
     );
     sh.persistence = Some(Persistence {
         timeout_secs: 60,
-        netmask: 24,
+        netmask: Some(24),
     });
     let mut thresholds = nat(r3, 81, 2);
     thresholds.upper_threshold = 2;
@@ -106,7 +106,7 @@ pub fn services() -> Vec<ServiceSpec> {
     );
     wlc.persistence = Some(Persistence {
         timeout_secs: 30,
-        netmask: 32,
+        netmask: Some(32),
     });
     wlc.expire_quiescent_template = true;
     wlc.on_real_removal = OnRealRemoval::End;
@@ -176,7 +176,11 @@ pub fn services() -> Vec<ServiceSpec> {
 pub fn real_addresses() -> Vec<SocketAddrV4> {
     services()
         .iter()
-        .flat_map(|s| s.reals.iter().map(|r| SocketAddrV4::new(r.ip, r.port)))
+        .flat_map(|s| s.reals.iter())
+        .filter_map(|r| match r.ip {
+            std::net::IpAddr::V4(ip) => Some(SocketAddrV4::new(ip, r.port)),
+            std::net::IpAddr::V6(_) => None,
+        })
         .collect()
 }
 

@@ -30,7 +30,7 @@
 //! does not change the target's state (connectivity is the health check's
 //! job, as in HAProxy).
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -271,7 +271,7 @@ fn fold(oper: Option<AgentOper>, mode: Option<AgentMode>) -> AgentAdmin {
 /// Polls the agent at `addr` once: connect, write `send` if any, read up to
 /// [`MAX_REPLY`] bytes until a newline or the agent closes, all within
 /// `deadline`. Returns the reply text (lossy UTF-8).
-pub fn poll(addr: SocketAddrV4, send: Option<&str>, deadline: &Deadline) -> Result<String, String> {
+pub fn poll(addr: SocketAddr, send: Option<&str>, deadline: &Deadline) -> Result<String, String> {
     let mut stream = tcp::connect(addr, deadline)?;
     if let Some(send) = send.filter(|s| !s.is_empty()) {
         tcp::send(&mut stream, send.as_bytes(), deadline)?;

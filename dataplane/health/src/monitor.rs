@@ -37,7 +37,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -72,9 +72,9 @@ pub struct Target {
     /// The caller's stable key (e.g. a real's slot); unique in a set.
     pub id: u64,
     /// The real server, IP and service port.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// The virtual service (for the `exec` check's environment).
-    pub vip: SocketAddrV4,
+    pub vip: SocketAddr,
     /// The health check.
     pub check: CheckSpec,
     /// The agent to poll, if any.
@@ -101,7 +101,7 @@ pub struct TargetStatus {
     /// The target's [`Target::id`].
     pub id: u64,
     /// The real's address.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// The kind of check.
     pub kind: CheckKind,
     /// The check state; `Unknown` (the initial state) counts as up.
@@ -226,7 +226,7 @@ enum Work {
         ctx: CheckContext,
     },
     Agent {
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         send: Option<String>,
         timeout: Duration,
     },

@@ -10,7 +10,7 @@ use common::*;
 use sluice_health::checks;
 use sluice_health::{CheckContext, CheckKind, CheckResult, CheckSpec, StatusMatch};
 
-fn ctx(addr: std::net::SocketAddrV4, timeout_ms: u64) -> CheckContext {
+fn ctx(addr: std::net::SocketAddr, timeout_ms: u64) -> CheckContext {
     CheckContext {
         real: addr,
         addr,
@@ -19,7 +19,7 @@ fn ctx(addr: std::net::SocketAddrV4, timeout_ms: u64) -> CheckContext {
     }
 }
 
-fn run(spec: &CheckSpec, addr: std::net::SocketAddrV4) -> CheckResult {
+fn run(spec: &CheckSpec, addr: std::net::SocketAddr) -> CheckResult {
     let probe = spec.probe().expect("valid spec");
     checks::run(&probe, &ctx(spec.check_addr(addr), spec.timeout_ms), None)
 }
@@ -28,6 +28,27 @@ fn http(f: impl FnOnce(&mut CheckSpec)) -> CheckSpec {
     let mut s = CheckSpec::new(CheckKind::Http);
     f(&mut s);
     s
+}
+
+/// Reals may be IPv6: the checks reach them the same way, and the HTTP
+/// check's default Host header puts the address in brackets.
+#[test]
+fn ipv6_reals_are_checked() {
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    let r = run(&CheckSpec::new(CheckKind::Tcp), l.local_addr().unwrap());
+    assert!(r.ok, "{r:?}");
+    let (addr, seen) = http_server_on(
+        "[::1]:0",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        true,
+    );
+    let r = run(&http(|_| {}), addr);
+    assert!(r.ok, "{r:?}");
+    let req = seen.lock().unwrap().concat();
+    assert!(
+        req.contains(&format!("Host: [::1]:{}\r\n", addr.port())),
+        "{req}"
+    );
 }
 
 #[test]
@@ -184,10 +205,7 @@ fn udp_against_nothing_fails() {
     );
     // A socket that swallows datagrams: timeout.
     let silent = std::net::UdpSocket::bind(local(0)).unwrap();
-    let addr = match silent.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        _ => unreachable!(),
-    };
+    let addr = silent.local_addr().unwrap();
     let r = run(&udp("ping", None), addr);
     assert!(!r.ok);
     assert!(r.detail.starts_with("timeout after 500 ms"), "{}", r.detail);

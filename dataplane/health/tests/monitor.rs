@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::net::{SocketAddrV4, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -22,7 +22,7 @@ fn tcp(interval_ms: u64, timeout_ms: u64, rise: u32, fall: u32) -> CheckSpec {
     c
 }
 
-fn target(id: u64, addr: SocketAddrV4, check: CheckSpec) -> Target {
+fn target(id: u64, addr: SocketAddr, check: CheckSpec) -> Target {
     Target {
         id,
         addr,

@@ -233,8 +233,8 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
     let reals = (0..REALS)
         .map(|i| RealSpec {
             ip: match mode {
-                Mode::Nat => nat_real(i),
-                Mode::Dr => dr_real(i),
+                Mode::Nat => std::net::IpAddr::V4(nat_real(i)),
+                Mode::Dr => std::net::IpAddr::V4(dr_real(i)),
             },
             port: match mode {
                 Mode::Nat => NAT_REAL_PORT,
@@ -253,7 +253,7 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
         .collect();
     let spec = ServiceSpec {
         protocol: Protocol::Tcp,
-        vip: *VIP.ip(),
+        vip: std::net::IpAddr::V4(*VIP.ip()),
         port: VIP.port(),
         scheduler: sluice_model::SchedulerKind::Rr,
         persistence: None,

@@ -314,7 +314,7 @@ fn add_vip2_proxied(
 ) {
     let mut second = nat_spec("wrr");
     second.syn_proxy = syn_proxy;
-    second.vip = *VIP2.ip();
+    second.vip = std::net::IpAddr::V4(*VIP2.ip());
     second.reals = std::iter::once((r, 100))
         .chain(others.iter().map(|o| (*o, 1)))
         .map(|(i, w)| real_spec(nat_real(i), sluice_proto::Forward::Nat, w))

@@ -15,7 +15,7 @@
 //! ```
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -210,8 +210,8 @@ impl CheckSpec {
 
     /// The address to check for a real at `real`: its IP with `port` if set,
     /// else the real's port.
-    pub fn check_addr(&self, real: SocketAddrV4) -> SocketAddrV4 {
-        SocketAddrV4::new(*real.ip(), self.port.unwrap_or(real.port()))
+    pub fn check_addr(&self, real: SocketAddr) -> SocketAddr {
+        SocketAddr::new(real.ip(), self.port.unwrap_or(real.port()))
     }
 
     /// Checks the spec; see [`CheckSpec`] for the rules.
@@ -625,8 +625,8 @@ impl AgentSpec {
     }
 
     /// The agent's address for a real at `real`.
-    pub fn agent_addr(&self, real: SocketAddrV4) -> SocketAddrV4 {
-        SocketAddrV4::new(*real.ip(), self.port)
+    pub fn agent_addr(&self, real: SocketAddr) -> SocketAddr {
+        SocketAddr::new(real.ip(), self.port)
     }
 
     /// Checks the spec: `port` not 0, timings as for [`CheckSpec`], `send`

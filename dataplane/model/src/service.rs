@@ -5,7 +5,7 @@ use crate::check::{AgentSpec, CheckSpec};
 use crate::scheduler::SchedulerKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Transport protocol of a virtual service.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,14 +95,20 @@ pub struct ServiceKey {
     /// Protocol.
     pub protocol: Protocol,
     /// Virtual IP.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Virtual port.
     pub port: u16,
 }
 
 impl fmt::Display for ServiceKey {
+    /// `tcp 192.0.2.100:80`, `tcp [2001:db8::100]:80` (RFC 5952 text).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}:{}", self.protocol, self.vip, self.port)
+        write!(
+            f,
+            "{} {}",
+            self.protocol,
+            std::net::SocketAddr::new(self.vip, self.port)
+        )
     }
 }
 
@@ -113,13 +119,18 @@ impl fmt::Display for ServiceKey {
 pub struct Persistence {
     /// Seconds a template outlives the client's last connection.
     pub timeout_secs: u32,
-    /// Client netmask as a prefix length (32: each address on its own).
-    #[serde(default = "default_netmask")]
-    pub netmask: u8,
+    /// Client netmask as a prefix length of the service's address family;
+    /// unset, each address on its own (32 for IPv4, 128 for IPv6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<u8>,
 }
 
-fn default_netmask() -> u8 {
-    32
+impl Persistence {
+    /// The prefix length clients of `vip`'s family are grouped by.
+    pub fn prefix_len(&self, vip: IpAddr) -> u8 {
+        let host = if vip.is_ipv4() { 32 } else { 128 };
+        self.netmask.unwrap_or(host)
+    }
 }
 
 /// What happens to a real's connections when it is removed.
@@ -187,7 +198,7 @@ pub struct ServiceSpec {
     /// Protocol.
     pub protocol: Protocol,
     /// Virtual IP.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Virtual port.
     pub port: u16,
     /// Scheduler: rr, wrr, lc, wlc, sed, nq, sh, mh (default wlc).
@@ -283,7 +294,7 @@ impl ServiceSpec {
 #[serde(deny_unknown_fields)]
 pub struct RealSpec {
     /// Address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Port (for DR it must equal the service's port).
     pub port: u16,
     /// Weight; 0 quiesces the real (no new connections).
@@ -323,7 +334,7 @@ pub struct ServicePatch {
     /// Protocol of the service to change.
     pub protocol: Protocol,
     /// Its virtual IP.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Its virtual port.
     pub port: u16,
     /// New scheduler.
@@ -410,16 +421,14 @@ impl ServicePatch {
             }
             (Some(0), None) => s.persistence = None,
             (Some(t), m) => {
-                let netmask = m
-                    .or(s.persistence.map(|p| p.netmask))
-                    .unwrap_or_else(default_netmask);
+                let netmask = m.or(s.persistence.and_then(|p| p.netmask));
                 s.persistence = Some(Persistence {
                     timeout_secs: t,
                     netmask,
                 });
             }
             (None, Some(m)) => match &mut s.persistence {
-                Some(p) => p.netmask = m,
+                Some(p) => p.netmask = Some(m),
                 None => {
                     return Err(format!(
                         "{} has no persistence: give a timeout with the netmask",
@@ -466,7 +475,7 @@ impl ServicePatch {
 #[serde(deny_unknown_fields)]
 pub struct RealPatch {
     /// Address of the real to change.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Its port.
     pub port: u16,
     /// New weight (0 quiesces).
@@ -485,7 +494,7 @@ pub struct RealPatch {
 
 impl RealPatch {
     /// A patch of real `ip:port` that changes nothing yet.
-    pub fn new(ip: Ipv4Addr, port: u16) -> RealPatch {
+    pub fn new(ip: IpAddr, port: u16) -> RealPatch {
         RealPatch {
             ip,
             port,

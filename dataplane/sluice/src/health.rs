@@ -12,7 +12,7 @@ use sluice_lb::model::SlottedService;
 use sluice_lb::{RealSlot, ServiceSlot, SharedStats};
 use sluice_proto::{HealthInfo, HealthState};
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
@@ -113,8 +113,8 @@ impl HealthManager {
                     *slot,
                     Target {
                         id: u64::from(slot.0),
-                        addr: SocketAddrV4::new(r.ip, r.port),
-                        vip: SocketAddrV4::new(s.spec.vip, s.spec.port),
+                        addr: SocketAddr::new(r.ip, r.port),
+                        vip: SocketAddr::new(s.spec.vip, s.spec.port),
                         check: check.unwrap_or_else(|| CheckSpec::new(CheckKind::None)),
                         agent,
                     },

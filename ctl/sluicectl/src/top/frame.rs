@@ -147,7 +147,7 @@ mod tests {
     fn real(i: u8, active: u64) -> RealInfo {
         RealInfo {
             spec: RealSpec {
-                ip: std::net::Ipv4Addr::new(255, 255, 255, i),
+                ip: std::net::Ipv4Addr::new(255, 255, 255, i).into(),
                 port: 65535,
                 weight: 1,
                 forward: Forward::Nat,
@@ -177,7 +177,7 @@ mod tests {
             services: ServiceList {
                 services: vec![ServiceInfo {
                     protocol: Protocol::Udp,
-                    vip: std::net::Ipv4Addr::new(255, 255, 255, 255),
+                    vip: std::net::Ipv4Addr::new(255, 255, 255, 255).into(),
                     port: 65535,
                     scheduler: sluice_proto::SchedulerKind::Wlc,
                     persistence: None,

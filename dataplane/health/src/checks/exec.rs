@@ -7,10 +7,10 @@
 //!
 //! | variable            | value                                  |
 //! |---------------------|----------------------------------------|
-//! | `SLUICE_REAL_IP`    | the real's IPv4 address                |
+//! | `SLUICE_REAL_IP`    | the real's address (IPv4 or IPv6)      |
 //! | `SLUICE_REAL_PORT`  | the real's port                        |
 //! | `SLUICE_CHECK_PORT` | the check port (`port`, else the real's) |
-//! | `SLUICE_VIP`        | the virtual service's IPv4 address     |
+//! | `SLUICE_VIP`        | the virtual service's address          |
 //! | `SLUICE_VPORT`      | the virtual service's port             |
 //! | `SLUICE_TIMEOUT_MS` | the check's timeout in milliseconds    |
 //!

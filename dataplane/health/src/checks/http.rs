@@ -18,7 +18,7 @@
 //! outcome is known (status mismatch, or body substring found), at the end
 //! of the body (`Content-Length` or close), or at the deadline.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::{contains, tcp, Deadline};
 use sluice_model::check::StatusMatch;
@@ -50,7 +50,7 @@ impl Request<'_> {
 
 /// Runs one HTTP check against `addr`.
 pub fn check(
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     req: &Request<'_>,
     expect_status: &StatusMatch,
     expect_body: Option<&str>,

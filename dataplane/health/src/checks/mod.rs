@@ -19,7 +19,7 @@ pub mod tcp;
 pub mod udp;
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -45,11 +45,11 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckContext {
     /// The real server (its IP and service port).
-    pub real: SocketAddrV4,
+    pub real: SocketAddr,
     /// The address to check: the real's IP and the check port.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// The virtual service the real belongs to.
-    pub vip: SocketAddrV4,
+    pub vip: SocketAddr,
     /// Bound on the whole attempt.
     pub timeout: Duration,
 }
@@ -74,10 +74,11 @@ pub fn run(probe: &Probe, ctx: &CheckContext, cancel: Option<&AtomicBool>) -> Ch
             let host = match host {
                 Some(h) => h.as_str(),
                 None => {
-                    default_host = if ctx.addr.port() == 80 {
-                        ctx.addr.ip().to_string()
-                    } else {
-                        ctx.addr.to_string()
+                    // RFC 3986: an IPv6 literal goes in brackets.
+                    default_host = match (ctx.addr.port(), ctx.addr.ip()) {
+                        (80, std::net::IpAddr::V4(ip)) => ip.to_string(),
+                        (80, std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+                        _ => ctx.addr.to_string(),
                     };
                     &default_host
                 }

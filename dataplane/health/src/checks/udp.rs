@@ -4,7 +4,7 @@
 //! port unreachable answer (reported as "connection refused" on the
 //! connected socket) fails the check at once.
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 use super::{contains, io_detail, Deadline};
 
@@ -13,13 +13,17 @@ const MAX_REPLY: usize = 65_507;
 
 /// Sends `send` to `addr` and checks the reply against `expect`.
 pub fn check(
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     send: &[u8],
     expect: Option<&[u8]>,
     deadline: &Deadline,
 ) -> Result<String, String> {
-    let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-        .map_err(|e| format!("bind: {e}"))?;
+    let any: std::net::IpAddr = if addr.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    let sock = UdpSocket::bind(SocketAddr::new(any, 0)).map_err(|e| format!("bind: {e}"))?;
     sock.connect(addr).map_err(|e| format!("connect: {e}"))?;
     let left = deadline
         .remaining()

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,19 +22,16 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-pub fn local(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)
 }
 
-pub fn addr_of(l: &TcpListener) -> SocketAddrV4 {
-    match l.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        _ => unreachable!(),
-    }
+pub fn addr_of(l: &TcpListener) -> SocketAddr {
+    l.local_addr().unwrap()
 }
 
 /// A port nothing listens on (bound, then released).
-pub fn closed_port() -> SocketAddrV4 {
+pub fn closed_port() -> SocketAddr {
     let l = TcpListener::bind(local(0)).unwrap();
     addr_of(&l)
 }
@@ -56,8 +53,17 @@ fn read_head(s: &mut TcpStream) -> String {
 /// An HTTP server answering every request with `response` (raw bytes);
 /// with `close` false it keeps the connection open for 5 s afterwards.
 /// Returns its address and the request heads it received.
-pub fn http_server(response: &str, close: bool) -> (SocketAddrV4, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind(local(0)).unwrap();
+pub fn http_server(response: &str, close: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    http_server_on(local(0), response, close)
+}
+
+/// [`http_server`] listening on `at`.
+pub fn http_server_on(
+    at: impl std::net::ToSocketAddrs,
+    response: &str,
+    close: bool,
+) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind(at).unwrap();
     let addr = addr_of(&l);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = Arc::clone(&seen);
@@ -82,7 +88,7 @@ pub fn http_server(response: &str, close: bool) -> (SocketAddrV4, Arc<Mutex<Vec<
 
 /// A TCP server that accepts and never answers; connections are held
 /// (never closed) for the life of the test process.
-pub fn hanging_server() -> SocketAddrV4 {
+pub fn hanging_server() -> SocketAddr {
     let l = TcpListener::bind(local(0)).unwrap();
     let addr = addr_of(&l);
     thread::spawn(move || {
@@ -95,7 +101,7 @@ pub fn hanging_server() -> SocketAddrV4 {
 }
 
 /// A UDP server answering each datagram with `reply(datagram)`.
-pub fn udp_server(reply: fn(&[u8]) -> Vec<u8>) -> SocketAddrV4 {
+pub fn udp_server(reply: fn(&[u8]) -> Vec<u8>) -> SocketAddr {
     let sock = UdpSocket::bind(local(0)).unwrap();
     let addr = match sock.local_addr().unwrap() {
         std::net::SocketAddr::V4(a) => a,
@@ -107,12 +113,12 @@ pub fn udp_server(reply: fn(&[u8]) -> Vec<u8>) -> SocketAddrV4 {
             let _ = sock.send_to(&reply(&buf[..n]), from);
         }
     });
-    addr
+    std::net::SocketAddr::V4(addr)
 }
 
 /// An agent: per connection, writes the current reply and closes. Returns
 /// its address and the reply to change.
-pub fn agent_server(initial: &str) -> (SocketAddrV4, Arc<Mutex<String>>) {
+pub fn agent_server(initial: &str) -> (SocketAddr, Arc<Mutex<String>>) {
     let l = TcpListener::bind(local(0)).unwrap();
     let addr = addr_of(&l);
     let reply = Arc::new(Mutex::new(initial.to_string()));

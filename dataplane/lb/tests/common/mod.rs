@@ -112,7 +112,7 @@ pub fn drain(service: ServiceSlot, real: RealSlot, id: u64) -> Drain {
 
 pub fn real_spec(addr: SocketAddrV4, forward: Forward, weight: u32) -> RealSpec {
     RealSpec {
-        ip: *addr.ip(),
+        ip: std::net::IpAddr::V4(*addr.ip()),
         port: addr.port(),
         weight,
         forward,
@@ -127,7 +127,7 @@ pub fn real_spec(addr: SocketAddrV4, forward: Forward, weight: u32) -> RealSpec 
 pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
     ServiceSpec {
         protocol: Protocol::Tcp,
-        vip: VIP_IP,
+        vip: std::net::IpAddr::V4(VIP_IP),
         port: VPORT,
         scheduler: scheduler.parse().unwrap(),
         persistence: None,
@@ -167,7 +167,7 @@ pub fn dr_spec(scheduler: &str) -> ServiceSpec {
 pub fn persistent(mut spec: ServiceSpec, timeout_secs: u32, netmask: u8) -> ServiceSpec {
     spec.persistence = Some(Persistence {
         timeout_secs,
-        netmask,
+        netmask: Some(netmask),
     });
     spec
 }
@@ -688,7 +688,7 @@ pub fn udp_ip(
 pub fn udp_nat_spec() -> ServiceSpec {
     ServiceSpec {
         protocol: Protocol::Udp,
-        vip: VIP_IP,
+        vip: std::net::IpAddr::V4(VIP_IP),
         port: 53,
         scheduler: sluice_model::SchedulerKind::Rr,
         persistence: None,

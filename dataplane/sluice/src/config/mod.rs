@@ -388,6 +388,21 @@ forward = "dr"
             "service[0].persistence.netmask",
             "single worker",
         );
+        // A service of one family with reals of the other, and an IPv6
+        // service (not forwarded yet): each refused where it stands.
+        expect_err(
+            &GOOD.replace("ip = \"198.51.100.12\"", "ip = \"2001:db8:2::12\""),
+            "service[0]",
+            "is IPv6 but the virtual IP 192.0.2.100 is IPv4",
+        );
+        expect_err(
+            &GOOD
+                .replace("vip = \"192.0.2.100\"", "vip = \"2001:db8::100\"")
+                .replace("ip = \"198.51.100.11\"", "ip = \"2001:db8:2::11\"")
+                .replace("ip = \"198.51.100.12\"", "ip = \"2001:db8:2::12\""),
+            "service[0].vip",
+            "IPv6 services are not forwarded yet",
+        );
         expect_err(
             &GOOD.replace("file_prefix = \"t1\"", "file_prefix = \"a/b\""),
             "eal.file_prefix",

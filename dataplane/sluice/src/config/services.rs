@@ -17,6 +17,15 @@ pub(super) fn validate(
     for (i, svc) in services.iter().enumerate() {
         let at = format!("service[{i}]");
         sluice_lb::model::validate(svc).map_err(|e| refusal(&at, e))?;
+        if svc.vip.is_ipv6() {
+            return refuse(
+                format!("service[{i}].vip"),
+                format!(
+                    "{}: IPv6 services are not forwarded yet (the dataplane forwards IPv4)",
+                    svc.key()
+                ),
+            );
+        }
         if !keys.insert(svc.key()) {
             return refuse(at, format!("{} is defined twice", svc.key()));
         }
@@ -30,12 +39,12 @@ pub(super) fn validate(
 /// client network must not be split.
 fn check_persistence(i: usize, svc: &ServiceSpec, workers: usize) -> Result<(), Refusal> {
     match svc.persistence {
-        Some(p) if p.netmask < 32 && workers > 1 => refuse(
+        Some(p) if p.prefix_len(svc.vip) < 32 && workers > 1 => refuse(
             format!("service[{i}].persistence.netmask"),
             format!(
                 "/{} groups clients, which needs a single worker (steering is per client \
                  address); use netmask = 32 or one worker",
-                p.netmask
+                p.prefix_len(svc.vip)
             ),
         ),
         _ => Ok(()),
@@ -44,7 +53,11 @@ fn check_persistence(i: usize, svc: &ServiceSpec, workers: usize) -> Result<(), 
 
 fn check_direct_routing(i: usize, svc: &ServiceSpec, ports: &[PortConfig]) -> Result<(), Refusal> {
     for (j, r) in svc.reals.iter().enumerate() {
-        if r.forward == Forward::Dr && !connected(ports, r.ip) {
+        let dr_off_segment = match r.ip {
+            std::net::IpAddr::V4(ip) => !connected(ports, ip),
+            std::net::IpAddr::V6(_) => false,
+        };
+        if r.forward == Forward::Dr && dr_off_segment {
             return refuse(
                 format!("service[{i}].real[{j}]"),
                 format!(

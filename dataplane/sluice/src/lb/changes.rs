@@ -9,7 +9,7 @@ use sluice_lb::Snapshot;
 use sluice_proto::{
     Forward, OnRealRemoval, RealPatch, RealSpec, ServiceKey, ServicePatch, ServiceSpec,
 };
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 impl LbControl {
@@ -25,7 +25,7 @@ impl LbControl {
     fn find_real(
         &self,
         key: &ServiceKey,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
     ) -> Result<(usize, usize), ChangeError> {
         let s = self.find_service(key)?;
@@ -45,9 +45,16 @@ impl LbControl {
     /// Whether `spec` is valid and possible on this box.
     pub(super) fn check_spec(&self, spec: &ServiceSpec) -> Result<(), ChangeError> {
         validate(spec)?;
+        if spec.vip.is_ipv6() {
+            return Err(ChangeError::Invalid(format!(
+                "{}: IPv6 services are not forwarded yet (the dataplane forwards IPv4)",
+                spec.key()
+            )));
+        }
         if let Some(p) = spec.persistence {
-            if p.netmask < 32 && self.workers > 1 {
-                return Err(ChangeError::NetworkPersistence(p.netmask));
+            let len = p.prefix_len(spec.vip);
+            if len < 32 && self.workers > 1 {
+                return Err(ChangeError::NetworkPersistence(len));
             }
         }
         for r in &spec.reals {
@@ -58,13 +65,19 @@ impl LbControl {
 
     /// Whether the appliance can reach `r` the way it forwards to it.
     fn check_real(&self, r: &RealSpec) -> Result<(), ChangeError> {
-        if r.forward == Forward::Dr && self.routes.is_connected(r.ip).is_none() {
+        let IpAddr::V4(ip) = r.ip else {
+            return Err(ChangeError::Invalid(format!(
+                "real {}: IPv6 reals are not forwarded yet (the dataplane forwards IPv4)",
+                SocketAddr::new(r.ip, r.port)
+            )));
+        };
+        if r.forward == Forward::Dr && self.routes.is_connected(ip).is_none() {
             return Err(ChangeError::DirectRoutingOffSegment {
                 ip: r.ip,
                 port: r.port,
             });
         }
-        if self.routes.lookup(r.ip).is_none() {
+        if self.routes.lookup(ip).is_none() {
             return Err(ChangeError::NoRoute(r.ip));
         }
         Ok(())
@@ -177,7 +190,7 @@ impl LbControl {
     pub fn real_drain(
         &mut self,
         key: &ServiceKey,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         deadline_secs: u32,
     ) -> Result<Snapshot, ChangeError> {
@@ -198,7 +211,7 @@ impl LbControl {
     pub fn real_del(
         &mut self,
         key: &ServiceKey,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
     ) -> Result<Snapshot, ChangeError> {
         let (s, r) = self.find_real(key, ip, port)?;

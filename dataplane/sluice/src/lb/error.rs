@@ -3,7 +3,7 @@
 
 use sluice_lb::{MAX_REALS, MAX_SERVICES};
 use sluice_proto::ServiceKey;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A refused change; the running state is untouched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,12 +12,12 @@ pub enum ChangeError {
     #[error("no service {0}")]
     NoService(ServiceKey),
     /// The service has no such real.
-    #[error("no real {ip}:{port} in {service}")]
+    #[error("no real {} in {service}", SocketAddr::new(*.ip, *.port))]
     NoReal {
         /// The service.
         service: ServiceKey,
         /// The real's address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// The real's port.
         port: u16,
     },
@@ -25,12 +25,12 @@ pub enum ChangeError {
     #[error("{0} exists")]
     ServiceExists(ServiceKey),
     /// The service has this real already.
-    #[error("real {ip}:{port} exists in {service}")]
+    #[error("real {} exists in {service}", SocketAddr::new(*.ip, *.port))]
     RealExists {
         /// The service.
         service: ServiceKey,
         /// The real's address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// The real's port.
         port: u16,
     },
@@ -44,16 +44,19 @@ pub enum ChangeError {
     #[error("at most {MAX_REALS} real servers")]
     TooManyReals,
     /// A direct-routing real off the appliance's segments.
-    #[error("real {ip}:{port} uses direct routing but is not on a port's prefix")]
+    #[error(
+        "real {} uses direct routing but is not on a port's prefix",
+        SocketAddr::new(*.ip, *.port)
+    )]
     DirectRoutingOffSegment {
         /// The real's address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// The real's port.
         port: u16,
     },
     /// No route reaches the real.
     #[error("real {0}: no route to it")]
-    NoRoute(Ipv4Addr),
+    NoRoute(IpAddr),
     /// Persistence by client network with several workers.
     #[error(
         "persistence netmask /{0} groups clients, which needs a single worker \

@@ -5,7 +5,6 @@
 use super::*;
 use sluice_health::{CheckKind, CheckSpec};
 use sluice_proto::{Forward, OnRealRemoval, Protocol, RealPatch, SchedulerKind, ServicePatch};
-use std::net::Ipv4Addr;
 
 fn control() -> LbControl {
     let ports = vec![PortBase {
@@ -167,7 +166,7 @@ fn two_reals() -> ServiceSpec {
     s
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
 }
 
@@ -274,7 +273,7 @@ fn edits_change_only_what_they_say() {
     s.scheduler = SchedulerKind::Wlc;
     s.persistence = Some(sluice_proto::Persistence {
         timeout_secs: 60,
-        netmask: 32,
+        netmask: Some(32),
     });
     s.mh_table_size = Some(251);
     s.check = Some(CheckSpec::new(CheckKind::Tcp));
@@ -304,7 +303,7 @@ fn edits_change_only_what_they_say() {
     c.service_edit(&sp).unwrap();
     want.persistence = Some(sluice_proto::Persistence {
         timeout_secs: 120,
-        netmask: 32,
+        netmask: Some(32),
     });
     assert_eq!(c.specs(), vec![want.clone()]);
     let mut sp = ServicePatch::new(s.key());
