@@ -1,7 +1,8 @@
 //! MAC addresses and IPv4 prefixes, with parsing and formatting.
 
+use sluice_model::IpAddress;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// An Ethernet MAC address.
@@ -55,33 +56,42 @@ impl FromStr for MacAddr {
     }
 }
 
-/// An IPv4 address with a prefix length, e.g. `192.0.2.1/24`.
+/// An address with a prefix length, e.g. `192.0.2.1/24` or
+/// `2001:db8::1/64`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Ipv4Prefix {
+pub struct Prefix<A> {
     /// The address (host bits may be set: an interface address).
-    pub addr: Ipv4Addr,
-    /// Prefix length, 0..=32.
+    pub addr: A,
+    /// Prefix length, 0..=32 (IPv4) or 0..=128 (IPv6).
     pub len: u8,
 }
 
-impl Ipv4Prefix {
-    /// Builds a prefix; `len` must be at most 32.
-    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Ipv4Prefix> {
-        (len <= 32).then_some(Ipv4Prefix { addr, len })
-    }
+/// An IPv4 prefix.
+pub type Ipv4Prefix = Prefix<Ipv4Addr>;
+/// An IPv6 prefix.
+pub type Ipv6Prefix = Prefix<Ipv6Addr>;
 
-    /// The netmask as a host-order integer.
-    pub fn mask(&self) -> u32 {
-        if self.len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.len as u32)
-        }
+impl<A: IpAddress> Prefix<A> {
+    /// Builds a prefix; `len` must be at most the family's width.
+    pub fn new(addr: A, len: u8) -> Option<Prefix<A>> {
+        (len <= A::BITS).then_some(Prefix { addr, len })
     }
 
     /// The network address.
-    pub fn network(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    pub fn network(&self) -> A {
+        self.addr.masked(A::prefix_mask(self.len))
+    }
+
+    /// Whether `ip` is inside the prefix.
+    pub fn contains(&self, ip: A) -> bool {
+        ip.masked(A::prefix_mask(self.len)) == self.network()
+    }
+}
+
+impl Ipv4Prefix {
+    /// The netmask as a host-order integer.
+    pub fn mask(&self) -> u32 {
+        u32::from(Ipv4Addr::prefix_mask(self.len))
     }
 
     /// The directed broadcast address (all host bits set), for prefixes
@@ -89,36 +99,39 @@ impl Ipv4Prefix {
     pub fn broadcast(&self) -> Option<Ipv4Addr> {
         (self.len < 31).then(|| Ipv4Addr::from(u32::from(self.addr) | !self.mask()))
     }
-
-    /// Whether `ip` is inside the prefix.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        (u32::from(ip) & self.mask()) == (u32::from(self.addr) & self.mask())
-    }
 }
 
-impl fmt::Display for Ipv4Prefix {
+impl<A: fmt::Display> fmt::Display for Prefix<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
     }
 }
 
-impl FromStr for Ipv4Prefix {
+impl<A: IpAddress + FromStr> FromStr for Prefix<A> {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        let family = if A::BITS == 32 { "IPv4" } else { "IPv6" };
         let (a, l) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IPv4 prefix ({a:?} is not an IPv4 address)"))?;
+        let addr: A = a.parse().map_err(|_| {
+            format!("{s:?} is not an {family} prefix ({a:?} is not an {family} address)")
+        })?;
         let len = match l {
-            None => 32,
-            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= 32).ok_or_else(|| {
-                format!("{s:?} is not an IPv4 prefix (length {l:?} is not 0..=32)")
-            })?,
+            None => A::BITS,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= A::BITS)
+                .ok_or_else(|| {
+                    format!(
+                        "{s:?} is not an {family} prefix (length {l:?} is not 0..={})",
+                        A::BITS
+                    )
+                })?,
         };
-        Ok(Ipv4Prefix { addr, len })
+        Ok(Prefix { addr, len })
     }
 }
 
@@ -177,5 +190,23 @@ mod tests {
         assert!("192.0.2/24".parse::<Ipv4Prefix>().is_err());
         let all: Ipv4Prefix = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains(Ipv4Addr::new(203, 0, 113, 9)));
+    }
+
+    #[test]
+    fn ipv6_prefixes() {
+        let p: Ipv6Prefix = "2001:db8:1::1/64".parse().unwrap();
+        assert_eq!(p.network(), "2001:db8:1::".parse::<Ipv6Addr>().unwrap());
+        assert!(p.contains("2001:db8:1::ffff:1".parse().unwrap()));
+        assert!(!p.contains("2001:db8:2::1".parse().unwrap()));
+        assert_eq!(p.to_string(), "2001:db8:1::1/64");
+        assert_eq!("2001:db8::1".parse::<Ipv6Prefix>().unwrap().len, 128);
+        let e = "2001:db8::1/129".parse::<Ipv6Prefix>().unwrap_err();
+        assert!(e.contains("not 0..=128"), "{e}");
+        assert!("192.0.2.1/24"
+            .parse::<Ipv6Prefix>()
+            .unwrap_err()
+            .contains("not an IPv6 address"));
+        let all: Ipv6Prefix = "::/0".parse().unwrap();
+        assert!(all.contains("2001:db8::9".parse().unwrap()));
     }
 }

@@ -5,7 +5,7 @@
 //! - [`wire`]: zero-copy views of Ethernet, ARP, IPv4, IPv6 (extension
 //!   headers included), ICMP, ICMPv6, UDP and TCP,
 //!   and Internet checksums (full and RFC 1624 incremental).
-//! - [`addr`]: MAC addresses and IPv4 prefixes.
+//! - [`addr`]: MAC addresses and IPv4 and IPv6 prefixes.
 //! - [`family`]: the [`Address`] trait that writes parsing results, NAT
 //!   and checksum updates once for IPv4 and IPv6.
 //! - [`drop_reason`]: why a packet was dropped, with stable names.
@@ -45,6 +45,6 @@ pub mod testing;
 pub mod time_exceeded;
 pub mod wire;
 
-pub use addr::{contains_sorted, Ipv4Prefix, MacAddr};
+pub use addr::{contains_sorted, Ipv4Prefix, Ipv6Prefix, MacAddr, Prefix};
 pub use drop_reason::DropReason;
 pub use family::Address;

@@ -71,6 +71,9 @@ pub struct DeviceConfig {
     pub tx_desc: u16,
     /// Receive frames for every destination MAC.
     pub promiscuous: bool,
+    /// Receive every multicast frame (IPv6 neighbour discovery sends
+    /// solicitations to solicited-node groups).
+    pub all_multicast: bool,
 }
 
 /// What the driver says about a port.
@@ -276,6 +279,13 @@ impl Port {
             // devices do not support it), so the code is ignored.
             unsafe {
                 dpdk_sys::rte_eth_promiscuous_enable(self.id);
+            }
+        }
+        if cfg.all_multicast {
+            // SAFETY: valid port id. Failure is not fatal either: a device
+            // without multicast filtering delivers every group anyway.
+            unsafe {
+                dpdk_sys::rte_eth_allmulticast_enable(self.id);
             }
         }
         self.pool = Some(pool.clone());

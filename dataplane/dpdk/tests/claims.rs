@@ -48,6 +48,7 @@ fn config(queues: u16) -> DeviceConfig {
         rx_desc: 64,
         tx_desc: 64,
         promiscuous: false,
+        all_multicast: false,
     }
 }
 

@@ -205,11 +205,13 @@ fn slotted() -> Vec<SlottedService> {
 fn port_bases() -> Vec<PortBase> {
     vec![
         PortBase {
+            addresses6: Vec::new(),
             mac: PORT_MACS[0],
             addresses: vec!["192.0.2.1/24".parse().unwrap()],
             kernel: false,
         },
         PortBase {
+            addresses6: Vec::new(),
             mac: PORT_MACS[1],
             addresses: vec!["198.51.100.1/24".parse().unwrap()],
             kernel: true,

@@ -277,6 +277,7 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
     let ports: Vec<PortBase> = [(PORT0_MAC, prefixes[0]), (PORT1_MAC, prefixes[1])]
         .iter()
         .map(|(mac, p)| PortBase {
+            addresses6: Vec::new(),
             mac: *mac,
             addresses: vec![*p],
             kernel: false,

@@ -1,5 +1,6 @@
 //! Admission at the door: which received frames the pipeline looks at at
-//! all. A frame must be addressed to the port's MAC (or be broadcast ARP),
+//! all. A frame must be addressed to the port's MAC (or be broadcast ARP,
+//! or IPv6 to a solicited-node multicast MAC: neighbour solicitations),
 //! come from a unicast MAC, and, once parsed, carry a source address some
 //! host may use. What fails is dropped and counted before it can touch a
 //! table, a scheduler or a real.
@@ -9,21 +10,32 @@ use sluice_core::{hygiene, DropReason, Ipv4Prefix, MacAddr};
 use std::net::Ipv4Addr;
 
 /// Checks a frame's Ethernet header on the port it came in on, whose MAC
-/// is `port_mac`: the destination must be the port's MAC, or broadcast for ARP (ports may be
-/// promiscuous, and a switch floods unknown unicast), and the source must
-/// be a unicast MAC.
+/// is `port_mac`: the destination must be the port's MAC, or broadcast for
+/// ARP, or for IPv6 a solicited-node multicast MAC (33:33:ff:xx:xx:xx,
+/// where neighbour solicitations go; the port's responder answers only
+/// for its own addresses) (ports may be promiscuous, and a switch floods
+/// unknown unicast), and the source must be a unicast MAC.
 #[inline(always)]
 pub fn admit_frame(frame: &[u8], port_mac: MacAddr) -> Result<(), DropReason> {
     let dst = ethernet::dst(frame);
-    if dst != port_mac
-        && !(dst == MacAddr::BROADCAST && ethernet::ethertype(frame) == ethernet::ETHERTYPE_ARP)
-    {
+    if dst != port_mac && !admitted_group(dst, ethernet::ethertype(frame)) {
         return Err(DropReason::NotOurMac);
     }
     if ethernet::src(frame).is_multicast() {
         return Err(DropReason::BadSourceMac);
     }
     Ok(())
+}
+
+/// Whether a frame to group address `dst` with `ethertype` is one the
+/// appliance listens to: broadcast ARP, and IPv6 solicited-node multicast.
+#[inline(always)]
+fn admitted_group(dst: MacAddr, ethertype: u16) -> bool {
+    match ethertype {
+        ethernet::ETHERTYPE_ARP => dst == MacAddr::BROADCAST,
+        ethernet::ETHERTYPE_IPV6 => dst.0[..3] == [0x33, 0x33, 0xff],
+        _ => false,
+    }
 }
 
 /// The sources no packet may carry on this appliance: besides the fixed
@@ -94,6 +106,22 @@ mod tests {
         assert_eq!(
             ok(frame(MAC, mcast, ethernet::ETHERTYPE_IPV4)),
             Err(DropReason::BadSourceMac)
+        );
+        // Neighbour solicitations go to a solicited-node group; other
+        // IPv6 groups (all nodes) and IPv4 to that MAC are not ours.
+        let solicited = MacAddr([0x33, 0x33, 0xff, 0, 0, 1]);
+        assert_eq!(ok(frame(solicited, host, ethernet::ETHERTYPE_IPV6)), Ok(()));
+        assert_eq!(
+            ok(frame(
+                MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+                host,
+                ethernet::ETHERTYPE_IPV6
+            )),
+            Err(DropReason::NotOurMac)
+        );
+        assert_eq!(
+            ok(frame(solicited, host, ethernet::ETHERTYPE_IPV4)),
+            Err(DropReason::NotOurMac)
         );
     }
 

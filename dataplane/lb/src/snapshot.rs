@@ -5,7 +5,7 @@ use crate::ingress::Martians;
 use crate::model::{Drain, ServiceTable, SlottedService};
 use crate::route::RouteTable;
 use sluice_core::local::LocalPort;
-use sluice_core::{Ipv4Prefix, MacAddr};
+use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ pub struct PortBase {
     pub mac: MacAddr,
     /// The appliance's addresses on it.
     pub addresses: Vec<Ipv4Prefix>,
+    /// Its IPv6 addresses: answered for neighbour discovery and echo.
+    pub addresses6: Vec<Ipv6Prefix>,
     /// Whether the kernel has an interface on it (exception path).
     pub kernel: bool,
 }
@@ -24,7 +26,8 @@ pub struct PortBase {
 #[derive(Debug, Clone)]
 pub struct PortView {
     /// Its MAC and the addresses it answers ARP and ICMP echo for (its own
-    /// addresses and every VIP).
+    /// addresses and every VIP), and the IPv6 addresses it answers
+    /// neighbour discovery and ICMPv6 echo for.
     pub local: LocalPort,
     /// Its MAC.
     pub mac: MacAddr,
@@ -85,8 +88,9 @@ impl Snapshot {
             .map(|p| {
                 let mut addrs: Vec<Ipv4Addr> = p.addresses.iter().map(|a| a.addr).collect();
                 addrs.extend_from_slice(&vips);
+                let addrs6: Vec<_> = p.addresses6.iter().map(|a| a.addr).collect();
                 PortView {
-                    local: LocalPort::new(p.mac, &addrs),
+                    local: LocalPort::new(p.mac, &addrs).with_ipv6(&addrs6),
                     mac: p.mac,
                     addresses: p.addresses.clone(),
                     kernel: p.kernel,

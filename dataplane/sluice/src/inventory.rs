@@ -4,7 +4,7 @@
 
 use crate::counters::WorkerCounters;
 use crossbeam_utils::CachePadded;
-use sluice_core::{Ipv4Prefix, MacAddr};
+use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
 use sluice_dpdk::Port;
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ pub(crate) struct PortEntry {
     pub(crate) driver: String,
     pub(crate) mac: MacAddr,
     pub(crate) addresses: Vec<Ipv4Prefix>,
+    pub(crate) addresses6: Vec<Ipv6Prefix>,
     pub(crate) queues: u16,
     pub(crate) rss: bool,
 }

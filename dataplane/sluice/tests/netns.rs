@@ -223,6 +223,96 @@ fn arp_and_ping_two_workers() {
     arp_and_ping(&[1, 2], Some("0@0,1@1,2@0"));
 }
 
+/// A port with an IPv6 address: the kernel host resolves it with
+/// neighbour discovery (a solicitation to its solicited-node group,
+/// answered with an advertisement) and ping6s it; an address the port
+/// lacks is never answered.
+#[test]
+fn neighbour_discovery_and_ping6() {
+    if !require_root() {
+        return;
+    }
+    let t = topo();
+    t.client.enable_ipv6(&t.client_if);
+    t.client.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::10/64",
+        "dev",
+        &t.client_if,
+        "nodad",
+    ]);
+    let cfg = TestConfig::new()
+        .memory_mb(256)
+        .workers(&[1])
+        .idle_sleep_us(200)
+        .port(
+            "client",
+            &format!("net_af_packet0,iface={}", t.lb_if),
+            &["192.0.2.1/24", "2001:db8:1::1/64"],
+        )
+        .render();
+    let d = Daemon::start(Some(&t.lb), &cfg);
+    let status = d.ctl_json(&["status"]);
+    assert_eq!(
+        status["result"]["ports"][0]["addresses"][1],
+        "2001:db8:1::1/64"
+    );
+    let o = t.client.run(
+        &[
+            "ping",
+            "-6",
+            "-c",
+            "5",
+            "-i",
+            "0.05",
+            "-W",
+            "2",
+            "2001:db8:1::1",
+        ],
+        Duration::from_secs(30),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(ping_received(&out), 5, "ping -6:\n{out}");
+    let neigh = t
+        .client
+        .exec(&["ip", "-6", "neigh", "show", "2001:db8:1::1"]);
+    let mac = status["result"]["ports"][0]["mac"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        neigh.contains(&mac),
+        "the host learned the port's MAC: {neigh}"
+    );
+    let o = t.client.run(
+        &[
+            "ping",
+            "-6",
+            "-c",
+            "2",
+            "-i",
+            "0.05",
+            "-W",
+            "1",
+            "2001:db8:1::99",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(ping_received(&String::from_utf8_lossy(&o.stdout)), 0);
+    let s = d.ctl_json(&["stats"]);
+    assert!(workers_sum(&s, "/nd_solicits_answered") >= 1, "{s:#}");
+    assert_eq!(workers_sum(&s, "/icmpv6_echo_answered"), 5, "{s:#}");
+    assert!(
+        drops(&s, "not_for_us") >= 1,
+        "the solicitations for ::99: {s:#}"
+    );
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
 #[test]
 fn sigterm_leaves_nothing_behind() {
     if !require_root() {

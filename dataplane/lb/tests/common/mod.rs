@@ -78,11 +78,13 @@ pub fn client(port: u16) -> SocketAddrV4 {
 pub fn port_bases() -> Vec<PortBase> {
     vec![
         PortBase {
+            addresses6: Vec::new(),
             mac: PORT0_MAC,
             addresses: vec!["192.0.2.1/24".parse().unwrap()],
             kernel: false,
         },
         PortBase {
+            addresses6: Vec::new(),
             mac: PORT1_MAC,
             addresses: vec!["198.51.100.1/24".parse().unwrap()],
             kernel: false,

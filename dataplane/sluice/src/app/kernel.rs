@@ -29,6 +29,7 @@ pub(super) fn open(
             rx_desc: cfg.dataplane.rx_desc.min(512),
             tx_desc: cfg.dataplane.tx_desc.min(512),
             promiscuous: false,
+            all_multicast: false,
         },
         pool,
     )?;

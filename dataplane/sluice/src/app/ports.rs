@@ -30,6 +30,7 @@ impl Ports {
             .map(|e| PortBase {
                 mac: e.mac,
                 addresses: e.addresses.clone(),
+                addresses6: e.addresses6.clone(),
                 kernel: e.kernel.is_some(),
             })
             .collect()
@@ -104,6 +105,7 @@ fn open_port(
             rx_desc: cfg.dataplane.rx_desc,
             tx_desc: cfg.dataplane.tx_desc,
             promiscuous: pc.promiscuous,
+            all_multicast: !pc.addresses6.is_empty(),
         },
         pool,
     )?;
@@ -130,6 +132,7 @@ fn open_port(
         driver: info.driver,
         mac,
         addresses: pc.addresses.clone(),
+        addresses6: pc.addresses6.clone(),
         queues,
         rss,
     })

@@ -2,7 +2,7 @@
 
 use super::raw::RawPort;
 use super::refusal::{is_plain_name, refusal, refuse, Refusal};
-use sluice_core::Ipv4Prefix;
+use sluice_core::{Ipv4Prefix, Ipv6Prefix};
 
 /// Most ports a configuration may have.
 pub const MAX_PORTS: usize = 8;
@@ -46,8 +46,10 @@ pub struct PortConfig {
     pub name: String,
     /// The device.
     pub device: Device,
-    /// The appliance's addresses on it.
+    /// The appliance's IPv4 addresses on it.
     pub addresses: Vec<Ipv4Prefix>,
+    /// Its IPv6 addresses (answered for neighbour discovery and echo).
+    pub addresses6: Vec<Ipv6Prefix>,
     /// Receive every destination MAC (default off). Whatever the device
     /// delivers, the pipeline drops frames not addressed to the port's MAC
     /// (`not_our_mac`), so this only matters for capture.
@@ -108,7 +110,8 @@ fn validate_port(i: usize, p: &RawPort, workers: usize) -> Result<PortConfig, Re
     Ok(PortConfig {
         name: p.name.clone(),
         device: device(i, &p.device, workers)?,
-        addresses: addresses(i, &p.addresses)?,
+        addresses: addresses(i, &p.addresses)?.0,
+        addresses6: addresses(i, &p.addresses)?.1,
         promiscuous: p.promiscuous.unwrap_or(false),
         kernel_interface: p.kernel_interface.clone(),
     })
@@ -137,24 +140,36 @@ fn device(i: usize, spec: &str, workers: usize) -> Result<Device, Refusal> {
     Ok(Device::Vdev { name, args })
 }
 
-fn addresses(i: usize, raw: &[String]) -> Result<Vec<Ipv4Prefix>, Refusal> {
-    let mut addresses = Vec::new();
+/// The IPv4 and the IPv6 addresses of a port, given in one list.
+fn addresses(i: usize, raw: &[String]) -> Result<(Vec<Ipv4Prefix>, Vec<Ipv6Prefix>), Refusal> {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for (j, a) in raw.iter().enumerate() {
         let at = format!("port[{i}].addresses[{j}]");
+        if a.contains(':') {
+            let pfx: Ipv6Prefix = a.parse().map_err(|e: String| refusal(&at, e))?;
+            let ip = pfx.addr;
+            if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+                return refuse(at, format!("{a:?} cannot be an interface address"));
+            }
+            v6.push(pfx);
+            continue;
+        }
         let pfx: Ipv4Prefix = a.parse().map_err(|e: String| refusal(&at, e))?;
         if pfx.addr.is_unspecified() || pfx.addr.is_multicast() || pfx.addr.is_broadcast() {
             return refuse(at, format!("{a:?} cannot be an interface address"));
         }
-        addresses.push(pfx);
+        v4.push(pfx);
     }
     let most = sluice_core::local::MAX_ADDRESSES;
-    if addresses.len() > most {
-        return refuse(
-            format!("port[{i}].addresses"),
-            format!("{} addresses, at most {most} per port", addresses.len()),
-        );
+    for (n, family) in [(v4.len(), "IPv4"), (v6.len(), "IPv6")] {
+        if n > most {
+            return refuse(
+                format!("port[{i}].addresses"),
+                format!("{n} {family} addresses, at most {most} per port"),
+            );
+        }
     }
-    Ok(addresses)
+    Ok((v4, v6))
 }
 
 fn is_pci_address(s: &str) -> bool {

@@ -132,7 +132,12 @@ fn port_status(p: &crate::inventory::PortEntry) -> proto::PortStatus {
         mac: p.mac.to_string(),
         link_up: link.map(|l| l.up).unwrap_or(false),
         speed_mbps: link.map(|l| l.speed_mbps).unwrap_or(0),
-        addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
+        addresses: p
+            .addresses
+            .iter()
+            .map(|a| a.to_string())
+            .chain(p.addresses6.iter().map(|a| a.to_string()))
+            .collect(),
         rx_queues: p.queues,
         tx_queues: p.queues,
         rss: p.rss,

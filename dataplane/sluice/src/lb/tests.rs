@@ -8,6 +8,7 @@ use sluice_proto::{Forward, OnRealRemoval, Protocol, RealPatch, SchedulerKind, S
 
 fn control() -> LbControl {
     let ports = vec![PortBase {
+        addresses6: Vec::new(),
         mac: sluice_core::MacAddr([2, 0, 0, 0, 0, 1]),
         addresses: vec!["192.0.2.1/24".parse().unwrap()],
         kernel: false,

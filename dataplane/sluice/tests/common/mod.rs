@@ -128,6 +128,18 @@ impl Netns {
         ns
     }
 
+    /// Turns IPv6 on in the namespace and on interface `ifname` (namespaces
+    /// start with it off, so that kernel hosts send no stray IPv6).
+    pub fn enable_ipv6(&self, ifname: &str) {
+        for key in ["all", "default", ifname] {
+            self.exec(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{key}.disable_ipv6=0"),
+            ]);
+        }
+    }
+
     /// Runs a command in the namespace; panics unless it succeeds.
     pub fn exec(&self, cmd: &[&str]) -> String {
         let mut full = vec!["ip", "netns", "exec", &self.name];

@@ -58,6 +58,7 @@ pub fn open(cfg: &Config) -> Result<Io, String> {
                 rx_desc: cfg.desc,
                 tx_desc: cfg.desc,
                 promiscuous: true,
+                all_multicast: false,
             },
             &pool,
         )
