@@ -1,47 +1,57 @@
 //! The routing table: the connected prefixes of the ports' addresses,
 //! static routes and the default gateway. Longest prefix wins; a connected
 //! prefix delivers to the destination itself, a route to its next hop.
+//! One table per address family, the same code (`RouteTable<Ipv6Addr>`).
 
-use sluice_core::Ipv4Prefix;
+use sluice_core::Prefix;
+use sluice_model::IpAddress;
 use std::net::Ipv4Addr;
 
 /// Where a packet to some destination goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NextHop {
+pub struct NextHop<A = Ipv4Addr> {
     /// Port index.
     pub port: usize,
     /// The address whose MAC to send to.
-    pub via: Ipv4Addr,
+    pub via: A,
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
-    prefix: Ipv4Prefix,
+struct Entry<A> {
+    prefix: Prefix<A>,
     port: usize,
     /// None: connected (the destination is the next hop).
-    via: Option<Ipv4Addr>,
+    via: Option<A>,
 }
 
 /// Connected prefixes, static routes and the default gateway.
-#[derive(Debug, Clone, Default)]
-pub struct RouteTable {
+#[derive(Debug, Clone)]
+pub struct RouteTable<A = Ipv4Addr> {
     /// Sorted by prefix length, longest first.
-    entries: Vec<Entry>,
+    entries: Vec<Entry<A>>,
 }
 
-impl RouteTable {
+impl<A> Default for RouteTable<A> {
+    fn default() -> Self {
+        RouteTable {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<A: IpAddress> RouteTable<A> {
     /// Builds the table. `connected` are (port, interface prefix); routes
     /// and the gateway must be reachable through a connected prefix, else
     /// an error names them.
     pub fn new(
-        connected: &[(usize, Ipv4Prefix)],
-        statics: &[(Ipv4Prefix, Ipv4Addr)],
-        gateway: Option<Ipv4Addr>,
-    ) -> Result<RouteTable, String> {
-        let mut entries: Vec<Entry> = connected
+        connected: &[(usize, Prefix<A>)],
+        statics: &[(Prefix<A>, A)],
+        gateway: Option<A>,
+    ) -> Result<RouteTable<A>, String> {
+        let mut entries: Vec<Entry<A>> = connected
             .iter()
             .map(|(port, p)| Entry {
-                prefix: Ipv4Prefix {
+                prefix: Prefix {
                     addr: p.network(),
                     len: p.len,
                 },
@@ -49,7 +59,7 @@ impl RouteTable {
                 via: None,
             })
             .collect();
-        let port_of = |ip: Ipv4Addr, entries: &[Entry]| {
+        let port_of = |ip: A, entries: &[Entry<A>]| {
             entries
                 .iter()
                 .filter(|e| e.via.is_none() && e.prefix.contains(ip))
@@ -62,7 +72,7 @@ impl RouteTable {
                 format!("next hop {via} of route {prefix} is not on a connected prefix")
             })?;
             extra.push(Entry {
-                prefix: Ipv4Prefix {
+                prefix: Prefix {
                     addr: prefix.network(),
                     len: prefix.len,
                 },
@@ -74,8 +84,8 @@ impl RouteTable {
             let port = port_of(gw, &entries)
                 .ok_or_else(|| format!("gateway {gw} is not on a connected prefix"))?;
             extra.push(Entry {
-                prefix: Ipv4Prefix {
-                    addr: Ipv4Addr::UNSPECIFIED,
+                prefix: Prefix {
+                    addr: A::UNSPECIFIED,
                     len: 0,
                 },
                 port,
@@ -95,7 +105,7 @@ impl RouteTable {
 
     /// The next hop towards `dst`.
     #[inline]
-    pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
+    pub fn lookup(&self, dst: A) -> Option<NextHop<A>> {
         self.entries
             .iter()
             .find(|e| e.prefix.contains(dst))
@@ -106,7 +116,7 @@ impl RouteTable {
     }
 
     /// Whether `ip` is on a connected prefix (DR reals must be).
-    pub fn is_connected(&self, ip: Ipv4Addr) -> Option<usize> {
+    pub fn is_connected(&self, ip: A) -> Option<usize> {
         self.entries
             .iter()
             .find(|e| e.via.is_none() && e.prefix.contains(ip))
@@ -118,8 +128,53 @@ impl RouteTable {
 mod tests {
     use super::*;
 
+    use sluice_core::{Ipv4Prefix, Ipv6Prefix};
+    use std::net::Ipv6Addr;
+
     fn p(s: &str) -> Ipv4Prefix {
         s.parse().unwrap()
+    }
+
+    /// The same table for IPv6: a connected /64 per port, a static route
+    /// and a default gateway, longest prefix first.
+    #[test]
+    fn ipv6_routes() {
+        let p6 = |s: &str| s.parse::<Ipv6Prefix>().unwrap();
+        let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let t = RouteTable::new(
+            &[(0, p6("2001:db8:1::1/64")), (1, p6("2001:db8:2::1/64"))],
+            &[(p6("2001:db8:99::/48"), ip("2001:db8:2::fe"))],
+            Some(ip("2001:db8:1::fe")),
+        )
+        .unwrap();
+        assert_eq!(
+            t.lookup(ip("2001:db8:2::11")),
+            Some(NextHop {
+                port: 1,
+                via: ip("2001:db8:2::11")
+            })
+        );
+        assert_eq!(
+            t.lookup(ip("2001:db8:99:5::1")),
+            Some(NextHop {
+                port: 1,
+                via: ip("2001:db8:2::fe")
+            })
+        );
+        assert_eq!(
+            t.lookup(ip("2001:db8:7::1")),
+            Some(NextHop {
+                port: 0,
+                via: ip("2001:db8:1::fe")
+            })
+        );
+        assert_eq!(t.is_connected(ip("2001:db8:99::1")), None);
+        assert!(RouteTable::new(
+            &[(0, p6("2001:db8:1::1/64"))],
+            &[],
+            Some(ip("2001:db8:5::1"))
+        )
+        .is_err());
     }
 
     #[test]
