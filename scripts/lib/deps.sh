@@ -28,6 +28,8 @@ SLUICE_APT_PACKAGES=(
     hping3
     # instructions per packet, counted (perf/icount.py, run by test.sh)
     valgrind
+    # the sample configurations `sluicectl import keepalived` is tested on
+    keepalived
 )
 
 missing=()

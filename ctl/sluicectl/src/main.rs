@@ -8,6 +8,7 @@ mod client;
 mod completions;
 mod config;
 mod conn;
+mod import;
 mod render;
 mod top;
 mod units;
@@ -73,6 +74,11 @@ enum Cmd {
     Conn(conn::ConnCmd),
     /// A live view of services, reals and workers (q quits).
     Top(top::TopArgs),
+    /// Print an LVS configuration (ipvsadm rules, keepalived.conf) as
+    /// Sluice's [[service]] sections; what cannot be carried over is named
+    /// with its line. Needs no daemon.
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -109,6 +115,18 @@ fn run(cli: Cli) -> u8 {
         Cmd::Completions { shell } => {
             completions::write(shell, &mut Cli::command(), &mut std::io::stdout());
             return 0;
+        }
+        Cmd::Import(i) => {
+            return match import::run(&i) {
+                Ok(toml) => {
+                    print!("{toml}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("sluicectl: {e}");
+                    2
+                }
+            };
         }
         Cmd::Top(a) => {
             if cli.json {

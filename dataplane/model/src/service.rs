@@ -279,6 +279,28 @@ impl PassiveHealth {
 }
 
 impl ServiceSpec {
+    /// A service with every setting at its default (scheduler wlc, no
+    /// persistence, no checks) and no reals.
+    pub fn new(protocol: Protocol, vip: IpAddr, port: u16) -> ServiceSpec {
+        ServiceSpec {
+            protocol,
+            vip,
+            port,
+            scheduler: SchedulerKind::default(),
+            persistence: None,
+            on_real_removal: OnRealRemoval::default(),
+            mh_table_size: None,
+            check: None,
+            agent: None,
+            on_real_down: OnRealRemoval::default(),
+            weight_by_latency: false,
+            expire_quiescent_template: false,
+            passive_health: None,
+            syn_proxy: SynProxyMode::default(),
+            reals: Vec::new(),
+        }
+    }
+
     /// The service's key.
     pub fn key(&self) -> ServiceKey {
         ServiceKey {
@@ -316,6 +338,22 @@ pub struct RealSpec {
     /// This real's own agent, instead of the service's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentSpec>,
+}
+
+impl RealSpec {
+    /// A NAT real of weight 1, no thresholds, checks or agent.
+    pub fn new(ip: IpAddr, port: u16) -> RealSpec {
+        RealSpec {
+            ip,
+            port,
+            weight: default_weight(),
+            forward: default_forward(),
+            upper_threshold: 0,
+            lower_threshold: 0,
+            check: None,
+            agent: None,
+        }
+    }
 }
 
 fn default_weight() -> u32 {
