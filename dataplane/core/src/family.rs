@@ -4,7 +4,7 @@
 //! [`Ipv6Addr`] and says where a family keeps its addresses and hop count,
 //! whether its header has a checksum, and what its pseudo-header sums to.
 
-use crate::wire::{checksum, ethernet, ipv4, ipv6};
+use crate::wire::{checksum, ethernet, ipv4, ipv6, l4};
 pub use sluice_model::IpAddress;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -25,6 +25,8 @@ pub trait Address: IpAddress {
     const HEADER_CHECKSUM: Option<usize>;
     /// The family's ICMP protocol number (1 or 58).
     const ICMP: u8;
+    /// The family's ICMP echo request type (8 or 128).
+    const ICMP_ECHO_REQUEST: u8;
     /// Whether a UDP checksum of 0 means "none" (IPv4) rather than being
     /// invalid (IPv6, RFC 8200 8.1).
     const UDP_CHECKSUM_OPTIONAL: bool;
@@ -39,6 +41,24 @@ pub trait Address: IpAddress {
     /// The unfolded sum of the TCP/UDP/ICMPv6 pseudo-header for a segment
     /// of `len` bytes of protocol `proto` from `src` to `dst`.
     fn pseudo_header_sum(src: Self, dst: Self, proto: u8, len: usize) -> u32;
+
+    /// The checksum of a TCP, UDP (or ICMPv6) segment `seg` from `src` to
+    /// `dst`, the field at `csum_off` skipped.
+    fn segment_checksum(src: Self, dst: Self, proto: u8, seg: &[u8], csum_off: usize) -> u16 {
+        l4::checksum_with(
+            Self::pseudo_header_sum(src, dst, proto, seg.len()),
+            proto,
+            seg,
+            csum_off,
+        )
+    }
+
+    /// Whether TCP or UDP segment `seg` from `src` to `dst` adds up (a zero
+    /// UDP checksum passes in IPv4 only).
+    fn verify_segment(src: Self, dst: Self, proto: u8, seg: &[u8]) -> bool {
+        let pseudo = Self::pseudo_header_sum(src, dst, proto, seg.len());
+        l4::verify_with(pseudo, proto, seg, Self::UDP_CHECKSUM_OPTIONAL)
+    }
 }
 
 impl Address for Ipv4Addr {
@@ -49,6 +69,7 @@ impl Address for Ipv4Addr {
     const HOP_OFFSET: usize = 8;
     const HEADER_CHECKSUM: Option<usize> = Some(10);
     const ICMP: u8 = ipv4::PROTO_ICMP;
+    const ICMP_ECHO_REQUEST: u8 = crate::wire::icmp::TYPE_ECHO_REQUEST;
     const UDP_CHECKSUM_OPTIONAL: bool = true;
 
     #[inline(always)]
@@ -80,6 +101,7 @@ impl Address for Ipv6Addr {
     const HOP_OFFSET: usize = ipv6::HOP_LIMIT_OFFSET;
     const HEADER_CHECKSUM: Option<usize> = None;
     const ICMP: u8 = ipv6::NEXT_ICMPV6;
+    const ICMP_ECHO_REQUEST: u8 = crate::wire::icmpv6::TYPE_ECHO_REQUEST;
     const UDP_CHECKSUM_OPTIONAL: bool = false;
 
     #[inline(always)]

@@ -105,14 +105,15 @@ fn parse_icmp(frame: &[u8], p: &Packet<Ipv6Addr>) -> Result<Icmp<Ipv6Addr>, Drop
 /// checksum (over the pseudo-header, RFC 4443 2.3).
 pub fn icmpv6_checksum_ok(src: Ipv6Addr, dst: Ipv6Addr, m: &[u8]) -> bool {
     let stored = u16::from_be_bytes([m[2], m[3]]);
-    let computed = l4::segment_checksum(src, dst, ipv6::NEXT_ICMPV6, m, icmpv6::CHECKSUM_OFFSET);
+    let computed =
+        Ipv6Addr::segment_checksum(src, dst, ipv6::NEXT_ICMPV6, m, icmpv6::CHECKSUM_OFFSET);
     stored == computed || (computed == 0 && stored == 0xffff)
 }
 
 /// The ICMPv6 checksum to store in message `m` (its checksum field is
 /// skipped) from `src` to `dst`.
 pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, m: &[u8]) -> u16 {
-    l4::segment_checksum(src, dst, ipv6::NEXT_ICMPV6, m, icmpv6::CHECKSUM_OFFSET)
+    Ipv6Addr::segment_checksum(src, dst, ipv6::NEXT_ICMPV6, m, icmpv6::CHECKSUM_OFFSET)
 }
 
 /// Parses the packet quoted by an ICMPv6 error, `q` (at `inner_l3` in the

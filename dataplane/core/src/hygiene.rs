@@ -53,13 +53,13 @@ pub fn l4_checksum_ok<A: Address>(frame: &[u8], p: &Packet<A>) -> bool {
     }
     let seg = &frame[p.l4..p.ip_end()];
     match p.proto {
-        ipv4::PROTO_TCP => l4::verify_checksum(p.src, p.dst, p.proto, seg),
+        ipv4::PROTO_TCP => A::verify_segment(p.src, p.dst, p.proto, seg),
         // The checksum covers the UDP length (which the parser has checked
         // lies within the payload; a length that does not fails).
         ipv4::PROTO_UDP => seg
             .get(..l4::udp_length(seg))
             .filter(|d| d.len() >= l4::UDP_HEADER_LEN)
-            .is_some_and(|d| l4::verify_checksum(p.src, p.dst, p.proto, d)),
+            .is_some_and(|d| A::verify_segment(p.src, p.dst, p.proto, d)),
         _ => true,
     }
 }

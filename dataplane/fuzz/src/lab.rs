@@ -290,6 +290,7 @@ impl Lab {
                 },
                 worker,
                 workers: 2,
+                table6: table,
                 table,
                 neighbours: 64,
                 neighbour: NudConfig::default(),

@@ -311,6 +311,7 @@ fn forwarder_on(capacity: u32, now: u64, huge_pages: bool) -> Forwarder {
         },
         worker: 0,
         workers: 1,
+        table6: TableConfig::with_capacity(1024),
         table: TableConfig {
             capacity,
             huge_pages,

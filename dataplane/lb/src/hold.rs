@@ -9,7 +9,7 @@
 //! wait at once.
 
 use sluice_core::MacAddr;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Most frames held while next hops are resolved.
 pub const MAX_HELD: usize = 256;
@@ -21,7 +21,7 @@ pub const ARP_RETRY_MS: u64 = 500;
 struct Held<F> {
     frame: F,
     port: usize,
-    next_hop: Ipv4Addr,
+    next_hop: IpAddr,
     since: u64,
     /// When an ARP request for `next_hop` last went out; every frame held
     /// for the same next hop has the same value.
@@ -60,7 +60,7 @@ pub enum Release<F> {
         /// The port.
         port: usize,
         /// The address to resolve.
-        next_hop: Ipv4Addr,
+        next_hop: IpAddr,
     },
 }
 
@@ -94,7 +94,7 @@ impl<F> HoldQueue<F> {
     }
 
     /// Holds `frame`, to go out on `port` once `next_hop` is resolved.
-    pub fn hold(&mut self, frame: F, port: usize, next_hop: Ipv4Addr, now: u64) -> Holding<F> {
+    pub fn hold(&mut self, frame: F, port: usize, next_hop: IpAddr, now: u64) -> Holding<F> {
         if self.held.len() >= MAX_HELD {
             return Holding::Full(frame);
         }
@@ -118,7 +118,7 @@ impl<F> HoldQueue<F> {
         Holding::Held { ask }
     }
 
-    fn asked(&mut self, next_hop: Ipv4Addr, now: u64) {
+    fn asked(&mut self, next_hop: IpAddr, now: u64) {
         for h in self.held.iter_mut().filter(|h| h.next_hop == next_hop) {
             h.asked = now;
         }
@@ -130,7 +130,7 @@ impl<F> HoldQueue<F> {
     pub fn release(
         &mut self,
         now: u64,
-        mut mac_of: impl FnMut(Ipv4Addr) -> Option<MacAddr>,
+        mut mac_of: impl FnMut(IpAddr) -> Option<MacAddr>,
         mut out: impl FnMut(Release<F>),
     ) {
         let mut i = 0;
@@ -163,17 +163,24 @@ impl<F> HoldQueue<F> {
 }
 
 /// Which virtual IPs are new since the last snapshot, so the appliance
-/// announces them with a gratuitous ARP.
-#[derive(Debug, Default)]
-pub struct Announcer {
-    known: Vec<Ipv4Addr>,
+/// announces them with a gratuitous ARP (IPv6: an unsolicited neighbour
+/// advertisement). One per address family.
+#[derive(Debug)]
+pub struct Announcer<A = Ipv4Addr> {
+    known: Vec<A>,
 }
 
-impl Announcer {
+impl<A> Default for Announcer<A> {
+    fn default() -> Self {
+        Announcer { known: Vec::new() }
+    }
+}
+
+impl<A: Copy + PartialEq> Announcer<A> {
     /// Calls `announce` for each VIP of `vips` that was not in the last
     /// list, and remembers `vips` (off the packet path: between bursts,
     /// when a new snapshot arrives).
-    pub fn update(&mut self, vips: &[Ipv4Addr], mut announce: impl FnMut(Ipv4Addr)) {
+    pub fn update(&mut self, vips: &[A], mut announce: impl FnMut(A)) {
         for v in vips.iter().filter(|v| !self.known.contains(v)) {
             announce(*v);
         }
@@ -186,8 +193,8 @@ impl Announcer {
 mod tests {
     use super::*;
 
-    const NH: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
-    const NH2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
+    const NH: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 11));
+    const NH2: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 12));
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 11]);
 
     fn release(q: &mut HoldQueue<u32>, now: u64, known: bool) -> Vec<Release<u32>> {

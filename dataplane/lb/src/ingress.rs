@@ -7,7 +7,7 @@
 
 use sluice_core::wire::ethernet;
 use sluice_core::{hygiene, DropReason, Ipv4Prefix, MacAddr};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Checks a frame's Ethernet header on the port it came in on, whose MAC
 /// is `port_mac`: the destination must be the port's MAC, or broadcast for
@@ -65,6 +65,33 @@ impl Martians {
     #[inline(always)]
     pub fn contains(&self, src: Ipv4Addr) -> bool {
         hygiene::is_martian_source(src) || sluice_core::contains_sorted(&self.addrs, src)
+    }
+}
+
+/// The IPv6 sources no packet may carry: the unspecified address,
+/// loopback, multicast, and the appliance's own IPv6 addresses and VIPs.
+#[derive(Debug, Clone, Default)]
+pub struct Martians6 {
+    /// Sorted, without duplicates.
+    addrs: Vec<Ipv6Addr>,
+}
+
+impl Martians6 {
+    /// The martians of a configuration with these addresses and VIPs.
+    pub fn new(addresses: &[Ipv6Addr], vips: &[Ipv6Addr]) -> Martians6 {
+        let mut addrs: Vec<Ipv6Addr> = addresses.iter().chain(vips).copied().collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        Martians6 { addrs }
+    }
+
+    /// Whether `src` is one.
+    #[inline]
+    pub fn contains(&self, src: Ipv6Addr) -> bool {
+        src.is_unspecified()
+            || src.is_loopback()
+            || src.is_multicast()
+            || sluice_core::contains_sorted(&self.addrs, src)
     }
 }
 

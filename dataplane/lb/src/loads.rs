@@ -3,17 +3,19 @@
 
 use crate::model::RealServer;
 use crate::stats::SharedStats;
+use sluice_model::IpAddress;
 use sluice_sched::Loads;
+use std::net::Ipv4Addr;
 
 /// The reals of one service as a scheduler sees them.
-pub struct ServiceLoads<'a> {
+pub struct ServiceLoads<'a, A: IpAddress = Ipv4Addr> {
     /// The service's reals, in scheduler order.
-    pub reals: &'a [RealServer],
+    pub reals: &'a [RealServer<A>],
     /// Every worker's gauges and the overload flags.
     pub shared: &'a SharedStats,
 }
 
-impl Loads for ServiceLoads<'_> {
+impl<A: IpAddress> Loads for ServiceLoads<'_, A> {
     #[inline]
     fn len(&self) -> usize {
         self.reals.len()

@@ -8,10 +8,11 @@
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::slot::{MAX_REALS, MAX_SERVICES};
 use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec, SynProxyMode};
+use sluice_model::{IpAddress, SocketAddress};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// A small, fast hasher for the service index. SipHash's protection is not
 /// needed here: only configured keys are ever stored, so traffic cannot
@@ -60,11 +61,11 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// A real server of a service.
 #[derive(Debug, Clone)]
-pub struct RealServer {
+pub struct RealServer<A: IpAddress = Ipv4Addr> {
     /// Counter slot.
     pub slot: RealSlot,
     /// Address and port.
-    pub addr: SocketAddrV4,
+    pub addr: A::Socket,
     /// Weight (0: quiesced).
     pub weight: u32,
     /// Forwarding method.
@@ -77,16 +78,16 @@ pub struct RealServer {
 
 /// Persistence settings in the units the table uses.
 #[derive(Debug, Clone, Copy)]
-pub struct PersistCfg {
+pub struct PersistCfg<A = Ipv4Addr> {
     /// Template timeout in milliseconds.
     pub timeout_ms: u32,
     /// Client netmask.
-    pub netmask: Ipv4Addr,
+    pub netmask: A,
 }
 
 /// A virtual service.
 #[derive(Debug)]
-pub struct VirtualService {
+pub struct VirtualService<A: IpAddress = Ipv4Addr> {
     /// Counter slot.
     pub slot: ServiceSlot,
     /// Its key.
@@ -94,13 +95,13 @@ pub struct VirtualService {
     /// Protocol as the connection table spells it.
     pub proto: Protocol,
     /// VIP:port.
-    pub vip: SocketAddrV4,
+    pub vip: A::Socket,
     /// The scheduler, built for `reals`.
     pub schedule: Schedule,
     /// Reals, in configuration order (the scheduler's indices).
-    pub reals: Vec<RealServer>,
+    pub reals: Vec<RealServer<A>>,
     /// Persistence, if any.
-    pub persistence: Option<PersistCfg>,
+    pub persistence: Option<PersistCfg<A>>,
     /// Templates of quiesced reals are dropped when next used.
     pub expire_quiescent_template: bool,
     /// When its handshakes are proxied with SYN cookies.
@@ -109,10 +110,10 @@ pub struct VirtualService {
     pub spec: ServiceSpec,
 }
 
-impl VirtualService {
+impl<A: IpAddress> VirtualService<A> {
     /// The real in counter slot `slot`, if it belongs to this service.
     #[inline]
-    pub fn real_by_slot(&self, slot: RealSlot) -> Option<&RealServer> {
+    pub fn real_by_slot(&self, slot: RealSlot) -> Option<&RealServer<A>> {
         self.reals.iter().find(|r| r.slot == slot)
     }
 }
@@ -129,10 +130,12 @@ pub enum SynProxyUse {
 }
 
 impl SynProxyUse {
-    /// What `spec` asks for and allows.
+    /// What `spec` asks for and allows (IPv4 NAT TCP services only: the
+    /// cookies and the proxied handshake are IPv4's for now).
     pub fn of(spec: &ServiceSpec) -> SynProxyUse {
-        let nat_tcp =
-            spec.protocol == Protocol::Tcp && spec.reals.iter().all(|r| r.forward == Forward::Nat);
+        let nat_tcp = spec.protocol == Protocol::Tcp
+            && spec.vip.is_ipv4()
+            && spec.reals.iter().all(|r| r.forward == Forward::Nat);
         match spec.syn_proxy {
             SynProxyMode::On if nat_tcp => SynProxyUse::Always,
             SynProxyMode::Auto if nat_tcp => SynProxyUse::UnderFlood,
@@ -170,16 +173,17 @@ pub struct Drain {
 const WORDS_S: usize = MAX_SERVICES / 64;
 const WORDS_R: usize = MAX_REALS / 64;
 
-/// Every virtual service, indexed for the packet path.
-#[derive(Debug, Default)]
-pub struct ServiceTable {
+/// Every virtual service of one address family, indexed for the packet
+/// path.
+#[derive(Debug)]
+pub struct ServiceTable<A: IpAddress = Ipv4Addr> {
     /// Services in configuration order.
-    pub services: Vec<VirtualService>,
-    index: FastMap<(u8, Ipv4Addr, u16), usize>,
+    pub services: Vec<VirtualService<A>>,
+    index: FastMap<(u8, A, u16), usize>,
     /// (proto, RIP, rport) -> service position, when exactly one service
     /// uses that real (for replies of connections without an entry).
-    by_real: FastMap<(u8, Ipv4Addr, u16), Option<usize>>,
-    vips: Vec<Ipv4Addr>,
+    by_real: FastMap<(u8, A, u16), Option<usize>>,
+    vips: Vec<A>,
     live_services: Vec<u64>,
     live_reals: Vec<u64>,
     ended_reals: Vec<u64>,
@@ -241,6 +245,9 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         }
     }
     if spec.syn_proxy == SynProxyMode::On {
+        if spec.vip.is_ipv6() {
+            return Err("syn_proxy = \"on\" is for IPv4 services (not IPv6 ones yet)".into());
+        }
         if spec.protocol != Protocol::Tcp {
             return Err("syn_proxy = \"on\" is for TCP services".into());
         }
@@ -293,14 +300,6 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
     Ok(())
 }
 
-fn netmask(len: u8) -> Ipv4Addr {
-    if len == 0 {
-        Ipv4Addr::UNSPECIFIED
-    } else {
-        Ipv4Addr::from(u32::MAX << (32 - len.min(32) as u32))
-    }
-}
-
 fn family(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() {
         "IPv4"
@@ -309,19 +308,29 @@ fn family(ip: IpAddr) -> &'static str {
     }
 }
 
-fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
-    match ip {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
+impl<A: IpAddress> Default for ServiceTable<A> {
+    fn default() -> Self {
+        ServiceTable {
+            services: Vec::new(),
+            index: FastMap::default(),
+            by_real: FastMap::default(),
+            vips: Vec::new(),
+            live_services: Vec::new(),
+            live_reals: Vec::new(),
+            ended_reals: Vec::new(),
+            drains: Vec::new(),
+        }
     }
 }
 
-impl ServiceTable {
-    /// Builds the table (off the packet path: allocates, builds scheduler
-    /// tables). `drains` lists the (service, real) pairs whose connections
-    /// workers must end: reals removed with the "end" policy, found down
-    /// under `on_real_down = "end"`, or drained past their deadline.
-    pub fn build(entries: &[SlottedService], drains: &[Drain]) -> Result<ServiceTable, String> {
+impl<A: IpAddress> ServiceTable<A> {
+    /// Builds the table of the services of family `A` among `entries`
+    /// (off the packet path: allocates, builds scheduler tables); every
+    /// entry is validated, whatever its family. `drains` lists the
+    /// (service, real) pairs whose connections workers must end: reals
+    /// removed with the "end" policy, found down under `on_real_down =
+    /// "end"`, or drained past their deadline.
+    pub fn build(entries: &[SlottedService], drains: &[Drain]) -> Result<ServiceTable<A>, String> {
         let mut drains = drains.to_vec();
         drains.sort_by_key(|d| d.id);
         let mut t = ServiceTable {
@@ -337,11 +346,8 @@ impl ServiceTable {
         for e in entries {
             let spec = &e.spec;
             validate(spec).map_err(|m| format!("{}: {m}", spec.key()))?;
-            let Some(vip) = v4(spec.vip) else {
-                return Err(format!(
-                    "{}: IPv6 services are not forwarded yet (the dataplane forwards IPv4)",
-                    spec.key()
-                ));
+            let Some(vip) = A::from_ip(spec.vip) else {
+                continue;
             };
             if e.real_slots.len() != spec.reals.len() {
                 return Err(format!("{}: a slot per real is needed", spec.key()));
@@ -358,13 +364,15 @@ impl ServiceTable {
                 .collect();
             let schedule = Schedule::build(kind, &sched_reals, &cfg)
                 .map_err(|x| format!("{}: {x}", spec.key()))?;
-            let reals: Vec<RealServer> = spec
+            let reals: Vec<RealServer<A>> = spec
                 .reals
                 .iter()
                 .zip(&e.real_slots)
                 .map(|(r, slot)| RealServer {
                     slot: *slot,
-                    addr: SocketAddrV4::new(v4(r.ip).expect("validated: one family"), r.port),
+                    addr: A::from_ip(r.ip)
+                        .expect("validated: one family")
+                        .socket(r.port),
                     weight: r.weight,
                     fwd: r.forward,
                     upper: r.upper_threshold,
@@ -385,7 +393,7 @@ impl ServiceTable {
                 }
                 set(&mut t.live_reals, r.slot.index());
                 t.by_real
-                    .entry((proto.number(), *r.addr.ip(), r.addr.port()))
+                    .entry((proto.number(), r.addr.addr(), r.addr.port_number()))
                     .and_modify(|v| *v = None)
                     .or_insert(Some(pos));
             }
@@ -397,12 +405,12 @@ impl ServiceTable {
                 slot: e.slot,
                 key: spec.key(),
                 proto,
-                vip: SocketAddrV4::new(vip, spec.port),
+                vip: vip.socket(spec.port),
                 schedule,
                 reals,
                 persistence: spec.persistence.map(|p| PersistCfg {
                     timeout_ms: p.timeout_secs.saturating_mul(1000),
-                    netmask: netmask(p.prefix_len(spec.vip)),
+                    netmask: A::prefix_mask(p.prefix_len(spec.vip)),
                 }),
                 expire_quiescent_template: spec.expire_quiescent_template,
                 syn_proxy: SynProxyUse::of(spec),
@@ -415,7 +423,7 @@ impl ServiceTable {
 
     /// The service for (protocol number, VIP, port).
     #[inline]
-    pub fn lookup(&self, proto: u8, vip: Ipv4Addr, port: u16) -> Option<&VirtualService> {
+    pub fn lookup(&self, proto: u8, vip: A, port: u16) -> Option<&VirtualService<A>> {
         self.index
             .get(&(proto, vip, port))
             .map(|i| &self.services[*i])
@@ -423,7 +431,7 @@ impl ServiceTable {
 
     /// The one service that uses real (proto, RIP, rport), if exactly one.
     #[inline]
-    pub fn by_real(&self, proto: u8, rip: Ipv4Addr, rport: u16) -> Option<&VirtualService> {
+    pub fn by_real(&self, proto: u8, rip: A, rport: u16) -> Option<&VirtualService<A>> {
         self.by_real
             .get(&(proto, rip, rport))
             .copied()
@@ -432,13 +440,13 @@ impl ServiceTable {
     }
 
     /// Every distinct VIP.
-    pub fn vips(&self) -> &[Ipv4Addr] {
+    pub fn vips(&self) -> &[A] {
         &self.vips
     }
 
     /// Whether `ip` is a VIP of some service.
     #[inline]
-    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
+    pub fn is_vip(&self, ip: A) -> bool {
         sluice_core::contains_sorted(&self.vips, ip)
     }
 
@@ -513,7 +521,7 @@ mod tests {
             ("198.51.100.11", 8080, Forward::Nat),
             ("198.51.100.12", 8080, Forward::Nat),
         ]);
-        let t = ServiceTable::build(
+        let t: ServiceTable = ServiceTable::build(
             &[SlottedService {
                 spec: s,
                 slot: ServiceSlot(3),
@@ -599,15 +607,25 @@ mod tests {
                 "{bad}"
             );
         }
-        let e = ServiceTable::build(
-            &[SlottedService {
+        // Each family's table holds its own services.
+        let both = [
+            SlottedService {
                 spec: v6,
                 slot: ServiceSlot(0),
                 real_slots: vec![RealSlot(0)],
-            }],
-            &[],
-        )
-        .unwrap_err();
-        assert!(e.contains("IPv6 services are not forwarded yet"), "{e}");
+            },
+            SlottedService {
+                spec: spec(&[("198.51.100.11", 8080, Forward::Nat)]),
+                slot: ServiceSlot(1),
+                real_slots: vec![RealSlot(1)],
+            },
+        ];
+        let t6 = ServiceTable::<std::net::Ipv6Addr>::build(&both, &[]).unwrap();
+        let t4: ServiceTable = ServiceTable::build(&both, &[]).unwrap();
+        assert_eq!((t6.services.len(), t4.services.len()), (1, 1));
+        let v = t6.lookup(6, "2001:db8::100".parse().unwrap(), 80).unwrap();
+        assert_eq!(v.reals[0].addr, "[2001:db8:2::11]:8080".parse().unwrap());
+        assert!(t6.is_vip("2001:db8::100".parse().unwrap()));
+        assert!(t6.service_live(ServiceSlot(0)) && !t6.service_live(ServiceSlot(1)));
     }
 }

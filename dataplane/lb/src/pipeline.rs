@@ -7,9 +7,11 @@
 //! holds mbufs) prefetches every packet's connection before deciding.
 
 mod burst;
+mod family;
 mod proxied;
 
 pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
+pub use family::{Families, Family, Tables};
 pub use proxied::SYN_OUTBOX;
 
 use crate::ingress;
@@ -28,14 +30,16 @@ use sluice_conntrack::{
 };
 use sluice_conntrack::{ConnFlags, ConnState, FlowKey, TableConfig, TcpState};
 use sluice_core::flow::{self, IcmpError, Packet};
+use sluice_core::flow6;
 use sluice_core::handshake::SYN_LEN;
 use sluice_core::local::{Handled, Verdict};
-use sluice_core::neigh::{NeighbourTable, NudConfig};
-use sluice_core::wire::{ethernet, ipv4};
+use sluice_core::neigh::NudConfig;
+use sluice_core::wire::{ethernet, icmpv6, ipv4};
 use sluice_core::{hygiene, nat, time_exceeded, DropReason, MacAddr};
+use sluice_model::SocketAddress;
 use sluice_sched::loads::Restricted;
-use sluice_sched::{hash_ipv4, Cursor, DEFAULT_SEED};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use sluice_sched::{Cursor, DEFAULT_SEED};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// What the worker must do with the frame after [`Forwarder::process`].
@@ -55,8 +59,8 @@ pub enum Action {
     Hold {
         /// Port index.
         port: usize,
-        /// Address to resolve.
-        next_hop: Ipv4Addr,
+        /// Address to resolve (ARP for IPv4, neighbour discovery for IPv6).
+        next_hop: IpAddr,
     },
     /// For the kernel's own stack on this port (health checks, management
     /// traffic to the port's address): pass it up the port's kernel
@@ -85,6 +89,9 @@ pub struct ForwarderConfig {
     pub workers: usize,
     /// Connection-table settings.
     pub table: TableConfig,
+    /// The IPv6 connection table's settings (its entries are 88 bytes to
+    /// IPv4's 48, so it is sized on its own).
+    pub table6: TableConfig,
     /// Neighbour cache size.
     pub neighbours: usize,
     /// Neighbour timers.
@@ -122,18 +129,12 @@ pub const NEIGHBOUR_POLL_MS: u64 = 100;
 pub struct Forwarder {
     worker: usize,
     workers: usize,
-    conns: ConnTable,
-    neigh: NeighbourTable,
+    /// Connections, neighbours and drain progress, per address family.
+    fam: Families,
     cursors: Vec<Cursor>,
     stats: Arc<CachePadded<WorkerLbStats>>,
     shared: Arc<SharedStats>,
-    learned: Vec<(Ipv4Addr, MacAddr)>,
-    probes: Vec<(Ipv4Addr, MacAddr)>,
     last_neighbour_poll: u64,
-    /// Every drain whose id is below this has been scanned to the end.
-    drains_done_below: u64,
-    /// The drain being scanned, and how far.
-    drain_cursor: Option<(u64, ScanCursor)>,
     /// Flows forwarded without an entry while the table was full.
     tableless: Tableless,
     /// The port the packet being processed came in on.
@@ -183,37 +184,37 @@ pub struct Housekeeping {
 }
 
 /// The transport key of a packet.
+/// A TCP or UDP packet's protocol and endpoints.
 #[derive(Clone, Copy)]
-struct Tuple {
+pub struct Tuple<A: sluice_model::IpAddress = Ipv4Addr> {
     proto: Protocol,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    src: A::Socket,
+    dst: A::Socket,
 }
 
-fn tcp_flags(p: &Packet) -> TcpFlags {
+fn tcp_flags<A>(p: &Packet<A>) -> TcpFlags {
     TcpFlags::from_bits(p.tcp_flags)
 }
 
 impl Forwarder {
     /// A forwarder for worker `cfg.worker`; allocates its tables now.
     pub fn new(cfg: &ForwarderConfig, shared: Arc<SharedStats>) -> Result<Forwarder, String> {
-        let conns = ConnTable::new(&cfg.table).map_err(|e| e.to_string())?;
+        let conns: ConnTable = ConnTable::new(&cfg.table).map_err(|e| e.to_string())?;
+        let conns6 = ConnTable::new(&cfg.table6).map_err(|e| format!("IPv6 table: {e}"))?;
         let synproxy = SynProxy::new(&cfg.syn_proxy, conns.capacity() as usize);
         Ok(Forwarder {
             worker: cfg.worker,
             workers: cfg.workers.max(1),
-            conns,
-            neigh: NeighbourTable::new(cfg.neighbours, cfg.neighbour),
+            fam: Families {
+                v4: Tables::new(conns, cfg.neighbours, cfg.neighbour),
+                v6: Tables::new(conns6, cfg.neighbours, cfg.neighbour),
+            },
             cursors: (0..MAX_SERVICES)
                 .map(|i| Cursor::starting_at(cfg.worker + i))
                 .collect(),
             stats: shared.workers[cfg.worker].clone(),
             shared,
-            learned: Vec::with_capacity(LEARNED_OUTBOX),
-            probes: Vec::with_capacity(PROBE_OUTBOX),
             last_neighbour_poll: 0,
-            drains_done_below: 0,
-            drain_cursor: None,
             tableless: Tableless::new(),
             rx_port: 0,
             time_exceeded: Vec::with_capacity(TIME_EXCEEDED_OUTBOX),
@@ -239,28 +240,63 @@ impl Forwarder {
 
     /// This worker's connection table (read-only, for the control plane).
     pub fn table(&self) -> &ConnTable {
-        &self.conns
+        &self.fam.v4.conns
+    }
+
+    /// This worker's IPv6 connection table.
+    pub fn table6(&self) -> &ConnTable<Ipv6Addr> {
+        &self.fam.v6.conns
     }
 
     /// Neighbours learned since the last call, to share with other workers.
-    pub fn take_learned(&mut self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
-        self.learned.drain(..)
+    pub fn take_learned(&mut self) -> impl Iterator<Item = (IpAddr, MacAddr)> + '_ {
+        let v4 = self
+            .fam
+            .v4
+            .learned
+            .drain(..)
+            .map(|(a, m)| (IpAddr::V4(a), m));
+        let v6 = self
+            .fam
+            .v6
+            .learned
+            .drain(..)
+            .map(|(a, m)| (IpAddr::V6(a), m));
+        v4.chain(v6)
     }
 
     /// Records a neighbour another worker learned.
-    pub fn learn_remote(&mut self, ip: Ipv4Addr, mac: MacAddr, now_ms: u64) {
-        self.neigh.learn(ip, mac, now_ms);
+    pub fn learn_remote(&mut self, ip: impl Into<IpAddr>, mac: MacAddr, now_ms: u64) {
+        match ip.into() {
+            IpAddr::V4(a) => self.fam.v4.neigh.learn(a, mac, now_ms),
+            IpAddr::V6(a) => self.fam.v6.neigh.learn(a, mac, now_ms),
+        }
     }
 
     /// The MAC to send to `ip` with, if its neighbour entry is usable.
-    pub fn neighbour(&mut self, ip: Ipv4Addr, now_ms: u64) -> Option<MacAddr> {
-        self.neigh.lookup(ip, now_ms)
+    pub fn neighbour(&mut self, ip: impl Into<IpAddr>, now_ms: u64) -> Option<MacAddr> {
+        match ip.into() {
+            IpAddr::V4(a) => self.fam.v4.neigh.lookup(a, now_ms),
+            IpAddr::V6(a) => self.fam.v6.neigh.lookup(a, now_ms),
+        }
     }
 
-    /// Unicast ARP probes to send now (neighbour, its MAC), queued by
-    /// [`Forwarder::housekeeping`].
-    pub fn take_probes(&mut self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
-        self.probes.drain(..)
+    /// Unicast probes to send now (neighbour, its MAC: an ARP request or
+    /// a neighbour solicitation), queued by [`Forwarder::housekeeping`].
+    pub fn take_probes(&mut self) -> impl Iterator<Item = (IpAddr, MacAddr)> + '_ {
+        let v4 = self
+            .fam
+            .v4
+            .probes
+            .drain(..)
+            .map(|(a, m)| (IpAddr::V4(a), m));
+        let v6 = self
+            .fam
+            .v6
+            .probes
+            .drain(..)
+            .map(|(a, m)| (IpAddr::V6(a), m));
+        v4.chain(v6)
     }
 
     /// Hands each time-exceeded error queued since the last call to `send`
@@ -272,10 +308,28 @@ impl Forwarder {
         self.time_exceeded.clear();
     }
 
-    /// A packet whose TTL runs out here: dropped, and its source told with
-    /// an ICMP time exceeded from the port it came in on, as a router
-    /// would (rate-limited; never about an ICMP error).
-    fn expired(&mut self, snap: &Snapshot, frame: &[u8], p: &Packet, now_ms: u64) -> Action {
+    /// A packet whose TTL (hop limit) runs out here: dropped, and for
+    /// IPv4 its source told ([`Forwarder::time_exceeded_v4`]).
+    fn expired<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &[u8],
+        p: &Packet<A>,
+        now_ms: u64,
+    ) -> Action {
+        A::expired(self, snap, frame, p, now_ms)
+    }
+
+    /// An IPv4 packet whose TTL runs out here: dropped, and its source
+    /// told with an ICMP time exceeded from the port it came in on, as a
+    /// router would (rate-limited; never about an ICMP error).
+    fn time_exceeded_v4(
+        &mut self,
+        snap: &Snapshot,
+        frame: &[u8],
+        p: &Packet,
+        now_ms: u64,
+    ) -> Action {
         let port = self.rx_port;
         if self.time_exceeded.len() < TIME_EXCEEDED_OUTBOX {
             if let Some(pv) = snap.ports.get(port) {
@@ -290,10 +344,11 @@ impl Forwarder {
         Action::Drop(DropReason::TtlExceeded)
     }
 
-    fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now_ms: u64) {
-        self.neigh.learn(ip, mac, now_ms);
-        if self.learned.len() < LEARNED_OUTBOX {
-            self.learned.push((ip, mac));
+    fn learn<A: Family>(&mut self, ip: A, mac: MacAddr, now_ms: u64) {
+        let t = self.fam.of_mut::<A>();
+        t.neigh.learn(ip, mac, now_ms);
+        if t.learned.len() < LEARNED_OUTBOX {
+            t.learned.push((ip, mac));
         }
     }
 
@@ -310,9 +365,32 @@ impl Forwarder {
         now_ms: u64,
         mut more: impl FnMut() -> bool,
     ) -> Housekeeping {
+        let v4_done = self.expire::<Ipv4Addr>(now_ms, &mut more);
+        let v6_done = self.expire::<Ipv6Addr>(now_ms, &mut more);
+        self.end_drained::<Ipv4Addr>(snap);
+        self.end_drained::<Ipv6Addr>(snap);
+        self.tableless.tick(now_ms);
+        self.synproxy.tick(self.stats.half_open.get(), now_ms);
+        self.stats
+            .syn_proxy_engaged
+            .set(u64::from(self.synproxy.engaged()));
+        if now_ms.saturating_sub(self.last_neighbour_poll) >= NEIGHBOUR_POLL_MS {
+            self.last_neighbour_poll = now_ms;
+            self.poll_neighbours::<Ipv4Addr>(now_ms);
+            self.poll_neighbours::<Ipv6Addr>(now_ms);
+        }
+        Housekeeping {
+            caught_up: v4_done && v6_done,
+        }
+    }
+
+    /// Expires family `A`'s connections, then its persistence templates,
+    /// in steps while `more()` allows; whether it caught up.
+    fn expire<A: Family>(&mut self, now_ms: u64, more: &mut impl FnMut() -> bool) -> bool {
         let stats = &self.stats;
+        let t = self.fam.of_mut::<A>();
         let conns_done = loop {
-            let p = self.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
+            let p = t.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
                 stats.gauge(RealSlot(c.real())).closed(c.is_active());
                 if half_open(c) {
                     stats.half_open.sub(1);
@@ -331,7 +409,7 @@ impl Forwarder {
             }
         };
         let templates_done = loop {
-            let p = self
+            let p = t
                 .conns
                 .templates_mut()
                 .expire(now_ms, EXPIRE_STEP, |_, _| {});
@@ -339,38 +417,32 @@ impl Forwarder {
                 break p.done;
             }
         };
-        self.end_drained(snap);
-        self.tableless.tick(now_ms);
-        self.synproxy.tick(self.stats.half_open.get(), now_ms);
-        self.stats
-            .syn_proxy_engaged
-            .set(u64::from(self.synproxy.engaged()));
-        if now_ms.saturating_sub(self.last_neighbour_poll) >= NEIGHBOUR_POLL_MS {
-            self.last_neighbour_poll = now_ms;
-            let probes = &mut self.probes;
-            let room = PROBE_OUTBOX - probes.len();
-            self.neigh
-                .poll(now_ms, room, |ip, mac| probes.push((ip, mac)));
-        }
-        Housekeeping {
-            caught_up: conns_done && templates_done,
-        }
+        conns_done && templates_done
+    }
+
+    /// Moves family `A`'s neighbour timers, queueing the unicast probes due.
+    fn poll_neighbours<A: Family>(&mut self, now_ms: u64) {
+        let t = self.fam.of_mut::<A>();
+        let probes = &mut t.probes;
+        let room = PROBE_OUTBOX - probes.len();
+        t.neigh.poll(now_ms, room, |ip, mac| probes.push((ip, mac)));
     }
 
     /// Ends the connections of the first drain not scanned to the end yet,
     /// examining at most [`DRAIN_BUDGET`] slots. Progress is kept per drain
     /// id, so snapshots published while a scan runs do not restart it.
-    fn end_drained(&mut self, snap: &Snapshot) {
-        let done_below = self.drains_done_below;
-        let Some(d) = snap.services.drains.iter().find(|d| d.id >= done_below) else {
+    fn end_drained<A: Family>(&mut self, snap: &Snapshot) {
+        let stats = &self.stats;
+        let t = self.fam.of_mut::<A>();
+        let done_below = t.drains_done_below;
+        let Some(d) = A::services(snap).drains.iter().find(|d| d.id >= done_below) else {
             return;
         };
-        let mut cursor = match self.drain_cursor {
+        let mut cursor = match t.drain_cursor {
             Some((id, c)) if id == d.id => c,
             _ => ScanCursor::new(),
         };
-        let stats = &self.stats;
-        let done = self.conns.drain_real(
+        let done = t.conns.drain_real(
             &mut cursor,
             u32::from(d.service.0),
             d.real.0,
@@ -383,10 +455,10 @@ impl Forwarder {
             },
         );
         if done {
-            self.drains_done_below = d.id + 1;
-            self.drain_cursor = None;
+            t.drains_done_below = d.id + 1;
+            t.drain_cursor = None;
         } else {
-            self.drain_cursor = Some((d.id, cursor));
+            t.drain_cursor = Some((d.id, cursor));
         }
     }
 
@@ -409,28 +481,44 @@ impl Forwarder {
         if let Err(r) = ingress::admit_frame(frame, port.mac) {
             return Action::Drop(r);
         }
-        if ethernet::ethertype(frame) != ethernet::ETHERTYPE_IPV4 {
-            return self.not_ipv4(snap, frame, rx_port, now_ms);
+        match ethernet::ethertype(frame) {
+            ethernet::ETHERTYPE_IPV4 => match flow::parse(frame) {
+                Ok(p) => self.ip(snap, frame, &p, rx_port, now_ms),
+                Err(r) => Action::Drop(r),
+            },
+            ethernet::ETHERTYPE_IPV6 => match flow6::parse(frame) {
+                // Neighbour discovery, and echo to the port: its own.
+                Ok(p) if for_the_port6(&p, port) => self.local(snap, frame, rx_port, now_ms),
+                Ok(p) => self.ip(snap, frame, &p, rx_port, now_ms),
+                Err(r) => Action::Drop(r),
+            },
+            _ => self.local(snap, frame, rx_port, now_ms),
         }
-        let p = match flow::parse(frame) {
-            Ok(p) => p,
-            Err(r) => return Action::Drop(r),
-        };
-        if snap.martians.contains(p.src) {
+    }
+
+    /// An IPv4 or IPv6 packet, parsed.
+    fn ip<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        rx_port: usize,
+        now_ms: u64,
+    ) -> Action {
+        let port = &snap.ports[rx_port];
+        if A::martian(snap, p.src) {
             return Action::Drop(DropReason::MartianSource);
         }
         if p.proto == ipv4::PROTO_TCP && !p.is_fragment && !hygiene::valid_tcp_flags(p.tcp_flags) {
             return Action::Drop(DropReason::BadTcpFlags);
         }
         // `owns` covers the port's addresses and every VIP: decided once.
-        let local = port.local.owns(p.dst);
+        let local = A::owns(port, p.dst);
         // Traffic to the port's own address (not a VIP) that the dataplane
         // does not answer itself belongs to the kernel, when it has an
         // interface on this port: replies to health checks, management.
-        if port.kernel && local && !snap.services.is_vip(p.dst) {
-            let echo = p.proto == ipv4::PROTO_ICMP
-                && p.icmp
-                    .is_some_and(|i| i.ty == sluice_core::wire::icmp::TYPE_ECHO_REQUEST);
+        if port.kernel && local && !A::services(snap).is_vip(p.dst) {
+            let echo = p.proto == A::ICMP && p.icmp.is_some_and(|i| i.ty == A::ICMP_ECHO_REQUEST);
             if !echo {
                 return Action::ToKernel;
             }
@@ -438,7 +526,11 @@ impl Forwarder {
         match p.proto {
             ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
                 if p.is_fragment {
-                    return Action::Drop(DropReason::Ipv4Fragment);
+                    return Action::Drop(if A::BITS == 32 {
+                        DropReason::Ipv4Fragment
+                    } else {
+                        DropReason::Ipv6Fragment
+                    });
                 }
                 let proto = if p.proto == ipv4::PROTO_TCP {
                     Protocol::Tcp
@@ -447,15 +539,15 @@ impl Forwarder {
                 };
                 let t = Tuple {
                     proto,
-                    src: SocketAddrV4::new(p.src, p.sport),
-                    dst: SocketAddrV4::new(p.dst, p.dport),
+                    src: p.src.socket(p.sport),
+                    dst: p.dst.socket(p.dport),
                 };
-                if let Some(svc) = snap.services.lookup(p.proto, p.dst, p.dport) {
+                if let Some(svc) = A::services(snap).lookup(p.proto, p.dst, p.dport) {
                     let owner = steer::owner(p.src, self.workers);
                     if owner != self.worker {
                         return Action::HandOff { worker: owner };
                     }
-                    return self.inbound(snap, svc, frame, &p, t, now_ms);
+                    return self.inbound(snap, svc, frame, p, t, now_ms);
                 }
                 if local {
                     // TCP/UDP to an appliance address or an unserved VIP
@@ -472,9 +564,9 @@ impl Forwarder {
                 if owner != self.worker {
                     return Action::HandOff { worker: owner };
                 }
-                self.outbound(snap, frame, &p, t, now_ms)
+                self.outbound(snap, frame, p, t, now_ms)
             }
-            ipv4::PROTO_ICMP => {
+            proto if proto == A::ICMP => {
                 if let Some(e) = p.icmp.and_then(|i| i.error) {
                     if e.inner_proto == ipv4::PROTO_TCP || e.inner_proto == ipv4::PROTO_UDP {
                         // Its sender was on the way to the quoted packet's
@@ -487,8 +579,7 @@ impl Forwarder {
                         // Else about a packet a real received from a client
                         // (CIP:cport -> RIP:rport): it goes to the client.
                         // Either way the client owns it.
-                        let to_real = snap
-                            .services
+                        let to_real = A::services(snap)
                             .lookup(e.inner_proto, e.inner_src, e.inner_sport)
                             .is_some();
                         let client = if to_real { e.inner_dst } else { e.inner_src };
@@ -497,9 +588,9 @@ impl Forwarder {
                             return Action::HandOff { worker: owner };
                         }
                         return if to_real {
-                            self.icmp_error_to_real(snap, frame, &p, &e, now_ms)
+                            self.icmp_error_to_real(snap, frame, p, &e, now_ms)
                         } else {
-                            self.icmp_error_to_client(snap, frame, &p, &e, now_ms)
+                            self.icmp_error_to_client(snap, frame, p, &e, now_ms)
                         };
                     }
                 }
@@ -514,25 +605,27 @@ impl Forwarder {
         }
     }
 
-    /// ARP (and other non-IPv4 frames): answered or learned by the port's
-    /// local presence. A neighbour is learned only from the segment its
-    /// address is on, so ARP sent on one port never redirects traffic
+    /// ARP, IPv6 neighbour discovery and echo to the port, and other
+    /// frames that are not IP: answered or learned by the port's local
+    /// presence. A neighbour is learned only from the segment its address
+    /// is on, so ARP (or ND) sent on one port never redirects traffic
     /// meant for another.
-    fn not_ipv4(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut [u8],
-        rx_port: usize,
-        now_ms: u64,
-    ) -> Action {
+    fn local(&mut self, snap: &Snapshot, frame: &mut [u8], rx_port: usize, now_ms: u64) -> Action {
         let port = &snap.ports[rx_port];
         let out = port.local.handle(frame);
-        // IPv6 neighbours are learned once the pipeline forwards IPv6.
-        if let Some((IpAddr::V4(ip), mac)) = out.learned {
-            if snap.routes.is_connected(ip) != Some(rx_port) {
-                return Action::Drop(DropReason::ArpWrongSegment);
+        match out.learned {
+            Some((IpAddr::V4(ip), mac)) => {
+                if snap.routes.is_connected(ip) != Some(rx_port) {
+                    return Action::Drop(DropReason::ArpWrongSegment);
+                }
+                self.learn(ip, mac, now_ms);
             }
-            self.learn(ip, mac, now_ms);
+            // Off-segment (and link-local) IPv6 neighbours are not used
+            // for forwarding: the answer still goes out.
+            Some((IpAddr::V6(ip), mac)) if snap.routes6.is_connected(ip) == Some(rx_port) => {
+                self.learn(ip, mac, now_ms);
+            }
+            Some((IpAddr::V6(_), _)) | None => {}
         }
         // The kernel resolves its own next hops: it gets ARP replies too.
         if port.kernel && out.verdict == Verdict::Consumed(Handled::ArpReply) {
@@ -541,13 +634,13 @@ impl Forwarder {
         local_action(out.verdict)
     }
 
-    fn inbound(
+    fn inbound<A: Family>(
         &mut self,
         snap: &Snapshot,
-        svc: &VirtualService,
+        svc: &VirtualService<A>,
         frame: &mut [u8],
-        p: &Packet,
-        t: Tuple,
+        p: &Packet<A>,
+        t: Tuple<A>,
         now_ms: u64,
     ) -> Action {
         let key = FlowKey::inbound(t.proto, t.src, t.dst);
@@ -559,10 +652,15 @@ impl Forwarder {
         // scheduled afresh below, and the old entry ends (its real's counts
         // corrected) once a real is found for the new one.
         let mut old = None;
-        if let Some(id) = self.conns.lookup_inbound(&key) {
-            let c = *self.conns.get(id).expect("looked-up id is live");
+        if let Some(id) = self.fam.of::<A>().conns.lookup_inbound(&key) {
+            let c = *self
+                .fam
+                .of::<A>()
+                .conns
+                .get(id)
+                .expect("looked-up id is live");
             let (service, real) = slots_of(&c);
-            let gone = snap.services.connection_gone(service, real);
+            let gone = A::services(snap).connection_gone(service, real);
             if !(is_syn && (gone || self.reschedules(svc, &c))) {
                 return self.along(snap, frame, p, id, flags, now_ms);
             }
@@ -574,11 +672,11 @@ impl Forwarder {
         // under pressure, adopted (an entry made) once it has room.
         if t.proto == Protocol::Tcp && !is_syn {
             if svc.syn_proxy != SynProxyUse::Never && self.synproxy.cookies_live(now_ms) {
-                if let Some(a) = self.cookie_ack(snap, svc, frame, p, t, now_ms) {
+                if let Some(a) = A::cookie_ack(self, snap, svc, frame, p, t, now_ms) {
                     return a;
                 }
             }
-            if self.table_under_pressure() {
+            if self.table_under_pressure::<A>() {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
             if self.tableless.contains(flow_hash(t)) {
@@ -595,17 +693,17 @@ impl Forwarder {
         // A packet that cannot be forwarded by NAT (TTL would expire) must
         // not create a connection or move a scheduler.
         if p.ttl == 0 || (p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat)) {
-            return self.expired(snap, frame, p, now_ms);
+            return self.expired::<A>(snap, frame, p, now_ms);
         }
         if is_syn {
             self.stats.syns.add(1);
-            if self.proxies(svc, now_ms) {
+            if let Some(answer) = A::syn_cookie(self, snap, svc, frame, p, t, now_ms) {
                 // The client proves its address before anything is kept;
                 // an old entry on its key ends (it would catch the ACK).
                 if let Some(id) = old {
-                    self.remove(id);
+                    self.remove::<A>(id);
                 }
-                return self.answer_with_cookie(snap, frame, p, t, now_ms);
+                return answer;
             }
         }
         let Some((pos, template, fresh)) = self.schedule(svc, t, now_ms) else {
@@ -617,7 +715,7 @@ impl Forwarder {
             };
         };
         if let Some(id) = old {
-            self.remove(id);
+            self.remove::<A>(id);
         }
         let fresh_template = template.filter(|_| fresh);
         let (pos, id) = match self.open(svc, t, pos, template, now_ms) {
@@ -628,7 +726,7 @@ impl Forwarder {
                 // Replies could not tell the two apart, so pick a real
                 // whose reply key is free.
                 if let Some(tid) = fresh_template {
-                    self.conns.templates_mut().remove(tid);
+                    self.fam.of_mut::<A>().conns.templates_mut().remove(tid);
                 }
                 let opened = self.pick_clash_free(svc, t).and_then(|pos| {
                     self.open(svc, t, pos, None, now_ms)
@@ -645,13 +743,13 @@ impl Forwarder {
                 // exactly as its later packets will be (stateless()); a
                 // template made for it would pin the client elsewhere.
                 if let Some(tid) = fresh_template {
-                    self.conns.templates_mut().remove(tid);
+                    self.fam.of_mut::<A>().conns.templates_mut().remove(tid);
                 }
                 self.stats.service(svc.slot).connections.add(1);
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
         };
-        self.update(id, Dir::Inbound, flags, now_ms);
+        self.update::<A>(id, Dir::Inbound, flags, now_ms);
         let r = &svc.reals[pos];
         self.stats.service(svc.slot).connections.add(1);
         self.stats.real(r.slot).connections.add(1);
@@ -662,29 +760,32 @@ impl Forwarder {
 
     /// Forwards a packet of existing connection `id` to its real, or drops
     /// it (and ends the connection) when its real or service is gone.
-    fn along(
+    fn along<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
-        p: &Packet,
+        p: &Packet<A>,
         id: ConnId,
         flags: TcpFlags,
         now_ms: u64,
     ) -> Action {
-        let c = *self.conns.get(id).expect("looked-up id is live");
+        let c = *self
+            .fam
+            .of::<A>()
+            .conns
+            .get(id)
+            .expect("looked-up id is live");
         let (service, real) = slots_of(&c);
-        if snap.services.connection_gone(service, real) {
-            self.remove(id);
+        if A::services(snap).connection_gone(service, real) {
+            self.remove::<A>(id);
             return Action::Drop(DropReason::RealRemoved);
         }
         if c.flags().contains(ConnFlags::SYN_PROXY) {
-            let link = self.synproxy.link(id);
-            if link.pending {
-                return self.pending_from_client(snap, frame, p, id, link, now_ms);
+            if let Some(a) = A::proxied_from_client(self, snap, frame, p, id, now_ms) {
+                return a;
             }
-            self.translate_to_real(frame, p, &link);
         }
-        self.update(id, Dir::Inbound, flags, now_ms);
+        self.update::<A>(id, Dir::Inbound, flags, now_ms);
         self.count_in(service, real, p);
         self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms)
     }
@@ -695,7 +796,7 @@ impl Forwarder {
     /// entry is closing (TIME_WAIT or CLOSE: a client reusing its port), or
     /// its real would not be scheduled now (removed, moved to another
     /// service, quiesced or drained, down, or overloaded).
-    fn reschedules(&self, svc: &VirtualService, c: &Conn) -> bool {
+    fn reschedules<A: Family>(&self, svc: &VirtualService<A>, c: &Conn<A>) -> bool {
         if matches!(
             c.state(),
             ConnState::Tcp(TcpState::TimeWait | TcpState::Close)
@@ -713,16 +814,16 @@ impl Forwarder {
 
     /// Whether the scheduler may give real `r` a new connection now.
     #[inline]
-    fn takes_new_connections(&self, r: &RealServer) -> bool {
+    fn takes_new_connections<A: Family>(&self, r: &RealServer<A>) -> bool {
         r.weight > 0 && !self.shared.is_down(r.slot) && !self.shared.is_overloaded(r.slot)
     }
 
     /// Inserts the connection of `t` to real `pos` of `svc` and counts it
     /// for the real.
-    fn open(
+    fn open<A: Family>(
         &mut self,
-        svc: &VirtualService,
-        t: Tuple,
+        svc: &VirtualService<A>,
+        t: Tuple<A>,
         pos: usize,
         template: Option<sluice_conntrack::TemplateId>,
         now_ms: u64,
@@ -738,15 +839,19 @@ impl Forwarder {
             real: r.slot.0,
             template,
         };
-        let id = self.conns.insert(&new, now_ms)?;
+        let id = self.fam.of_mut::<A>().conns.insert(&new, now_ms)?;
         self.stats.gauge(r.slot).opened();
         Ok(id)
     }
 
     /// Schedules `t` among the reals of `svc` whose reply key for this
     /// client is free (NAT), or that need none (DR).
-    fn pick_clash_free(&mut self, svc: &VirtualService, t: Tuple) -> Option<usize> {
-        let conns = &self.conns;
+    fn pick_clash_free<A: Family>(
+        &mut self,
+        svc: &VirtualService<A>,
+        t: Tuple<A>,
+    ) -> Option<usize> {
+        let conns = &self.fam.of::<A>().conns;
         let service = ServiceLoads {
             reals: &svc.reals,
             shared: &self.shared,
@@ -765,23 +870,23 @@ impl Forwarder {
 
     /// The real the service's consistent hash gives the client socket of
     /// `t`: what a flow without an entry is sent to, every time.
-    fn consistent_real(&self, svc: &VirtualService, t: Tuple) -> Option<usize> {
+    fn consistent_real<A: Family>(&self, svc: &VirtualService<A>, t: Tuple<A>) -> Option<usize> {
         let loads = ServiceLoads {
             reals: &svc.reals,
             shared: &self.shared,
         };
-        let h = hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), Some(t.src.port()));
+        let h = A::client_hash(DEFAULT_SEED, t.src.addr(), Some(t.src.port_number()));
         svc.schedule.consistent_pick(h, &loads)
     }
 
     /// Forwards by consistent hash without a table entry (table full).
-    fn stateless(
+    fn stateless<A: Family>(
         &mut self,
         snap: &Snapshot,
-        svc: &VirtualService,
+        svc: &VirtualService<A>,
         frame: &mut [u8],
-        p: &Packet,
-        t: Tuple,
+        p: &Packet<A>,
+        t: Tuple<A>,
         now_ms: u64,
     ) -> Action {
         let Some(pos) = self.consistent_real(svc, t) else {
@@ -800,13 +905,13 @@ impl Forwarder {
     /// the service's reals are the same), and an entry is made for it, so
     /// its replies and later packets find it. When no entry can be made,
     /// it is forwarded without one, as before.
-    fn adopt(
+    fn adopt<A: Family>(
         &mut self,
         snap: &Snapshot,
-        svc: &VirtualService,
+        svc: &VirtualService<A>,
         frame: &mut [u8],
-        p: &Packet,
-        t: Tuple,
+        p: &Packet<A>,
+        t: Tuple<A>,
         now_ms: u64,
     ) -> Action {
         let Some(pos) = self.consistent_real(svc, t) else {
@@ -816,38 +921,45 @@ impl Forwarder {
             return self.stateless(snap, svc, frame, p, t, now_ms);
         };
         self.stats.tableless_adopted.add(1);
-        self.update(id, Dir::Inbound, tcp_flags(p), now_ms);
+        self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
         self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
     }
 
-    fn table_under_pressure(&self) -> bool {
-        let cap = self.conns.capacity() as u64;
-        self.conns.len() as u64 * 10 >= cap * 9
+    fn table_under_pressure<A: Family>(&self) -> bool {
+        let cap = self.fam.of::<A>().conns.capacity() as u64;
+        self.fam.of::<A>().conns.len() as u64 * 10 >= cap * 9
     }
 
     /// Picks a real: the persistence template first, else the scheduler.
     /// Returns the real, the template used, and whether it was made now.
-    fn schedule(
+    fn schedule<A: Family>(
         &mut self,
-        svc: &VirtualService,
-        t: Tuple,
+        svc: &VirtualService<A>,
+        t: Tuple<A>,
         now_ms: u64,
     ) -> Option<(usize, Option<sluice_conntrack::TemplateId>, bool)> {
         let loads = ServiceLoads {
             reals: &svc.reals,
             shared: &self.shared,
         };
-        let client = *t.src.ip();
+        let client = t.src.addr();
         if let Some(pc) = svc.persistence {
-            let tpl = self
-                .conns
-                .templates()
-                .lookup(u32::from(svc.slot.0), client, pc.netmask);
+            let tpl = self.fam.of::<A>().conns.templates().lookup(
+                u32::from(svc.slot.0),
+                client,
+                pc.netmask,
+            );
             if let Some(id) = tpl {
-                let real_slot = self.conns.templates().get(id).map(|x| RealSlot(x.real()));
+                let real_slot = self
+                    .fam
+                    .of::<A>()
+                    .conns
+                    .templates()
+                    .get(id)
+                    .map(|x| RealSlot(x.real()));
                 if let Some(pos) =
                     real_slot.and_then(|s| svc.reals.iter().position(|r| r.slot == s))
                 {
@@ -858,11 +970,15 @@ impl Forwarder {
                     let held_out = self.shared.is_overloaded(r.slot) || self.shared.is_down(r.slot);
                     let expired = r.weight == 0 && svc.expire_quiescent_template;
                     if !held_out && !expired {
-                        self.conns.templates_mut().refresh(id, now_ms);
+                        self.fam
+                            .of_mut::<A>()
+                            .conns
+                            .templates_mut()
+                            .refresh(id, now_ms);
                         return Some((pos, Some(id), false));
                     }
                 }
-                self.conns.templates_mut().remove(id);
+                self.fam.of_mut::<A>().conns.templates_mut().remove(id);
             }
         }
         let hash = client_hash(svc, t);
@@ -871,6 +987,8 @@ impl Forwarder {
             .pick(&mut self.cursors[svc.slot.index()], hash, &loads)?;
         let template = match svc.persistence {
             Some(pc) => self
+                .fam
+                .of_mut::<A>()
                 .conns
                 .templates_mut()
                 .insert(
@@ -887,30 +1005,29 @@ impl Forwarder {
         Some((pos, template, true))
     }
 
-    fn outbound(
+    fn outbound<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
-        p: &Packet,
-        t: Tuple,
+        p: &Packet<A>,
+        t: Tuple<A>,
         now_ms: u64,
     ) -> Action {
         let key = FlowKey::outbound(t.proto, t.src, t.dst);
-        let Some(id) = self.conns.lookup_outbound(&key) else {
+        let Some(id) = self.fam.of::<A>().conns.lookup_outbound(&key) else {
             // A reply of a connection forwarded without an entry (table
             // full, or full until lately): translate it if exactly one
             // service uses this real. (The cheap tests first: most
             // unmatched packets are strays, and the table is rarely full.)
-            let pressure = self.table_under_pressure();
+            let pressure = self.table_under_pressure::<A>();
             if !pressure && self.tableless.is_empty() {
                 return Action::Drop(DropReason::NotForUs);
             }
-            let svc = snap
-                .services
-                .by_real(t.proto.number(), *t.src.ip(), t.src.port())
+            let svc = A::services(snap)
+                .by_real(t.proto.number(), t.src.addr(), t.src.port_number())
                 .filter(|svc| {
                     pressure
-                        || self.tableless.contains(flow_hash(Tuple {
+                        || self.tableless.contains(flow_hash(Tuple::<A> {
                             proto: t.proto,
                             src: t.dst,
                             dst: svc.vip,
@@ -929,19 +1046,24 @@ impl Forwarder {
             return self.forward_to_client(snap, frame, p, vip, now_ms);
         };
         let (service, real, vip, unanswered, proxied) = {
-            let c = self.conns.get(id).expect("looked-up id is live");
+            let c = self
+                .fam
+                .of::<A>()
+                .conns
+                .get(id)
+                .expect("looked-up id is live");
             let (service, real) = slots_of(c);
             let unanswered = c.state() == ConnState::Tcp(TcpState::SynRecv)
                 && !c.flags().contains(ConnFlags::SEEN_REPLY);
             let proxied = c.flags().contains(ConnFlags::SYN_PROXY);
             (service, real, c.vip(), unanswered, proxied)
         };
-        if snap.services.connection_gone(service, real) {
-            self.remove(id);
+        if A::services(snap).connection_gone(service, real) {
+            self.remove::<A>(id);
             return Action::Drop(DropReason::RealRemoved);
         }
         if proxied {
-            if let Some(a) = self.proxied_from_real(snap, frame, p, id, now_ms) {
+            if let Some(a) = A::proxied_from_real(self, snap, frame, p, id, now_ms) {
                 return a;
             }
         }
@@ -953,7 +1075,7 @@ impl Forwarder {
         if reset && !hygiene::l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
-        self.update(id, Dir::Outbound, tcp_flags(p), now_ms);
+        self.update::<A>(id, Dir::Outbound, tcp_flags(p), now_ms);
         let len = p.total_len as u64;
         if reset && unanswered {
             self.stats.real(real).resets.add(1);
@@ -966,12 +1088,12 @@ impl Forwarder {
     /// An ICMP error about a packet a real received from a client (quoted
     /// CIP:cport -> RIP:rport), from the real or a router on the way to
     /// it: translated so the client sees it about its packet to the VIP.
-    fn icmp_error_to_client(
+    fn icmp_error_to_client<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
-        p: &Packet,
-        e: &IcmpError,
+        p: &Packet<A>,
+        e: &IcmpError<A>,
         now_ms: u64,
     ) -> Action {
         // The quoted packet went client -> real: its reply key is
@@ -984,7 +1106,7 @@ impl Forwarder {
         if !nat::decrement_ttl(frame, p) {
             return Action::Drop(DropReason::TtlExceeded);
         }
-        nat::translate_icmp_error_to_client(frame, p, e, *vip.ip(), vip.port());
+        nat::translate_icmp_error_to_client(frame, p, e, vip.addr(), vip.port_number());
         self.route(snap, frame, p.dst, now_ms)
     }
 
@@ -994,12 +1116,12 @@ impl Forwarder {
     /// the reply, so path MTU discovery works through NAT (IPVS's
     /// `ip_vs_in_icmp`). NAT translates it back to the real's address; DR
     /// passes it unchanged to the real, which holds the VIP.
-    fn icmp_error_to_real(
+    fn icmp_error_to_real<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
-        p: &Packet,
-        e: &IcmpError,
+        p: &Packet<A>,
+        e: &IcmpError<A>,
         now_ms: u64,
     ) -> Action {
         let (id, proxied, real_addr, fwd) =
@@ -1012,11 +1134,17 @@ impl Forwarder {
                 if !nat::decrement_ttl(frame, p) {
                     return Action::Drop(DropReason::TtlExceeded);
                 }
-                nat::translate_icmp_error_to_real(frame, p, e, *real_addr.ip(), real_addr.port());
+                nat::translate_icmp_error_to_real(
+                    frame,
+                    p,
+                    e,
+                    real_addr.addr(),
+                    real_addr.port_number(),
+                );
                 if proxied {
-                    self.unshift_quote(frame, p, e, id);
+                    A::unshift_quote(self, frame, p, e, id);
                 }
-                self.route(snap, frame, *real_addr.ip(), now_ms)
+                self.route(snap, frame, real_addr.addr(), now_ms)
             }
             Forward::Dr => self.forward_to_real(snap, frame, p, real_addr, Forward::Dr, now_ms),
         }
@@ -1026,27 +1154,34 @@ impl Forwarder {
     /// the key of its direction, and refreshed: the error keeps it alive.
     /// Not one of ours (or a request that did not go through NAT):
     /// `not_for_us`; its real is gone: `real_removed`.
-    fn quoted_connection(
+    fn quoted_connection<A: Family>(
         &mut self,
         snap: &Snapshot,
-        e: &IcmpError,
+        e: &IcmpError<A>,
         direction: Quoted,
         now_ms: u64,
-    ) -> Result<QuotedConn, DropReason> {
-        let from = SocketAddrV4::new(e.inner_dst, e.inner_dport);
-        let to = SocketAddrV4::new(e.inner_src, e.inner_sport);
+    ) -> Result<QuotedConn<A>, DropReason> {
+        let from = e.inner_dst.socket(e.inner_dport);
+        let to = e.inner_src.socket(e.inner_sport);
         let id = match direction {
-            Quoted::Outbound => {
-                self.conns
-                    .lookup_outbound(&FlowKey::outbound(quoted_proto(e), from, to))
-            }
-            Quoted::Inbound => {
-                self.conns
-                    .lookup_inbound(&FlowKey::inbound(quoted_proto(e), from, to))
-            }
+            Quoted::Outbound => self.fam.of::<A>().conns.lookup_outbound(&FlowKey::outbound(
+                quoted_proto(e),
+                from,
+                to,
+            )),
+            Quoted::Inbound => self.fam.of::<A>().conns.lookup_inbound(&FlowKey::inbound(
+                quoted_proto(e),
+                from,
+                to,
+            )),
         }
         .ok_or(DropReason::NotForUs)?;
-        let c = self.conns.get(id).expect("looked-up id is live");
+        let c = self
+            .fam
+            .of::<A>()
+            .conns
+            .get(id)
+            .expect("looked-up id is live");
         let (service, real) = slots_of(c);
         let quoted = QuotedConn {
             id,
@@ -1060,19 +1195,19 @@ impl Forwarder {
         if direction == Quoted::Outbound && quoted.fwd != Forward::Nat {
             return Err(DropReason::NotForUs);
         }
-        if snap.services.connection_gone(service, real) {
+        if A::services(snap).connection_gone(service, real) {
             return Err(DropReason::RealRemoved);
         }
-        self.conns.refresh(id, now_ms);
+        self.fam.of_mut::<A>().conns.refresh(id, now_ms);
         Ok(quoted)
     }
 
-    fn update(&mut self, id: ConnId, dir: Dir, flags: TcpFlags, now_ms: u64) {
-        let was_half_open = self.conns.get(id).is_some_and(half_open);
-        let Some(u) = self.conns.update(id, dir, flags, now_ms) else {
+    fn update<A: Family>(&mut self, id: ConnId, dir: Dir, flags: TcpFlags, now_ms: u64) {
+        let was_half_open = self.fam.of::<A>().conns.get(id).is_some_and(half_open);
+        let Some(u) = self.fam.of_mut::<A>().conns.update(id, dir, flags, now_ms) else {
             return;
         };
-        if let Some(c) = self.conns.get(id) {
+        if let Some(c) = self.fam.of::<A>().conns.get(id) {
             self.stats.gauge(RealSlot(c.real())).moved(u.activity);
             match (was_half_open, half_open(c)) {
                 (false, true) => self.stats.half_open.add(1),
@@ -1082,8 +1217,8 @@ impl Forwarder {
         }
     }
 
-    fn remove(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.remove(id) {
+    fn remove<A: Family>(&mut self, id: ConnId) {
+        if let Some(c) = self.fam.of_mut::<A>().conns.remove(id) {
             self.stats.gauge(RealSlot(c.real())).closed(c.is_active());
             if half_open(&c) {
                 self.stats.half_open.sub(1);
@@ -1091,28 +1226,28 @@ impl Forwarder {
         }
     }
 
-    fn count_in(&self, service: ServiceSlot, real: RealSlot, p: &Packet) {
+    fn count_in<A: Family>(&self, service: ServiceSlot, real: RealSlot, p: &Packet<A>) {
         let len = p.total_len as u64;
         self.stats.service(service).count_in(len);
         self.stats.real(real).count_in(len);
     }
 
-    fn forward_to_real(
+    fn forward_to_real<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
-        p: &Packet,
-        real: SocketAddrV4,
+        p: &Packet<A>,
+        real: A::Socket,
         fwd: Forward,
         now_ms: u64,
     ) -> Action {
         match fwd {
             Forward::Nat => {
                 if !nat::decrement_ttl(frame, p) {
-                    return self.expired(snap, frame, p, now_ms);
+                    return self.expired::<A>(snap, frame, p, now_ms);
                 }
-                nat::rewrite_destination(frame, p, *real.ip(), real.port());
-                self.route(snap, frame, *real.ip(), now_ms)
+                nat::rewrite_destination(frame, p, real.addr(), real.port_number());
+                self.route(snap, frame, real.addr(), now_ms)
             }
             Forward::Dr => {
                 // Direct routing: the packet is unchanged but for its MACs
@@ -1120,54 +1255,60 @@ impl Forwarder {
                 // IPVS), but a TTL of 0 is on no legal packet (found by
                 // fuzzing); the real must be on a connected prefix.
                 if p.ttl == 0 {
-                    return self.expired(snap, frame, p, now_ms);
+                    return self.expired::<A>(snap, frame, p, now_ms);
                 }
-                let Some(port) = snap.routes.is_connected(*real.ip()) else {
+                let Some(port) = A::routes(snap).is_connected(real.addr()) else {
                     return Action::Drop(DropReason::NoRoute);
                 };
-                self.resolve(snap, frame, port, *real.ip(), now_ms)
+                self.resolve(snap, frame, port, real.addr(), now_ms)
             }
         }
     }
 
-    fn forward_to_client(
+    fn forward_to_client<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
-        p: &Packet,
-        vip: SocketAddrV4,
+        p: &Packet<A>,
+        vip: A::Socket,
         now_ms: u64,
     ) -> Action {
         if !nat::decrement_ttl(frame, p) {
-            return self.expired(snap, frame, p, now_ms);
+            return self.expired::<A>(snap, frame, p, now_ms);
         }
-        nat::rewrite_source(frame, p, *vip.ip(), vip.port());
+        nat::rewrite_source(frame, p, vip.addr(), vip.port_number());
         self.route(snap, frame, p.dst, now_ms)
     }
 
-    fn route(&mut self, snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr, now_ms: u64) -> Action {
-        let Some(nh) = snap.routes.lookup(dst) else {
+    fn route<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        dst: A,
+        now_ms: u64,
+    ) -> Action {
+        let Some(nh) = A::routes(snap).lookup(dst) else {
             return Action::Drop(DropReason::NoRoute);
         };
         self.resolve(snap, frame, nh.port, nh.via, now_ms)
     }
 
-    fn resolve(
+    fn resolve<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
         port: usize,
-        via: Ipv4Addr,
+        via: A,
         now_ms: u64,
     ) -> Action {
-        match self.neigh.lookup(via, now_ms) {
+        match self.fam.of_mut::<A>().neigh.lookup(via, now_ms) {
             Some(mac) => {
                 ethernet::set_macs(frame, mac, snap.ports[port].mac);
                 Action::Forward { port }
             }
             None => Action::Hold {
                 port,
-                next_hop: via,
+                next_hop: A::next_hop(via),
             },
         }
     }
@@ -1176,8 +1317,8 @@ impl Forwarder {
 /// Whether a packet from (or about) `addr` came in on the port the route
 /// table reaches `addr` through: replies come from the reals' side.
 #[inline]
-fn arrived_from_side_of(snap: &Snapshot, addr: Ipv4Addr, rx_port: usize) -> bool {
-    snap.routes
+fn arrived_from_side_of<A: Family>(snap: &Snapshot, addr: A, rx_port: usize) -> bool {
+    A::routes(snap)
         .lookup(addr)
         .is_some_and(|nh| nh.port == rx_port)
 }
@@ -1188,13 +1329,13 @@ fn arrived_from_side_of(snap: &Snapshot, addr: Ipv4Addr, rx_port: usize) -> bool
 /// a spoofed SYN too, through us, as Linux counts a request socket in its
 /// SYN queue whether or not the SYN-ACK went out.
 #[inline]
-fn half_open(c: &Conn) -> bool {
+fn half_open<A: sluice_model::IpAddress>(c: &Conn<A>) -> bool {
     c.state() == ConnState::Tcp(TcpState::SynRecv) && !c.flags().contains(ConnFlags::SYN_PROXY)
 }
 
 /// The service and real slots connection `c` records.
 #[inline(always)]
-fn slots_of(c: &Conn) -> (ServiceSlot, RealSlot) {
+fn slots_of<A: sluice_model::IpAddress>(c: &Conn<A>) -> (ServiceSlot, RealSlot) {
     (ServiceSlot(c.service() as u16), RealSlot(c.real()))
 }
 
@@ -1210,16 +1351,16 @@ enum Quoted {
 }
 
 /// What an ICMP error's connection says about where to send it.
-struct QuotedConn {
+struct QuotedConn<A: sluice_model::IpAddress> {
     id: ConnId,
     proxied: bool,
-    vip: SocketAddrV4,
-    real_addr: SocketAddrV4,
+    vip: A::Socket,
+    real_addr: A::Socket,
     fwd: Forward,
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).
-fn quoted_proto(e: &IcmpError) -> Protocol {
+fn quoted_proto<A>(e: &IcmpError<A>) -> Protocol {
     if e.inner_proto == ipv4::PROTO_TCP {
         Protocol::Tcp
     } else {
@@ -1230,24 +1371,37 @@ fn quoted_proto(e: &IcmpError) -> Protocol {
 /// The hash a client-side flow (client -> VIP:vport) is remembered by in
 /// [`Tableless`].
 #[inline]
-fn flow_hash(t: Tuple) -> u64 {
-    let service = (u64::from(u32::from(*t.dst.ip())) << 24)
-        ^ (u64::from(t.dst.port()) << 8)
-        ^ u64::from(t.proto.number());
-    hash_ipv4(
+fn flow_hash<A: Family>(t: Tuple<A>) -> u64 {
+    let d = t.dst.addr().to_bits();
+    let dst = (d as u64) ^ ((d >> 64) as u64);
+    let service = (dst << 24) ^ (u64::from(t.dst.port_number()) << 8) ^ u64::from(t.proto.number());
+    A::client_hash(
         DEFAULT_SEED ^ service.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        u32::from(*t.src.ip()),
-        Some(t.src.port()),
+        t.src.addr(),
+        Some(t.src.port_number()),
     )
 }
 
 /// The client hash hash-based schedulers (sh, mh) read; 0 for the others.
 #[inline]
-fn client_hash(svc: &VirtualService, t: Tuple) -> u64 {
+fn client_hash<A: Family>(svc: &VirtualService<A>, t: Tuple<A>) -> u64 {
     if svc.schedule.kind().needs_hash() {
-        hash_ipv4(DEFAULT_SEED, u32::from(*t.src.ip()), None)
+        A::client_hash(DEFAULT_SEED, t.src.addr(), None)
     } else {
         0
+    }
+}
+
+/// Whether an IPv6 packet is the port's own to answer: neighbour
+/// discovery, and echo to one of its addresses or VIPs.
+#[inline]
+fn for_the_port6(p: &Packet<Ipv6Addr>, port: &crate::snapshot::PortView) -> bool {
+    match p.icmp {
+        Some(i) => {
+            (icmpv6::TYPE_ROUTER_SOLICIT..=icmpv6::TYPE_REDIRECT).contains(&i.ty)
+                || (i.ty == icmpv6::TYPE_ECHO_REQUEST && port.local.owns6(p.dst))
+        }
+        None => false,
     }
 }
 

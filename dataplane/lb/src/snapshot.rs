@@ -1,12 +1,12 @@
 //! The immutable configuration a worker runs with, published by the
 //! control thread and switched whole between bursts.
 
-use crate::ingress::Martians;
+use crate::ingress::{Martians, Martians6};
 use crate::model::{Drain, ServiceTable, SlottedService};
 use crate::route::RouteTable;
 use sluice_core::local::LocalPort;
 use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// A port's fixed identity, from the configuration.
@@ -33,6 +33,8 @@ pub struct PortView {
     pub mac: MacAddr,
     /// Its own addresses (not the VIPs), with prefix lengths.
     pub addresses: Vec<sluice_core::Ipv4Prefix>,
+    /// Its own IPv6 addresses.
+    pub addresses6: Vec<Ipv6Prefix>,
     /// Whether the kernel has an interface on this port (exception path):
     /// frames for the port's address that the dataplane does not answer go
     /// up to it, and what it sends goes out of the port.
@@ -50,6 +52,18 @@ impl PortView {
             .map(|a| a.addr)
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
     }
+
+    /// The IPv6 address to send from towards `dst` on this port: the one
+    /// whose prefix holds `dst`, else the first, else :: (a duplicate
+    /// address probe's source).
+    pub fn source_for6(&self, dst: Ipv6Addr) -> Ipv6Addr {
+        self.addresses6
+            .iter()
+            .find(|a| a.contains(dst))
+            .or(self.addresses6.first())
+            .map(|a| a.addr)
+            .unwrap_or(Ipv6Addr::UNSPECIFIED)
+    }
 }
 
 /// Everything a worker needs to forward.
@@ -59,10 +73,16 @@ pub struct Snapshot {
     pub ports: Vec<PortView>,
     /// Services.
     pub services: Arc<ServiceTable>,
+    /// IPv6 services.
+    pub services6: Arc<ServiceTable<Ipv6Addr>>,
     /// Routes.
     pub routes: Arc<RouteTable>,
+    /// IPv6 routes (none unless [`Snapshot::with_routes6`] gives them).
+    pub routes6: Arc<RouteTable<Ipv6Addr>>,
     /// Sources no received packet may carry.
     pub martians: Martians,
+    /// IPv6 sources no received packet may carry.
+    pub martians6: Martians6,
 }
 
 impl Snapshot {
@@ -76,8 +96,15 @@ impl Snapshot {
         ports: &[PortBase],
         routes: &Arc<RouteTable>,
     ) -> Result<Snapshot, String> {
-        let table = ServiceTable::build(services, drains)?;
+        let table: ServiceTable = ServiceTable::build(services, drains)?;
+        let table6 = ServiceTable::<Ipv6Addr>::build(services, drains)?;
         let vips = table.vips().to_vec();
+        let vips6 = table6.vips().to_vec();
+        let all6: Vec<Ipv6Addr> = ports
+            .iter()
+            .flat_map(|p| p.addresses6.iter().map(|a| a.addr))
+            .collect();
+        let martians6 = Martians6::new(&all6, &vips6);
         let all_addresses: Vec<Ipv4Prefix> = ports
             .iter()
             .flat_map(|p| p.addresses.iter().copied())
@@ -88,11 +115,13 @@ impl Snapshot {
             .map(|p| {
                 let mut addrs: Vec<Ipv4Addr> = p.addresses.iter().map(|a| a.addr).collect();
                 addrs.extend_from_slice(&vips);
-                let addrs6: Vec<_> = p.addresses6.iter().map(|a| a.addr).collect();
+                let mut addrs6: Vec<_> = p.addresses6.iter().map(|a| a.addr).collect();
+                addrs6.extend_from_slice(&vips6);
                 PortView {
                     local: LocalPort::new(p.mac, &addrs).with_ipv6(&addrs6),
                     mac: p.mac,
                     addresses: p.addresses.clone(),
+                    addresses6: p.addresses6.clone(),
                     kernel: p.kernel,
                 }
             })
@@ -100,8 +129,17 @@ impl Snapshot {
         Ok(Snapshot {
             ports,
             services: Arc::new(table),
+            services6: Arc::new(table6),
             routes: routes.clone(),
+            routes6: Arc::new(RouteTable::default()),
             martians,
+            martians6,
         })
+    }
+
+    /// The same snapshot with IPv6 routes.
+    pub fn with_routes6(mut self, routes6: &Arc<RouteTable<Ipv6Addr>>) -> Snapshot {
+        self.routes6 = routes6.clone();
+        self
     }
 }

@@ -464,6 +464,7 @@ fn a_quiet_neighbour_in_use_is_probed_and_stays_usable() {
         worker: 0,
         workers: 1,
         table: table_config(1024),
+        table6: table_config(1024),
         neighbours: 64,
         neighbour: sluice_core::neigh::NudConfig::default(),
     };
@@ -482,7 +483,7 @@ fn a_quiet_neighbour_in_use_is_probed_and_stays_usable() {
     );
     fwd.housekeeping(&snap, later + 5_000, || true);
     let probes: Vec<_> = fwd.take_probes().collect();
-    assert_eq!(probes, vec![(real, mac_of(real))]);
+    assert_eq!(probes, vec![(real.into(), mac_of(real))]);
     assert_eq!(fwd.neighbour(real, later + 5_500), Some(mac_of(real)));
     // It answers: reachable again, no more probes.
     fwd.learn_remote(real, mac_of(real), later + 5_600);

@@ -199,7 +199,7 @@ fn unknown_next_hop_holds_then_forwards_once_learned() {
         a,
         Action::Hold {
             port: 1,
-            next_hop: *real.ip()
+            next_hop: std::net::IpAddr::V4(*real.ip())
         }
     );
     // Rewritten already (the worker only sets the MACs once resolved).
@@ -225,7 +225,7 @@ fn unknown_next_hop_holds_then_forwards_once_learned() {
         a,
         Action::Hold {
             port: 0,
-            next_hop: CLIENT_IP
+            next_hop: std::net::IpAddr::V4(CLIENT_IP)
         }
     );
     assert_eq!(ip_src(&f), VIP_IP);
@@ -874,7 +874,7 @@ fn arp_and_echo_for_the_vip_are_answered() {
     // The asker was learned, and offered to the other workers.
     assert_eq!(lab.fwd.neighbour(CLIENT_IP, lab.now), Some(cmac));
     let learned: Vec<_> = lab.fwd.take_learned().collect();
-    assert_eq!(learned, vec![(CLIENT_IP, cmac)]);
+    assert_eq!(learned, vec![(CLIENT_IP.into(), cmac)]);
 
     // The servers' port answers for the VIP as well, with its own MAC.
     let rip = *nat_real(0).ip();

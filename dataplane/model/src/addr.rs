@@ -4,7 +4,7 @@
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 /// An IPv4 or IPv6 address, as a value of fixed width.
 pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'static {
@@ -19,6 +19,10 @@ pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 's
 
     /// The socket address of this address and `port`.
     fn socket(self, port: u16) -> Self::Socket;
+    /// `ip` if it is of this family.
+    fn from_ip(ip: IpAddr) -> Option<Self>;
+    /// As an [`IpAddr`].
+    fn to_ip(self) -> IpAddr;
 
     /// The address as an integer, most significant bit first.
     fn to_bits(self) -> u128;
@@ -103,6 +107,19 @@ impl IpAddress for Ipv4Addr {
     }
 
     #[inline(always)]
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    #[inline(always)]
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V4(self)
+    }
+
+    #[inline(always)]
     fn to_bits(self) -> u128 {
         u128::from(u32::from(self))
     }
@@ -121,6 +138,19 @@ impl IpAddress for Ipv6Addr {
     #[inline(always)]
     fn socket(self, port: u16) -> SocketAddrV6 {
         SocketAddrV6::new(self, port, 0, 0)
+    }
+
+    #[inline(always)]
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }
+    }
+
+    #[inline(always)]
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V6(self)
     }
 
     #[inline(always)]

@@ -2,7 +2,6 @@
 //! pseudo-header sum that their checksums cover.
 
 use super::checksum;
-use crate::family::Address;
 use std::net::Ipv4Addr;
 
 /// UDP header length.
@@ -57,20 +56,32 @@ pub fn udp_length(p: &[u8]) -> usize {
     u16::from_be_bytes([p[UDP_LENGTH_OFFSET], p[UDP_LENGTH_OFFSET + 1]]) as usize
 }
 
-/// Whether TCP or UDP segment `seg` (the whole IP payload) carries a
-/// correct checksum. A UDP checksum of 0 means "none" in IPv4 and passes;
-/// in IPv6 it is invalid (RFC 8200 8.1) and fails.
-pub fn verify_checksum<A: Address>(src: A, dst: A, protocol: u8, seg: &[u8]) -> bool {
+/// Whether TCP or UDP segment `seg` (the whole IP payload) of an IPv4
+/// packet carries a correct checksum. A UDP checksum of 0 means "none" in
+/// IPv4 and passes. (Either family: [`crate::Address::verify_segment`].)
+pub fn verify_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, seg: &[u8]) -> bool {
+    verify_with(
+        pseudo_header_sum(src, dst, protocol, seg.len() as u16),
+        protocol,
+        seg,
+        true,
+    )
+}
+
+/// Whether segment `seg` adds up with pseudo-header sum `pseudo`; a zero
+/// UDP checksum passes when `udp_zero_ok` (IPv4) and fails otherwise
+/// (IPv6, RFC 8200 8.1).
+pub fn verify_with(pseudo: u32, protocol: u8, seg: &[u8], udp_zero_ok: bool) -> bool {
     let off = if protocol == super::ipv4::PROTO_UDP {
         if seg[UDP_CHECKSUM_OFFSET..UDP_CHECKSUM_OFFSET + 2] == [0, 0] {
-            return A::UDP_CHECKSUM_OPTIONAL;
+            return udp_zero_ok;
         }
         UDP_CHECKSUM_OFFSET
     } else {
         TCP_CHECKSUM_OFFSET
     };
     let stored = u16::from_be_bytes([seg[off], seg[off + 1]]);
-    let computed = segment_checksum(src, dst, protocol, seg, off);
+    let computed = checksum_with(pseudo, protocol, seg, off);
     // One's complement has two zeros, and a sender may store a computed 0
     // as 0xffff: UDP must (the computation above maps it already), and
     // Linux's software checksum does for TCP too (`CSUM_MANGLED_0`). A
@@ -88,18 +99,28 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -
     checksum::sum(&b, 0)
 }
 
-/// The checksum of a TCP or UDP (or, for IPv6, ICMPv6) segment `seg` (its
+/// The checksum of a TCP or UDP segment `seg` of an IPv4 packet (its
 /// checksum field zeroed by the caller or not: the field at `csum_off` is
 /// skipped).
-pub fn segment_checksum<A: Address>(
-    src: A,
-    dst: A,
+pub fn segment_checksum(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
     protocol: u8,
     seg: &[u8],
     csum_off: usize,
 ) -> u16 {
-    let mut acc = A::pseudo_header_sum(src, dst, protocol, seg.len());
-    acc = checksum::sum(&seg[..csum_off], acc);
+    checksum_with(
+        pseudo_header_sum(src, dst, protocol, seg.len() as u16),
+        protocol,
+        seg,
+        csum_off,
+    )
+}
+
+/// The checksum of segment `seg` with pseudo-header sum `pseudo`, the
+/// field at `csum_off` skipped; a UDP checksum that comes out 0 is 0xffff.
+pub fn checksum_with(pseudo: u32, protocol: u8, seg: &[u8], csum_off: usize) -> u16 {
+    let mut acc = checksum::sum(&seg[..csum_off], pseudo);
     acc = checksum::sum(&seg[csum_off + 2..], acc);
     // csum_off is even, so the split keeps 16-bit word alignment.
     let c = !checksum::fold(acc);

@@ -55,7 +55,7 @@ impl Forwarder {
             (FlowKey::outbound(proto, src, dst), Dir::Outbound)
         };
         Lookahead {
-            hash: self.conns.prefetch_index(&key, dir),
+            hash: self.fam.v4.conns.prefetch_index(&key, dir),
             dir: Some(dir),
         }
     }
@@ -65,7 +65,7 @@ impl Forwarder {
     /// burst and skips the stages when not.
     #[inline]
     pub fn looks_ahead(&self) -> bool {
-        self.conns.len() >= self.look_ahead_from
+        self.fam.v4.conns.len() >= self.look_ahead_from
     }
 
     /// Looks ahead only while the table holds at least `n` connections
@@ -80,7 +80,7 @@ impl Forwarder {
     #[inline]
     pub fn prefetch_entry(&self, la: Lookahead) {
         if let Some(dir) = la.dir {
-            self.conns.prefetch_entry(la.hash, dir);
+            self.fam.v4.conns.prefetch_entry(la.hash, dir);
         }
     }
 

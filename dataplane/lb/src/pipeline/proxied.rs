@@ -15,7 +15,7 @@ use sluice_core::local::Handled;
 use sluice_core::syn_cookie::{CookieFlow, CookieOptions, SynOptions};
 use sluice_core::wire::l4;
 use sluice_core::{hygiene, DropReason};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Most SYNs to reals queued between two calls of
 /// [`Forwarder::take_syns`].
@@ -140,7 +140,7 @@ impl Forwarder {
             Ok(id) => (pos, id),
             Err(e) => {
                 if let Some(tid) = fresh_template {
-                    self.conns.templates_mut().remove(tid);
+                    self.fam.v4.conns.templates_mut().remove(tid);
                 }
                 // The reply key is taken (this client port reaches the
                 // same real through another VIP): another real, as for a
@@ -168,8 +168,8 @@ impl Forwarder {
         let r = &svc.reals[pos];
         // Flagged before its first update: a proxied connection is never
         // half-open (its client has proven its address).
-        self.conns.mark(id, ConnFlags::SYN_PROXY);
-        self.update(id, Dir::Inbound, TcpFlags::SYN, now_ms);
+        self.fam.v4.conns.mark(id, ConnFlags::SYN_PROXY);
+        self.update::<Ipv4Addr>(id, Dir::Inbound, TcpFlags::SYN, now_ms);
         self.synproxy.set_link(id, link);
         let (real, slot) = (r.addr, r.slot);
         self.stats.service(svc.slot).connections.add(1);
@@ -235,12 +235,12 @@ impl Forwarder {
         now_ms: u64,
     ) -> Action {
         if p.tcp_flags & l4::TCP_RST != 0 {
-            self.remove(id);
+            self.remove::<Ipv4Addr>(id);
             return Action::Drop(DropReason::HandshakePending);
         }
         let since = (now_ms as u32).wrapping_sub(link.syn_sent_ms);
         if u64::from(since) >= SYN_RESEND_MS {
-            if let Some(c) = self.conns.get(id).copied() {
+            if let Some(c) = self.fam.v4.conns.get(id).copied() {
                 link.syn_sent_ms = now_ms as u32;
                 self.synproxy.set_link(id, link);
                 self.send_syn(snap, c.client(), c.real_addr(), &link, p.ttl, now_ms);
@@ -323,7 +323,7 @@ impl Forwarder {
         if !time_wait || link.resets >= MAX_TIME_WAIT_RESETS || !hygiene::l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::HandshakePending);
         }
-        let Some(c) = self.conns.get(id).copied() else {
+        let Some(c) = self.fam.v4.conns.get(id).copied() else {
             return Action::Drop(DropReason::NoConnection);
         };
         link.resets += 1;
@@ -359,7 +359,7 @@ impl Forwarder {
         if !hygiene::l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
-        let Some(client) = self.conns.get(id).map(|c| c.client()) else {
+        let Some(client) = self.fam.v4.conns.get(id).map(|c| c.client()) else {
             return Action::Drop(DropReason::NoConnection);
         };
         if link.pending {
@@ -368,8 +368,8 @@ impl Forwarder {
             link.real_ws = SynOptions::parse(&frame[p.l4..p.ip_end()]).wscale;
             link.pending = false;
             self.synproxy.set_link(id, link);
-            self.update(id, Dir::Outbound, TcpFlags::SYN | TcpFlags::ACK, now_ms);
-            self.update(id, Dir::Inbound, TcpFlags::ACK, now_ms);
+            self.update::<Ipv4Addr>(id, Dir::Outbound, TcpFlags::SYN | TcpFlags::ACK, now_ms);
+            self.update::<Ipv4Addr>(id, Dir::Inbound, TcpFlags::ACK, now_ms);
             self.synproxy.completed();
             self.stats.syn_proxy_handshakes.add(1);
         }

@@ -227,6 +227,7 @@ pub fn forwarder_with_proxy(
         syn_proxy,
         worker,
         workers,
+        table6: table,
         table,
         neighbours: 1024,
         neighbour: NudConfig {

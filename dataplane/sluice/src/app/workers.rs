@@ -134,6 +134,15 @@ fn forwarder_config(cfg: &Config, id: usize) -> Result<ForwarderConfig, AppError
     table
         .validate()
         .map_err(|e| AppError::Other(format!("connection table: {e}")))?;
+    let table6 = sluice_conntrack::TableConfig {
+        capacity: d.connections6,
+        template_capacity: (d.connections6 / 4).max(1024),
+        hash_seed: random_seed()?,
+        ..table
+    };
+    table6
+        .validate()
+        .map_err(|e| AppError::Other(format!("IPv6 connection table: {e}")))?;
     Ok(ForwarderConfig {
         syn_proxy: sluice_lb::synproxy::SynProxyConfig {
             threshold: d.syn_recv_threshold,
@@ -142,6 +151,7 @@ fn forwarder_config(cfg: &Config, id: usize) -> Result<ForwarderConfig, AppError
         worker: id,
         workers: d.workers.len(),
         table,
+        table6,
         neighbours: 4096,
         neighbour: NudConfig {
             reachable_ms: d.neighbour_reachable_secs as u64 * 1000,

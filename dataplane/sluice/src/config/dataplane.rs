@@ -30,6 +30,9 @@ pub struct DataplaneConfig {
     pub neighbour_reachable_secs: u32,
     /// Connection-table capacity of each worker.
     pub connections: u32,
+    /// IPv6 connection-table capacity of each worker (its entries are 88
+    /// bytes to IPv4's 48).
+    pub connections6: u32,
     /// Half-open connections (SYN_RECV, unanswered) on one worker at which
     /// services left at `syn_proxy = "auto"` answer SYNs with cookies (0:
     /// never automatically).
@@ -62,6 +65,7 @@ pub(super) fn validate(d: &RawDataplane, ports: usize) -> Result<DataplaneConfig
         idle_polls_before_sleep: d.idle_polls_before_sleep.unwrap_or(100),
         neighbour_reachable_secs: d.neighbour_reachable_secs.unwrap_or(30),
         connections: d.connections.unwrap_or(1 << 22),
+        connections6: d.connections6.unwrap_or(1 << 16),
         syn_recv_threshold: d
             .syn_recv_threshold
             .unwrap_or(sluice_lb::synproxy::DEFAULT_SYN_RECV_THRESHOLD),
@@ -74,15 +78,16 @@ pub(super) fn validate(d: &RawDataplane, ports: usize) -> Result<DataplaneConfig
              ARP answer counts; stale neighbours are still used and re-checked)",
         );
     }
-    if !(1024..=sluice_conntrack::MAX_CAPACITY).contains(&config.connections) {
-        return refuse(
-            "dataplane.connections",
-            format!(
-                "{} is not in 1024..={}",
-                config.connections,
-                sluice_conntrack::MAX_CAPACITY
-            ),
-        );
+    for (at, n) in [
+        ("dataplane.connections", config.connections),
+        ("dataplane.connections6", config.connections6),
+    ] {
+        if !(1024..=sluice_conntrack::MAX_CAPACITY).contains(&n) {
+            return refuse(
+                at,
+                format!("{n} is not in 1024..={}", sluice_conntrack::MAX_CAPACITY),
+            );
+        }
     }
     Ok(config)
 }

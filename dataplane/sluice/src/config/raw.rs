@@ -89,6 +89,9 @@ pub(super) struct RawDataplane {
     pub(super) neighbour_max_age_secs: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) connections: Option<u32>,
+    /// IPv6 connection-table capacity of each worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) connections6: Option<u32>,
     /// Half-open connections per worker at which `auto` services are
     /// SYN-proxied.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@ use crate::counters::WorkerCounters;
 use crate::snapshot::Reader;
 use crossbeam_utils::CachePadded;
 use sluice_core::local::Handled;
+use sluice_core::local6;
 use sluice_core::wire::arp;
 use sluice_core::wire::ethernet;
 use sluice_core::{DropReason, MacAddr};
@@ -28,7 +29,7 @@ use sluice_lb::park::{ParkQueue, MAX_PARKED};
 use sluice_lb::pipeline::HousekeepingTimer;
 use sluice_lb::pipeline::SYN_OUTBOX;
 use sluice_lb::{Action, Forwarder, Lookahead, Snapshot, WorkerLbStats, MAX_BURST};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,7 @@ struct Engine<'port> {
     /// Parked packets being tried again (room for all of them).
     retry: Vec<(Mbuf, usize, u64)>,
     announcer: Announcer,
+    announcer6: Announcer<Ipv6Addr>,
     epoch: u64,
     housekeeping: HousekeepingTimer,
     scan: Option<ConnScan>,
@@ -157,27 +159,37 @@ impl Out {
         port: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool {
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; local6::ND_FRAME_LEN];
         let len = fill(&mut buf);
         self.send_frame(pool, port, &buf[..len])
     }
 
-    /// Sends an ARP request for `nh` on `port` to `to` (broadcast to
-    /// resolve, the neighbour's MAC to probe), from the port's address on
-    /// the next hop's prefix.
+    /// Asks for `nh`'s MAC on `port`: an ARP request, or for IPv6 a
+    /// neighbour solicitation, to `to` (broadcast to resolve, the
+    /// neighbour's MAC to probe), from the port's address on the next
+    /// hop's prefix.
     fn ask(
         &mut self,
         pool: &Mempool,
         snap: &Snapshot,
         port: usize,
-        nh: Ipv4Addr,
+        nh: IpAddr,
         to: MacAddr,
     ) -> bool {
         let Some(pv) = snap.ports.get(port) else {
             return false;
         };
-        let src = pv.source_for(nh);
-        self.send_arp(pool, port, |b| arp::write_request(b, to, pv.mac, src, nh))
+        match nh {
+            IpAddr::V4(nh) => {
+                let src = pv.source_for(nh);
+                self.send_arp(pool, port, |b| arp::write_request(b, to, pv.mac, src, nh))
+            }
+            IpAddr::V6(nh) => {
+                let src = pv.source_for6(nh);
+                let known = (to != MacAddr::BROADCAST).then_some(to);
+                self.send_arp(pool, port, |b| local6::solicit(b, pv.mac, src, nh, known))
+            }
+        }
     }
 }
 
@@ -220,6 +232,7 @@ impl<'port> Worker<'port> {
                 parked: ParkQueue::default(),
                 retry: Vec::with_capacity(MAX_PARKED),
                 announcer: Announcer::default(),
+                announcer6: Announcer::default(),
                 epoch: 0,
                 housekeeping: HousekeepingTimer::default(),
                 scan: None,
@@ -280,6 +293,21 @@ impl Engine<'_> {
         self.announcer.update(snap.services.vips(), |vip| {
             for (p, port) in snap.ports.iter().enumerate() {
                 out.send_arp(pool, p, |b| arp::write_gratuitous(b, port.mac, vip));
+            }
+        });
+        // IPv6: the ports' own addresses once (the first snapshot), then
+        // every new VIP, with an unsolicited neighbour advertisement.
+        let mut own6: Vec<Ipv6Addr> = snap
+            .ports
+            .iter()
+            .flat_map(|p| p.addresses6.iter().map(|a| a.addr))
+            .collect();
+        own6.extend_from_slice(snap.services6.vips());
+        self.announcer6.update(&own6, |addr| {
+            for (p, port) in snap.ports.iter().enumerate() {
+                if !port.addresses6.is_empty() {
+                    out.send_arp(pool, p, |b| local6::unsolicited_advert(b, port.mac, addr));
+                }
             }
         });
     }
@@ -476,7 +504,7 @@ impl Engine<'_> {
     }
 
     /// Holds a packet until its next hop is resolved, asking ARP for it.
-    fn hold(&mut self, m: Mbuf, port: usize, next_hop: Ipv4Addr, snap: &Snapshot, now: u64) {
+    fn hold(&mut self, m: Mbuf, port: usize, next_hop: IpAddr, snap: &Snapshot, now: u64) {
         match self.held.hold(m, port, next_hop, now) {
             Holding::Full(m) => {
                 self.out
@@ -642,10 +670,11 @@ impl Engine<'_> {
             ..
         } = self;
         for (ip, mac) in forwarder.take_probes() {
-            let sent = snap
-                .routes
-                .is_connected(ip)
-                .is_some_and(|port| out.ask(&shared.pool, snap, port, ip, mac));
+            let port = match ip {
+                IpAddr::V4(a) => snap.routes.is_connected(a),
+                IpAddr::V6(a) => snap.routes6.is_connected(a),
+            };
+            let sent = port.is_some_and(|port| out.ask(&shared.pool, snap, port, ip, mac));
             if sent {
                 lb.arp_requests_sent.add(1);
             }

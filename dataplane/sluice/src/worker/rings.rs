@@ -8,7 +8,7 @@ use crossbeam_queue::ArrayQueue;
 use rtrb::{Consumer, Producer, RingBuffer};
 use sluice_core::MacAddr;
 use sluice_dpdk::Mbuf;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Capacity of each worker-to-worker hand-off ring.
@@ -106,7 +106,7 @@ impl HandOffs {
 /// `from`) and one consumer (worker `to`); these are rare, so crossbeam's
 /// `ArrayQueue` serves them.
 pub struct Rings {
-    neighbours: Vec<Vec<ArrayQueue<(Ipv4Addr, MacAddr)>>>,
+    neighbours: Vec<Vec<ArrayQueue<(IpAddr, MacAddr)>>>,
     /// Control queries, per worker.
     pub queries: Vec<ArrayQueue<ConnQuery>>,
 }
@@ -127,12 +127,12 @@ impl Rings {
 
     /// Tells worker `to` that `ip` is at `mac` (dropped when its ring is
     /// full: it will learn it again).
-    pub fn share_neighbour(&self, from: usize, to: usize, ip: Ipv4Addr, mac: MacAddr) {
+    pub fn share_neighbour(&self, from: usize, to: usize, ip: IpAddr, mac: MacAddr) {
         let _ = self.neighbours[from][to].push((ip, mac));
     }
 
     /// The next neighbour worker `from` shared with `to`.
-    pub fn take_neighbour(&self, from: usize, to: usize) -> Option<(Ipv4Addr, MacAddr)> {
+    pub fn take_neighbour(&self, from: usize, to: usize) -> Option<(IpAddr, MacAddr)> {
         self.neighbours[from][to].pop()
     }
 }

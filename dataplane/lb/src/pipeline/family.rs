@@ -1,0 +1,283 @@
+//! The packet path written once for IPv4 and IPv6: [`Family`] says where a
+//! family's tables, services, routes and martians are, and supplies the
+//! few steps only IPv4 has today (the SYN proxy's cookies and proxied
+//! handshakes, ICMP time exceeded); every other step of
+//! [`Forwarder`](super::Forwarder) is generic over it.
+
+use super::{Action, Forwarder, Tuple};
+use crate::ingress::Martians6;
+use crate::model::{ServiceTable, VirtualService};
+use crate::route::RouteTable;
+use crate::snapshot::{PortView, Snapshot};
+use sluice_conntrack::{ConnId, ConnTable, ScanCursor};
+use sluice_core::flow::{IcmpError, Packet};
+use sluice_core::neigh::{NeighbourTable, NudConfig};
+use sluice_core::{Address, DropReason, MacAddr};
+use sluice_sched::{hash_ipv4, hash_ipv6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// What a worker keeps per address family: its connections, neighbours,
+/// the neighbours learned and probes due since they were last taken, and
+/// the progress of ending drained reals' connections.
+pub struct Tables<A: Address> {
+    pub(super) conns: ConnTable<A>,
+    pub(super) neigh: NeighbourTable<A>,
+    pub(super) learned: Vec<(A, MacAddr)>,
+    pub(super) probes: Vec<(A, MacAddr)>,
+    /// Every drain whose id is below this has been scanned to the end.
+    pub(super) drains_done_below: u64,
+    /// The drain being scanned, and how far.
+    pub(super) drain_cursor: Option<(u64, ScanCursor)>,
+}
+
+impl<A: Address> Tables<A> {
+    pub(super) fn new(conns: ConnTable<A>, neighbours: usize, nud: NudConfig) -> Tables<A> {
+        Tables {
+            conns,
+            neigh: NeighbourTable::new(neighbours, nud),
+            learned: Vec::with_capacity(super::LEARNED_OUTBOX),
+            probes: Vec::with_capacity(super::PROBE_OUTBOX),
+            drains_done_below: 0,
+            drain_cursor: None,
+        }
+    }
+}
+
+/// Both families' tables.
+pub struct Families {
+    pub(super) v4: Tables<Ipv4Addr>,
+    pub(super) v6: Tables<Ipv6Addr>,
+}
+
+impl Families {
+    #[inline(always)]
+    pub(super) fn of<A: Family>(&self) -> &Tables<A> {
+        A::tables(self)
+    }
+
+    #[inline(always)]
+    pub(super) fn of_mut<A: Family>(&mut self) -> &mut Tables<A> {
+        A::tables_mut(self)
+    }
+}
+
+/// An address family the packet path runs for.
+pub trait Family: Address {
+    /// This family's tables.
+    fn tables(f: &Families) -> &Tables<Self>;
+    /// This family's tables, to change.
+    fn tables_mut(f: &mut Families) -> &mut Tables<Self>;
+    /// This family's services.
+    fn services(s: &Snapshot) -> &ServiceTable<Self>;
+    /// This family's routes.
+    fn routes(s: &Snapshot) -> &RouteTable<Self>;
+    /// Whether no packet may come from `src`.
+    fn martian(s: &Snapshot, src: Self) -> bool;
+    /// Whether `ip` is one of `port`'s addresses or a VIP.
+    fn owns(port: &PortView, ip: Self) -> bool;
+    /// The schedulers' client hash of `ip` (and `port`), as sh and mh and
+    /// the table-less path read it.
+    fn client_hash(seed: u64, ip: Self, port: Option<u16>) -> u64;
+
+    /// A packet whose TTL (hop limit) runs out here. IPv4 tells the source
+    /// with ICMP time exceeded; IPv6 drops it without a word for now.
+    fn expired(
+        _f: &mut Forwarder,
+        _s: &Snapshot,
+        _frame: &[u8],
+        _p: &Packet<Self>,
+        _now: u64,
+    ) -> Action {
+        Action::Drop(DropReason::TtlExceeded)
+    }
+
+    /// A client's ACK that may complete a proxied handshake (IPv4 only).
+    fn cookie_ack(
+        _f: &mut Forwarder,
+        _s: &Snapshot,
+        _svc: &VirtualService<Self>,
+        _frame: &mut [u8],
+        _p: &Packet<Self>,
+        _t: Tuple<Self>,
+        _now: u64,
+    ) -> Option<Action> {
+        None
+    }
+
+    /// Answers a SYN with a cookie when the service's proxy applies
+    /// (IPv4 only); `None` when it does not.
+    fn syn_cookie(
+        _f: &mut Forwarder,
+        _s: &Snapshot,
+        _svc: &VirtualService<Self>,
+        _frame: &mut [u8],
+        _p: &Packet<Self>,
+        _t: Tuple<Self>,
+        _now: u64,
+    ) -> Option<Action> {
+        None
+    }
+
+    /// A client packet of a proxied connection: held while its handshake
+    /// pends (`Some`), else its sequence numbers translated (`None`).
+    fn proxied_from_client(
+        _f: &mut Forwarder,
+        _s: &Snapshot,
+        _frame: &mut [u8],
+        _p: &Packet<Self>,
+        _id: ConnId,
+        _now: u64,
+    ) -> Option<Action> {
+        None
+    }
+
+    /// A real's packet of a proxied connection.
+    fn proxied_from_real(
+        _f: &mut Forwarder,
+        _s: &Snapshot,
+        _frame: &mut [u8],
+        _p: &Packet<Self>,
+        _id: ConnId,
+        _now: u64,
+    ) -> Option<Action> {
+        None
+    }
+
+    /// An ICMP error's quote about a proxied connection, in the real's
+    /// sequence space again.
+    fn unshift_quote(
+        _f: &Forwarder,
+        _frame: &mut [u8],
+        _p: &Packet<Self>,
+        _e: &IcmpError<Self>,
+        _id: ConnId,
+    ) {
+    }
+
+    /// The next hop to resolve, as the worker's hold queue takes it.
+    fn next_hop(via: Self) -> IpAddr {
+        via.to_ip()
+    }
+}
+
+impl Family for Ipv4Addr {
+    #[inline(always)]
+    fn tables(f: &Families) -> &Tables<Self> {
+        &f.v4
+    }
+    #[inline(always)]
+    fn tables_mut(f: &mut Families) -> &mut Tables<Self> {
+        &mut f.v4
+    }
+    #[inline(always)]
+    fn services(s: &Snapshot) -> &ServiceTable<Self> {
+        &s.services
+    }
+    #[inline(always)]
+    fn routes(s: &Snapshot) -> &RouteTable<Self> {
+        &s.routes
+    }
+    #[inline(always)]
+    fn martian(s: &Snapshot, src: Self) -> bool {
+        s.martians.contains(src)
+    }
+    #[inline(always)]
+    fn owns(port: &PortView, ip: Self) -> bool {
+        port.local.owns(ip)
+    }
+    #[inline(always)]
+    fn client_hash(seed: u64, ip: Self, port: Option<u16>) -> u64 {
+        hash_ipv4(seed, u32::from(ip), port)
+    }
+
+    fn expired(f: &mut Forwarder, s: &Snapshot, frame: &[u8], p: &Packet, now: u64) -> Action {
+        f.time_exceeded_v4(s, frame, p, now)
+    }
+
+    fn cookie_ack(
+        f: &mut Forwarder,
+        s: &Snapshot,
+        svc: &VirtualService,
+        frame: &mut [u8],
+        p: &Packet,
+        t: Tuple<Self>,
+        now: u64,
+    ) -> Option<Action> {
+        f.cookie_ack(s, svc, frame, p, t, now)
+    }
+
+    fn syn_cookie(
+        f: &mut Forwarder,
+        s: &Snapshot,
+        svc: &VirtualService,
+        frame: &mut [u8],
+        p: &Packet,
+        t: Tuple<Self>,
+        now: u64,
+    ) -> Option<Action> {
+        f.proxies(svc, now)
+            .then(|| f.answer_with_cookie(s, frame, p, t, now))
+    }
+
+    fn proxied_from_client(
+        f: &mut Forwarder,
+        s: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        id: ConnId,
+        now: u64,
+    ) -> Option<Action> {
+        let link = f.synproxy.link(id);
+        if link.pending {
+            return Some(f.pending_from_client(s, frame, p, id, link, now));
+        }
+        f.translate_to_real(frame, p, &link);
+        None
+    }
+
+    fn proxied_from_real(
+        f: &mut Forwarder,
+        s: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet,
+        id: ConnId,
+        now: u64,
+    ) -> Option<Action> {
+        f.proxied_from_real(s, frame, p, id, now)
+    }
+
+    fn unshift_quote(f: &Forwarder, frame: &mut [u8], p: &Packet, e: &IcmpError, id: ConnId) {
+        f.unshift_quote(frame, p, e, id)
+    }
+}
+
+impl Family for Ipv6Addr {
+    #[inline(always)]
+    fn tables(f: &Families) -> &Tables<Self> {
+        &f.v6
+    }
+    #[inline(always)]
+    fn tables_mut(f: &mut Families) -> &mut Tables<Self> {
+        &mut f.v6
+    }
+    #[inline(always)]
+    fn services(s: &Snapshot) -> &ServiceTable<Self> {
+        &s.services6
+    }
+    #[inline(always)]
+    fn routes(s: &Snapshot) -> &RouteTable<Self> {
+        &s.routes6
+    }
+    #[inline(always)]
+    fn martian(s: &Snapshot, src: Self) -> bool {
+        Martians6::contains(&s.martians6, src)
+    }
+    #[inline(always)]
+    fn owns(port: &PortView, ip: Self) -> bool {
+        port.local.owns6(ip)
+    }
+    #[inline(always)]
+    fn client_hash(seed: u64, ip: Self, port: Option<u16>) -> u64 {
+        hash_ipv6(seed, u128::from(ip), port)
+    }
+}
