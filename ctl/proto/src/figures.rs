@@ -228,6 +228,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         "ARP requests sent for next hops (to resolve them and to re-check them).",
         |w| w.arp_requests_sent,
     ),
+    counter(
+        "nd_solicits_sent",
+        "ND-SENT",
+        "IPv6 neighbour solicitations sent for next hops (to resolve them and to re-check them).",
+        |w| w.nd_solicits_sent,
+    ),
 ];
 
 /// A worker's connection table (`sluice_conntrack_<name>`; the field of
@@ -463,6 +469,7 @@ mod tests {
             syn_proxy_engaged: 0,
             held_for_arp: 0,
             arp_requests_sent: 0,
+            nd_solicits_sent: 0,
         };
         let (w, json) = numbered(&w);
         let traffic = ["rx_packets", "rx_bytes", "tx_packets", "tx_bytes"];

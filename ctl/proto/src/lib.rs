@@ -505,6 +505,9 @@ pub struct WorkerStats {
     /// ARP requests sent for next hops.
     #[serde(default)]
     pub arp_requests_sent: u64,
+    /// IPv6 neighbour solicitations sent for next hops.
+    #[serde(default)]
+    pub nd_solicits_sent: u64,
 }
 
 /// A worker's connection-table figures.

@@ -278,6 +278,7 @@ fn stats() -> Stats {
                 syn_proxy_engaged: 0,
                 held_for_arp: 0,
                 arp_requests_sent: 0,
+                nd_solicits_sent: 0,
             })
             .collect(),
     }

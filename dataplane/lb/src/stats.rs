@@ -195,6 +195,8 @@ pub struct WorkerLbStats {
     pub held_for_arp: Counter,
     /// ARP requests sent for next hops.
     pub arp_requests_sent: Counter,
+    /// IPv6 neighbour solicitations sent for next hops.
+    pub nd_solicits_sent: Counter,
 }
 
 impl WorkerLbStats {
@@ -238,6 +240,7 @@ impl WorkerLbStats {
             syn_proxy_engaged: Counter::default(),
             held_for_arp: Counter::default(),
             arp_requests_sent: Counter::default(),
+            nd_solicits_sent: Counter::default(),
         }
     }
 }

@@ -145,6 +145,7 @@ impl WorkerCounters {
             syn_proxy_engaged: lb.syn_proxy_engaged.get(),
             held_for_arp: lb.held_for_arp.get(),
             arp_requests_sent: lb.arp_requests_sent.get(),
+            nd_solicits_sent: lb.nd_solicits_sent.get(),
             ..WorkerStats::default()
         }
     }

@@ -155,9 +155,11 @@ fn load_services(
     stats: &Arc<SharedStats>,
 ) -> Result<(LbControl, Snapshot), AppError> {
     let routes = ports.routes(cfg)?;
+    let routes6 = ports.routes6(cfg)?;
     let workers = cfg.dataplane.workers.len();
     let mut lb = LbControl::new(ports.bases(), routes, stats.clone(), workers)
-        .map_err(|e| AppError::Other(format!("cannot start the health-check threads: {e}")))?;
+        .map_err(|e| AppError::Other(format!("cannot start the health-check threads: {e}")))?
+        .with_routes6(routes6);
     for spec in &cfg.services {
         let key = spec.key();
         lb.service_add(spec.clone())

@@ -9,6 +9,7 @@ use crate::worker::PortQueues;
 use sluice_core::MacAddr;
 use sluice_dpdk::{DeviceConfig, Eal, Mempool, Port, QueuePair};
 use sluice_lb::{PortBase, RouteTable};
+use std::net::Ipv6Addr;
 use std::sync::Arc;
 use tracing::{error, info};
 
@@ -34,6 +35,18 @@ impl Ports {
                 kernel: e.kernel.is_some(),
             })
             .collect()
+    }
+
+    /// The IPv6 connected prefixes of every port, then the IPv6 routes.
+    pub(super) fn routes6(&self, cfg: &Config) -> Result<RouteTable<Ipv6Addr>, AppError> {
+        let connected: Vec<_> = self
+            .entries
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| e.addresses6.iter().map(move |a| (i, *a)))
+            .collect();
+        let statics: Vec<_> = cfg.routes6.iter().map(|r| (r.prefix, r.via)).collect();
+        RouteTable::new(&connected, &statics, cfg.gateway6).map_err(AppError::Other)
     }
 
     /// The connected prefixes of every port, then the configured routes.

@@ -69,6 +69,10 @@ pub struct Config {
     pub gateway: Option<Ipv4Addr>,
     /// Static routes.
     pub routes: Vec<Route>,
+    /// IPv6 default gateway.
+    pub gateway6: Option<std::net::Ipv6Addr>,
+    /// IPv6 static routes.
+    pub routes6: Vec<Route<std::net::Ipv6Addr>>,
     /// Connection timeouts (milliseconds, as the connection table uses).
     pub timeouts: sluice_conntrack::Timeouts,
     /// Virtual services.
@@ -122,7 +126,12 @@ impl Config {
         let dataplane = dataplane::validate(&raw.dataplane, raw.ports.len())?;
         let workers = dataplane.workers.len();
         let ports = ports::validate(&raw.ports, workers)?;
-        let (gateway, routes) = routes::validate(&raw.routes, &ports)?;
+        let routes::Routes {
+            gateway,
+            routes,
+            gateway6,
+            routes6,
+        } = routes::validate(&raw.routes, &ports)?;
         let timeouts = timeouts::validate(&raw.timeouts)?;
         services::validate(&raw.services, workers, &ports)?;
         let control = control::validate(&raw.control)?;
@@ -135,6 +144,8 @@ impl Config {
             ports,
             gateway,
             routes,
+            gateway6,
+            routes6,
             timeouts,
             services: raw.services.clone(),
             metrics,
@@ -242,6 +253,52 @@ forward = "dr"
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("test.toml"), s)
+    }
+
+    /// Ports with IPv6 prefixes, an IPv6 gateway and static route, and an
+    /// IPv6 service whose reals the routes reach; a route whose next hop
+    /// is of the other family, or off every port, is refused.
+    #[test]
+    fn ipv6_addresses_routes_and_services() {
+        let v6 = GOOD
+            .replace(
+                "addresses = [\"192.0.2.1/24\"]",
+                "addresses = [\"192.0.2.1/24\", \"2001:db8:1::1/64\"]",
+            )
+            .replace(
+                "addresses = [\"198.51.100.1/24\", \"198.51.100.2/24\"]",
+                "addresses = [\"198.51.100.1/24\", \"198.51.100.2/24\", \"2001:db8:2::1/64\"]",
+            )
+            .replace(
+                "gateway = \"192.0.2.254\"",
+                "gateway = \"192.0.2.254\"\ngateway6 = \"2001:db8:1::fe\"",
+            )
+            .replace(
+                "static = [{ prefix = \"203.0.113.0/24\", via = \"198.51.100.254\" }]",
+                "static = [{ prefix = \"203.0.113.0/24\", via = \"198.51.100.254\" }, \
+                 { prefix = \"2001:db8:99::/48\", via = \"2001:db8:2::fe\" }]",
+            )
+            .replace("vip = \"192.0.2.100\"", "vip = \"2001:db8::100\"")
+            .replace("ip = \"198.51.100.11\"", "ip = \"2001:db8:2::11\"")
+            .replace("ip = \"198.51.100.12\"", "ip = \"2001:db8:1::12\"");
+        let c = parse(&v6).unwrap();
+        assert_eq!(c.ports[0].addresses6[0].to_string(), "2001:db8:1::1/64");
+        assert_eq!(c.gateway6, Some("2001:db8:1::fe".parse().unwrap()));
+        assert_eq!(c.routes6[0].prefix.to_string(), "2001:db8:99::/48");
+        assert_eq!(c.routes.len(), 1);
+        expect_err(
+            &v6.replace("via = \"2001:db8:2::fe\"", "via = \"198.51.100.254\""),
+            "routes.static[1].via",
+            "not an IPv6 address",
+        );
+        expect_err(
+            &v6.replace(
+                "gateway6 = \"2001:db8:1::fe\"",
+                "gateway6 = \"2001:db8:7::fe\"",
+            ),
+            "routes.gateway6",
+            "not inside",
+        );
     }
 
     #[test]
@@ -400,8 +457,8 @@ forward = "dr"
                 .replace("vip = \"192.0.2.100\"", "vip = \"2001:db8::100\"")
                 .replace("ip = \"198.51.100.11\"", "ip = \"2001:db8:2::11\"")
                 .replace("ip = \"198.51.100.12\"", "ip = \"2001:db8:2::12\""),
-            "service[0].vip",
-            "IPv6 services are not forwarded yet",
+            "service[0].real[1]",
+            "direct routing but is not on a port's prefix",
         );
         expect_err(
             &GOOD.replace("file_prefix = \"t1\"", "file_prefix = \"a/b\""),

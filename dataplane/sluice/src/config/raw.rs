@@ -136,6 +136,8 @@ pub(super) struct RawPort {
 pub(super) struct RawRoutes {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) gateway6: Option<String>,
     #[serde(default, rename = "static")]
     pub(super) statics: Vec<RawRoute>,
 }

@@ -3,7 +3,7 @@
 
 use super::ports::PortConfig;
 use super::refusal::{refusal, refuse, Refusal};
-use super::routes::connected;
+use super::routes::{connected, connected6};
 use sluice_proto::{Forward, ServiceSpec};
 use std::collections::HashSet;
 
@@ -17,15 +17,6 @@ pub(super) fn validate(
     for (i, svc) in services.iter().enumerate() {
         let at = format!("service[{i}]");
         sluice_lb::model::validate(svc).map_err(|e| refusal(&at, e))?;
-        if svc.vip.is_ipv6() {
-            return refuse(
-                format!("service[{i}].vip"),
-                format!(
-                    "{}: IPv6 services are not forwarded yet (the dataplane forwards IPv4)",
-                    svc.key()
-                ),
-            );
-        }
         if !keys.insert(svc.key()) {
             return refuse(at, format!("{} is defined twice", svc.key()));
         }
@@ -55,7 +46,7 @@ fn check_direct_routing(i: usize, svc: &ServiceSpec, ports: &[PortConfig]) -> Re
     for (j, r) in svc.reals.iter().enumerate() {
         let dr_off_segment = match r.ip {
             std::net::IpAddr::V4(ip) => !connected(ports, ip),
-            std::net::IpAddr::V6(_) => false,
+            std::net::IpAddr::V6(ip) => !connected6(ports, ip),
         };
         if r.forward == Forward::Dr && dr_off_segment {
             return refuse(

@@ -9,7 +9,7 @@ use sluice_lb::Snapshot;
 use sluice_proto::{
     Forward, OnRealRemoval, RealPatch, RealSpec, ServiceKey, ServicePatch, ServiceSpec,
 };
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 impl LbControl {
@@ -45,12 +45,6 @@ impl LbControl {
     /// Whether `spec` is valid and possible on this box.
     pub(super) fn check_spec(&self, spec: &ServiceSpec) -> Result<(), ChangeError> {
         validate(spec)?;
-        if spec.vip.is_ipv6() {
-            return Err(ChangeError::Invalid(format!(
-                "{}: IPv6 services are not forwarded yet (the dataplane forwards IPv4)",
-                spec.key()
-            )));
-        }
         if let Some(p) = spec.persistence {
             let len = p.prefix_len(spec.vip);
             if len < 32 && self.workers > 1 {
@@ -65,19 +59,23 @@ impl LbControl {
 
     /// Whether the appliance can reach `r` the way it forwards to it.
     fn check_real(&self, r: &RealSpec) -> Result<(), ChangeError> {
-        let IpAddr::V4(ip) = r.ip else {
-            return Err(ChangeError::Invalid(format!(
-                "real {}: IPv6 reals are not forwarded yet (the dataplane forwards IPv4)",
-                SocketAddr::new(r.ip, r.port)
-            )));
+        let (connected, routed) = match r.ip {
+            IpAddr::V4(ip) => (
+                self.routes.is_connected(ip).is_some(),
+                self.routes.lookup(ip).is_some(),
+            ),
+            IpAddr::V6(ip) => (
+                self.routes6.is_connected(ip).is_some(),
+                self.routes6.lookup(ip).is_some(),
+            ),
         };
-        if r.forward == Forward::Dr && self.routes.is_connected(ip).is_none() {
+        if r.forward == Forward::Dr && !connected {
             return Err(ChangeError::DirectRoutingOffSegment {
                 ip: r.ip,
                 port: r.port,
             });
         }
-        if self.routes.lookup(ip).is_none() {
+        if !routed {
             return Err(ChangeError::NoRoute(r.ip));
         }
         Ok(())

@@ -29,6 +29,7 @@ use sluice_lb::model::SlottedService;
 use sluice_lb::{PortBase, RealSlot, RouteTable, SharedStats, Snapshot};
 use sluice_proto::{RealSpec, ServiceKey, ServiceSpec};
 use std::collections::HashMap;
+use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +47,7 @@ pub struct LbControl {
     workers: usize,
     ports: Vec<PortBase>,
     routes: Arc<RouteTable>,
+    routes6: Arc<RouteTable<Ipv6Addr>>,
     figures: Figures,
     health: HealthManager,
 }
@@ -104,8 +106,15 @@ impl LbControl {
             workers,
             ports,
             routes: Arc::new(routes),
+            routes6: Arc::new(RouteTable::default()),
             figures: Figures::default(),
         })
+    }
+
+    /// The same control state with IPv6 routes.
+    pub fn with_routes6(mut self, routes6: RouteTable<Ipv6Addr>) -> LbControl {
+        self.routes6 = Arc::new(routes6);
+        self
     }
 
     /// Makes the health checks follow the services (after every change).
@@ -127,7 +136,8 @@ impl LbControl {
             &endings.drains(),
             &self.ports,
             &self.routes,
-        )?;
+        )?
+        .with_routes6(&self.routes6);
         self.services = services;
         self.endings = endings;
         self.weights = weights;

@@ -106,6 +106,7 @@ pub(super) fn stats(port_name: &str) -> Stats {
             syn_proxy_engaged: 0,
             held_for_arp: 8,
             arp_requests_sent: 9,
+            nd_solicits_sent: 0,
         }],
     }
 }

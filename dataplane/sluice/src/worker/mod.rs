@@ -494,7 +494,7 @@ impl Engine<'_> {
                     Holding::Held { ask } => {
                         lb.held_for_arp.add(1);
                         if ask && out.ask(pool, snap, port, next_hop, MacAddr::BROADCAST) {
-                            lb.arp_requests_sent.add(1);
+                            count_ask(lb, next_hop);
                         }
                     }
                 }
@@ -517,7 +517,7 @@ impl Engine<'_> {
                         .out
                         .ask(&self.shared.pool, snap, port, next_hop, MacAddr::BROADCAST)
                 {
-                    self.lb.arp_requests_sent.add(1);
+                    count_ask(&self.lb, next_hop);
                 }
             }
         }
@@ -551,7 +551,7 @@ impl Engine<'_> {
                 }
                 Release::Ask { port, next_hop } => {
                     if out.ask(&shared.pool, snap, port, next_hop, MacAddr::BROADCAST) {
-                        lb.arp_requests_sent.add(1);
+                        count_ask(lb, next_hop);
                     }
                 }
             },
@@ -676,7 +676,7 @@ impl Engine<'_> {
             };
             let sent = port.is_some_and(|port| out.ask(&shared.pool, snap, port, ip, mac));
             if sent {
-                lb.arp_requests_sent.add(1);
+                count_ask(lb, ip);
             }
         }
     }
@@ -704,6 +704,15 @@ impl Engine<'_> {
         self.held.drain().for_each(drop);
         self.parked.drain().for_each(drop);
         self.handoffs.drain();
+    }
+}
+
+/// Counts a request for a next hop's MAC: an ARP request or a neighbour
+/// solicitation.
+fn count_ask(lb: &WorkerLbStats, next_hop: IpAddr) {
+    match next_hop {
+        IpAddr::V4(_) => lb.arp_requests_sent.add(1),
+        IpAddr::V6(_) => lb.nd_solicits_sent.add(1),
     }
 }
 

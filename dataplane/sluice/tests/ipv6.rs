@@ -1,0 +1,268 @@
+//! IPv6 end to end: kernel clients and servers in namespaces on
+//! 2001:db8::/32, the appliance between them on net_af_packet. curl
+//! reaches HTTP servers behind a NAT66 service and a direct-routing one;
+//! the appliance resolves the reals and is resolved by neighbour discovery.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A tiny HTTP server on [::]:PORT answering its name (Python's own, so
+/// the servers are kernel TCP stacks).
+const SERVER_PY: &str = r#"
+import http.server, socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = name.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class S(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+S(("::", port), H).serve_forever()
+"#;
+
+struct Topo {
+    lb: Netns,
+    client: Netns,
+    reals: Vec<Netns>,
+    _switch: Netns,
+    lb_ifs: [String; 2],
+    _servers: Vec<topo::Proc>,
+    dir: TempDir,
+}
+
+/// A switch namespace with two bridges: the clients' segment
+/// (2001:db8:1::/64: the appliance's port 0, a client, a DR real holding
+/// the VIP 2001:db8::200 on its loopback) and the servers' segment
+/// (2001:db8:2::/64: port 1 and two NAT reals).
+fn topo() -> Topo {
+    let id = unique_id();
+    let (lb, sw, client) = (Netns::new("lb"), Netns::new("sw"), Netns::new("cl"));
+    let reals: Vec<Netns> = (0..3).map(|i| Netns::new(&format!("r{i}"))).collect();
+    let lb_ifs = [format!("a{id}"), format!("b{id}")];
+    for (i, br) in ["br0", "br1"].iter().enumerate() {
+        sw.exec(&[
+            "ip",
+            "link",
+            "add",
+            br,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
+        sw.exec(&["ip", "link", "set", br, "up"]);
+        let sw_if = format!("s{i}{id}");
+        veth(&lb, &lb_ifs[i], &sw, &sw_if);
+        sw.exec(&["ip", "link", "set", &sw_if, "master", br]);
+    }
+    let attach = |ns: &Netns, name: &str, br: &str, addr: &str, via: &str, to: &str| {
+        let (ns_if, sw_if) = (format!("{name}{id}"), format!("t{name}{id}"));
+        veth(ns, &ns_if, &sw, &sw_if);
+        sw.exec(&["ip", "link", "set", &sw_if, "master", br]);
+        ns.enable_ipv6(&ns_if);
+        ns.exec(&["ip", "-6", "addr", "add", addr, "dev", &ns_if, "nodad"]);
+        ns.exec(&["ip", "-6", "route", "add", to, "via", via, "dev", &ns_if]);
+    };
+    attach(
+        &client,
+        "c",
+        "br0",
+        "2001:db8:1::10/64",
+        "2001:db8:1::1",
+        "2001:db8::/64",
+    );
+    attach(
+        &reals[0],
+        "n",
+        "br1",
+        "2001:db8:2::11/64",
+        "2001:db8:2::1",
+        "2001:db8:1::/64",
+    );
+    attach(
+        &reals[1],
+        "m",
+        "br1",
+        "2001:db8:2::12/64",
+        "2001:db8:2::1",
+        "2001:db8:1::/64",
+    );
+    attach(
+        &reals[2],
+        "d",
+        "br0",
+        "2001:db8:1::21/64",
+        "2001:db8:1::1",
+        "2001:db8::/64",
+    );
+    // The DR real holds the VIP on its loopback (IPv6 neighbour discovery
+    // answers only for addresses of the interface asked, so it never
+    // claims the VIP on the segment).
+    reals[2].enable_ipv6("lo");
+    reals[2].exec(&["ip", "-6", "addr", "add", "2001:db8::200/128", "dev", "lo"]);
+    let dir = TempDir::new();
+    let script = dir.path().join("server.py");
+    std::fs::write(&script, SERVER_PY).unwrap();
+    let servers = [("nat11", 8080), ("nat12", 8080), ("dr21", 80)]
+        .iter()
+        .zip(&reals)
+        .map(|((name, port), ns)| {
+            let c = ns
+                .command(&["python3", script.to_str().unwrap(), name, &port.to_string()])
+                .spawn()
+                .unwrap();
+            topo::Proc(c)
+        })
+        .collect();
+    Topo {
+        lb,
+        client,
+        reals,
+        _switch: sw,
+        lb_ifs,
+        _servers: servers,
+        dir,
+    }
+}
+
+const SERVICES: &str = r#"
+[routes]
+gateway = "192.0.2.254"
+
+[[service]]
+protocol = "tcp"
+vip = "2001:db8::100"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:2::11"
+port = 8080
+[[service.real]]
+ip = "2001:db8:2::12"
+port = 8080
+
+[[service]]
+protocol = "tcp"
+vip = "2001:db8::200"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:1::21"
+port = 80
+forward = "dr"
+"#;
+
+fn config(t: &Topo, workers: &[u32], lcores: Option<&str>) -> String {
+    TestConfig::new()
+        .memory_mb(256)
+        .workers(workers)
+        .lcores(lcores)
+        .idle_sleep_us(200)
+        .port(
+            "client",
+            &format!("net_af_packet0,iface={}", t.lb_ifs[0]),
+            &["192.0.2.1/24", "2001:db8:1::1/64"],
+        )
+        .port(
+            "servers",
+            &format!("net_af_packet1,iface={}", t.lb_ifs[1]),
+            &["198.51.100.1/24", "2001:db8:2::1/64"],
+        )
+        .then(SERVICES)
+        .render()
+}
+
+/// `n` requests from the client to `url`; the answers counted by name.
+fn curl(t: &Topo, url: &str, n: usize) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for _ in 0..n {
+        let o = t.client.run(
+            &["curl", "-6", "-s", "-m", "5", "-g", url],
+            Duration::from_secs(10),
+        );
+        let body = String::from_utf8_lossy(&o.stdout).to_string();
+        *seen
+            .entry(if o.status.success() {
+                body
+            } else {
+                format!("error {:?}", o.status.code())
+            })
+            .or_default() += 1;
+    }
+    seen
+}
+
+fn nat66_and_dr(workers: &[u32], lcores: Option<&str>) {
+    if !require_root() {
+        return;
+    }
+    let t = topo();
+    let d = Daemon::start(Some(&t.lb), &config(&t, workers, lcores));
+    let _ = &t.dir;
+    // The servers take a moment to listen.
+    wait_for(Duration::from_secs(10), || {
+        let o = t.reals[0].run(&["ss", "-ltn", "sport = :8080"], Duration::from_secs(5));
+        String::from_utf8_lossy(&o.stdout)
+            .contains("8080")
+            .then_some(())
+    })
+    .expect("the servers listen");
+    let nat = curl(&t, "http://[2001:db8::100]/", 10);
+    assert_eq!(
+        nat.get("nat11"),
+        Some(&5),
+        "round robin over both reals: {nat:?}"
+    );
+    assert_eq!(nat.get("nat12"), Some(&5), "{nat:?}");
+    let dr = curl(&t, "http://[2001:db8::200]/", 4);
+    assert_eq!(dr.get("dr21"), Some(&4), "{dr:?}");
+    let s = d.ctl_json(&["stats"]);
+    // The client solicited the appliance; the appliance solicited the
+    // three reals and learned their advertisements (the reals learned the
+    // appliance from its solicitations).
+    assert!(workers_sum(&s, "/nd_solicits_answered") >= 1, "{s:#}");
+    assert!(workers_sum(&s, "/nd_solicits_sent") >= 3, "{s:#}");
+    assert!(workers_sum(&s, "/nd_adverts_learned") >= 3, "{s:#}");
+    assert_eq!(workers_sum(&s, "/arp_requests_sent"), 0, "{s:#}");
+    for reason in [
+        "bad_l4_checksum",
+        "no_connection",
+        "spoofed_reply",
+        "martian_source",
+        "bad_ipv6_extension",
+    ] {
+        assert_eq!(drops(&s, reason), 0, "{reason}: {s:#}");
+    }
+    let list = d.ctl_json(&["list"]);
+    let text = list.to_string();
+    assert!(
+        text.contains("2001:db8::100") && text.contains("2001:db8:2::11"),
+        "{text}"
+    );
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+    assert!(
+        exit.log.contains("every mbuf returned to the pool"),
+        "{}",
+        exit.log
+    );
+}
+
+#[test]
+fn nat66_and_dr_one_worker() {
+    nat66_and_dr(&[1], None);
+}
+
+#[test]
+fn nat66_and_dr_two_workers() {
+    nat66_and_dr(&[1, 2], Some("0@0,1@1,2@0"));
+}
