@@ -263,11 +263,11 @@ pub struct ConnInfo {
     /// Protocol.
     pub protocol: Protocol,
     /// Client address.
-    pub client: std::net::SocketAddrV4,
+    pub client: std::net::SocketAddr,
     /// Virtual service address.
-    pub vip: std::net::SocketAddrV4,
+    pub vip: std::net::SocketAddr,
     /// Real server address.
-    pub real: std::net::SocketAddrV4,
+    pub real: std::net::SocketAddr,
     /// Forwarding method.
     pub forward: Forward,
     /// State (LVS names).

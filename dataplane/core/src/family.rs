@@ -5,7 +5,7 @@
 //! whether its header has a checksum, and what its pseudo-header sums to.
 
 use crate::wire::{checksum, ethernet, ipv4, ipv6, l4};
-pub use sluice_model::IpAddress;
+pub use sluice_model::{IpAddress, SocketAddress};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// An IP address of one family ([`IpAddress`]), and that family's header

@@ -4,7 +4,18 @@
 //! slice.
 
 use sluice_conntrack::{Conn, ConnTable, ScanCursor};
+use sluice_core::family::{IpAddress, SocketAddress};
 use sluice_proto::{ConnFilter, ConnInfo};
+use std::net::{Ipv6Addr, SocketAddr};
+
+/// A connection of either family, as a worker copies it out.
+#[derive(Debug, Clone, Copy)]
+pub enum AnyConn {
+    /// An IPv4 connection.
+    V4(Conn),
+    /// An IPv6 connection.
+    V6(Conn<Ipv6Addr>),
+}
 
 /// Most connections one `conn list` returns.
 pub const MAX_CONN_LIST: u32 = 10_000;
@@ -18,7 +29,7 @@ pub struct ConnQuery {
     pub filter: ConnFilter,
     /// Where the matches go: made by the control thread with room for
     /// the limit, so the worker never allocates.
-    pub found: Vec<Conn>,
+    pub found: Vec<AnyConn>,
     /// Where to send the matches, whether more matched than the limit, and
     /// the worker's clock (for the expiry times).
     pub reply: crossbeam_channel::Sender<ConnAnswer>,
@@ -26,7 +37,7 @@ pub struct ConnQuery {
 
 /// A worker's answer: its matches, whether more matched than the limit,
 /// and its clock in milliseconds when it answered.
-pub type ConnAnswer = (Vec<Conn>, bool, u64);
+pub type ConnAnswer = (Vec<AnyConn>, bool, u64);
 
 impl ConnQuery {
     /// A query for `filter`, with its answer's room made now.
@@ -48,6 +59,8 @@ pub fn limit(filter: &ConnFilter) -> usize {
 pub struct ConnScan {
     query: ConnQuery,
     cursor: ScanCursor,
+    /// The IPv4 table is scanned, then the IPv6 one.
+    ipv6: bool,
     more: bool,
 }
 
@@ -57,26 +70,26 @@ impl ConnScan {
         ConnScan {
             query,
             cursor: ScanCursor::new(),
+            ipv6: false,
             more: false,
         }
     }
 
-    /// Scans one slice of `table`; when the scan is over (end of the table
-    /// or the limit reached) sends the answer and returns `true`. Copies
-    /// matches into the room the query brought: nothing is allocated.
-    pub fn step(&mut self, table: &ConnTable, now_ms: u64) -> bool {
-        let limit = limit(&self.query.filter);
-        let (filter, found, more) = (&self.query.filter, &mut self.query.found, &mut self.more);
-        let end = table.visit(&mut self.cursor, CONN_SCAN_SLICE, |_, c| {
-            if *more || !matches(filter, c) {
-                return;
+    /// Scans one slice of the IPv4 table, then of the IPv6 one; when the
+    /// scan is over (end of both tables or the limit reached) sends the
+    /// answer and returns `true`. Copies matches into the room the query
+    /// brought: nothing is allocated.
+    pub fn step(&mut self, t4: &ConnTable, t6: &ConnTable<Ipv6Addr>, now_ms: u64) -> bool {
+        let end = if self.ipv6 {
+            self.slice(t6, AnyConn::V6)
+        } else {
+            let end = self.slice(t4, AnyConn::V4);
+            if end && !self.more {
+                self.ipv6 = true;
+                self.cursor = ScanCursor::new();
             }
-            if found.len() >= limit {
-                *more = true;
-            } else {
-                found.push(*c);
-            }
-        });
+            false
+        };
         if end || self.more {
             let found = std::mem::take(&mut self.query.found);
             let _ = self.query.reply.try_send((found, self.more, now_ms));
@@ -84,16 +97,33 @@ impl ConnScan {
         }
         false
     }
+
+    /// One slice of `table`; whether it reached the table's end.
+    fn slice<A: IpAddress>(&mut self, table: &ConnTable<A>, wrap: fn(Conn<A>) -> AnyConn) -> bool {
+        let limit = limit(&self.query.filter);
+        let (filter, found, more) = (&self.query.filter, &mut self.query.found, &mut self.more);
+        table.visit(&mut self.cursor, CONN_SCAN_SLICE, |_, c| {
+            if *more || !matches(filter, c) {
+                return;
+            }
+            if found.len() >= limit {
+                *more = true;
+            } else {
+                found.push(wrap(*c));
+            }
+        })
+    }
 }
 
-fn matches(f: &ConnFilter, c: &Conn) -> bool {
+fn matches<A: IpAddress>(f: &ConnFilter, c: &Conn<A>) -> bool {
+    let (vip, client, real) = (sock(c.vip()), sock(c.client()), sock(c.real_addr()));
     if let Some(k) = &f.service {
-        if k.protocol != c.proto() || *c.vip().ip() != k.vip || c.vip().port() != k.port {
+        if k.protocol != c.proto() || vip.ip() != k.vip || vip.port() != k.port {
             return false;
         }
     }
-    !(f.client.is_some_and(|ip| *c.client().ip() != ip)
-        || f.real.is_some_and(|ip| *c.real_addr().ip() != ip)
+    !(f.client.is_some_and(|ip| client.ip() != ip)
+        || f.real.is_some_and(|ip| real.ip() != ip)
         || f.state
             .as_ref()
             .is_some_and(|s| !s.eq_ignore_ascii_case(c.state().name())))
@@ -101,17 +131,29 @@ fn matches(f: &ConnFilter, c: &Conn) -> bool {
 
 /// A connection as `conn list` shows it (control thread); `now_ms` is the
 /// clock of the worker that answered.
-pub fn info(c: &Conn, worker: usize, now_ms: u64) -> ConnInfo {
+pub fn info(c: &AnyConn, worker: usize, now_ms: u64) -> ConnInfo {
+    match c {
+        AnyConn::V4(c) => info_of(c, worker, now_ms),
+        AnyConn::V6(c) => info_of(c, worker, now_ms),
+    }
+}
+
+fn info_of<A: IpAddress>(c: &Conn<A>, worker: usize, now_ms: u64) -> ConnInfo {
     ConnInfo {
         protocol: c.proto(),
-        client: c.client(),
-        vip: c.vip(),
-        real: c.real_addr(),
+        client: sock(c.client()),
+        vip: sock(c.vip()),
+        real: sock(c.real_addr()),
         forward: c.fwd(),
         state: c.state().name().to_string(),
         expires_in_secs: c.expires().saturating_sub(now_ms) / 1000,
         worker,
     }
+}
+
+/// A family's socket address as either family's.
+fn sock<S: SocketAddress>(s: S) -> SocketAddr {
+    SocketAddr::new(s.addr().to_ip(), s.port_number())
 }
 
 #[cfg(test)]
@@ -121,7 +163,25 @@ mod tests {
 
     #[test]
     fn a_large_table_is_answered_in_slices() {
-        let mut t = ConnTable::new(&TableConfig::with_capacity(1 << 17)).unwrap();
+        let mut t: ConnTable = ConnTable::new(&TableConfig::with_capacity(1 << 17)).unwrap();
+        let mut t6: ConnTable<Ipv6Addr> =
+            ConnTable::new(&TableConfig::with_capacity(1024)).unwrap();
+        t6.insert(
+            &NewConn {
+                proto: Protocol::Tcp,
+                client: "[2001:db8:1::10]:40000"
+                    .parse::<std::net::SocketAddrV6>()
+                    .unwrap(),
+                vip: "[2001:db8::100]:80".parse().unwrap(),
+                real_addr: "[2001:db8:2::11]:8080".parse().unwrap(),
+                fwd: Forward::Nat,
+                service: 0,
+                real: 1,
+                template: None,
+            },
+            1,
+        )
+        .unwrap();
         let n = 3 * CONN_SCAN_SLICE as u16 + 100;
         for i in 0..n {
             let new = NewConn {
@@ -144,7 +204,7 @@ mod tests {
         };
         let mut scan = ConnScan::new(ConnQuery::new(filter, tx));
         // The limit (10 000) is reached within the first slice.
-        assert!(scan.step(&t, 1));
+        assert!(scan.step(&t, &t6, 1));
         let (found, more, _) = rx.try_recv().unwrap();
         assert_eq!((found.len(), more), (MAX_CONN_LIST as usize, true));
         assert_eq!(
@@ -162,12 +222,29 @@ mod tests {
         };
         let mut scan = ConnScan::new(ConnQuery::new(filter, tx));
         let mut steps = 1;
-        while !scan.step(&t, 1) {
+        while !scan.step(&t, &t6, 1) {
             steps += 1;
             assert!(rx.try_recv().is_err(), "answered before the end");
         }
-        assert_eq!(steps, 4, "{n} slots in slices of {CONN_SCAN_SLICE}");
+        assert_eq!(
+            steps, 5,
+            "{n} slots in slices of {CONN_SCAN_SLICE}, then the IPv6 table"
+        );
         let (found, more, _) = rx.try_recv().unwrap();
         assert_eq!((found.len(), more), (0, false));
+
+        // The IPv6 connection is found, and shown in RFC 5952 text.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let filter = ConnFilter {
+            client: Some("2001:db8:1::10".parse().unwrap()),
+            ..ConnFilter::default()
+        };
+        let mut scan = ConnScan::new(ConnQuery::new(filter, tx));
+        while !scan.step(&t, &t6, 1) {}
+        let (found, _, _) = rx.try_recv().unwrap();
+        assert_eq!(found.len(), 1);
+        let i = info(&found[0], 0, 1);
+        assert_eq!(i.client.to_string(), "[2001:db8:1::10]:40000");
+        assert_eq!(i.real.to_string(), "[2001:db8:2::11]:8080");
     }
 }

@@ -1,7 +1,8 @@
 //! IPv6 end to end: kernel clients and servers in namespaces on
 //! 2001:db8::/32, the appliance between them on net_af_packet. curl
-//! reaches HTTP servers behind a NAT66 service and a direct-routing one;
-//! the appliance resolves the reals and is resolved by neighbour discovery.
+//! reaches HTTP servers behind a NAT66 service and a direct-routing one,
+//! and the same NAT reals through an IPv4 service at the same time; the
+//! appliance resolves the reals and is resolved by neighbour discovery.
 
 mod common;
 
@@ -64,45 +65,52 @@ fn topo() -> Topo {
         veth(&lb, &lb_ifs[i], &sw, &sw_if);
         sw.exec(&["ip", "link", "set", &sw_if, "master", br]);
     }
-    let attach = |ns: &Netns, name: &str, br: &str, addr: &str, via: &str, to: &str| {
+    // Each host has an IPv6 address and route, and an IPv4 address (and
+    // route): the dual-stack service pair shares the NAT reals.
+    let attach = |ns: &Netns, name: &str, br: &str, v6: [&str; 3], v4: [&str; 3]| {
         let (ns_if, sw_if) = (format!("{name}{id}"), format!("t{name}{id}"));
         veth(ns, &ns_if, &sw, &sw_if);
         sw.exec(&["ip", "link", "set", &sw_if, "master", br]);
         ns.enable_ipv6(&ns_if);
-        ns.exec(&["ip", "-6", "addr", "add", addr, "dev", &ns_if, "nodad"]);
-        ns.exec(&["ip", "-6", "route", "add", to, "via", via, "dev", &ns_if]);
+        ns.exec(&["ip", "-6", "addr", "add", v6[0], "dev", &ns_if, "nodad"]);
+        ns.exec(&[
+            "ip", "-6", "route", "add", v6[2], "via", v6[1], "dev", &ns_if,
+        ]);
+        ns.exec(&["ip", "addr", "add", v4[0], "dev", &ns_if]);
+        if !v4[2].is_empty() {
+            ns.exec(&["ip", "route", "add", v4[2], "via", v4[1], "dev", &ns_if]);
+        }
     };
+    let (gw6, clients6) = ("2001:db8:2::1", "2001:db8:1::/64");
+    let (gw4, clients4) = ("198.51.100.1", "192.0.2.0/24");
+    let vips6 = ["2001:db8:1::1", "2001:db8::/64"];
     attach(
         &client,
         "c",
         "br0",
-        "2001:db8:1::10/64",
-        "2001:db8:1::1",
-        "2001:db8::/64",
+        ["2001:db8:1::10/64", vips6[0], vips6[1]],
+        ["192.0.2.10/24", "", ""],
     );
     attach(
         &reals[0],
         "n",
         "br1",
-        "2001:db8:2::11/64",
-        "2001:db8:2::1",
-        "2001:db8:1::/64",
+        ["2001:db8:2::11/64", gw6, clients6],
+        ["198.51.100.11/24", gw4, clients4],
     );
     attach(
         &reals[1],
         "m",
         "br1",
-        "2001:db8:2::12/64",
-        "2001:db8:2::1",
-        "2001:db8:1::/64",
+        ["2001:db8:2::12/64", gw6, clients6],
+        ["198.51.100.12/24", gw4, clients4],
     );
     attach(
         &reals[2],
         "d",
         "br0",
-        "2001:db8:1::21/64",
-        "2001:db8:1::1",
-        "2001:db8::/64",
+        ["2001:db8:1::21/64", vips6[0], vips6[1]],
+        ["192.0.2.21/24", "", ""],
     );
     // The DR real holds the VIP on its loopback (IPv6 neighbour discovery
     // answers only for addresses of the interface asked, so it never
@@ -135,8 +143,17 @@ fn topo() -> Topo {
 }
 
 const SERVICES: &str = r#"
-[routes]
-gateway = "192.0.2.254"
+[[service]]
+protocol = "tcp"
+vip = "192.0.2.100"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "198.51.100.11"
+port = 8080
+[[service.real]]
+ip = "198.51.100.12"
+port = 8080
 
 [[service]]
 protocol = "tcp"
@@ -186,7 +203,7 @@ fn curl(t: &Topo, url: &str, n: usize) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for _ in 0..n {
         let o = t.client.run(
-            &["curl", "-6", "-s", "-m", "5", "-g", url],
+            &["curl", "-s", "-m", "5", "-g", url],
             Duration::from_secs(10),
         );
         let body = String::from_utf8_lossy(&o.stdout).to_string();
@@ -225,14 +242,29 @@ fn nat66_and_dr(workers: &[u32], lcores: Option<&str>) {
     assert_eq!(nat.get("nat12"), Some(&5), "{nat:?}");
     let dr = curl(&t, "http://[2001:db8::200]/", 4);
     assert_eq!(dr.get("dr21"), Some(&4), "{dr:?}");
+    // The IPv4 twin of the NAT66 service, on the same reals, at once.
+    let v4 = curl(&t, "http://192.0.2.100/", 4);
+    assert_eq!(
+        (v4.get("nat11"), v4.get("nat12")),
+        (Some(&2), Some(&2)),
+        "{v4:?}"
+    );
+    // The connections of both families are listed, IPv6 in RFC 5952 text.
+    let conns = d.ctl_json(&["conn", "list", "--limit", "1000"]).to_string();
+    assert!(
+        conns.contains("[2001:db8:1::10]:") && conns.contains("[2001:db8:2::11]:8080"),
+        "{conns}"
+    );
+    assert!(conns.contains("192.0.2.10:"), "{conns}");
     let s = d.ctl_json(&["stats"]);
     // The client solicited the appliance; the appliance solicited the
-    // three reals and learned their advertisements (the reals learned the
+    // three IPv6 reals and learned their advertisements (the reals learned the
     // appliance from its solicitations).
     assert!(workers_sum(&s, "/nd_solicits_answered") >= 1, "{s:#}");
     assert!(workers_sum(&s, "/nd_solicits_sent") >= 3, "{s:#}");
     assert!(workers_sum(&s, "/nd_adverts_learned") >= 3, "{s:#}");
-    assert_eq!(workers_sum(&s, "/arp_requests_sent"), 0, "{s:#}");
+    // The IPv4 reals were resolved with ARP, counted apart.
+    assert!(workers_sum(&s, "/arp_requests_sent") >= 2, "{s:#}");
     for reason in [
         "bad_l4_checksum",
         "no_connection",

@@ -613,7 +613,7 @@ impl Engine<'_> {
             self.scan = self.shared.rings.queries[self.id].pop().map(ConnScan::new);
         }
         if let Some(scan) = self.scan.as_mut() {
-            if scan.step(self.forwarder.table(), now) {
+            if scan.step(self.forwarder.table(), self.forwarder.table6(), now) {
                 self.scan = None;
             }
         }
@@ -631,6 +631,7 @@ impl Engine<'_> {
             .housekeeping(snap, now, || cycles() < deadline);
         self.housekeeping.ran(now, h);
         self.send_probes(snap);
+        // The IPv4 table's figures (the IPv6 table's are not reported yet).
         let st = self.forwarder.table().stats();
         let c = &self.shared.counters;
         c.ct_occupancy.set(st.occupancy as u64);
