@@ -627,8 +627,13 @@ impl Forwarder {
             }
             Some((IpAddr::V6(_), _)) | None => {}
         }
-        // The kernel resolves its own next hops: it gets ARP replies too.
-        if port.kernel && out.verdict == Verdict::Consumed(Handled::ArpReply) {
+        // The kernel resolves its own next hops: it gets ARP replies and
+        // neighbour advertisements too.
+        let answer = matches!(
+            out.verdict,
+            Verdict::Consumed(Handled::ArpReply | Handled::NeighbourAdvert)
+        );
+        if port.kernel && answer {
             return Action::ToKernel;
         }
         local_action(out.verdict)

@@ -36,7 +36,7 @@ struct Topo {
     reals: Vec<Netns>,
     _switch: Netns,
     lb_ifs: [String; 2],
-    _servers: Vec<topo::Proc>,
+    servers: Vec<topo::Proc>,
     dir: TempDir,
 }
 
@@ -137,7 +137,7 @@ fn topo() -> Topo {
         reals,
         _switch: sw,
         lb_ifs,
-        _servers: servers,
+        servers,
         dir,
     }
 }
@@ -297,4 +297,83 @@ fn nat66_and_dr_one_worker() {
 #[test]
 fn nat66_and_dr_two_workers() {
     nat66_and_dr(&[1, 2], Some("0@0,1@1,2@0"));
+}
+
+/// A NAT66 service whose reals are checked (TCP, every 300 ms) through the
+/// kernel interface of the servers' port, which carries the port's IPv6
+/// address: when one real's server stops, the check takes it out and every
+/// request goes to the other.
+#[test]
+fn failover_by_health_check_over_ipv6() {
+    if !require_root() {
+        return;
+    }
+    let mut t = topo();
+    let kif = format!("k{}", unique_id());
+    let cfg = TestConfig::new()
+        .memory_mb(256)
+        .workers(&[1])
+        .idle_sleep_us(200)
+        .port(
+            "client",
+            &format!("net_af_packet0,iface={}", t.lb_ifs[0]),
+            &["192.0.2.1/24", "2001:db8:1::1/64"],
+        )
+        .port_with(
+            "servers",
+            &format!("net_af_packet1,iface={}", t.lb_ifs[1]),
+            &["198.51.100.1/24", "2001:db8:2::1/64"],
+            &format!("kernel_interface = \"{kif}\"\n"),
+        )
+        .then(
+            r#"
+[[service]]
+protocol = "tcp"
+vip = "2001:db8::100"
+port = 80
+scheduler = "rr"
+check = { kind = "tcp", interval_ms = 300, timeout_ms = 200, rise = 1, fall = 2 }
+[[service.real]]
+ip = "2001:db8:2::11"
+port = 8080
+[[service.real]]
+ip = "2001:db8:2::12"
+port = 8080
+"#,
+        )
+        .render();
+    let d = Daemon::start(Some(&t.lb), &cfg);
+    let state = |d: &Daemon, i: usize| {
+        let l = d.ctl_json(&["list"]);
+        let h = &l["result"]["services"][0]["reals"][i]["health"];
+        (
+            h["state"].as_str().unwrap_or("").to_string(),
+            h["available"] == true,
+        )
+    };
+    let both_up = wait_for(Duration::from_secs(15), || {
+        (state(&d, 0) == ("up".into(), true) && state(&d, 1) == ("up".into(), true)).then_some(())
+    });
+    assert!(
+        both_up.is_some(),
+        "checks over IPv6 never passed: {:?} {:?}",
+        state(&d, 0),
+        state(&d, 1)
+    );
+    let before = curl(&t, "http://[2001:db8::100]/", 4);
+    assert_eq!(
+        (before.get("nat11"), before.get("nat12")),
+        (Some(&2), Some(&2)),
+        "{before:?}"
+    );
+    // Real 0's server stops.
+    drop(t.servers.remove(0));
+    let down = wait_for(Duration::from_secs(15), || {
+        (state(&d, 0) == ("down".into(), false)).then_some(())
+    });
+    assert!(down.is_some(), "never taken out: {:?}", state(&d, 0));
+    let after = curl(&t, "http://[2001:db8::100]/", 6);
+    assert_eq!(after.get("nat12"), Some(&6), "{after:?}");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

@@ -4,13 +4,14 @@
 
 use super::AppError;
 use crate::config::Config;
-use sluice_core::{Ipv4Prefix, MacAddr};
+use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
 use sluice_dpdk::{DeviceConfig, Eal, Mempool, Port};
 use std::sync::Arc;
 use tracing::info;
 
 /// Creates, configures and starts the tap `ifname` for port `index` (one
-/// queue pair per worker) and gives it `addresses` in the kernel.
+/// queue pair per worker) and gives it `addresses` and `addresses6` in
+/// the kernel.
 pub(super) fn open(
     eal: &Eal,
     pool: &Arc<Mempool>,
@@ -19,6 +20,7 @@ pub(super) fn open(
     ifname: &str,
     mac: MacAddr,
     addresses: &[Ipv4Prefix],
+    addresses6: &[Ipv6Prefix],
 ) -> Result<Port, AppError> {
     let name = format!("net_tap{index}");
     eal.probe_vdev(&format!("{name},iface={ifname},mac={mac}"))?;
@@ -34,13 +36,29 @@ pub(super) fn open(
         pool,
     )?;
     tap.start()?;
-    // The kernel leg speaks IPv4 only: no IPv6 link-local chatter.
-    let _ = std::fs::write(
-        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
-        "1",
-    );
+    // IPv6 only where the port has IPv6 addresses (no link-local chatter
+    // otherwise), never taking router advertisements, and the addresses
+    // are the appliance's: no duplicate address detection.
+    let v6 = if addresses6.is_empty() { "1" } else { "0" };
+    for (key, value) in [("accept_ra", "0"), ("disable_ipv6", v6)] {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{ifname}/{key}"), value);
+    }
     for a in addresses {
         ip(ifname, &["addr", "replace", &a.to_string(), "dev", ifname])?;
+    }
+    for a in addresses6 {
+        ip(
+            ifname,
+            &[
+                "-6",
+                "addr",
+                "replace",
+                &a.to_string(),
+                "dev",
+                ifname,
+                "nodad",
+            ],
+        )?;
     }
     ip(ifname, &["link", "set", ifname, "up"])?;
     info!(interface = ifname, %mac, "kernel interface up");

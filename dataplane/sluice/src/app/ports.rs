@@ -133,6 +133,7 @@ fn open_port(
             ifname,
             mac,
             &pc.addresses,
+            &pc.addresses6,
         )?),
         None => None,
     };
