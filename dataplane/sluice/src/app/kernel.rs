@@ -3,15 +3,15 @@
 //! management traffic have a leg on the port's segment.
 
 use super::AppError;
-use crate::config::Config;
-use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
+use crate::config::{Config, PortConfig};
+use sluice_core::MacAddr;
 use sluice_dpdk::{DeviceConfig, Eal, Mempool, Port};
 use std::sync::Arc;
 use tracing::info;
 
 /// Creates, configures and starts the tap `ifname` for port `index` (one
-/// queue pair per worker) and gives it `addresses` and `addresses6` in
-/// the kernel.
+/// queue pair per worker) and gives it the port's addresses (`pc`'s, IPv4
+/// and IPv6) in the kernel.
 pub(super) fn open(
     eal: &Eal,
     pool: &Arc<Mempool>,
@@ -19,9 +19,9 @@ pub(super) fn open(
     index: usize,
     ifname: &str,
     mac: MacAddr,
-    addresses: &[Ipv4Prefix],
-    addresses6: &[Ipv6Prefix],
+    pc: &PortConfig,
 ) -> Result<Port, AppError> {
+    let (addresses, addresses6) = (&pc.addresses, &pc.addresses6);
     let name = format!("net_tap{index}");
     eal.probe_vdev(&format!("{name},iface={ifname},mac={mac}"))?;
     let mut tap = Port::open(eal, &name)?;

@@ -132,8 +132,7 @@ fn open_port(
             index,
             ifname,
             mac,
-            &pc.addresses,
-            &pc.addresses6,
+            pc,
         )?),
         None => None,
     };
