@@ -17,7 +17,8 @@ import http.server, socket, sys
 name, port = sys.argv[1], int(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = name.encode()
+        # /big: 64 KiB, in segments as large as the client's MSS allows.
+        body = b"x" * 65536 if self.path == "/big" else name.encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -81,7 +82,7 @@ fn topo() -> Topo {
             ns.exec(&["ip", "route", "add", v4[2], "via", v4[1], "dev", &ns_if]);
         }
     };
-    let (gw6, clients6) = ("2001:db8:2::1", "2001:db8:1::/64");
+    let (gw6, clients6) = ("2001:db8:2::1", "default");
     let (gw4, clients4) = ("198.51.100.1", "192.0.2.0/24");
     let vips6 = ["2001:db8:1::1", "2001:db8::/64"];
     attach(
@@ -374,6 +375,127 @@ port = 8080
     assert!(down.is_some(), "never taken out: {:?}", state(&d, 0));
     let after = curl(&t, "http://[2001:db8::100]/", 6);
     assert_eq!(after.get("nat12"), Some(&6), "{after:?}");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
+/// Path MTU discovery through NAT66: a client behind a router whose link
+/// towards it carries at most 1280 bytes fetches 64 KiB from a NAT66
+/// service. The real sends full-size segments; the router answers them
+/// with Packet Too Big to the VIP; the appliance sends it on to the real,
+/// translated, and the real sends smaller segments: the download
+/// completes.
+#[test]
+fn path_mtu_discovery_through_a_router() {
+    if !require_root() {
+        return;
+    }
+    let t = topo();
+    let id = unique_id();
+    let (router, far) = (Netns::new("rt"), Netns::new("far"));
+    let (r_in, r_out, f_if) = (format!("i{id}"), format!("o{id}"), format!("f{id}"));
+    // The router's leg on the clients' segment.
+    let sw_leg = format!("u{id}");
+    veth(&router, &r_in, &t._switch, &sw_leg);
+    t._switch
+        .exec(&["ip", "link", "set", &sw_leg, "master", "br0"]);
+    // Its narrow link to the far client.
+    veth(&router, &r_out, &far, &f_if);
+    router.exec(&["ip", "link", "set", &r_out, "mtu", "1280"]);
+    for (ns, i) in [
+        (&router, r_in.as_str()),
+        (&router, r_out.as_str()),
+        (&far, f_if.as_str()),
+    ] {
+        ns.enable_ipv6(i);
+    }
+    router.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    router.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::fe/64",
+        "dev",
+        &r_in,
+        "nodad",
+    ]);
+    router.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:3::1/64",
+        "dev",
+        &r_out,
+        "nodad",
+    ]);
+    router.exec(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "2001:db8::/64",
+        "via",
+        "2001:db8:1::1",
+    ]);
+    far.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:3::10/64",
+        "dev",
+        &f_if,
+        "nodad",
+    ]);
+    far.exec(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "2001:db8:3::1",
+    ]);
+    let cfg = config(&t, &[1], None).replacen(
+        "[[service]]",
+        "[routes]\nstatic = [{ prefix = \"2001:db8:3::/64\", via = \"2001:db8:1::fe\" }]\n\n[[service]]",
+        1,
+    );
+    let d = Daemon::start(Some(&t.lb), &cfg);
+    wait_for(Duration::from_secs(10), || {
+        let o = t.reals[0].run(&["ss", "-ltn", "sport = :8080"], Duration::from_secs(5));
+        String::from_utf8_lossy(&o.stdout)
+            .contains("8080")
+            .then_some(())
+    })
+    .expect("the servers listen");
+    for _ in 0..2 {
+        let o = far.run(
+            &[
+                "curl",
+                "-s",
+                "-m",
+                "10",
+                "-g",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                "http://[2001:db8::100]/big",
+            ],
+            Duration::from_secs(20),
+        );
+        let got = String::from_utf8_lossy(&o.stdout).to_string();
+        assert_eq!(got, "65536", "the download through the 1280-byte link");
+    }
+    // The reals learned the path's MTU from the translated Packet Too Big.
+    let learned = t.reals[..2].iter().any(|r| {
+        r.exec(&["ip", "-6", "route", "get", "2001:db8:3::10"])
+            .contains("mtu 1280")
+    });
+    assert!(learned, "no real learned the path MTU");
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

@@ -125,15 +125,7 @@ fn open_port(
     port.start()?;
     let mac = MacAddr(port.mac()?);
     let kernel = match &pc.kernel_interface {
-        Some(ifname) => Some(super::kernel::open(
-            eal,
-            pool,
-            cfg,
-            index,
-            ifname,
-            mac,
-            pc,
-        )?),
+        Some(ifname) => Some(super::kernel::open(eal, pool, cfg, index, ifname, mac, pc)?),
         None => None,
     };
     info!(port = %pc.name, device = %pc.device.describe(), driver = %info.driver, %mac, rss, "port started");
