@@ -2,13 +2,16 @@
 # Sluice demo: installs what is missing, builds, brings up a virtual
 # topology in network namespaces, starts the appliance on DPDK's
 # net_af_packet driver, and shows it balancing real HTTP traffic from a
-# kernel client over three kernel web servers by NAT, with its counters.
+# kernel client over three kernel web servers by NAT, over IPv4 and IPv6
+# (NAT66) at once, with its counters.
 # Everything is torn down at the end (also on Ctrl-C or error).
 #
 #  ns sdemo-client          ns sdemo-lb (sluice)           ns sdemo-sw      ns sdemo-rN
 #  192.0.2.10/24 --veth-- [client] 192.0.2.1/24            bridge br0 --- 198.51.100.1N/24
 #  gw 192.0.2.1            VIP 192.0.2.100:80               |              python http.server :8080
 #                         [servers] 198.51.100.1/24 --veth--+              gw 198.51.100.1
+#  2001:db8:1::10/64       2001:db8:1::1/64, VIP [2001:db8::100]:80         2001:db8:2::1N/64
+#                          2001:db8:2::1/64                                  gw 2001:db8:2::1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -70,15 +73,22 @@ ip -n sdemo-client link set dcl up
 ip -n sdemo-client addr add 192.0.2.10/24 dev dcl
 ip -n sdemo-client route add default via 192.0.2.1
 nsx sdemo-client ethtool -K dcl tx off >/dev/null
+nsx sdemo-client sysctl -qw net.ipv6.conf.dcl.disable_ipv6=0
+ip -n sdemo-client -6 addr add 2001:db8:1::10/64 dev dcl nodad
+ip -n sdemo-client -6 route add 2001:db8::/64 via 2001:db8:1::1
 for i in 1 2 3; do
     ns=sdemo-r$i
     ip -n "$ns" link set "dr$i" up
     ip -n "$ns" addr add "198.51.100.1$i/24" dev "dr$i"
     ip -n "$ns" route add default via 198.51.100.1
     nsx "$ns" ethtool -K "dr$i" tx off >/dev/null
+    nsx "$ns" sysctl -qw "net.ipv6.conf.dr$i.disable_ipv6=0"
+    ip -n "$ns" -6 addr add "2001:db8:2::1$i/64" dev "dr$i" nodad
+    ip -n "$ns" -6 route add default via 2001:db8:2::1
     mkdir -p "$WORK/www$i"
-    echo "hello from real server $i (198.51.100.1$i)" >"$WORK/www$i/index.html"
-    nsx "$ns" python3 -m http.server 8080 --bind "198.51.100.1$i" --directory "$WORK/www$i" \
+    echo "hello from real server $i (198.51.100.1$i, 2001:db8:2::1$i)" >"$WORK/www$i/index.html"
+    # Bound to ::, Python's server takes IPv4 and IPv6 alike.
+    nsx "$ns" python3 -m http.server 8080 --bind :: --directory "$WORK/www$i" \
         >/dev/null 2>&1 &
 done
 
@@ -101,12 +111,12 @@ socket = "$SOCK"
 [[port]]
 name = "client"
 device = "net_af_packet0,iface=dlbc"
-addresses = ["192.0.2.1/24"]
+addresses = ["192.0.2.1/24", "2001:db8:1::1/64"]
 
 [[port]]
 name = "servers"
 device = "net_af_packet1,iface=dlbs"
-addresses = ["198.51.100.1/24"]
+addresses = ["198.51.100.1/24", "2001:db8:2::1/64"]
 
 [[service]]
 protocol = "tcp"
@@ -125,6 +135,25 @@ port = 8080
 
 [[service.real]]
 ip = "198.51.100.13"
+port = 8080
+
+# The same servers over IPv6 (NAT66).
+[[service]]
+protocol = "tcp"
+vip = "2001:db8::100"
+port = 80
+scheduler = "rr"
+
+[[service.real]]
+ip = "2001:db8:2::11"
+port = 8080
+
+[[service.real]]
+ip = "2001:db8:2::12"
+port = 8080
+
+[[service.real]]
+ip = "2001:db8:2::13"
 port = 8080
 TOML
 
@@ -155,6 +184,14 @@ echo ">> 12 HTTP requests from the client to http://192.0.2.100/ (wrr 2:1:1)"
 for n in $(seq 1 12); do
     printf '%2d  ' "$n"
     nsx sdemo-client curl -s --max-time 5 http://192.0.2.100/
+done
+
+echo
+echo ">> IPv6: ping6 the VIP, then 6 requests to http://[2001:db8::100]/ (NAT66, rr)"
+nsx sdemo-client ping -6 -c 2 -i 0.2 2001:db8::100
+for n in $(seq 1 6); do
+    printf '%2d  ' "$n"
+    nsx sdemo-client curl -s --max-time 5 -g 'http://[2001:db8::100]/'
 done
 
 echo

@@ -514,6 +514,11 @@ impl Forwarder {
         }
         // `owns` covers the port's addresses and every VIP: decided once.
         let local = A::owns(port, p.dst);
+        // A family the appliance has no route of (IPv6 on an IPv4-only
+        // configuration): nothing of it is ours unless addressed to us.
+        if !local && A::routes(snap).is_empty() {
+            return Action::Drop(DropReason::NotForUs);
+        }
         // Traffic to the port's own address (not a VIP) that the dataplane
         // does not answer itself belongs to the kernel, when it has an
         // interface on this port: replies to health checks, management.

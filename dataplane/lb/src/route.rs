@@ -103,6 +103,11 @@ impl<A: IpAddress> RouteTable<A> {
         Ok(RouteTable { entries })
     }
 
+    /// Whether the table has no route at all (the family is not configured).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The next hop towards `dst`.
     #[inline]
     pub fn lookup(&self, dst: A) -> Option<NextHop<A>> {
