@@ -167,7 +167,7 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
         );
     }
     for s in &l.services {
-        let addr = format!("{}:{}", s.vip, s.port);
+        let addr = std::net::SocketAddr::new(s.vip, s.port).to_string();
         let proto = s.protocol.to_string().to_uppercase();
         if args.rate {
             let r = s.rates;
@@ -197,7 +197,7 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
             let _ = writeln!(o, "{:<5} {:<28} {}{}", proto, addr, s.scheduler, flags);
         }
         for r in &s.reals {
-            let raddr = format!("{}:{}", r.spec.ip, r.spec.port);
+            let raddr = std::net::SocketAddr::new(r.spec.ip, r.spec.port).to_string();
             if args.rate {
                 let t = r.rates;
                 let _ = writeln!(
@@ -265,7 +265,11 @@ pub fn health(l: &sluice_proto::ServiceList) -> String {
         "SERVICE", "REAL", "STATE", "CHECK", "LAT-MS", "SINCE-S", "WEIGHT"
     );
     for s in &l.services {
-        let svc = format!("{} {}:{}", s.protocol, s.vip, s.port);
+        let svc = format!(
+            "{} {}",
+            s.protocol,
+            std::net::SocketAddr::new(s.vip, s.port)
+        );
         for r in &s.reals {
             let h = &r.health;
             let mut detail = h.last_detail.clone().unwrap_or_default();
@@ -279,7 +283,7 @@ pub fn health(l: &sluice_proto::ServiceList) -> String {
                 o,
                 "{:<24} {:<21} {:<7} {:<5} {:>8} {:>8} {:>6} {}",
                 svc,
-                format!("{}:{}", r.spec.ip, r.spec.port),
+                std::net::SocketAddr::new(r.spec.ip, r.spec.port).to_string(),
                 h.state.as_str(),
                 if h.check.is_empty() { "none" } else { &h.check },
                 h.last_latency_ms

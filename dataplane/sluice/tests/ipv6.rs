@@ -275,6 +275,12 @@ fn nat66_and_dr(workers: &[u32], lcores: Option<&str>) {
     ] {
         assert_eq!(drops(&s, reason), 0, "{reason}: {s:#}");
     }
+    // The table shows socket addresses in RFC 5952 text, brackets and all.
+    let table = String::from_utf8_lossy(&d.ctl(&["list"]).stdout).to_string();
+    assert!(
+        table.contains("[2001:db8::100]:80") && table.contains("[2001:db8:2::11]:8080"),
+        "{table}"
+    );
     let list = d.ctl_json(&["list"]);
     let text = list.to_string();
     assert!(

@@ -81,10 +81,9 @@ pub fn lines(s: &Reading, interval: Duration, interactive: bool) -> Vec<String> 
         let active: u64 = sv.reals.iter().map(|r| r.active).sum();
         let inactive: u64 = sv.reals.iter().map(|r| r.inactive).sum();
         let name = format!(
-            "{:<4} {}:{}",
+            "{:<4} {}",
             sv.protocol.to_string().to_uppercase(),
-            sv.vip,
-            sv.port
+            std::net::SocketAddr::new(sv.vip, sv.port)
         );
         o.push(format!(
             "{name:<NAME$}{} {:>6} {:>6}",
@@ -93,7 +92,7 @@ pub fn lines(s: &Reading, interval: Duration, interactive: bool) -> Vec<String> 
             human_count(inactive)
         ));
         for r in &sv.reals {
-            let name = format!("  -> {}:{}", r.spec.ip, r.spec.port);
+            let name = format!("  -> {}", std::net::SocketAddr::new(r.spec.ip, r.spec.port));
             o.push(format!(
                 "{name:<NAME$}{} {:>6} {:>6}{}",
                 traffic_cells(&r.rates),
