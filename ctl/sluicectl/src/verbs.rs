@@ -194,7 +194,7 @@ impl ServiceEditOpts {
     }
 }
 
-fn parse_netmask(s: &str) -> Result<u8, String> {
+pub(crate) fn parse_netmask(s: &str) -> Result<u8, String> {
     // A prefix length (up to 128: the service's family bounds it), or an
     // IPv4 dotted netmask.
     if let Ok(n) = s.trim_start_matches('/').parse::<u8>() {

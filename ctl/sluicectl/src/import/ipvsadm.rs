@@ -78,7 +78,7 @@ fn add_service(out: &mut Import, n: usize, words: &[&str]) {
         };
         let netmask = match operand(words, &["-M", "--netmask"]).flatten() {
             None => None,
-            Some(m) => match netmask(m) {
+            Some(m) => match crate::verbs::parse_netmask(m).ok() {
                 Some(len) => Some(len),
                 None => return out.note(n, format!("-M {m:?} is not a netmask: service skipped")),
             },
@@ -166,16 +166,6 @@ fn add_real(out: &mut Import, n: usize, words: &[&str]) {
     svc.reals.push(real);
 }
 
-/// A prefix length from `-M`: dotted (255.255.255.0) or a number.
-fn netmask(m: &str) -> Option<u8> {
-    if let Ok(n) = m.trim_start_matches('/').parse::<u8>() {
-        return (n <= 128).then_some(n);
-    }
-    let ip: std::net::Ipv4Addr = m.parse().ok()?;
-    let bits = u32::from(ip);
-    (bits.leading_ones() + bits.trailing_zeros() == 32).then_some(bits.leading_ones() as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,12 +229,5 @@ mod tests {
         assert!(i.notes[2].1.contains("lblc"));
         assert!(i.notes[3].1.contains("one-packet"));
         assert!(i.notes[4].1.contains("tunnelled"));
-    }
-
-    #[test]
-    fn netmasks() {
-        assert_eq!(netmask("255.255.255.0"), Some(24));
-        assert_eq!(netmask("64"), Some(64));
-        assert_eq!(netmask("255.0.255.0"), None);
     }
 }

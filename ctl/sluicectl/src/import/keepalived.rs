@@ -272,7 +272,7 @@ impl Reader {
                     }
                 }
                 "persistence_timeout" => timeout = arg.parse::<u32>().ok().filter(|t| *t > 0),
-                "persistence_granularity" => granularity = mask_len(arg),
+                "persistence_granularity" => granularity = crate::verbs::parse_netmask(arg).ok(),
                 "delay_loop" => set.interval_ms = arg.parse::<u64>().ok().map(|s| s * 1000),
                 "real_server" => {}
                 other => self.note(s, format!("{other} is not supported: ignored")),
@@ -387,16 +387,6 @@ impl Reader {
             }
         }
     }
-}
-
-/// A prefix length from a netmask (255.255.255.0) or a number.
-fn mask_len(s: &str) -> Option<u8> {
-    if let Ok(n) = s.trim_start_matches('/').parse::<u8>() {
-        return (n <= 128).then_some(n);
-    }
-    let ip: std::net::Ipv4Addr = s.parse().ok()?;
-    let bits = u32::from(ip);
-    (bits.leading_ones() + bits.trailing_zeros() == 32).then_some(bits.leading_ones() as u8)
 }
 
 #[cfg(test)]
