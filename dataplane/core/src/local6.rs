@@ -181,12 +181,14 @@ pub fn write_nd_frame(
     let len = icmpv6::nd_len(nd);
     ethernet::write_header(frame, dst_mac, src_mac, ethernet::ETHERTYPE_IPV6);
     let ip = &mut frame[ethernet::HEADER_LEN..];
-    ip[..4].copy_from_slice(&[0x60, 0, 0, 0]);
-    ip[4..6].copy_from_slice(&(len as u16).to_be_bytes());
-    ip[6] = ipv6::NEXT_ICMPV6;
-    ip[7] = icmpv6::ND_HOP_LIMIT;
-    ip[8..24].copy_from_slice(&src_ip.octets());
-    ip[24..40].copy_from_slice(&dst_ip.octets());
+    ipv6::write_header(
+        ip,
+        len as u16,
+        ipv6::NEXT_ICMPV6,
+        icmpv6::ND_HOP_LIMIT,
+        src_ip,
+        dst_ip,
+    );
     let m = &mut ip[ipv6::HEADER_LEN..ipv6::HEADER_LEN + len];
     icmpv6::write_nd(m, nd);
     let c = flow6::icmpv6_checksum(src_ip, dst_ip, m);

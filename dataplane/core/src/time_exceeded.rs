@@ -1,18 +1,33 @@
-//! ICMP time exceeded, as a router sends it when a packet's TTL runs out
-//! on the way (RFC 792, RFC 1812 §4.3.2): to the packet's source, from the
-//! address of the port it came in on, quoting its IP header and the first
-//! 8 bytes of its payload; never about an ICMP error; and no faster than a
-//! token bucket allows (RFC 1812 §4.3.2.8), so that expiring packets
-//! cannot turn the appliance into an amplifier.
+//! ICMP time exceeded, as a router sends it when a packet's TTL (hop
+//! limit) runs out on the way: to the packet's source, from the address of
+//! the port it came in on; never about an ICMP error; and no faster than a
+//! token bucket allows (RFC 1812 §4.3.2.8, RFC 4443 §2.4 (f)), so that
+//! expiring packets cannot turn the appliance into an amplifier.
+//!
+//! IPv4 (RFC 792, RFC 1812 §4.3.2) quotes the IP header and the first 8
+//! bytes of the payload; ICMPv6 (RFC 4443 §3.3) quotes as much of the
+//! packet as keeps the error within the minimum IPv6 MTU, 1280 bytes.
 
 use crate::addr::MacAddr;
 use crate::flow::Packet;
-use crate::wire::{checksum, ethernet, icmp, ipv4};
-use std::net::Ipv4Addr;
+use crate::flow6;
+use crate::wire::{checksum, ethernet, icmp, icmpv6, ipv4, ipv6};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The longest frame [`write`] produces: Ethernet, IPv4, ICMP header, and
 /// a quoted IPv4 header with options plus 8 bytes.
 pub const MAX_LEN: usize = ethernet::HEADER_LEN + 20 + icmp::HEADER_LEN + 60 + 8;
+
+/// The longest frame [`write6`] produces: an IPv6 packet of the minimum
+/// MTU (1280 bytes) in an Ethernet frame.
+pub const MAX_LEN6: usize = ethernet::HEADER_LEN + ipv6::MIN_MTU;
+
+/// The longest frame of either family: the size of an outbox slot.
+pub const MAX_FRAME: usize = if MAX_LEN > MAX_LEN6 {
+    MAX_LEN
+} else {
+    MAX_LEN6
+};
 
 /// TTL of the errors the appliance sends.
 pub const TTL: u8 = 64;
@@ -57,6 +72,58 @@ pub fn write(
     m[icmp::HEADER_LEN..].copy_from_slice(&frame[p.l3..p.l3 + quote]);
     let c = checksum::checksum(m);
     m[icmp::CHECKSUM_OFFSET..icmp::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
+    Some(len)
+}
+
+/// Writes into `out` the ICMPv6 time exceeded (code 0: hop limit
+/// exceeded in transit) about the IPv6 packet `p` of `frame`, sent from
+/// `from` (MAC `from_mac`) back to the frame's source MAC. Returns its
+/// length, or None where RFC 4443 §2.4 (e) forbids an error: about an
+/// ICMPv6 error, a packet to a multicast address or sent as link-layer
+/// multicast, or from an address that names no single node.
+pub fn write6(
+    frame: &[u8],
+    p: &Packet<Ipv6Addr>,
+    from: Ipv6Addr,
+    from_mac: MacAddr,
+    out: &mut [u8; MAX_LEN6],
+) -> Option<usize> {
+    let about_error = p.proto == ipv6::NEXT_ICMPV6 && p.icmp.is_none_or(|i| icmpv6::is_error(i.ty));
+    let group_mac = ethernet::dst(frame).0[0] & 1 == 1;
+    let no_single_source = p.src.is_unspecified() || ipv6::is_multicast(&p.src);
+    if about_error
+        || group_mac
+        || ipv6::is_multicast(&p.dst)
+        || no_single_source
+        || from.is_unspecified()
+    {
+        return None;
+    }
+    let quote = p
+        .total_len
+        .min(ipv6::MIN_MTU - ipv6::HEADER_LEN - icmpv6::HEADER_LEN);
+    let l3 = ethernet::HEADER_LEN;
+    let l4 = l3 + ipv6::HEADER_LEN;
+    let len = l4 + icmpv6::HEADER_LEN + quote;
+    ethernet::write_header(
+        out,
+        ethernet::src(frame),
+        from_mac,
+        ethernet::ETHERTYPE_IPV6,
+    );
+    ipv6::write_header(
+        &mut out[l3..],
+        (len - l4) as u16,
+        ipv6::NEXT_ICMPV6,
+        TTL,
+        from,
+        p.src,
+    );
+    let m = &mut out[l4..len];
+    m[..icmpv6::HEADER_LEN].copy_from_slice(&[icmpv6::TYPE_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+    m[icmpv6::HEADER_LEN..].copy_from_slice(&frame[p.l3..p.l3 + quote]);
+    let c = flow6::icmpv6_checksum(from, p.src, m);
+    m[icmpv6::CHECKSUM_OFFSET..icmpv6::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
     Some(len)
 }
 
@@ -156,6 +223,90 @@ mod tests {
         );
         let p = parse(&f).unwrap();
         assert!(write(&f, &p, FROM, MAC, &mut [0u8; MAX_LEN]).is_none());
+    }
+
+    const FROM6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+
+    #[test]
+    fn ipv6_quotes_the_packet_back_to_the_sender() {
+        use crate::flow6::build::{checksum6, frame6, Ext, Spec6};
+        for s in [
+            Spec6 {
+                hop_limit: 1,
+                ..Spec6::default()
+            },
+            Spec6 {
+                proto: 17,
+                hop_limit: 1,
+                ext: vec![Ext::HopByHop(6), Ext::DestOpts(14)],
+                ..Spec6::default()
+            },
+            // Longer than the minimum MTU leaves: the quote is cut there.
+            Spec6 {
+                hop_limit: 1,
+                payload: vec![7; 1400],
+                ..Spec6::default()
+            },
+        ] {
+            let f = frame6(&s);
+            let p = crate::flow6::parse(&f).unwrap();
+            let mut out = [0u8; MAX_LEN6];
+            let n = write6(&f, &p, FROM6, MAC, &mut out).unwrap();
+            assert!(n <= MAX_LEN6);
+            let e = crate::flow6::parse(&out[..n]).unwrap();
+            assert_eq!((e.src, e.dst, e.proto, e.ttl), (FROM6, s.src, 58, TTL));
+            assert_eq!(ethernet::dst(&out), ethernet::src(&f));
+            assert_eq!(ethernet::src(&out), MAC);
+            let m = &out[e.l4..e.ip_end()];
+            assert_eq!((m[0], m[1]), (3, 0));
+            assert_eq!(
+                u16::from_be_bytes([m[2], m[3]]),
+                checksum6(FROM6, s.src, 58, &{
+                    let mut z = m.to_vec();
+                    z[2..4].fill(0);
+                    z
+                })
+            );
+            let quoted = (f.len() - 14).min(1280 - 48);
+            assert_eq!(&m[8..], &f[14..14 + quoted]);
+            let err = e.icmp.unwrap().error.unwrap();
+            assert_eq!((err.inner_src, err.inner_dst), (s.src, s.dst));
+            assert_eq!((err.inner_sport, err.inner_dport), (s.sport, s.dport));
+        }
+    }
+
+    #[test]
+    fn ipv6_never_about_an_error_multicast_or_no_single_source() {
+        use crate::flow6::build::{frame6, icmp6_error, ip6_packet, Spec6};
+        let bad = |f: &[u8]| {
+            let p = crate::flow6::parse(f).unwrap();
+            assert!(write6(f, &p, FROM6, MAC, &mut [0u8; MAX_LEN6]).is_none());
+        };
+        let inner = ip6_packet(&Spec6::default());
+        bad(&icmp6_error(
+            1,
+            4,
+            [0; 4],
+            "2001:db8:2::11".parse().unwrap(),
+            "2001:db8:1::7".parse().unwrap(),
+            &inner[..48],
+        ));
+        bad(&frame6(&Spec6 {
+            dst: "ff02::1".parse().unwrap(),
+            hop_limit: 1,
+            ..Spec6::default()
+        }));
+        bad(&frame6(&Spec6 {
+            src: Ipv6Addr::UNSPECIFIED,
+            hop_limit: 1,
+            ..Spec6::default()
+        }));
+        let mut group = frame6(&Spec6 {
+            hop_limit: 1,
+            ..Spec6::default()
+        });
+        group[..6].copy_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
+        bad(&group);
     }
 
     #[test]

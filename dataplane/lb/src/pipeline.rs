@@ -140,7 +140,7 @@ pub struct Forwarder {
     /// The port the packet being processed came in on.
     rx_port: usize,
     /// Time-exceeded errors to send: (port, frame, length).
-    time_exceeded: Vec<(usize, [u8; time_exceeded::MAX_LEN], usize)>,
+    time_exceeded: Vec<(usize, [u8; time_exceeded::MAX_FRAME], usize)>,
     /// How fast they may go.
     time_exceeded_limit: time_exceeded::Limiter,
     /// The SYN proxy.
@@ -308,8 +308,9 @@ impl Forwarder {
         self.time_exceeded.clear();
     }
 
-    /// A packet whose TTL (hop limit) runs out here: dropped, and for
-    /// IPv4 its source told ([`Forwarder::time_exceeded_v4`]).
+    /// A packet whose TTL (hop limit) runs out here: dropped, and its
+    /// source told with an ICMP time exceeded from the port it came in on,
+    /// as a router would (rate-limited; never about an ICMP error).
     fn expired<A: Family>(
         &mut self,
         snap: &Snapshot,
@@ -317,25 +318,11 @@ impl Forwarder {
         p: &Packet<A>,
         now_ms: u64,
     ) -> Action {
-        A::expired(self, snap, frame, p, now_ms)
-    }
-
-    /// An IPv4 packet whose TTL runs out here: dropped, and its source
-    /// told with an ICMP time exceeded from the port it came in on, as a
-    /// router would (rate-limited; never about an ICMP error).
-    fn time_exceeded_v4(
-        &mut self,
-        snap: &Snapshot,
-        frame: &[u8],
-        p: &Packet,
-        now_ms: u64,
-    ) -> Action {
         let port = self.rx_port;
         if self.time_exceeded.len() < TIME_EXCEEDED_OUTBOX {
             if let Some(pv) = snap.ports.get(port) {
-                let mut out = [0u8; time_exceeded::MAX_LEN];
-                let from = pv.source_for(p.src);
-                let written = time_exceeded::write(frame, p, from, pv.mac, &mut out);
+                let mut out = [0u8; time_exceeded::MAX_FRAME];
+                let written = A::write_time_exceeded(pv, frame, p, &mut out);
                 if let Some(n) = written.filter(|_| self.time_exceeded_limit.take(now_ms)) {
                     self.time_exceeded.push((port, out, n));
                 }

@@ -288,3 +288,69 @@ fn what_is_not_for_a_service_is_dropped_by_reason() {
         Action::Drop(DropReason::TtlExceeded)
     );
 }
+
+#[test]
+fn hop_limit_running_out_here_is_told_with_icmpv6_time_exceeded() {
+    let snap = snapshot();
+    let mut fwd = forwarder_for(1, 0);
+    let vip = ip("2001:db8::100");
+    let mut last = frame6(&Spec6 {
+        src: client(),
+        dst: vip,
+        hop_limit: 1,
+        ..Spec6::default()
+    });
+    ethernet::set_macs(&mut last, PORT0, HOST);
+    let sent_frame = last.clone();
+    assert_eq!(
+        fwd.process(&snap, &mut last, 0, 1),
+        Action::Drop(DropReason::TtlExceeded)
+    );
+    assert_eq!(fwd.table6().len(), 0, "no connection for it");
+    let mut sent = Vec::new();
+    fwd.take_time_exceeded(|port, f| sent.push((port, f.to_vec())));
+    assert_eq!(sent.len(), 1);
+    let (port, f) = &sent[0];
+    assert_eq!(*port, 0, "back out of the port it came in on");
+    assert_eq!((ethernet::dst(f), ethernet::src(f)), (HOST, PORT0));
+    let p = parse(f).unwrap();
+    assert_eq!((p.src, p.dst, p.proto), (ip("2001:db8:1::1"), client(), 58));
+    let m = &f[p.l4..p.ip_end()];
+    assert_eq!((m[0], m[1]), (3, 0));
+    assert!(icmpv6_checksum_ok(p.src, p.dst, m));
+    assert_eq!(&m[8..], &sent_frame[14..], "the whole packet quoted");
+    // A real's reply that runs out is told to the real, from the
+    // appliance's address on its side.
+    for (a, mac) in [
+        (ip("2001:db8:2::11"), MacAddr([2, 0, 0, 0, 0x11, 0x11])),
+        (ip("2001:db8:2::12"), MacAddr([2, 0, 0, 0, 0x12, 0x12])),
+        (client(), MacAddr([2, 0, 0, 0, 0x10, 0x10])),
+    ] {
+        fwd.learn_remote(a, mac, 0);
+    }
+    let mut syn = segment((client(), 40010), (vip, 80), 0x02, PORT0);
+    assert_eq!(
+        fwd.process(&snap, &mut syn, 0, 2),
+        Action::Forward { port: 1 }
+    );
+    let real = parse(&syn).unwrap().dst;
+    let mut reply = frame6(&Spec6 {
+        src: real,
+        dst: client(),
+        sport: 8080,
+        dport: 40010,
+        tcp_flags: 0x12,
+        hop_limit: 1,
+        ..Spec6::default()
+    });
+    ethernet::set_macs(&mut reply, PORT1, HOST);
+    assert_eq!(
+        fwd.process(&snap, &mut reply, 1, 3),
+        Action::Drop(DropReason::TtlExceeded)
+    );
+    let mut sent = Vec::new();
+    fwd.take_time_exceeded(|port, f| sent.push((port, f.to_vec())));
+    assert_eq!(sent.len(), 1);
+    let p = parse(&sent[0].1).unwrap();
+    assert_eq!((sent[0].0, p.src, p.dst), (1, ip("2001:db8:2::1"), real));
+}

@@ -16,6 +16,8 @@ use std::net::Ipv6Addr;
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 40;
+/// The minimum MTU every IPv6 link carries (RFC 8200 §5).
+pub const MIN_MTU: usize = 1280;
 /// Offset of the payload length.
 pub const PAYLOAD_LEN_OFFSET: usize = 4;
 /// Offset of the next-header field of the fixed header.
@@ -128,6 +130,24 @@ pub fn parse(p: &[u8]) -> Result<Ipv6Header, Ipv6Error> {
         src: address(p, SRC_OFFSET),
         dst: address(p, DST_OFFSET),
     })
+}
+
+/// Writes a fixed header without extensions at the start of `p`: traffic
+/// class and flow label 0, `payload_len` bytes after it of `next_header`.
+pub fn write_header(
+    p: &mut [u8],
+    payload_len: u16,
+    next_header: u8,
+    hop_limit: u8,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) {
+    p[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    p[PAYLOAD_LEN_OFFSET..PAYLOAD_LEN_OFFSET + 2].copy_from_slice(&payload_len.to_be_bytes());
+    p[NEXT_HEADER_OFFSET] = next_header;
+    p[HOP_LIMIT_OFFSET] = hop_limit;
+    p[SRC_OFFSET..SRC_OFFSET + 16].copy_from_slice(&src.octets());
+    p[DST_OFFSET..DST_OFFSET + 16].copy_from_slice(&dst.octets());
 }
 
 /// The address at `p[off..off + 16]`.

@@ -1,7 +1,7 @@
 //! The packet path written once for IPv4 and IPv6: [`Family`] says where a
 //! family's tables, services, routes and martians are, and supplies the
-//! few steps only IPv4 has today (the SYN proxy's cookies and proxied
-//! handshakes, ICMP time exceeded); every other step of
+//! steps written per family (ICMP time exceeded) or only for IPv4 today
+//! (the SYN proxy's cookies and proxied handshakes); every other step of
 //! [`Forwarder`](super::Forwarder) is generic over it.
 
 use super::{Action, Forwarder, Tuple};
@@ -12,7 +12,7 @@ use crate::snapshot::{PortView, Snapshot};
 use sluice_conntrack::{ConnId, ConnTable, ScanCursor};
 use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
-use sluice_core::{Address, DropReason, MacAddr};
+use sluice_core::{time_exceeded, Address, MacAddr};
 use sluice_sched::{hash_ipv4, hash_ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -79,17 +79,15 @@ pub trait Family: Address {
     /// the table-less path read it.
     fn client_hash(seed: u64, ip: Self, port: Option<u16>) -> u64;
 
-    /// A packet whose TTL (hop limit) runs out here. IPv4 tells the source
-    /// with ICMP time exceeded; IPv6 drops it without a word for now.
-    fn expired(
-        _f: &mut Forwarder,
-        _s: &Snapshot,
-        _frame: &[u8],
-        _p: &Packet<Self>,
-        _now: u64,
-    ) -> Action {
-        Action::Drop(DropReason::TtlExceeded)
-    }
+    /// Writes into `out` the time exceeded error about `p`, expired here,
+    /// from `port`'s address to its source; its length, or None where no
+    /// error may be sent about it.
+    fn write_time_exceeded(
+        port: &PortView,
+        frame: &[u8],
+        p: &Packet<Self>,
+        out: &mut [u8; time_exceeded::MAX_FRAME],
+    ) -> Option<usize>;
 
     /// A client's ACK that may complete a proxied handshake (IPv4 only).
     fn cookie_ack(
@@ -190,8 +188,15 @@ impl Family for Ipv4Addr {
         hash_ipv4(seed, u32::from(ip), port)
     }
 
-    fn expired(f: &mut Forwarder, s: &Snapshot, frame: &[u8], p: &Packet, now: u64) -> Action {
-        f.time_exceeded_v4(s, frame, p, now)
+    fn write_time_exceeded(
+        port: &PortView,
+        frame: &[u8],
+        p: &Packet,
+        out: &mut [u8; time_exceeded::MAX_FRAME],
+    ) -> Option<usize> {
+        let from = port.source_for(p.src);
+        let out = (&mut out[..time_exceeded::MAX_LEN]).try_into().ok()?;
+        time_exceeded::write(frame, p, from, port.mac, out)
     }
 
     fn cookie_ack(
@@ -279,5 +284,16 @@ impl Family for Ipv6Addr {
     #[inline(always)]
     fn client_hash(seed: u64, ip: Self, port: Option<u16>) -> u64 {
         hash_ipv6(seed, u128::from(ip), port)
+    }
+
+    fn write_time_exceeded(
+        port: &PortView,
+        frame: &[u8],
+        p: &Packet<Self>,
+        out: &mut [u8; time_exceeded::MAX_FRAME],
+    ) -> Option<usize> {
+        let from = port.source_for6(p.src);
+        let out = (&mut out[..time_exceeded::MAX_LEN6]).try_into().ok()?;
+        time_exceeded::write6(frame, p, from, port.mac, out)
     }
 }
