@@ -5,7 +5,7 @@
 //! `sluicectl` heads it with. The metrics endpoint, the telemetry commands
 //! and `sluicectl` all read their names and help from here.
 
-use crate::{LbCounters, PortStats, WorkerStats};
+use crate::{ConnTableStats, LbCounters, PortStats, WorkerStats};
 
 /// Whether a figure only grows (a counter) or moves both ways (a gauge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,50 +236,52 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
     ),
 ];
 
-/// A worker's connection table (`sluice_conntrack_<name>`; the field of
-/// `stats --json` is `conntrack.<field>`, see [`conntrack_field`]).
-pub const CONNTRACK: &[Figure<WorkerStats>] = &[
+/// A worker's connection table: the IPv4 one is `sluice_conntrack_<name>`
+/// (the field of `stats --json` is `conntrack.<field>`, see
+/// [`conntrack_field`]), the IPv6 one `sluice_conntrack6_<name>`
+/// (`conntrack6.<field>`).
+pub const CONNTRACK: &[Figure<ConnTableStats>] = &[
     gauge(
         "connections",
         "CONNS",
         "Connections in the worker's table now.",
-        |w| w.conntrack.occupancy,
+        |t| t.occupancy,
     ),
     gauge(
         "capacity",
         "CAPACITY",
         "Capacity of the worker's connection table.",
-        |w| w.conntrack.capacity,
+        |t| t.capacity,
     ),
     gauge(
         "templates",
         "TEMPLATES",
         "Persistence templates in the worker's table now.",
-        |w| w.conntrack.templates,
+        |t| t.templates,
     ),
     counter(
         "inserts",
         "INSERTS",
         "Connections inserted into the worker's table.",
-        |w| w.conntrack.inserts,
+        |t| t.inserts,
     ),
     counter(
         "insert_failures",
         "INSERT-FAIL",
         "Insertions refused because the worker's table was full.",
-        |w| w.conntrack.insert_failures,
+        |t| t.insert_failures,
     ),
     counter(
         "expiries",
         "EXPIRIES",
         "Connections expired by timeout.",
-        |w| w.conntrack.expiries,
+        |t| t.expiries,
     ),
     counter(
         "removals",
         "REMOVALS",
         "Connections removed (closed, or ended by a real's removal).",
-        |w| w.conntrack.removals,
+        |t| t.removals,
     ),
 ];
 
@@ -453,6 +455,7 @@ mod tests {
             tsc_hz: 0,
             drops: BTreeMap::new(),
             conntrack: ConnTableStats::default(),
+            conntrack6: ConnTableStats::default(),
             busy_share: 0.0,
             rx_pps: 0.0,
             handoff_out: 0,
@@ -480,8 +483,11 @@ mod tests {
                 format!("/{n}")
             }
         });
-        agrees(CONNTRACK, &w, &json, |n| {
+        agrees(CONNTRACK, &w.conntrack, &json, |n| {
             format!("/conntrack/{}", conntrack_field(n))
+        });
+        agrees(CONNTRACK, &w.conntrack6, &json, |n| {
+            format!("/conntrack6/{}", conntrack_field(n))
         });
         let p = PortStats {
             name: "p".into(),

@@ -451,9 +451,12 @@ pub struct WorkerStats {
     pub tsc_hz: u64,
     /// Drops by reason (every reason present, zero or not).
     pub drops: BTreeMap<String, u64>,
-    /// The worker's connection table.
+    /// The worker's IPv4 connection table.
     #[serde(default)]
     pub conntrack: ConnTableStats,
+    /// The worker's IPv6 connection table.
+    #[serde(default)]
+    pub conntrack6: ConnTableStats,
     /// Share of polls that received packets over the sliding window
     /// (0.0 idle .. 1.0 saturated).
     #[serde(default)]

@@ -118,10 +118,17 @@ pub fn stats(s: &Stats) -> String {
     let worker = columns(figures::WORKER, WORKER_COLUMNS);
     let conns = columns(figures::CONNTRACK, &["connections"]);
     let head = figure_cells(&worker, None) + &figure_cells(&conns, None);
-    let _ = writeln!(o, "{:<6} {:>5}{head} {:>10}", "WORKER", "LCORE", "DROPS");
+    let _ = writeln!(
+        o,
+        "{:<6} {:>5}{head} {:>10} {:>10}",
+        "WORKER", "LCORE", "CONNS6", "DROPS"
+    );
     for w in &s.workers {
         let drops: u64 = w.drops.values().sum();
-        let cells = figure_cells(&worker, Some(w)) + &figure_cells(&conns, Some(w));
+        let conns6 = w.conntrack6.occupancy;
+        let cells = figure_cells(&worker, Some(w))
+            + &figure_cells(&conns, Some(&w.conntrack))
+            + &format!(" {conns6:>10}");
         let _ = writeln!(o, "{:<6} {:>5}{cells} {drops:>10}", w.id, w.lcore);
     }
     let totals = s.total_drops();
@@ -326,6 +333,7 @@ mod tests {
         };
         w.traffic.rx_packets = 1234567;
         w.conntrack.occupancy = 42;
+        w.conntrack6.occupancy = 17;
         w.drops.insert("not_for_us".into(), 5);
         let p = PortStats {
             name: "lan0".into(),
@@ -346,12 +354,13 @@ mod tests {
         let head = lines.iter().find(|l| l.starts_with("WORKER")).unwrap();
         let row = lines.iter().find(|l| l.starts_with('1')).unwrap();
         assert_eq!(head.len(), row.len(), "{t}");
-        for col in ["RX-PKTS", "ICMP-ECHO", "CONNS", "DROPS"] {
+        for col in ["RX-PKTS", "ICMP-ECHO", "CONNS", "CONNS6", "DROPS"] {
             assert!(head.contains(col), "{t}");
         }
         let end = head.find("RX-PKTS").unwrap() + "RX-PKTS".len();
         assert!(row[..end].ends_with("1234567"), "{t}");
-        assert!(row.ends_with(" 5") && row.contains(" 42 "), "{t}");
+        assert!(row.ends_with(" 17          5"), "{t}");
+        assert!(row.contains(" 42 "), "{t}");
         assert!(t.contains("not_for_us"), "{t}");
     }
 }

@@ -262,6 +262,11 @@ fn stats() -> Stats {
                     capacity: 1_048_576,
                     ..Default::default()
                 },
+                conntrack6: ConnTableStats {
+                    occupancy: 1000,
+                    capacity: 65_536,
+                    ..Default::default()
+                },
                 busy_share: 0.25,
                 rx_pps: 1_234_567.0,
                 handoff_out: 0,
@@ -790,9 +795,9 @@ fn top_once_fits_80_by_24() {
         lines[0]
     );
     for want in [
-        "WORKER LCORE   BUSY   RXp/s   CONNS     CAP   USED",
-        "0          2  25.0%   1.23M    262k   1.05M  25.0%",
-        "1          3  25.0%   1.23M    524k   1.05M  50.0%",
+        "WORKER LCORE   BUSY   RXp/s   CONNS     CAP   USED  CONNS6",
+        "0          2  25.0%   1.23M    262k   1.05M  25.0%   1.00k",
+        "1          3  25.0%   1.23M    524k   1.05M  50.0%   1.00k",
         "PROT SERVICE / -> REAL      INp/s OUTp/s  INb/s OUTb/s CONN/s ACTIVE  INACT",
         "TCP  192.0.2.100:80         3.70k  3.30k  2.37M  36.0M     16     16      4",
         "  -> 198.51.100.11:8080     2.47k  2.20k  1.58M  24.0M     11     12      3",

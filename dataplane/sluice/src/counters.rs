@@ -65,20 +65,10 @@ pub struct WorkerCounters {
     pub busy_cycles: Counter,
     /// Drops by reason.
     pub drops: DropCounters,
-    /// Connection table: entries now.
-    pub ct_occupancy: Counter,
-    /// Connection table: capacity.
-    pub ct_capacity: Counter,
-    /// Connection table: inserts.
-    pub ct_inserts: Counter,
-    /// Connection table: inserts refused (full).
-    pub ct_insert_failures: Counter,
-    /// Connection table: expiries.
-    pub ct_expiries: Counter,
-    /// Connection table: removals.
-    pub ct_removals: Counter,
-    /// Persistence templates now.
-    pub ct_templates: Counter,
+    /// The IPv4 connection table's figures.
+    pub ct: TableCounters,
+    /// The IPv6 connection table's figures.
+    pub ct6: TableCounters,
     /// Frames passed up to kernel interfaces.
     pub kernel_rx: Counter,
     /// Frames the kernel sent out through the ports.
@@ -122,15 +112,8 @@ impl WorkerCounters {
                 .iter()
                 .map(|r| (r.name().to_string(), self.drops[r.index()].get()))
                 .collect(),
-            conntrack: ConnTableStats {
-                occupancy: self.ct_occupancy.get(),
-                capacity: self.ct_capacity.get(),
-                inserts: self.ct_inserts.get(),
-                insert_failures: self.ct_insert_failures.get(),
-                expiries: self.ct_expiries.get(),
-                removals: self.ct_removals.get(),
-                templates: self.ct_templates.get(),
-            },
+            conntrack: self.ct.report(),
+            conntrack6: self.ct6.report(),
             handoff_out: lb.handoff_out.get(),
             handoff_in: lb.handoff_in.get(),
             stateless_forwards: lb.stateless_forwards.get(),
@@ -154,5 +137,43 @@ impl WorkerCounters {
     #[inline(always)]
     pub fn drop_packet(&self, r: DropReason) {
         self.drops[r.index()].add(1);
+    }
+}
+
+/// A connection table's figures, as its worker last read them.
+#[derive(Default)]
+pub struct TableCounters {
+    occupancy: Counter,
+    capacity: Counter,
+    inserts: Counter,
+    insert_failures: Counter,
+    expiries: Counter,
+    removals: Counter,
+    templates: Counter,
+}
+
+impl TableCounters {
+    /// Records the table's figures `st` and its `templates`.
+    pub fn set(&self, st: &sluice_conntrack::TableStats, templates: u32) {
+        self.occupancy.set(st.occupancy as u64);
+        self.capacity.set(st.capacity as u64);
+        self.inserts.set(st.inserts);
+        self.insert_failures.set(st.insert_full);
+        self.expiries.set(st.expiries);
+        self.removals.set(st.removals);
+        self.templates.set(u64::from(templates));
+    }
+
+    /// The figures as `stats` reports them.
+    pub fn report(&self) -> ConnTableStats {
+        ConnTableStats {
+            occupancy: self.occupancy.get(),
+            capacity: self.capacity.get(),
+            inserts: self.inserts.get(),
+            insert_failures: self.insert_failures.get(),
+            expiries: self.expiries.get(),
+            removals: self.removals.get(),
+            templates: self.templates.get(),
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! <file-prefix>` then `/sluice/stats`, `/sluice/drops` or
 //! `/sluice/worker,<id>`. The keys are the catalogue's names
 //! ([`sluice_proto::figures`]): the same as `stats --json` and the metric
-//! families.
+//! families; the IPv6 connection table's figures end in 6 (`connections6`).
 
 use crate::config::MAX_PORTS;
 use crate::counters::WorkerCounters;
@@ -17,10 +17,14 @@ use std::sync::Arc;
 /// ([`figures`]) names them, and its drops in total.
 fn worker_entries(c: &WorkerCounters, lb: &WorkerLbStats) -> Vec<(String, u64)> {
     let stats = c.report(lb, MAX_PORTS);
-    let catalogue = figures::WORKER.iter().chain(figures::CONNTRACK);
-    let mut v: Vec<(String, u64)> = catalogue
+    let mut v: Vec<(String, u64)> = figures::WORKER
+        .iter()
         .map(|f| (f.name.to_string(), (f.get)(&stats)))
         .collect();
+    for f in figures::CONNTRACK {
+        v.push((f.name.to_string(), (f.get)(&stats.conntrack)));
+        v.push((format!("{}6", f.name), (f.get)(&stats.conntrack6)));
+    }
     v.push(("drops".into(), stats.drops.values().sum()));
     v
 }

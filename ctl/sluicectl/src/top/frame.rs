@@ -53,20 +53,21 @@ pub fn lines(s: &Reading, interval: Duration, interactive: bool) -> Vec<String> 
     // reals may run past the bottom of the screen.
     o.push(String::new());
     o.push(format!(
-        "{:<6} {:>5} {:>6} {:>7} {:>7} {:>7} {:>6}",
-        "WORKER", "LCORE", "BUSY", "RXp/s", "CONNS", "CAP", "USED"
+        "{:<6} {:>5} {:>6} {:>7} {:>7} {:>7} {:>6} {:>7}",
+        "WORKER", "LCORE", "BUSY", "RXp/s", "CONNS", "CAP", "USED", "CONNS6"
     ));
     for wk in &s.stats.workers {
         let ct = wk.conntrack;
         o.push(format!(
-            "{:<6} {:>5} {:>6} {:>7} {:>7} {:>7} {:>6}",
+            "{:<6} {:>5} {:>6} {:>7} {:>7} {:>7} {:>6} {:>7}",
             wk.id,
             wk.lcore,
             percent(wk.busy_share, 1.0),
             human(wk.rx_pps),
             human_count(ct.occupancy),
             human_count(ct.capacity),
-            percent(ct.occupancy as f64, ct.capacity as f64)
+            percent(ct.occupancy as f64, ct.capacity as f64),
+            human_count(wk.conntrack6.occupancy)
         ));
     }
     o.push(String::new());
@@ -217,6 +218,7 @@ mod tests {
                             capacity: 8_000_000,
                             ..Default::default()
                         },
+                        conntrack6: ConnTableStats::default(),
                         busy_share: 1.0,
                         rx_pps: 14.88e6,
                         handoff_out: 0,

@@ -5,6 +5,7 @@ use super::Control;
 use crate::lb::ChangeError;
 use sluice_lb::Snapshot;
 use sluice_proto::{self as proto, Command, ErrorCode, Reply, ReplyBody, ServiceKey};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -27,16 +28,17 @@ impl Control<'_> {
             Command::ServiceDel { key } => (format!("service del {key}"), lb.service_del(key)),
             Command::RealAdd { service, real } => (
                 format!(
-                    "real add {service} {}:{} weight {} {}",
-                    real.ip, real.port, real.weight, real.forward
+                    "real add {service} {} weight {} {}",
+                    SocketAddr::new(real.ip, real.port),
+                    real.weight,
+                    real.forward
                 ),
                 lb.real_add(service, real.clone()),
             ),
             Command::RealEdit { service, real } => (
                 format!(
-                    "real edit {service} {}:{} {}",
-                    real.ip,
-                    real.port,
+                    "real edit {service} {} {}",
+                    SocketAddr::new(real.ip, real.port),
                     real.describe()
                 ),
                 lb.real_edit(service, real),
@@ -47,11 +49,14 @@ impl Control<'_> {
                 port,
                 deadline_secs,
             } => (
-                format!("real drain {service} {ip}:{port} deadline {deadline_secs}s"),
+                format!(
+                    "real drain {service} {} deadline {deadline_secs}s",
+                    SocketAddr::new(*ip, *port)
+                ),
                 lb.real_drain(service, *ip, *port, *deadline_secs),
             ),
             Command::RealDel { service, ip, port } => (
-                format!("real del {service} {ip}:{port}"),
+                format!("real del {service} {}", SocketAddr::new(*ip, *port)),
                 lb.real_del(service, *ip, *port),
             ),
             _ => return Reply::error(ErrorCode::Internal, "not a change".to_string()),

@@ -18,7 +18,10 @@ fn service_labels(s: &ServiceInfo) -> Labels {
 
 fn real_labels(s: &ServiceInfo, r: &RealInfo) -> Labels {
     let mut l = service_labels(s);
-    l.push(("real", format!("{}:{}", r.spec.ip, r.spec.port)));
+    l.push((
+        "real",
+        std::net::SocketAddr::new(r.spec.ip, r.spec.port).to_string(),
+    ));
     l
 }
 
@@ -123,7 +126,15 @@ fn workers(e: &mut Exposition, stats: &Stats) {
         figures::CONNTRACK,
         &stats.workers,
         id,
-        |w| w,
+        |w| &w.conntrack,
+    );
+    catalogue(
+        e,
+        "sluice_conntrack6",
+        figures::CONNTRACK,
+        &stats.workers,
+        id,
+        |w| &w.conntrack6,
     );
 }
 
@@ -287,6 +298,9 @@ mod tests {
             r#"sluice_conntrack_insert_failures_total{worker="0"} 1"#,
             r#"sluice_conntrack_expiries_total{worker="0"} 12"#,
             r#"sluice_conntrack_removals_total{worker="0"} 1"#,
+            r#"sluice_conntrack6_connections{worker="0"} 3"#,
+            r#"sluice_conntrack6_capacity{worker="0"} 16384"#,
+            r#"sluice_conntrack6_inserts_total{worker="0"} 5"#,
             r#"sluice_port_rx_packets_total{port="lan0"} 10"#,
             r#"sluice_port_tx_bytes_total{port="lan0"} 900"#,
             r#"sluice_port_device_ipackets_total{port="lan0"} 11"#,
@@ -306,6 +320,19 @@ mod tests {
         assert!(!t.contains("# UNIT") && !t.contains(" info\n"));
         // Rates are left to Prometheus.
         assert!(!t.contains("pps"));
+    }
+
+    #[test]
+    fn ipv6_addresses_are_labelled_in_rfc_5952_text() {
+        let (st, s, mut sv) = sample();
+        let mut v6 = sv.services[0].clone();
+        v6.vip = "2001:db8::100".parse().unwrap();
+        v6.reals[0].spec.ip = "2001:db8:2::11".parse().unwrap();
+        v6.reals.truncate(1);
+        sv.services.push(v6);
+        let t = render(&st, &s, &sv, Format::Prometheus);
+        let want = r#"sluice_real_connections_total{protocol="tcp",vip="2001:db8::100",port="80",real="[2001:db8:2::11]:8080"} 30"#;
+        assert!(lines(&t).contains(&want), "{t}");
     }
 
     #[test]

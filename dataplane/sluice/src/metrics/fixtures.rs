@@ -90,6 +90,12 @@ pub(super) fn stats(port_name: &str) -> Stats {
                 removals: 1,
                 templates: 2,
             },
+            conntrack6: ConnTableStats {
+                occupancy: 3,
+                capacity: 16384,
+                inserts: 5,
+                ..ConnTableStats::default()
+            },
             busy_share: 0.25,
             rx_pps: 3.5,
             handoff_out: 4,

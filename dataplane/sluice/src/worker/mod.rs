@@ -631,17 +631,10 @@ impl Engine<'_> {
             .housekeeping(snap, now, || cycles() < deadline);
         self.housekeeping.ran(now, h);
         self.send_probes(snap);
-        // The IPv4 table's figures (the IPv6 table's are not reported yet).
-        let st = self.forwarder.table().stats();
         let c = &self.shared.counters;
-        c.ct_occupancy.set(st.occupancy as u64);
-        c.ct_capacity.set(st.capacity as u64);
-        c.ct_inserts.set(st.inserts);
-        c.ct_insert_failures.set(st.insert_full);
-        c.ct_expiries.set(st.expiries);
-        c.ct_removals.set(st.removals);
-        c.ct_templates
-            .set(self.forwarder.table().templates().len() as u64);
+        let (t4, t6) = (self.forwarder.table(), self.forwarder.table6());
+        c.ct.set(&t4.stats(), t4.templates().len());
+        c.ct6.set(&t6.stats(), t6.templates().len());
     }
 
     /// Sends the ICMP time-exceeded errors the forwarder queued.
