@@ -13,7 +13,7 @@ use std::time::Duration;
 /// A tiny HTTP server on [::]:PORT answering its name (Python's own, so
 /// the servers are kernel TCP stacks).
 const SERVER_PY: &str = r#"
-import http.server, socket, sys
+import http.server, socket, sys, threading
 name, port = sys.argv[1], int(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -28,6 +28,14 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(http.server.ThreadingHTTPServer):
     address_family = socket.AF_INET6
     allow_reuse_address = True
+# UDP on [::]:5300 answers every datagram with the name too.
+def udp():
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.bind(("::", 5300))
+    while True:
+        _, peer = u.recvfrom(2048)
+        u.sendto(name.encode(), peer)
+threading.Thread(target=udp, daemon=True).start()
 S(("::", port), H).serve_forever()
 "#;
 
@@ -169,6 +177,18 @@ ip = "2001:db8:2::12"
 port = 8080
 
 [[service]]
+protocol = "udp"
+vip = "2001:db8::100"
+port = 53
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:2::11"
+port = 5300
+[[service.real]]
+ip = "2001:db8:2::12"
+port = 5300
+
+[[service]]
 protocol = "tcp"
 vip = "2001:db8::200"
 port = 80
@@ -304,6 +324,137 @@ fn nat66_and_dr_one_worker() {
 #[test]
 fn nat66_and_dr_two_workers() {
     nat66_and_dr(&[1, 2], Some("0@0,1@1,2@0"));
+}
+
+/// `n` UDP queries from the client to `[vip]:port`, each from a socket of
+/// its own (a new connection each): the answers counted by name.
+fn udp_queries(t: &Topo, vip: &str, port: u16, n: usize) -> BTreeMap<String, usize> {
+    let py = format!(
+        r#"
+import socket
+for i in range({n}):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(b"who", ("{vip}", {port}))
+    try:
+        print(s.recv(2048).decode())
+    except socket.timeout:
+        print("timeout")
+"#
+    );
+    let o = t.client.run(
+        &["python3", "-c", &py],
+        Duration::from_secs(10 + 3 * n as u64),
+    );
+    let mut seen = BTreeMap::new();
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        *seen.entry(l.to_string()).or_default() += 1;
+    }
+    seen
+}
+
+/// Sends from the client, through its kernel, a packet of hop limit 1 to
+/// each of `targets` (`udp` datagram or `tcp` connect, VIP, port) and
+/// prints the ICMPv6 error each got, as the kernel reports it on the
+/// socket's error queue (IPV6_RECVERR): `<offender> <type> <code>`, or
+/// `none`.
+fn hop_limit_1(t: &Topo, targets: &[(&str, &str, u16)]) -> Vec<String> {
+    const PY: &str = r#"
+import ipaddress, select, socket, struct, sys
+IPV6_RECVERR, IPV6_UNICAST_HOPS = 25, 16
+for target in sys.argv[1:]:
+    proto, vip, port = target.split(",")
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    s = socket.socket(socket.AF_INET6, kind)
+    s.setsockopt(socket.IPPROTO_IPV6, IPV6_UNICAST_HOPS, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+    s.setblocking(False)
+    if proto == "udp":
+        s.sendto(b"who", (vip, int(port)))
+    else:
+        s.connect_ex((vip, int(port)))
+    p = select.poll()
+    p.register(s, select.POLLERR)
+    got = "none"
+    if p.poll(3000):
+        try:
+            _, anc, _, _ = s.recvmsg(2048, 512, socket.MSG_ERRQUEUE)
+        except OSError:
+            anc = []
+        for level, ty, data in anc:
+            if level == socket.IPPROTO_IPV6 and ty == IPV6_RECVERR:
+                _, origin, icmp_type, icmp_code = struct.unpack("=IBBB", data[:7])
+                offender = ipaddress.IPv6Address(data[16 + 8:16 + 24])
+                got = "%s %d %d" % (offender, icmp_type, icmp_code)
+    print(got, flush=True)
+    s.close()
+"#;
+    let args: Vec<String> = targets
+        .iter()
+        .map(|(p, v, port)| format!("{p},{v},{port}"))
+        .collect();
+    let mut cmd = vec!["python3", "-c", PY];
+    cmd.extend(args.iter().map(String::as_str));
+    let o = t
+        .client
+        .run(&cmd, Duration::from_secs(10 + 5 * targets.len() as u64));
+    assert!(
+        o.status.success(),
+        "hop limit 1: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// UDP over NAT66 balanced by round robin; a packet whose hop limit runs
+/// out at the appliance answered with an ICMPv6 time exceeded (as a
+/// router would: traceroute6 sees the appliance); the IPv6 table's
+/// figures in `stats`.
+#[test]
+fn udp_and_hop_limit_over_ipv6() {
+    if !require_root() {
+        return;
+    }
+    let t = topo();
+    let d = Daemon::start(Some(&t.lb), &config(&t, &[1], None));
+    let _ = &t.dir;
+    wait_for(Duration::from_secs(10), || {
+        let o = t.reals[1].run(&["ss", "-lun", "sport = :5300"], Duration::from_secs(5));
+        String::from_utf8_lossy(&o.stdout)
+            .contains("5300")
+            .then_some(())
+    })
+    .expect("the UDP servers listen");
+    let udp = udp_queries(&t, "2001:db8::100", 53, 6);
+    assert_eq!(
+        (udp.get("nat11"), udp.get("nat12")),
+        (Some(&3), Some(&3)),
+        "{udp:?}"
+    );
+    let answers = hop_limit_1(
+        &t,
+        &[("tcp", "2001:db8::100", 80), ("udp", "2001:db8::100", 53)],
+    );
+    let s = d.ctl_json(&["stats"]);
+    assert_eq!(
+        answers,
+        ["2001:db8:1::1 3 0", "2001:db8:1::1 3 0"],
+        "time exceeded from the appliance's address on the client's side: {s:#}"
+    );
+    assert!(workers_sum(&s, "/time_exceeded_sent") >= 2, "{s:#}");
+    assert!(drops(&s, "ttl_exceeded") >= 2, "{s:#}");
+    // Six UDP connections live in the IPv6 table (UDP keeps them for
+    // minutes), none in the IPv4 one.
+    assert!(workers_sum(&s, "/conntrack6/occupancy") >= 6, "{s:#}");
+    assert!(workers_sum(&s, "/conntrack6/inserts") >= 6, "{s:#}");
+    assert_eq!(workers_sum(&s, "/conntrack/inserts"), 0, "{s:#}");
+    let text = String::from_utf8_lossy(&d.ctl(&["stats"]).stdout).to_string();
+    assert!(text.contains("CONNS6"), "{text}");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
 }
 
 /// A NAT66 service whose reals are checked (TCP, every 300 ms) through the
