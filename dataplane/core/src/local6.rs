@@ -49,6 +49,11 @@ impl LocalPort {
                 self.handle_nd(frame, p.l3, p.l4, p.ip_end(), p.ttl)
             }
             icmpv6::TYPE_ECHO_REQUEST if self.owns6(p.dst) => {
+                // The parser checks only errors' checksums (RFC 4443 2.4:
+                // a message with a wrong one is discarded, never echoed).
+                if !flow6::icmpv6_checksum_ok(p.src, p.dst, &frame[p.l4..p.ip_end()]) {
+                    return Outcome::drop(DropReason::BadIcmp);
+                }
                 self.answer_echo(frame, p.l4, p.ip_end())
             }
             _ if self.owns6(p.dst) => Outcome::drop(DropReason::UnsupportedIcmp),
@@ -425,6 +430,20 @@ mod tests {
         assert_eq!(
             port().handle(&mut other).verdict,
             Verdict::Drop(DropReason::NotForUs)
+        );
+        // A wrong checksum: discarded, not echoed with a right one.
+        let mut bad = frame6(&Spec6 {
+            proto: 58,
+            src: host,
+            dst: vip,
+            payload: payload.to_vec(),
+            ..Spec6::default()
+        });
+        let at = bad.len() - payload.len() + 2;
+        bad[at] ^= 0x40;
+        assert_eq!(
+            port().handle(&mut bad).verdict,
+            Verdict::Drop(DropReason::BadIcmp)
         );
     }
 

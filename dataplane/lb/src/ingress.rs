@@ -1,6 +1,7 @@
 //! Admission at the door: which received frames the pipeline looks at at
 //! all. A frame must be addressed to the port's MAC (or be broadcast ARP,
-//! or IPv6 to a solicited-node multicast MAC: neighbour solicitations),
+//! or IPv6 to a solicited-node multicast MAC, where neighbour
+//! solicitations go, or to all nodes, where unsolicited advertisements go),
 //! come from a unicast MAC, and, once parsed, carry a source address some
 //! host may use. What fails is dropped and counted before it can touch a
 //! table, a scheduler or a real.
@@ -13,8 +14,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// is `port_mac`: the destination must be the port's MAC, or broadcast for
 /// ARP, or for IPv6 a solicited-node multicast MAC (33:33:ff:xx:xx:xx,
 /// where neighbour solicitations go; the port's responder answers only
-/// for its own addresses) (ports may be promiscuous, and a switch floods
-/// unknown unicast), and the source must be a unicast MAC.
+/// for its own addresses) or the all-nodes one (33:33:00:00:00:01, where
+/// unsolicited advertisements go, as gratuitous ARP is broadcast) (ports
+/// may be promiscuous, and a switch floods unknown unicast), and the
+/// source must be a unicast MAC.
 #[inline(always)]
 pub fn admit_frame(frame: &[u8], port_mac: MacAddr) -> Result<(), DropReason> {
     let dst = ethernet::dst(frame);
@@ -28,12 +31,15 @@ pub fn admit_frame(frame: &[u8], port_mac: MacAddr) -> Result<(), DropReason> {
 }
 
 /// Whether a frame to group address `dst` with `ethertype` is one the
-/// appliance listens to: broadcast ARP, and IPv6 solicited-node multicast.
+/// appliance listens to: broadcast ARP, and IPv6 solicited-node and
+/// all-nodes multicast.
 #[inline(always)]
 fn admitted_group(dst: MacAddr, ethertype: u16) -> bool {
     match ethertype {
         ethernet::ETHERTYPE_ARP => dst == MacAddr::BROADCAST,
-        ethernet::ETHERTYPE_IPV6 => dst.0[..3] == [0x33, 0x33, 0xff],
+        ethernet::ETHERTYPE_IPV6 => {
+            dst.0[..3] == [0x33, 0x33, 0xff] || dst.0 == [0x33, 0x33, 0, 0, 0, 1]
+        }
         _ => false,
     }
 }
@@ -134,16 +140,23 @@ mod tests {
             ok(frame(MAC, mcast, ethernet::ETHERTYPE_IPV4)),
             Err(DropReason::BadSourceMac)
         );
-        // Neighbour solicitations go to a solicited-node group; other
-        // IPv6 groups (all nodes) and IPv4 to that MAC are not ours.
+        // Neighbour solicitations go to a solicited-node group,
+        // unsolicited advertisements to all nodes; other IPv6 groups
+        // (all routers, MLD) and IPv4 to those MACs are not ours.
         let solicited = MacAddr([0x33, 0x33, 0xff, 0, 0, 1]);
+        let all_nodes = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
         assert_eq!(ok(frame(solicited, host, ethernet::ETHERTYPE_IPV6)), Ok(()));
+        assert_eq!(ok(frame(all_nodes, host, ethernet::ETHERTYPE_IPV6)), Ok(()));
         assert_eq!(
             ok(frame(
-                MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+                MacAddr([0x33, 0x33, 0, 0, 0, 2]),
                 host,
                 ethernet::ETHERTYPE_IPV6
             )),
+            Err(DropReason::NotOurMac)
+        );
+        assert_eq!(
+            ok(frame(all_nodes, host, ethernet::ETHERTYPE_IPV4)),
             Err(DropReason::NotOurMac)
         );
         assert_eq!(
