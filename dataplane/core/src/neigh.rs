@@ -453,4 +453,119 @@ mod tests {
         assert_eq!(t.entry(ip(7), used + 8_000).unwrap().1, NudState::Failed);
         assert_eq!(t.lookup(ip(7), used + 8_001), None);
     }
+
+    /// What the model remembers of one neighbour since it was last learned.
+    #[derive(Default, Clone, Copy)]
+    struct Seen {
+        mac: Option<MacAddr>,
+        learned_at: u64,
+        probes: u8,
+        last_probe: Option<u64>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Learn(usize, u8),
+        Lookup(usize),
+        Poll(usize),
+        Wait(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..6usize, any::<u8>()).prop_map(|(i, m)| Op::Learn(i, m)),
+            (0..6usize).prop_map(Op::Lookup),
+            (0..3usize).prop_map(Op::Poll),
+            (0..12_000u64).prop_map(Op::Wait),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The neighbour discovery state machine against what RFC 4861
+        /// (and the kernel's NUD) promise, on random sequences of
+        /// advertisements learned, lookups, timer polls with a probe
+        /// budget, and waits, for six IPv6 neighbours: a lookup yields the
+        /// last MAC learned or nothing; a fresh entry is REACHABLE and
+        /// never probed; the first probe comes no sooner than reachable +
+        /// delay after the advertisement, the next ones retrans apart, at
+        /// most `probes` of them; an entry FAILS only after all its probes
+        /// went unanswered. Then, left alone but used, every learned
+        /// neighbour is probed exactly `probes` times and fails.
+        #[test]
+        fn nd_states_keep_rfc_4861s_promises(ops in proptest::collection::vec(op(), 1..120)) {
+            use std::net::Ipv6Addr;
+            let cfg = NudConfig::default();
+            let mut t: NeighbourTable<Ipv6Addr> = NeighbourTable::new(64, cfg);
+            let ip = |i: usize| Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10 + i as u16);
+            let mut seen = [Seen::default(); 6];
+            let mut now = 1_000u64;
+            let mut poll = |t: &mut NeighbourTable<Ipv6Addr>, seen: &mut [Seen; 6], now: u64, budget: usize| {
+                let mut sent = Vec::new();
+                t.poll(now, budget, |a, m| sent.push((a, m)));
+                assert!(sent.len() <= budget);
+                for (a, m) in sent {
+                    let i = (0..6).find(|&i| ip(i) == a).expect("a probe for a neighbour learned");
+                    let s = &mut seen[i];
+                    assert_eq!(Some(m), s.mac, "probed at the MAC learned");
+                    assert!(now >= s.learned_at + cfg.reachable_ms + cfg.delay_ms, "probed too soon");
+                    if let Some(last) = s.last_probe {
+                        assert!(now >= last + cfg.retrans_ms, "probes closer than retrans");
+                    }
+                    s.probes += 1;
+                    assert!(s.probes <= cfg.probes, "more probes than allowed");
+                    s.last_probe = Some(now);
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Learn(i, m) => {
+                        let mac = MacAddr([2, 0, 0, 0, i as u8, m]);
+                        t.learn(ip(i), mac, now);
+                        seen[i] = Seen { mac: Some(mac), learned_at: now, probes: 0, last_probe: None };
+                        assert_eq!(t.entry(ip(i), now), Some((mac, NudState::Reachable)));
+                    }
+                    Op::Lookup(i) => {
+                        let got = t.lookup(ip(i), now);
+                        let state = t.entry(ip(i), now).map(|e| e.1);
+                        match got {
+                            Some(m) => assert_eq!(Some(m), seen[i].mac),
+                            None => assert!(seen[i].mac.is_none() || state == Some(NudState::Failed)),
+                        }
+                    }
+                    Op::Poll(budget) => poll(&mut t, &mut seen, now, budget),
+                    Op::Wait(ms) => now += ms,
+                }
+                for (i, s) in seen.iter().enumerate() {
+                    let Some((mac, state)) = t.entry(ip(i), now) else {
+                        assert!(s.mac.is_none(), "a neighbour learned was forgotten");
+                        continue;
+                    };
+                    assert_eq!(Some(mac), s.mac);
+                    if now < s.learned_at + cfg.reachable_ms {
+                        assert_eq!(state, NudState::Reachable);
+                    }
+                    if state == NudState::Failed {
+                        assert_eq!(s.probes, cfg.probes, "failed before its probes");
+                    }
+                }
+            }
+            // Used and never confirmed again: each learned neighbour is
+            // probed exactly `probes` times, then fails.
+            let end = now + cfg.reachable_ms + cfg.delay_ms + (u64::from(cfg.probes) + 2) * cfg.retrans_ms;
+            while now <= end {
+                for i in 0..6 {
+                    t.lookup(ip(i), now);
+                }
+                poll(&mut t, &mut seen, now, usize::MAX);
+                now += 100;
+            }
+            for (i, s) in seen.iter().enumerate() {
+                if s.mac.is_some() {
+                    assert_eq!(t.entry(ip(i), now).map(|e| e.1), Some(NudState::Failed));
+                    assert_eq!(s.probes, cfg.probes);
+                }
+            }
+        }
+    }
 }
