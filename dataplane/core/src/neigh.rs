@@ -500,7 +500,7 @@ mod tests {
             let ip = |i: usize| Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10 + i as u16);
             let mut seen = [Seen::default(); 6];
             let mut now = 1_000u64;
-            let mut poll = |t: &mut NeighbourTable<Ipv6Addr>, seen: &mut [Seen; 6], now: u64, budget: usize| {
+            let poll = |t: &mut NeighbourTable<Ipv6Addr>, seen: &mut [Seen; 6], now: u64, budget: usize| {
                 let mut sent = Vec::new();
                 t.poll(now, budget, |a, m| sent.push((a, m)));
                 assert!(sent.len() <= budget);
