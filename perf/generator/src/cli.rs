@@ -9,7 +9,7 @@
 use crate::scenario::{Mode, Proto};
 use clap::Parser;
 use serde::Deserialize;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Which RFC 2544 rates to search for.
@@ -81,17 +81,19 @@ pub struct Opts {
     #[arg(long)]
     pub imix: bool,
 
-    /// Virtual IP [default: 192.0.2.100].
+    /// Virtual IP, IPv4 or IPv6: the family sent [default: 192.0.2.100].
     #[arg(long)]
-    pub vip: Option<Ipv4Addr>,
+    pub vip: Option<IpAddr>,
 
     /// Virtual port [default: 80].
     #[arg(long)]
     pub vport: Option<u16>,
 
-    /// Reals: IP:PORT or FIRST-LAST:PORT, comma-separated; the generator
-    /// answers ARP for them on the RX port with 02:00:00:00:01:xx
-    /// [default: 198.51.100.11-198.51.100.18:8080].
+    /// Reals: IP:PORT or FIRST-LAST:PORT, comma-separated, of the VIP's
+    /// family; the generator answers ARP (IPv6: neighbour solicitations)
+    /// for them on the RX port with 02:00:00:00:01:xx
+    /// [default: 198.51.100.11-198.51.100.18:8080, or for an IPv6 VIP
+    /// 2001:db8:2::11-2001:db8:2::18:8080].
     #[arg(long, value_name = "LIST")]
     pub reals: Option<String>,
 
@@ -143,25 +145,28 @@ pub struct Opts {
     #[arg(long, value_name = "MAC")]
     pub dut_mac: Option<String>,
 
-    /// Resolve the device's MAC by ARP for this address on the TX port.
+    /// Resolve the device's MAC by ARP (IPv6: neighbour discovery) for
+    /// this address on the TX port.
     #[arg(long, value_name = "IP", conflicts_with = "dut_mac")]
-    pub dut_ip: Option<Ipv4Addr>,
+    pub dut_ip: Option<IpAddr>,
 
     /// The device's MAC on the return side, checked as the source of
     /// returned frames in dr and nat modes.
     #[arg(long, value_name = "MAC")]
     pub dut_rx_mac: Option<String>,
 
-    /// The clients' gateway: the generator answers ARP for it on the TX
-    /// port (and asks from it when resolving --dut-ip).
+    /// The clients' gateway: the generator answers ARP (neighbour
+    /// solicitations) for it on the TX port (and asks from it when
+    /// resolving --dut-ip).
     #[arg(long, value_name = "IP")]
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
 
-    /// Do not answer ARP for client addresses on the TX port.
+    /// Do not answer ARP (neighbour solicitations) for client addresses on
+    /// the TX port.
     #[arg(long)]
     pub no_client_arp: bool,
 
-    /// IPv4 TTL sent [default: 64].
+    /// TTL (IPv6: hop limit) sent [default: 64].
     #[arg(long)]
     pub ttl: Option<u8>,
 

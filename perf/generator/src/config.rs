@@ -2,15 +2,18 @@
 //! ([`crate::cli::Opts`]) checked and completed with defaults.
 
 use crate::cli::{Opts, SearchArg};
+use crate::family::GenFamily;
 use crate::flows::MAX_FLOWS;
 use crate::scenario::{parse_reals, Mode, Proto, Real};
 use crate::sizes::SizeSpec;
 use sluice_core::MacAddr;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 /// Default reals.
 pub const DEFAULT_REALS: &str = "198.51.100.11-198.51.100.18:8080";
+/// Default reals of an IPv6 VIP.
+pub const DEFAULT_REALS6: &str = "2001:db8:2::11-2001:db8:2::18:8080";
 /// Default device MAC, when neither --dut-mac nor --dut-ip is given (fine
 /// for a promiscuous device such as testpmd on memif).
 pub const DEFAULT_DUT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xfe]);
@@ -34,8 +37,8 @@ pub struct Config {
     pub new_flows_per_sec: u64,
     /// Frame sizes.
     pub size: SizeSpec,
-    /// Virtual IP.
-    pub vip: Ipv4Addr,
+    /// Virtual IP: its family is the run's.
+    pub vip: IpAddr,
     /// Virtual port.
     pub vport: u16,
     /// Reals.
@@ -65,11 +68,11 @@ pub struct Config {
     /// Device MAC, if fixed.
     pub dut_mac: Option<MacAddr>,
     /// Device IP to resolve the MAC of, if given.
-    pub dut_ip: Option<Ipv4Addr>,
+    pub dut_ip: Option<IpAddr>,
     /// Device MAC on the return side, if known.
     pub dut_rx_mac: Option<MacAddr>,
     /// Clients' gateway address.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// Answer ARP for client addresses on the TX port.
     pub client_arp: bool,
     /// TTL sent.
@@ -126,8 +129,39 @@ impl Config {
             SizeSpec::Fixed(o.size.unwrap_or(64))
         };
         size.validate().map_err(|e| format!("--{e}"))?;
-        let reals = parse_reals(o.reals.as_deref().unwrap_or(DEFAULT_REALS))
+        let vip = o.vip.unwrap_or(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)));
+        let default_reals = if vip.is_ipv4() {
+            DEFAULT_REALS
+        } else {
+            DEFAULT_REALS6
+        };
+        let reals = parse_reals(o.reals.as_deref().unwrap_or(default_reals))
             .map_err(|e| format!("--reals: {e}"))?;
+        let same_family = |name: &str, ip: Option<IpAddr>| match ip {
+            Some(ip) if ip.is_ipv4() != vip.is_ipv4() => {
+                Err(format!("--{name} {ip} is not of the VIP's family ({vip})"))
+            }
+            _ => Ok(()),
+        };
+        same_family("reals", Some(reals[0].ip))?;
+        same_family("dut-ip", o.dut_ip)?;
+        same_family("gateway", o.gateway)?;
+        if vip.is_ipv6() {
+            let least = min_frame::<Ipv6Addr>(proto);
+            match size {
+                SizeSpec::Fixed(s) if s < least => {
+                    return Err(format!(
+                        "--size: IPv6 frames carry the stamp in at least {least} bytes, not {s}"
+                    ))
+                }
+                SizeSpec::Imix => {
+                    return Err(
+                        "--imix: its 64-byte frames are too small for IPv6 and the stamp".into(),
+                    )
+                }
+                _ => {}
+            }
+        }
         let ttl = o.ttl.unwrap_or(64);
         if ttl < 2 {
             return Err("--ttl must be at least 2 (a NAT device decrements it)".into());
@@ -172,7 +206,7 @@ impl Config {
             flows,
             new_flows_per_sec,
             size,
-            vip: o.vip.unwrap_or(Ipv4Addr::new(192, 0, 2, 100)),
+            vip,
             vport,
             reals,
             rate: o.rate.unwrap_or(0),
@@ -200,6 +234,15 @@ impl Config {
             link_timeout: secs("link-timeout", o.link_timeout.unwrap_or(10.0), 0.0, 600.0)?,
         })
     }
+}
+
+/// The smallest frame (FCS included) of family `A` that holds the stamp.
+pub fn min_frame<A: GenFamily>(proto: Proto) -> u16 {
+    let l4 = match proto {
+        Proto::Udp => sluice_core::wire::l4::UDP_HEADER_LEN + crate::stamp::UDP_LEN,
+        Proto::Tcp => sluice_core::wire::l4::TCP_MIN_HEADER_LEN + crate::stamp::TCP_PAYLOAD_LEN,
+    };
+    (crate::frame::L3 + A::HEADER_LEN + l4) as u16 + crate::sizes::FCS_LEN
 }
 
 #[cfg(test)]
@@ -242,6 +285,17 @@ mod tests {
             &["--dut-mac", "nope"],
             &["--reals", "1.2.3.4"],
             &["--mbufs", "100"],
+            &["--vip", "2001:db8::100", "--size", "64"],
+            &["--vip", "2001:db8::100", "--imix"],
+            &[
+                "--vip",
+                "2001:db8::100",
+                "--reals",
+                "198.51.100.11:80",
+                "--size",
+                "128",
+            ],
+            &["--vip", "192.0.2.100", "--gateway", "2001:db8::1"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
@@ -270,5 +324,11 @@ mod tests {
         assert_eq!(c.search, Some(SearchArg::Both));
         let c = parse(&["--dut-mac", "02:00:00:00:00:aa", "--size", "1518"]).unwrap();
         assert_eq!(c.dut_mac, Some(MacAddr([2, 0, 0, 0, 0, 0xaa])));
+        // IPv6: the reals default to the family's; 84 bytes is the least.
+        let c = parse(&["--vip", "2001:db8::100", "--size", "84"]).unwrap();
+        assert!(c.vip.is_ipv6() && c.reals[0].ip.is_ipv6());
+        assert_eq!(min_frame::<Ipv6Addr>(Proto::Udp), 84);
+        assert_eq!(min_frame::<Ipv6Addr>(Proto::Tcp), 84);
+        assert_eq!(min_frame::<Ipv4Addr>(Proto::Udp), 64);
     }
 }

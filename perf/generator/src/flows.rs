@@ -1,11 +1,12 @@
 //! Flows: which client address and port each flow uses, how flows are
 //! replaced by fresh ones at a steady rate, and the sender's per-flow state.
 //!
-//! Clients live in `198.18.0.0/15`, the range RFC 2544 reserves for
-//! benchmarking (131,072 addresses), with source ports 1024..=65535. A flow
-//! *key* numbers one client `ip:port`: the address is
-//! `198.18.0.0 + key % 131072`, the port `1024 + key / 131072`, so up to
-//! 131,072 flows each get their own address.
+//! Clients live in a range of 131,072 addresses of the run's family
+//! ([`GenFamily`]: 198.18.0.0/15, RFC 2544's benchmarking range, or
+//! 2001:db8:18::/111), with source ports 1024..=65535. A flow *key*
+//! numbers one client `ip:port`: the address is client number
+//! `key % 131072`, the port `1024 + key / 131072`, so up to 131,072 flows
+//! each get their own address.
 //!
 //! There are `flows` concurrent flows, in *slots* `0..flows`. The flow in a
 //! slot is replaced by a fresh one (a new key, so a new connection to the
@@ -21,14 +22,10 @@
 //! bit per slot: the first packet of a flow generation is a TCP SYN.
 //! 10 million flows take 41 MB here.
 
-use std::net::Ipv4Addr;
+use crate::family::{GenFamily, CLIENT_BITS};
 
-/// First client address: 198.18.0.0.
-pub const CLIENT_BASE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
-/// Client prefix length: 198.18.0.0/15.
-pub const CLIENT_PREFIX_LEN: u8 = 15;
 /// Number of client addresses (2^17).
-pub const CLIENT_ADDRS: u64 = 1 << (32 - CLIENT_PREFIX_LEN);
+pub const CLIENT_ADDRS: u64 = 1 << CLIENT_BITS;
 /// First client source port.
 pub const PORT_BASE: u16 = 1024;
 /// Number of client source ports (1024..=65535).
@@ -77,26 +74,26 @@ impl FlowSpace {
 
     /// The client address and port of `key`.
     #[inline(always)]
-    pub fn client(key: u64) -> (Ipv4Addr, u16) {
-        let ip = u32::from(CLIENT_BASE) + (key % CLIENT_ADDRS) as u32;
+    pub fn client<A: GenFamily>(key: u64) -> (A, u16) {
+        let ip = A::client((key % CLIENT_ADDRS) as u32);
         let port = PORT_BASE + (key / CLIENT_ADDRS) as u16;
-        (Ipv4Addr::from(ip), port)
+        (ip, port)
     }
 
     /// The key of a client `ip:port`, if it is one of ours.
     #[inline(always)]
-    pub fn key_of(ip: Ipv4Addr, port: u16) -> Option<u64> {
-        let off = u32::from(ip).wrapping_sub(u32::from(CLIENT_BASE)) as u64;
-        if off >= CLIENT_ADDRS || port < PORT_BASE {
+    pub fn key_of<A: GenFamily>(ip: A, port: u16) -> Option<u64> {
+        let off = A::client_offset(ip)?;
+        if port < PORT_BASE {
             return None;
         }
-        Some(off + (port - PORT_BASE) as u64 * CLIENT_ADDRS)
+        Some(u64::from(off) + (port - PORT_BASE) as u64 * CLIENT_ADDRS)
     }
 
     /// Whether `ip` is a client address.
     #[inline(always)]
-    pub fn is_client(ip: Ipv4Addr) -> bool {
-        (u32::from(ip).wrapping_sub(u32::from(CLIENT_BASE)) as u64) < CLIENT_ADDRS
+    pub fn is_client<A: GenFamily>(ip: A) -> bool {
+        A::client_offset(ip).is_some()
     }
 }
 
@@ -229,14 +226,18 @@ impl SenderFlows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn keys_map_to_clients_and_back() {
         for key in [0, 1, CLIENT_ADDRS - 1, CLIENT_ADDRS, KEY_SPACE - 1] {
-            let (ip, port) = FlowSpace::client(key);
+            let (ip, port) = FlowSpace::client::<Ipv4Addr>(key);
             assert!(FlowSpace::is_client(ip));
             assert!(port >= PORT_BASE);
             assert_eq!(FlowSpace::key_of(ip, port), Some(key));
+            let (ip6, port6) = FlowSpace::client::<Ipv6Addr>(key);
+            assert_eq!(port6, port);
+            assert_eq!(FlowSpace::key_of(ip6, port6), Some(key));
         }
         assert_eq!(
             FlowSpace::client(0),
@@ -246,8 +247,13 @@ mod tests {
             FlowSpace::client(CLIENT_ADDRS - 1),
             (Ipv4Addr::new(198, 19, 255, 255), PORT_BASE)
         );
+        assert_eq!(
+            FlowSpace::client(CLIENT_ADDRS + 5),
+            ("2001:db8:18::5".parse::<Ipv6Addr>().unwrap(), PORT_BASE + 1)
+        );
         assert_eq!(FlowSpace::key_of(Ipv4Addr::new(198, 20, 0, 0), 2000), None);
         assert_eq!(FlowSpace::key_of(Ipv4Addr::new(198, 18, 0, 1), 80), None);
+        assert_eq!(FlowSpace::key_of(Ipv6Addr::LOCALHOST, 2000), None);
     }
 
     #[test]

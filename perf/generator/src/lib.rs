@@ -5,6 +5,8 @@
 //!
 //! - [`cli`], [`config`]: options (flags and TOML) and their validation.
 //! - [`scenario`]: modes of the device under test, protocols, reals.
+//! - [`family`]: what differs between IPv4 and IPv6 runs (headers, the
+//!   clients' prefix).
 //! - [`flows`]: client addresses and ports per flow, flow replacement, the
 //!   sender's per-flow state.
 //! - [`stamp`]: the magic, run, flow, sequence number and TSC every packet
@@ -16,7 +18,8 @@
 //! - [`seqtrack`]: per-flow duplicate and reorder detection.
 //! - [`rate`]: the TSC token bucket.
 //! - [`rfc2544`]: NDR/PDR binary search.
-//! - [`arp`]: answering ARP for the reals and the clients' gateway.
+//! - [`arp`]: answering ARP and neighbour solicitations for the reals and
+//!   the clients' gateway.
 //! - [`stats`], [`report`]: counters, latency histogram, results (JSON and
 //!   human).
 #![forbid(unsafe_code)]
@@ -25,6 +28,7 @@ pub mod arp;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod family;
 pub mod flows;
 pub mod frame;
 pub mod rate;

@@ -336,20 +336,27 @@ pub fn summarize_run(r: &RunResult) -> String {
     s
 }
 
+/// `vip:vport` as a socket address: an IPv6 VIP in brackets (RFC 5952).
+fn service(vip: &str, vport: u16) -> String {
+    match vip.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, vport).to_string(),
+        Err(_) => format!("{vip}:{vport}"),
+    }
+}
+
 /// The whole report for people.
 pub fn summarize(rep: &Report) -> String {
     let sc = &rep.scenario;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "sluice-gen: mode {} {} {} flows (+{}/s), size {}, {}:{} via {} -> {}",
+        "sluice-gen: mode {} {} {} flows (+{}/s), size {}, {} via {} -> {}",
         sc.mode,
         sc.proto,
         sc.flows,
         sc.new_flows_per_sec,
         sc.size,
-        sc.vip,
-        sc.vport,
+        service(&sc.vip, sc.vport),
         sc.tx_port,
         sc.rx_port
     );
@@ -420,5 +427,11 @@ mod tests {
         assert!(summarize_run(&r).contains("ttl 1"));
         let z = RunResult::compute(0, 0.0, &TxCounters::default(), &rx, None);
         assert_eq!((z.tx_pps, z.loss_pct), (0.0, 0.0));
+    }
+
+    #[test]
+    fn services_are_written_as_socket_addresses() {
+        assert_eq!(service("192.0.2.100", 80), "192.0.2.100:80");
+        assert_eq!(service("2001:db8::100", 80), "[2001:db8::100]:80");
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use sluice_core::MacAddr;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What the device under test does to a packet, so returned packets can be
 /// checked.
@@ -16,10 +16,11 @@ pub enum Mode {
     /// MAC; source: the device's).
     Dr,
     /// NAT: the destination VIP:vport becomes one of the reals' RIP:rport,
-    /// the TTL drops by one, checksums stay valid; MACs as for DR.
+    /// the TTL (hop limit) drops by one, checksums stay valid; MACs as for
+    /// DR.
     Nat,
-    /// `dpdk-testpmd --forward-mode=5tswap`: MACs, IPv4 addresses and
-    /// layer-4 ports swapped.
+    /// `dpdk-testpmd --forward-mode=5tswap`: MACs, IP addresses (IPv4 or
+    /// IPv6) and layer-4 ports swapped.
     Swap,
 }
 
@@ -66,11 +67,11 @@ impl Proto {
 pub const MAX_REALS: usize = 254;
 
 /// A real server: its address, port (NAT's rport) and the MAC the
-/// generator answers ARP with for it.
+/// generator answers ARP (neighbour solicitations) with for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Real {
     /// Real IP.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Real port.
     pub port: u16,
     /// The MAC the generator owns for it.
@@ -83,8 +84,9 @@ pub fn real_mac(i: usize) -> MacAddr {
 }
 
 /// Parses a list of reals: comma-separated items, each `IP:PORT` or
-/// `FIRST-LAST:PORT` (an inclusive address range), e.g.
-/// `198.51.100.11-198.51.100.18:8080`.
+/// `FIRST-LAST:PORT` (an inclusive address range), IPv4 or IPv6 (an IPv6
+/// address may be bracketed), e.g. `198.51.100.11-198.51.100.18:8080` or
+/// `2001:db8:2::11-2001:db8:2::18:8080`.
 pub fn parse_reals(spec: &str) -> Result<Vec<Real>, String> {
     let mut out = Vec::new();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -100,25 +102,33 @@ pub fn parse_reals(spec: &str) -> Result<Vec<Real>, String> {
             Some((a, b)) => (a, b),
             None => (addrs, addrs),
         };
-        let first: Ipv4Addr = first
-            .parse()
-            .map_err(|_| format!("real {item:?}: bad address {first:?}"))?;
-        let last: Ipv4Addr = last
-            .parse()
-            .map_err(|_| format!("real {item:?}: bad address {last:?}"))?;
-        let (a, b) = (u32::from(first), u32::from(last));
+        let addr = |a: &str| -> Result<IpAddr, String> {
+            a.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("real {item:?}: bad address {a:?}"))
+        };
+        let (first, last) = (addr(first)?, addr(last)?);
+        if first.is_ipv4() != last.is_ipv4() {
+            return Err(format!("real {item:?}: a range within one family"));
+        }
+        let (a, b) = (bits(first), bits(last));
         if b < a {
             return Err(format!("real {item:?}: range goes backwards"));
         }
-        if (b - a) as usize >= MAX_REALS {
+        if b - a >= MAX_REALS as u128 {
             return Err(format!("at most {MAX_REALS} reals"));
         }
-        for ip in a..=b {
+        for n in a..=b {
             if out.len() == MAX_REALS {
                 return Err(format!("at most {MAX_REALS} reals"));
             }
+            let ip = match first {
+                IpAddr::V4(_) => IpAddr::V4((n as u32).into()),
+                IpAddr::V6(_) => IpAddr::V6(n.into()),
+            };
             out.push(Real {
-                ip: Ipv4Addr::from(ip),
+                ip,
                 port,
                 mac: real_mac(out.len()),
             });
@@ -128,11 +138,22 @@ pub fn parse_reals(spec: &str) -> Result<Vec<Real>, String> {
         return Err("no reals given".into());
     }
     for (i, r) in out.iter().enumerate() {
+        let sa = SocketAddr::new(r.ip, r.port);
         if out[..i].iter().any(|o| o.ip == r.ip && o.port == r.port) {
-            return Err(format!("real {}:{} is listed twice", r.ip, r.port));
+            return Err(format!("real {sa} is listed twice"));
+        }
+        if r.ip.is_ipv4() != out[0].ip.is_ipv4() {
+            return Err(format!("real {sa}: every real of one family"));
         }
     }
     Ok(out)
+}
+
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a).into(),
+        IpAddr::V6(a) => a.into(),
+    }
 }
 
 #[cfg(test)]
@@ -143,11 +164,16 @@ mod tests {
     fn parses_ranges_and_singles() {
         let r = parse_reals("198.51.100.11-198.51.100.18:8080, 198.51.100.30:9000").unwrap();
         assert_eq!(r.len(), 9);
-        assert_eq!(r[0].ip, Ipv4Addr::new(198, 51, 100, 11));
-        assert_eq!(r[7].ip, Ipv4Addr::new(198, 51, 100, 18));
+        assert_eq!(r[0].ip, IpAddr::from([198, 51, 100, 11]));
+        assert_eq!(r[7].ip, IpAddr::from([198, 51, 100, 18]));
         assert_eq!(r[8].port, 9000);
         assert_eq!(r[0].mac.to_string(), "02:00:00:00:01:01");
         assert_eq!(r[8].mac.to_string(), "02:00:00:00:01:09");
+        let r = parse_reals("2001:db8:2::11-2001:db8:2::18:8080,[2001:db8:2::30]:9000").unwrap();
+        assert_eq!(r.len(), 9);
+        assert_eq!(r[7].ip, "2001:db8:2::18".parse::<IpAddr>().unwrap());
+        assert_eq!(r[8].ip, "2001:db8:2::30".parse::<IpAddr>().unwrap());
+        assert_eq!(r[8].port, 9000);
     }
 
     #[test]
@@ -160,6 +186,9 @@ mod tests {
             "198.51.100.1-198.51.101.1:80",
             "1.2.3.4:80,1.2.3.4:80",
             "x:80",
+            "198.51.100.11-2001:db8::11:80",
+            "198.51.100.11:80,2001:db8::11:80",
+            "2001:db8::1-2001:db8::1:0:80",
         ] {
             assert!(parse_reals(bad).is_err(), "{bad:?}");
         }

@@ -54,7 +54,7 @@ impl RxCounters {
     #[inline(always)]
     pub fn reject(&mut self, r: Reject) {
         match r {
-            Reject::NotIpv4 => self.ignored += 1,
+            Reject::NotOurs => self.ignored += 1,
             Reject::Bad(b) => self.bad[b.index()] += 1,
         }
     }
@@ -196,7 +196,7 @@ mod tests {
         c.good(60, SeqEvent::InOrder);
         c.good(60, SeqEvent::Duplicate);
         c.good(60, SeqEvent::Late);
-        c.reject(Reject::NotIpv4);
+        c.reject(Reject::NotOurs);
         c.reject(Reject::Bad(Bad::Ttl));
         assert_eq!((c.ok, c.unique_ok(), c.ok_bytes), (3, 2, 192));
         assert_eq!((c.reordered, c.late, c.duplicates), (1, 1, 1));

@@ -14,23 +14,42 @@ pub mod trials;
 pub mod worker;
 
 use control::Shared;
-use sluice_core::{Ipv4Prefix, MacAddr};
+use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
 use sluice_dpdk::{cycles_hz, lcore, Eal, LcoreHandle, MbufBatch, QueuePair};
 use sluice_gen::arp::{self, ArpTable};
 use sluice_gen::check::{Checker, Expect};
 use sluice_gen::config::{Config, DEFAULT_DUT_MAC};
-use sluice_gen::flows::{FlowSpace, SenderFlows, CLIENT_BASE, CLIENT_PREFIX_LEN};
+use sluice_gen::family::GenFamily;
+use sluice_gen::flows::{FlowSpace, SenderFlows};
 use sluice_gen::frame::{FrameParams, Template};
 use sluice_gen::report::{Report, ScenarioInfo};
 use sluice_gen::sizes::SizePicker;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use worker::{PortIo, RxPart, TxPart, Worker};
 
-/// Runs the configured measurement or search and returns the report.
+/// Runs the configured measurement or search, in the VIP's family, and
+/// returns the report.
 pub fn run(cfg: &Config) -> Result<Report, String> {
+    match cfg.vip {
+        IpAddr::V4(_) => run_family::<Ipv4Addr>(cfg),
+        IpAddr::V6(_) => run_family::<Ipv6Addr>(cfg),
+    }
+}
+
+/// Answers for the clients' addresses on `table` with `mac`.
+fn answer_for_clients<A: GenFamily>(table: &mut ArpTable, mac: MacAddr) {
+    let len = A::client_prefix_len();
+    match A::CLIENT_BASE.to_ip() {
+        IpAddr::V4(b) => table.add_prefix(Ipv4Prefix::new(b, len).expect("a valid prefix"), mac),
+        IpAddr::V6(b) => table.add_prefix6(Ipv6Prefix::new(b, len).expect("a valid prefix"), mac),
+    }
+}
+
+fn run_family<A: GenFamily>(cfg: &Config) -> Result<Report, String> {
+    let vip = A::of(cfg.vip).expect("the configuration checked the VIP's family");
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
@@ -44,14 +63,13 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     let tx_mac = io.ports[0].mac;
     let rx_mac = io.ports[io.rx].mac;
 
-    // What each port answers ARP for.
+    // What each port answers ARP (neighbour solicitations) for.
     let mut tx_arp = ArpTable::new();
     if let Some(gw) = cfg.gateway {
         tx_arp.add(gw, tx_mac);
     }
     if cfg.client_arp {
-        let clients = Ipv4Prefix::new(CLIENT_BASE, CLIENT_PREFIX_LEN).expect("a /15 is valid");
-        tx_arp.add_prefix(clients, tx_mac);
+        answer_for_clients::<A>(&mut tx_arp, tx_mac);
     }
     let mut rx_arp = if same {
         tx_arp.clone()
@@ -69,7 +87,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     let pool = io.pool.clone();
     {
         let q = queues[io.rx].as_mut().expect("queues not taken yet");
-        let garps: Vec<[u8; arp::FRAME_LEN]> = cfg
+        let garps: Vec<Vec<u8>> = cfg
             .reals
             .iter()
             .map(|r| arp::gratuitous(r.mac, r.ip))
@@ -90,7 +108,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
                 &mut q.tx,
                 &tx_arp,
                 tx_mac,
-                cfg.gateway.unwrap_or(Ipv4Addr::new(198, 18, 0, 1)),
+                cfg.gateway.unwrap_or(A::client(1).to_ip()),
                 ip,
                 Duration::from_secs(3),
             )?,
@@ -105,7 +123,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         let params = FrameParams {
             src_mac: tx_mac,
             dst_mac: dut_mac,
-            vip: cfg.vip,
+            vip,
             vport: cfg.vport,
             proto: cfg.proto,
             ttl: cfg.ttl,
@@ -137,7 +155,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
             tx_mac,
             dut_mac,
             dut_rx_mac: cfg.dut_rx_mac,
-            vip: cfg.vip,
+            vip,
             vport: cfg.vport,
             reals: cfg.reals.clone(),
             ttl: cfg.ttl,
@@ -227,9 +245,9 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
             reals: cfg
                 .reals
                 .iter()
-                .map(|r| format!("{}:{}", r.ip, r.port))
+                .map(|r| SocketAddr::new(r.ip, r.port).to_string())
                 .collect(),
-            clients: format!("{CLIENT_BASE}/{CLIENT_PREFIX_LEN}"),
+            clients: format!("{}/{}", A::CLIENT_BASE, A::client_prefix_len()),
             rate_pps: cfg.rate,
             duration_s: cfg.duration,
             warmup_s: cfg.warmup,

@@ -8,7 +8,7 @@ use sluice_core::MacAddr;
 use sluice_dpdk::{DeviceConfig, Eal, Mbuf, MbufBatch, Mempool, Port, QueuePair, RxQueue, TxQueue};
 use sluice_gen::arp::{self, ArpOutcome, ArpTable};
 use sluice_gen::config::Config;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,13 +146,14 @@ pub fn send_frames(pool: &Mempool, txq: &mut TxQueue<'_>, frames: &[&[u8]]) -> u
     sent
 }
 
-/// Polls a port once from the main lcore: answers ARP requests for the
-/// addresses of `table`, and returns what ARP replies taught.
+/// Polls a port once from the main lcore: answers ARP requests and
+/// neighbour solicitations for the addresses of `table`, and returns what
+/// replies and advertisements taught.
 pub fn poll_arp(
     rxq: &mut RxQueue<'_>,
     txq: &mut TxQueue<'_>,
     table: &ArpTable,
-) -> Vec<(Ipv4Addr, MacAddr)> {
+) -> Vec<(IpAddr, MacAddr)> {
     let mut batch = MbufBatch::with_capacity(32);
     let mut out = MbufBatch::with_capacity(32);
     let mut learned = Vec::new();
@@ -170,8 +171,9 @@ pub fn poll_arp(
     learned
 }
 
-/// Resolves `target`'s MAC by ARP on a port: asks from `mac`/`ip` every
-/// 200 ms, answering ARP for `table` meanwhile, for at most `limit`.
+/// Resolves `target`'s MAC by ARP (IPv6: neighbour discovery) on a port:
+/// asks from `mac`/`ip` every 200 ms, answering for `table` meanwhile, for
+/// at most `limit`.
 #[allow(clippy::too_many_arguments)]
 pub fn resolve(
     pool: &Mempool,
@@ -179,8 +181,8 @@ pub fn resolve(
     txq: &mut TxQueue<'_>,
     table: &ArpTable,
     mac: MacAddr,
-    ip: Ipv4Addr,
-    target: Ipv4Addr,
+    ip: IpAddr,
+    target: IpAddr,
     limit: Duration,
 ) -> Result<MacAddr, String> {
     let deadline = Instant::now() + limit;
@@ -199,6 +201,6 @@ pub fn resolve(
         std::thread::sleep(Duration::from_millis(1));
     }
     Err(format!(
-        "no ARP reply from {target} within {limit:?} (give --dut-mac instead?)"
+        "no ARP reply or neighbour advertisement from {target} within {limit:?} (give --dut-mac instead?)"
     ))
 }

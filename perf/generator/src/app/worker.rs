@@ -1,8 +1,9 @@
 //! The poll loop on a worker lcore. A worker owns whole ports (their RX and
 //! TX queue) and the sending part, the receiving part, or both:
 //!
-//! - every owned port is polled; ARP requests for the port's addresses are
-//!   turned into replies in the received mbuf and sent back on it;
+//! - every owned port is polled; ARP requests and neighbour solicitations
+//!   for the port's addresses are turned into replies in the received mbuf
+//!   and sent back on it;
 //! - the receiving part checks each other frame of the RX port
 //!   ([`Checker`]), tracks sequence numbers and records latency;
 //! - the sending part allocates a burst in bulk when the token bucket
@@ -15,10 +16,10 @@
 //! run.
 
 use super::control::{unword, Phase, RxReport, Shared};
-use sluice_core::wire::ethernet;
 use sluice_dpdk::{cycles, MbufBatch, Mempool, RxQueue, TxQueue};
 use sluice_gen::arp::{self, ArpOutcome, ArpTable};
 use sluice_gen::check::Checker;
+use sluice_gen::family::GenFamily;
 use sluice_gen::flows::{FlowSpace, SenderFlows};
 use sluice_gen::frame::{self, Fields, FrameParams, Template};
 use sluice_gen::rate::TokenBucket;
@@ -38,20 +39,20 @@ pub struct PortIo<'port> {
     pub rxq: RxQueue<'port>,
     /// Its TX queue.
     pub txq: TxQueue<'port>,
-    /// The addresses it answers ARP for.
+    /// The addresses it answers ARP and neighbour solicitations for.
     pub arp: ArpTable,
     /// ARP replies waiting to be sent.
     pub out: MbufBatch,
 }
 
 /// The sending part.
-pub struct TxPart {
+pub struct TxPart<A> {
     /// Index of its port in the worker's ports.
     pub port: usize,
     /// Where mbufs come from.
     pub pool: Arc<Mempool>,
     /// What every frame has in common.
-    pub params: FrameParams,
+    pub params: FrameParams<A>,
     /// One template per frame size.
     pub templates: Vec<Template>,
     /// Which template next.
@@ -74,20 +75,20 @@ pub struct TxPart {
     sending: bool,
 }
 
-impl TxPart {
+impl<A: GenFamily> TxPart<A> {
     /// A sending part, idle.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         port: usize,
         pool: Arc<Mempool>,
-        params: FrameParams,
+        params: FrameParams<A>,
         templates: Vec<Template>,
         picker: SizePicker,
         flows: SenderFlows,
         burst: usize,
         new_flows_per_sec: u64,
         hz: u64,
-    ) -> TxPart {
+    ) -> TxPart<A> {
         let burst = burst.clamp(1, MAX_BURST);
         TxPart {
             port,
@@ -203,11 +204,11 @@ impl TxPart {
 }
 
 /// The receiving part.
-pub struct RxPart {
+pub struct RxPart<A> {
     /// Index of its port in the worker's ports.
     pub port: usize,
     /// The checks.
-    pub checker: Checker,
+    pub checker: Checker<A>,
     /// Per-flow sequence state.
     pub tracker: SeqTracker,
     counters: RxCounters,
@@ -215,9 +216,9 @@ pub struct RxPart {
     run: u32,
 }
 
-impl RxPart {
+impl<A: GenFamily> RxPart<A> {
     /// A receiving part counting nothing yet (run 0).
-    pub fn new(port: usize, checker: Checker, flows: usize, hz: u64) -> RxPart {
+    pub fn new(port: usize, checker: Checker<A>, flows: usize, hz: u64) -> RxPart<A> {
         RxPart {
             port,
             checker,
@@ -248,25 +249,25 @@ impl RxPart {
 }
 
 /// One worker lcore's work.
-pub struct Worker<'port> {
+pub struct Worker<'port, A> {
     ports: Vec<PortIo<'port>>,
-    tx: Option<TxPart>,
-    rx: Option<RxPart>,
+    tx: Option<TxPart<A>>,
+    rx: Option<RxPart<A>>,
     shared: Arc<Shared>,
     rx_batch: MbufBatch,
     trash: MbufBatch,
     phase_seen: u64,
 }
 
-impl<'port> Worker<'port> {
+impl<'port, A: GenFamily> Worker<'port, A> {
     /// A worker over `ports` with the given parts.
     pub fn new(
         ports: Vec<PortIo<'port>>,
-        tx: Option<TxPart>,
-        rx: Option<RxPart>,
+        tx: Option<TxPart<A>>,
+        rx: Option<RxPart<A>>,
         shared: Arc<Shared>,
         burst: usize,
-    ) -> Worker<'port> {
+    ) -> Worker<'port, A> {
         let burst = burst.clamp(1, MAX_BURST);
         Worker {
             ports,
@@ -357,9 +358,7 @@ impl<'port> Worker<'port> {
             let mut rx_here = rx.as_mut().filter(|r| r.port == i);
             for mut m in rx_batch.drain() {
                 let data = m.data();
-                if data.len() >= ethernet::HEADER_LEN
-                    && ethernet::ethertype(data) == ethernet::ETHERTYPE_ARP
-                {
+                if arp::is_resolution(data) {
                     if arp::handle(m.data_mut(), &port.arp) == ArpOutcome::Replied {
                         // A full reply batch drops the reply (Mbuf::drop).
                         let _ = port.out.push(m);
