@@ -17,7 +17,7 @@ against flows (1k to 4M, log scale, both sides; no plotting library
 needed), PNG plots (throughput against flows, latency CDF) when matplotlib
 is available, and with --append-results a dated section in
 perf/RESULTS.md. `--smoke` runs one short round of one
-scenario at a modest rate (seconds; used by scripts/test.sh; no timing
+IPv4 and one IPv6 scenario at a modest rate (seconds; used by scripts/test.sh; no timing
 assertions: it fails unless the whole offered load came back, with no bad
 packet and no drop in Sluice).
 """
@@ -43,21 +43,41 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE_MAC0 = "02:00:00:00:5e:10"
 SLUICE_MAC1 = "02:00:00:00:5e:11"
 
-# name, mode, proto, flows, size, new flows per second
+# name, mode, proto, flows, size, new flows per second, family. IPv6
+# frames are 84 bytes at least (sluice-gen's stamp after a 40-byte header);
+# testpmd's 5tswap swaps IPv6 addresses too, so the baseline is the same.
 SCENARIOS = [
-    ("dr-1k-64", "dr", "udp", 1_000, 64, 0),
-    ("nat-1k-64", "nat", "udp", 1_000, 64, 0),
-    ("nat-1k-1518", "nat", "udp", 1_000, 1518, 0),
-    ("dr-10k-64", "dr", "udp", 10_000, 64, 0),
-    ("nat-10k-64", "nat", "udp", 10_000, 64, 0),
-    ("dr-100k-64", "dr", "udp", 100_000, 64, 0),
-    ("nat-100k-64", "nat", "udp", 100_000, 64, 0),
-    ("dr-1m-64", "dr", "udp", 1_000_000, 64, 0),
-    ("nat-1m-64", "nat", "udp", 1_000_000, 64, 0),
-    ("dr-4m-64", "dr", "udp", 4_000_000, 64, 0),
-    ("nat-4m-64", "nat", "udp", 4_000_000, 64, 0),
-    ("nat-new-flows-64", "nat", "tcp", 100_000, 64, 1_000_000),
+    ("dr-1k-64", "dr", "udp", 1_000, 64, 0, 4),
+    ("nat-1k-64", "nat", "udp", 1_000, 64, 0, 4),
+    ("nat-1k-1518", "nat", "udp", 1_000, 1518, 0, 4),
+    ("dr-10k-64", "dr", "udp", 10_000, 64, 0, 4),
+    ("nat-10k-64", "nat", "udp", 10_000, 64, 0, 4),
+    ("dr-100k-64", "dr", "udp", 100_000, 64, 0, 4),
+    ("nat-100k-64", "nat", "udp", 100_000, 64, 0, 4),
+    ("dr-1m-64", "dr", "udp", 1_000_000, 64, 0, 4),
+    ("nat-1m-64", "nat", "udp", 1_000_000, 64, 0, 4),
+    ("dr-4m-64", "dr", "udp", 4_000_000, 64, 0, 4),
+    ("nat-4m-64", "nat", "udp", 4_000_000, 64, 0, 4),
+    ("nat-new-flows-64", "nat", "tcp", 100_000, 64, 1_000_000, 4),
+    ("dr6-1k-84", "dr", "udp", 1_000, 84, 0, 6),
+    ("nat6-1k-84", "nat", "udp", 1_000, 84, 0, 6),
+    ("dr6-1m-84", "dr", "udp", 1_000_000, 84, 0, 6),
+    ("nat6-1m-84", "nat", "udp", 1_000_000, 84, 0, 6),
 ]
+SMOKE = ("nat-1k-64", "nat6-1k-84")
+
+# Per family: the VIP, the reals' first and last address, the clients'
+# gateway (on Sluice's client-side segment).
+FAMILY = {
+    4: {"vip": "192.0.2.100", "reals": ("198.51.100.11", "198.51.100.18"), "gateway": "192.0.2.254"},
+    6: {"vip": "2001:db8::100", "reals": ("2001:db8:2::11", "2001:db8:2::18"), "gateway": "2001:db8:1::fe"},
+}
+
+
+def gen_reals(family, port):
+    """sluice-gen's --reals range for `family`."""
+    first, last = FAMILY[family]["reals"]
+    return f"{first}-{last}:{port}"
 
 
 def log(*a):
@@ -80,7 +100,7 @@ class Run:
         return f"net_memif{i},role={role},socket={self.socket(i)},socket-abstract=no,id=0"
 
     def start_generator(self, mode, proto, flows, size, new_flows, rate, duration, reals, dut_mac, dut_rx_mac,
-                        warmup=None, link_timeout=20, extra=()):
+                        family=4, warmup=None, link_timeout=20, extra=()):
         prefix = f"bgen{os.getpid()}"
         self.prefixes.append(prefix)
         out = os.path.join(self.dir, "gen.json")
@@ -89,7 +109,8 @@ class Run:
                "--mode", mode, "--proto", proto, "--flows", str(flows), "--size", str(size),
                "--new-flows-per-sec", str(new_flows), "--rate", str(rate),
                "--duration", str(duration), "--warmup", str(warmup), "--drain", "0.5",
-               "--link-timeout", str(link_timeout), "--quiet", "--json", out, "--reals", reals, *extra]
+               "--link-timeout", str(link_timeout), "--quiet", "--json", out, "--reals", reals,
+               "--vip", FAMILY[family]["vip"], *extra]
         if dut_mac:
             cmd += ["--dut-mac", dut_mac]
         if dut_rx_mac:
@@ -120,15 +141,19 @@ class Run:
 
     new_flows = 0
 
-    def start_sluice(self, mode, flows):
+    def start_sluice(self, mode, flows, family=4):
         prefix = f"bslu{os.getpid()}"
         self.prefixes.append(prefix)
         sock = os.path.join(self.dir, "sluice.sock")
         fwd, rport = ("dr", 80) if mode == "dr" else ("nat", 8080)
         reals = "".join(
             f'[[service.real]]\nip = "198.51.100.{11 + i}"\nport = {rport}\nforward = "{fwd}"\n' for i in range(8))
-        # Room for every flow, and for 5 s of new flows in that scenario.
+        reals6 = "".join(
+            f'[[service.real]]\nip = "2001:db8:2::{11 + i}"\nport = {rport}\nforward = "{fwd}"\n' for i in range(8))
+        # Room for every flow, and for 5 s of new flows in that scenario,
+        # in the table of the scenario's family; the other one stays small.
         conns = 1 << max(16, (2 * flows + 5 * self.new_flows).bit_length())
+        conns, conns6 = (conns, 1 << 16) if family == 4 else (1 << 16, conns)
         cfg = f"""
 [eal]
 no_huge = true
@@ -142,6 +167,7 @@ main_lcore = 0
 workers = [1]
 mempool_size = 32767
 connections = {conns}
+connections6 = {conns6}
 
 [control]
 socket = "{sock}"
@@ -149,15 +175,16 @@ socket = "{sock}"
 [[port]]
 name = "client"
 device = "{self.vdev(0, 'client')},mac={SLUICE_MAC0}"
-addresses = ["192.0.2.1/24"]
+addresses = ["192.0.2.1/24", "2001:db8:1::1/64"]
 
 [[port]]
 name = "servers"
 device = "{self.vdev(1, 'client')},mac={SLUICE_MAC1}"
-addresses = ["198.51.100.1/24"]
+addresses = ["198.51.100.1/24", "2001:db8:2::1/64"]
 
 [routes]
 gateway = "192.0.2.254"
+gateway6 = "2001:db8:1::fe"
 
 [[service]]
 protocol = "udp"
@@ -177,6 +204,13 @@ scheduler = "mh"
 syn_proxy = "off"
 
 {reals}
+[[service]]
+protocol = "udp"
+vip = "2001:db8::100"
+port = 80
+scheduler = "mh"
+
+{reals6}
 """
         path = os.path.join(self.dir, "sluice.toml")
         with open(path, "w") as f:
@@ -218,11 +252,11 @@ def gen_result(path, gen):
 
 
 def run_baseline(args, sc, rate, duration):
-    name, mode, proto, flows, size, new_flows = sc
+    name, mode, proto, flows, size, new_flows, family = sc
     r = Run(args, "base")
     try:
         gen, out = r.start_generator("swap", proto, flows, size, new_flows, rate, duration,
-                                     "198.51.100.11-198.51.100.18:8080", None, None)
+                                     gen_reals(family, 8080), None, None, family=family)
         pmd = r.start_testpmd()
         # testpmd snapshots the port counters when forwarding starts, which
         # with --auto-start is before memif's link is up (its counters then
@@ -244,22 +278,23 @@ def run_baseline(args, sc, rate, duration):
 
 
 def run_sluice(args, sc, rate, duration):
-    name, mode, proto, flows, size, new_flows = sc
+    name, mode, proto, flows, size, new_flows, family = sc
     r = Run(args, "sluice")
     try:
         # The generator's memif servers must exist before Sluice connects,
         # so the generator starts first, told Sluice's MACs (which Sluice's
         # configuration sets on its memif ports).
-        reals = "198.51.100.11-198.51.100.18:" + ("80" if mode == "dr" else "8080")
+        reals = gen_reals(family, 80 if mode == "dr" else 8080)
         gen, out = r.start_generator(mode, proto, flows, size, new_flows, rate, duration, reals,
-                                     SLUICE_MAC0, SLUICE_MAC1, warmup=max(args.warmup, 3.0),
-                                     link_timeout=30, extra=["--gateway", "192.0.2.254"])
+                                     SLUICE_MAC0, SLUICE_MAC1, family=family, warmup=max(args.warmup, 3.0),
+                                     link_timeout=30, extra=["--gateway", FAMILY[family]["gateway"]])
         r.new_flows = new_flows
-        r.start_sluice(mode, flows)
+        r.start_sluice(mode, flows, family)
         # Connections created during the measured window only.
         time.sleep(args.warmup + 0.5)
         w0 = r.ctl("stats")["result"]["workers"][0]
-        before = w0["conntrack"]["inserts"]
+        table = "conntrack" if family == 4 else "conntrack6"
+        before = w0[table]["inserts"]
         t0 = time.time()
         rep = gen_result(out, gen)
         t1 = time.time()
@@ -272,7 +307,7 @@ def run_sluice(args, sc, rate, duration):
         return {"mpps": res["rx_mpps"], "tx_mpps": res["tx_mpps"], "loss_pct": res["loss_pct"],
                 "tx_packets": res["tx_packets"], "rx_packets": res["rx_packets"], "lost": res["lost"],
                 "bad": res["bad_total"], "bad_by_reason": res.get("bad"), "cycles_per_packet": cpp,
-                "new_conns_per_sec": (w["conntrack"]["inserts"] - before) / max(t1 - t0, 1e-9),
+                "new_conns_per_sec": (w[table]["inserts"] - before) / max(t1 - t0, 1e-9),
                 "handoffs_per_packet": handoffs / rx if rx else None,
                 # Drops in the measured window (the first packets may wait
                 # for ARP before it).
@@ -470,7 +505,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--rate", type=int, default=0, help="offered pps, 0 = full speed")
     ap.add_argument("--scenarios", default="all", help="comma-separated names, or all")
-    ap.add_argument("--smoke", action="store_true", help="one short round of nat-1k-64 at 50 kpps")
+    ap.add_argument("--smoke", action="store_true",
+                    help="one short round of " + " and ".join(SMOKE) + " at 50 kpps")
     ap.add_argument("--profile", default="release", help="cargo profile of the binaries (release|debug)")
     ap.add_argument("--out", default=os.path.join(ROOT, "perf", "out"))
     ap.add_argument("--append-results", action="store_true", help="append a dated section to perf/RESULTS.md")
@@ -486,10 +522,13 @@ def main():
     if args.smoke:
         args.rounds, args.duration, args.warmup = 1, 1.0, 0.5
         args.rate = args.rate or 50_000
-        chosen = [s for s in SCENARIOS if s[0] == "nat-1k-64"]
+        chosen = [s for s in SCENARIOS if s[0] in SMOKE]
     else:
         want = None if args.scenarios == "all" else set(args.scenarios.split(","))
         chosen = [s for s in SCENARIOS if want is None or s[0] in want]
+        unknown = (want or set()) - {s[0] for s in SCENARIOS}
+        if unknown:
+            sys.exit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     os.makedirs(args.out, exist_ok=True)
     results = []
     for sc in chosen:
@@ -509,7 +548,8 @@ def main():
             log(f"  sluice  {s['mpps']:.3f} Mpps, {s['cycles_per_packet']} cycles/packet, loss {s['loss_pct']:.3f} %")
             rounds.append({"baseline": b, "sluice": s})
         results.append({"name": sc[0], "mode": sc[1], "proto": sc[2], "flows": sc[3], "size": sc[4],
-                        "new_flows": sc[5], "rounds": rounds, "summary": summarise(rounds)})
+                        "new_flows": sc[5], "family": f"ipv{sc[6]}", "rounds": rounds,
+                        "summary": summarise(rounds)})
     when = datetime.date.today().isoformat()
     report = {"date": when, "machine": machine(), "rounds": args.rounds, "duration_s": args.duration,
               "rate_pps": args.rate, "scenarios": results}
