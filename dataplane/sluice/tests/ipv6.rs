@@ -35,7 +35,19 @@ def udp():
     while True:
         _, peer = u.recvfrom(2048)
         u.sendto(name.encode(), peer)
+# A server agent on [::]:5555: nat12 reports half its capacity.
+def agent():
+    a = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    a.bind(("::", 5555))
+    a.listen(16)
+    reply = b"50%\n" if name == "nat12" else b"up 100%\n"
+    while True:
+        c, _ = a.accept()
+        c.sendall(reply)
+        c.close()
 threading.Thread(target=udp, daemon=True).start()
+threading.Thread(target=agent, daemon=True).start()
 S(("::", port), H).serve_forever()
 "#;
 
@@ -459,8 +471,9 @@ fn udp_and_hop_limit_over_ipv6() {
 
 /// A NAT66 service whose reals are checked (TCP, every 300 ms) through the
 /// kernel interface of the servers' port, which carries the port's IPv6
-/// address: when one real's server stops, the check takes it out and every
-/// request goes to the other.
+/// address; their server agents answer there too (one at 50 %, which
+/// halves its effective weight). When one real's server stops, the check
+/// takes it out and every request goes to the other.
 #[test]
 fn failover_by_health_check_over_ipv6() {
     if !require_root() {
@@ -491,12 +504,15 @@ vip = "2001:db8::100"
 port = 80
 scheduler = "rr"
 check = { kind = "tcp", interval_ms = 300, timeout_ms = 200, rise = 1, fall = 2 }
+agent = { port = 5555, interval_ms = 300, timeout_ms = 250 }
 [[service.real]]
 ip = "2001:db8:2::11"
 port = 8080
+weight = 2
 [[service.real]]
 ip = "2001:db8:2::12"
 port = 8080
+weight = 2
 "#,
         )
         .render();
@@ -517,6 +533,21 @@ port = 8080
         "checks over IPv6 never passed: {:?} {:?}",
         state(&d, 0),
         state(&d, 1)
+    );
+    // The agents answer over IPv6 too: nat12's 50 % halves its weight.
+    let eff = |d: &Daemon, i: usize| {
+        let l = d.ctl_json(&["list"]);
+        l["result"]["services"][0]["reals"][i]["health"]["effective_weight"]
+            .as_u64()
+            .unwrap_or(99)
+    };
+    assert!(
+        wait_for(Duration::from_secs(15), || (eff(&d, 0) == 2
+            && eff(&d, 1) == 1)
+            .then_some(()))
+        .is_some(),
+        "agent weights over IPv6 never applied: {:#}",
+        d.ctl_json(&["health", "--json"])
     );
     let before = curl(&t, "http://[2001:db8::100]/", 4);
     assert_eq!(

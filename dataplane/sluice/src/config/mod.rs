@@ -331,6 +331,35 @@ forward = "dr"
         assert!(!args.contains("--no-pci"));
     }
 
+    /// An IPv6 service with /64 persistence and reals of both forwarding
+    /// methods is saved and read back as it was: `sluicectl save` then a
+    /// reload or `restore` keep it.
+    #[test]
+    fn an_ipv6_service_survives_a_save_and_a_reload() {
+        let v6 = GOOD
+            .replace(
+                "addresses = [\"198.51.100.1/24\", \"198.51.100.2/24\"]",
+                "addresses = [\"198.51.100.1/24\", \"198.51.100.2/24\", \"2001:db8:2::1/64\"]",
+            )
+            .replace("workers = [1, 2]", "workers = [1]")
+            .replace(
+                "scheduler = \"wrr\"",
+                "scheduler = \"wrr\"\npersistence = { timeout_secs = 60, netmask = 64 }",
+            )
+            .replace("vip = \"192.0.2.100\"", "vip = \"2001:db8::100\"")
+            .replace("ip = \"198.51.100.11\"", "ip = \"2001:db8:2::11\"")
+            .replace("ip = \"198.51.100.12\"", "ip = \"2001:db8:2::12\"");
+        let c = parse(&v6).unwrap_or_else(|e| panic!("{e}\n{v6}"));
+        let svc = &c.services[0];
+        assert_eq!(svc.vip.to_string(), "2001:db8::100");
+        assert_eq!(svc.persistence.map(|p| p.prefix_len(svc.vip)), Some(64));
+        let saved = c.to_toml(&c.services);
+        assert!(saved.contains("\"2001:db8::100\""), "{saved}");
+        assert!(saved.contains("\"2001:db8:2::12\""), "{saved}");
+        let back = parse(&saved).unwrap_or_else(|e| panic!("{e}\n{saved}"));
+        assert_eq!(back.services, c.services);
+    }
+
     #[test]
     fn passive_health_survives_a_save_and_a_reload() {
         let c = parse(GOOD).unwrap();
@@ -446,7 +475,7 @@ forward = "dr"
             "single worker",
         );
         // A service of one family with reals of the other, and an IPv6
-        // service (not forwarded yet): each refused where it stands.
+        // DR real off every port's prefix: each refused where it stands.
         expect_err(
             &GOOD.replace("ip = \"198.51.100.12\"", "ip = \"2001:db8:2::12\""),
             "service[0]",
