@@ -15,6 +15,7 @@ pub mod counters;
 pub mod health;
 pub mod inventory;
 pub mod lb;
+pub mod machine;
 pub mod metrics;
 pub mod snapshot;
 pub mod telemetry;

@@ -1,12 +1,16 @@
 //! `sluice`, the appliance daemon: `sluice --config FILE`.
 //!
 //! Reads and validates the TOML configuration, sets up logging and signal
-//! handling, and hands over to [`app::run`]. Exit codes: 0 clean stop,
-//! 1 runtime failure, 2 bad configuration or arguments, 3 mbufs leaked.
+//! handling, and hands over to [`app::run`]. `--check` validates the
+//! configuration and the machine and exits; `--prepare` sets the machine
+//! up with DPDK's tools and exits. Exit codes: 0 clean stop (or check
+//! passed, machine prepared), 1 runtime failure (or the machine is not
+//! ready, or a preparation step failed), 2 bad configuration or arguments,
+//! 3 mbufs leaked.
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use sluice::{app, config};
+use sluice::{app, config, machine};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -19,9 +23,16 @@ struct Args {
     /// Configuration file (TOML).
     #[arg(short, long, value_name = "FILE")]
     config: PathBuf,
-    /// Validate the configuration, print the EAL arguments, and exit.
-    #[arg(long)]
+    /// Validate the configuration and check the machine (hugepages,
+    /// devices and drivers, CPUs, IOMMU), print what to run for each
+    /// shortcoming, and exit: 0 ready, 1 not ready, 2 bad configuration.
+    #[arg(long, conflicts_with = "prepare")]
     check: bool,
+    /// Reserve hugepages and bind PCI ports as the [machine] section says,
+    /// with dpdk-hugepages.py and dpdk-devbind.py, and exit (systemd's
+    /// ExecStartPre).
+    #[arg(long)]
+    prepare: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -55,9 +66,10 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        println!("configuration ok: {}", args.config.display());
-        println!("EAL arguments: {}", cfg.eal_args().join(" "));
-        return ExitCode::SUCCESS;
+        return check(&cfg, &args.config);
+    }
+    if args.prepare {
+        return prepare(&cfg);
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -83,4 +95,54 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--check`: the configuration passed; now the machine.
+fn check(cfg: &config::Config, path: &std::path::Path) -> ExitCode {
+    println!("configuration ok: {}", path.display());
+    println!("EAL arguments: {}", cfg.eal_args().join(" "));
+    let found = machine::check(cfg, &machine::probe(std::path::Path::new("/"), cfg));
+    println!("machine:");
+    for f in &found {
+        println!("  {f}");
+    }
+    let failed = found
+        .iter()
+        .filter(|f| f.level == machine::Level::Fail)
+        .count();
+    if failed == 0 {
+        println!("machine ready");
+        ExitCode::SUCCESS
+    } else {
+        println!("machine not ready: {failed} to fix (see fix: above)");
+        ExitCode::from(1)
+    }
+}
+
+/// `--prepare`: runs DPDK's tools where the machine is short of what the
+/// configuration asks.
+fn prepare(cfg: &config::Config) -> ExitCode {
+    let m = machine::probe(std::path::Path::new("/"), cfg);
+    let commands = machine::prepare_commands(cfg, &m);
+    if commands.is_empty() {
+        println!("sluice: prepare: nothing to do");
+    }
+    for c in commands {
+        println!("sluice: prepare: {}: {c}", c.why);
+        let status = std::process::Command::new(&c.argv[0])
+            .args(&c.argv[1..])
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                eprintln!("sluice: prepare: `{c}` failed ({s})");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("sluice: prepare: cannot run {}: {e}", c.argv[0]);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -254,5 +254,27 @@ fn bad_config_is_refused_with_its_location() {
         Duration::from_secs(10),
     );
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("--vdev net_null0,no-rx=1"));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("--vdev net_null0,no-rx=1"), "{out}");
+    assert!(out.contains("machine ready"), "{out}");
+    // It checks the machine too: a port on an interface that does not
+    // exist is named with what to do, and the exit status says not ready.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("net_null0,no-rx=1", "net_af_packet0,iface=sluice-nosuch"),
+    )
+    .unwrap();
+    let o = run(
+        &[sluice, "--config", cfg.to_str().unwrap(), "--check"],
+        Duration::from_secs(10),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAIL  port ")
+            && out.contains("interface sluice-nosuch, which does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("machine not ready: 1 to fix"), "{out}");
 }

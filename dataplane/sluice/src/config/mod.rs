@@ -3,11 +3,12 @@
 //!
 //! The file is read into [`raw`] types as written; each section is then
 //! checked by its own module (`dataplane`, `ports`, `routes`, `timeouts`,
-//! `services`, `control`, `eal`), which names the field it refuses.
+//! `services`, `control`, `eal`, `machine`), which names the field it refuses.
 
 mod control;
 mod dataplane;
 mod eal;
+mod machine;
 mod ports;
 mod raw;
 mod refusal;
@@ -18,6 +19,7 @@ mod timeouts;
 pub use control::{ControlConfig, DEFAULT_METRICS_LISTEN};
 pub use dataplane::DataplaneConfig;
 pub use eal::EalConfig;
+pub use machine::{MachineConfig, PCI_DRIVERS};
 pub use ports::{Device, PortConfig, MAX_PORTS};
 pub use routes::Route;
 
@@ -79,6 +81,8 @@ pub struct Config {
     pub services: Vec<sluice_proto::ServiceSpec>,
     /// The metrics endpoint's address, when enabled.
     pub metrics: Option<SocketAddr>,
+    /// What `sluice --prepare` sets up.
+    pub machine: MachineConfig,
     raw: RawConfig,
 }
 
@@ -136,6 +140,7 @@ impl Config {
         services::validate(&raw.services, workers, &ports)?;
         let control = control::validate(&raw.control)?;
         let metrics = control::validate_metrics(&raw.metrics)?;
+        let machine = machine::validate(&raw.machine)?;
         Ok(Config {
             file: path.to_path_buf(),
             eal,
@@ -149,6 +154,7 @@ impl Config {
             timeouts,
             services: raw.services.clone(),
             metrics,
+            machine,
             raw,
         })
     }
@@ -190,6 +196,9 @@ impl Config {
         }
         if a.metrics != b.metrics {
             d.push("[metrics]");
+        }
+        if a.machine != b.machine {
+            d.push("[machine]");
         }
         d
     }

@@ -22,6 +22,26 @@ pub(super) struct RawConfig {
     pub(super) services: Vec<sluice_proto::ServiceSpec>,
     #[serde(default)]
     pub(super) metrics: RawMetrics,
+    #[serde(default, skip_serializing_if = "RawMachine::is_empty")]
+    pub(super) machine: RawMachine,
+}
+
+/// `[machine]`: what `sluice --prepare` sets up before the daemon starts.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMachine {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) hugepages_mb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) hugepage_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) pci_driver: Option<String>,
+}
+
+impl RawMachine {
+    fn is_empty(&self) -> bool {
+        *self == RawMachine::default()
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
