@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod lb;
 pub mod machine;
 pub mod metrics;
+pub mod notify;
 pub mod snapshot;
 pub mod telemetry;
 pub mod worker;

@@ -19,6 +19,7 @@ use crate::control::{server, Control, ControlServer, Parts, Signals};
 use crate::inventory::{Ports, WorkerEntry};
 use crate::lb::LbControl;
 use crate::metrics::MetricsServer;
+use crate::notify::Notifier;
 use crate::snapshot::Publisher;
 use crate::worker::Rings;
 use leftovers::Leftovers;
@@ -53,6 +54,7 @@ pub enum AppError {
 /// Returns the number of mbufs that did not come back (0 on a clean stop).
 pub fn run(cfg: Config, stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Result<u32, AppError> {
     let started = Instant::now();
+    let notifier = Notifier::from_env();
     // The socket comes first: a second daemon fails here, before touching
     // DPDK or the devices of the first.
     let listener = server::bind(
@@ -102,6 +104,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Resul
                 workers: &crew.entries,
                 started,
                 main_lcore: eal.main_lcore(),
+                notifier: &notifier,
             },
         )?;
         crew.stop();
@@ -203,7 +206,11 @@ fn serve(
         ports = parts.ports.len(),
         "sluice is running"
     );
-    Control::new(parts).serve(&requests, signals);
+    let notifier = parts.notifier;
+    let mut control = Control::new(parts);
+    control.announce_ready();
+    control.serve(&requests, signals);
+    notifier.stopping();
     drop(metrics);
     drop(socket);
     Ok(())

@@ -9,6 +9,7 @@
 //! list), [`observe`] (status and statistics), [`health`] (overload and
 //! health-check results turned into snapshots).
 
+mod alive;
 mod changes;
 mod conns;
 mod files;
@@ -21,6 +22,7 @@ pub use server::{ControlServer, Pending};
 use crate::config::Config;
 use crate::inventory::{Ports, WorkerEntry};
 use crate::lb::LbControl;
+use crate::notify::{Notifier, Watchdog};
 use crate::snapshot::Publisher;
 use crate::worker::Rings;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -58,6 +60,12 @@ pub(crate) struct Control<'a> {
     started: Instant,
     main_lcore: u32,
     samples: observe::Samples,
+    /// systemd's notification socket (or nothing).
+    notifier: &'a Notifier,
+    /// Feeds systemd's watchdog, when it asked for one.
+    watchdog: Option<Watchdog>,
+    /// The workers the watchdog last found stuck.
+    stuck: Vec<usize>,
     /// Who asked for the request being answered.
     peer: Peer,
 }
@@ -72,6 +80,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) workers: &'a [WorkerEntry],
     pub(crate) started: Instant,
     pub(crate) main_lcore: u32,
+    pub(crate) notifier: &'a Notifier,
 }
 
 impl<'a> Control<'a> {
@@ -87,6 +96,12 @@ impl<'a> Control<'a> {
             started: parts.started,
             main_lcore: parts.main_lcore,
             samples: observe::Samples::default(),
+            notifier: parts.notifier,
+            watchdog: parts
+                .notifier
+                .watchdog_interval()
+                .map(|i| Watchdog::new(i, parts.workers.len())),
+            stuck: Vec::new(),
             peer: Peer::INTERNAL,
         }
     }
@@ -113,7 +128,11 @@ impl<'a> Control<'a> {
             if last_sample.elapsed() >= SAMPLE_EVERY {
                 last_sample = Instant::now();
                 self.sample();
+                if self.stuck.is_empty() {
+                    self.notifier.status(&self.status_line());
+                }
             }
+            self.watchdog_tick(Instant::now());
             if last_health.elapsed() >= HEALTH_EVERY {
                 last_health = Instant::now();
                 self.health_tick();

@@ -259,6 +259,11 @@ impl Daemon {
     /// starts the daemon, in `ns` if given; waits (bounded) until its
     /// control socket answers.
     pub fn start(ns: Option<&Netns>, config: &str) -> Daemon {
+        Daemon::start_with_env(ns, config, &[])
+    }
+
+    /// [`Daemon::start`] with `env` added to the daemon's environment.
+    pub fn start_with_env(ns: Option<&Netns>, config: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = TempDir::new();
         let prefix = format!("sltest{}", unique_id());
         let socket = dir.path().join("sluice.sock");
@@ -276,6 +281,7 @@ impl Daemon {
             None => Command::new(&sluice),
         };
         cmd.args(["--config", cfg_path.to_str().unwrap()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf);
