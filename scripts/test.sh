@@ -2,9 +2,9 @@
 # Runs every Sluice test: installs what is missing, checks formatting and
 # lints, builds the workspace, and runs unit, property, golden-packet and
 # network-namespace tests, every benchmark's smoke run, the pipeline's
-# instruction counts against their committed baseline (perf/icount.py)
-# and the perf kit's smoke round, then checks that nothing was left
-# behind.
+# instruction counts against their committed baseline (perf/icount.py),
+# the perf kit's smoke round and the Debian package (built, linted,
+# installed and run), then checks that nothing was left behind.
 #
 # Every step runs even when an earlier one failed (a failed build stops
 # what needs the build); failures, skipped tests and the counts are listed
@@ -97,6 +97,16 @@ if [[ $built -eq 1 ]]; then
     else
         echo "SKIPPED: perf kit smoke: needs root"
         skipped_steps+=("perf kit smoke (needs root)")
+    fi
+fi
+
+if [[ $built -eq 1 ]]; then
+    echo ">> Debian package (scripts/package.sh; contents, lintian, dpkg -i, sluice --check, man, systemd-analyze)"
+    if [[ $as_root -eq 1 ]]; then
+        scripts/lib/check-package.sh || fail "Debian package (scripts/lib/check-package.sh)"
+    else
+        echo "SKIPPED: Debian package: installing it needs root"
+        skipped_steps+=("Debian package (needs root)")
     fi
 fi
 

@@ -30,6 +30,10 @@ SLUICE_APT_PACKAGES=(
     valgrind
     # the sample configurations `sluicectl import keepalived` is tested on
     keepalived
+    # the Debian package (scripts/package.sh) and its checks: dpkg-shlibdeps,
+    # lintian, man -l, systemd-analyze verify, the package's own Depends
+    dpkg-dev lintian man-db systemd adduser init-system-helpers
+    librte-mempool-ring23 librte-net-null23
 )
 
 missing=()

@@ -84,6 +84,9 @@ enum Cmd {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page sluicectl(8), in roff (for packaging).
+    #[command(hide = true)]
+    Man,
 }
 
 /// How a successful reply is shown, where its kind is not enough.
@@ -115,6 +118,12 @@ fn run(cli: Cli) -> u8 {
         Cmd::Completions { shell } => {
             completions::write(shell, &mut Cli::command(), &mut std::io::stdout());
             return 0;
+        }
+        Cmd::Man => {
+            return match completions::man(Cli::command(), &mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => usage(format!("cannot write the manual page: {e}")),
+            };
         }
         Cmd::Import(i) => {
             return match import::run(&i) {

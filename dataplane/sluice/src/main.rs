@@ -18,11 +18,26 @@ use std::sync::Arc;
 
 /// Sluice: a DPDK layer-4 load balancer.
 #[derive(Parser, Debug)]
-#[command(name = "sluice", version, about)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: a DPDK layer-4 load balancer",
+    long_about = "Sluice owns the NICs named in its configuration, takes every connection to \
+                  its virtual services (VIP:port, TCP or UDP), schedules each to a real server \
+                  and forwards its packets there by NAT or direct routing, on every worker \
+                  core. It is driven at run time with sluicectl(8) over its control socket; \
+                  the configuration file is described in sluice.toml(5).",
+    after_help = "Signals: SIGTERM and SIGINT stop it, SIGHUP reloads the configuration file.\n\
+                  Exit codes: 0 clean stop (or --check: ready), 1 runtime failure (or --check: \
+                  machine not ready), 2 bad configuration or arguments, 3 mbufs leaked.\n\
+                  Files: /etc/sluice/sluice.toml, /run/sluice/sluice.sock.\n\
+                  Environment: SLUICE_LOG (log filter, e.g. debug), NOTIFY_SOCKET and \
+                  WATCHDOG_USEC (set by systemd for Type=notify)."
+)]
 struct Args {
-    /// Configuration file (TOML).
-    #[arg(short, long, value_name = "FILE")]
-    config: PathBuf,
+    /// Configuration file (TOML; see sluice.toml(5)).
+    #[arg(short, long, value_name = "FILE", required_unless_present = "man")]
+    config: Option<PathBuf>,
     /// Validate the configuration and check the machine (hugepages,
     /// devices and drivers, CPUs, IOMMU), print what to run for each
     /// shortcoming, and exit: 0 ready, 1 not ready, 2 bad configuration.
@@ -36,29 +51,61 @@ struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Print the manual page sluice(8), in roff (for packaging).
+    #[arg(long, hide = true)]
+    man: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum LogFormat {
+    /// Human-readable lines on stderr.
     Text,
+    /// One JSON object per line on stderr.
     Json,
+    /// Straight to systemd's journal, every field a journal field
+    /// (`journalctl -u sluice -o verbose`); text on stderr if there is no
+    /// journal.
+    Journald,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let Some(config_path) = args.config.clone() else {
+        use clap::CommandFactory;
+        let man = clap_mangen::Man::new(Args::command()).section("8");
+        return match man.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sluice: cannot write the manual page: {e}");
+                ExitCode::from(1)
+            }
+        };
+    };
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter())
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+        LogFormat::Journald => match tracing_journald::layer() {
+            Ok(journal) => {
+                use tracing_subscriber::layer::SubscriberExt;
+                use tracing_subscriber::util::SubscriberInitExt;
+                tracing_subscriber::registry()
+                    .with(log_filter())
+                    .with(journal.with_syslog_identifier("sluice".into()))
+                    .init();
+            }
+            Err(e) => {
+                builder.init();
+                tracing::warn!("no journal ({e}); logging to stderr");
+            }
+        },
     }
 
-    let cfg = match config::Config::load(&args.config) {
+    let cfg = match config::Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sluice: configuration refused: {e}");
@@ -66,7 +113,7 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        return check(&cfg, &args.config);
+        return check(&cfg, &config_path);
     }
     if args.prepare {
         return prepare(&cfg);
@@ -95,6 +142,12 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// What to log: `$SLUICE_LOG` (`tracing`'s filter syntax), else info.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
 /// `--check`: the configuration passed; now the machine.
