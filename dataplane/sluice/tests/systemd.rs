@@ -104,3 +104,101 @@ fn without_notify_socket_nothing_is_sent_and_nothing_breaks() {
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }
+
+/// The fields of one entry in journald's native protocol: `KEY=value\n`,
+/// or `KEY\n`, a 64-bit little-endian length, the value and `\n`.
+fn journal_fields(entry: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = entry;
+    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+        let line = &rest[..nl];
+        if let Some(eq) = line.iter().position(|b| *b == b'=') {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            out.push((text(&line[..eq]), text(&line[eq + 1..])));
+            rest = &rest[nl + 1..];
+            continue;
+        }
+        let key = String::from_utf8_lossy(line).into_owned();
+        let body = &rest[nl + 1..];
+        if body.len() < 8 {
+            break;
+        }
+        let len = u64::from_le_bytes(body[..8].try_into().unwrap()) as usize;
+        let value = String::from_utf8_lossy(&body[8..8 + len]).into_owned();
+        out.push((key, value));
+        rest = &body[(8 + len + 1).min(body.len())..];
+    }
+    out
+}
+
+/// `--log-format journald` writes journal entries with every field: the
+/// daemon runs in a mount namespace whose /run/systemd/journal is a
+/// directory of this test, where a datagram socket stands in for
+/// journald's.
+#[test]
+fn journald_entries_carry_the_events_fields() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new();
+    let journal = dir.path().join("journal");
+    std::fs::create_dir(&journal).unwrap();
+    let journald = UnixDatagram::bind(journal.join("socket")).unwrap();
+    journald
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let socket = dir.path().join("sluice.sock");
+    let cfg = dir.path().join("sluice.toml");
+    let text = TestConfig::null_port()
+        .render()
+        .replace("@SOCKET@", socket.to_str().unwrap())
+        .replace("@PREFIX@", &format!("sltest{}", unique_id()))
+        .replace("@DIR@", dir.path().to_str().unwrap());
+    std::fs::write(&cfg, text).unwrap();
+    // A private /run (tmpfs) holds the stand-in; nothing outside changes.
+    let script = "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && \
+                  mount --bind \"$1\" /run/systemd/journal && \
+                  exec \"$2\" --config \"$3\" --log-format journald";
+    let log = dir.path().join("sluice.log");
+    let child = std::process::Command::new("unshare")
+        .args(["-m", "--", "sh", "-c", script, "sh"])
+        .arg(&journal)
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg(&cfg)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("sluice.err")).unwrap())
+        .spawn()
+        .expect("unshare");
+    let mut daemon = Terminate(child);
+    let mut got = Vec::new();
+    let running = receive_until(&journald, &mut got, Duration::from_secs(30), |m| {
+        m.contains("sluice is running")
+    });
+    let stderr = std::fs::read_to_string(dir.path().join("sluice.err")).unwrap_or_default();
+    assert!(running, "no 'sluice is running' entry: {got:?}\n{stderr}");
+    let entry = journal_fields(got.last().unwrap().as_bytes());
+    for (key, value) in [
+        ("MESSAGE", "sluice is running"),
+        ("PRIORITY", "5"),
+        ("SYSLOG_IDENTIFIER", "sluice"),
+        ("F_WORKERS", "1"),
+        ("F_PORTS", "1"),
+    ] {
+        assert!(
+            entry.iter().any(|(k, v)| k == key && v == value),
+            "{key}={value} missing: {entry:?}"
+        );
+    }
+    let o = run(
+        &[
+            bin("sluicectl").to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+            "shutdown",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let done = wait_finished(&mut daemon.0, Duration::from_secs(20), || stderr.clone());
+    assert!(done.status.success(), "{}: {stderr}", done.status);
+}
