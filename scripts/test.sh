@@ -60,6 +60,11 @@ if [[ $as_root -eq 1 ]]; then
     fi
 fi
 
+echo ">> pktgen scripts (syntax: perf/pktgen/*.pkt against pktgen 23.06's commands, *.lua with luac)"
+python3 scripts/lib/check-pktgen.py --self-test || fail "pktgen script checker self-test"
+python3 scripts/lib/check-pktgen.py perf/pktgen/*.pkt || fail "pktgen command files (scripts/lib/check-pktgen.py)"
+for f in perf/pktgen/*.lua; do luac5.3 -p "$f" || fail "pktgen Lua script $f (luac5.3 -p)"; done
+
 echo ">> cargo fmt --check"
 cargo fmt --all -- --check || fail "cargo fmt --check"
 

@@ -34,6 +34,9 @@ SLUICE_APT_PACKAGES=(
     # lintian, man -l, systemd-analyze verify, the package's own Depends
     dpkg-dev lintian man-db systemd adduser init-system-helpers
     librte-mempool-ring23 librte-net-null23
+    # luac5.3 checks the pktgen Lua scripts' syntax (pktgen itself is built
+    # by hand, perf/README.md)
+    lua5.3
 )
 
 missing=()
