@@ -125,14 +125,19 @@ elif mode == "from":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 elif mode == "udp":
-    # N datagrams, each from a new socket (new source port).
+    # N datagrams, each from a new socket (new source port). The sockets
+    # stay open until the last, so the kernel cannot hand a port out twice
+    # and each datagram is a flow of its own.
+    sockets = []
     for i in range(int(sys.argv[4])):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sockets.append(s)
         s.settimeout(3)
         s.sendto(b"d%d" % i, (sys.argv[2], int(sys.argv[3])))
         data, _ = s.recvfrom(4096)
         assert data.endswith(b":d%d" % i), data
         print(data.decode().split(":")[0])
+    for s in sockets:
         s.close()
 "#;
 
