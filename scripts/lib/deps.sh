@@ -32,7 +32,7 @@ SLUICE_APT_PACKAGES=(
     keepalived
     # the Debian package (scripts/package.sh) and its checks: dpkg-shlibdeps,
     # lintian, man -l, systemd-analyze verify, the package's own Depends
-    dpkg-dev lintian man-db systemd adduser init-system-helpers
+    dpkg dpkg-dev binutils gzip lintian man-db systemd adduser init-system-helpers
     librte-mempool-ring23 librte-net-null23
     # luac5.3 checks the pktgen Lua scripts' syntax (pktgen itself is built
     # by hand, perf/README.md)
