@@ -50,6 +50,11 @@ impl Notifier {
         }
     }
 
+    /// Whether anything is sent (systemd gave a socket).
+    pub fn is_active(&self) -> bool {
+        self.socket.is_some()
+    }
+
     /// The watchdog interval systemd asked for, if it asked.
     pub fn watchdog_interval(&self) -> Option<Duration> {
         self.socket.as_ref().and(self.watchdog)
@@ -219,6 +224,7 @@ mod tests {
         let none = Notifier::none();
         none.ready("x");
         assert_eq!(none.watchdog_interval(), None);
+        assert!(n.is_active() && !none.is_active());
         assert!(address("relative").is_err());
         assert!(address("@sluice-abstract").is_ok());
     }

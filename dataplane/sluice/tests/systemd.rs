@@ -10,18 +10,19 @@ use common::*;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-/// The messages received until `until` holds for one, or `limit` passes.
+/// The datagrams received (as bytes) until `until` holds for one, or
+/// `limit` passes.
 fn receive_until(
     sock: &UnixDatagram,
-    got: &mut Vec<String>,
+    got: &mut Vec<Vec<u8>>,
     limit: Duration,
-    mut until: impl FnMut(&str) -> bool,
+    mut until: impl FnMut(&[u8]) -> bool,
 ) -> bool {
     let end = Instant::now() + limit;
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 8192];
     while Instant::now() < end {
         if let Ok(n) = sock.recv(&mut buf) {
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let m = buf[..n].to_vec();
             let done = until(&m);
             got.push(m);
             if done {
@@ -32,33 +33,43 @@ fn receive_until(
     false
 }
 
+/// The notifications, as text.
+fn texts(got: &[Vec<u8>]) -> Vec<String> {
+    got.iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect()
+}
+
+/// A datagram socket standing in for systemd's, in `dir`.
+fn stand_in(dir: &TempDir) -> (UnixDatagram, String) {
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    (sock, path.to_str().unwrap().to_string())
+}
+
 #[test]
 fn ready_status_watchdog_and_stopping_reach_systemds_socket() {
     if !require_root() {
         return;
     }
     let dir = TempDir::new();
-    let path = dir.path().join("notify.sock");
-    let systemd = UnixDatagram::bind(&path).unwrap();
-    systemd
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    let (systemd, path) = stand_in(&dir);
     let d = Daemon::start_with_env(
         None,
         &TestConfig::null_port().render(),
-        &[
-            ("NOTIFY_SOCKET", path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "400000"),
-        ],
+        &[("NOTIFY_SOCKET", &path), ("WATCHDOG_USEC", "400000")],
     );
     let mut got = Vec::new();
     assert!(
         receive_until(&systemd, &mut got, Duration::from_secs(20), |m| m
-            .starts_with("READY=1\n")),
-        "no READY=1: {got:?}\n{}",
+            .starts_with(b"READY=1\n")),
+        "no READY=1: {:?}\n{}",
+        texts(&got),
         d.log_text()
     );
-    let ready = got.last().unwrap().clone();
+    let ready = texts(&got).pop().unwrap();
     assert!(
         ready.contains("STATUS=serving 0 services on 1 ports with 1 workers; 0 connections"),
         "{ready}"
@@ -69,38 +80,65 @@ fn ready_status_watchdog_and_stopping_reach_systemds_socket() {
     let mut pets = 0;
     assert!(
         receive_until(&systemd, &mut got, Duration::from_secs(10), |m| {
-            pets += usize::from(m == "WATCHDOG=1");
+            pets += usize::from(m == b"WATCHDOG=1");
             pets >= 5
         }),
-        "watchdog not fed: {got:?}"
+        "watchdog not fed: {:?}",
+        texts(&got)
     );
     assert!(
-        got.iter().any(|m| m.starts_with("STATUS=serving ")),
-        "{got:?}"
+        got.iter().any(|m| m.starts_with(b"STATUS=serving ")),
+        "{:?}",
+        texts(&got)
     );
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
     let mut rest = Vec::new();
     assert!(
         receive_until(&systemd, &mut rest, Duration::from_secs(5), |m| m
-            .starts_with("STOPPING=1")),
-        "no STOPPING=1: {rest:?}"
+            .starts_with(b"STOPPING=1")),
+        "no STOPPING=1: {:?}",
+        texts(&rest)
     );
 }
 
+/// A watchdog that systemd set for another process (`WATCHDOG_PID`) is
+/// not fed: READY=1 and status lines come, WATCHDOG=1 never.
 #[test]
-fn without_notify_socket_nothing_is_sent_and_nothing_breaks() {
+fn a_watchdog_meant_for_another_process_is_left_alone() {
     if !require_root() {
         return;
     }
-    // WATCHDOG_USEC alone (no socket) must not make the daemon misbehave;
-    // a WATCHDOG_PID naming another process means the watchdog is not ours.
+    let dir = TempDir::new();
+    let (systemd, path) = stand_in(&dir);
     let d = Daemon::start_with_env(
         None,
         &TestConfig::null_port().render(),
-        &[("WATCHDOG_USEC", "100000"), ("WATCHDOG_PID", "1")],
+        &[
+            ("NOTIFY_SOCKET", &path),
+            ("WATCHDOG_USEC", "100000"),
+            ("WATCHDOG_PID", "1"),
+        ],
     );
-    assert_eq!(d.ctl_json(&["status"])["ok"], true);
+    let mut got = Vec::new();
+    assert!(
+        receive_until(&systemd, &mut got, Duration::from_secs(20), |m| m
+            .starts_with(b"READY=1\n")),
+        "no READY=1: {:?}",
+        texts(&got)
+    );
+    // Twenty of its 50 ms periods and more: two status lines at least.
+    let mut statuses = 0;
+    receive_until(&systemd, &mut got, Duration::from_millis(2500), |m| {
+        statuses += usize::from(m.starts_with(b"STATUS="));
+        false
+    });
+    assert!(statuses >= 2, "{:?}", texts(&got));
+    assert!(
+        !got.iter().any(|m| m == b"WATCHDOG=1"),
+        "fed another process's watchdog: {:?}",
+        texts(&got)
+    );
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }
@@ -172,11 +210,15 @@ fn journald_entries_carry_the_events_fields() {
     let mut daemon = Terminate(child);
     let mut got = Vec::new();
     let running = receive_until(&journald, &mut got, Duration::from_secs(30), |m| {
-        m.contains("sluice is running")
+        m.windows(17).any(|w| w == b"sluice is running")
     });
     let stderr = std::fs::read_to_string(dir.path().join("sluice.err")).unwrap_or_default();
-    assert!(running, "no 'sluice is running' entry: {got:?}\n{stderr}");
-    let entry = journal_fields(got.last().unwrap().as_bytes());
+    assert!(
+        running,
+        "no 'sluice is running' entry: {:?}\n{stderr}",
+        texts(&got)
+    );
+    let entry = journal_fields(got.last().unwrap());
     for (key, value) in [
         ("MESSAGE", "sluice is running"),
         ("PRIORITY", "5"),

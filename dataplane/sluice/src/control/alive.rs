@@ -34,6 +34,9 @@ impl Control<'_> {
     /// Tells systemd the appliance is ready once every worker polls (the
     /// ports were started before the workers were launched).
     pub(crate) fn announce_ready(&self) {
+        if !self.notifier.is_active() {
+            return;
+        }
         if !wait_until_polling(self.workers, Duration::from_secs(10)) {
             error!("a worker has not polled after 10 s; telling systemd anyway");
         }

@@ -128,7 +128,7 @@ impl<'a> Control<'a> {
             if last_sample.elapsed() >= SAMPLE_EVERY {
                 last_sample = Instant::now();
                 self.sample();
-                if self.stuck.is_empty() {
+                if self.stuck.is_empty() && self.notifier.is_active() {
                     self.notifier.status(&self.status_line());
                 }
             }
