@@ -30,6 +30,7 @@ step() {
 
 step "installing what is missing (scripts/lib/deps.sh)"
 source scripts/lib/deps.sh
+source scripts/lib/netns.sh
 if [[ $(id -u) -ne 0 ]]; then
     echo "error: the demo needs root (network namespaces, DPDK)" >&2
     exit 1
@@ -48,15 +49,8 @@ PID=
 
 cleanup() {
     set +e
-    if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID"
-        for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null
-    fi
-    for ns in "${NS[@]}"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-        ip netns del "$ns" 2>/dev/null
-    done
+    stop_daemon "$PID"
+    delete_netns "${NS[@]}"
     rm -rf "/var/run/dpdk/$PREFIX" "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -173,11 +167,7 @@ TOML
 step "starting sluice"
 ip netns exec sdemo-lb "$SLUICE" --config "$WORK/sluice.toml" >"$WORK/sluice.log" 2>&1 &
 PID=$!
-for _ in $(seq 1 300); do
-    [[ -S "$SOCK" ]] && "$CTL" --socket "$SOCK" status >/dev/null 2>&1 && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/sluice.log"; echo "sluice failed to start" >&2; exit 1; }
-    sleep 0.1
-done
+wait_for_sluice "$CTL" "$SOCK" "$PID" "$WORK/sluice.log" || exit 1
 for i in 1 2 3; do
     for _ in $(seq 1 100); do
         nsx "sdemo-r$i" ss -H -tln sport = :8080 | grep -q . && break

@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+source scripts/lib/netns.sh
 
 [[ $# -ge 3 ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
 PKTGEN=$(realpath "$1")
@@ -34,15 +35,8 @@ PID=
 WORK=
 cleanup() {
     set +e
-    if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID"
-        for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null
-    fi
-    for ns in "${NS[@]}"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-        ip netns del "$ns" 2>/dev/null
-    done
+    stop_daemon "$PID"
+    delete_netns "${NS[@]}"
     rm -rf /var/run/dpdk/pglab-lb /var/run/dpdk/pglab-gen
     [[ -z "$WORK" || -n "${KEEP:-}" ]] || rm -rf "$WORK"
 }
@@ -136,11 +130,7 @@ TOML
 
 ip netns exec pglab-lb "$SLUICE" --config "$WORK/sluice.toml" >"$WORK/sluice.log" 2>&1 &
 PID=$!
-for _ in $(seq 1 300); do
-    [[ -S "$SOCK" ]] && "$CTL" --socket "$SOCK" status >/dev/null 2>&1 && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/sluice.log" >&2; exit 1; }
-    sleep 0.1
-done
+wait_for_sluice "$CTL" "$SOCK" "$PID" "$WORK/sluice.log" || exit 1
 
 echo ">> pktgen: $(basename "$SCRIPT") for ${SECONDS_RUN}s, Sluice in $MODE"
 report=$WORK/pktgen-report.txt
