@@ -37,6 +37,9 @@ SLUICE_APT_PACKAGES=(
     # luac5.3 checks the pktgen Lua scripts' syntax (pktgen itself is built
     # by hand, perf/README.md)
     lua5.3
+    # the BGP daemon Sluice drives (announce and withdraw its VIPs), on the
+    # appliances and the upstream router of the scale-out test
+    bird2
 )
 
 missing=()

@@ -169,6 +169,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         |w| w.tableless_adopted,
     ),
     counter(
+        "hashed_on_miss",
+        "MISS-HASH",
+        "Mid-connection TCP segments of no entry scheduled by the service's hash (on_miss = hash), an entry made: connections moved here from another appliance.",
+        |w| w.hashed_on_miss,
+    ),
+    counter(
         "time_exceeded_sent",
         "TTL-ICMP",
         "ICMP time-exceeded errors sent for packets whose TTL ran out here (rate-limited).",
@@ -462,6 +468,7 @@ mod tests {
             handoff_in: 0,
             stateless_forwards: 0,
             tableless_adopted: 0,
+            hashed_on_miss: 0,
             time_exceeded_sent: 0,
             syns: 0,
             syn_cookies_sent: 0,

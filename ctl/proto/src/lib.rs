@@ -20,7 +20,7 @@ pub mod figures;
 mod service;
 pub use service::*;
 pub use sluice_model::{
-    AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnRealRemoval, PassiveHealth,
+    AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnMiss, OnRealRemoval, PassiveHealth,
     Persistence, Protocol, RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch,
     ServiceSpec, StatusMatch, SynProxyMode,
 };
@@ -478,6 +478,10 @@ pub struct WorkerStats {
     /// the table had room.
     #[serde(default)]
     pub tableless_adopted: u64,
+    /// Mid-connection TCP segments of no entry scheduled by the service's
+    /// hash (`on_miss = "hash"`), an entry made.
+    #[serde(default)]
+    pub hashed_on_miss: u64,
     /// ICMP time-exceeded errors sent.
     #[serde(default)]
     pub time_exceeded_sent: u64,

@@ -186,6 +186,10 @@ pub struct ServiceInfo {
     /// When handshakes are answered with SYN cookies.
     #[serde(default)]
     pub syn_proxy: SynProxyMode,
+    /// What a mid-connection TCP segment of no entry gets (the policy in
+    /// force, default or set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_miss: Option<sluice_model::OnMiss>,
     /// Reals.
     pub reals: Vec<RealInfo>,
     /// Counters (since start, or since the last `zero`).

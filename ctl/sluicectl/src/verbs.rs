@@ -5,8 +5,8 @@
 
 use clap::{Args, Subcommand};
 use sluice_proto::{
-    Command, Forward, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch, RealSpec,
-    SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
+    Command, Forward, OnMiss, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch,
+    RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -113,6 +113,11 @@ pub struct ServiceOpts {
     /// auto (while a SYN flood is on), on or off.
     #[arg(long, default_value = "auto")]
     syn_proxy: SynProxyMode,
+    /// A TCP segment of no connection that is not a SYN (moved here from
+    /// another appliance): drop, or hash (sh and mh only; mh's default)
+    /// to the real the scheduler's hash picks, and make an entry.
+    #[arg(long, value_name = "drop|hash")]
+    on_miss: Option<OnMiss>,
 }
 
 /// Changes to a service: only the options given change (ipvsadm -E, but
@@ -245,6 +250,7 @@ impl ServiceOpts {
                     max_held_out_percent,
                 }),
             syn_proxy: self.syn_proxy,
+            on_miss_setting: self.on_miss,
             reals: Vec::new(),
         })
     }

@@ -182,6 +182,7 @@ fn services() -> ServiceList {
                 on_real_down: Default::default(),
                 weight_by_latency: false,
                 expire_quiescent_template: false,
+                on_miss: None,
                 passive_health: None,
                 syn_proxy: Default::default(),
                 reals: vec![
@@ -220,6 +221,7 @@ fn services() -> ServiceList {
                 on_real_down: Default::default(),
                 weight_by_latency: false,
                 expire_quiescent_template: false,
+                on_miss: None,
                 passive_health: None,
                 syn_proxy: Default::default(),
                 reals: vec![RealInfo {
@@ -273,6 +275,7 @@ fn stats() -> Stats {
                 handoff_in: 0,
                 stateless_forwards: 0,
                 tableless_adopted: 0,
+                hashed_on_miss: 0,
                 time_exceeded_sent: 0,
                 syns: 0,
                 syn_cookies_sent: 0,

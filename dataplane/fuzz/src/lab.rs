@@ -75,6 +75,7 @@ fn service(
         expire_quiescent_template: false,
         passive_health: None,
         syn_proxy: SynProxyMode::Auto,
+        on_miss_setting: None,
         reals,
     }
 }

@@ -266,6 +266,7 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
         expire_quiescent_template: false,
         passive_health: None,
         syn_proxy,
+        on_miss_setting: None,
         reals,
     };
     let prefixes = [

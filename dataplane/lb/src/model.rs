@@ -7,7 +7,7 @@
 
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::slot::{MAX_REALS, MAX_SERVICES};
-use sluice_model::{Forward, Protocol, ServiceKey, ServiceSpec, SynProxyMode};
+use sluice_model::{Forward, OnMiss, Protocol, ServiceKey, ServiceSpec, SynProxyMode};
 use sluice_model::{IpAddress, SocketAddress};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;
@@ -106,6 +106,9 @@ pub struct VirtualService<A: IpAddress = Ipv4Addr> {
     pub expire_quiescent_template: bool,
     /// When its handshakes are proxied with SYN cookies.
     pub syn_proxy: SynProxyUse,
+    /// A mid-connection TCP segment of no entry is scheduled by the
+    /// service's hash (`on_miss = "hash"`) instead of dropped.
+    pub hash_on_miss: bool,
     /// The spec it was built from (listing, save).
     pub spec: ServiceSpec,
 }
@@ -243,6 +246,13 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
             a.validate()
                 .map_err(|e| format!("real {}:{} agent: {}", r.ip, r.port, e.0))?;
         }
+    }
+    if spec.on_miss() == OnMiss::Hash && !spec.scheduler.needs_hash() {
+        return Err(format!(
+            "on_miss = \"hash\" needs a hashing scheduler (sh or mh), not {}: only a hash \
+             gives every appliance the same answer (other schedulers: connection sync)",
+            spec.scheduler
+        ));
     }
     if spec.syn_proxy == SynProxyMode::On {
         if spec.vip.is_ipv6() {
@@ -414,6 +424,7 @@ impl<A: IpAddress> ServiceTable<A> {
                 }),
                 expire_quiescent_template: spec.expire_quiescent_template,
                 syn_proxy: SynProxyUse::of(spec),
+                hash_on_miss: spec.on_miss() == OnMiss::Hash,
                 spec: spec.clone(),
             });
         }
@@ -499,6 +510,7 @@ mod tests {
             expire_quiescent_template: false,
             passive_health: None,
             syn_proxy: Default::default(),
+            on_miss_setting: None,
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {

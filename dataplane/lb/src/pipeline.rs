@@ -679,6 +679,9 @@ impl Forwarder {
             if self.tableless.contains(flow_hash(t)) {
                 return self.adopt(snap, svc, frame, p, t, now_ms);
             }
+            if svc.hash_on_miss {
+                return self.hash_miss(snap, svc, frame, p, t, now_ms);
+            }
             return Action::Drop(DropReason::NoConnection);
         }
         // A segment whose checksum is wrong never reaches a real (it would
@@ -919,6 +922,43 @@ impl Forwarder {
         };
         self.stats.tableless_adopted.add(1);
         self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
+        let r = &svc.reals[pos];
+        self.count_in(svc.slot, r.slot, p);
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+    }
+
+    /// A mid-connection segment of no entry on a service that hashes its
+    /// misses (`on_miss = "hash"`): most likely a connection another
+    /// appliance behind the same ECMP router scheduled, moved here when
+    /// the set of appliances changed. The service's own hash (sh or mh,
+    /// built alike on every appliance from the same reals) picks the real
+    /// that appliance picked for its SYN, and an entry is made so that its
+    /// later packets find it; a stray gets a reset from that real.
+    fn hash_miss<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        svc: &VirtualService<A>,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        t: Tuple<A>,
+        now_ms: u64,
+    ) -> Action {
+        if !hygiene::l4_checksum_ok(frame, p) {
+            return Action::Drop(DropReason::BadL4Checksum);
+        }
+        let loads = ServiceLoads {
+            reals: &svc.reals,
+            shared: &self.shared,
+        };
+        let cursor = &mut self.cursors[svc.slot.index()];
+        let Some(pos) = svc.schedule.pick(cursor, client_hash(svc, t), &loads) else {
+            return Action::Drop(DropReason::NoRealAvailable);
+        };
+        if let Ok(id) = self.open(svc, t, pos, None, now_ms) {
+            self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
+        }
+        self.stats.hashed_on_miss.add(1);
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);

@@ -175,6 +175,9 @@ pub struct WorkerLbStats {
     /// Packets of connections forwarded without an entry (table full)
     /// that were given one once the table had room.
     pub tableless_adopted: Counter,
+    /// Mid-connection TCP segments of no entry scheduled by the service's
+    /// hash (`on_miss = "hash"`), an entry made.
+    pub hashed_on_miss: Counter,
     /// ICMP time-exceeded errors sent for packets whose TTL ran out here.
     pub time_exceeded_sent: Counter,
     /// SYNs that would open a connection (checksum right).
@@ -230,6 +233,7 @@ impl WorkerLbStats {
             handoff_in: Counter::default(),
             stateless_forwards: Counter::default(),
             tableless_adopted: Counter::default(),
+            hashed_on_miss: Counter::default(),
             time_exceeded_sent: Counter::default(),
             syns: Counter::default(),
             syn_cookies_sent: Counter::default(),

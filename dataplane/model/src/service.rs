@@ -191,6 +191,42 @@ impl std::str::FromStr for SynProxyMode {
     }
 }
 
+/// What a service does with a TCP segment that is not a SYN and matches
+/// no connection: one of a connection another appliance behind the same
+/// ECMP router scheduled, moved here when the set of appliances changed,
+/// or a stray.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMiss {
+    /// Dropped (counted as `no_connection`), as LVS without sloppy TCP.
+    Drop,
+    /// Scheduled by the service's hash (sh or mh: the same answer on every
+    /// appliance with the same configuration) and an entry made, as
+    /// Maglev and Katran do. A stray gets a reset from the real.
+    Hash,
+}
+
+impl fmt::Display for OnMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnMiss::Drop => "drop",
+            OnMiss::Hash => "hash",
+        })
+    }
+}
+
+impl std::str::FromStr for OnMiss {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "drop" => Ok(OnMiss::Drop),
+            "hash" => Ok(OnMiss::Hash),
+            _ => Err(format!("{s:?} is not an on_miss policy (drop, hash)")),
+        }
+    }
+}
+
 /// A virtual service's settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -239,6 +275,11 @@ pub struct ServiceSpec {
     /// When handshakes are answered with SYN cookies (TCP, NAT reals).
     #[serde(default, skip_serializing_if = "SynProxyMode::is_auto")]
     pub syn_proxy: SynProxyMode,
+    /// What a mid-connection TCP segment without an entry gets (default:
+    /// `hash` for mh, `drop` for every other scheduler); see
+    /// [`ServiceSpec::on_miss`].
+    #[serde(default, rename = "on_miss", skip_serializing_if = "Option::is_none")]
+    pub on_miss_setting: Option<OnMiss>,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
@@ -297,8 +338,20 @@ impl ServiceSpec {
             expire_quiescent_template: false,
             passive_health: None,
             syn_proxy: SynProxyMode::default(),
+            on_miss_setting: None,
             reals: Vec::new(),
         }
+    }
+
+    /// What a TCP segment that is not a SYN and matches no connection
+    /// gets: the `on_miss` setting, else `hash` for mh (every appliance
+    /// computes the same Maglev table from the same reals) and `drop` for
+    /// the others.
+    pub fn on_miss(&self) -> OnMiss {
+        self.on_miss_setting.unwrap_or(match self.scheduler {
+            SchedulerKind::Mh => OnMiss::Hash,
+            _ => OnMiss::Drop,
+        })
     }
 
     /// The service's key.

@@ -118,6 +118,7 @@ impl WorkerCounters {
             handoff_in: lb.handoff_in.get(),
             stateless_forwards: lb.stateless_forwards.get(),
             tableless_adopted: lb.tableless_adopted.get(),
+            hashed_on_miss: lb.hashed_on_miss.get(),
             time_exceeded_sent: lb.time_exceeded_sent.get(),
             syns: lb.syns.get(),
             syn_cookies_sent: lb.syn_cookies_sent.get(),

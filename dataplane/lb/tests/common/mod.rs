@@ -142,6 +142,7 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         expire_quiescent_template: false,
         passive_health: None,
         syn_proxy: Default::default(),
+        on_miss_setting: None,
         reals,
     }
 }
@@ -704,6 +705,7 @@ pub fn udp_nat_spec() -> ServiceSpec {
         expire_quiescent_template: false,
         passive_health: None,
         syn_proxy: Default::default(),
+        on_miss_setting: None,
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

@@ -29,6 +29,7 @@ impl LbControl {
                     on_real_down: s.spec.on_real_down,
                     weight_by_latency: s.spec.weight_by_latency,
                     expire_quiescent_template: s.spec.expire_quiescent_template,
+                    on_miss: Some(s.spec.on_miss()),
                     passive_health: s.spec.passive_health,
                     syn_proxy: s.spec.syn_proxy,
                     stats: f.service_counters(shared, s.slot, raw),

@@ -199,6 +199,23 @@ impl LbControl {
         }
     }
 
+    /// Every VIP, with whether a service on it has a usable real (up and
+    /// of a positive effective weight): what the appliance may announce.
+    pub fn vips_usable(&self) -> Vec<(std::net::IpAddr, bool)> {
+        let mut out: Vec<(std::net::IpAddr, bool)> = Vec::new();
+        for s in &self.services {
+            let usable = s.spec.reals.iter().zip(&s.real_slots).any(|(r, slot)| {
+                let w = self.weights.get(slot).copied().unwrap_or(r.weight);
+                w > 0 && !self.shared.is_down(*slot)
+            });
+            match out.iter_mut().find(|(vip, _)| *vip == s.spec.vip) {
+                Some(e) => e.1 |= usable,
+                None => out.push((s.spec.vip, usable)),
+            }
+        }
+        out
+    }
+
     /// The services' specs, in order (for `save`).
     pub fn specs(&self) -> Vec<ServiceSpec> {
         self.services.iter().map(|s| s.spec.clone()).collect()

@@ -33,6 +33,7 @@ fn spec(upper: u32, lower: u32) -> ServiceSpec {
         expire_quiescent_template: false,
         passive_health: None,
         syn_proxy: Default::default(),
+        on_miss_setting: None,
         reals: vec![RealSpec {
             ip: "192.0.2.21".parse().unwrap(),
             port: 80,

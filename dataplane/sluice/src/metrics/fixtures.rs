@@ -102,6 +102,7 @@ pub(super) fn stats(port_name: &str) -> Stats {
             handoff_in: 5,
             stateless_forwards: 6,
             tableless_adopted: 0,
+            hashed_on_miss: 0,
             time_exceeded_sent: 0,
             syns: 0,
             syn_cookies_sent: 0,
@@ -156,6 +157,7 @@ pub(super) fn services() -> ServiceList {
             on_real_down: Default::default(),
             weight_by_latency: false,
             expire_quiescent_template: false,
+            on_miss: None,
             passive_health: None,
             syn_proxy: Default::default(),
             reals: vec![

@@ -1,0 +1,135 @@
+//! Several appliances behind one ECMP router: a connection's packets may
+//! move from the appliance that scheduled its SYN to another one, which has
+//! no entry for it. With `on_miss = "hash"` (the default for mh) that
+//! appliance sends it to the real the first one chose, and makes an entry.
+//! Two forwarders built from the same configuration stand for the two
+//! appliances.
+
+mod common;
+
+use common::*;
+use sluice_core::DropReason;
+use sluice_lb::Action;
+use sluice_proto::OnMiss;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const FWD_SERVERS: Action = Action::Forward { port: 1 };
+
+/// Client `i` of 256: 64 addresses of the client segment (192.0.2.0/24)
+/// and of the routed clients' prefix (203.0.113.0/24), four ports each.
+fn client_n(i: u32) -> SocketAddrV4 {
+    let host = 150 + (i % 64) as u8;
+    let ip = if i % 2 == 0 {
+        Ipv4Addr::new(192, 0, 2, host)
+    } else {
+        Ipv4Addr::new(203, 0, 113, host)
+    };
+    SocketAddrV4::new(ip, 30000 + i as u16)
+}
+
+fn appliance(spec: sluice_proto::ServiceSpec) -> Lab {
+    let mut lab = Lab::new(&[slotted(spec)]);
+    lab.learn_nat_reals();
+    lab
+}
+
+/// Every connection scheduled on appliance A and moved mid-way to
+/// appliance B reaches the same real from B, B makes an entry for it (its
+/// next packets are ordinary table hits), and the real's replies through B
+/// are translated.
+#[test]
+fn a_connection_moved_to_another_appliance_reaches_the_same_real() {
+    let spec = nat_spec("mh");
+    assert_eq!(spec.on_miss(), OnMiss::Hash, "mh hashes misses by default");
+    let mut a = appliance(spec.clone());
+    let mut b = appliance(spec);
+    let mut seen = [0usize; 3];
+    for i in 0..256 {
+        let c = client_n(i);
+        let r = a.syn_to_nat(c);
+        seen[r] += 1;
+        let (act, f) = a.ack_from(c);
+        assert_eq!((act, nat_index(&f)), (FWD_SERVERS, r));
+        // The ECMP hash now sends the flow to B.
+        let (act, f) = b.ack_from(c);
+        assert_eq!(
+            (act, nat_index(&f)),
+            (FWD_SERVERS, r),
+            "client {c} moved to B went to another real"
+        );
+        assert_checksums(&f);
+        let (act, f) = b.ack_from(c);
+        assert_eq!((act, nat_index(&f)), (FWD_SERVERS, r));
+        if c.ip().octets()[0] == 192 {
+            // On the client segment (the routed clients have no route in
+            // this lab): the real's reply through B is translated back.
+            b.learn(*c.ip());
+            let (act, _) = b.reply_from(r, c, ACK);
+            assert_eq!(act, Action::Forward { port: 0 }, "reply through B");
+        }
+    }
+    assert!(seen.iter().all(|n| *n > 30), "mh spread: {seen:?}");
+    assert_eq!(
+        b.stats().hashed_on_miss.get(),
+        256,
+        "one miss per connection"
+    );
+    assert_eq!(b.fwd.table().len(), 256);
+    assert_eq!(a.stats().hashed_on_miss.get(), 0);
+}
+
+/// With `on_miss = "drop"`, or with a scheduler that does not hash, a
+/// moved connection's segment is dropped as LVS drops it.
+#[test]
+fn without_hashing_on_miss_a_moved_connection_is_dropped() {
+    let mut spec = nat_spec("mh");
+    spec.on_miss_setting = Some(OnMiss::Drop);
+    let mut b = appliance(spec);
+    assert_eq!(
+        b.ack_from(client_n(1)).0,
+        Action::Drop(DropReason::NoConnection)
+    );
+    let mut b = appliance(nat_spec("wrr"));
+    assert_eq!(
+        b.ack_from(client_n(1)).0,
+        Action::Drop(DropReason::NoConnection)
+    );
+    assert_eq!(b.stats().hashed_on_miss.get(), 0);
+    assert_eq!(b.fwd.table().len(), 0);
+}
+
+/// sh hashes too, when asked; a scheduler whose choice another appliance
+/// cannot repeat is refused with the reason.
+#[test]
+fn hashing_on_miss_needs_a_hashing_scheduler() {
+    let mut spec = nat_spec("sh");
+    spec.on_miss_setting = Some(OnMiss::Hash);
+    let mut a = appliance(spec.clone());
+    let mut b = appliance(spec);
+    for i in 0..64 {
+        let c = client_n(i);
+        let r = a.syn_to_nat(c);
+        let (act, f) = b.ack_from(c);
+        assert_eq!((act, nat_index(&f)), (FWD_SERVERS, r));
+    }
+    let mut spec = nat_spec("wrr");
+    spec.on_miss_setting = Some(OnMiss::Hash);
+    let err = build_snapshot(&[slotted(spec)], &[]).unwrap_err();
+    assert!(
+        err.contains("needs a hashing scheduler (sh or mh)"),
+        "{err}"
+    );
+}
+
+/// A segment with a bad checksum makes no entry (a real would drop it).
+#[test]
+fn a_bad_miss_makes_no_entry() {
+    let mut b = appliance(nat_spec("mh"));
+    let mut f = Tcp::new(client_n(3), VIP, ACK).frame();
+    // The TCP checksum: Ethernet 14 + IPv4 20 + offset 16.
+    f[50] ^= 0x55;
+    let (act, _) = b.run(&f, 0);
+    assert_eq!(act, Action::Drop(DropReason::BadL4Checksum));
+    assert_eq!(b.fwd.table().len(), 0);
+    assert_eq!(b.stats().hashed_on_miss.get(), 0);
+}
