@@ -117,6 +117,18 @@ pub enum Command {
     /// Re-read the configuration file the daemon was started with and
     /// apply the difference (as SIGHUP).
     Reload,
+    /// Stop announcing a VIP over BGP (maintenance); its traffic moves to
+    /// the other appliances.
+    VipWithdraw {
+        /// The VIP.
+        vip: IpAddr,
+    },
+    /// Announce a VIP withdrawn by `VipWithdraw` again (when its reals
+    /// and the dataplane allow).
+    VipAnnounce {
+        /// The VIP.
+        vip: IpAddr,
+    },
     /// Connections in the workers' tables.
     ConnList {
         /// Filters and limit.
@@ -320,6 +332,44 @@ pub struct Status {
     pub ports: Vec<PortStatus>,
     /// Workers.
     pub workers: Vec<WorkerStatus>,
+    /// BGP announcements, when `[bgp]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<Box<BgpStatus>>,
+}
+
+/// The BGP announcements and BIRD, as `status` reports them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BgpStatus {
+    /// BIRD's control socket.
+    pub bird_socket: String,
+    /// The file Sluice writes for BIRD to include.
+    pub include_file: String,
+    /// BIRD's greeting (version), or why it cannot be reached.
+    pub bird: String,
+    /// Whether BIRD has taken the latest announcements.
+    pub in_sync: bool,
+    /// Seconds since BIRD last took them (None: never).
+    #[serde(default)]
+    pub applied_secs_ago: Option<u64>,
+    /// Why BIRD has not taken the latest ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every worker polls.
+    pub alive: bool,
+    /// Every VIP.
+    pub vips: Vec<VipAnnouncement>,
+}
+
+/// One VIP's announcement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VipAnnouncement {
+    /// The VIP.
+    pub vip: IpAddr,
+    /// Announced now.
+    pub announced: bool,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One port's status.

@@ -57,6 +57,9 @@ enum Cmd {
     Real(verbs::RealCmd),
     /// Every real's health: state, check, latency, agent.
     Health,
+    /// BGP announcements of a VIP: withdraw (maintenance) or announce.
+    #[command(subcommand)]
+    Vip(VipCmd),
     /// List services with their reals (as `service list`).
     List(verbs::ListArgs),
     /// Reset the counters of every service, or of one (ipvsadm -Z).
@@ -87,6 +90,22 @@ enum Cmd {
     /// Print the manual page sluicectl(8), in roff (for packaging).
     #[command(hide = true)]
     Man,
+}
+
+/// `vip withdraw|announce VIP`.
+#[derive(Subcommand, Debug)]
+enum VipCmd {
+    /// Stop announcing the VIP over BGP: the routers send its traffic to
+    /// the other appliances (connections move with it).
+    Withdraw {
+        /// The VIP.
+        vip: std::net::IpAddr,
+    },
+    /// Announce the VIP again (while its reals and the dataplane allow).
+    Announce {
+        /// The VIP.
+        vip: std::net::IpAddr,
+    },
 }
 
 /// How a successful reply is shown, where its kind is not enough.
@@ -149,6 +168,8 @@ fn run(cli: Cli) -> u8 {
             Command::ServiceList { raw: false }
         }
         Cmd::Stats => Command::Stats,
+        Cmd::Vip(VipCmd::Withdraw { vip }) => Command::VipWithdraw { vip },
+        Cmd::Vip(VipCmd::Announce { vip }) => Command::VipAnnounce { vip },
         Cmd::Shutdown => Command::Shutdown,
         Cmd::List(a) | Cmd::Service(verbs::ServiceCmd::List(a)) => {
             view = View::List(a);

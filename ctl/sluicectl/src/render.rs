@@ -59,7 +59,42 @@ pub fn status(s: &Status) -> String {
     for w in &s.workers {
         let _ = writeln!(o, "{:<6} {:>5} {:>6}", w.id, w.lcore, w.socket);
     }
+    if let Some(b) = &s.bgp {
+        bgp_status(&mut o, b);
+    }
     o
+}
+
+/// The BGP part of `status`.
+fn bgp_status(o: &mut String, b: &sluice_proto::BgpStatus) {
+    let _ = writeln!(o);
+    let _ = writeln!(o, "BGP through BIRD at {}: {}", b.bird_socket, b.bird);
+    let taken = match (b.in_sync, b.applied_secs_ago) {
+        (true, Some(s)) => format!("in sync (taken {} ago)", uptime(s)),
+        (true, None) => "in sync".to_string(),
+        (false, _) => format!(
+            "NOT in sync: {}",
+            b.error.as_deref().unwrap_or("being handed over")
+        ),
+    };
+    let _ = writeln!(o, "announcements ({}): {taken}", b.include_file);
+    if !b.alive {
+        let _ = writeln!(o, "a worker stopped polling: every VIP is withdrawn");
+    }
+    let _ = writeln!(o, "{:<40} {:<10} REASON", "VIP", "STATE");
+    for v in &b.vips {
+        let _ = writeln!(
+            o,
+            "{:<40} {:<10} {}",
+            v.vip.to_string(),
+            if v.announced {
+                "announced"
+            } else {
+                "withdrawn"
+            },
+            v.reason.as_deref().unwrap_or("-")
+        );
+    }
 }
 
 /// The port columns of `stats`, by catalogue name.

@@ -19,7 +19,7 @@ const FWD_SERVERS: Action = Action::Forward { port: 1 };
 /// and of the routed clients' prefix (203.0.113.0/24), four ports each.
 fn client_n(i: u32) -> SocketAddrV4 {
     let host = 150 + (i % 64) as u8;
-    let ip = if i % 2 == 0 {
+    let ip = if i.is_multiple_of(2) {
         Ipv4Addr::new(192, 0, 2, host)
     } else {
         Ipv4Addr::new(203, 0, 113, host)

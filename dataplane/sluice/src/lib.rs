@@ -8,6 +8,7 @@
 
 pub mod accept;
 pub mod app;
+pub mod bgp;
 pub mod config;
 pub mod conn_list;
 pub mod control;

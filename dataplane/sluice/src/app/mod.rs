@@ -105,6 +105,14 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Resul
                 started,
                 main_lcore: eal.main_lcore(),
                 notifier: &notifier,
+                bgp: match &cfg.bgp {
+                    Some(b) => Some(
+                        crate::control::Announcer::start(b.clone(), crew.entries.len()).map_err(
+                            |e| AppError::Other(format!("starting the BGP speaker: {e}")),
+                        )?,
+                    ),
+                    None => None,
+                },
             },
         )?;
         crew.stop();

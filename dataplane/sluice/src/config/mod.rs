@@ -3,8 +3,9 @@
 //!
 //! The file is read into [`raw`] types as written; each section is then
 //! checked by its own module (`dataplane`, `ports`, `routes`, `timeouts`,
-//! `services`, `control`, `eal`, `machine`), which names the field it refuses.
+//! `services`, `control`, `eal`, `machine`, `bgp`), which names the field it refuses.
 
+mod bgp;
 mod control;
 mod dataplane;
 mod eal;
@@ -16,6 +17,7 @@ mod routes;
 mod services;
 mod timeouts;
 
+pub use bgp::{BgpConfig, Neighbor, VipRoute};
 pub use control::{ControlConfig, DEFAULT_METRICS_LISTEN};
 pub use dataplane::DataplaneConfig;
 pub use eal::EalConfig;
@@ -83,6 +85,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// What `sluice --prepare` sets up.
     pub machine: MachineConfig,
+    /// How the VIPs are announced over BGP (through BIRD), when they are.
+    pub bgp: Option<BgpConfig>,
     raw: RawConfig,
 }
 
@@ -141,6 +145,7 @@ impl Config {
         let control = control::validate(&raw.control)?;
         let metrics = control::validate_metrics(&raw.metrics)?;
         let machine = machine::validate(&raw.machine)?;
+        let bgp = bgp::validate(&raw.bgp)?;
         Ok(Config {
             file: path.to_path_buf(),
             eal,
@@ -155,6 +160,7 @@ impl Config {
             services: raw.services.clone(),
             metrics,
             machine,
+            bgp,
             raw,
         })
     }
@@ -199,6 +205,9 @@ impl Config {
         }
         if a.machine != b.machine {
             d.push("[machine]");
+        }
+        if a.bgp != b.bgp {
+            d.push("[bgp]");
         }
         d
     }

@@ -24,6 +24,49 @@ pub(super) struct RawConfig {
     pub(super) metrics: RawMetrics,
     #[serde(default, skip_serializing_if = "RawMachine::is_empty")]
     pub(super) machine: RawMachine,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) bgp: Option<RawBgp>,
+}
+
+/// `[bgp]`: the VIPs announced through BIRD.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBgp {
+    pub(super) router_id: String,
+    pub(super) local_as: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) bird_socket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) include_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) drain_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) hold_time: Option<u16>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) bfd: bool,
+    #[serde(default, rename = "neighbor")]
+    pub(super) neighbors: Vec<RawNeighbor>,
+    #[serde(default, rename = "vip", skip_serializing_if = "Vec::is_empty")]
+    pub(super) vips: Vec<RawVipRoute>,
+}
+
+/// `[[bgp.neighbor]]`: an upstream router.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNeighbor {
+    pub(super) address: String,
+    pub(super) remote_as: u32,
+}
+
+/// `[[bgp.vip]]`: what a VIP's announcement carries.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVipRoute {
+    pub(super) address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) med: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) communities: Vec<String>,
 }
 
 /// `[machine]`: what `sluice --prepare` sets up before the daemon starts.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info};
 
 /// Each worker's polls so far (busy and idle).
-fn polls(workers: &[WorkerEntry]) -> Vec<u64> {
+pub(super) fn polls(workers: &[WorkerEntry]) -> Vec<u64> {
     workers
         .iter()
         .map(|w| w.counters.busy_polls.get() + w.counters.idle_polls.get())

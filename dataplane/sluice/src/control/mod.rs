@@ -10,6 +10,7 @@
 //! health-check results turned into snapshots).
 
 mod alive;
+mod bgp;
 mod changes;
 mod conns;
 mod files;
@@ -17,6 +18,7 @@ mod health;
 mod observe;
 pub mod server;
 
+pub(crate) use bgp::Announcer;
 pub use server::{ControlServer, Pending};
 
 use crate::config::Config;
@@ -68,6 +70,8 @@ pub(crate) struct Control<'a> {
     stuck: Vec<usize>,
     /// Who asked for the request being answered.
     peer: Peer,
+    /// The BGP announcements, when `[bgp]` is configured.
+    bgp: Option<bgp::Announcer>,
 }
 
 /// What the control thread works with, built by the app.
@@ -81,6 +85,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) started: Instant,
     pub(crate) main_lcore: u32,
     pub(crate) notifier: &'a Notifier,
+    /// The BGP announcements, started by the app.
+    pub(crate) bgp: Option<bgp::Announcer>,
 }
 
 impl<'a> Control<'a> {
@@ -103,6 +109,7 @@ impl<'a> Control<'a> {
                 .map(|i| Watchdog::new(i, parts.workers.len())),
             stuck: Vec::new(),
             peer: Peer::INTERNAL,
+            bgp: parts.bgp,
         }
     }
 
@@ -115,6 +122,7 @@ impl<'a> Control<'a> {
             match requests.recv_timeout(POLL) {
                 Ok(pending) => {
                     if self.answer_pending(pending) {
+                        self.bgp_drain();
                         return;
                     }
                 }
@@ -136,9 +144,11 @@ impl<'a> Control<'a> {
             if last_health.elapsed() >= HEALTH_EVERY {
                 last_health = Instant::now();
                 self.health_tick();
+                self.bgp_tick(Instant::now());
             }
         }
         info!("signal received, stopping");
+        self.bgp_drain();
     }
 
     /// Answers one request; true when it asked the daemon to stop.
@@ -171,6 +181,8 @@ impl<'a> Control<'a> {
             Command::Status => Reply::ok(ReplyBody::Status(self.status())),
             Command::Stats => self.stats_reply(),
             Command::Shutdown => Reply::ok(ReplyBody::ShuttingDown),
+            Command::VipWithdraw { vip } => self.vip_hold(*vip, true),
+            Command::VipAnnounce { vip } => self.vip_hold(*vip, false),
         }
     }
 

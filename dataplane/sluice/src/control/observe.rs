@@ -85,6 +85,7 @@ impl Control<'_> {
                     socket: w.socket,
                 })
                 .collect(),
+            bgp: self.bgp_status(),
         }
     }
 

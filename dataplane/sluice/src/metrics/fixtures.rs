@@ -33,6 +33,7 @@ pub(super) fn status(port_name: &str) -> Status {
             lcore: 3,
             socket: 0,
         }],
+        bgp: None,
     }
 }
 
