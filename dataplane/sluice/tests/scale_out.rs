@@ -1,0 +1,567 @@
+//! Scale-out, end to end: two appliances side by side behind a router
+//! that spreads the VIP's traffic over them by ECMP, each announcing the
+//! VIP over BGP through its own BIRD, nginx reals behind them (direct
+//! routing), kernel clients behind the router.
+//!
+//! ```text
+//!  clients 203.0.113.10..  --  router (BIRD, ECMP, 198.51.100.1)
+//!                                |  bridge 198.51.100.0/24
+//!       appliance 1 (.11: Sluice + BIRD)   appliance 2 (.12: Sluice + BIRD)
+//!       real 1 (.21, nginx, VIP on lo)     real 2 (.22, nginx, VIP on lo)
+//! ```
+//!
+//! One test walks through the issue's cases in order, each bounded in
+//! time: both routes learned and traffic split; one appliance killed
+//! (SIGKILL, no withdrawal) under 50 long downloads and short requests,
+//! every download completing byte for byte (mh, hashing on miss); a
+//! graceful stop that withdraws first under short requests (none fails);
+//! `sluicectl vip withdraw` / `announce`; and a VIP whose reals all fail
+//! withdrawn, then announced again when one recovers.
+
+mod common;
+
+use common::topo::Proc;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const VIP: &str = "192.0.2.10";
+const ROUTER: &str = "198.51.100.1";
+/// The downloads' file: 16 × the 256 KiB blob.
+const BIG_BLOBS: usize = 16;
+/// Each download's rate limit (bytes/s): about 10 s per download.
+const RATE: &str = "400k";
+const DOWNLOADS: usize = 50;
+
+struct Appliance {
+    ns: Netns,
+    ip: String,
+    port_if: String,
+    dir: TempDir,
+    daemon: Option<Daemon>,
+    bird: Option<Proc>,
+}
+
+impl Appliance {
+    fn config(&self) -> String {
+        let d = self.dir.path().display();
+        TestConfig::new()
+            .memory_mb(256)
+            .port_with(
+                "lan",
+                &format!("net_af_packet0,iface={}", self.port_if),
+                &[&format!("{}/24", self.ip)],
+                "kernel_interface = \"sl-lan\"\n",
+            )
+            .then(&format!(
+                r#"
+[routes]
+gateway = "{ROUTER}"
+
+[bgp]
+router_id = "{ip}"
+local_as = 64513
+bird_socket = "{d}/bird.ctl"
+include_file = "{d}/sluice-bird.conf"
+drain_ms = 2000
+hold_time = 3
+
+[[bgp.neighbor]]
+address = "{ROUTER}"
+remote_as = 64512
+
+[[service]]
+protocol = "tcp"
+vip = "{VIP}"
+port = 80
+scheduler = "mh"
+check = {{ kind = "http", path = "/id", interval_ms = 300, timeout_ms = 250, rise = 2, fall = 2 }}
+
+[[service.real]]
+ip = "198.51.100.21"
+port = 80
+forward = "dr"
+
+[[service.real]]
+ip = "198.51.100.22"
+port = 80
+forward = "dr"
+"#,
+                ip = self.ip
+            ))
+            .render()
+    }
+
+    /// Starts Sluice, then BIRD (which includes the file Sluice wrote).
+    fn start(&mut self) {
+        self.daemon = Some(Daemon::start(Some(&self.ns), &self.config()));
+        let d = self.dir.path().to_path_buf();
+        std::fs::write(
+            d.join("bird.conf"),
+            format!(
+                "log \"{d}/bird.log\" all;\ninclude \"{d}/sluice-bird.conf\";\n\
+                 protocol device {{ scan time 10; }}\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        self.bird = Some(start_bird(&self.ns, &d));
+    }
+
+    fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("appliance running")
+    }
+
+    /// SIGKILL to Sluice and BIRD: the appliance dies, nothing withdrawn.
+    fn kill(&mut self) {
+        let pid = self.daemon().pid().to_string();
+        must(&["kill", "-9", &pid]);
+        self.bird = None;
+        drop(self.daemon.take());
+    }
+
+    fn service_packets(&self) -> u64 {
+        let l = self.daemon().ctl_json(&["list"]);
+        num(&l, "/result/services/0/stats/packets_in")
+    }
+
+    fn hashed_on_miss(&self) -> u64 {
+        workers_sum(&self.daemon().ctl_json(&["stats"]), "/hashed_on_miss")
+    }
+}
+
+fn start_bird(ns: &Netns, dir: &Path) -> Proc {
+    let conf = dir.join("bird.conf");
+    let sock = dir.join("bird.ctl");
+    let child = ns
+        .command(&[
+            "bird",
+            "-f",
+            "-c",
+            conf.to_str().unwrap(),
+            "-s",
+            sock.to_str().unwrap(),
+            "-P",
+            dir.join("bird.pid").to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bird");
+    let ok = wait_for(Duration::from_secs(10), || sock.exists().then_some(()));
+    assert!(ok.is_some(), "BIRD did not open {}", sock.display());
+    Proc(child)
+}
+
+struct Lab {
+    router: Netns,
+    client: Netns,
+    appliances: Vec<Appliance>,
+    reals: Vec<(Netns, Vec<Proc>, PathBuf)>,
+    dir: TempDir,
+    _router_bird: Proc,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let id = unique_id();
+        let router = Netns::new("rt");
+        let client = Netns::new("cl");
+        let dir = TempDir::new();
+        router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+        router.exec(&["ip", "link", "set", "br0", "up"]);
+        router.exec(&["ip", "addr", "add", &format!("{ROUTER}/24"), "dev", "br0"]);
+        for (k, v) in [
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv4.fib_multipath_hash_policy", "1"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+        ] {
+            router.exec(&["sysctl", "-qw", &format!("{k}={v}")]);
+        }
+        let (cr, rc) = (format!("c{id}"), format!("d{id}"));
+        veth(&client, &cr, &router, &rc);
+        router.exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", &rc]);
+        for i in 0..DOWNLOADS {
+            let a = format!("203.0.113.{}/24", 10 + i);
+            client.exec(&["ip", "addr", "add", &a, "dev", &cr]);
+        }
+        client.exec(&["ip", "route", "add", "default", "via", "203.0.113.1"]);
+        let on_bridge = |ns: &Netns, inner: &str, outer: &str| {
+            veth(ns, inner, &router, outer);
+            router.exec(&["ip", "link", "set", outer, "master", "br0"]);
+        };
+        let mut appliances = Vec::new();
+        for i in 0..2 {
+            let ns = Netns::new(&format!("a{i}"));
+            let (inner, outer) = (format!("p{id}{i}"), format!("q{id}{i}"));
+            on_bridge(&ns, &inner, &outer);
+            appliances.push(Appliance {
+                ns,
+                ip: format!("198.51.100.{}", 11 + i),
+                port_if: inner,
+                dir: TempDir::new(),
+                daemon: None,
+                bird: None,
+            });
+        }
+        let mut reals = Vec::new();
+        for i in 0..2 {
+            let ns = Netns::new(&format!("r{i}"));
+            let (inner, outer) = (format!("r{id}{i}"), format!("s{id}{i}"));
+            on_bridge(&ns, &inner, &outer);
+            for k in ["all", &inner] {
+                ns.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{k}.arp_ignore=1")]);
+                ns.exec(&[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv4.conf.{k}.arp_announce=2"),
+                ]);
+            }
+            ns.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+            let ip = format!("198.51.100.{}/24", 21 + i);
+            ns.exec(&["ip", "addr", "add", &ip, "dev", &inner]);
+            ns.exec(&["ip", "route", "add", "default", "via", ROUTER]);
+            let www = dir.path().join(format!("www{i}"));
+            std::fs::create_dir_all(&www).unwrap();
+            std::fs::write(www.join("id"), format!("real-{i}")).unwrap();
+            std::fs::write(www.join("big"), big()).unwrap();
+            reals.push((ns, Vec::new(), www));
+        }
+        std::fs::write(
+            dir.path().join("bird.conf"),
+            format!(
+                "router id {ROUTER};\nlog \"{d}/bird.log\" all;\n\
+                 protocol device {{ scan time 10; }}\n\
+                 protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}\n\
+                 template bgp appliance {{ local {ROUTER} as 64512; hold time 3; keepalive time 1;\n\
+                   connect retry time 1; error wait time 1, 10; ipv4 {{ import all; export none; }}; }}\n\
+                 protocol bgp a1 from appliance {{ neighbor 198.51.100.11 as 64513; }}\n\
+                 protocol bgp a2 from appliance {{ neighbor 198.51.100.12 as 64513; }}\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let router_bird = start_bird(&router, dir.path());
+        let mut lab = Lab {
+            router,
+            client,
+            appliances,
+            reals,
+            dir,
+            _router_bird: router_bird,
+        };
+        for i in 0..2 {
+            lab.serve(i);
+        }
+        lab
+    }
+
+    /// Starts nginx on real `i` (all addresses, port 80).
+    fn serve(&mut self, i: usize) {
+        let (ns, procs, www) = &mut self.reals[i];
+        let root = www.parent().unwrap().join(format!("nginx{i}"));
+        std::fs::create_dir_all(&root).unwrap();
+        let conf = root.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{ access_log off; client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
+                 fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n\
+                 default_type text/plain; keepalive_timeout 0;\n\
+                 server {{ listen 80; root {w}; location / {{ }} }} }}\n",
+                r = root.display(),
+                w = www.display()
+            ),
+        )
+        .unwrap();
+        let child = ns
+            .command(&[
+                "nginx",
+                "-p",
+                root.to_str().unwrap(),
+                "-c",
+                conf.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        procs.push(Proc(child));
+        let ok = wait_for(Duration::from_secs(20), || {
+            let o = ns.run(
+                &["ss", "-H", "-tln", "sport", "=", ":80"],
+                Duration::from_secs(5),
+            );
+            (!String::from_utf8_lossy(&o.stdout).trim().is_empty()).then_some(())
+        });
+        assert!(ok.is_some(), "nginx on real {i} did not start");
+    }
+
+    fn stop_serving(&mut self, i: usize) {
+        self.reals[i].1.clear();
+    }
+
+    /// The router's next hops for the VIP (empty: no route).
+    fn next_hops(&self) -> Vec<String> {
+        let o = self
+            .router
+            .run(&["ip", "route", "show", VIP], Duration::from_secs(5));
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let mut hops: Vec<String> = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "via")
+            .map(|w| w[1].to_string())
+            .collect();
+        hops.sort();
+        hops
+    }
+
+    /// Waits (bounded) until the router's next hops are `want`.
+    fn await_hops(&self, want: &[&str], limit: Duration, what: &str) -> Duration {
+        let t0 = Instant::now();
+        let got = wait_for(limit, || (self.next_hops() == want).then_some(()));
+        assert!(
+            got.is_some(),
+            "{what}: the router's next hops for {VIP} are {:?}, not {want:?}\nrouter:\n{}",
+            self.next_hops(),
+            self.birdc(&["show", "protocols", "all"])
+        );
+        t0.elapsed()
+    }
+
+    fn birdc(&self, args: &[&str]) -> String {
+        let sock = self.dir.path().join("bird.ctl");
+        let mut a = vec!["birdc", "-s", sock.to_str().unwrap()];
+        a.extend_from_slice(args);
+        let o = self.router.run(&a, Duration::from_secs(5));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    /// Starts `n` rate-limited downloads of `big`, one per client address.
+    fn downloads(&self, n: usize) -> Vec<(Child, PathBuf)> {
+        (0..n)
+            .map(|i| {
+                let out = self.dir.path().join(format!("dl{i}"));
+                let child = self
+                    .client
+                    .command(&[
+                        "curl",
+                        "-s",
+                        "-f",
+                        "--limit-rate",
+                        RATE,
+                        "--max-time",
+                        "90",
+                        "--interface",
+                        &format!("203.0.113.{}", 10 + i),
+                        "-o",
+                        out.to_str().unwrap(),
+                        &format!("http://{VIP}/big"),
+                    ])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start curl");
+                (child, out)
+            })
+            .collect()
+    }
+
+    /// Starts short requests at `rate` per second for `secs` seconds; the
+    /// child prints "ok N failed M".
+    fn short_requests(&self, rate: u32, secs: u32) -> Child {
+        self.client
+            .command(&[
+                "python3",
+                "-c",
+                SHORT_PY,
+                VIP,
+                &rate.to_string(),
+                &secs.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start short requests")
+    }
+}
+
+/// Short HTTP requests at a fixed rate from rotating client addresses,
+/// each in its own thread with a 15 s timeout; prints the tally.
+const SHORT_PY: &str = r#"
+import http.client, sys, threading, time
+vip, rate, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ok = [0]; failed = []
+lock = threading.Lock()
+def one(i):
+    try:
+        c = http.client.HTTPConnection(vip, 80, timeout=15,
+                                       source_address=("203.0.113.%d" % (10 + i % 50), 0))
+        c.request("GET", "/id")
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        good = r.status == 200 and body.startswith(b"real-")
+    except Exception as e:
+        good = False
+        err = repr(e)
+    with lock:
+        if good: ok[0] += 1
+        else: failed.append(i)
+threads = []
+start = time.monotonic()
+for i in range(rate * secs):
+    delay = start + i / rate - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    t = threading.Thread(target=one, args=(i,))
+    t.start()
+    threads.append(t)
+for t in threads:
+    t.join()
+print("ok %d failed %d" % (ok[0], len(failed)))
+"#;
+
+/// The downloads' content: the 256 KiB blob, `BIG_BLOBS` times.
+fn big() -> Vec<u8> {
+    common::topo::blob().repeat(BIG_BLOBS)
+}
+
+/// Waits for the short-request client; returns (ok, failed).
+fn tally(mut c: Child, limit: Duration) -> (u64, u64) {
+    let f = wait_finished(&mut c, limit, || "short requests hung".into());
+    let out = f.stdout;
+    let w: Vec<&str> = out.split_whitespace().collect();
+    assert!(
+        w.len() == 4 && w[0] == "ok",
+        "short requests: {out} {}",
+        f.stderr
+    );
+    (w[1].parse().unwrap(), w[3].parse().unwrap())
+}
+
+#[test]
+fn two_appliances_behind_ecmp_lose_no_connection() {
+    if !require_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    for a in &mut lab.appliances {
+        a.start();
+    }
+    // 1. Both appliances announce: the router has two next hops.
+    let t = lab.await_hops(
+        &["198.51.100.11", "198.51.100.12"],
+        Duration::from_secs(30),
+        "both announced",
+    );
+    eprintln!("both routes learned in {t:?}");
+    let st = lab.appliances[0].daemon().ctl_json(&["status"]);
+    assert_eq!(st["result"]["bgp"]["vips"][0]["announced"], true, "{st:#}");
+    assert_eq!(st["result"]["bgp"]["in_sync"], true, "{st:#}");
+    // Traffic splits between them.
+    let (ok, failed) = tally(lab.short_requests(20, 2), Duration::from_secs(60));
+    assert_eq!((ok, failed), (40, 0));
+    let split: Vec<u64> = lab.appliances.iter().map(|a| a.service_packets()).collect();
+    eprintln!("packets per appliance: {split:?}");
+    assert!(split.iter().all(|p| *p > 0), "ECMP split: {split:?}");
+
+    // 2. Appliance 1 dies under 50 long downloads and short requests.
+    let dls = lab.downloads(DOWNLOADS);
+    let short = lab.short_requests(50, 12);
+    std::thread::sleep(Duration::from_secs(3));
+    let before = lab.appliances[1].hashed_on_miss();
+    lab.appliances[0].kill();
+    let t = lab.await_hops(
+        &["198.51.100.12"],
+        Duration::from_secs(15),
+        "after the kill",
+    );
+    eprintln!("the router dropped the dead appliance after {t:?}");
+    let mut broken = Vec::new();
+    let want = big();
+    for (i, (mut c, out)) in dls.into_iter().enumerate() {
+        let f = wait_finished(&mut c, Duration::from_secs(120), || {
+            format!("download {i} hung")
+        });
+        let got = std::fs::read(&out).unwrap_or_default();
+        if f.status.code() != Some(0) || got != want {
+            broken.push((i, f.status.code(), got.len()));
+        }
+    }
+    let (ok, failed) = tally(short, Duration::from_secs(60));
+    let moved = lab.appliances[1].hashed_on_miss() - before;
+    eprintln!(
+        "kill: {} downloads broken of {DOWNLOADS}; short requests ok {ok} failed {failed}; \
+         {moved} connections moved to appliance 2 by hashing on miss",
+        broken.len()
+    );
+    assert!(
+        broken.is_empty(),
+        "broken downloads (index, exit, bytes): {broken:?}"
+    );
+    assert!(moved > 0, "no connection moved to the surviving appliance");
+
+    // 3. Appliance 1 comes back; appliance 2 stops gracefully under short
+    //    requests: it withdraws first, and no request fails.
+    lab.appliances[0].start();
+    lab.await_hops(
+        &["198.51.100.11", "198.51.100.12"],
+        Duration::from_secs(30),
+        "appliance 1 back",
+    );
+    let short = lab.short_requests(50, 8);
+    std::thread::sleep(Duration::from_secs(2));
+    let a2 = lab.appliances[1].daemon();
+    let pid = a2.pid();
+    let o = a2.ctl(&["shutdown"]);
+    assert!(o.status.success());
+    let t = lab.await_hops(&["198.51.100.11"], Duration::from_secs(5), "graceful stop");
+    eprintln!("graceful stop: withdrawn from the router in {t:?}");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the appliance stopped before the routers moved away"
+    );
+    let (ok, failed) = tally(short, Duration::from_secs(60));
+    eprintln!("graceful stop: short requests ok {ok} failed {failed}");
+    assert_eq!(failed, 0, "short requests failed during a graceful stop");
+    let exit = lab.appliances[1].daemon.take().unwrap().stop();
+    assert!(exit.log.contains("withdrawing"), "{}", exit.log);
+
+    // 4. Maintenance: withdraw and announce by hand.
+    let a1 = &lab.appliances[0];
+    a1.daemon().ctl_json(&["vip", "withdraw", VIP]);
+    lab.await_hops(&[], Duration::from_secs(5), "vip withdraw");
+    let st = a1.daemon().ctl_json(&["status"]);
+    assert_eq!(
+        st["result"]["bgp"]["vips"][0]["reason"], "withdrawn by the operator",
+        "{st:#}"
+    );
+    a1.daemon().ctl_json(&["vip", "announce", VIP]);
+    lab.await_hops(&["198.51.100.11"], Duration::from_secs(5), "vip announce");
+
+    // 5. Every real fails: withdrawn; one recovers: announced again.
+    lab.stop_serving(0);
+    lab.stop_serving(1);
+    let t = lab.await_hops(&[], Duration::from_secs(10), "all reals down");
+    eprintln!("all reals down: withdrawn in {t:?}");
+    let st = lab.appliances[0].daemon().ctl_json(&["status"]);
+    assert_eq!(
+        st["result"]["bgp"]["vips"][0]["reason"], "no usable real",
+        "{st:#}"
+    );
+    lab.serve(1);
+    let t = lab.await_hops(&["198.51.100.11"], Duration::from_secs(10), "a real back");
+    eprintln!("a real back: announced again in {t:?}");
+    let (ok, failed) = tally(lab.short_requests(10, 1), Duration::from_secs(30));
+    assert_eq!((ok, failed), (10, 0));
+}
