@@ -335,6 +335,42 @@ pub struct Status {
     /// BGP announcements, when `[bgp]` is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<Box<BgpStatus>>,
+    /// Connection sync with the peer appliances, when `[sync]` is
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<Box<SyncStatus>>,
+}
+
+/// Connection sync, as `status` reports it (the workers' own sync
+/// counters are in `stats`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SyncStatus {
+    /// Where this appliance listens.
+    pub listen: String,
+    /// Its peers.
+    pub peers: Vec<String>,
+    /// This appliance's sender id.
+    pub sender: u32,
+    /// Datagrams sent (one per peer).
+    pub datagrams_sent: u64,
+    /// Connection records sent.
+    pub conns_sent: u64,
+    /// Datagrams not sent: over the rate limit.
+    pub rate_limited: u64,
+    /// Datagrams the socket refused.
+    pub send_errors: u64,
+    /// Authentic, fresh datagrams received.
+    pub datagrams_received: u64,
+    /// Connection records they held.
+    pub conns_received: u64,
+    /// Refused: not sync, another version, malformed.
+    pub rejected_malformed: u64,
+    /// Refused: authentication failed.
+    pub rejected_auth: u64,
+    /// Refused: replayed or too old.
+    pub rejected_replay: u64,
+    /// Records lost on the way to their worker (its ring full).
+    pub queue_full: u64,
 }
 
 /// The BGP announcements and BIRD, as `status` reports them.
@@ -532,6 +568,18 @@ pub struct WorkerStats {
     /// hash (`on_miss = "hash"`), an entry made.
     #[serde(default)]
     pub hashed_on_miss: u64,
+    /// Connections (new, or changing state) queued to be told to the peer appliances.
+    #[serde(default)]
+    pub sync_queued: u64,
+    /// Connections not told to peers because the worker's sync queue was full.
+    #[serde(default)]
+    pub sync_overflow: u64,
+    /// Connections peers told about, installed (new entries) or updated (state) in this worker's table.
+    #[serde(default)]
+    pub sync_installed: u64,
+    /// Connections peers told about whose service or real this appliance does not have (not installed).
+    #[serde(default)]
+    pub sync_unknown: u64,
     /// ICMP time-exceeded errors sent.
     #[serde(default)]
     pub time_exceeded_sent: u64,

@@ -62,7 +62,37 @@ pub fn status(s: &Status) -> String {
     if let Some(b) = &s.bgp {
         bgp_status(&mut o, b);
     }
+    if let Some(y) = &s.sync {
+        sync_status(&mut o, y);
+    }
     o
+}
+
+/// The connection-sync part of `status`.
+fn sync_status(o: &mut String, y: &sluice_proto::SyncStatus) {
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "connection sync on {} (sender {}) with {}",
+        y.listen,
+        y.sender,
+        y.peers.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "sent: {} datagrams, {} connections ({} over the rate limit, {} send errors)",
+        y.datagrams_sent, y.conns_sent, y.rate_limited, y.send_errors
+    );
+    let _ = writeln!(
+        o,
+        "received: {} datagrams, {} connections; refused: {} unauthentic, {} replayed, {} malformed; {} lost to full rings",
+        y.datagrams_received,
+        y.conns_received,
+        y.rejected_auth,
+        y.rejected_replay,
+        y.rejected_malformed,
+        y.queue_full
+    );
 }
 
 /// The BGP part of `status`.

@@ -329,6 +329,18 @@ impl<A: IpAddress> ConnTable<A> {
         })
     }
 
+    /// Puts connection `id` in `state` with that state's timeout from
+    /// `now` (a connection another appliance told about: connection sync).
+    /// Returns the state it was in; None if `id` is not live.
+    pub fn set_state(&mut self, id: ConnId, state: ConnState, now: u64) -> Option<ConnState> {
+        let c = self.slab.get_mut(id.0)?;
+        let old = c.state();
+        c.state = state.to_u8();
+        let expires = now.saturating_add(u64::from(self.timeouts.for_state(state)));
+        self.set_expiry(id.0, expires);
+        Some(old)
+    }
+
     /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`] is
     /// the caller's to set). `false` if `id` is not live.
     pub fn mark(&mut self, id: ConnId, f: ConnFlags) -> bool {

@@ -116,6 +116,22 @@ impl ConnState {
         }
     }
 
+    /// The state's code as appliances exchange it (connection sync): a
+    /// TCP state's index, 11 for UDP.
+    pub fn code(self) -> u8 {
+        self.to_u8()
+    }
+
+    /// Decodes [`ConnState::code`] for a connection of protocol `tcp`
+    /// (else UDP); None when it is no state of that protocol.
+    pub fn from_code(tcp: bool, v: u8) -> Option<ConnState> {
+        match (tcp, TcpState::from_index(v)) {
+            (true, Some(s)) => Some(ConnState::Tcp(s)),
+            (false, None) if v == UDP_STATE => Some(ConnState::Udp),
+            _ => None,
+        }
+    }
+
     /// Compact encoding stored in a connection entry.
     pub(crate) fn to_u8(self) -> u8 {
         match self {

@@ -9,6 +9,8 @@
 mod burst;
 mod family;
 mod proxied;
+mod synced;
+pub use synced::Installed;
 
 pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
 pub use family::{Families, Family, Tables};
@@ -137,6 +139,9 @@ pub struct Forwarder {
     last_neighbour_poll: u64,
     /// Flows forwarded without an entry while the table was full.
     tableless: Tableless,
+    /// Connections to tell the peer appliances about (connection sync),
+    /// when it is on.
+    sync_out: Option<synced::Outbox>,
     /// The port the packet being processed came in on.
     rx_port: usize,
     /// Time-exceeded errors to send: (port, frame, length).
@@ -216,6 +221,7 @@ impl Forwarder {
             shared,
             last_neighbour_poll: 0,
             tableless: Tableless::new(),
+            sync_out: None,
             rx_port: 0,
             time_exceeded: Vec::with_capacity(TIME_EXCEEDED_OUTBOX),
             time_exceeded_limit: time_exceeded::Limiter::new(
@@ -841,6 +847,11 @@ impl Forwarder {
         };
         let id = self.fam.of_mut::<A>().conns.insert(&new, now_ms)?;
         self.stats.gauge(r.slot).opened();
+        if t.proto == Protocol::Udp {
+            // (A TCP connection is told about at its first state change,
+            // which follows at once.)
+            self.tell_peers::<A>(id);
+        }
         Ok(id)
     }
 
@@ -1244,6 +1255,9 @@ impl Forwarder {
         let Some(u) = self.fam.of_mut::<A>().conns.update(id, dir, flags, now_ms) else {
             return;
         };
+        if u.old != u.new {
+            self.tell_peers::<A>(id);
+        }
         if let Some(c) = self.fam.of::<A>().conns.get(id) {
             self.stats.gauge(RealSlot(c.real())).moved(u.activity);
             match (was_half_open, half_open(c)) {

@@ -178,6 +178,14 @@ pub struct WorkerLbStats {
     /// Mid-connection TCP segments of no entry scheduled by the service's
     /// hash (`on_miss = "hash"`), an entry made.
     pub hashed_on_miss: Counter,
+    /// Connections (new, or changing state) queued to be told to the peer appliances.
+    pub sync_queued: Counter,
+    /// Connections not told to peers because the worker's sync queue was full.
+    pub sync_overflow: Counter,
+    /// Connections peers told about, installed (new entries) or updated (state) in this worker's table.
+    pub sync_installed: Counter,
+    /// Connections peers told about whose service or real this appliance does not have (not installed).
+    pub sync_unknown: Counter,
     /// ICMP time-exceeded errors sent for packets whose TTL ran out here.
     pub time_exceeded_sent: Counter,
     /// SYNs that would open a connection (checksum right).
@@ -234,6 +242,10 @@ impl WorkerLbStats {
             stateless_forwards: Counter::default(),
             tableless_adopted: Counter::default(),
             hashed_on_miss: Counter::default(),
+            sync_queued: Counter::default(),
+            sync_overflow: Counter::default(),
+            sync_installed: Counter::default(),
+            sync_unknown: Counter::default(),
             time_exceeded_sent: Counter::default(),
             syns: Counter::default(),
             syn_cookies_sent: Counter::default(),

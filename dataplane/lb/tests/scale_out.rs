@@ -133,3 +133,58 @@ fn a_bad_miss_makes_no_entry() {
     assert_eq!(b.fwd.table().len(), 0);
     assert_eq!(b.stats().hashed_on_miss.get(), 0);
 }
+
+/// Connection sync, for the schedulers that do not hash: appliance A
+/// queues every connection it makes and every state change; installed on
+/// appliance B, they send the moved connections to the same reals. B
+/// queues nothing back for what it installed.
+#[test]
+fn synced_connections_reach_the_same_real_on_another_appliance() {
+    let spec = nat_spec("wrr");
+    let mut a = appliance(spec.clone());
+    let mut b = appliance(spec);
+    a.fwd.enable_sync(1024);
+    b.fwd.enable_sync(1024);
+    let mut reals = Vec::new();
+    for i in 0..64 {
+        let c = client_n(i);
+        reals.push(a.syn_to_nat(c));
+        a.ack_from(c);
+    }
+    let mut records = Vec::new();
+    a.fwd.take_sync(|r| records.push(r));
+    // Each connection: SYN_RECV at the SYN, ESTABLISHED at the ACK.
+    assert_eq!(records.len(), 128, "{records:?}");
+    assert_eq!(a.stats().sync_queued.get(), 128);
+    for r in &records {
+        b.fwd.install(&b.snap, r, b.now);
+    }
+    assert_eq!(b.stats().sync_installed.get(), 128);
+    assert_eq!(b.fwd.table().len(), 64);
+    let mut back = Vec::new();
+    b.fwd.take_sync(|r| back.push(r));
+    assert!(back.is_empty(), "installed connections were queued back");
+    for (i, r) in reals.iter().enumerate() {
+        let c = client_n(i as u32);
+        let (act, f) = b.ack_from(c);
+        assert_eq!((act, nat_index(&f)), (FWD_SERVERS, *r), "client {c}");
+    }
+    // A connection on a service B does not have is not installed.
+    let mut stray = records[0];
+    stray.vip.set_port(81);
+    assert_eq!(
+        b.fwd.install(&b.snap, &stray, b.now),
+        sluice_lb::Installed::Unknown
+    );
+    assert_eq!(b.stats().sync_unknown.get(), 1);
+}
+
+/// Without sync a moved wrr connection is lost: the test above can fail.
+#[test]
+fn without_sync_nothing_is_queued() {
+    let mut a = appliance(nat_spec("wrr"));
+    a.syn_to_nat(client_n(1));
+    let mut records = Vec::new();
+    a.fwd.take_sync(|r| records.push(r));
+    assert!(records.is_empty());
+}

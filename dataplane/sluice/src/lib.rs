@@ -20,5 +20,6 @@ pub mod machine;
 pub mod metrics;
 pub mod notify;
 pub mod snapshot;
+pub mod sync;
 pub mod telemetry;
 pub mod worker;

@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-mem", &[]),
     ("sluice-conntrack", &["sluice-model", "sluice-mem"]),
     ("sluice-health", &["sluice-model"]),
+    ("sluice-sync", &["sluice-model"]),
     (
         "sluice-lb",
         &[
@@ -27,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-core",
             "sluice-sched",
             "sluice-conntrack",
+            "sluice-sync",
         ],
     ),
     ("sluice-dpdk", &["dpdk-sys", "sluice-model"]),
@@ -39,6 +41,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-conntrack",
             "sluice-lb",
             "sluice-health",
+            "sluice-sync",
             "sluice-dpdk",
             "sluice-proto",
         ],

@@ -33,8 +33,15 @@ const BIG_BLOBS: usize = 16;
 /// Each download's rate limit (bytes/s): about 10 s per download.
 const RATE: &str = "400k";
 const DOWNLOADS: usize = 50;
+/// Short requests per second beside the downloads.
+const SHORT_RATE: u32 = 50;
+
+/// The key the appliances share for connection sync.
+const SYNC_KEY: &str = "scale-out test key 0123456789";
 
 struct Appliance {
+    scheduler: &'static str,
+    sync: bool,
     ns: Netns,
     ip: String,
     port_if: String,
@@ -46,6 +53,19 @@ struct Appliance {
 impl Appliance {
     fn config(&self) -> String {
         let d = self.dir.path().display();
+        let peer = if self.ip.ends_with(".11") {
+            "198.51.100.12"
+        } else {
+            "198.51.100.11"
+        };
+        let sync = if self.sync {
+            format!(
+                "[sync]\nlisten = \"{}:8848\"\npeers = [\"{peer}:8848\"]\nkey = \"{SYNC_KEY}\"\n",
+                self.ip
+            )
+        } else {
+            String::new()
+        };
         TestConfig::new()
             .memory_mb(256)
             .port_with(
@@ -71,11 +91,12 @@ hold_time = 3
 address = "{ROUTER}"
 remote_as = 64512
 
+{sync}
 [[service]]
 protocol = "tcp"
 vip = "{VIP}"
 port = 80
-scheduler = "mh"
+scheduler = "{scheduler}"
 check = {{ kind = "http", path = "/id", interval_ms = 300, timeout_ms = 250, rise = 2, fall = 2 }}
 
 [[service.real]]
@@ -88,7 +109,8 @@ ip = "198.51.100.22"
 port = 80
 forward = "dr"
 "#,
-                ip = self.ip
+                ip = self.ip,
+                scheduler = self.scheduler
             ))
             .render()
     }
@@ -129,6 +151,10 @@ forward = "dr"
     fn hashed_on_miss(&self) -> u64 {
         workers_sum(&self.daemon().ctl_json(&["stats"]), "/hashed_on_miss")
     }
+
+    fn sync_installed(&self) -> u64 {
+        workers_sum(&self.daemon().ctl_json(&["stats"]), "/sync_installed")
+    }
 }
 
 fn start_bird(ns: &Netns, dir: &Path) -> Proc {
@@ -165,7 +191,7 @@ struct Lab {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    fn new(scheduler: &'static str, sync: bool) -> Lab {
         let id = unique_id();
         let router = Netns::new("rt");
         let client = Netns::new("cl");
@@ -197,7 +223,18 @@ impl Lab {
             let ns = Netns::new(&format!("a{i}"));
             let (inner, outer) = (format!("p{id}{i}"), format!("q{id}{i}"));
             on_bridge(&ns, &inner, &outer);
+            // The port's kernel end must not take the appliance's packets
+            // itself (a real NIC bound to DPDK has none): only through the
+            // kernel interface. Strict reverse-path filtering on it drops
+            // them (the appliance's routes are the kernel interface's).
+            ns.exec(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{inner}.rp_filter=1"),
+            ]);
             appliances.push(Appliance {
+                scheduler,
+                sync,
                 ns,
                 ip: format!("198.51.100.{}", 11 + i),
                 port_if: inner,
@@ -449,12 +486,50 @@ fn tally(mut c: Child, limit: Duration) -> (u64, u64) {
     (w[1].parse().unwrap(), w[3].parse().unwrap())
 }
 
+/// Kills appliance 1 during 50 long downloads and short requests; every
+/// download must complete byte for byte. Returns how much `moved` (a
+/// counter of appliance 2's) grew meanwhile.
+fn kill_appliance_1_under_load(lab: &mut Lab, moved: impl Fn(&Appliance) -> u64) -> u64 {
+    let dls = lab.downloads(DOWNLOADS);
+    let short = lab.short_requests(SHORT_RATE, 12);
+    std::thread::sleep(Duration::from_secs(3));
+    let before = moved(&lab.appliances[1]);
+    lab.appliances[0].kill();
+    let t = lab.await_hops(
+        &["198.51.100.12"],
+        Duration::from_secs(15),
+        "after the kill",
+    );
+    eprintln!("the router dropped the dead appliance after {t:?}");
+    let mut broken = Vec::new();
+    let want = big();
+    for (i, (mut c, out)) in dls.into_iter().enumerate() {
+        let f = wait_finished(&mut c, Duration::from_secs(120), || {
+            format!("download {i} hung")
+        });
+        let got = std::fs::read(&out).unwrap_or_default();
+        if f.status.code() != Some(0) || got != want {
+            broken.push((i, f.status.code(), got.len()));
+        }
+    }
+    let (ok, failed) = tally(short, Duration::from_secs(60));
+    eprintln!(
+        "kill: {} downloads broken of {DOWNLOADS}; short requests ok {ok} failed {failed}",
+        broken.len()
+    );
+    assert!(
+        broken.is_empty(),
+        "broken downloads (index, exit, bytes): {broken:?}"
+    );
+    moved(&lab.appliances[1]) - before
+}
+
 #[test]
 fn two_appliances_behind_ecmp_lose_no_connection() {
     if !require_root() {
         return;
     }
-    let mut lab = Lab::new();
+    let mut lab = Lab::new("mh", false);
     for a in &mut lab.appliances {
         a.start();
     }
@@ -475,40 +550,10 @@ fn two_appliances_behind_ecmp_lose_no_connection() {
     eprintln!("packets per appliance: {split:?}");
     assert!(split.iter().all(|p| *p > 0), "ECMP split: {split:?}");
 
-    // 2. Appliance 1 dies under 50 long downloads and short requests.
-    let dls = lab.downloads(DOWNLOADS);
-    let short = lab.short_requests(50, 12);
-    std::thread::sleep(Duration::from_secs(3));
-    let before = lab.appliances[1].hashed_on_miss();
-    lab.appliances[0].kill();
-    let t = lab.await_hops(
-        &["198.51.100.12"],
-        Duration::from_secs(15),
-        "after the kill",
-    );
-    eprintln!("the router dropped the dead appliance after {t:?}");
-    let mut broken = Vec::new();
-    let want = big();
-    for (i, (mut c, out)) in dls.into_iter().enumerate() {
-        let f = wait_finished(&mut c, Duration::from_secs(120), || {
-            format!("download {i} hung")
-        });
-        let got = std::fs::read(&out).unwrap_or_default();
-        if f.status.code() != Some(0) || got != want {
-            broken.push((i, f.status.code(), got.len()));
-        }
-    }
-    let (ok, failed) = tally(short, Duration::from_secs(60));
-    let moved = lab.appliances[1].hashed_on_miss() - before;
-    eprintln!(
-        "kill: {} downloads broken of {DOWNLOADS}; short requests ok {ok} failed {failed}; \
-         {moved} connections moved to appliance 2 by hashing on miss",
-        broken.len()
-    );
-    assert!(
-        broken.is_empty(),
-        "broken downloads (index, exit, bytes): {broken:?}"
-    );
+    // 2. Appliance 1 dies under 50 long downloads and short requests:
+    //    appliance 2 hashes the moved connections' misses.
+    let moved = kill_appliance_1_under_load(&mut lab, |a| a.hashed_on_miss());
+    eprintln!("{moved} connections moved to appliance 2 by hashing on miss");
     assert!(moved > 0, "no connection moved to the surviving appliance");
 
     // 3. Appliance 1 comes back; appliance 2 stops gracefully under short
@@ -565,3 +610,84 @@ fn two_appliances_behind_ecmp_lose_no_connection() {
     let (ok, failed) = tally(lab.short_requests(10, 1), Duration::from_secs(30));
     assert_eq!((ok, failed), (10, 0));
 }
+
+/// With a scheduler whose choice another appliance cannot repeat (wrr),
+/// connection sync carries the connections: appliance 2 has every one of
+/// appliance 1's before it dies, and every download completes. A forged
+/// datagram (wrong key) and a replayed one are refused.
+#[test]
+fn with_wrr_connection_sync_loses_no_connection() {
+    if !require_root() {
+        return;
+    }
+    let mut lab = Lab::new("wrr", true);
+    for a in &mut lab.appliances {
+        a.start();
+    }
+    lab.await_hops(
+        &["198.51.100.11", "198.51.100.12"],
+        Duration::from_secs(30),
+        "both announced",
+    );
+    // (Appliance 2 installs appliance 1's connections as they are made,
+    // before the kill.)
+    kill_appliance_1_under_load(&mut lab, |_| 0);
+    let installed = lab.appliances[1].sync_installed();
+    let st = lab.appliances[1].daemon().ctl_json(&["status"]);
+    let sync = &st["result"]["sync"];
+    eprintln!("sync: {installed} connections installed on appliance 2; {sync}");
+    assert!(installed > 0, "no connection installed: {sync}");
+    for k in [
+        "rejected_auth",
+        "rejected_replay",
+        "rejected_malformed",
+        "queue_full",
+    ] {
+        assert_eq!(sync[k], 0, "{k}: {sync}");
+    }
+    assert_eq!(lab.appliances[1].hashed_on_miss(), 0, "wrr does not hash");
+
+    // Hostile: a datagram under another key, and a valid one twice.
+    let a2 = lab.appliances[1].daemon();
+    let send = |key: &str, seq: u64, times: u32| {
+        let o = lab.router.run(
+            &[
+                "python3",
+                "-c",
+                FORGE_PY,
+                key,
+                &seq.to_string(),
+                &times.to_string(),
+            ],
+            Duration::from_secs(10),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let before = a2.ctl_json(&["status"])["result"]["sync"].clone();
+    send("not the key at all, no", 1, 1);
+    send(SYNC_KEY, 1, 2);
+    let after = wait_for(Duration::from_secs(5), || {
+        let s = a2.ctl_json(&["status"])["result"]["sync"].clone();
+        (s["rejected_replay"].as_u64() > before["rejected_replay"].as_u64()).then_some(s)
+    })
+    .expect("the replayed datagram was not refused");
+    let d = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+    assert_eq!(d("rejected_auth"), 1, "{after}");
+    assert_eq!(d("rejected_replay"), 1, "{after}");
+    assert_eq!(d("conns_received"), 1, "{after}");
+}
+
+/// Sends a sync datagram built from the format's description (not from
+/// Sluice's code): one connection, under KEY with sequence SEQ, TIMES
+/// times, to appliance 2.
+const FORGE_PY: &str = r#"
+import hmac, hashlib, socket, struct, sys
+key, seq, times = sys.argv[1].encode(), int(sys.argv[2]), int(sys.argv[3])
+rec = struct.pack("!BBBBHHH", 4, 6, 1, 1, 40000, 80, 80)
+rec += socket.inet_aton("203.0.113.200") + socket.inet_aton("192.0.2.10") + socket.inet_aton("198.51.100.21")
+body = b"SLSY" + struct.pack("!BBHIQ", 1, 0, 1, 0xC6336499, seq) + rec
+d = body + hmac.new(key, body, hashlib.sha256).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(times):
+    s.sendto(d, ("198.51.100.12", 8848))
+"#;

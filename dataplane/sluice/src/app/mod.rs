@@ -73,7 +73,7 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Resul
     let stats = SharedStats::new(nworkers);
     let (lb, first) = load_services(&cfg, &ports, &stats)?;
     let publisher = Publisher::new(first, nworkers);
-    let rings = Rings::new(nworkers);
+    let rings = Rings::new(nworkers, cfg.sync.is_some());
     let halt = Arc::new(AtomicBool::new(false));
     let common = workers::Common {
         eal: &eal,
@@ -110,6 +110,17 @@ pub fn run(cfg: Config, stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) -> Resul
                         crate::control::Announcer::start(b.clone(), crew.entries.len()).map_err(
                             |e| AppError::Other(format!("starting the BGP speaker: {e}")),
                         )?,
+                    ),
+                    None => None,
+                },
+                sync: match &cfg.sync {
+                    Some(s) => Some(
+                        crate::sync::SyncThread::start(
+                            s.clone(),
+                            rings.clone(),
+                            crate::sync::sender_id(s.listen),
+                        )
+                        .map_err(|e| AppError::Other(format!("starting connection sync: {e}")))?,
                     ),
                     None => None,
                 },

@@ -3,7 +3,7 @@
 //!
 //! The file is read into [`raw`] types as written; each section is then
 //! checked by its own module (`dataplane`, `ports`, `routes`, `timeouts`,
-//! `services`, `control`, `eal`, `machine`, `bgp`), which names the field it refuses.
+//! `services`, `control`, `eal`, `machine`, `bgp`, `sync`), which names the field it refuses.
 
 mod bgp;
 mod control;
@@ -15,6 +15,7 @@ mod raw;
 mod refusal;
 mod routes;
 mod services;
+mod sync;
 mod timeouts;
 
 pub use bgp::{BgpConfig, Neighbor, VipRoute};
@@ -24,6 +25,7 @@ pub use eal::EalConfig;
 pub use machine::{MachineConfig, PCI_DRIVERS};
 pub use ports::{Device, PortConfig, MAX_PORTS};
 pub use routes::Route;
+pub use sync::SyncConfig;
 
 use raw::RawConfig;
 use refusal::Refusal;
@@ -87,6 +89,8 @@ pub struct Config {
     pub machine: MachineConfig,
     /// How the VIPs are announced over BGP (through BIRD), when they are.
     pub bgp: Option<BgpConfig>,
+    /// Connection synchronisation with the peer appliances, when on.
+    pub sync: Option<SyncConfig>,
     raw: RawConfig,
 }
 
@@ -146,6 +150,7 @@ impl Config {
         let metrics = control::validate_metrics(&raw.metrics)?;
         let machine = machine::validate(&raw.machine)?;
         let bgp = bgp::validate(&raw.bgp)?;
+        let sync = sync::validate(&raw.sync)?;
         Ok(Config {
             file: path.to_path_buf(),
             eal,
@@ -161,6 +166,7 @@ impl Config {
             metrics,
             machine,
             bgp,
+            sync,
             raw,
         })
     }
@@ -208,6 +214,9 @@ impl Config {
         }
         if a.bgp != b.bgp {
             d.push("[bgp]");
+        }
+        if a.sync != b.sync {
+            d.push("[sync]");
         }
         d
     }

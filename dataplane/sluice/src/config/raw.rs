@@ -26,6 +26,22 @@ pub(super) struct RawConfig {
     pub(super) machine: RawMachine,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) bgp: Option<RawBgp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) sync: Option<RawSync>,
+}
+
+/// `[sync]`: connection synchronisation with the peer appliances.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSync {
+    pub(super) listen: String,
+    pub(super) peers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) key_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_datagrams_per_sec: Option<u32>,
 }
 
 /// `[bgp]`: the VIPs announced through BIRD.

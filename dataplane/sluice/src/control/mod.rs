@@ -72,6 +72,8 @@ pub(crate) struct Control<'a> {
     peer: Peer,
     /// The BGP announcements, when `[bgp]` is configured.
     bgp: Option<bgp::Announcer>,
+    /// Connection sync, when `[sync]` is configured.
+    sync: Option<crate::sync::SyncThread>,
 }
 
 /// What the control thread works with, built by the app.
@@ -87,6 +89,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) notifier: &'a Notifier,
     /// The BGP announcements, started by the app.
     pub(crate) bgp: Option<bgp::Announcer>,
+    /// The sync thread, started by the app.
+    pub(crate) sync: Option<crate::sync::SyncThread>,
 }
 
 impl<'a> Control<'a> {
@@ -110,6 +114,7 @@ impl<'a> Control<'a> {
             stuck: Vec::new(),
             peer: Peer::INTERNAL,
             bgp: parts.bgp,
+            sync: parts.sync,
         }
     }
 

@@ -86,6 +86,7 @@ impl Control<'_> {
                 })
                 .collect(),
             bgp: self.bgp_status(),
+            sync: self.sync.as_ref().map(sync_status),
         }
     }
 
@@ -154,5 +155,26 @@ fn port_stats(
         traffic,
         device: p.port.stats()?,
         xstats: p.port.xstats().unwrap_or_default().into_iter().collect(),
+    })
+}
+
+/// What `status` shows of connection sync.
+fn sync_status(s: &crate::sync::SyncThread) -> Box<proto::SyncStatus> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &s.counters;
+    Box::new(proto::SyncStatus {
+        listen: s.config.listen.to_string(),
+        peers: s.config.peers.iter().map(|p| p.to_string()).collect(),
+        sender: s.sender,
+        datagrams_sent: c.datagrams_sent.load(Relaxed),
+        conns_sent: c.conns_sent.load(Relaxed),
+        rate_limited: c.rate_limited.load(Relaxed),
+        send_errors: c.send_errors.load(Relaxed),
+        datagrams_received: c.datagrams_received.load(Relaxed),
+        conns_received: c.conns_received.load(Relaxed),
+        rejected_malformed: c.rejected_malformed.load(Relaxed),
+        rejected_auth: c.rejected_auth.load(Relaxed),
+        rejected_replay: c.rejected_replay.load(Relaxed),
+        queue_full: c.queue_full.load(Relaxed),
     })
 }

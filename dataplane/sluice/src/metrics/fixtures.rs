@@ -34,6 +34,7 @@ pub(super) fn status(port_name: &str) -> Status {
             socket: 0,
         }],
         bgp: None,
+        sync: None,
     }
 }
 
@@ -104,6 +105,10 @@ pub(super) fn stats(port_name: &str) -> Stats {
             stateless_forwards: 6,
             tableless_adopted: 0,
             hashed_on_miss: 0,
+            sync_queued: 0,
+            sync_overflow: 0,
+            sync_installed: 0,
+            sync_unknown: 0,
             time_exceeded_sent: 0,
             syns: 0,
             syn_cookies_sent: 0,

@@ -12,7 +12,7 @@
 
 mod rings;
 
-pub use rings::{HandOffs, Rings, HANDOFF_RING};
+pub use rings::{HandOffs, Rings, SyncRings, HANDOFF_RING};
 
 use crate::conn_list::ConnScan;
 use crate::counters::WorkerCounters;
@@ -44,6 +44,10 @@ pub struct PollConfig {
     /// Idle sleep; zero disables it.
     pub idle_sleep: Duration,
 }
+
+/// Peers' connections a worker installs per poll at most (the rest wait
+/// for the next poll).
+const SYNC_INSTALLS_PER_POLL: usize = 256;
 
 /// Longest a housekeeping run (expiry, drains) may take, in microseconds;
 /// a run that has not caught up by then continues at the next poll.
@@ -200,11 +204,15 @@ impl<'port> Worker<'port> {
         ports: Vec<PortQueues<'port>>,
         shared: Shared,
         snapshot: Reader<Snapshot>,
-        forwarder: Forwarder,
+        mut forwarder: Forwarder,
         handoffs: HandOffs,
         poll: PollConfig,
     ) -> Worker<'port> {
         let (nports, nworkers) = (ports.len(), shared.rings.workers());
+        if shared.rings.sync.is_some() {
+            // What one poll makes at most: a state change per packet.
+            forwarder.enable_sync(poll.burst * (nports + nworkers + 1) + MAX_PARKED + SYN_OUTBOX);
+        }
         // What one poll can queue for one port: a burst from every port,
         // from the kernel interface and from every other worker, plus held
         // packets and ARP requests (one per held packet at most).
@@ -266,6 +274,7 @@ impl<'port> Worker<'port> {
             e.release_held(snap, now);
             e.send_time_exceeded();
             e.share_learned();
+            e.exchange_sync(snap, now);
             e.out.free.free_all();
             e.flush_tx();
             e.flush_kernel();
@@ -310,6 +319,31 @@ impl Engine<'_> {
                 }
             }
         });
+    }
+
+    /// Connection sync: this worker's new connections and state changes
+    /// to the sync thread, and the peers' connections whose clients it
+    /// owns into its table.
+    fn exchange_sync(&mut self, snap: &Snapshot, now: u64) {
+        let Some(s) = &self.shared.rings.sync else {
+            return;
+        };
+        let (out, inbox) = (&s.out[self.id], &s.inbox[self.id]);
+        let mut lost = 0;
+        self.forwarder.take_sync(|r| {
+            if out.push(r).is_err() {
+                lost += 1;
+            }
+        });
+        if lost > 0 {
+            self.lb.sync_overflow.add(lost);
+        }
+        for _ in 0..SYNC_INSTALLS_PER_POLL {
+            let Some(r) = inbox.pop() else {
+                break;
+            };
+            self.forwarder.install(snap, &r, now);
+        }
     }
 
     /// Neighbours the other workers learned.

@@ -8,6 +8,7 @@ use crossbeam_queue::ArrayQueue;
 use rtrb::{Consumer, Producer, RingBuffer};
 use sluice_core::MacAddr;
 use sluice_dpdk::Mbuf;
+use sluice_sync::ConnRecord;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub const HANDOFF_RING: usize = 1024;
 /// Capacity of each worker-to-worker neighbour ring.
 pub const NEIGHBOUR_RING: usize = 256;
+/// Connection records between a worker and the sync thread, each way.
+pub const SYNC_RING: usize = 16384;
 
 /// One worker's ends of the hand-off rings: a producer into the ring to
 /// every other worker and a consumer of the ring from every other worker.
@@ -109,14 +112,30 @@ pub struct Rings {
     neighbours: Vec<Vec<ArrayQueue<(IpAddr, MacAddr)>>>,
     /// Control queries, per worker.
     pub queries: Vec<ArrayQueue<ConnQuery>>,
+    /// Connection sync's rings, when it is on.
+    pub sync: Option<SyncRings>,
+}
+
+/// Connection records: per worker, to the sync thread (`out`) and from it
+/// (`inbox`, the peers' connections whose clients the worker owns).
+pub struct SyncRings {
+    /// Worker to sync thread.
+    pub out: Vec<ArrayQueue<ConnRecord>>,
+    /// Sync thread to worker.
+    pub inbox: Vec<ArrayQueue<ConnRecord>>,
 }
 
 impl Rings {
-    /// Rings for `n` workers.
-    pub fn new(n: usize) -> Arc<Rings> {
+    /// Rings for `n` workers (and connection sync's, when `sync`).
+    pub fn new(n: usize, sync: bool) -> Arc<Rings> {
+        let ring = || (0..n).map(|_| ArrayQueue::new(SYNC_RING)).collect();
         Arc::new(Rings {
             neighbours: square(n, NEIGHBOUR_RING),
             queries: (0..n).map(|_| ArrayQueue::new(4)).collect(),
+            sync: sync.then(|| SyncRings {
+                out: ring(),
+                inbox: ring(),
+            }),
         })
     }
 

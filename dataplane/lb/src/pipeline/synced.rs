@@ -1,0 +1,156 @@
+//! Connection sync's part of the [`Forwarder`] (see `sluice-sync`): the
+//! connections this worker makes or that change state, queued for the
+//! peer appliances, and the peers' connections installed in this worker's
+//! table, so that a connection moved here by the router finds its real
+//! whatever the scheduler.
+
+use super::family::Family;
+use super::{half_open, Forwarder};
+use crate::slot::RealSlot;
+use crate::snapshot::Snapshot;
+use sluice_conntrack::{Activity, ConnId, ConnState, NewConn, Protocol};
+use sluice_model::SocketAddress;
+use sluice_sync::ConnRecord;
+use std::net::SocketAddr;
+
+/// A fixed ring of records waiting to be taken by the worker loop;
+/// allocated once, full means the record is lost (and counted).
+pub(super) struct Outbox {
+    records: Vec<ConnRecord>,
+    cap: usize,
+}
+
+/// What became of a peer's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    /// A new entry.
+    New,
+    /// An entry that was there took the peer's state.
+    Updated,
+    /// No such service or real here, or a state that is no state.
+    Unknown,
+    /// The table is full.
+    Full,
+}
+
+impl Forwarder {
+    /// Turns connection sync on: from now on, every connection made and
+    /// every state change is queued (at most `capacity` between two calls
+    /// of [`take_sync`](Self::take_sync)).
+    pub fn enable_sync(&mut self, capacity: usize) {
+        self.sync_out = Some(Outbox {
+            records: Vec::with_capacity(capacity),
+            cap: capacity,
+        });
+    }
+
+    /// Hands every queued record to `send`, then forgets them.
+    pub fn take_sync(&mut self, mut send: impl FnMut(ConnRecord)) {
+        if let Some(o) = &mut self.sync_out {
+            for r in o.records.drain(..) {
+                send(r);
+            }
+        }
+    }
+
+    /// Queues connection `id` for the peers, when sync is on.
+    #[inline]
+    pub(super) fn tell_peers<A: Family>(&mut self, id: ConnId) {
+        let Some(o) = &mut self.sync_out else {
+            return;
+        };
+        let Some(c) = self.fam.of::<A>().conns.get(id) else {
+            return;
+        };
+        if o.records.len() >= o.cap {
+            self.stats.sync_overflow.add(1);
+            return;
+        }
+        let sock = |s: A::Socket| SocketAddr::new(s.addr().to_ip(), s.port_number());
+        o.records.push(ConnRecord {
+            proto: c.proto(),
+            state: c.state().code(),
+            fwd: c.fwd(),
+            client: sock(c.client()),
+            vip: sock(c.vip()),
+            real: sock(c.real_addr()),
+        });
+        self.stats.sync_queued.add(1);
+    }
+
+    /// Installs a connection a peer told about: a new entry to the same
+    /// real in the peer's state (expiring on that state's timeout here),
+    /// or the peer's state on the entry already here. Nothing is queued
+    /// back to the peers.
+    pub fn install(&mut self, snap: &Snapshot, r: &ConnRecord, now_ms: u64) -> Installed {
+        let got = match r.client.ip() {
+            std::net::IpAddr::V4(_) => self.install_in::<std::net::Ipv4Addr>(snap, r, now_ms),
+            std::net::IpAddr::V6(_) => self.install_in::<std::net::Ipv6Addr>(snap, r, now_ms),
+        };
+        match got {
+            Installed::New | Installed::Updated => self.stats.sync_installed.add(1),
+            Installed::Unknown | Installed::Full => self.stats.sync_unknown.add(1),
+        }
+        got
+    }
+
+    fn install_in<A: Family>(&mut self, snap: &Snapshot, r: &ConnRecord, now: u64) -> Installed {
+        let sock = |s: SocketAddr| A::from_ip(s.ip()).map(|ip| ip.socket(s.port()));
+        let (Some(client), Some(vip), Some(real)) = (sock(r.client), sock(r.vip), sock(r.real))
+        else {
+            return Installed::Unknown;
+        };
+        let Some(state) = ConnState::from_code(r.proto == Protocol::Tcp, r.state) else {
+            return Installed::Unknown;
+        };
+        let services = A::services(snap);
+        let Some(svc) = services.lookup(r.proto.number(), vip.addr(), vip.port_number()) else {
+            return Installed::Unknown;
+        };
+        let Some(rs) = svc.reals.iter().find(|x| x.addr == real && x.fwd == r.fwd) else {
+            return Installed::Unknown;
+        };
+        let key = sluice_conntrack::FlowKey::inbound(r.proto, client, vip);
+        if let Some(id) = self.fam.of::<A>().conns.lookup_inbound(&key) {
+            self.put_state::<A>(id, state, now);
+            return Installed::Updated;
+        }
+        let new = NewConn {
+            proto: r.proto,
+            client,
+            vip,
+            real_addr: real,
+            fwd: r.fwd,
+            service: u32::from(svc.slot.0),
+            real: rs.slot.0,
+            template: None,
+        };
+        let slot = rs.slot;
+        let Ok(id) = self.fam.of_mut::<A>().conns.insert(&new, now) else {
+            return Installed::Full;
+        };
+        self.stats.gauge(slot).opened();
+        self.put_state::<A>(id, state, now);
+        Installed::New
+    }
+
+    /// Puts entry `id` in `state`, keeping the gauges true.
+    fn put_state<A: Family>(&mut self, id: ConnId, state: ConnState, now: u64) {
+        let conns = &mut self.fam.of_mut::<A>().conns;
+        let was_half_open = conns.get(id).is_some_and(half_open);
+        let Some(old) = conns.set_state(id, state, now) else {
+            return;
+        };
+        let Some(c) = self.fam.of::<A>().conns.get(id) else {
+            return;
+        };
+        self.stats
+            .gauge(RealSlot(c.real()))
+            .moved(Activity::between(old, state));
+        match (was_half_open, half_open(c)) {
+            (false, true) => self.stats.half_open.add(1),
+            (true, false) => self.stats.half_open.sub(1),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The sync thread: connection synchronisation between appliances (the
+//! format, authentication and replay window are `sluice-sync`'s).
+//!
+//! Every few milliseconds it takes the records the workers queued (new
+//! connections, state changes), packs them into authenticated datagrams
+//! and sends each to every peer, within the configured rate; it receives
+//! the peers' datagrams on an ordinary UDP socket (through the port's
+//! kernel interface), checks each one's tag and sequence number, and hands
+//! every record to the worker that owns its client, which installs it.
+//! Losses only mean a connection not known in advance; every one is
+//! counted.
+
+use crate::config::SyncConfig;
+use crate::worker::Rings;
+use sluice_lb::steer;
+use sluice_sync::limit::TokenBucket;
+use sluice_sync::replay::ReplayWindow;
+use sluice_sync::wire::{self, DecodeError};
+use sluice_sync::ConnRecord;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// How long a receive waits: also the pace of sending.
+const TICK: Duration = Duration::from_millis(5);
+/// Records taken from the workers per tick at most.
+const RECORDS_PER_TICK: usize = 16_384;
+/// Senders remembered (replay windows) at most.
+const MAX_SENDERS: usize = 256;
+
+/// The sync thread's counters.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    /// Datagrams sent (one per peer).
+    pub datagrams_sent: AtomicU64,
+    /// Connection records sent (each counted once, whatever the peers).
+    pub conns_sent: AtomicU64,
+    /// Datagrams not sent: over the rate limit.
+    pub rate_limited: AtomicU64,
+    /// Datagrams the socket refused.
+    pub send_errors: AtomicU64,
+    /// Authentic, fresh datagrams received.
+    pub datagrams_received: AtomicU64,
+    /// Connection records they held.
+    pub conns_received: AtomicU64,
+    /// Datagrams refused: not sync, another version, or malformed.
+    pub rejected_malformed: AtomicU64,
+    /// Datagrams refused: the tag did not match (wrong key, altered,
+    /// forged).
+    pub rejected_auth: AtomicU64,
+    /// Datagrams refused: seen before, or older than the window.
+    pub rejected_replay: AtomicU64,
+    /// Records not handed to their worker: its ring was full.
+    pub queue_full: AtomicU64,
+}
+
+impl SyncCounters {
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The running sync thread.
+pub struct SyncThread {
+    /// Its counters.
+    pub counters: Arc<SyncCounters>,
+    /// The configuration it runs.
+    pub config: SyncConfig,
+    /// This appliance's sender id.
+    pub sender: u32,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SyncThread {
+    /// Starts the thread for `config`, moving records through `rings`;
+    /// `sender` identifies this appliance to its peers.
+    pub fn start(
+        config: SyncConfig,
+        rings: Arc<Rings>,
+        sender: u32,
+    ) -> std::io::Result<SyncThread> {
+        let counters = Arc::new(SyncCounters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s, cfg) = (counters.clone(), stop.clone(), config.clone());
+        let thread = std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || run(&cfg, &rings, sender, &c, &s))?;
+        Ok(SyncThread {
+            counters,
+            config,
+            sender,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SyncThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The sender id for an appliance listening on `listen`: its IPv4
+/// address, or a hash of its IPv6 one.
+pub fn sender_id(listen: SocketAddr) -> u32 {
+    match listen.ip() {
+        IpAddr::V4(v) => u32::from(v),
+        IpAddr::V6(v) => {
+            let b = u128::from(v);
+            (b as u32) ^ ((b >> 32) as u32) ^ ((b >> 64) as u32) ^ ((b >> 96) as u32)
+        }
+    }
+}
+
+/// Binds the socket, retrying every second until it works (the kernel
+/// interface may get its address after the thread starts) or the stop.
+fn bind(listen: SocketAddr, stop: &AtomicBool) -> Option<UdpSocket> {
+    let mut said = false;
+    while !stop.load(Ordering::Relaxed) {
+        match UdpSocket::bind(listen) {
+            Ok(s) => {
+                info!(%listen, "connection sync listening");
+                return Some(s);
+            }
+            Err(e) => {
+                if !said {
+                    warn!(%listen, "connection sync cannot listen yet (retrying): {e}");
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    None
+}
+
+fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &AtomicBool) {
+    let Some(rings_sync) = &rings.sync else {
+        return;
+    };
+    let Some(sock) = bind(cfg.listen, stop) else {
+        return;
+    };
+    if let Err(e) = sock.set_read_timeout(Some(TICK)) {
+        warn!("connection sync: {e}");
+        return;
+    }
+    let start = Instant::now();
+    let ms = || start.elapsed().as_millis() as u64;
+    // Sequence numbers start at the wall clock (in microseconds), so that
+    // a restarted appliance's datagrams are still newer than its last.
+    let mut seq = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
+        .max(1);
+    let mut bucket = TokenBucket::new(
+        cfg.max_datagrams_per_sec,
+        cfg.max_datagrams_per_sec / 10 + 1,
+        ms(),
+    );
+    let mut windows: HashMap<u32, ReplayWindow> = HashMap::new();
+    let mut pending: Vec<ConnRecord> = Vec::new();
+    let mut datagram = Vec::with_capacity(wire::MAX_DATAGRAM);
+    let mut buf = vec![0u8; 2048];
+    let workers = rings_sync.inbox.len();
+    while !stop.load(Ordering::Relaxed) {
+        for q in &rings_sync.out {
+            while pending.len() < RECORDS_PER_TICK {
+                match q.pop() {
+                    Some(r) => pending.push(r),
+                    None => break,
+                }
+            }
+        }
+        let mut rest = &pending[..];
+        while !rest.is_empty() {
+            seq += 1;
+            let n = wire::encode(sender, seq, rest, &cfg.key, &mut datagram);
+            rest = &rest[n.max(1)..];
+            SyncCounters::add(&c.conns_sent, n as u64);
+            for peer in &cfg.peers {
+                if !bucket.take(ms()) {
+                    SyncCounters::add(&c.rate_limited, 1);
+                    continue;
+                }
+                match sock.send_to(&datagram, peer) {
+                    Ok(_) => SyncCounters::add(&c.datagrams_sent, 1),
+                    Err(_) => SyncCounters::add(&c.send_errors, 1),
+                }
+            }
+        }
+        pending.clear();
+        // Receive until the socket is quiet for a tick.
+        for _ in 0..1024 {
+            let Ok((len, _from)) = sock.recv_from(&mut buf) else {
+                break;
+            };
+            receive(
+                &buf[..len],
+                cfg,
+                sender,
+                &mut windows,
+                rings_sync,
+                workers,
+                c,
+            );
+        }
+    }
+}
+
+fn receive(
+    d: &[u8],
+    cfg: &SyncConfig,
+    me: u32,
+    windows: &mut HashMap<u32, ReplayWindow>,
+    rings: &crate::worker::SyncRings,
+    workers: usize,
+    c: &SyncCounters,
+) {
+    let m = match wire::decode(d, &cfg.key) {
+        Ok(m) => m,
+        Err(DecodeError::BadTag) => return SyncCounters::add(&c.rejected_auth, 1),
+        Err(_) => return SyncCounters::add(&c.rejected_malformed, 1),
+    };
+    if m.sender == me {
+        return;
+    }
+    if !windows.contains_key(&m.sender) && windows.len() >= MAX_SENDERS {
+        windows.clear();
+    }
+    if !windows.entry(m.sender).or_default().accept(m.seq) {
+        return SyncCounters::add(&c.rejected_replay, 1);
+    }
+    SyncCounters::add(&c.datagrams_received, 1);
+    SyncCounters::add(&c.conns_received, m.records.len() as u64);
+    for r in m.records {
+        let owner = match r.client.ip() {
+            IpAddr::V4(v) => steer::owner(v, workers),
+            IpAddr::V6(v) => steer::owner(v, workers),
+        };
+        if rings.inbox[owner].push(r).is_err() {
+            SyncCounters::add(&c.queue_full, 1);
+        }
+    }
+}
