@@ -365,6 +365,10 @@ mod tests {
                 // Every slot of the victim must move; count the others.
                 assert!(total >= own);
                 let extra = total - own;
+                eprintln!(
+                    "N={n} remove #{victim}: {own} own slots moved, {extra} others ({:.2}%)",
+                    extra as f64 * 100.0 / m as f64
+                );
                 assert!(
                     extra <= one_percent,
                     "N={n} remove #{victim}: {own} own slots, {extra} others moved (> {one_percent})"
@@ -384,6 +388,10 @@ mod tests {
             );
             assert!(total >= gained);
             let extra = total - gained;
+            eprintln!(
+                "N={n} add: {gained} slots to the new real, {extra} others ({:.2}%)",
+                extra as f64 * 100.0 / m as f64
+            );
             assert!(
                 extra <= one_percent,
                 "N={n} add: {gained} slots to the new real, {extra} others moved (> {one_percent})"

@@ -34,7 +34,7 @@ const BIG_BLOBS: usize = 16;
 const RATE: &str = "400k";
 const DOWNLOADS: usize = 50;
 /// Short requests per second beside the downloads.
-const SHORT_RATE: u32 = 50;
+const SHORT_RATE: u32 = 200;
 
 /// The key the appliances share for connection sync.
 const SYNC_KEY: &str = "scale-out test key 0123456789";
@@ -42,6 +42,7 @@ const SYNC_KEY: &str = "scale-out test key 0123456789";
 struct Appliance {
     scheduler: &'static str,
     sync: bool,
+    bfd: bool,
     ns: Netns,
     ip: String,
     port_if: String,
@@ -86,6 +87,7 @@ bird_socket = "{d}/bird.ctl"
 include_file = "{d}/sluice-bird.conf"
 drain_ms = 2000
 hold_time = 3
+bfd = {bfd}
 
 [[bgp.neighbor]]
 address = "{ROUTER}"
@@ -110,7 +112,8 @@ port = 80
 forward = "dr"
 "#,
                 ip = self.ip,
-                scheduler = self.scheduler
+                scheduler = self.scheduler,
+                bfd = self.bfd
             ))
             .render()
     }
@@ -191,7 +194,10 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(scheduler: &'static str, sync: bool) -> Lab {
+    /// The lab with every appliance's service on `scheduler`, with
+    /// connection sync when `sync`, with BFD on every BGP session when
+    /// `bfd`.
+    fn new(scheduler: &'static str, sync: bool, bfd: bool) -> Lab {
         let id = unique_id();
         let router = Netns::new("rt");
         let client = Netns::new("cl");
@@ -235,6 +241,7 @@ impl Lab {
             appliances.push(Appliance {
                 scheduler,
                 sync,
+                bfd,
                 ns,
                 ip: format!("198.51.100.{}", 11 + i),
                 port_if: inner,
@@ -272,11 +279,19 @@ impl Lab {
                 "router id {ROUTER};\nlog \"{d}/bird.log\" all;\n\
                  protocol device {{ scan time 10; }}\n\
                  protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}\n\
+                 {bfd_protocol}\
                  template bgp appliance {{ local {ROUTER} as 64512; hold time 3; keepalive time 1;\n\
-                   connect retry time 1; error wait time 1, 10; ipv4 {{ import all; export none; }}; }}\n\
+                   connect retry time 1; error wait time 1, 10; {bfd_on}ipv4 {{ import all; export none; }}; }}\n\
                  protocol bgp a1 from appliance {{ neighbor 198.51.100.11 as 64513; }}\n\
                  protocol bgp a2 from appliance {{ neighbor 198.51.100.12 as 64513; }}\n",
-                d = dir.path().display()
+                d = dir.path().display(),
+                bfd_protocol = if bfd {
+                    "protocol bfd { interface \"*\" { min rx interval 100 ms; \
+                     min tx interval 100 ms; multiplier 3; }; }\n"
+                } else {
+                    ""
+                },
+                bfd_on = if bfd { "bfd on; " } else { "" }
             ),
         )
         .unwrap();
@@ -529,7 +544,7 @@ fn two_appliances_behind_ecmp_lose_no_connection() {
     if !require_root() {
         return;
     }
-    let mut lab = Lab::new("mh", false);
+    let mut lab = Lab::new("mh", false, true);
     for a in &mut lab.appliances {
         a.start();
     }
@@ -549,6 +564,32 @@ fn two_appliances_behind_ecmp_lose_no_connection() {
     let split: Vec<u64> = lab.appliances.iter().map(|a| a.service_packets()).collect();
     eprintln!("packets per appliance: {split:?}");
     assert!(split.iter().all(|p| *p > 0), "ECMP split: {split:?}");
+    let bfd = lab.birdc(&["show", "bfd", "sessions"]);
+    assert_eq!(bfd.matches(" Up ").count(), 2, "BFD sessions:\n{bfd}");
+
+    // BIRD restarts on appliance 2: the router loses its route, status
+    // says BIRD cannot be reached, and the restarted BIRD announces again
+    // from the file Sluice wrote, without Sluice doing anything.
+    lab.appliances[1].bird = None;
+    lab.await_hops(&["198.51.100.11"], Duration::from_secs(10), "BIRD killed");
+    let a2 = lab.appliances[1].daemon();
+    let unreachable = wait_for(Duration::from_secs(10), || {
+        let st = a2.ctl_json(&["status"]);
+        let bird = st["result"]["bgp"]["bird"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        bird.contains("cannot reach BIRD").then_some(bird)
+    });
+    assert!(unreachable.is_some(), "status never said BIRD was gone");
+    let dir = lab.appliances[1].dir.path().to_path_buf();
+    lab.appliances[1].bird = Some(start_bird(&lab.appliances[1].ns, &dir));
+    let t = lab.await_hops(
+        &["198.51.100.11", "198.51.100.12"],
+        Duration::from_secs(30),
+        "BIRD restarted",
+    );
+    eprintln!("a restarted BIRD announced again in {t:?}");
 
     // 2. Appliance 1 dies under 50 long downloads and short requests:
     //    appliance 2 hashes the moved connections' misses.
@@ -564,7 +605,7 @@ fn two_appliances_behind_ecmp_lose_no_connection() {
         Duration::from_secs(30),
         "appliance 1 back",
     );
-    let short = lab.short_requests(50, 8);
+    let short = lab.short_requests(SHORT_RATE, 8);
     std::thread::sleep(Duration::from_secs(2));
     let a2 = lab.appliances[1].daemon();
     let pid = a2.pid();
@@ -620,7 +661,7 @@ fn with_wrr_connection_sync_loses_no_connection() {
     if !require_root() {
         return;
     }
-    let mut lab = Lab::new("wrr", true);
+    let mut lab = Lab::new("wrr", true, false);
     for a in &mut lab.appliances {
         a.start();
     }
