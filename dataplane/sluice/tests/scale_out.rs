@@ -93,6 +93,11 @@ bfd = {bfd}
 address = "{ROUTER}"
 remote_as = 64512
 
+[[bgp.vip]]
+address = "{VIP}"
+med = 100
+communities = ["64512:100"]
+
 {sync}
 [[service]]
 protocol = "tcp"
@@ -564,6 +569,10 @@ fn two_appliances_behind_ecmp_lose_no_connection() {
     let split: Vec<u64> = lab.appliances.iter().map(|a| a.service_packets()).collect();
     eprintln!("packets per appliance: {split:?}");
     assert!(split.iter().all(|p| *p > 0), "ECMP split: {split:?}");
+    // The announcement's attributes reach the router.
+    let routes = lab.birdc(&["show", "route", "all", &format!("{VIP}/32")]);
+    assert!(routes.contains("BGP.med: 100"), "{routes}");
+    assert!(routes.contains("(64512,100)"), "{routes}");
     let bfd = lab.birdc(&["show", "bfd", "sessions"]);
     assert_eq!(bfd.matches(" Up ").count(), 2, "BFD sessions:\n{bfd}");
 

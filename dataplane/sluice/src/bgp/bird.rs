@@ -31,9 +31,23 @@ pub fn render(c: &BgpConfig, states: &[VipState]) -> String {
             .iter()
             .filter(|s| s.withdrawn.is_none() && s.vip.is_ipv4() == v4)
         {
-            let _ = writeln!(o, "\troute {}{};", prefix(s.vip), attributes(c, s.vip));
+            let _ = writeln!(o, "\troute {} blackhole;", prefix(s.vip));
         }
         let _ = writeln!(o, "}}\n");
+        // What the neighbours get: these routes only, with each VIP's
+        // attributes (set on export: BIRD sends eBGP peers a MED only
+        // when the export filter sets it).
+        let _ = writeln!(
+            o,
+            "filter {name}_export {{\n\tif proto != \"{name}\" then reject;"
+        );
+        for v in c.vips.iter().filter(|v| v.address.is_ipv4() == v4) {
+            let body = attributes(v);
+            if !body.is_empty() {
+                let _ = writeln!(o, "\tif net = {} then {{{body} }}", prefix(v.address));
+            }
+        }
+        let _ = writeln!(o, "\taccept;\n}}\n");
     }
     if c.bfd {
         let _ = writeln!(
@@ -57,7 +71,7 @@ pub fn render(c: &BgpConfig, states: &[VipState]) -> String {
              \tkeepalive time {};\n\
              \tconnect retry time 1;\n\
              \terror wait time 1, 10;\n{}\
-             \t{channel} {{ import none; export where proto = \"{source}\"; next hop self; }};\n\
+             \t{channel} {{ import none; export filter {source}_export; next hop self; }};\n\
              }}\n",
             i + 1,
             c.local_as,
@@ -78,12 +92,8 @@ fn prefix(vip: IpAddr) -> String {
     }
 }
 
-/// ` blackhole { bgp_med = ..; bgp_community.add(..); }` for `vip`.
-fn attributes(c: &BgpConfig, vip: IpAddr) -> String {
-    let mut o = String::from(" blackhole");
-    let Some(v) = c.vips.iter().find(|v| v.address == vip) else {
-        return o;
-    };
+/// ` bgp_med = ..; bgp_community.add(..);` for `v`.
+fn attributes(v: &crate::config::VipRoute) -> String {
     let mut body = String::new();
     if let Some(med) = v.med {
         let _ = write!(body, " bgp_med = {med};");
@@ -91,10 +101,7 @@ fn attributes(c: &BgpConfig, vip: IpAddr) -> String {
     for (a, n) in &v.communities {
         let _ = write!(body, " bgp_community.add(({a},{n}));");
     }
-    if !body.is_empty() {
-        let _ = write!(o, " {{{body} }}");
-    }
-    o
+    body
 }
 
 #[cfg(test)]
@@ -141,14 +148,16 @@ mod tests {
             },
         ];
         let t = render(&config(), &states);
+        assert!(t.contains("route 192.0.2.10/32 blackhole;"));
         assert!(t.contains(
-            "route 192.0.2.10/32 blackhole { bgp_med = 50; bgp_community.add((64512,100)); };"
+            "if net = 192.0.2.10/32 then { bgp_med = 50; bgp_community.add((64512,100)); }"
         ));
         assert!(!t.contains("192.0.2.11"));
         assert!(t.contains("route 2001:db8::10/128 blackhole;"));
         assert!(t.contains("neighbor 198.51.100.1 as 64512;"));
         assert!(t.contains("hold time 3;\n\tkeepalive time 1;"));
         assert!(t.contains("bfd on;"));
-        assert!(t.contains("export where proto = \"sluice_vips4\""));
+        assert!(t.contains("export filter sluice_vips4_export;"));
+        assert!(t.contains("if proto != \"sluice_vips4\" then reject;"));
     }
 }

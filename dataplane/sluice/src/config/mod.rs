@@ -409,6 +409,41 @@ forward = "dr"
         );
     }
 
+    /// `[bgp]` and `[sync]` as docs/scale-out.md writes them, and
+    /// `on_miss`, which needs a hashing scheduler.
+    #[test]
+    fn scale_out_sections() {
+        let text = format!(
+            "{GOOD}\n[bgp]\nrouter_id = \"198.51.100.1\"\nlocal_as = 64513\nbfd = true\n\
+             [[bgp.neighbor]]\naddress = \"198.51.100.254\"\nremote_as = 64512\n\
+             [[bgp.vip]]\naddress = \"192.0.2.100\"\nmed = 10\ncommunities = [\"64512:1\"]\n\
+             [sync]\nlisten = \"198.51.100.1:8848\"\npeers = [\"198.51.100.2:8848\"]\n\
+             key = \"0123456789abcdef\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let b = c.bgp.as_ref().unwrap();
+        assert_eq!((b.local_as, b.bfd, b.vips[0].med), (64513, true, Some(10)));
+        assert_eq!(c.sync.as_ref().unwrap().peers.len(), 1);
+        let back = parse(&c.to_toml(&c.services)).unwrap();
+        assert_eq!((back.bgp, back.sync), (c.bgp.clone(), c.sync.clone()));
+        expect_err(
+            &GOOD.replace(
+                "scheduler = \"wrr\"",
+                "scheduler = \"wrr\"\non_miss = \"hash\"",
+            ),
+            "service[0]",
+            "needs a hashing scheduler",
+        );
+        let mh = GOOD.replace(
+            "scheduler = \"wrr\"",
+            "scheduler = \"mh\"\non_miss = \"drop\"",
+        );
+        assert_eq!(
+            parse(&mh).unwrap().services[0].on_miss(),
+            sluice_proto::OnMiss::Drop
+        );
+    }
+
     fn expect_err(s: &str, location: &str, reason_part: &str) {
         let e = parse(s).unwrap_err();
         assert_eq!(e.location, location, "{e}");
