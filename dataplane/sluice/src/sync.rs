@@ -14,7 +14,7 @@ use crate::config::SyncConfig;
 use crate::worker::Rings;
 use sluice_lb::steer;
 use sluice_sync::limit::TokenBucket;
-use sluice_sync::replay::ReplayWindow;
+use sluice_sync::replay::{self, ReplayWindow};
 use sluice_sync::wire::{self, DecodeError};
 use sluice_sync::ConnRecord;
 use std::collections::HashMap;
@@ -52,7 +52,8 @@ pub struct SyncCounters {
     /// Datagrams refused: the tag did not match (wrong key, altered,
     /// forged).
     pub rejected_auth: AtomicU64,
-    /// Datagrams refused: seen before, or older than the window.
+    /// Datagrams refused: seen before, older than the window, or older
+    /// than a minute by the clock.
     pub rejected_replay: AtomicU64,
     /// Records not handed to their worker: its ring was full.
     pub queue_full: AtomicU64,
@@ -109,6 +110,14 @@ impl Drop for SyncThread {
     }
 }
 
+/// The wall clock in microseconds.
+fn wall_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 /// The sender id for an appliance listening on `listen`: its IPv4
 /// address, or a hash of its IPv6 one.
 pub fn sender_id(listen: SocketAddr) -> u32 {
@@ -156,13 +165,10 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
     }
     let start = Instant::now();
     let ms = || start.elapsed().as_millis() as u64;
-    // Sequence numbers start at the wall clock (in microseconds), so that
-    // a restarted appliance's datagrams are still newer than its last.
-    let mut seq = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(1)
-        .max(1);
+    // Sequence numbers follow the wall clock (in microseconds), so that a
+    // restarted appliance's datagrams are still newer than its last, and a
+    // receiver can refuse old ones (replay::fresh).
+    let mut seq = 0;
     let mut bucket = TokenBucket::new(
         cfg.max_datagrams_per_sec,
         cfg.max_datagrams_per_sec / 10 + 1,
@@ -184,7 +190,7 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
         }
         let mut rest = &pending[..];
         while !rest.is_empty() {
-            seq += 1;
+            seq = replay::next_seq(seq, wall_us());
             let n = wire::encode(sender, seq, rest, &cfg.key, &mut datagram);
             rest = &rest[n.max(1)..];
             SyncCounters::add(&c.conns_sent, n as u64);
@@ -234,6 +240,9 @@ fn receive(
     };
     if m.sender == me {
         return;
+    }
+    if !replay::fresh(m.seq, wall_us()) {
+        return SyncCounters::add(&c.rejected_replay, 1);
     }
     if !windows.contains_key(&m.sender) && windows.len() >= MAX_SENDERS {
         windows.clear();

@@ -697,45 +697,53 @@ fn with_wrr_connection_sync_loses_no_connection() {
     }
     assert_eq!(lab.appliances[1].hashed_on_miss(), 0, "wrr does not hash");
 
-    // Hostile: a datagram under another key, and a valid one twice.
+    // Hostile: a datagram under another key, a valid one twice, and a
+    // valid one two minutes old (replayed after the receiver forgot it).
     let a2 = lab.appliances[1].daemon();
-    let send = |key: &str, seq: u64, times: u32| {
+    let send = |key: &str, age_secs: u64, times: u32, sender: u32| {
         let o = lab.router.run(
             &[
                 "python3",
                 "-c",
                 FORGE_PY,
                 key,
-                &seq.to_string(),
+                &age_secs.to_string(),
                 &times.to_string(),
+                &sender.to_string(),
             ],
             Duration::from_secs(10),
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     let before = a2.ctl_json(&["status"])["result"]["sync"].clone();
-    send("not the key at all, no", 1, 1);
-    send(SYNC_KEY, 1, 2);
+    send("not the key at all, no", 0, 1, 1);
+    send(SYNC_KEY, 0, 2, 2);
+    // (From a sender never heard from: no window refuses it, only its age.)
+    send(SYNC_KEY, 120, 1, 3);
     let after = wait_for(Duration::from_secs(5), || {
         let s = a2.ctl_json(&["status"])["result"]["sync"].clone();
-        (s["rejected_replay"].as_u64() > before["rejected_replay"].as_u64()).then_some(s)
+        (s["rejected_replay"].as_u64().unwrap() >= before["rejected_replay"].as_u64().unwrap() + 2)
+            .then_some(s)
     })
-    .expect("the replayed datagram was not refused");
+    .expect("the replayed and the stale datagrams were not refused");
     let d = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
     assert_eq!(d("rejected_auth"), 1, "{after}");
-    assert_eq!(d("rejected_replay"), 1, "{after}");
+    assert_eq!(d("rejected_replay"), 2, "{after}");
     assert_eq!(d("conns_received"), 1, "{after}");
 }
 
 /// Sends a sync datagram built from the format's description (not from
-/// Sluice's code): one connection, under KEY with sequence SEQ, TIMES
-/// times, to appliance 2.
+/// Sluice's code): one connection, under KEY, with the sequence number of
+/// AGE seconds ago (the sender's clock in microseconds), TIMES times, as
+/// sender SENDER, to appliance 2.
 const FORGE_PY: &str = r#"
-import hmac, hashlib, socket, struct, sys
-key, seq, times = sys.argv[1].encode(), int(sys.argv[2]), int(sys.argv[3])
+import hmac, hashlib, socket, struct, sys, time
+key, age, times = sys.argv[1].encode(), int(sys.argv[2]), int(sys.argv[3])
+seq = int((time.time() - age) * 1e6)
+sender = int(sys.argv[4])
 rec = struct.pack("!BBBBHHH", 4, 6, 1, 1, 40000, 80, 80)
 rec += socket.inet_aton("203.0.113.200") + socket.inet_aton("192.0.2.10") + socket.inet_aton("198.51.100.21")
-body = b"SLSY" + struct.pack("!BBHIQ", 1, 0, 1, 0xC6336499, seq) + rec
+body = b"SLSY" + struct.pack("!BBHIQ", 1, 0, 1, sender, seq) + rec
 d = body + hmac.new(key, body, hashlib.sha256).digest()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(times):

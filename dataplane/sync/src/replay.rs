@@ -14,6 +14,24 @@ pub struct ReplayWindow {
 /// Width of the window.
 pub const WINDOW: u64 = 64;
 
+/// How far behind the receiver's clock a sequence number may be, in
+/// microseconds. A sender's sequence numbers are at least its wall clock
+/// in microseconds, so a datagram recorded and replayed later than this
+/// is refused even by a receiver that restarted and forgot its windows
+/// (the appliances' clocks must agree within this: NTP).
+pub const MAX_AGE_US: u64 = 60_000_000;
+
+/// Whether `seq` is recent at the receiver's wall clock `now_us`.
+pub fn fresh(seq: u64, now_us: u64) -> bool {
+    seq.saturating_add(MAX_AGE_US) >= now_us
+}
+
+/// The sequence number to send after `last` at wall clock `now_us`: one
+/// more, and never behind the clock.
+pub fn next_seq(last: u64, now_us: u64) -> u64 {
+    (last + 1).max(now_us)
+}
+
 impl ReplayWindow {
     /// Accepts `seq` (recording it) unless it was seen or is too old.
     /// Call only once the datagram is authenticated.
@@ -49,6 +67,19 @@ impl ReplayWindow {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn stale_sequence_numbers_are_refused() {
+        let now = 1_800_000_000_000_000;
+        assert!(fresh(now, now));
+        assert!(fresh(now - MAX_AGE_US, now));
+        assert!(!fresh(now - MAX_AGE_US - 1, now));
+        assert!(fresh(now + 5_000_000, now), "a clock a little ahead");
+        // Sending faster than a datagram per microsecond runs ahead of
+        // the clock, never behind it.
+        assert_eq!(next_seq(now + 10, now), now + 11);
+        assert_eq!(next_seq(5, now), now);
+    }
 
     #[test]
     fn replays_and_old_ones_are_refused() {
