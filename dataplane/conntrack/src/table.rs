@@ -406,7 +406,24 @@ impl<A: IpAddress> ConnTable<A> {
         &mut self,
         now: u64,
         budget: usize,
+        on_expired: impl FnMut(ConnId, &Conn<A>),
+    ) -> ExpireProgress {
+        self.expire_noting(now, budget, on_expired, |_, _| {})
+    }
+
+    /// [`expire`](Self::expire), also telling `on_kept` of every
+    /// connection found due by an earlier expiry and re-slotted because
+    /// its expiry was extended since (by traffic, or by a state with a
+    /// longer timeout): once when its handshake's timeout passes, then
+    /// about once per its state's timeout while it carries traffic (more
+    /// often if that timeout is beyond the wheel's horizon). Connection
+    /// sync re-tells the peers about it then, before their copy expires.
+    pub fn expire_noting(
+        &mut self,
+        now: u64,
+        budget: usize,
         mut on_expired: impl FnMut(ConnId, &Conn<A>),
+        mut on_kept: impl FnMut(ConnId, &Conn<A>),
     ) -> ExpireProgress {
         let mut p = ExpireProgress::default();
         while p.examined < budget {
@@ -416,6 +433,7 @@ impl<A: IpAddress> ConnTable<A> {
             p.examined += 1;
             if self.slab.items[i as usize].expires > now {
                 self.wheel.link(&mut self.slab.items, i);
+                on_kept(ConnId(i), &self.slab.items[i as usize]);
             } else {
                 let c = self.free(i, false);
                 self.stats.expiries += 1;

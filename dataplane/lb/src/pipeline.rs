@@ -382,21 +382,36 @@ impl Forwarder {
     fn expire<A: Family>(&mut self, now_ms: u64, more: &mut impl FnMut() -> bool) -> bool {
         let stats = &self.stats;
         let t = self.fam.of_mut::<A>();
+        let sync_out = &mut self.sync_out;
         let conns_done = loop {
-            let p = t.conns.expire(now_ms, EXPIRE_STEP, |_, c| {
-                stats.gauge(RealSlot(c.real())).closed(c.is_active());
-                if half_open(c) {
-                    stats.half_open.sub(1);
+            let on_kept = |_: ConnId, c: &Conn<A>| {
+                // A connection that lives on (it carried traffic): the
+                // peers' copy, made at its last state change, would
+                // expire about now; tell them again (established TCP and
+                // UDP: the states a connection stays in).
+                if c.is_active() || c.proto() == Protocol::Udp {
+                    synced::retell(sync_out, stats, c);
                 }
-                // Passive health: a NAT connection whose SYN never got an
-                // answer.
-                if c.fwd() == Forward::Nat
-                    && c.state() == ConnState::Tcp(TcpState::SynRecv)
-                    && !c.flags().contains(ConnFlags::SEEN_REPLY)
-                {
-                    stats.real(RealSlot(c.real())).syn_timeouts.add(1);
-                }
-            });
+            };
+            let p = t.conns.expire_noting(
+                now_ms,
+                EXPIRE_STEP,
+                |_, c| {
+                    stats.gauge(RealSlot(c.real())).closed(c.is_active());
+                    if half_open(c) {
+                        stats.half_open.sub(1);
+                    }
+                    // Passive health: a NAT connection whose SYN never got an
+                    // answer.
+                    if c.fwd() == Forward::Nat
+                        && c.state() == ConnState::Tcp(TcpState::SynRecv)
+                        && !c.flags().contains(ConnFlags::SEEN_REPLY)
+                    {
+                        stats.real(RealSlot(c.real())).syn_timeouts.add(1);
+                    }
+                },
+                on_kept,
+            );
             if p.done || !more() {
                 break p.done;
             }

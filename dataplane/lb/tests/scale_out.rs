@@ -188,3 +188,46 @@ fn without_sync_nothing_is_queued() {
     a.fwd.take_sync(|r| records.push(r));
     assert!(records.is_empty());
 }
+
+/// A long connection is told about again when its first expiry comes and
+/// it lives on (it carried traffic), so that the peers' copy, made at its
+/// last state change, does not expire under it; an idle one is not.
+#[test]
+fn a_long_connection_is_told_about_again_before_the_peers_copy_expires() {
+    let mut a = appliance(nat_spec("wrr"));
+    a.fwd.enable_sync(1024);
+    // (The expiry wheel starts at the lab's clock.)
+    a.housekeeping();
+    let (busy, idle) = (client_n(1), client_n(2));
+    for c in [busy, idle] {
+        a.syn_to_nat(c);
+        a.ack_from(c);
+    }
+    let mut records = Vec::new();
+    a.fwd.take_sync(|r| records.push(r));
+    assert_eq!(records.len(), 4, "SYN_RECV and ESTABLISHED of each");
+    let established = a.fwd.table().timeouts().tcp_established as u64;
+    // The busy one carries traffic every minute. Both are told about once
+    // more when the handshake's timeout passes (the expiry wheel re-files
+    // them then: their state's timeout grew); nothing else meanwhile.
+    let mut t = 0;
+    while t + 60_000 < established {
+        t += 60_000;
+        a.now += 60_000;
+        a.ack_from(busy);
+        a.housekeeping();
+    }
+    records.clear();
+    a.fwd.take_sync(|r| records.push(r));
+    assert_eq!(records.len(), 2, "{records:?}");
+    records.clear();
+    // The busy one's re-filed expiry comes (the handshake's timeout plus
+    // the established one: when the copy the peers refreshed would
+    // expire): it is told again; the idle one has expired.
+    a.now += 60_000 + established - t + 1_000;
+    a.housekeeping();
+    a.fwd.take_sync(|r| records.push(r));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].client, std::net::SocketAddr::V4(busy));
+    assert_eq!(a.fwd.table().len(), 1, "the idle one expired");
+}

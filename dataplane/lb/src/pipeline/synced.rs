@@ -8,7 +8,8 @@ use super::family::Family;
 use super::{half_open, Forwarder};
 use crate::slot::RealSlot;
 use crate::snapshot::Snapshot;
-use sluice_conntrack::{Activity, ConnId, ConnState, NewConn, Protocol};
+use crate::stats::WorkerLbStats;
+use sluice_conntrack::{Activity, Conn, ConnId, ConnState, NewConn, Protocol};
 use sluice_model::SocketAddress;
 use sluice_sync::ConnRecord;
 use std::net::SocketAddr;
@@ -56,26 +57,9 @@ impl Forwarder {
     /// Queues connection `id` for the peers, when sync is on.
     #[inline]
     pub(super) fn tell_peers<A: Family>(&mut self, id: ConnId) {
-        let Some(o) = &mut self.sync_out else {
-            return;
-        };
-        let Some(c) = self.fam.of::<A>().conns.get(id) else {
-            return;
-        };
-        if o.records.len() >= o.cap {
-            self.stats.sync_overflow.add(1);
-            return;
+        if let Some(c) = self.fam.of::<A>().conns.get(id) {
+            retell(&mut self.sync_out, &self.stats, c);
         }
-        let sock = |s: A::Socket| SocketAddr::new(s.addr().to_ip(), s.port_number());
-        o.records.push(ConnRecord {
-            proto: c.proto(),
-            state: c.state().code(),
-            fwd: c.fwd(),
-            client: sock(c.client()),
-            vip: sock(c.vip()),
-            real: sock(c.real_addr()),
-        });
-        self.stats.sync_queued.add(1);
     }
 
     /// Installs a connection a peer told about: a new entry to the same
@@ -153,4 +137,27 @@ impl Forwarder {
             _ => {}
         }
     }
+}
+
+/// Queues `c` for the peers in `out` (when sync is on), counting it or
+/// its loss in `stats`.
+#[inline]
+pub(super) fn retell<A: Family>(out: &mut Option<Outbox>, stats: &WorkerLbStats, c: &Conn<A>) {
+    let Some(o) = out else {
+        return;
+    };
+    if o.records.len() >= o.cap {
+        stats.sync_overflow.add(1);
+        return;
+    }
+    let sock = |s: A::Socket| SocketAddr::new(s.addr().to_ip(), s.port_number());
+    o.records.push(ConnRecord {
+        proto: c.proto(),
+        state: c.state().code(),
+        fwd: c.fwd(),
+        client: sock(c.client()),
+        vip: sock(c.vip()),
+        real: sock(c.real_addr()),
+    });
+    stats.sync_queued.add(1);
 }
