@@ -80,6 +80,9 @@ impl Appliance {
 [routes]
 gateway = "{ROUTER}"
 
+[metrics]
+enabled = true
+
 [bgp]
 router_id = "{ip}"
 local_as = 64513
@@ -696,6 +699,45 @@ fn with_wrr_connection_sync_loses_no_connection() {
         assert_eq!(sync[k], 0, "{k}: {sync}");
     }
     assert_eq!(lab.appliances[1].hashed_on_miss(), 0, "wrr does not hash");
+    // The same figures, scraped (promtool approves of them).
+    let m = lab.appliances[1].ns.run(
+        &[
+            "curl",
+            "-s",
+            "-f",
+            "--max-time",
+            "10",
+            "http://127.0.0.1:9469/metrics",
+        ],
+        Duration::from_secs(15),
+    );
+    let text = String::from_utf8_lossy(&m.stdout).to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("sluice_sync_conns_received_total ") && !l.ends_with(" 0")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "sluice_bgp_vip_announced{{vip=\"{VIP}\",reason=\"\"}} 1"
+        )),
+        "{text}"
+    );
+    let mut p = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    use std::io::Write;
+    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = p.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Hostile: a datagram under another key, a valid one twice, and a
     // valid one two minutes old (replayed after the receiver forgot it).

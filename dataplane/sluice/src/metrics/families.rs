@@ -60,7 +60,94 @@ pub fn render(status: &Status, stats: &Stats, services: &ServiceList, format: Fo
     ports(&mut e, status, stats);
     lb(&mut e, services);
     reals(&mut e, services);
+    scale_out(&mut e, status);
     e.write(format)
+}
+
+/// The BGP announcements and connection sync, when configured.
+fn scale_out(e: &mut Exposition, status: &Status) {
+    if let Some(b) = &status.bgp {
+        e.gauge(
+            "sluice_bgp_bird_in_sync",
+            "Whether BIRD has taken the latest announcements.",
+        )
+        .sample(vec![], b.in_sync);
+        let f = e.gauge(
+            "sluice_bgp_vip_announced",
+            "Whether the VIP is announced (0: withdrawn, the reason in the label).",
+        );
+        for v in &b.vips {
+            let reason = v.reason.clone().unwrap_or_default();
+            f.sample(
+                vec![("vip", v.vip.to_string()), ("reason", reason)],
+                v.announced,
+            );
+        }
+    }
+    let Some(y) = &status.sync else {
+        return;
+    };
+    let counters: [(&str, &str, u64); 11] = [
+        (
+            "datagrams_sent",
+            "Sync datagrams sent (one per peer).",
+            y.datagrams_sent,
+        ),
+        (
+            "conns_sent",
+            "Connection records sent to the peers.",
+            y.conns_sent,
+        ),
+        (
+            "rate_limited",
+            "Sync datagrams not sent: over the rate limit.",
+            y.rate_limited,
+        ),
+        (
+            "send_errors",
+            "Sync datagrams the socket refused.",
+            y.send_errors,
+        ),
+        (
+            "datagrams_received",
+            "Authentic, fresh sync datagrams received.",
+            y.datagrams_received,
+        ),
+        (
+            "conns_received",
+            "Connection records received from the peers.",
+            y.conns_received,
+        ),
+        (
+            "rejected_auth",
+            "Sync datagrams refused: authentication failed.",
+            y.rejected_auth,
+        ),
+        (
+            "rejected_replay",
+            "Sync datagrams refused: replayed, or too old.",
+            y.rejected_replay,
+        ),
+        (
+            "rejected_malformed",
+            "Sync datagrams refused: not sync, another version, malformed.",
+            y.rejected_malformed,
+        ),
+        (
+            "queue_full",
+            "Received connection records lost: their worker's ring was full.",
+            y.queue_full,
+        ),
+        ("peers", "Peers configured.", y.peers.len() as u64),
+    ];
+    for (name, help, n) in counters {
+        if name == "peers" {
+            e.gauge("sluice_sync_peers", help).sample(vec![], n);
+        } else {
+            e.counter(format!("sluice_sync_{name}"), help)
+                .sample(vec![], n);
+        }
+    }
 }
 
 /// The daemon itself.
@@ -255,6 +342,57 @@ mod tests {
     use super::super::fixtures::{check_structure, lines, sample, services, stats, status};
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn bgp_and_sync_figures_when_configured() {
+        let (mut st, s, sv) = sample();
+        let t = render(&st, &s, &sv, Format::Prometheus);
+        assert!(!t.contains("sluice_bgp_") && !t.contains("sluice_sync_"));
+        st.bgp = Some(Box::new(sluice_proto::BgpStatus {
+            bird_socket: "/run/bird/bird.ctl".into(),
+            include_file: "/run/sluice/bird.conf".into(),
+            bird: "BIRD 2.0.12 ready.".into(),
+            in_sync: true,
+            applied_secs_ago: Some(3),
+            error: None,
+            alive: true,
+            vips: vec![
+                sluice_proto::VipAnnouncement {
+                    vip: "192.0.2.10".parse().unwrap(),
+                    announced: true,
+                    reason: None,
+                },
+                sluice_proto::VipAnnouncement {
+                    vip: "2001:db8::10".parse().unwrap(),
+                    announced: false,
+                    reason: Some("no usable real".into()),
+                },
+            ],
+        }));
+        st.sync = Some(Box::new(sluice_proto::SyncStatus {
+            peers: vec!["198.51.100.12:8848".into()],
+            conns_sent: 42,
+            rejected_auth: 2,
+            ..Default::default()
+        }));
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let t = render(&st, &s, &sv, format);
+            check_structure(&t, format);
+            let l = lines(&t);
+            // (Counter samples end in _total in both formats.)
+            let total = "_total";
+            for want in [
+                "sluice_bgp_bird_in_sync 1".to_string(),
+                r#"sluice_bgp_vip_announced{vip="192.0.2.10",reason=""} 1"#.into(),
+                r#"sluice_bgp_vip_announced{vip="2001:db8::10",reason="no usable real"} 0"#.into(),
+                format!("sluice_sync_conns_sent{total} 42"),
+                format!("sluice_sync_rejected_auth{total} 2"),
+                "sluice_sync_peers 1".into(),
+            ] {
+                assert!(l.contains(&want.as_str()), "{want} missing:\n{t}");
+            }
+        }
+    }
 
     #[test]
     fn prometheus_text_has_the_daemon_worker_and_port_lines() {
