@@ -195,7 +195,7 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
     counter(
         "sync_unknown",
         "SYNC-UNKNOWN",
-        "Connections peers told about whose service or real this appliance does not have (not installed).",
+        "Connections peers told about and not installed: their service or real is not here, or the table is full.",
         |w| w.sync_unknown,
     ),
     counter(

@@ -577,7 +577,7 @@ pub struct WorkerStats {
     /// Connections peers told about, installed (new entries) or updated (state) in this worker's table.
     #[serde(default)]
     pub sync_installed: u64,
-    /// Connections peers told about whose service or real this appliance does not have (not installed).
+    /// Connections peers told about and not installed: their service or real is not here, or the table is full.
     #[serde(default)]
     pub sync_unknown: u64,
     /// ICMP time-exceeded errors sent.

@@ -47,6 +47,10 @@ impl ConnFlags {
     /// The handshake was proxied with a SYN cookie: the real's sequence
     /// numbers are translated for the rest of the connection.
     pub const SYN_PROXY: ConnFlags = ConnFlags(0x04);
+    /// A peer appliance told about the connection (connection sync) and
+    /// it has carried no packet here since: a backup copy, never told
+    /// back, not this appliance's handshake.
+    pub const SYNCED: ConnFlags = ConnFlags(0x08);
     /// Internal: the slot is in use. Never visible through [`Conn::flags`].
     const LIVE: u8 = 0x80;
 
@@ -234,6 +238,11 @@ impl<A: IpAddress> Conn<A> {
 
     pub(crate) fn set_flag(&mut self, f: ConnFlags) {
         self.flags |= f.0;
+    }
+
+    #[inline]
+    pub(crate) fn clear_flag(&mut self, f: ConnFlags) {
+        self.flags &= !f.0;
     }
 }
 

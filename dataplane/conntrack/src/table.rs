@@ -45,6 +45,9 @@ pub struct StateUpdate {
     pub activity: Activity,
     /// New expiry time.
     pub expires: u64,
+    /// The connection was a peer's copy ([`ConnFlags::SYNCED`]) until
+    /// this packet, which made it this appliance's (the flag is cleared).
+    pub was_synced: bool,
 }
 
 /// The connection table of one worker, for one address family (IPv4
@@ -318,6 +321,10 @@ impl<A: IpAddress> ConnTable<A> {
         if dir == Dir::Outbound {
             c.set_flag(ConnFlags::SEEN_REPLY);
         }
+        let was_synced = c.flags().contains(ConnFlags::SYNCED);
+        if was_synced {
+            c.clear_flag(ConnFlags::SYNCED);
+        }
         c.state = new.to_u8();
         let expires = now.saturating_add(u64::from(self.timeouts.for_state(new)));
         self.set_expiry(id.0, expires);
@@ -326,6 +333,7 @@ impl<A: IpAddress> ConnTable<A> {
             new,
             activity: Activity::between(old, new),
             expires,
+            was_synced,
         })
     }
 
@@ -341,8 +349,22 @@ impl<A: IpAddress> ConnTable<A> {
         Some(old)
     }
 
-    /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`] is
-    /// the caller's to set). `false` if `id` is not live.
+    /// Clears flag `f` of connection `id` (only [`ConnFlags::SYNCED`] is
+    /// the caller's to clear). `false` if `id` is not live.
+    #[inline]
+    pub fn unmark(&mut self, id: ConnId, f: ConnFlags) -> bool {
+        match self.slab.get_mut(id.0) {
+            Some(c) => {
+                c.clear_flag(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`] and
+    /// [`ConnFlags::SYNCED`] are the caller's to set). `false` if `id` is
+    /// not live.
     pub fn mark(&mut self, id: ConnId, f: ConnFlags) -> bool {
         match self.slab.get_mut(id.0) {
             Some(c) => {

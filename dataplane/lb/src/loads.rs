@@ -44,3 +44,37 @@ impl<A: IpAddress> Loads for ServiceLoads<'_, A> {
         !self.shared.is_overloaded(slot) && !self.shared.is_down(slot)
     }
 }
+
+/// The reals as a connection moved here from another appliance sees them
+/// (`on_miss = "hash"`): only a real found down is out. Overload is judged
+/// from this appliance's own counts, which the appliance that scheduled
+/// the connection did not see, so it must not send the connection
+/// elsewhere.
+pub struct MissLoads<'a, A: IpAddress = Ipv4Addr>(pub ServiceLoads<'a, A>);
+
+impl<A: IpAddress> Loads for MissLoads<'_, A> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn weight(&self, i: usize) -> u32 {
+        self.0.weight(i)
+    }
+
+    #[inline]
+    fn active(&self, i: usize) -> u32 {
+        self.0.active(i)
+    }
+
+    #[inline]
+    fn inactive(&self, i: usize) -> u32 {
+        self.0.inactive(i)
+    }
+
+    #[inline]
+    fn eligible(&self, i: usize) -> bool {
+        !self.0.shared.is_down(self.0.reals[i].slot)
+    }
+}

@@ -17,7 +17,7 @@ pub use family::{Families, Family, Tables};
 pub use proxied::SYN_OUTBOX;
 
 use crate::ingress;
-use crate::loads::ServiceLoads;
+use crate::loads::{MissLoads, ServiceLoads};
 use crate::model::{RealServer, SynProxyUse, VirtualService};
 use crate::slot::MAX_SERVICES;
 use crate::slot::{RealSlot, ServiceSlot};
@@ -388,8 +388,11 @@ impl Forwarder {
                 // A connection that lives on (it carried traffic): the
                 // peers' copy, made at its last state change, would
                 // expire about now; tell them again (established TCP and
-                // UDP: the states a connection stays in).
-                if c.is_active() || c.proto() == Protocol::Udp {
+                // UDP: the states a connection stays in). Never a peer's
+                // copy: the two would keep each other alive.
+                if (c.is_active() || c.proto() == Protocol::Udp)
+                    && !c.flags().contains(ConnFlags::SYNCED)
+                {
                     synced::retell(sync_out, stats, c);
                 }
             };
@@ -402,10 +405,11 @@ impl Forwarder {
                         stats.half_open.sub(1);
                     }
                     // Passive health: a NAT connection whose SYN never got an
-                    // answer.
+                    // answer (a peer's copy says nothing of that).
                     if c.fwd() == Forward::Nat
                         && c.state() == ConnState::Tcp(TcpState::SynRecv)
                         && !c.flags().contains(ConnFlags::SEEN_REPLY)
+                        && !c.flags().contains(ConnFlags::SYNCED)
                     {
                         stats.real(RealSlot(c.real())).syn_timeouts.add(1);
                     }
@@ -689,7 +693,8 @@ impl Forwarder {
         // full stays forwarded: by the same hash while the table is still
         // under pressure, adopted (an entry made) once it has room.
         if t.proto == Protocol::Tcp && !is_syn {
-            if svc.syn_proxy != SynProxyUse::Never && self.synproxy.cookies_live(now_ms) {
+            let cookies = svc.syn_proxy != SynProxyUse::Never && self.synproxy.cookies_live(now_ms);
+            if cookies {
                 if let Some(a) = A::cookie_ack(self, snap, svc, frame, p, t, now_ms) {
                     return a;
                 }
@@ -700,7 +705,9 @@ impl Forwarder {
             if self.tableless.contains(flow_hash(t)) {
                 return self.adopt(snap, svc, frame, p, t, now_ms);
             }
-            if svc.hash_on_miss {
+            // (Not while SYN cookies are live: an ACK that is no valid
+            // cookie is then most likely a flood's.)
+            if svc.hash_on_miss && !cookies {
                 return self.hash_miss(snap, svc, frame, p, t, now_ms);
             }
             return Action::Drop(DropReason::NoConnection);
@@ -973,18 +980,18 @@ impl Forwarder {
         if !hygiene::l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
-        let loads = ServiceLoads {
+        let loads = MissLoads(ServiceLoads {
             reals: &svc.reals,
             shared: &self.shared,
-        };
+        });
         let cursor = &mut self.cursors[svc.slot.index()];
         let Some(pos) = svc.schedule.pick(cursor, client_hash(svc, t), &loads) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         if let Ok(id) = self.open(svc, t, pos, None, now_ms) {
             self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
+            self.stats.hashed_on_miss.add(1);
         }
-        self.stats.hashed_on_miss.add(1);
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
         let (addr, fwd) = (r.addr, r.fwd);
@@ -1396,7 +1403,10 @@ fn arrived_from_side_of<A: Family>(snap: &Snapshot, addr: A, rx_port: usize) -> 
 /// SYN queue whether or not the SYN-ACK went out.
 #[inline]
 fn half_open<A: sluice_model::IpAddress>(c: &Conn<A>) -> bool {
-    c.state() == ConnState::Tcp(TcpState::SynRecv) && !c.flags().contains(ConnFlags::SYN_PROXY)
+    // (A peer's copy is not this appliance's handshake.)
+    c.state() == ConnState::Tcp(TcpState::SynRecv)
+        && !c.flags().contains(ConnFlags::SYN_PROXY)
+        && !c.flags().contains(ConnFlags::SYNCED)
 }
 
 /// The service and real slots connection `c` records.

@@ -184,7 +184,7 @@ pub struct WorkerLbStats {
     pub sync_overflow: Counter,
     /// Connections peers told about, installed (new entries) or updated (state) in this worker's table.
     pub sync_installed: Counter,
-    /// Connections peers told about whose service or real this appliance does not have (not installed).
+    /// Connections peers told about and not installed: their service or real is not here, or the table is full.
     pub sync_unknown: Counter,
     /// ICMP time-exceeded errors sent for packets whose TTL ran out here.
     pub time_exceeded_sent: Counter,

@@ -231,3 +231,128 @@ fn a_long_connection_is_told_about_again_before_the_peers_copy_expires() {
     assert_eq!(records[0].client, std::net::SocketAddr::V4(busy));
     assert_eq!(a.fwd.table().len(), 1, "the idle one expired");
 }
+
+/// Two appliances with sync: A's connections, installed on B, are never
+/// told back and never kept alive by B; B's copies expire on their own
+/// timeouts. (Before, each re-told the other's copies when the expiry
+/// wheel re-filed them, and idle copies lived forever.)
+#[test]
+fn a_peers_copy_is_never_told_back_and_expires_on_its_own() {
+    let spec = nat_spec("wrr");
+    let mut a = appliance(spec.clone());
+    let mut b = appliance(spec);
+    for lab in [&mut a, &mut b] {
+        lab.fwd.enable_sync(1024);
+        lab.housekeeping();
+    }
+    let c = client_n(4);
+    a.syn_to_nat(c);
+    a.ack_from(c);
+    let mut records = Vec::new();
+    a.fwd.take_sync(|r| records.push(r));
+    for r in &records {
+        b.fwd.install(&b.snap, r, b.now);
+    }
+    assert_eq!(b.fwd.table().len(), 1);
+    // Half an hour in minute steps: B re-files its copy when the
+    // handshake's timeout passes, and tells nobody.
+    for _ in 0..30 {
+        b.now += 60_000;
+        b.housekeeping();
+        let mut back = Vec::new();
+        b.fwd.take_sync(|r| back.push(r));
+        assert!(back.is_empty(), "B told back: {back:?}");
+    }
+    assert_eq!(b.fwd.table().len(), 0, "the idle copy expired");
+    assert_eq!(b.stats().half_open.get(), 0);
+}
+
+/// A peer's copy that moves here (a packet arrives for it) becomes this
+/// appliance's: later words from the peer do not change it. A copy the
+/// peer re-tells with another real (the client reused its port) is
+/// replaced.
+#[test]
+fn a_copy_is_replaced_or_kept_as_its_use_says() {
+    let spec = nat_spec("wrr");
+    let mut b = appliance(spec);
+    b.fwd.enable_sync(1024);
+    let c = client_n(5);
+    let rec = |real: usize, state: u8| sluice_sync::ConnRecord {
+        proto: sluice_conntrack::Protocol::Tcp,
+        state,
+        fwd: sluice_proto::Forward::Nat,
+        client: std::net::SocketAddr::V4(c),
+        vip: std::net::SocketAddr::V4(VIP),
+        real: std::net::SocketAddr::V4(nat_real(real)),
+    };
+    const ESTABLISHED: u8 = 1;
+    const TIME_WAIT: u8 = 5;
+    use sluice_lb::Installed;
+    assert_eq!(
+        b.fwd.install(&b.snap, &rec(0, TIME_WAIT), b.now),
+        Installed::New
+    );
+    assert_eq!(
+        b.fwd.install(&b.snap, &rec(2, ESTABLISHED), b.now),
+        Installed::Updated
+    );
+    let (act, f) = b.ack_from(c);
+    assert_eq!((act, nat_index(&f)), (FWD_SERVERS, 2), "the new real");
+    // It carried a packet here: B's own now.
+    assert_eq!(
+        b.fwd.install(&b.snap, &rec(1, ESTABLISHED), b.now),
+        Installed::Kept
+    );
+    let (act, f) = b.ack_from(c);
+    assert_eq!((act, nat_index(&f)), (FWD_SERVERS, 2));
+    assert_eq!(b.fwd.table().len(), 1);
+}
+
+/// A peer's half-open copies are not this appliance's handshakes: they
+/// count neither as half-open (which engages the SYN proxy) nor, when
+/// they expire unanswered, against the real's passive health.
+#[test]
+fn a_peers_half_open_copies_count_for_nothing_here() {
+    let mut b = appliance(nat_spec("wrr"));
+    b.fwd.enable_sync(1024);
+    b.housekeeping();
+    for i in 0..20 {
+        let r = sluice_sync::ConnRecord {
+            proto: sluice_conntrack::Protocol::Tcp,
+            state: 3, // SYN_RECV
+            fwd: sluice_proto::Forward::Nat,
+            client: std::net::SocketAddr::V4(client_n(i)),
+            vip: std::net::SocketAddr::V4(VIP),
+            real: std::net::SocketAddr::V4(nat_real(0)),
+        };
+        b.fwd.install(&b.snap, &r, b.now);
+    }
+    assert_eq!(b.stats().half_open.get(), 0);
+    b.now += 120_000;
+    b.housekeeping();
+    assert_eq!(b.fwd.table().len(), 0);
+    assert_eq!(b.stats().real(REAL_SLOTS[0]).syn_timeouts.get(), 0);
+    assert_eq!(b.stats().half_open.get(), 0);
+}
+
+/// While SYN cookies are live, an ACK that is no valid cookie is dropped
+/// even on a service that hashes its misses: a flood's ACKs make no
+/// entries and reach no real.
+#[test]
+fn hashing_on_miss_does_not_open_a_door_in_the_syn_proxy() {
+    let mut spec = nat_spec("mh");
+    spec.syn_proxy = sluice_proto::SynProxyMode::On;
+    let mut lab = Lab::with_syn_threshold(&[slotted(spec)], 1);
+    lab.learn_nat_reals();
+    // A SYN answered with a cookie makes cookies live.
+    let c = client_n(9);
+    lab.learn(*c.ip());
+    let (a, _) = lab.run(&Tcp::new(c, VIP, SYN).frame(), 0);
+    assert!(matches!(a, Action::Reply(_)), "{a:?}");
+    for i in 10..40 {
+        let (a, _) = lab.ack_from(client_n(i));
+        assert!(matches!(a, Action::Drop(_) | Action::Reply(_)), "{a:?}");
+    }
+    assert_eq!(lab.stats().hashed_on_miss.get(), 0);
+    assert_eq!(lab.fwd.table().len(), 0);
+}

@@ -37,7 +37,7 @@ const MAX_SENDERS: usize = 256;
 pub struct SyncCounters {
     /// Datagrams sent (one per peer).
     pub datagrams_sent: AtomicU64,
-    /// Connection records sent (each counted once, whatever the peers).
+    /// Connection records sent to at least one peer (each counted once).
     pub conns_sent: AtomicU64,
     /// Datagrams not sent: over the rate limit.
     pub rate_limited: AtomicU64,
@@ -193,16 +193,22 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
             seq = replay::next_seq(seq, wall_us());
             let n = wire::encode(sender, seq, rest, &cfg.key, &mut datagram);
             rest = &rest[n.max(1)..];
-            SyncCounters::add(&c.conns_sent, n as u64);
+            let mut sent = false;
             for peer in &cfg.peers {
                 if !bucket.take(ms()) {
                     SyncCounters::add(&c.rate_limited, 1);
                     continue;
                 }
                 match sock.send_to(&datagram, peer) {
-                    Ok(_) => SyncCounters::add(&c.datagrams_sent, 1),
+                    Ok(_) => {
+                        SyncCounters::add(&c.datagrams_sent, 1);
+                        sent = true;
+                    }
                     Err(_) => SyncCounters::add(&c.send_errors, 1),
                 }
+            }
+            if sent {
+                SyncCounters::add(&c.conns_sent, n as u64);
             }
         }
         pending.clear();

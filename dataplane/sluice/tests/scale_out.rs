@@ -791,3 +791,70 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(times):
     s.sendto(d, ("198.51.100.12", 8848))
 "#;
+
+/// Every shape of `[bgp]` Sluice may be given renders a file BIRD itself
+/// parses (`bird -p`): eBGP and iBGP, with and without BFD, IPv4 and IPv6
+/// neighbours and VIPs, with MED and communities.
+#[test]
+fn the_bird_configuration_parses_in_every_shape() {
+    use sluice::bgp::bird::render;
+    use sluice::bgp::decide::VipState;
+    use sluice::config::{BgpConfig, Neighbor, VipRoute};
+    let dir = TempDir::new();
+    let states: Vec<VipState> = ["192.0.2.10", "192.0.2.11", "2001:db8::10"]
+        .iter()
+        .map(|v| VipState {
+            vip: v.parse().unwrap(),
+            withdrawn: None,
+        })
+        .collect();
+    let mut n = 0;
+    for ibgp in [false, true] {
+        for bfd in [false, true] {
+            for v6 in [false, true] {
+                let c = BgpConfig {
+                    router_id: "198.51.100.11".parse().unwrap(),
+                    local_as: 64513,
+                    bird_socket: "/run/bird/bird.ctl".into(),
+                    include_file: dir.path().join("x.conf"),
+                    drain_ms: 1000,
+                    hold_time: 3,
+                    bfd,
+                    neighbors: vec![Neighbor {
+                        address: if v6 { "2001:db8::1" } else { "198.51.100.1" }
+                            .parse()
+                            .unwrap(),
+                        remote_as: if ibgp { 64513 } else { 64512 },
+                    }],
+                    vips: vec![
+                        VipRoute {
+                            address: "192.0.2.10".parse().unwrap(),
+                            med: Some(10),
+                            communities: vec![(64512, 1), (64512, 2)],
+                        },
+                        VipRoute {
+                            address: "2001:db8::10".parse().unwrap(),
+                            med: None,
+                            communities: vec![(65000, 7)],
+                        },
+                    ],
+                };
+                for announced in [&states[..], &[]] {
+                    n += 1;
+                    let f = dir.path().join(format!("c{n}.conf"));
+                    std::fs::write(&f, render(&c, announced)).unwrap();
+                    let o = run(
+                        &["bird", "-p", "-c", f.to_str().unwrap()],
+                        Duration::from_secs(10),
+                    );
+                    assert!(
+                        o.status.success(),
+                        "ibgp {ibgp} bfd {bfd} v6 {v6}: {}\n{}",
+                        String::from_utf8_lossy(&o.stderr),
+                        std::fs::read_to_string(&f).unwrap()
+                    );
+                }
+            }
+        }
+    }
+}

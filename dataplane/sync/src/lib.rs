@@ -29,7 +29,9 @@ use std::net::SocketAddr;
 pub struct ConnRecord {
     /// TCP or UDP.
     pub proto: Protocol,
-    /// The connection table's state code (TCP state; 0 for UDP).
+    /// The connection table's state code: a TCP state's index (0 NONE,
+    /// 1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV, 4 FIN_WAIT, 5 TIME_WAIT,
+    /// 6 CLOSE, 7 CLOSE_WAIT, 8 LAST_ACK, 9 LISTEN, 10 SYNACK), 11 for UDP.
     pub state: u8,
     /// How its packets reach the real.
     pub fwd: Forward,

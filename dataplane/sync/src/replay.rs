@@ -1,29 +1,33 @@
-//! The receiver's replay window per sender, as IPsec's (RFC 4303 3.4.3):
-//! the highest sequence number seen and a bitmap of the 64 below it.
-//! Datagrams may be lost or reordered; none may be accepted twice, and
-//! none older than the window.
+//! The receiver's replay protection per sender: the sequence numbers of
+//! its last [`WINDOW`] datagrams. Sequence numbers follow the sender's
+//! clock in microseconds, so datagrams a few milliseconds apart differ by
+//! thousands: the window counts datagrams, not numbers, and a datagram
+//! reordered behind up to [`WINDOW`] later ones is still accepted. None is
+//! accepted twice, none older than the window, and none too far from the
+//! receiver's clock ([`fresh`]).
 
-/// One sender's window.
+use std::collections::BTreeSet;
+
+/// One sender's window: the last [`WINDOW`] sequence numbers accepted.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayWindow {
-    highest: u64,
-    /// Bit i: `highest - i` was seen.
-    seen: u64,
+    seen: BTreeSet<u64>,
 }
 
-/// Width of the window.
-pub const WINDOW: u64 = 64;
+/// Datagrams remembered per sender.
+pub const WINDOW: usize = 1024;
 
-/// How far behind the receiver's clock a sequence number may be, in
-/// microseconds. A sender's sequence numbers are at least its wall clock
-/// in microseconds, so a datagram recorded and replayed later than this
-/// is refused even by a receiver that restarted and forgot its windows
-/// (the appliances' clocks must agree within this: NTP).
+/// How far from the receiver's clock a sequence number may be, in
+/// microseconds, either way. A sender's sequence numbers are at least its
+/// wall clock in microseconds, so a datagram recorded and replayed later
+/// than this is refused even by a receiver that restarted and forgot its
+/// windows (the appliances' clocks must agree within this: NTP).
 pub const MAX_AGE_US: u64 = 60_000_000;
 
-/// Whether `seq` is recent at the receiver's wall clock `now_us`.
+/// Whether `seq` is within [`MAX_AGE_US`] of the receiver's wall clock
+/// `now_us`.
 pub fn fresh(seq: u64, now_us: u64) -> bool {
-    seq.saturating_add(MAX_AGE_US) >= now_us
+    seq.saturating_add(MAX_AGE_US) >= now_us && seq <= now_us.saturating_add(MAX_AGE_US)
 }
 
 /// The sequence number to send after `last` at wall clock `now_us`: one
@@ -33,32 +37,21 @@ pub fn next_seq(last: u64, now_us: u64) -> u64 {
 }
 
 impl ReplayWindow {
-    /// Accepts `seq` (recording it) unless it was seen or is too old.
-    /// Call only once the datagram is authenticated.
+    /// Accepts `seq` (recording it) unless it was seen, or is older than
+    /// every one of a full window. Call only once the datagram is
+    /// authenticated.
     pub fn accept(&mut self, seq: u64) -> bool {
-        if seq == 0 {
+        if seq == 0 || self.seen.contains(&seq) {
             return false;
         }
-        if seq > self.highest {
-            let shift = seq - self.highest;
-            self.seen = if shift >= WINDOW {
-                0
-            } else {
-                self.seen << shift
-            };
-            self.seen |= 1;
-            self.highest = seq;
-            return true;
+        if self.seen.len() >= WINDOW {
+            match self.seen.first() {
+                Some(&oldest) if seq < oldest => return false,
+                _ => {}
+            }
+            self.seen.pop_first();
         }
-        let back = self.highest - seq;
-        if back >= WINDOW {
-            return false;
-        }
-        let bit = 1u64 << back;
-        if self.seen & bit != 0 {
-            return false;
-        }
-        self.seen |= bit;
+        self.seen.insert(seq);
         true
     }
 }
@@ -75,6 +68,7 @@ mod tests {
         assert!(fresh(now - MAX_AGE_US, now));
         assert!(!fresh(now - MAX_AGE_US - 1, now));
         assert!(fresh(now + 5_000_000, now), "a clock a little ahead");
+        assert!(!fresh(now + MAX_AGE_US + 1, now), "a clock far ahead");
         // Sending faster than a datagram per microsecond runs ahead of
         // the clock, never behind it.
         assert_eq!(next_seq(now + 10, now), now + 11);
@@ -84,30 +78,32 @@ mod tests {
     #[test]
     fn replays_and_old_ones_are_refused() {
         let mut w = ReplayWindow::default();
-        assert!(w.accept(100));
-        assert!(!w.accept(100));
-        assert!(w.accept(98), "reordered within the window");
-        assert!(!w.accept(98));
-        assert!(w.accept(200));
-        assert!(!w.accept(100), "older than the window");
-        assert!(w.accept(137));
+        assert!(w.accept(100_000));
+        assert!(!w.accept(100_000));
+        assert!(w.accept(98_000), "reordered, far apart in microseconds");
+        assert!(!w.accept(98_000));
+        for i in 0..WINDOW as u64 {
+            assert!(w.accept(200_000 + i * 5_000));
+        }
+        assert!(!w.accept(99_000), "older than the whole window");
         assert!(!w.accept(0));
     }
 
     proptest! {
-        /// Against a set of everything seen: accepted exactly when new and
-        /// within the window of the highest so far.
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Against a model: every number accepted so far; accepted exactly
+        /// when new and, once WINDOW are remembered, above the smallest of
+        /// the WINDOW largest accepted.
         #[test]
-        fn matches_a_model(seqs in proptest::collection::vec(1u64..300, 1..200)) {
+        fn matches_a_model(seqs in proptest::collection::vec(1u64..3000, 1..2500)) {
             let mut w = ReplayWindow::default();
-            let mut seen = std::collections::BTreeSet::new();
-            let mut highest = 0u64;
+            let mut accepted = std::collections::BTreeSet::new();
             for s in seqs {
-                let fresh = !seen.contains(&s) && (s > highest || highest - s < WINDOW);
+                let floor = accepted.iter().rev().nth(WINDOW - 1).copied();
+                let fresh = !accepted.contains(&s) && floor.is_none_or(|f| s > f);
                 prop_assert_eq!(w.accept(s), fresh, "seq {}", s);
                 if fresh {
-                    seen.insert(s);
-                    highest = highest.max(s);
+                    accepted.insert(s);
                 }
             }
         }

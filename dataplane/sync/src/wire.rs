@@ -6,7 +6,8 @@
 //!      4     1  version (1)
 //!      5     1  flags (0)
 //!      6     2  count of records (big endian, as every field)
-//!      8     4  sender id (the sender's BGP router id, or configured)
+//!      8     4  sender id (the sender's listen address: IPv4 as a
+//!               number, IPv6 folded to 32 bits)
 //!     12     8  sequence number (grows with every datagram of a sender)
 //!     20     -  records
 //!    end-32 32  HMAC-SHA256 under the shared key of everything before it

@@ -9,7 +9,7 @@ use super::{half_open, Forwarder};
 use crate::slot::RealSlot;
 use crate::snapshot::Snapshot;
 use crate::stats::WorkerLbStats;
-use sluice_conntrack::{Activity, Conn, ConnId, ConnState, NewConn, Protocol};
+use sluice_conntrack::{Activity, Conn, ConnFlags, ConnId, ConnState, NewConn, Protocol};
 use sluice_model::SocketAddress;
 use sluice_sync::ConnRecord;
 use std::net::SocketAddr;
@@ -26,8 +26,12 @@ pub(super) struct Outbox {
 pub enum Installed {
     /// A new entry.
     New,
-    /// An entry that was there took the peer's state.
+    /// The peer's copy that was there took the peer's state (or, when
+    /// the peer had sent it to another real since, was replaced).
     Updated,
+    /// This appliance carries the connection itself (it moved here): the
+    /// peer's word does not change it.
+    Kept,
     /// No such service or real here, or a state that is no state.
     Unknown,
     /// The table is full.
@@ -74,6 +78,7 @@ impl Forwarder {
         match got {
             Installed::New | Installed::Updated => self.stats.sync_installed.add(1),
             Installed::Unknown | Installed::Full => self.stats.sync_unknown.add(1),
+            Installed::Kept => {}
         }
         got
     }
@@ -95,9 +100,22 @@ impl Forwarder {
             return Installed::Unknown;
         };
         let key = sluice_conntrack::FlowKey::inbound(r.proto, client, vip);
+        let mut replaced = false;
         if let Some(id) = self.fam.of::<A>().conns.lookup_inbound(&key) {
-            self.put_state::<A>(id, state, now);
-            return Installed::Updated;
+            let Some(c) = self.fam.of::<A>().conns.get(id) else {
+                return Installed::Unknown;
+            };
+            if !c.flags().contains(ConnFlags::SYNCED) {
+                return Installed::Kept;
+            }
+            if c.real_addr() == real && c.fwd() == r.fwd && c.service() == u32::from(svc.slot.0) {
+                self.put_state::<A>(id, state, now);
+                return Installed::Updated;
+            }
+            // The client reused its port and the peer chose another real:
+            // the old copy goes.
+            self.remove::<A>(id);
+            replaced = true;
         }
         let new = NewConn {
             proto: r.proto,
@@ -114,8 +132,13 @@ impl Forwarder {
             return Installed::Full;
         };
         self.stats.gauge(slot).opened();
+        self.fam.of_mut::<A>().conns.mark(id, ConnFlags::SYNCED);
         self.put_state::<A>(id, state, now);
-        Installed::New
+        if replaced {
+            Installed::Updated
+        } else {
+            Installed::New
+        }
     }
 
     /// Puts entry `id` in `state`, keeping the gauges true.

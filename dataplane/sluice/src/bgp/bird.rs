@@ -70,7 +70,7 @@ pub fn render(c: &BgpConfig, states: &[VipState]) -> String {
              \thold time {};\n\
              \tkeepalive time {};\n\
              \tconnect retry time 1;\n\
-             \terror wait time 1, 10;\n{}\
+             \terror wait time 1, 10;\n{}{}\
              \t{channel} {{ import none; export filter {source}_export; next hop self; }};\n\
              }}\n",
             i + 1,
@@ -79,6 +79,13 @@ pub fn render(c: &BgpConfig, states: &[VipState]) -> String {
             n.remote_as,
             c.hold_time,
             (c.hold_time / 3).max(1),
+            // iBGP is multihop to BIRD unless told the neighbour is on a
+            // connected segment (and multihop BFD wants a local address).
+            if n.remote_as == c.local_as {
+                "\tdirect;\n"
+            } else {
+                ""
+            },
             if c.bfd { "\tbfd on;\n" } else { "" },
         );
     }

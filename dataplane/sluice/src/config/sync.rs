@@ -46,6 +46,13 @@ pub(super) fn validate(raw: &Option<RawSync>) -> Result<Option<SyncConfig>, Refu
             format!("{:?} is not an address and port", raw.listen),
         )
     })?;
+    if listen.ip().is_unspecified() {
+        return refuse(
+            "sync.listen",
+            "an address of this appliance's kernel interface, not 0.0.0.0 or :: \
+             (it also identifies the appliance to its peers)",
+        );
+    }
     if raw.peers.is_empty() {
         return refuse("sync.peers", "at least one peer is needed");
     }
@@ -130,6 +137,9 @@ mod tests {
         assert_eq!(validate(&Some(r)).unwrap_err().location, "sync.peers[0]");
         let mut r = raw();
         r.listen = "nowhere".into();
+        assert_eq!(validate(&Some(r)).unwrap_err().location, "sync.listen");
+        let mut r = raw();
+        r.listen = "0.0.0.0:8848".into();
         assert_eq!(validate(&Some(r)).unwrap_err().location, "sync.listen");
     }
 }

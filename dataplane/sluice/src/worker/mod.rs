@@ -45,6 +45,10 @@ pub struct PollConfig {
     pub idle_sleep: Duration,
 }
 
+/// Room in a worker's sync queue for the connections a housekeeping run
+/// re-tells (beyond that they are counted as lost).
+const SYNC_RETELLS: usize = 8192;
+
 /// Peers' connections a worker installs per poll at most (the rest wait
 /// for the next poll).
 const SYNC_INSTALLS_PER_POLL: usize = 256;
@@ -210,8 +214,11 @@ impl<'port> Worker<'port> {
     ) -> Worker<'port> {
         let (nports, nworkers) = (ports.len(), shared.rings.workers());
         if shared.rings.sync.is_some() {
-            // What one poll makes at most: a state change per packet.
-            forwarder.enable_sync(poll.burst * (nports + nworkers + 1) + MAX_PARKED + SYN_OUTBOX);
+            // What one poll makes at most: a state change per packet, and
+            // the re-tellings of a housekeeping run.
+            forwarder.enable_sync(
+                poll.burst * (nports + nworkers + 1) + MAX_PARKED + SYN_OUTBOX + SYNC_RETELLS,
+            );
         }
         // What one poll can queue for one port: a burst from every port,
         // from the kernel interface and from every other worker, plus held
