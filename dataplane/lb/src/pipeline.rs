@@ -1277,7 +1277,7 @@ impl Forwarder {
         let Some(u) = self.fam.of_mut::<A>().conns.update(id, dir, flags, now_ms) else {
             return;
         };
-        if u.old != u.new {
+        if self.sync_out.is_some() && u.old != u.new {
             self.tell_peers::<A>(id);
         }
         if let Some(c) = self.fam.of::<A>().conns.get(id) {

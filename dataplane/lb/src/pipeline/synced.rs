@@ -58,8 +58,10 @@ impl Forwarder {
         }
     }
 
-    /// Queues connection `id` for the peers, when sync is on.
-    #[inline]
+    /// Queues connection `id` for the peers, when sync is on (at a state
+    /// change: kept out of line, off the packet path's registers).
+    #[cold]
+    #[inline(never)]
     pub(super) fn tell_peers<A: Family>(&mut self, id: ConnId) {
         if let Some(c) = self.fam.of::<A>().conns.get(id) {
             retell(&mut self.sync_out, &self.stats, c);
