@@ -651,6 +651,98 @@ fn reload_sends_reload() {
     assert_eq!(d.requests(), vec![Command::Reload]);
 }
 
+// ---------------------------------------------------------------- scale-out
+
+#[test]
+fn vip_withdraw_and_announce_send_their_requests() {
+    let d = FakeDaemon::with(|c| match c {
+        Command::VipWithdraw { vip } => applied(&format!("{vip} withdrawn")),
+        Command::VipAnnounce { vip } => applied(&format!("{vip} announced again")),
+        other => canned(other),
+    });
+    assert_eq!(
+        ok(&d.socket, &["vip", "withdraw", "192.0.2.10"]),
+        "192.0.2.10 withdrawn (epoch 7)\n"
+    );
+    assert_eq!(
+        ok(&d.socket, &["vip", "announce", "2001:db8::10"]),
+        "2001:db8::10 announced again (epoch 7)\n"
+    );
+    assert_eq!(
+        d.requests(),
+        vec![
+            Command::VipWithdraw {
+                vip: "192.0.2.10".parse().unwrap()
+            },
+            Command::VipAnnounce {
+                vip: "2001:db8::10".parse().unwrap()
+            },
+        ]
+    );
+    let o = cmd(&d.socket, &["vip", "withdraw", "not-an-ip"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "a bad address is a usage error");
+}
+
+#[test]
+fn status_shows_bgp_and_sync() {
+    let d = FakeDaemon::with(|c| match c {
+        Command::Status => Reply::ok(ReplyBody::Status(sluice_proto::Status {
+            version: "0.1.0".into(),
+            dpdk_version: "DPDK 22.11.4".into(),
+            pid: 42,
+            uptime_secs: 61,
+            control_lcore: 0,
+            ports: vec![],
+            workers: vec![],
+            bgp: Some(Box::new(sluice_proto::BgpStatus {
+                bird_socket: "/run/bird/bird.ctl".into(),
+                include_file: "/run/sluice/bird.conf".into(),
+                bird: "BIRD 2.0.12 ready.".into(),
+                in_sync: false,
+                applied_secs_ago: Some(5),
+                error: Some("cannot reach BIRD at /run/bird/bird.ctl".into()),
+                alive: true,
+                vips: vec![
+                    sluice_proto::VipAnnouncement {
+                        vip: "192.0.2.10".parse().unwrap(),
+                        announced: true,
+                        reason: None,
+                    },
+                    sluice_proto::VipAnnouncement {
+                        vip: "192.0.2.11".parse().unwrap(),
+                        announced: false,
+                        reason: Some("no usable real".into()),
+                    },
+                ],
+            })),
+            sync: Some(Box::new(sluice_proto::SyncStatus {
+                listen: "198.51.100.11:8848".into(),
+                peers: vec!["198.51.100.12:8848".into()],
+                sender: 7,
+                datagrams_sent: 10,
+                conns_sent: 99,
+                rejected_auth: 3,
+                ..Default::default()
+            })),
+        })),
+        other => canned(other),
+    });
+    let out = ok(&d.socket, &["status"]);
+    for want in [
+        "BGP through BIRD at /run/bird/bird.ctl: BIRD 2.0.12 ready.",
+        "announcements (/run/sluice/bird.conf): NOT in sync: cannot reach BIRD at /run/bird/bird.ctl",
+        "192.0.2.10                               announced  -",
+        "192.0.2.11                               withdrawn  no usable real",
+        "connection sync on 198.51.100.11:8848 (sender 7) with 198.51.100.12:8848",
+        "sent: 10 datagrams, 99 connections (0 over the rate limit, 0 send errors)",
+        "refused: 3 unauthentic, 0 replayed, 0 malformed",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+}
+
 // ---------------------------------------------------------------- conn list
 
 #[test]
