@@ -54,30 +54,26 @@ impl Announcer {
     }
 }
 
-impl Control<'_> {
-    /// Re-makes the decision; hands BIRD a new file when it changed.
-    pub(super) fn bgp_tick(&mut self, now: Instant) {
-        let polls = super::alive::polls(self.workers);
-        let vips = self.lb.vips_usable();
-        let Some(a) = self.bgp.as_mut() else {
-            return;
-        };
-        match a.liveness.tick(now, &polls) {
+impl Announcer {
+    /// Re-makes the decision from the workers' poll counts and the VIPs'
+    /// usability at `now`; hands BIRD a new file when it changed.
+    fn tick(&mut self, now: Instant, polls: &[u64], vips: &[(IpAddr, bool)]) {
+        match self.liveness.tick(now, polls) {
             Verdict::NotDue => {}
-            Verdict::Alive => a.alive = true,
-            Verdict::Stuck(_) => a.alive = false,
+            Verdict::Alive => self.alive = true,
+            Verdict::Stuck(_) => self.alive = false,
         }
         let states = decide(Inputs {
-            vips: &vips,
-            alive: a.alive,
-            draining: a.draining,
-            held: &a.held,
+            vips,
+            alive: self.alive,
+            draining: self.draining,
+            held: &self.held,
         });
-        if states == a.states && !a.text.is_empty() {
+        if states == self.states && !self.text.is_empty() {
             return;
         }
         for s in &states {
-            let was = a.states.iter().find(|o| o.vip == s.vip);
+            let was = self.states.iter().find(|o| o.vip == s.vip);
             if was.map(|w| w.withdrawn.is_none()) == Some(s.withdrawn.is_none()) {
                 continue;
             }
@@ -86,9 +82,20 @@ impl Control<'_> {
                 Some(why) => warn!(vip = %s.vip, reason = why.as_str(), "withdrawing"),
             }
         }
-        a.states = states;
-        a.text = bird::render(&a.config, &a.states);
-        a.speaker.set(a.text.clone());
+        self.states = states;
+        self.text = bird::render(&self.config, &self.states);
+        self.speaker.set(self.text.clone());
+    }
+}
+
+impl Control<'_> {
+    /// Re-makes the decision; hands BIRD a new file when it changed.
+    pub(super) fn bgp_tick(&mut self, now: Instant) {
+        let polls = super::alive::polls(self.workers);
+        let vips = self.lb.vips_usable();
+        if let Some(a) = self.bgp.as_mut() {
+            a.tick(now, &polls, &vips);
+        }
     }
 
     /// `vip withdraw` / `vip announce`.
@@ -166,5 +173,60 @@ impl Control<'_> {
                 })
                 .collect(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::decide::Withdrawn;
+    use crate::config::Neighbor;
+
+    /// A worker whose poll count stops moving withdraws every VIP within
+    /// two looks (1 to 2 s), and they come back when it moves again.
+    #[test]
+    fn a_stuck_worker_withdraws_every_vip() {
+        let dir = std::env::temp_dir().join(format!("sluice-bgp-{}", std::process::id()));
+        let config = BgpConfig {
+            router_id: "198.51.100.11".parse().unwrap(),
+            local_as: 64513,
+            bird_socket: dir.join("no-bird.ctl"),
+            include_file: dir.join("bird.conf"),
+            drain_ms: 0,
+            hold_time: 3,
+            bfd: false,
+            neighbors: vec![Neighbor {
+                address: "198.51.100.1".parse().unwrap(),
+                remote_as: 64512,
+            }],
+            vips: vec![],
+        };
+        let mut a = Announcer::start(config, 2).unwrap();
+        let vips = [("192.0.2.10".parse().unwrap(), true)];
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let announced = |a: &Announcer| a.states.iter().all(|s| s.withdrawn.is_none());
+        a.tick(at(0), &[1, 1], &vips);
+        a.tick(at(1000), &[5, 5], &vips);
+        assert!(announced(&a));
+        // Worker 1 stops.
+        a.tick(at(2000), &[9, 5], &vips);
+        a.tick(at(3000), &[13, 5], &vips);
+        assert!(
+            a.states
+                .iter()
+                .all(|s| s.withdrawn == Some(Withdrawn::Stuck)),
+            "{:?}",
+            a.states
+        );
+        assert!(!a.text.contains("192.0.2.10/32"), "{}", a.text);
+        // It moves again.
+        a.tick(at(4000), &[17, 6], &vips);
+        assert!(announced(&a), "{:?}", a.states);
+        assert!(a.text.contains("route 192.0.2.10/32 blackhole;"));
+        let written = std::fs::read_to_string(dir.join("bird.conf")).unwrap_or_default();
+        assert!(written.contains("router id 198.51.100.11;"), "{written}");
+        drop(a);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
