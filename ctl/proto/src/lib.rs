@@ -371,6 +371,9 @@ pub struct SyncStatus {
     pub rejected_replay: u64,
     /// Records lost on the way to their worker (its ring full).
     pub queue_full: u64,
+    /// Peers that joined and asked for every connection.
+    #[serde(default)]
+    pub requests_received: u64,
 }
 
 /// The BGP announcements and BIRD, as `status` reports them.

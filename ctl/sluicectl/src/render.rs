@@ -85,9 +85,10 @@ fn sync_status(o: &mut String, y: &sluice_proto::SyncStatus) {
     );
     let _ = writeln!(
         o,
-        "received: {} datagrams, {} connections; refused: {} unauthentic, {} replayed, {} malformed; {} lost to full rings",
+        "received: {} datagrams, {} connections, {} requests for every connection; refused: {} unauthentic, {} replayed, {} malformed; {} lost to full rings",
         y.datagrams_received,
         y.conns_received,
+        y.requests_received,
         y.rejected_auth,
         y.rejected_replay,
         y.rejected_malformed,

@@ -39,7 +39,9 @@ pub mod synproxy;
 pub mod tableless;
 
 pub use model::{Drain, RealServer, ServiceTable, VirtualService};
-pub use pipeline::{Action, Forwarder, ForwarderConfig, Installed, Lookahead, MAX_BURST};
+pub use pipeline::{
+    Action, Forwarder, ForwarderConfig, Installed, Lookahead, RetellCursor, MAX_BURST,
+};
 pub use route::RouteTable;
 pub use slot::{RealSlot, ServiceSlot, MAX_REALS, MAX_SERVICES};
 pub use snapshot::{PortBase, PortView, Snapshot};

@@ -10,7 +10,7 @@ mod burst;
 mod family;
 mod proxied;
 mod synced;
-pub use synced::Installed;
+pub use synced::{Installed, RetellCursor};
 
 pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
 pub use family::{Families, Family, Tables};

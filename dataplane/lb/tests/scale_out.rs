@@ -356,3 +356,51 @@ fn hashing_on_miss_does_not_open_a_door_in_the_syn_proxy() {
     assert_eq!(lab.stats().hashed_on_miss.get(), 0);
     assert_eq!(lab.fwd.table().len(), 0);
 }
+
+/// A peer that joins asks for every connection: the worker tells all its
+/// own (a slice per call), never the copies it holds for other peers.
+#[test]
+fn a_joining_peer_is_told_every_own_connection() {
+    let spec = nat_spec("wrr");
+    let mut a = appliance(spec.clone());
+    a.fwd.enable_sync(4096);
+    let mut reals = Vec::new();
+    for i in 0..100 {
+        let c = client_n(i);
+        reals.push(a.syn_to_nat(c));
+        a.ack_from(c);
+    }
+    // Told when B was not there: lost.
+    a.fwd.take_sync(|_| {});
+    // A copy A holds for another peer.
+    let copy = sluice_sync::ConnRecord {
+        proto: sluice_conntrack::Protocol::Tcp,
+        state: 1,
+        fwd: sluice_proto::Forward::Nat,
+        client: std::net::SocketAddr::V4(client_n(200)),
+        vip: std::net::SocketAddr::V4(VIP),
+        real: std::net::SocketAddr::V4(nat_real(0)),
+    };
+    a.fwd.install(&a.snap, &copy, a.now);
+    let mut cursor = sluice_lb::RetellCursor::default();
+    let mut records = Vec::new();
+    let mut calls = 0;
+    while !a.fwd.retell_all(&mut cursor, 16) {
+        a.fwd.take_sync(|r| records.push(r));
+        calls += 1;
+        assert!(calls < 100, "never done");
+    }
+    a.fwd.take_sync(|r| records.push(r));
+    assert!(calls > 5, "told in slices ({calls})");
+    assert_eq!(records.len(), 100, "every own connection, no copy");
+    // B, joining, installs them: the connections reach their reals there.
+    let mut b = appliance(spec);
+    b.fwd.enable_sync(4096);
+    for r in &records {
+        b.fwd.install(&b.snap, r, b.now);
+    }
+    for (i, r) in reals.iter().enumerate() {
+        let (act, f) = b.ack_from(client_n(i as u32));
+        assert_eq!((act, nat_index(&f)), (FWD_SERVERS, *r));
+    }
+}

@@ -31,6 +31,11 @@ const TICK: Duration = Duration::from_millis(5);
 const RECORDS_PER_TICK: usize = 16_384;
 /// Senders remembered (replay windows) at most.
 const MAX_SENDERS: usize = 256;
+/// When, after it starts listening, an appliance asks its peers for all
+/// their connections (ms): more than once, as the first datagrams may go
+/// while the path to a peer is still being resolved; the answers are
+/// idempotent.
+const REQUEST_AT_MS: [u64; 3] = [0, 1_000, 3_000];
 
 /// The sync thread's counters.
 #[derive(Debug, Default)]
@@ -57,6 +62,8 @@ pub struct SyncCounters {
     pub rejected_replay: AtomicU64,
     /// Records not handed to their worker: its ring was full.
     pub queue_full: AtomicU64,
+    /// Peers that joined and asked for every connection.
+    pub requests_received: AtomicU64,
 }
 
 impl SyncCounters {
@@ -179,7 +186,19 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
     let mut datagram = Vec::with_capacity(wire::MAX_DATAGRAM);
     let mut buf = vec![0u8; 2048];
     let workers = rings_sync.inbox.len();
+    let mut requests = REQUEST_AT_MS.iter().peekable();
     while !stop.load(Ordering::Relaxed) {
+        // Joining: ask the peers for the connections they carry.
+        if requests.next_if(|at| ms() >= **at).is_some() {
+            seq = replay::next_seq(seq, wall_us());
+            wire::encode_request(sender, seq, &cfg.key, &mut datagram);
+            for peer in &cfg.peers {
+                match sock.send_to(&datagram, peer) {
+                    Ok(_) => SyncCounters::add(&c.datagrams_sent, 1),
+                    Err(_) => SyncCounters::add(&c.send_errors, 1),
+                }
+            }
+        }
         for q in &rings_sync.out {
             while pending.len() < RECORDS_PER_TICK {
                 match q.pop() {
@@ -258,6 +277,17 @@ fn receive(
     }
     SyncCounters::add(&c.datagrams_received, 1);
     SyncCounters::add(&c.conns_received, m.records.len() as u64);
+    if m.request {
+        // A peer joined: every worker tells all its connections.
+        info!(
+            sender = m.sender,
+            "a peer joined: telling it every connection"
+        );
+        SyncCounters::add(&c.requests_received, 1);
+        for flag in &rings.retell_all {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
     for r in m.records {
         let owner = match r.client.ip() {
             IpAddr::V4(v) => steer::owner(v, workers),

@@ -509,6 +509,23 @@ fn tally(mut c: Child, limit: Duration) -> (u64, u64) {
     (w[1].parse().unwrap(), w[3].parse().unwrap())
 }
 
+/// Waits for the downloads; returns the broken ones (index, exit code,
+/// bytes received).
+fn finish_downloads(dls: Vec<(Child, PathBuf)>) -> Vec<(usize, Option<i32>, usize)> {
+    let mut broken = Vec::new();
+    let want = big();
+    for (i, (mut c, out)) in dls.into_iter().enumerate() {
+        let f = wait_finished(&mut c, Duration::from_secs(120), || {
+            format!("download {i} hung")
+        });
+        let got = std::fs::read(&out).unwrap_or_default();
+        if f.status.code() != Some(0) || got != want {
+            broken.push((i, f.status.code(), got.len()));
+        }
+    }
+    broken
+}
+
 /// Kills appliance 1 during 50 long downloads and short requests; every
 /// download must complete byte for byte. Returns how much `moved` (a
 /// counter of appliance 2's) grew meanwhile.
@@ -524,17 +541,7 @@ fn kill_appliance_1_under_load(lab: &mut Lab, moved: impl Fn(&Appliance) -> u64)
         "after the kill",
     );
     eprintln!("the router dropped the dead appliance after {t:?}");
-    let mut broken = Vec::new();
-    let want = big();
-    for (i, (mut c, out)) in dls.into_iter().enumerate() {
-        let f = wait_finished(&mut c, Duration::from_secs(120), || {
-            format!("download {i} hung")
-        });
-        let got = std::fs::read(&out).unwrap_or_default();
-        if f.status.code() != Some(0) || got != want {
-            broken.push((i, f.status.code(), got.len()));
-        }
-    }
+    let broken = finish_downloads(dls);
     let (ok, failed) = tally(short, Duration::from_secs(60));
     eprintln!(
         "kill: {} downloads broken of {DOWNLOADS}; short requests ok {ok} failed {failed}",
@@ -737,6 +744,56 @@ fn with_wrr_connection_sync_loses_no_connection() {
         o.status.success(),
         "promtool: {}",
         String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Appliance 1 comes back while appliance 2 carries 50 downloads: it
+    // asks for every connection, gets them, and when appliance 2 dies in
+    // turn, every download completes through appliance 1.
+    let dls = lab.downloads(DOWNLOADS);
+    std::thread::sleep(Duration::from_secs(2));
+    lab.appliances[0].start();
+    lab.await_hops(
+        &["198.51.100.11", "198.51.100.12"],
+        Duration::from_secs(30),
+        "appliance 1 back",
+    );
+    let told = wait_for(Duration::from_secs(10), || {
+        let n = lab.appliances[0].sync_installed();
+        (n >= DOWNLOADS as u64).then_some(n)
+    });
+    assert!(
+        told.is_some(),
+        "appliance 1 learned {} connections on joining",
+        lab.appliances[0].sync_installed()
+    );
+    let st = lab.appliances[1].daemon().ctl_json(&["status"]);
+    assert!(
+        st["result"]["sync"]["requests_received"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    lab.appliances[1].kill();
+    lab.await_hops(
+        &["198.51.100.11"],
+        Duration::from_secs(15),
+        "appliance 2 killed",
+    );
+    let broken = finish_downloads(dls);
+    eprintln!(
+        "join: appliance 1 learned {} connections; {} downloads broken of {DOWNLOADS} when appliance 2 died",
+        told.unwrap_or(0),
+        broken.len()
+    );
+    assert!(
+        broken.is_empty(),
+        "broken downloads (index, exit, bytes): {broken:?}"
+    );
+    // Appliance 2 back for what follows.
+    lab.appliances[1].start();
+    lab.await_hops(
+        &["198.51.100.11", "198.51.100.12"],
+        Duration::from_secs(30),
+        "appliance 2 back",
     );
 
     // Hostile: a datagram under another key, a valid one twice, and a

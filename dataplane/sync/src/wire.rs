@@ -4,7 +4,8 @@
 //! offset  size  field
 //!      0     4  magic "SLSY"
 //!      4     1  version (1)
-//!      5     1  flags (0)
+//!      5     1  flags: bit 0 asks the receiver to tell all its
+//!               connections (a joining appliance's request; no records)
 //!      6     2  count of records (big endian, as every field)
 //!      8     4  sender id (the sender's listen address: IPv4 as a
 //!               number, IPv6 folded to 32 bits)
@@ -34,6 +35,9 @@ pub const MAGIC: &[u8; 4] = b"SLSY";
 pub const VERSION: u8 = 1;
 /// The largest datagram sent.
 pub const MAX_DATAGRAM: usize = 1200;
+/// Flag: the sender (an appliance that just started) asks for every
+/// connection the receiver has; such a datagram carries no record.
+pub const FLAG_REQUEST: u8 = 0x01;
 /// Header length.
 pub const HEADER: usize = 20;
 /// Tag length.
@@ -48,6 +52,8 @@ pub struct Message {
     pub sender: u32,
     /// Its sequence number.
     pub seq: u64,
+    /// The sender asks for every connection ([`FLAG_REQUEST`]).
+    pub request: bool,
     /// The connections.
     pub records: Vec<ConnRecord>,
 }
@@ -118,11 +124,27 @@ pub fn encode(
         }
     }
     out[6..8].copy_from_slice(&count.to_be_bytes());
+    sign(key, out);
+    taken
+}
+
+/// Encodes into `out` (cleared) a request for every connection the
+/// receiver has ([`FLAG_REQUEST`], no records).
+pub fn encode_request(sender: u32, seq: u64, key: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[VERSION, FLAG_REQUEST, 0, 0]);
+    out.extend_from_slice(&sender.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    sign(key, out);
+}
+
+/// Appends the tag of everything in `out`.
+fn sign(key: &[u8], out: &mut Vec<u8>) {
     let mut m = mac(key);
     m.update(out);
     let tag = m.finalize().into_bytes();
     out.extend_from_slice(&tag);
-    taken
 }
 
 fn put_record(r: &ConnRecord, out: &mut Vec<u8>) -> bool {
@@ -177,6 +199,7 @@ pub fn decode(d: &[u8], key: &[u8]) -> Result<Message, DecodeError> {
     Ok(Message {
         sender,
         seq,
+        request: body[5] & FLAG_REQUEST != 0,
         records,
     })
 }
@@ -275,6 +298,20 @@ mod tests {
         }
         assert_eq!(sent, records);
         assert!(seq > 3, "100 records take several datagrams");
+    }
+
+    #[test]
+    fn a_request_round_trips() {
+        let mut out = Vec::new();
+        encode_request(9, 77, KEY, &mut out);
+        assert_eq!(out.len(), HEADER + TAG);
+        let m = decode(&out, KEY).unwrap();
+        assert_eq!(
+            (m.sender, m.seq, m.request, m.records.len()),
+            (9, 77, true, 0)
+        );
+        encode(9, 78, &[rec(1, false)], KEY, &mut out);
+        assert!(!decode(&out, KEY).unwrap().request);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use super::{half_open, Forwarder};
 use crate::slot::RealSlot;
 use crate::snapshot::Snapshot;
 use crate::stats::WorkerLbStats;
-use sluice_conntrack::{Activity, Conn, ConnFlags, ConnId, ConnState, NewConn, Protocol};
+use sluice_conntrack::{
+    Activity, Conn, ConnFlags, ConnId, ConnState, NewConn, Protocol, ScanCursor,
+};
 use sluice_model::SocketAddress;
 use sluice_sync::ConnRecord;
 use std::net::SocketAddr;
@@ -19,6 +21,14 @@ use std::net::SocketAddr;
 pub(super) struct Outbox {
     records: Vec<ConnRecord>,
     cap: usize,
+}
+
+/// Where [`Forwarder::retell_all`] is in the tables.
+#[derive(Debug, Default)]
+pub struct RetellCursor {
+    v4: ScanCursor,
+    v6: ScanCursor,
+    v4_done: bool,
 }
 
 /// What became of a peer's connection.
@@ -66,6 +76,30 @@ impl Forwarder {
         if let Some(c) = self.fam.of::<A>().conns.get(id) {
             retell(&mut self.sync_out, &self.stats, c);
         }
+    }
+
+    /// Queues, for a peer that just joined, this appliance's own
+    /// connections (never a peer's copy, nor one not yet in any state),
+    /// examining at most `budget` slots of the tables from `cursor` on
+    /// (IPv4, then IPv6); true once both are done. A no-op without sync.
+    pub fn retell_all(&mut self, cursor: &mut RetellCursor, budget: usize) -> bool {
+        let (stats, out) = (&self.stats, &mut self.sync_out);
+        if out.is_none() {
+            return true;
+        }
+        if !cursor.v4_done {
+            cursor.v4_done = self.fam.v4.conns.visit(&mut cursor.v4, budget, |_, c| {
+                if own(c) {
+                    retell(out, stats, c);
+                }
+            });
+            return false;
+        }
+        self.fam.v6.conns.visit(&mut cursor.v6, budget, |_, c| {
+            if own(c) {
+                retell(out, stats, c);
+            }
+        })
     }
 
     /// Installs a connection a peer told about: a new entry to the same
@@ -185,4 +219,11 @@ pub(super) fn retell<A: Family>(out: &mut Option<Outbox>, stats: &WorkerLbStats,
         real: sock(c.real_addr()),
     });
     stats.sync_queued.add(1);
+}
+
+/// Whether `c` is this appliance's to tell about: not a peer's copy, and
+/// in some state already.
+fn own<A: sluice_model::IpAddress>(c: &Conn<A>) -> bool {
+    !c.flags().contains(ConnFlags::SYNCED)
+        && c.state() != ConnState::Tcp(sluice_conntrack::TcpState::None)
 }

@@ -176,5 +176,6 @@ fn sync_status(s: &crate::sync::SyncThread) -> Box<proto::SyncStatus> {
         rejected_auth: c.rejected_auth.load(Relaxed),
         rejected_replay: c.rejected_replay.load(Relaxed),
         queue_full: c.queue_full.load(Relaxed),
+        requests_received: c.requests_received.load(Relaxed),
     })
 }

@@ -87,7 +87,7 @@ fn scale_out(e: &mut Exposition, status: &Status) {
     let Some(y) = &status.sync else {
         return;
     };
-    let counters: [(&str, &str, u64); 11] = [
+    let counters: [(&str, &str, u64); 12] = [
         (
             "datagrams_sent",
             "Sync datagrams sent (one per peer).",
@@ -137,6 +137,11 @@ fn scale_out(e: &mut Exposition, status: &Status) {
             "queue_full",
             "Received connection records lost: their worker's ring was full.",
             y.queue_full,
+        ),
+        (
+            "requests_received",
+            "Peers that joined and asked for every connection.",
+            y.requests_received,
         ),
         ("peers", "Peers configured.", y.peers.len() as u64),
     ];

@@ -12,7 +12,7 @@
 
 mod rings;
 
-pub use rings::{HandOffs, Rings, SyncRings, HANDOFF_RING};
+pub use rings::{HandOffs, Rings, SyncRings, HANDOFF_RING, SYNC_RING};
 
 use crate::conn_list::ConnScan;
 use crate::counters::WorkerCounters;
@@ -28,7 +28,7 @@ use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
 use sluice_lb::park::{ParkQueue, MAX_PARKED};
 use sluice_lb::pipeline::HousekeepingTimer;
 use sluice_lb::pipeline::SYN_OUTBOX;
-use sluice_lb::{Action, Forwarder, Lookahead, Snapshot, WorkerLbStats, MAX_BURST};
+use sluice_lb::{Action, Forwarder, Lookahead, RetellCursor, Snapshot, WorkerLbStats, MAX_BURST};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,6 +44,10 @@ pub struct PollConfig {
     /// Idle sleep; zero disables it.
     pub idle_sleep: Duration,
 }
+
+/// Table slots a worker examines per poll when telling a joining peer all
+/// its connections.
+const SYNC_RETELL_ALL_STEP: usize = 1024;
 
 /// Room in a worker's sync queue for the connections a housekeeping run
 /// re-tells (beyond that they are counted as lost).
@@ -113,6 +117,8 @@ struct Engine<'port> {
     epoch: u64,
     housekeeping: HousekeepingTimer,
     scan: Option<ConnScan>,
+    /// Where the telling of every connection to a joining peer is.
+    retelling: Option<RetellCursor>,
     idle_run: u32,
     hz_ms: u64,
     housekeeping_budget: u64,
@@ -251,6 +257,7 @@ impl<'port> Worker<'port> {
                 epoch: 0,
                 housekeeping: HousekeepingTimer::default(),
                 scan: None,
+                retelling: None,
                 idle_run: 0,
                 hz_ms: (hz / 1000).max(1),
                 housekeeping_budget: (hz / 1_000_000).max(1) * HOUSEKEEPING_BUDGET_US,
@@ -336,6 +343,17 @@ impl Engine<'_> {
             return;
         };
         let (out, inbox) = (&s.out[self.id], &s.inbox[self.id]);
+        if s.retell_all[self.id].swap(false, Ordering::Relaxed) {
+            self.retelling = Some(RetellCursor::default());
+        }
+        // A peer joined: every connection, a slice per poll, while the
+        // ring to the sync thread has room.
+        if let Some(cursor) = self.retelling.as_mut() {
+            if out.len() < SYNC_RING / 2 && self.forwarder.retell_all(cursor, SYNC_RETELL_ALL_STEP)
+            {
+                self.retelling = None;
+            }
+        }
         let mut lost = 0;
         self.forwarder.take_sync(|r| {
             if out.push(r).is_err() {

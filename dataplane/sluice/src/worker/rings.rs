@@ -123,6 +123,9 @@ pub struct SyncRings {
     pub out: Vec<ArrayQueue<ConnRecord>>,
     /// Sync thread to worker.
     pub inbox: Vec<ArrayQueue<ConnRecord>>,
+    /// Set by the sync thread when a peer joins: the worker tells all its
+    /// connections (and clears it).
+    pub retell_all: Vec<std::sync::atomic::AtomicBool>,
 }
 
 impl Rings {
@@ -135,6 +138,7 @@ impl Rings {
             sync: sync.then(|| SyncRings {
                 out: ring(),
                 inbox: ring(),
+                retell_all: (0..n).map(|_| Default::default()).collect(),
             }),
         })
     }
