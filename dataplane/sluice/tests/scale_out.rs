@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::topo::Proc;
+use common::topo::{start_nginx, Proc};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -318,48 +318,19 @@ impl Lab {
         lab
     }
 
-    /// Starts nginx on real `i` (all addresses, port 80).
+    /// Starts nginx on real `i` (all addresses, port 80; no keep-alive,
+    /// so every short request is a connection of its own).
     fn serve(&mut self, i: usize) {
         let (ns, procs, www) = &mut self.reals[i];
         let root = www.parent().unwrap().join(format!("nginx{i}"));
-        std::fs::create_dir_all(&root).unwrap();
-        let conf = root.join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
-                 events {{ worker_connections 1024; }}\n\
-                 http {{ access_log off; client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
-                 fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n\
-                 default_type text/plain; keepalive_timeout 0;\n\
-                 server {{ listen 80; root {w}; location / {{ }} }} }}\n",
-                r = root.display(),
-                w = www.display()
-            ),
-        )
-        .unwrap();
-        let child = ns
-            .command(&[
-                "nginx",
-                "-p",
-                root.to_str().unwrap(),
-                "-c",
-                conf.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        procs.push(Proc(child));
-        let ok = wait_for(Duration::from_secs(20), || {
-            let o = ns.run(
-                &["ss", "-H", "-tln", "sport", "=", ":80"],
-                Duration::from_secs(5),
-            );
-            (!String::from_utf8_lossy(&o.stdout).trim().is_empty()).then_some(())
-        });
-        assert!(ok.is_some(), "nginx on real {i} did not start");
+        procs.push(start_nginx(
+            ns,
+            &root,
+            www,
+            "80",
+            80,
+            "keepalive_timeout 0;",
+        ));
     }
 
     fn stop_serving(&mut self, i: usize) {

@@ -383,56 +383,20 @@ impl LbTopo {
     /// Starts nginx on real `i`, listening on `bind:port`, serving `id`
     /// ("real-i") and `blob` like [`serve`](Self::serve)'s http kind.
     pub fn serve_nginx(&mut self, i: usize, bind: &str, port: u16) {
-        let ident = format!("real-{i}");
         let root = self.dir.path().join(format!("nginx{i}"));
         let www = root.join("www");
         std::fs::create_dir_all(&www).unwrap();
-        std::fs::write(www.join("id"), &ident).unwrap();
+        std::fs::write(www.join("id"), format!("real-{i}")).unwrap();
         std::fs::write(www.join("blob"), blob()).unwrap();
-        let conf = root.join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
-                 events {{ worker_connections 256; }}\n\
-                 http {{ access_log off; client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
-                 fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n\
-                 default_type text/plain;\n\
-                 server {{ listen {bind}:{port}; root {w}; location / {{ }} }} }}\n",
-                r = root.display(),
-                w = www.display()
-            ),
-        )
-        .unwrap();
-        let child = self.reals[i]
-            .ns
-            .command(&[
-                "nginx",
-                "-p",
-                root.to_str().unwrap(),
-                "-c",
-                conf.to_str().unwrap(),
-                "-e",
-                &format!("{}/error.log", root.display()),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        self.reals[i].procs.push(Proc(child));
-        let ok = wait_for(Duration::from_secs(20), || {
-            let o = self.reals[i].ns.run(
-                &["ss", "-H", "-tln", "sport", "=", &format!(":{port}")],
-                Duration::from_secs(5),
-            );
-            (!String::from_utf8_lossy(&o.stdout).trim().is_empty()).then_some(())
-        });
-        assert!(
-            ok.is_some(),
-            "nginx on real {i} did not start: {}",
-            std::fs::read_to_string(root.join("error.log")).unwrap_or_default()
+        let p = start_nginx(
+            &self.reals[i].ns,
+            &root,
+            &www,
+            &format!("{bind}:{port}"),
+            port,
+            "",
         );
+        self.reals[i].procs.push(p);
     }
 
     /// Stops every server process of real `i`.
@@ -590,6 +554,65 @@ impl LbTopo {
             .spawn()
             .expect("spawn client")
     }
+}
+
+/// Starts nginx in `ns` with its files under `root`, serving `www` on
+/// `listen` (an address:port, or a port), with `http` added to its http
+/// block; waits (bounded) until `port` is listened on.
+pub fn start_nginx(
+    ns: &Netns,
+    root: &std::path::Path,
+    www: &std::path::Path,
+    listen: &str,
+    port: u16,
+    http: &str,
+) -> Proc {
+    std::fs::create_dir_all(root).unwrap();
+    let conf = root.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
+             fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n\
+             default_type text/plain; {http}\n\
+             server {{ listen {listen}; root {w}; location / {{ }} }} }}\n",
+            r = root.display(),
+            w = www.display()
+        ),
+    )
+    .unwrap();
+    let child = ns
+        .command(&[
+            "nginx",
+            "-p",
+            root.to_str().unwrap(),
+            "-c",
+            conf.to_str().unwrap(),
+            "-e",
+            &format!("{}/error.log", root.display()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let p = Proc(child);
+    let ok = wait_for(Duration::from_secs(20), || {
+        let o = ns.run(
+            &["ss", "-H", "-tln", "sport", "=", &format!(":{port}")],
+            Duration::from_secs(5),
+        );
+        (!String::from_utf8_lossy(&o.stdout).trim().is_empty()).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "nginx in {} did not start: {}",
+        ns.name,
+        std::fs::read_to_string(root.join("error.log")).unwrap_or_default()
+    );
+    p
 }
 
 /// 256 KiB of deterministic pseudo-random bytes.
