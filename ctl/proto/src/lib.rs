@@ -355,7 +355,7 @@ pub struct SyncStatus {
     pub datagrams_sent: u64,
     /// Connection records sent.
     pub conns_sent: u64,
-    /// Datagrams not sent: over the rate limit.
+    /// Times the rate limit held records back (they wait).
     pub rate_limited: u64,
     /// Datagrams the socket refused.
     pub send_errors: u64,

@@ -80,7 +80,7 @@ fn sync_status(o: &mut String, y: &sluice_proto::SyncStatus) {
     );
     let _ = writeln!(
         o,
-        "sent: {} datagrams, {} connections ({} over the rate limit, {} send errors)",
+        "sent: {} datagrams, {} connections (held back by the rate limit {} times, {} send errors)",
         y.datagrams_sent, y.conns_sent, y.rate_limited, y.send_errors
     );
     let _ = writeln!(

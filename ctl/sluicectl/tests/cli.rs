@@ -736,7 +736,7 @@ fn status_shows_bgp_and_sync() {
         "192.0.2.10                               announced  -",
         "192.0.2.11                               withdrawn  no usable real",
         "connection sync on 198.51.100.11:8848 (sender 7) with 198.51.100.12:8848",
-        "sent: 10 datagrams, 99 connections (0 over the rate limit, 0 send errors)",
+        "sent: 10 datagrams, 99 connections (held back by the rate limit 0 times, 0 send errors)",
         "refused: 3 unauthentic, 0 replayed, 0 malformed",
     ] {
         assert!(out.contains(want), "{want:?} missing:\n{out}");

@@ -44,7 +44,7 @@ pub struct SyncCounters {
     pub datagrams_sent: AtomicU64,
     /// Connection records sent to at least one peer (each counted once).
     pub conns_sent: AtomicU64,
-    /// Datagrams not sent: over the rate limit.
+    /// Ticks at which the rate limit held records back (they wait).
     pub rate_limited: AtomicU64,
     /// Datagrams the socket refused.
     pub send_errors: AtomicU64,
@@ -178,7 +178,8 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
     let mut seq = 0;
     let mut bucket = TokenBucket::new(
         cfg.max_datagrams_per_sec,
-        cfg.max_datagrams_per_sec / 10 + 1,
+        // (At least one datagram to every peer at once, or none would go.)
+        (cfg.max_datagrams_per_sec / 10 + 1).max(cfg.peers.len() as u32),
         ms(),
     );
     let mut windows: HashMap<u32, ReplayWindow> = HashMap::new();
@@ -207,17 +208,20 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
                 }
             }
         }
-        let mut rest = &pending[..];
-        while !rest.is_empty() {
+        // Within the rate: what does not fit waits for the next tick (and
+        // the workers' rings fill, which holds back a full retelling, or
+        // counts the loss of a new connection's record).
+        let mut done = 0;
+        while done < pending.len() {
+            if !bucket.take_n(cfg.peers.len() as u32, ms()) {
+                SyncCounters::add(&c.rate_limited, 1);
+                break;
+            }
             seq = replay::next_seq(seq, wall_us());
-            let n = wire::encode(sender, seq, rest, &cfg.key, &mut datagram);
-            rest = &rest[n.max(1)..];
+            let n = wire::encode(sender, seq, &pending[done..], &cfg.key, &mut datagram);
+            done += n.max(1);
             let mut sent = false;
             for peer in &cfg.peers {
-                if !bucket.take(ms()) {
-                    SyncCounters::add(&c.rate_limited, 1);
-                    continue;
-                }
                 match sock.send_to(&datagram, peer) {
                     Ok(_) => {
                         SyncCounters::add(&c.datagrams_sent, 1);
@@ -230,7 +234,7 @@ fn run(cfg: &SyncConfig, rings: &Rings, sender: u32, c: &SyncCounters, stop: &At
                 SyncCounters::add(&c.conns_sent, n as u64);
             }
         }
-        pending.clear();
+        pending.drain(..done);
         // Receive until the socket is quiet for a tick.
         for _ in 0..1024 {
             let Ok((len, _from)) = sock.recv_from(&mut buf) else {

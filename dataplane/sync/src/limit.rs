@@ -22,6 +22,25 @@ impl TokenBucket {
         }
     }
 
+    /// Takes `n` tokens at `now_ms`, all or none; whether it did.
+    pub fn take_n(&mut self, n: u32, now_ms: u64) -> bool {
+        self.refill(now_ms);
+        let want = u64::from(n) * 1000;
+        if self.milli >= want {
+            self.milli -= want;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn refill(&mut self, now_ms: u64) {
+        let dt = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        let cap = u64::from(self.burst) * 1000;
+        self.milli = (self.milli + dt * u64::from(self.rate)).min(cap);
+    }
+
     /// Takes a token at `now_ms`; false when there is none.
     pub fn take(&mut self, now_ms: u64) -> bool {
         let dt = now_ms.saturating_sub(self.last_ms);
@@ -52,5 +71,11 @@ mod tests {
         assert!((99..=100).contains(&got), "{got} in 1 s at 100/s");
         // Idle for long: never more than the burst.
         assert_eq!((0..50).filter(|_| b.take(1_000_000)).count(), 10);
+        // All or none.
+        let mut b = TokenBucket::new(100, 10, 0);
+        assert!(b.take_n(7, 0));
+        assert!(!b.take_n(4, 0), "3 left");
+        assert!(b.take_n(3, 0));
+        assert!(b.take_n(1, 10));
     }
 }

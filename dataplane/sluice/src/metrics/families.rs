@@ -100,7 +100,7 @@ fn scale_out(e: &mut Exposition, status: &Status) {
         ),
         (
             "rate_limited",
-            "Sync datagrams not sent: over the rate limit.",
+            "Times the rate limit held sync records back (they wait for the next tick).",
             y.rate_limited,
         ),
         (
