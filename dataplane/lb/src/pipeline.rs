@@ -869,7 +869,7 @@ impl Forwarder {
         };
         let id = self.fam.of_mut::<A>().conns.insert(&new, now_ms)?;
         self.stats.gauge(r.slot).opened();
-        if t.proto == Protocol::Udp {
+        if t.proto == Protocol::Udp && self.sync_out.is_some() {
             // (A TCP connection is told about at its first state change,
             // which follows at once.)
             self.tell_peers::<A>(id);

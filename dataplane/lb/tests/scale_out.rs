@@ -179,7 +179,8 @@ fn synced_connections_reach_the_same_real_on_another_appliance() {
     assert_eq!(b.stats().sync_unknown.get(), 1);
 }
 
-/// Without sync a moved wrr connection is lost: the test above can fail.
+/// Sync is off unless enabled: a forwarder without it queues nothing
+/// (and so costs nothing but a test of an `Option`).
 #[test]
 fn without_sync_nothing_is_queued() {
     let mut a = appliance(nat_spec("wrr"));
