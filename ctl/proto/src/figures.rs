@@ -205,6 +205,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         |w| w.time_exceeded_sent,
     ),
     counter(
+        "too_big_sent",
+        "TOO-BIG",
+        "ICMP fragmentation-needed (packet-too-big) errors sent for packets too big for a tunnel once encapsulated (rate-limited).",
+        |w| w.too_big_sent,
+    ),
+    counter(
         "syns",
         "SYNS",
         "SYNs to virtual services that would open a connection (checksum right).",
@@ -498,6 +504,7 @@ mod tests {
             sync_installed: 0,
             sync_unknown: 0,
             time_exceeded_sent: 0,
+            too_big_sent: 0,
             syns: 0,
             syn_cookies_sent: 0,
             syn_cookies_valid: 0,

@@ -586,6 +586,9 @@ pub struct WorkerStats {
     /// ICMP time-exceeded errors sent.
     #[serde(default)]
     pub time_exceeded_sent: u64,
+    /// ICMP fragmentation-needed (packet-too-big) errors sent.
+    #[serde(default)]
+    pub too_big_sent: u64,
     /// SYNs that would open a connection (checksum right).
     #[serde(default)]
     pub syns: u64,

@@ -78,6 +78,8 @@ pub fn render(l: &ConnList, limit: Option<u32>) -> String {
         let fwd = match c.forward {
             Forward::Nat => "Masq",
             Forward::Dr => "Route",
+            Forward::Ipip => "Tunnel",
+            Forward::Gue => "GUE",
         };
         row(
             &mut o,

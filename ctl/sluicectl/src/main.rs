@@ -289,6 +289,35 @@ mod tests {
             },
             other => panic!("{other:?}"),
         }
+        // -i tunnels, IP-in-IP unless --tun-type says gue; --tun-type
+        // needs -i, and -i goes with neither -m nor -g.
+        for (args, want) in [
+            (&["-i"][..], Some(sluice_proto::Forward::Ipip)),
+            (
+                &["-i", "--tun-type", "gue"][..],
+                Some(sluice_proto::Forward::Gue),
+            ),
+            (
+                &["-i", "--tun-type", "ipip"][..],
+                Some(sluice_proto::Forward::Ipip),
+            ),
+            (&["-i", "--tun-type", "gre"][..], None),
+            (&["--tun-type", "gue"][..], None),
+            (&["-i", "-g"][..], None),
+            (&["-i", "-m"][..], None),
+        ] {
+            let mut argv = vec!["sluicectl", "real", "add", "-t", "192.0.2.100:80"];
+            argv.extend(["-r", "203.0.113.11:80"]);
+            argv.extend(args);
+            let got = Cli::try_parse_from(&argv).ok().map(|c| match c.cmd {
+                Cmd::Real(r) => match r.into_command().unwrap() {
+                    Command::RealAdd { real, .. } => real.forward,
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got, want, "{args:?}");
+        }
         let c = Cli::try_parse_from([
             "sluicectl",
             "service",

@@ -289,6 +289,8 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
                 let fwd = match r.spec.forward {
                     sluice_proto::Forward::Nat => "Masq",
                     sluice_proto::Forward::Dr => "Route",
+                    sluice_proto::Forward::Ipip => "Tunnel",
+                    sluice_proto::Forward::Gue => "GUE",
                 };
                 let _ = writeln!(
                     o,

@@ -313,8 +313,15 @@ pub struct RealOpts {
     #[arg(short = 'm', long = "masquerading", conflicts_with = "gatewaying")]
     masquerading: bool,
     /// Forward by direct routing (gatewaying).
-    #[arg(short = 'g', long = "gatewaying")]
+    #[arg(short = 'g', long = "gatewaying", conflicts_with = "ipip")]
     gatewaying: bool,
+    /// Forward through a tunnel (ipvsadm's -i): IP-in-IP, or GUE with
+    /// --tun-type gue.
+    #[arg(short = 'i', long = "ipip", conflicts_with = "masquerading")]
+    ipip: bool,
+    /// The tunnel's type with -i: ipip (the default) or gue.
+    #[arg(long = "tun-type", value_name = "TYPE", requires = "ipip", value_parser = tunnel_type)]
+    tun_type: Option<Forward>,
     /// Upper connection threshold (0: none).
     #[arg(short = 'x', long = "u-threshold", default_value_t = 0)]
     upper: u32,
@@ -323,17 +330,34 @@ pub struct RealOpts {
     lower: u32,
 }
 
+/// The forwarding method the flags name (-m, -g, -i with its
+/// --tun-type), if any.
+fn method(masq: bool, gate: bool, ipip: bool, tun_type: Option<Forward>) -> Option<Forward> {
+    match (masq, gate, ipip) {
+        (true, _, _) => Some(Forward::Nat),
+        (_, true, _) => Some(Forward::Dr),
+        (_, _, true) => Some(tun_type.unwrap_or(Forward::Ipip)),
+        _ => None,
+    }
+}
+
+/// `--tun-type`: ipip or gue (ipvsadm's names; gre is not supported).
+fn tunnel_type(s: &str) -> Result<Forward, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "ipip" => Ok(Forward::Ipip),
+        "gue" => Ok(Forward::Gue),
+        _ => Err(format!("{s:?}: the tunnel types are ipip and gue")),
+    }
+}
+
 impl RealOpts {
     fn spec(&self) -> RealSpec {
         RealSpec {
             ip: self.real.ip(),
             port: self.real.port(),
             weight: self.weight,
-            forward: if self.gatewaying {
-                Forward::Dr
-            } else {
-                Forward::Nat
-            },
+            forward: method(self.masquerading, self.gatewaying, self.ipip, self.tun_type)
+                .unwrap_or(Forward::Nat),
             upper_threshold: self.upper,
             lower_threshold: self.lower,
             check: None,
@@ -359,8 +383,15 @@ pub struct RealEditOpts {
     #[arg(short = 'm', long = "masquerading", conflicts_with = "gatewaying")]
     masquerading: bool,
     /// Forward by direct routing (gatewaying).
-    #[arg(short = 'g', long = "gatewaying")]
+    #[arg(short = 'g', long = "gatewaying", conflicts_with = "ipip")]
     gatewaying: bool,
+    /// Forward through a tunnel (ipvsadm's -i): IP-in-IP, or GUE with
+    /// --tun-type gue.
+    #[arg(short = 'i', long = "ipip", conflicts_with = "masquerading")]
+    ipip: bool,
+    /// The tunnel's type with -i: ipip (the default) or gue.
+    #[arg(long = "tun-type", value_name = "TYPE", requires = "ipip", value_parser = tunnel_type)]
+    tun_type: Option<Forward>,
     /// Upper connection threshold (0: none).
     #[arg(short = 'x', long = "u-threshold")]
     upper: Option<u32>,
@@ -373,15 +404,11 @@ impl RealEditOpts {
     fn patch(&self) -> Result<RealPatch, String> {
         let mut p = RealPatch::new(self.real.ip(), self.real.port());
         p.weight = self.weight;
-        p.forward = match (self.masquerading, self.gatewaying) {
-            (true, _) => Some(Forward::Nat),
-            (_, true) => Some(Forward::Dr),
-            _ => None,
-        };
+        p.forward = method(self.masquerading, self.gatewaying, self.ipip, self.tun_type);
         p.upper_threshold = self.upper;
         p.lower_threshold = self.lower;
         if p.is_empty() {
-            return Err("nothing to change: give at least one of -w, -m, -g, -x, -y".into());
+            return Err("nothing to change: give at least one of -w, -m, -g, -i, -x, -y".into());
         }
         Ok(p)
     }

@@ -166,11 +166,8 @@ impl<A: IpAddress> Conn<A> {
 
     /// Forwarding method.
     pub fn fwd(&self) -> Forward {
-        if self.fwd == Forward::Dr as u8 {
-            Forward::Dr
-        } else {
-            Forward::Nat
-        }
+        // Only a `Forward` is ever stored.
+        Forward::from_u8(self.fwd).unwrap_or(Forward::Nat)
     }
 
     /// Service index.

@@ -308,7 +308,8 @@ impl<A: IpAddress> ConnTable<A> {
                 let table = match dir {
                     Dir::Outbound => Table::Output,
                     Dir::Inbound
-                        if c.fwd() == Forward::Dr && !c.flags().contains(ConnFlags::SEEN_REPLY) =>
+                        if c.fwd().answers_directly()
+                            && !c.flags().contains(ConnFlags::SEEN_REPLY) =>
                     {
                         Table::InputOnly
                     }

@@ -108,11 +108,18 @@ pub enum DropReason {
     /// A neighbour solicitation from, or advertisement of, one of the
     /// appliance's own IPv6 addresses or VIPs by another host: ignored.
     NdClaimsOurAddress,
+    /// A packet for a tunnel real that would not fit the tunnel's MTU once
+    /// encapsulated (its source is told with fragmentation needed or
+    /// packet too big, unless it may be fragmented).
+    TooBigForTunnel,
+    /// A frame for a tunnel real whose buffer has no room in front for the
+    /// outer header.
+    NoHeadroom,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 39;
+    pub const COUNT: usize = 41;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -155,6 +162,8 @@ impl DropReason {
         DropReason::BadIpv6Extension,
         DropReason::BadNd,
         DropReason::NdClaimsOurAddress,
+        DropReason::TooBigForTunnel,
+        DropReason::NoHeadroom,
     ];
 
     /// Index into per-reason counter arrays.
@@ -205,6 +214,8 @@ impl DropReason {
             DropReason::BadIpv6Extension => "bad_ipv6_extension",
             DropReason::BadNd => "bad_nd",
             DropReason::NdClaimsOurAddress => "nd_claims_our_address",
+            DropReason::TooBigForTunnel => "too_big_for_tunnel",
+            DropReason::NoHeadroom => "no_headroom",
         }
     }
 }

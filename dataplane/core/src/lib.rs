@@ -20,13 +20,15 @@
 //!   ICMPv6.
 //! - [`hygiene`]: what no honest packet looks like (martian sources,
 //!   invalid TCP flags, bad TCP and UDP checksums).
-//! - [`time_exceeded`]: the ICMP time exceeded the appliance sends, and
-//!   its rate limit.
+//! - [`icmp_error`]: the ICMP errors the appliance sends (time exceeded,
+//!   fragmentation needed, packet too big), and their rate limit.
 //! - [`nat`]: in-place NAT rewrites with incremental checksum updates.
 //! - [`syn_cookie`]: the SYN cookies of the SYN proxy, and the SYN
 //!   options they carry.
 //! - [`handshake`]: the frames of a proxied handshake, and the sequence
 //!   and window translation of the connection after it.
+//! - [`tunnel`]: the outer headers of tunnel mode (IP-in-IP, GUE), put in
+//!   front of the client's packet.
 
 pub mod addr;
 pub mod drop_reason;
@@ -35,6 +37,7 @@ pub mod flow;
 pub mod flow6;
 pub mod handshake;
 pub mod hygiene;
+pub mod icmp_error;
 pub mod local;
 pub mod local6;
 pub mod nat;
@@ -42,7 +45,7 @@ pub mod neigh;
 pub mod syn_cookie;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod time_exceeded;
+pub mod tunnel;
 pub mod wire;
 
 pub use addr::{contains_sorted, Ipv4Prefix, Ipv6Prefix, MacAddr, Prefix};

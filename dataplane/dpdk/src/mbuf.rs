@@ -49,6 +49,29 @@ impl Mbuf {
         }
     }
 
+    /// Grows the packet at the front by `n` bytes of its headroom (as
+    /// `rte_pktmbuf_prepend` does, in Rust: no call) and returns the whole
+    /// first segment, the `n` new bytes first; None, unchanged, when the
+    /// headroom is shorter than `n`.
+    #[inline(always)]
+    pub fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
+        // SAFETY: we own the mbuf; the new start stays inside its buffer
+        // (data_off >= n is checked), and the slice covers the old data
+        // plus the n bytes before it, all inside the buffer. The headroom
+        // is initialised memory (the mempool's buffers live in hugepage
+        // memory, zeroed when mapped), and the caller overwrites it.
+        unsafe {
+            let m = self.raw.as_mut();
+            if (m.data_off as usize) < n {
+                return None;
+            }
+            m.data_off -= n as u16;
+            m.data_len += n as u16;
+            m.pkt_len += n as u32;
+        }
+        Some(self.data_mut())
+    }
+
     /// Total packet length over all segments.
     #[inline(always)]
     pub fn pkt_len(&self) -> u32 {

@@ -267,7 +267,7 @@ pub fn run(data: &[u8]) -> Summary {
         check_entries(&lab, slots);
         for w in &mut lab.workers {
             let snap = &lab.snap;
-            w.take_time_exceeded(|port, f| check_time_exceeded(snap, &step.frame, port, f));
+            w.take_icmp_errors(|kind, port, f| check_icmp_error(snap, &step.frame, kind, port, f));
             w.take_syns(|a, f| {
                 check_syn_to_real(&reals, a, f);
                 if let Action::Forward { port } | Action::Hold { port, .. } = a {
@@ -301,11 +301,26 @@ pub fn run(data: &[u8]) -> Summary {
 
 /// A time-exceeded error goes back where the packet came from, from the
 /// port's address, well-formed, quoting the packet.
-fn check_time_exceeded(snap: &sluice_lb::Snapshot, input: &[u8], port: usize, f: &[u8]) {
-    let (e, ok) = transport_ok(f).expect("time exceeded parses");
-    assert!(ok, "time exceeded checksum");
-    let pin = flow::parse(input).expect("an expired packet parsed");
-    assert_eq!(e.dst, pin.src, "time exceeded to the sender");
+fn check_icmp_error(
+    snap: &sluice_lb::Snapshot,
+    input: &[u8],
+    kind: sluice_lb::SentError,
+    port: usize,
+    f: &[u8],
+) {
+    let (e, ok) = transport_ok(f).expect("an ICMP error parses");
+    assert!(ok, "ICMP error checksum");
+    let pin = flow::parse(input).expect("the packet it is about parsed");
+    assert_eq!(e.dst, pin.src, "the ICMP error goes to the sender");
+    let m = &f[e.l4..];
+    match kind {
+        sluice_lb::SentError::TimeExceeded => assert_eq!(m[..2], [11, 0]),
+        sluice_lb::SentError::TooBig { mtu } => {
+            assert_eq!(m[..2], [3, 4]);
+            assert_eq!(m[6..8], mtu.to_be_bytes());
+            assert!(pin.total_len > mtu as usize, "too big at {mtu}");
+        }
+    }
     assert!(snap.ports[port].addresses.iter().any(|a| a.addr == e.src));
     assert_eq!(ethernet::dst(f), ethernet::src(input));
     let quote = e.icmp.and_then(|i| i.error).expect("quotes the packet");

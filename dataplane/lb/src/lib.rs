@@ -40,9 +40,9 @@ pub mod tableless;
 
 pub use model::{Drain, RealServer, ServiceTable, VirtualService};
 pub use pipeline::{
-    Action, Forwarder, ForwarderConfig, Installed, Lookahead, RetellCursor, MAX_BURST,
+    Action, Forwarder, ForwarderConfig, Installed, Lookahead, RetellCursor, SentError, MAX_BURST,
 };
 pub use route::RouteTable;
 pub use slot::{RealSlot, ServiceSlot, MAX_REALS, MAX_SERVICES};
-pub use snapshot::{PortBase, PortView, Snapshot};
+pub use snapshot::{PortBase, PortView, Snapshot, TunnelView};
 pub use stats::{Counter, SharedStats, WorkerLbStats};

@@ -261,11 +261,13 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         if spec.protocol != Protocol::Tcp {
             return Err("syn_proxy = \"on\" is for TCP services".into());
         }
-        if let Some(r) = spec.reals.iter().find(|r| r.forward == Forward::Dr) {
+        if let Some(r) = spec.reals.iter().find(|r| r.forward.answers_directly()) {
             return Err(format!(
-                "syn_proxy = \"on\" needs NAT reals: real {}:{} uses direct routing and \
+                "syn_proxy = \"on\" needs NAT reals: real {}:{} uses {} and \
                  would answer the client past the sequence translation",
-                r.ip, r.port
+                r.ip,
+                r.port,
+                method(r.forward)
             ));
         }
     }
@@ -293,10 +295,13 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         if r.port == 0 {
             return Err(format!("real {}: port 0", r.ip));
         }
-        if r.forward == Forward::Dr && r.port != spec.port {
+        if r.forward.answers_directly() && r.port != spec.port {
             return Err(format!(
-                "real {}:{} uses direct routing, which cannot change the port: it must be {}",
-                r.ip, r.port, spec.port
+                "real {}:{} uses {}, which cannot change the port: it must be {}",
+                r.ip,
+                r.port,
+                method(r.forward),
+                spec.port
             ));
         }
         if r.lower_threshold > 0 && r.upper_threshold > 0 && r.lower_threshold >= r.upper_threshold
@@ -308,6 +313,16 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The forwarding method `f` in words.
+fn method(f: Forward) -> &'static str {
+    match f {
+        Forward::Nat => "NAT",
+        Forward::Dr => "direct routing",
+        Forward::Ipip => "an IP-in-IP tunnel",
+        Forward::Gue => "a GUE tunnel",
+    }
 }
 
 fn family(ip: IpAddr) -> &'static str {
@@ -562,6 +577,20 @@ mod tests {
     fn refuses_bad_specs() {
         let mut s = spec(&[("198.51.100.11", 8080, Forward::Dr)]);
         assert!(validate(&s).unwrap_err().contains("direct routing"));
+        // A tunnel carries the client's packet unchanged: its port too.
+        s = spec(&[("198.51.100.11", 8080, Forward::Gue)]);
+        assert!(validate(&s)
+            .unwrap_err()
+            .contains("a GUE tunnel, which cannot change the port"));
+        s = spec(&[("198.51.100.11", 80, Forward::Ipip)]);
+        validate(&s).unwrap();
+        // And the real answers past the SYN proxy's translation.
+        s.syn_proxy = SynProxyMode::On;
+        let e = validate(&s).unwrap_err();
+        assert!(
+            e.contains("uses an IP-in-IP tunnel and would answer"),
+            "{e}"
+        );
         s = spec(&[
             ("198.51.100.11", 80, Forward::Nat),
             ("198.51.100.11", 80, Forward::Nat),

@@ -10,6 +10,7 @@ mod burst;
 mod family;
 mod proxied;
 mod synced;
+mod tunnel;
 pub use synced::{Installed, RetellCursor};
 
 pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
@@ -36,8 +37,9 @@ use sluice_core::flow6;
 use sluice_core::handshake::SYN_LEN;
 use sluice_core::local::{Handled, Verdict};
 use sluice_core::neigh::NudConfig;
+use sluice_core::tunnel::Outer;
 use sluice_core::wire::{ethernet, icmpv6, ipv4};
-use sluice_core::{hygiene, nat, time_exceeded, DropReason, MacAddr};
+use sluice_core::{hygiene, icmp_error, nat, DropReason, MacAddr};
 use sluice_model::SocketAddress;
 use sluice_sched::loads::Restricted;
 use sluice_sched::{Cursor, DEFAULT_SEED};
@@ -107,14 +109,27 @@ pub const LEARNED_OUTBOX: usize = 64;
 /// Most unicast neighbour probes queued between two calls of
 /// [`Forwarder::take_probes`].
 pub const PROBE_OUTBOX: usize = 64;
-/// Most time-exceeded errors queued between two calls of
-/// [`Forwarder::take_time_exceeded`].
-pub const TIME_EXCEEDED_OUTBOX: usize = 16;
-/// Time-exceeded errors a worker sends a second at most (RFC 1812
-/// §4.3.2.8: routers limit the rate of their ICMP errors).
-pub const TIME_EXCEEDED_PER_SEC: u64 = 100;
+/// Most ICMP errors (time exceeded, fragmentation needed) queued between
+/// two calls of [`Forwarder::take_icmp_errors`].
+pub const ICMP_ERROR_OUTBOX: usize = 16;
+/// ICMP errors a worker sends a second at most, of both kinds together
+/// (RFC 1812 §4.3.2.8: routers limit the rate of their ICMP errors).
+pub const ICMP_ERRORS_PER_SEC: u64 = 100;
 /// And at most this many at once.
-pub const TIME_EXCEEDED_BURST: u64 = 20;
+pub const ICMP_ERRORS_BURST: u64 = 20;
+
+/// Which ICMP error the appliance sends about a packet it did not forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentError {
+    /// Time exceeded: the TTL (hop limit) ran out here.
+    TimeExceeded,
+    /// Fragmentation needed (IPv6: packet too big), with the MTU a tunnel
+    /// leaves for the client's packets.
+    TooBig {
+        /// That MTU.
+        mtu: u16,
+    },
+}
 /// Entries expired per step of [`Forwarder::housekeeping`]; between steps
 /// it asks its caller whether time is left.
 pub const EXPIRE_STEP: usize = 64;
@@ -144,10 +159,16 @@ pub struct Forwarder {
     sync_out: Option<synced::Outbox>,
     /// The port the packet being processed came in on.
     rx_port: usize,
-    /// Time-exceeded errors to send: (port, frame, length).
-    time_exceeded: Vec<(usize, [u8; time_exceeded::MAX_FRAME], usize)>,
+    /// ICMP errors to send: (kind, port, frame, length).
+    icmp_errors: Vec<(SentError, usize, [u8; icmp_error::MAX_FRAME], usize)>,
     /// How fast they may go.
-    time_exceeded_limit: time_exceeded::Limiter,
+    icmp_error_limit: icmp_error::Limiter,
+    /// The outer header of the packet being processed, when it goes to a
+    /// tunnel real: the worker puts it in front (see
+    /// [`Forwarder::take_outer`]).
+    outer: Option<Outer>,
+    /// The outer IPv4 identification of the next tunnelled packet.
+    outer_id: u16,
     /// The SYN proxy.
     synproxy: SynProxy,
     /// SYNs of proxied connections to send to reals.
@@ -223,11 +244,10 @@ impl Forwarder {
             tableless: Tableless::new(),
             sync_out: None,
             rx_port: 0,
-            time_exceeded: Vec::with_capacity(TIME_EXCEEDED_OUTBOX),
-            time_exceeded_limit: time_exceeded::Limiter::new(
-                TIME_EXCEEDED_PER_SEC,
-                TIME_EXCEEDED_BURST,
-            ),
+            icmp_errors: Vec::with_capacity(ICMP_ERROR_OUTBOX),
+            icmp_error_limit: icmp_error::Limiter::new(ICMP_ERRORS_PER_SEC, ICMP_ERRORS_BURST),
+            outer: None,
+            outer_id: 0,
             synproxy,
             syns_out: Vec::with_capacity(proxied::SYN_OUTBOX),
             look_ahead_from: burst::LOOK_AHEAD_FROM,
@@ -305,13 +325,22 @@ impl Forwarder {
         v4.chain(v6)
     }
 
-    /// Hands each time-exceeded error queued since the last call to `send`
-    /// (the port to send it on, the frame), then forgets them.
-    pub fn take_time_exceeded(&mut self, mut send: impl FnMut(usize, &[u8])) {
-        for (port, frame, len) in &self.time_exceeded {
-            send(*port, &frame[..*len]);
+    /// Hands each ICMP error queued since the last call to `send` (its
+    /// kind, the port to send it on, the frame), then forgets them.
+    pub fn take_icmp_errors(&mut self, mut send: impl FnMut(SentError, usize, &[u8])) {
+        for (kind, port, frame, len) in &self.icmp_errors {
+            send(*kind, *port, &frame[..*len]);
         }
-        self.time_exceeded.clear();
+        self.icmp_errors.clear();
+    }
+
+    /// The outer header the packet just processed needs in front of it
+    /// (it goes to a tunnel real), taken: after an [`Action::Forward`] or
+    /// [`Action::Hold`], the caller grows the frame at the front by its
+    /// length and applies it with [`sluice_core::tunnel::prepend`].
+    #[inline(always)]
+    pub fn take_outer(&mut self) -> Option<Outer> {
+        self.outer.take()
     }
 
     /// A packet whose TTL (hop limit) runs out here: dropped, and its
@@ -324,17 +353,30 @@ impl Forwarder {
         p: &Packet<A>,
         now_ms: u64,
     ) -> Action {
+        self.tell_source(snap, frame, p, SentError::TimeExceeded, now_ms);
+        Action::Drop(DropReason::TtlExceeded)
+    }
+
+    /// Queues the ICMP error `kind` about `p` to its source, from the port
+    /// it came in on, within the rate limit.
+    fn tell_source<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &[u8],
+        p: &Packet<A>,
+        kind: SentError,
+        now_ms: u64,
+    ) {
         let port = self.rx_port;
-        if self.time_exceeded.len() < TIME_EXCEEDED_OUTBOX {
+        if self.icmp_errors.len() < ICMP_ERROR_OUTBOX {
             if let Some(pv) = snap.ports.get(port) {
-                let mut out = [0u8; time_exceeded::MAX_FRAME];
-                let written = A::write_time_exceeded(pv, frame, p, &mut out);
-                if let Some(n) = written.filter(|_| self.time_exceeded_limit.take(now_ms)) {
-                    self.time_exceeded.push((port, out, n));
+                let mut out = [0u8; icmp_error::MAX_FRAME];
+                let written = A::write_icmp_error(pv, frame, p, kind, &mut out);
+                if let Some(n) = written.filter(|_| self.icmp_error_limit.take(now_ms)) {
+                    self.icmp_errors.push((kind, port, out, n));
                 }
             }
         }
-        Action::Drop(DropReason::TtlExceeded)
     }
 
     fn learn<A: Family>(&mut self, ip: A, mac: MacAddr, now_ms: u64) {
@@ -487,6 +529,7 @@ impl Forwarder {
             return Action::Drop(DropReason::Truncated);
         }
         self.rx_port = rx_port;
+        self.outer = None;
         let Some(port) = snap.ports.get(rx_port) else {
             return Action::Drop(DropReason::NotForUs);
         };
@@ -1216,7 +1259,8 @@ impl Forwarder {
                 }
                 self.route(snap, frame, real_addr.addr(), now_ms)
             }
-            Forward::Dr => self.forward_to_real(snap, frame, p, real_addr, Forward::Dr, now_ms),
+            // Direct routing and tunnels: the real holds the VIP.
+            fwd => self.forward_to_real(snap, frame, p, real_addr, fwd, now_ms),
         }
     }
 
@@ -1334,6 +1378,9 @@ impl Forwarder {
                     return Action::Drop(DropReason::NoRoute);
                 };
                 self.resolve(snap, frame, port, real.addr(), now_ms)
+            }
+            Forward::Ipip | Forward::Gue => {
+                self.tunnel_to_real(snap, frame, p, real.addr(), fwd, now_ms)
             }
         }
     }

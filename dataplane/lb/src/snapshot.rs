@@ -66,6 +66,38 @@ impl PortView {
     }
 }
 
+/// How tunnel-mode reals are reached (the `[tunnel]` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelView {
+    /// The outer source address towards IPv4 reals; None: the address of
+    /// the port the route to the real leaves by.
+    pub source: Option<Ipv4Addr>,
+    /// The outer source address towards IPv6 reals; None: the port's.
+    pub source6: Option<Ipv6Addr>,
+    /// The UDP port GUE reals receive on.
+    pub gue_port: u16,
+    /// The largest packet, outer header included, the path to the reals
+    /// carries: a client packet that would not fit once encapsulated is
+    /// refused with fragmentation needed (packet too big).
+    pub mtu: u16,
+}
+
+impl TunnelView {
+    /// The MTU when the configuration sets none: Ethernet's.
+    pub const DEFAULT_MTU: u16 = 1500;
+}
+
+impl Default for TunnelView {
+    fn default() -> TunnelView {
+        TunnelView {
+            source: None,
+            source6: None,
+            gue_port: sluice_core::tunnel::DEFAULT_GUE_PORT,
+            mtu: TunnelView::DEFAULT_MTU,
+        }
+    }
+}
+
 /// Everything a worker needs to forward.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -83,6 +115,8 @@ pub struct Snapshot {
     pub martians: Martians,
     /// IPv6 sources no received packet may carry.
     pub martians6: Martians6,
+    /// How tunnel-mode reals are reached.
+    pub tunnel: TunnelView,
 }
 
 impl Snapshot {
@@ -134,7 +168,14 @@ impl Snapshot {
             routes6: Arc::new(RouteTable::default()),
             martians,
             martians6,
+            tunnel: TunnelView::default(),
         })
+    }
+
+    /// The same snapshot with these tunnel settings.
+    pub fn with_tunnel(mut self, tunnel: TunnelView) -> Snapshot {
+        self.tunnel = tunnel;
+        self
     }
 
     /// The same snapshot with IPv6 routes.

@@ -188,6 +188,9 @@ pub struct WorkerLbStats {
     pub sync_unknown: Counter,
     /// ICMP time-exceeded errors sent for packets whose TTL ran out here.
     pub time_exceeded_sent: Counter,
+    /// ICMP fragmentation-needed (packet-too-big) errors sent for packets
+    /// too big for a tunnel once encapsulated.
+    pub too_big_sent: Counter,
     /// SYNs that would open a connection (checksum right).
     pub syns: Counter,
     /// SYNs answered with a SYN cookie.
@@ -247,6 +250,7 @@ impl WorkerLbStats {
             sync_installed: Counter::default(),
             sync_unknown: Counter::default(),
             time_exceeded_sent: Counter::default(),
+            too_big_sent: Counter::default(),
             syns: Counter::default(),
             syn_cookies_sent: Counter::default(),
             syn_cookies_valid: Counter::default(),

@@ -300,7 +300,7 @@ fn direct_routing_never_forwards_a_ttl_of_zero() {
 fn time_exceeded(lab: &mut Lab) -> Vec<(usize, Vec<u8>)> {
     let mut out = Vec::new();
     lab.fwd
-        .take_time_exceeded(|port, f| out.push((port, f.to_vec())));
+        .take_icmp_errors(|_, port, f| out.push((port, f.to_vec())));
     out
 }
 
@@ -363,7 +363,7 @@ fn time_exceeded_is_rate_limited() {
         dropped(&mut lab, &syn, 0, DropReason::TtlExceeded);
         sent += time_exceeded(&mut lab).len();
     }
-    assert_eq!(sent as u64, sluice_lb::pipeline::TIME_EXCEEDED_BURST);
+    assert_eq!(sent as u64, sluice_lb::pipeline::ICMP_ERRORS_BURST);
     // A second later, the bucket has refilled by its rate (up to the burst).
     lab.now += 1000;
     let mut more = 0;
@@ -372,5 +372,5 @@ fn time_exceeded_is_rate_limited() {
         dropped(&mut lab, &syn, 0, DropReason::TtlExceeded);
         more += time_exceeded(&mut lab).len();
     }
-    assert_eq!(more as u64, sluice_lb::pipeline::TIME_EXCEEDED_BURST);
+    assert_eq!(more as u64, sluice_lb::pipeline::ICMP_ERRORS_BURST);
 }

@@ -308,7 +308,7 @@ fn hop_limit_running_out_here_is_told_with_icmpv6_time_exceeded() {
     );
     assert_eq!(fwd.table6().len(), 0, "no connection for it");
     let mut sent = Vec::new();
-    fwd.take_time_exceeded(|port, f| sent.push((port, f.to_vec())));
+    fwd.take_icmp_errors(|_, port, f| sent.push((port, f.to_vec())));
     assert_eq!(sent.len(), 1);
     let (port, f) = &sent[0];
     assert_eq!(*port, 0, "back out of the port it came in on");
@@ -349,7 +349,7 @@ fn hop_limit_running_out_here_is_told_with_icmpv6_time_exceeded() {
         Action::Drop(DropReason::TtlExceeded)
     );
     let mut sent = Vec::new();
-    fwd.take_time_exceeded(|port, f| sent.push((port, f.to_vec())));
+    fwd.take_icmp_errors(|_, port, f| sent.push((port, f.to_vec())));
     assert_eq!(sent.len(), 1);
     let p = parse(&sent[0].1).unwrap();
     assert_eq!((sent[0].0, p.src, p.dst), (1, ip("2001:db8:2::1"), real));

@@ -65,6 +65,40 @@ pub enum Forward {
     /// Direct routing (ipvsadm -g): only MACs rewritten, replies go straight
     /// to the client; the real holds the VIP on a loopback.
     Dr = 1,
+    /// IP-in-IP tunnel (ipvsadm -i): the client's packet, unchanged, inside
+    /// an outer IP header to the real, which may be anywhere the routes
+    /// reach; the real decapsulates, holds the VIP, and answers the client
+    /// directly.
+    Ipip = 2,
+    /// The same tunnel over UDP (GUE variant 1: the inner IP packet right
+    /// after the UDP header, ipvsadm's `--tun-type gue`), so that the
+    /// network's ECMP spreads the tunnels by the UDP source port.
+    Gue = 3,
+}
+
+impl Forward {
+    /// Whether the real answers the client itself, past the appliance
+    /// (direct routing and the tunnels): only the client's half of the
+    /// connection is seen.
+    pub fn answers_directly(self) -> bool {
+        self != Forward::Nat
+    }
+
+    /// Whether the client's packet is encapsulated to the real.
+    pub fn is_tunnel(self) -> bool {
+        matches!(self, Forward::Ipip | Forward::Gue)
+    }
+
+    /// The method stored as `n` (its `repr`), if any.
+    pub fn from_u8(n: u8) -> Option<Forward> {
+        match n {
+            0 => Some(Forward::Nat),
+            1 => Some(Forward::Dr),
+            2 => Some(Forward::Ipip),
+            3 => Some(Forward::Gue),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Forward {
@@ -72,6 +106,8 @@ impl fmt::Display for Forward {
         f.write_str(match self {
             Forward::Nat => "nat",
             Forward::Dr => "dr",
+            Forward::Ipip => "ipip",
+            Forward::Gue => "gue",
         })
     }
 }
@@ -82,8 +118,10 @@ impl std::str::FromStr for Forward {
         match s.to_ascii_lowercase().as_str() {
             "nat" | "masq" | "masquerading" => Ok(Forward::Nat),
             "dr" | "route" | "direct" | "gatewaying" => Ok(Forward::Dr),
+            "ipip" | "tunnel" | "tun" => Ok(Forward::Ipip),
+            "gue" => Ok(Forward::Gue),
             _ => Err(format!(
-                "unknown forwarding method {s:?} (expected nat or dr)"
+                "unknown forwarding method {s:?} (expected nat, dr, ipip or gue)"
             )),
         }
     }

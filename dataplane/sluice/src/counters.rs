@@ -124,6 +124,7 @@ impl WorkerCounters {
             sync_installed: lb.sync_installed.get(),
             sync_unknown: lb.sync_unknown.get(),
             time_exceeded_sent: lb.time_exceeded_sent.get(),
+            too_big_sent: lb.too_big_sent.get(),
             syns: lb.syns.get(),
             syn_cookies_sent: lb.syn_cookies_sent.get(),
             syn_cookies_valid: lb.syn_cookies_valid.get(),

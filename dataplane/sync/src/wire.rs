@@ -14,8 +14,9 @@
 //!    end-32 32  HMAC-SHA256 under the shared key of everything before it
 //!
 //! record: family (4 or 6), protocol (6 or 17), state, forwarding (0 NAT,
-//!         1 DR), client port, VIP port, real port (2 bytes each), then
-//!         the client, VIP and real addresses (4 or 16 bytes each):
+//!         1 DR, 2 IP-in-IP, 3 GUE), client port, VIP port, real port (2
+//!         bytes each), then the client, VIP and real addresses (4 or 16
+//!         bytes each):
 //!         22 bytes for IPv4, 58 for IPv6.
 //! ```
 //!
@@ -155,10 +156,7 @@ fn put_record(r: &ConnRecord, out: &mut Vec<u8>) -> bool {
     out.push(if v4 { 4 } else { 6 });
     out.push(r.proto.number());
     out.push(r.state);
-    out.push(match r.fwd {
-        Forward::Nat => 0,
-        Forward::Dr => 1,
-    });
+    out.push(r.fwd as u8);
     for a in [r.client, r.vip, r.real] {
         out.extend_from_slice(&a.port().to_be_bytes());
     }
@@ -217,11 +215,7 @@ fn record(b: &[u8]) -> Option<(ConnRecord, usize)> {
         17 => Protocol::Udp,
         _ => return None,
     };
-    let fwd = match b[3] {
-        0 => Forward::Nat,
-        1 => Forward::Dr,
-        _ => return None,
-    };
+    let fwd = Forward::from_u8(b[3])?;
     let port = |i: usize| u16::from_be_bytes([b[4 + 2 * i], b[5 + 2 * i]]);
     let addr = |i: usize| -> IpAddr {
         let a = &b[10 + i * alen..10 + (i + 1) * alen];
@@ -269,11 +263,7 @@ mod tests {
                 Protocol::Tcp
             },
             state: (i % 7) as u8,
-            fwd: if i.is_multiple_of(2) {
-                Forward::Nat
-            } else {
-                Forward::Dr
-            },
+            fwd: Forward::from_u8((i % 4) as u8).unwrap(),
             client: SocketAddr::new(ip(i), 30000 + i),
             vip: SocketAddr::new(ip(100), 80),
             real: SocketAddr::new(ip(200 + i % 3), 8080),

@@ -3,11 +3,13 @@
 //! Understood: `-t`/`-u` with an address and port (IPv6 in brackets), `-s`
 //! scheduler, `-p` persistence (with or without a timeout; ipvsadm's
 //! default 300 s), `-M` netmask (dotted or a prefix length), `-r` real with
-//! or without a port (the service's), `-g` direct routing, `-m` NAT, `-w`
-//! weight, `-x`/`-y` thresholds; the long spellings of each. Everything
-//! else is reported with its line number: firewall-mark services (`-f`),
-//! tunnelled reals (`-i`), one-packet scheduling (`-o`), scheduler flags
-//! (`-b`), persistence engines (`--pe`) and schedulers Sluice lacks.
+//! or without a port (the service's), `-g` direct routing, `-m` NAT, `-i`
+//! tunnels (`--tun-type` ipip or gue), `-w` weight, `-x`/`-y` thresholds;
+//! the long spellings of each. Everything else is reported with its line
+//! number: firewall-mark services (`-f`), GRE tunnels, a per-real GUE port
+//! (`--tun-port`: Sluice has one, `[tunnel] gue_port`), one-packet
+//! scheduling (`-o`), scheduler flags (`-b`), persistence engines (`--pe`)
+//! and schedulers Sluice lacks.
 
 use super::{scheduler, Import};
 use sluice_proto::{Forward, Persistence, Protocol, RealSpec, ServiceSpec};
@@ -121,17 +123,33 @@ fn add_real(out: &mut Import, n: usize, words: &[&str]) {
             Err(_) => return out.note(n, format!("-r {r:?} is not an address: skipped")),
         },
     };
-    if words.iter().any(|w| *w == "-i" || *w == "--ipip") {
-        return out.note(
-            n,
-            format!("{addr}: tunnelled reals (-i) are not supported yet: real skipped"),
-        );
-    }
-    let forward = if words.iter().any(|w| *w == "-g" || *w == "--gatewaying") {
+    let forward = if words.iter().any(|w| *w == "-i" || *w == "--ipip") {
+        match operand(words, &["--tun-type"]).flatten().unwrap_or("ipip") {
+            "ipip" => Forward::Ipip,
+            "gue" => Forward::Gue,
+            other => {
+                return out.note(
+                    n,
+                    format!(
+                        "{addr}: --tun-type {other} is not supported (ipip, gue): real skipped"
+                    ),
+                )
+            }
+        }
+    } else if words.iter().any(|w| *w == "-g" || *w == "--gatewaying") {
         Forward::Dr
     } else {
         Forward::Nat
     };
+    if let Some(port) = operand(words, &["--tun-port"]).flatten() {
+        out.note(
+            n,
+            format!(
+                "{addr}: --tun-port {port}: Sluice sends GUE to one port for every real, \
+                 [tunnel] gue_port in its configuration (6080 unless set)"
+            ),
+        );
+    }
     let number = |names: &[&str], default: u32| -> Result<u32, String> {
         match operand(words, names) {
             None => Ok(default),
@@ -181,6 +199,8 @@ mod tests {
 -A -t 192.0.2.101:443 -s lblc -o
 -a -t 192.0.2.101:443 -r 198.51.100.14 -i -w 1
 -a -t 192.0.2.101:443 -r 198.51.100.15 -m -w 1
+-a -t 192.0.2.101:443 -r 198.51.100.16 -i --tun-type gue --tun-port 5555 -w 1
+-a -t 192.0.2.101:443 -r 198.51.100.17 -i --tun-type gre -w 1
 -A -t [2001:db8::100]:80 -s mh
 -a -t [2001:db8::100]:80 -r [2001:db8:2::11]:80 -g -w 2
 ";
@@ -219,15 +239,19 @@ mod tests {
         );
         // A real without a port takes the service's.
         let tls = &i.services[2];
-        assert_eq!(tls.reals.len(), 1);
-        assert_eq!(tls.reals[0].port, 443);
+        assert_eq!(tls.reals.len(), 3);
+        assert!(tls.reals.iter().all(|r| r.port == 443));
         assert_eq!(i.services[3].key().to_string(), "tcp [2001:db8::100]:80");
         assert_eq!(i.services[3].reals[0].ip.to_string(), "2001:db8:2::11");
+        // Tunnels: IP-in-IP by default, GUE by --tun-type.
+        let forwards: Vec<Forward> = tls.reals.iter().map(|r| r.forward).collect();
+        assert_eq!(forwards, [Forward::Ipip, Forward::Nat, Forward::Gue]);
         let lines: Vec<usize> = i.notes.iter().map(|(n, _)| *n).collect();
-        assert_eq!(lines, vec![6, 7, 8, 8, 9], "{:?}", i.notes);
+        assert_eq!(lines, vec![6, 7, 8, 8, 11, 12], "{:?}", i.notes);
         assert!(i.notes[0].1.contains("firewall-mark"));
         assert!(i.notes[2].1.contains("lblc"));
         assert!(i.notes[3].1.contains("one-packet"));
-        assert!(i.notes[4].1.contains("tunnelled"));
+        assert!(i.notes[4].1.contains("--tun-port 5555"));
+        assert!(i.notes[5].1.contains("--tun-type gre is not supported"));
     }
 }

@@ -9,7 +9,7 @@
 //! (`misc_path`, `misc_timeout`), with `connect_port`, `connect_timeout`
 //! and `retry`. `include` is followed (relative to the including file; no
 //! wildcards). Everything else inside a virtual server is named with its
-//! file and line: firewall-mark and group virtual servers, tunnelled reals,
+//! file and line: firewall-mark and group virtual servers, GRE tunnels,
 //! `sorry_server`, quorum settings, HTTPS, SMTP, DNS, ping and UDP
 //! checkers, a URL's `digest`, and a second checker on one real. Blocks
 //! outside virtual servers (VRRP, global settings) are not the load
@@ -262,6 +262,33 @@ impl Reader {
                     set.forward = match arg.to_ascii_uppercase().as_str() {
                         "NAT" => Some(Forward::Nat),
                         "DR" => Some(Forward::Dr),
+                        // `lvs_method TUN [type ipip|gue|gre [port N]]`
+                        "TUN" => match s.args.get(2).map(|t| t.to_ascii_lowercase()) {
+                            None if s.args.len() == 1 => Some(Forward::Ipip),
+                            Some(t) if t == "ipip" => Some(Forward::Ipip),
+                            Some(t) if t == "gue" => {
+                                if s.args.len() > 3 {
+                                    self.note(
+                                        s,
+                                        "a GUE port per virtual server: Sluice has one, \
+                                         [tunnel] gue_port (6080 unless set)"
+                                            .to_string(),
+                                    );
+                                }
+                                Some(Forward::Gue)
+                            }
+                            _ => {
+                                self.note(
+                                    s,
+                                    format!(
+                                        "lb_kind {}: only ipip and gue tunnels are supported: \
+                                         its reals are skipped",
+                                        s.args.join(" ")
+                                    ),
+                                );
+                                None
+                            }
+                        },
                         other => {
                             self.note(
                                 s,
@@ -305,12 +332,18 @@ impl Reader {
             return None;
         };
         let forward = set.forward?;
-        let mut real = RealSpec::new(ip, if forward == Forward::Dr { vport } else { port });
+        let keeps_port = forward.answers_directly();
+        let mut real = RealSpec::new(ip, if keeps_port { vport } else { port });
         real.forward = forward;
-        if forward == Forward::Dr && port != vport {
+        if keeps_port && port != vport {
+            let how = if forward == Forward::Dr {
+                "direct routing"
+            } else {
+                "a tunnel"
+            };
             self.note(
                 n,
-                format!("real_server {ip} {port}: direct routing keeps the port, {vport}"),
+                format!("real_server {ip} {port}: {how} keeps the port, {vport}"),
             );
         }
         for s in &n.block {
@@ -497,6 +530,50 @@ virtual_server 192.0.2.101 53 {
             );
         }
         assert_eq!(notes.len(), 6, "{notes:#?}");
+    }
+
+    /// `lvs_method TUN` is IP-in-IP, `TUN type gue` GUE; GRE is named and
+    /// its reals skipped.
+    #[test]
+    fn tunnels() {
+        let i = import_text(
+            r#"virtual_server 192.0.2.100 80 {
+    lb_kind TUN
+    real_server 203.0.113.11 80 { weight 1 }
+}
+virtual_server 192.0.2.100 443 {
+    lvs_method TUN type gue port 5555
+    real_server 203.0.113.12 8443 { weight 1 }
+}
+virtual_server 192.0.2.100 53 {
+    lvs_method TUN type gre
+    real_server 203.0.113.13 53 { weight 1 }
+}
+"#,
+        );
+        let forwards: Vec<Vec<Forward>> = i
+            .services
+            .iter()
+            .map(|s| s.reals.iter().map(|r| r.forward).collect())
+            .collect();
+        assert_eq!(
+            forwards,
+            [vec![Forward::Ipip], vec![Forward::Gue], vec![]],
+            "{:?}",
+            i.notes
+        );
+        assert_eq!(i.services[1].reals[0].port, 443);
+        let notes: Vec<String> = i.notes.iter().map(|(l, w)| format!("{l}: {w}")).collect();
+        for want in [
+            "6: a GUE port per virtual server",
+            "7: real_server 203.0.113.12 8443: a tunnel keeps the port, 443",
+            "10: lb_kind TUN type gre: only ipip and gue",
+        ] {
+            assert!(
+                notes.iter().any(|n| n.starts_with(want)),
+                "{want} in {notes:#?}"
+            );
+        }
     }
 
     #[test]

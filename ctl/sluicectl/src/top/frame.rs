@@ -232,6 +232,7 @@ mod tests {
                         sync_installed: 0,
                         sync_unknown: 0,
                         time_exceeded_sent: 0,
+                        too_big_sent: 0,
                         syns: 0,
                         syn_cookies_sent: 0,
                         syn_cookies_valid: 0,

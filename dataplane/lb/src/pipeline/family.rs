@@ -1,10 +1,10 @@
 //! The packet path written once for IPv4 and IPv6: [`Family`] says where a
 //! family's tables, services, routes and martians are, and supplies the
-//! steps written per family (ICMP time exceeded) or only for IPv4 today
+//! steps written per family (ICMP errors, tunnel headers) or only for IPv4 today
 //! (the SYN proxy's cookies and proxied handshakes); every other step of
 //! [`Forwarder`](super::Forwarder) is generic over it.
 
-use super::{Action, Forwarder, Tuple};
+use super::{Action, Forwarder, SentError, Tuple};
 use crate::ingress::Martians6;
 use crate::model::{ServiceTable, VirtualService};
 use crate::route::RouteTable;
@@ -12,7 +12,7 @@ use crate::snapshot::{PortView, Snapshot};
 use sluice_conntrack::{ConnId, ConnTable, ScanCursor};
 use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
-use sluice_core::{time_exceeded, Address, MacAddr};
+use sluice_core::{icmp_error, tunnel, Address, MacAddr};
 use sluice_sched::{hash_ipv4, hash_ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -79,15 +79,37 @@ pub trait Family: Address {
     /// the table-less path read it.
     fn client_hash(seed: u64, ip: Self, port: Option<u16>) -> u64;
 
-    /// Writes into `out` the time exceeded error about `p`, expired here,
+    /// Writes into `out` the ICMP error `kind` about `p`, not forwarded,
     /// from `port`'s address to its source; its length, or None where no
     /// error may be sent about it.
-    fn write_time_exceeded(
+    fn write_icmp_error(
         port: &PortView,
         frame: &[u8],
         p: &Packet<Self>,
-        out: &mut [u8; time_exceeded::MAX_FRAME],
+        kind: SentError,
+        out: &mut [u8; icmp_error::MAX_FRAME],
     ) -> Option<usize>;
+
+    /// Whether `p` may be fragmented on the way (IPv4 without DF), so a
+    /// router would not answer it with fragmentation needed.
+    fn may_fragment(frame: &[u8], p: &Packet<Self>) -> bool;
+
+    /// The outer header that takes `inner` (an IP packet of this family)
+    /// from `src` to the tunnel real `real`.
+    fn outer(
+        encap: tunnel::Encap,
+        src: Self,
+        real: Self,
+        inner: &[u8],
+        id: u16,
+        hash: u32,
+    ) -> tunnel::Outer;
+
+    /// The configured outer source address of this family, if any.
+    fn tunnel_source(s: &Snapshot) -> Option<Self>;
+
+    /// `port`'s address to send from towards `dst`.
+    fn source_on(port: &PortView, dst: Self) -> Self;
 
     /// A client's ACK that may complete a proxied handshake (IPv4 only).
     fn cookie_ack(
@@ -188,15 +210,43 @@ impl Family for Ipv4Addr {
         hash_ipv4(seed, u32::from(ip), port)
     }
 
-    fn write_time_exceeded(
+    fn write_icmp_error(
         port: &PortView,
         frame: &[u8],
         p: &Packet,
-        out: &mut [u8; time_exceeded::MAX_FRAME],
+        kind: SentError,
+        out: &mut [u8; icmp_error::MAX_FRAME],
     ) -> Option<usize> {
         let from = port.source_for(p.src);
-        let out = (&mut out[..time_exceeded::MAX_LEN]).try_into().ok()?;
-        time_exceeded::write(frame, p, from, port.mac, out)
+        let out = (&mut out[..icmp_error::MAX_LEN]).try_into().ok()?;
+        let kind = match kind {
+            SentError::TimeExceeded => icmp_error::TIME_EXCEEDED,
+            SentError::TooBig { mtu } => icmp_error::too_big(false, mtu),
+        };
+        icmp_error::write_kind(frame, p, from, port.mac, kind, out)
+    }
+
+    fn may_fragment(frame: &[u8], p: &Packet) -> bool {
+        frame[p.l3 + 6] & 0x40 == 0
+    }
+
+    fn outer(
+        encap: tunnel::Encap,
+        src: Self,
+        real: Self,
+        inner: &[u8],
+        id: u16,
+        hash: u32,
+    ) -> tunnel::Outer {
+        tunnel::outer4(encap, src, real, inner, id, hash)
+    }
+
+    fn tunnel_source(s: &Snapshot) -> Option<Self> {
+        s.tunnel.source
+    }
+
+    fn source_on(port: &PortView, dst: Self) -> Self {
+        port.source_for(dst)
     }
 
     fn cookie_ack(
@@ -286,14 +336,43 @@ impl Family for Ipv6Addr {
         hash_ipv6(seed, u128::from(ip), port)
     }
 
-    fn write_time_exceeded(
+    fn write_icmp_error(
         port: &PortView,
         frame: &[u8],
         p: &Packet<Self>,
-        out: &mut [u8; time_exceeded::MAX_FRAME],
+        kind: SentError,
+        out: &mut [u8; icmp_error::MAX_FRAME],
     ) -> Option<usize> {
         let from = port.source_for6(p.src);
-        let out = (&mut out[..time_exceeded::MAX_LEN6]).try_into().ok()?;
-        time_exceeded::write6(frame, p, from, port.mac, out)
+        let out = (&mut out[..icmp_error::MAX_LEN6]).try_into().ok()?;
+        let kind = match kind {
+            SentError::TimeExceeded => icmp_error::TIME_EXCEEDED6,
+            SentError::TooBig { mtu } => icmp_error::too_big(true, mtu),
+        };
+        icmp_error::write6_kind(frame, p, from, port.mac, kind, out)
+    }
+
+    fn may_fragment(_frame: &[u8], _p: &Packet<Self>) -> bool {
+        // Only the source fragments IPv6 (RFC 8200 §5).
+        false
+    }
+
+    fn outer(
+        encap: tunnel::Encap,
+        src: Self,
+        real: Self,
+        inner: &[u8],
+        _id: u16,
+        hash: u32,
+    ) -> tunnel::Outer {
+        tunnel::outer6(encap, src, real, inner, hash)
+    }
+
+    fn tunnel_source(s: &Snapshot) -> Option<Self> {
+        s.tunnel.source6
+    }
+
+    fn source_on(port: &PortView, dst: Self) -> Self {
+        port.source_for6(dst)
     }
 }

@@ -181,7 +181,8 @@ fn load_services(
     let workers = cfg.dataplane.workers.len();
     let mut lb = LbControl::new(ports.bases(), routes, stats.clone(), workers)
         .map_err(|e| AppError::Other(format!("cannot start the health-check threads: {e}")))?
-        .with_routes6(routes6);
+        .with_routes6(routes6)
+        .with_tunnel(cfg.tunnel);
     for spec in &cfg.services {
         let key = spec.key();
         lb.service_add(spec.clone())

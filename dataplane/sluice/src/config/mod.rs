@@ -17,6 +17,7 @@ mod routes;
 mod services;
 mod sync;
 mod timeouts;
+mod tunnel;
 
 pub use bgp::{BgpConfig, Neighbor, VipRoute};
 pub use control::{ControlConfig, DEFAULT_METRICS_LISTEN};
@@ -91,6 +92,8 @@ pub struct Config {
     pub bgp: Option<BgpConfig>,
     /// Connection synchronisation with the peer appliances, when on.
     pub sync: Option<SyncConfig>,
+    /// How tunnel-mode reals are reached.
+    pub tunnel: sluice_lb::TunnelView,
     raw: RawConfig,
 }
 
@@ -151,6 +154,7 @@ impl Config {
         let machine = machine::validate(&raw.machine)?;
         let bgp = bgp::validate(&raw.bgp)?;
         let sync = sync::validate(&raw.sync)?;
+        let tunnel = tunnel::validate(&raw.tunnel)?;
         Ok(Config {
             file: path.to_path_buf(),
             eal,
@@ -167,6 +171,7 @@ impl Config {
             machine,
             bgp,
             sync,
+            tunnel,
             raw,
         })
     }
@@ -217,6 +222,9 @@ impl Config {
         }
         if a.sync != b.sync {
             d.push("[sync]");
+        }
+        if a.tunnel != b.tunnel {
+            d.push("[tunnel]");
         }
         d
     }

@@ -28,6 +28,22 @@ pub(super) struct RawConfig {
     pub(super) bgp: Option<RawBgp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) sync: Option<RawSync>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) tunnel: Option<RawTunnel>,
+}
+
+/// `[tunnel]`: how tunnel-mode reals are reached.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTunnel {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) source6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) gue_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mtu: Option<u16>,
 }
 
 /// `[sync]`: connection synchronisation with the peer appliances.

@@ -26,7 +26,7 @@ use crate::health::HealthManager;
 use endings::{EndCause, Endings};
 use figures::Figures;
 use sluice_lb::model::SlottedService;
-use sluice_lb::{PortBase, RealSlot, RouteTable, SharedStats, Snapshot};
+use sluice_lb::{PortBase, RealSlot, RouteTable, SharedStats, Snapshot, TunnelView};
 use sluice_proto::{RealSpec, ServiceKey, ServiceSpec};
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -48,6 +48,8 @@ pub struct LbControl {
     ports: Vec<PortBase>,
     routes: Arc<RouteTable>,
     routes6: Arc<RouteTable<Ipv6Addr>>,
+    /// How tunnel-mode reals are reached.
+    tunnel: TunnelView,
     figures: Figures,
     health: HealthManager,
 }
@@ -107,6 +109,7 @@ impl LbControl {
             ports,
             routes: Arc::new(routes),
             routes6: Arc::new(RouteTable::default()),
+            tunnel: TunnelView::default(),
             figures: Figures::default(),
         })
     }
@@ -114,6 +117,12 @@ impl LbControl {
     /// The same control state with IPv6 routes.
     pub fn with_routes6(mut self, routes6: RouteTable<Ipv6Addr>) -> LbControl {
         self.routes6 = Arc::new(routes6);
+        self
+    }
+
+    /// The same control state with these tunnel settings.
+    pub fn with_tunnel(mut self, tunnel: TunnelView) -> LbControl {
+        self.tunnel = tunnel;
         self
     }
 
@@ -137,7 +146,8 @@ impl LbControl {
             &self.ports,
             &self.routes,
         )?
-        .with_routes6(&self.routes6);
+        .with_routes6(&self.routes6)
+        .with_tunnel(self.tunnel);
         self.services = services;
         self.endings = endings;
         self.weights = weights;

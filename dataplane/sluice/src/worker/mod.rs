@@ -20,6 +20,7 @@ use crate::snapshot::Reader;
 use crossbeam_utils::CachePadded;
 use sluice_core::local::Handled;
 use sluice_core::local6;
+use sluice_core::tunnel;
 use sluice_core::wire::arp;
 use sluice_core::wire::ethernet;
 use sluice_core::{DropReason, MacAddr};
@@ -28,7 +29,9 @@ use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
 use sluice_lb::park::{ParkQueue, MAX_PARKED};
 use sluice_lb::pipeline::HousekeepingTimer;
 use sluice_lb::pipeline::SYN_OUTBOX;
-use sluice_lb::{Action, Forwarder, Lookahead, RetellCursor, Snapshot, WorkerLbStats, MAX_BURST};
+use sluice_lb::{
+    Action, Forwarder, Lookahead, RetellCursor, SentError, Snapshot, WorkerLbStats, MAX_BURST,
+};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -286,7 +289,7 @@ impl<'port> Worker<'port> {
             e.retry_parked(snap, now);
             e.send_syns(snap, now);
             e.release_held(snap, now);
-            e.send_time_exceeded();
+            e.send_icmp_errors();
             e.share_learned();
             e.exchange_sync(snap, now);
             e.out.free.free_all();
@@ -476,7 +479,18 @@ impl Engine<'_> {
         if m.segments() != 1 {
             return self.out.discard(m, DropReason::MultiSegment, c);
         }
-        match self.forwarder.process(snap, m.data_mut(), rx_port, now) {
+        let mut action = self.forwarder.process(snap, m.data_mut(), rx_port, now);
+        if let Some(outer) = self.forwarder.take_outer() {
+            // To a tunnel real: the outer header goes in front.
+            action = match m.prepend(outer.len()) {
+                Some(grown) => {
+                    tunnel::prepend(grown, &outer);
+                    action
+                }
+                None => Action::Drop(DropReason::NoHeadroom),
+            };
+        }
+        match action {
             Action::Forward { port } => self.out.send(port, m, c),
             Action::Reply(h) => {
                 count_local(c, h);
@@ -697,7 +711,7 @@ impl Engine<'_> {
     }
 
     /// Sends the ICMP time-exceeded errors the forwarder queued.
-    fn send_time_exceeded(&mut self) {
+    fn send_icmp_errors(&mut self) {
         let Engine {
             forwarder,
             out,
@@ -705,9 +719,12 @@ impl Engine<'_> {
             lb,
             ..
         } = self;
-        forwarder.take_time_exceeded(|port, frame| {
+        forwarder.take_icmp_errors(|kind, port, frame| {
             if out.send_frame(&shared.pool, port, frame) {
-                lb.time_exceeded_sent.add(1);
+                match kind {
+                    SentError::TimeExceeded => lb.time_exceeded_sent.add(1),
+                    SentError::TooBig { .. } => lb.too_big_sent.add(1),
+                }
             }
         });
     }

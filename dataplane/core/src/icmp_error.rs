@@ -1,8 +1,11 @@
-//! ICMP time exceeded, as a router sends it when a packet's TTL (hop
-//! limit) runs out on the way: to the packet's source, from the address of
-//! the port it came in on; never about an ICMP error; and no faster than a
-//! token bucket allows (RFC 1812 §4.3.2.8, RFC 4443 §2.4 (f)), so that
-//! expiring packets cannot turn the appliance into an amplifier.
+//! The ICMP errors the appliance sends as a router would, about a packet
+//! it does not forward: time exceeded when a packet's TTL (hop limit)
+//! runs out on the way, and fragmentation needed (IPv6: packet too big)
+//! when a packet would not fit a tunnel once encapsulated. Each goes to
+//! the packet's source, from the address of the port it came in on; never
+//! about an ICMP error; and no faster than a token bucket allows (RFC 1812
+//! §4.3.2.8, RFC 4443 §2.4 (f)), so that such packets cannot turn the
+//! appliance into an amplifier.
 //!
 //! IPv4 (RFC 792, RFC 1812 §4.3.2) quotes the IP header and the first 8
 //! bytes of the payload; ICMPv6 (RFC 4443 §3.3) quotes as much of the
@@ -32,6 +35,53 @@ pub const MAX_FRAME: usize = if MAX_LEN > MAX_LEN6 {
 /// TTL of the errors the appliance sends.
 pub const TTL: u8 = 64;
 
+/// What an error says: its ICMP (ICMPv6) type, code, and the four bytes
+/// after the checksum (unused, or the MTU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// Type.
+    pub ty: u8,
+    /// Code.
+    pub code: u8,
+    /// The rest of the header.
+    pub rest: [u8; 4],
+}
+
+/// ICMP time exceeded in transit.
+pub const TIME_EXCEEDED: Kind = Kind {
+    ty: icmp::TYPE_TIME_EXCEEDED,
+    code: 0,
+    rest: [0; 4],
+};
+
+/// ICMPv6 hop limit exceeded in transit.
+pub const TIME_EXCEEDED6: Kind = Kind {
+    ty: icmpv6::TYPE_TIME_EXCEEDED,
+    code: 0,
+    rest: [0; 4],
+};
+
+/// The error that tells a source its packet was too big for the next
+/// hop, here a tunnel: IPv4's destination unreachable, fragmentation
+/// needed, with the next-hop MTU (RFC 1191 §4); IPv6's packet too big
+/// with the MTU (RFC 4443 §3.2).
+pub fn too_big(v6: bool, mtu: u16) -> Kind {
+    if v6 {
+        Kind {
+            ty: icmpv6::TYPE_PACKET_TOO_BIG,
+            code: 0,
+            rest: u32::from(mtu).to_be_bytes(),
+        }
+    } else {
+        let m = mtu.to_be_bytes();
+        Kind {
+            ty: icmp::TYPE_DEST_UNREACHABLE,
+            code: icmp::CODE_FRAGMENTATION_NEEDED,
+            rest: [0, 0, m[0], m[1]],
+        }
+    }
+}
+
 /// Writes into `out` the time-exceeded error about the packet `p` of
 /// `frame`, sent from `from` (MAC `from_mac`) back to the frame's source
 /// MAC. Returns its length, or None when no error may be sent about it
@@ -41,6 +91,19 @@ pub fn write(
     p: &Packet,
     from: Ipv4Addr,
     from_mac: MacAddr,
+    out: &mut [u8; MAX_LEN],
+) -> Option<usize> {
+    write_kind(frame, p, from, from_mac, TIME_EXCEEDED, out)
+}
+
+/// Writes into `out` the ICMP error `kind` about the packet `p` of
+/// `frame`, as [`write`] does.
+pub fn write_kind(
+    frame: &[u8],
+    p: &Packet,
+    from: Ipv4Addr,
+    from_mac: MacAddr,
+    kind: Kind,
     out: &mut [u8; MAX_LEN],
 ) -> Option<usize> {
     let about_error = p.proto == ipv4::PROTO_ICMP && p.icmp.is_none_or(|i| icmp::is_error(i.ty));
@@ -68,7 +131,7 @@ pub fn write(
         p.src,
     );
     let m = &mut out[l4..len];
-    m[..icmp::HEADER_LEN].copy_from_slice(&[icmp::TYPE_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+    m[..icmp::HEADER_LEN].copy_from_slice(&header(kind));
     m[icmp::HEADER_LEN..].copy_from_slice(&frame[p.l3..p.l3 + quote]);
     let c = checksum::checksum(m);
     m[icmp::CHECKSUM_OFFSET..icmp::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
@@ -86,6 +149,19 @@ pub fn write6(
     p: &Packet<Ipv6Addr>,
     from: Ipv6Addr,
     from_mac: MacAddr,
+    out: &mut [u8; MAX_LEN6],
+) -> Option<usize> {
+    write6_kind(frame, p, from, from_mac, TIME_EXCEEDED6, out)
+}
+
+/// Writes into `out` the ICMPv6 error `kind` about the IPv6 packet `p`
+/// of `frame`, as [`write6`] does.
+pub fn write6_kind(
+    frame: &[u8],
+    p: &Packet<Ipv6Addr>,
+    from: Ipv6Addr,
+    from_mac: MacAddr,
+    kind: Kind,
     out: &mut [u8; MAX_LEN6],
 ) -> Option<usize> {
     let about_error = p.proto == ipv6::NEXT_ICMPV6 && p.icmp.is_none_or(|i| icmpv6::is_error(i.ty));
@@ -120,11 +196,16 @@ pub fn write6(
         p.src,
     );
     let m = &mut out[l4..len];
-    m[..icmpv6::HEADER_LEN].copy_from_slice(&[icmpv6::TYPE_TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+    m[..icmpv6::HEADER_LEN].copy_from_slice(&header(kind));
     m[icmpv6::HEADER_LEN..].copy_from_slice(&frame[p.l3..p.l3 + quote]);
     let c = flow6::icmpv6_checksum(from, p.src, m);
     m[icmpv6::CHECKSUM_OFFSET..icmpv6::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
     Some(len)
+}
+
+fn header(k: Kind) -> [u8; 8] {
+    let r = k.rest;
+    [k.ty, k.code, 0, 0, r[0], r[1], r[2], r[3]]
 }
 
 /// A token bucket over a millisecond clock: `per_sec` tokens a second, at
@@ -273,6 +354,36 @@ mod tests {
             assert_eq!((err.inner_src, err.inner_dst), (s.src, s.dst));
             assert_eq!((err.inner_sport, err.inner_dport), (s.sport, s.dport));
         }
+    }
+
+    /// RFC 1191 §4: type 3, code 4, the next-hop MTU in the low 16 bits
+    /// of the second word; RFC 4443 §3.2: type 2, code 0, the MTU in it.
+    #[test]
+    fn too_big_carries_the_mtu_where_the_rfcs_put_it() {
+        let f = frame(&Spec {
+            proto: 6,
+            ..Spec::default()
+        });
+        let p = parse(&f).unwrap();
+        let mut out = [0u8; MAX_LEN];
+        let n = write_kind(&f, &p, FROM, MAC, too_big(false, 1472), &mut out).unwrap();
+        let e = parse(&out[..n]).unwrap();
+        let m = &out[e.l4..e.ip_end()];
+        assert_eq!(&m[..2], &[3, 4]);
+        assert_eq!(&m[4..8], &[0, 0, 0x05, 0xc0]);
+        assert_eq!(u16::from_be_bytes([m[2], m[3]]), icmp_checksum(m));
+        assert_eq!(&m[8..], &f[14..14 + p.ip_header_len + 8]);
+
+        use crate::flow6::build::{frame6, Spec6};
+        let f = frame6(&Spec6::default());
+        let p = crate::flow6::parse(&f).unwrap();
+        let mut out = [0u8; MAX_LEN6];
+        let n = write6_kind(&f, &p, FROM6, MAC, too_big(true, 1452), &mut out).unwrap();
+        let e = crate::flow6::parse(&out[..n]).unwrap();
+        let m = &out[e.l4..e.ip_end()];
+        assert_eq!(&m[..2], &[2, 0]);
+        assert_eq!(&m[4..8], &[0, 0, 0x05, 0xac]);
+        assert_eq!(e.icmp.unwrap().error.unwrap().inner_dst, p.dst);
     }
 
     #[test]
