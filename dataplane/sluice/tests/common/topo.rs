@@ -52,6 +52,40 @@ pub const ROUTED_GW: &str = r#"
 gateway = "192.0.2.254"
 "#;
 
+/// The appliance's route to the tunnel topology's reals.
+pub const TUNNEL_ROUTE: &str = r#"
+[routes]
+static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
+"#;
+
+/// A tunnel endpoint in user space, as `ip link add ... type ipip` or
+/// `ip fou add` would be in the kernel: the inner packet of each
+/// IP-in-IP or GUE (variant 1) packet goes into `tun0`.
+pub const DECAP_PY: &str = r#"
+import fcntl, os, socket, struct, sys
+kind, port, log = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a")
+tun = os.open("/dev/net/tun", os.O_RDWR)
+# TUNSETIFF, IFF_TUN | IFF_NO_PI
+fcntl.ioctl(tun, 0x400454ca, struct.pack("16sH", b"tun0", 0x0001 | 0x1000))
+if kind == "ipip":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+log.write("ready\n"); log.flush()
+while True:
+    b, peer = s.recvfrom(65535)
+    if kind == "ipip":
+        # The raw socket gives the outer IPv4 header too.
+        outer = socket.inet_ntoa(b[12:16])
+        b = b[(b[0] & 15) * 4:]
+        log.write("%s - -\n" % outer)
+    else:
+        log.write("%s %d %d\n" % (peer[0], peer[1], port))
+    log.flush()
+    os.write(tun, b)
+"#;
+
 /// Python client helpers.
 pub const CLIENT_PY: &str = r#"
 import socket, sys, time
@@ -338,6 +372,120 @@ impl LbTopo {
         t.client_if = cr;
         t.router = Some(router);
         t
+    }
+
+    /// The tunnel topology: the reals are a router away from the
+    /// appliance, in 203.0.113.0/24 (203.0.113.11..), and answer the
+    /// clients through that router, never through the appliance. The
+    /// router (`rt`) joins the clients' segment 192.0.2.0/24 (as
+    /// 192.0.2.254, on a bridge with the client and the appliance's client
+    /// port), the appliance's server port (198.51.100.254, the appliance
+    /// 198.51.100.1) and the reals' network (203.0.113.1). Each real holds
+    /// the VIP on `lo` and has a TUN device `tun0` that
+    /// [`decapsulate`](Self::decapsulate) feeds (the kernel here has no
+    /// ipip or fou module). The appliance needs [`TUNNEL_ROUTE`].
+    pub fn tunnel(n: usize, clients: usize) -> LbTopo {
+        let lb = Netns::new("lb");
+        let client = Netns::new("cl");
+        let switch = Netns::new("sw");
+        let router = Netns::new("rt");
+        let id = unique_id();
+        switch.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+        switch.exec(&["ip", "link", "set", "br0", "up"]);
+        let (lc, cc, rc) = (format!("a{id}"), format!("b{id}"), format!("q{id}"));
+        for (ns, end, peer) in [
+            (&lb, &lc, format!("t{id}")),
+            (&client, &cc, format!("u{id}")),
+            (&router, &rc, format!("v{id}")),
+        ] {
+            veth(ns, end, &switch, &peer);
+            switch.exec(&["ip", "link", "set", &peer, "master", "br0"]);
+        }
+        for i in 0..clients {
+            let a = format!("192.0.2.{}/24", 10 + i);
+            client.exec(&["ip", "addr", "add", &a, "dev", &cc]);
+        }
+        for k in ["all", "default"] {
+            router.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{k}.rp_filter=0")]);
+        }
+        router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        router.exec(&["ip", "addr", "add", "192.0.2.254/24", "dev", &rc]);
+        let (ls, rs) = (format!("s{id}"), format!("o{id}"));
+        veth(&lb, &ls, &router, &rs);
+        router.exec(&["ip", "addr", "add", "198.51.100.254/24", "dev", &rs]);
+        router.exec(&["ip", "link", "add", "br1", "type", "bridge"]);
+        router.exec(&["ip", "link", "set", "br1", "up"]);
+        router.exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", "br1"]);
+        let mut reals = Vec::new();
+        for i in 0..n {
+            let ns = Netns::new(&format!("r{i}"));
+            let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
+            veth(&ns, &ri, &router, &si);
+            router.exec(&["ip", "link", "set", &si, "master", "br1"]);
+            let ip = format!("203.0.113.{}", 11 + i);
+            for k in ["all", "default"] {
+                ns.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{k}.rp_filter=0")]);
+            }
+            ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", &ri]);
+            ns.exec(&["ip", "route", "add", "default", "via", "203.0.113.1"]);
+            ns.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+            ns.exec(&["ip", "tuntap", "add", "dev", "tun0", "mode", "tun"]);
+            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.tun0.rp_filter=0"]);
+            ns.exec(&["ip", "link", "set", "tun0", "up"]);
+            reals.push(Real {
+                ns,
+                ip,
+                procs: Vec::new(),
+            });
+        }
+        let dir = TempDir::new();
+        std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
+        std::fs::write(dir.path().join("client.py"), CLIENT_PY).unwrap();
+        std::fs::write(dir.path().join("decap.py"), DECAP_PY).unwrap();
+        LbTopo {
+            lb,
+            client,
+            router: Some(router),
+            switch,
+            reals,
+            lb_client_if: lc,
+            lb_server_if: Some(ls),
+            client_if: cc,
+            dir,
+        }
+    }
+
+    /// Starts the user-space tunnel endpoint on real `i`: `kind` "ipip"
+    /// (a raw socket for IP protocol 4) or "gue" (a UDP socket on
+    /// `port`) takes each tunnelled packet, writes the inner packet into
+    /// `tun0`, and logs its outer source address and UDP ports (one line
+    /// a packet) to the returned file.
+    pub fn decapsulate(&mut self, i: usize, kind: &str, port: u16) -> std::path::PathBuf {
+        let log = self.dir.path().join(format!("decap{i}.log"));
+        std::fs::write(&log, "").unwrap();
+        let script = self.dir.path().join("decap.py");
+        let child = self.reals[i]
+            .ns
+            .command(&[
+                "python3",
+                script.to_str().unwrap(),
+                kind,
+                &port.to_string(),
+                log.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the tunnel endpoint");
+        self.reals[i].procs.push(Proc(child));
+        let ready = wait_for(Duration::from_secs(20), || {
+            std::fs::read_to_string(&log)
+                .ok()
+                .filter(|l| l.starts_with("ready"))
+        });
+        assert!(ready.is_some(), "tunnel endpoint on real {i} did not start");
+        log
     }
 
     /// Starts a server on real `i`: kind "http" (serves a directory with
