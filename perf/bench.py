@@ -5,7 +5,8 @@ The generator (sluice-gen) owns two memif *server* ports; the device under
 test (DUT) connects as the memif client, on its own core, and forwards what
 it receives on memif0 out of memif1. For every scenario the DUT alternates
 between the baseline (testpmd 5tswap, generator mode `swap`) and Sluice
-(generator mode `dr` or `nat`), for several rounds. A round whose baseline
+(generator mode `dr`, `nat`, `ipip` or `gue`: tunnel mode, the generator
+unwrapping and checking what comes back), for several rounds. A round whose baseline
 moved more than 15 % from the baseline's median is discarded (the machine
 was disturbed). Reported per scenario: forwarded Mpps of each, busy cycles
 per packet of each (testpmd --record-core-cycles; Sluice's busy_cycles /
@@ -59,12 +60,15 @@ SCENARIOS = [
     ("dr-4m-64", "dr", "udp", 4_000_000, 64, 0, 4),
     ("nat-4m-64", "nat", "udp", 4_000_000, 64, 0, 4),
     ("nat-new-flows-64", "nat", "tcp", 100_000, 64, 1_000_000, 4),
+    ("ipip-1k-64", "ipip", "udp", 1_000, 64, 0, 4),
+    ("gue-1k-64", "gue", "udp", 1_000, 64, 0, 4),
+    ("gue-1m-64", "gue", "udp", 1_000_000, 64, 0, 4),
     ("dr6-1k-84", "dr", "udp", 1_000, 84, 0, 6),
     ("nat6-1k-84", "nat", "udp", 1_000, 84, 0, 6),
     ("dr6-1m-84", "dr", "udp", 1_000_000, 84, 0, 6),
     ("nat6-1m-84", "nat", "udp", 1_000_000, 84, 0, 6),
 ]
-SMOKE = ("nat-1k-64", "nat6-1k-84")
+SMOKE = ("nat-1k-64", "gue-1k-64", "nat6-1k-84")
 
 # Per family: the VIP, the reals' first and last address, the clients'
 # gateway (on Sluice's client-side segment).
@@ -145,7 +149,8 @@ class Run:
         prefix = f"bslu{os.getpid()}"
         self.prefixes.append(prefix)
         sock = os.path.join(self.dir, "sluice.sock")
-        fwd, rport = ("dr", 80) if mode == "dr" else ("nat", 8080)
+        # Direct routing and the tunnels keep the port; NAT moves it.
+        fwd, rport = (mode, 8080) if mode == "nat" else (mode, 80)
         reals = "".join(
             f'[[service.real]]\nip = "198.51.100.{11 + i}"\nport = {rport}\nforward = "{fwd}"\n' for i in range(8))
         reals6 = "".join(
@@ -284,7 +289,7 @@ def run_sluice(args, sc, rate, duration):
         # The generator's memif servers must exist before Sluice connects,
         # so the generator starts first, told Sluice's MACs (which Sluice's
         # configuration sets on its memif ports).
-        reals = gen_reals(family, 80 if mode == "dr" else 8080)
+        reals = gen_reals(family, 8080 if mode == "nat" else 80)
         gen, out = r.start_generator(mode, proto, flows, size, new_flows, rate, duration, reals,
                                      SLUICE_MAC0, SLUICE_MAC1, family=family, warmup=max(args.warmup, 3.0),
                                      link_timeout=30, extra=["--gateway", FAMILY[family]["gateway"]])

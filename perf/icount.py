@@ -3,7 +3,7 @@
 
 Time on a shared VM is noise; instruction counts are not. For every
 scenario of the pipeline benchmark's instruction count
-(`dataplane/lb/benches/pipeline.rs --icount NAME`: DR and NAT established
+(`dataplane/lb/benches/pipeline.rs --icount NAME`: DR, GUE and NAT established
 flows, one by one and in bursts, new connections, SYN cookies) this runs
 the optimised benchmark binary under `valgrind --tool=callgrind
 --cache-sim=yes`, counting only inside its measured function, and reports

@@ -166,8 +166,13 @@ impl<A: IpAddress> Conn<A> {
 
     /// Forwarding method.
     pub fn fwd(&self) -> Forward {
-        // Only a `Forward` is ever stored.
-        Forward::from_u8(self.fwd).unwrap_or(Forward::Nat)
+        // Only a `Forward` is ever stored (`Forward::from_u8` would check).
+        match self.fwd {
+            0 => Forward::Nat,
+            1 => Forward::Dr,
+            2 => Forward::Ipip,
+            _ => Forward::Gue,
+        }
     }
 
     /// Service index.

@@ -69,6 +69,8 @@ enum Mode {
     Nat,
     /// Reals 192.0.2.21.. on the client port, port 80.
     Dr,
+    /// Reals 198.51.100.11.. on the server port, port 80, by GUE.
+    Gue,
 }
 
 fn nat_real(i: u8) -> Ipv4Addr {
@@ -233,17 +235,18 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
     let reals = (0..REALS)
         .map(|i| RealSpec {
             ip: match mode {
-                Mode::Nat => std::net::IpAddr::V4(nat_real(i)),
+                Mode::Nat | Mode::Gue => std::net::IpAddr::V4(nat_real(i)),
                 Mode::Dr => std::net::IpAddr::V4(dr_real(i)),
             },
             port: match mode {
                 Mode::Nat => NAT_REAL_PORT,
-                Mode::Dr => VIP.port(),
+                Mode::Dr | Mode::Gue => VIP.port(),
             },
             weight: 1,
             forward: match mode {
                 Mode::Nat => Forward::Nat,
                 Mode::Dr => Forward::Dr,
+                Mode::Gue => Forward::Gue,
             },
             upper_threshold: 0,
             lower_threshold: 0,
@@ -363,7 +366,7 @@ impl Bed {
     fn establish(&mut self, range: Range<u32>) {
         let want = Action::Forward {
             port: match self.mode {
-                Mode::Nat => 1,
+                Mode::Nat | Mode::Gue => 1,
                 Mode::Dr => 0,
             },
         };
@@ -383,6 +386,11 @@ impl Bed {
                 Mode::Dr => {
                     assert_eq!(dst, VIP, "DR SYN rewritten");
                     assert_ne!(&f[0..6], &GW_MAC.0, "DR SYN not sent to a real");
+                    self.reals.push(dst);
+                }
+                Mode::Gue => {
+                    assert_eq!(dst, VIP, "tunnelled SYN rewritten");
+                    assert!(self.fwd.take_outer().is_some(), "SYN not encapsulated");
                     self.reals.push(dst);
                 }
             }
@@ -941,6 +949,7 @@ fn machine() -> String {
 const ICOUNT_SCENARIOS: &[&str] = &[
     "dr_ack",
     "dr_ack_burst",
+    "gue_ack",
     "nat_in",
     "nat_in_burst",
     "nat_out",
@@ -973,18 +982,18 @@ fn icount(name: &str) {
     let n = ICOUNT_FLOWS;
     let burst = name.ends_with("_burst");
     let (mut bed, frames, rx, want) = match name.trim_end_matches("_burst") {
-        "dr_ack" | "nat_in" | "nat_out" => {
-            let mode = if name.starts_with("dr") {
-                Mode::Dr
-            } else {
-                Mode::Nat
+        "dr_ack" | "gue_ack" | "nat_in" | "nat_out" => {
+            let mode = match &name[..3] {
+                "dr_" => Mode::Dr,
+                "gue" => Mode::Gue,
+                _ => Mode::Nat,
             };
             let mut bed = Bed::new(mode, 4 * n, true);
             bed.establish(0..n);
             let order = permutation(n, 0x1c0u64);
             let (frames, rx, port) = match name.trim_end_matches("_burst") {
                 "dr_ack" => (ack_frames(&order), 0, 0),
-                "nat_in" => (ack_frames(&order), 0, 1),
+                "nat_in" | "gue_ack" => (ack_frames(&order), 0, 1),
                 _ => (reply_frames(&order, &bed.reals), 1, 0),
             };
             (bed, frames, rx, Action::Forward { port })

@@ -13,6 +13,13 @@
 //! | `swap` | generator TX port | the device MAC sent to | VIP:vport | client | as sent |
 //! | `dr` | one real's MAC | device RX MAC (if given) | client | VIP:vport | as sent |
 //! | `nat` | the chosen real's MAC | device RX MAC (if given) | client | a real's RIP:rport | sent - 1 |
+//! | `ipip`, `gue` | the chosen real's MAC | device RX MAC (if given) | client | VIP:vport | as sent |
+//!
+//! In the tunnel modes the packet sent comes back inside an outer header
+//! to one of the reals (its MAC the frame's destination): IPv4 with
+//! protocol 4, or IPv6 with next header 41, or either with UDP to port
+//! 6080 (GUE variant 1), checksums right, lengths consistent; the inner
+//! packet is then checked as for `dr`.
 //!
 //! The client `ip:port` must be one of ours and belong to the slot the stamp
 //! names ([`FlowSpace`]). The result is the stamp, or why the packet is bad
@@ -23,9 +30,10 @@ use crate::flows::FlowSpace;
 use crate::frame::{TCP_DATA_FLAGS, TCP_FIRST_FLAGS};
 use crate::scenario::{Mode, Proto, Real};
 use crate::stamp::{self, Stamp, StampError};
-use sluice_core::wire::{ethernet, l4};
+use sluice_core::wire::{ethernet, ipv4, l4};
 use sluice_core::{DropReason, MacAddr};
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// Why a returned packet is bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,11 +65,14 @@ pub enum Bad {
     Ttl,
     /// TCP flags changed.
     TcpFlags,
+    /// A tunnel mode's outer header wrong: not the encapsulation, not to a
+    /// real, lengths or checksums inconsistent.
+    Tunnel,
 }
 
 impl Bad {
     /// Number of reasons.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
     /// Every reason, in report order.
     pub const ALL: [Bad; Bad::COUNT] = [
         Bad::Truncated,
@@ -77,6 +88,7 @@ impl Bad {
         Bad::MacSrc,
         Bad::Ttl,
         Bad::TcpFlags,
+        Bad::Tunnel,
     ];
 
     /// Stable snake_case name.
@@ -95,6 +107,7 @@ impl Bad {
             Bad::MacSrc => "mac_src",
             Bad::Ttl => "ttl",
             Bad::TcpFlags => "tcp_flags",
+            Bad::Tunnel => "tunnel",
         }
     }
 
@@ -148,6 +161,12 @@ pub struct Expect<A> {
     pub ttl: u8,
 }
 
+thread_local! {
+    /// A tunnelled packet's inner frame, rebuilt to be checked (one
+    /// buffer a thread, grown once).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Checks returned packets against an [`Expect`].
 #[derive(Debug, Clone)]
 pub struct Checker<A> {
@@ -174,6 +193,80 @@ impl<A: GenFamily> Checker<A> {
 
     /// Checks `frame`; the stamp of a good packet.
     pub fn check(&self, frame: &[u8]) -> Result<Stamp, Reject> {
+        match self.e.mode {
+            Mode::Ipip | Mode::Gue => self.check_tunnelled(frame),
+            mode => self.check_as(frame, mode),
+        }
+    }
+
+    /// A tunnel mode's frame: its outer header, then the inner packet
+    /// (copied behind the frame's Ethernet header) as direct routing's.
+    fn check_tunnelled(&self, frame: &[u8]) -> Result<Stamp, Reject> {
+        const GUE_PORT: u16 = 6080;
+        if frame.len() < ethernet::HEADER_LEN {
+            return Err(Bad::Truncated.into());
+        }
+        if ethernet::ethertype(frame) != A::ETHERTYPE {
+            return Err(Reject::NotOurs);
+        }
+        let o = &frame[ethernet::HEADER_LEN..];
+        let v6 = A::BITS == 128;
+        let ip_len = if v6 { 40 } else { 20 };
+        if o.len() < ip_len + 8 {
+            return Err(Bad::Truncated.into());
+        }
+        let (total, proto, dst) = if v6 {
+            let payload = u16::from_be_bytes([o[4], o[5]]) as usize;
+            (
+                40 + payload,
+                o[6],
+                IpAddr::from(<[u8; 16]>::try_from(&o[24..40]).unwrap()),
+            )
+        } else {
+            if o[0] != 0x45 || sluice_core::wire::checksum::checksum(&o[..20]) != 0 {
+                return Err(Bad::Tunnel.into());
+            }
+            let total = u16::from_be_bytes([o[2], o[3]]) as usize;
+            (
+                total,
+                o[9],
+                IpAddr::from(<[u8; 4]>::try_from(&o[16..20]).unwrap()),
+            )
+        };
+        if total > o.len() {
+            return Err(Bad::Truncated.into());
+        }
+        let inner_proto = if v6 { 41 } else { 4 };
+        let inner_at = match (self.e.mode, proto) {
+            (Mode::Ipip, p) if p == inner_proto => ip_len,
+            (Mode::Gue, ipv4::PROTO_UDP) => {
+                let u = &o[ip_len..ip_len + 8];
+                let udp_len = u16::from_be_bytes([u[4], u[5]]) as usize;
+                if u16::from_be_bytes([u[2], u[3]]) != GUE_PORT || udp_len != total - ip_len {
+                    return Err(Bad::Tunnel.into());
+                }
+                ip_len + 8
+            }
+            _ => return Err(Bad::Tunnel.into()),
+        };
+        let Some(real) = self.e.reals.iter().find(|r| r.ip == dst) else {
+            return Err(Bad::Tunnel.into());
+        };
+        if ethernet::dst(frame) != real.mac {
+            return Err(Bad::MacDst.into());
+        }
+        let inner = &o[inner_at..total];
+        SCRATCH.with(|b| {
+            let mut b = b.borrow_mut();
+            b.clear();
+            b.extend_from_slice(&frame[..ethernet::HEADER_LEN]);
+            b.extend_from_slice(inner);
+            self.check_as(&b, Mode::Dr)
+        })
+    }
+
+    /// Checks `frame` as `mode` makes it.
+    fn check_as(&self, frame: &[u8], mode: Mode) -> Result<Stamp, Reject> {
         let e = &self.e;
         if frame.len() < ethernet::HEADER_LEN {
             return Err(Bad::Truncated.into());
@@ -228,7 +321,7 @@ impl<A: GenFamily> Checker<A> {
             }
         }
         let (dst_mac, src_mac) = (ethernet::dst(frame), ethernet::src(frame));
-        let (client, ttl) = match e.mode {
+        let (client, ttl) = match mode {
             Mode::Swap => {
                 if (p.src, p.sport) != (e.vip, e.vport) {
                     return Err(Bad::Tuple.into());
@@ -241,7 +334,7 @@ impl<A: GenFamily> Checker<A> {
                 }
                 ((p.dst, p.dport), e.ttl)
             }
-            Mode::Dr => {
+            Mode::Dr | Mode::Ipip | Mode::Gue => {
                 if (p.dst, p.dport) != (e.vip, e.vport) {
                     return Err(Bad::Tuple.into());
                 }
@@ -316,6 +409,35 @@ pub(crate) mod dut {
     /// Direct routing to `real`: MACs only.
     pub fn dr(frame: &mut [u8], real: &Real, dut_mac: MacAddr) {
         ethernet::set_macs(frame, real.mac, dut_mac);
+    }
+
+    /// Tunnel mode to `real`: the packet inside an outer header from
+    /// `src`, with sluice_core's own encapsulation.
+    pub fn tunnel<A: GenFamily>(
+        frame: &[u8],
+        real: &Real,
+        src: IpAddr,
+        gue: bool,
+        dut_mac: MacAddr,
+    ) -> Vec<u8> {
+        use sluice_core::tunnel::{self, Encap};
+        let p = A::parse(frame).unwrap();
+        let inner = &frame[p.l3..p.ip_end()];
+        let encap = if gue {
+            Encap::Gue { port: 6080 }
+        } else {
+            Encap::Ipip
+        };
+        let outer = match (src, real.ip) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => tunnel::outer4(encap, s, d, inner, 1, 7),
+            (IpAddr::V6(s), IpAddr::V6(d)) => tunnel::outer6(encap, s, d, inner, 7),
+            _ => panic!("one family"),
+        };
+        let mut f = vec![0u8; outer.len()];
+        f.extend_from_slice(&frame[..p.ip_end()]);
+        tunnel::prepend(&mut f, &outer);
+        ethernet::set_macs(&mut f, real.mac, dut_mac);
+        f
     }
 }
 
@@ -532,6 +654,62 @@ mod tests {
         let mut f = packet(&c4, &p4, 128, 5, false);
         dut::swap::<Ipv4Addr>(&mut f);
         assert_eq!(c6.check(&f), Err(Reject::NotOurs));
+    }
+
+    /// IP-in-IP and GUE: the packet as sent inside a well-formed outer
+    /// header to a real is accepted, in both families; a wrong outer
+    /// header, the other encapsulation, a real's address that is not one,
+    /// or a changed inner packet is not.
+    #[test]
+    fn tunnels_are_accepted_and_mistakes_are_not() {
+        let src4: IpAddr = "198.51.100.1".parse().unwrap();
+        for proto in [Proto::Udp, Proto::Tcp] {
+            for (mode, gue) in [(Mode::Ipip, false), (Mode::Gue, true)] {
+                let (c, p) = setup(mode, proto);
+                let reals = c.expect().reals.clone();
+                for size in [64, 1400] {
+                    let f = packet(&c, &p, size, 4, false);
+                    let t = dut::tunnel::<Ipv4Addr>(&f, &reals[2], src4, gue, DUT_RX_MAC);
+                    assert_eq!(c.check(&t).unwrap().slot, 4, "{mode:?} {proto:?} {size}");
+                    // The other encapsulation.
+                    let t = dut::tunnel::<Ipv4Addr>(&f, &reals[2], src4, !gue, DUT_RX_MAC);
+                    assert_eq!(c.check(&t), Err(Reject::Bad(Bad::Tunnel)));
+                }
+                let f = packet(&c, &p, 128, 4, false);
+                // Not encapsulated at all.
+                let mut plain = f.clone();
+                dut::dr(&mut plain, &reals[0], DUT_RX_MAC);
+                assert!(c.check(&plain).is_err());
+                // An outer header checksum broken.
+                let mut t = dut::tunnel::<Ipv4Addr>(&f, &reals[0], src4, gue, DUT_RX_MAC);
+                t[frame::L3 + 11] ^= 1;
+                assert_eq!(c.check(&t), Err(Reject::Bad(Bad::Tunnel)));
+                // To a host that is not a real.
+                let mut nobody = reals[0];
+                nobody.ip = "198.51.100.99".parse().unwrap();
+                let t = dut::tunnel::<Ipv4Addr>(&f, &nobody, src4, gue, DUT_RX_MAC);
+                assert_eq!(c.check(&t), Err(Reject::Bad(Bad::Tunnel)));
+                // To a real's address but another real's MAC.
+                let mut t = dut::tunnel::<Ipv4Addr>(&f, &reals[0], src4, gue, DUT_RX_MAC);
+                ethernet::set_macs(&mut t, reals[1].mac, DUT_RX_MAC);
+                assert_eq!(c.check(&t), Err(Reject::Bad(Bad::MacDst)));
+                // The inner TTL changed (its header checksum redone).
+                let mut g = f.clone();
+                g[frame::L3 + 8] -= 1;
+                g[frame::L3 + 10..frame::L3 + 12].fill(0);
+                let cs = checksum::checksum(&g[frame::L3..L4]);
+                g[frame::L3 + 10..frame::L3 + 12].copy_from_slice(&cs.to_be_bytes());
+                let t = dut::tunnel::<Ipv4Addr>(&g, &reals[0], src4, gue, DUT_RX_MAC);
+                assert_eq!(c.check(&t), Err(Reject::Bad(Bad::Ttl)));
+                // IPv6 in IPv6, and GUE over IPv6.
+                let (c6, p6) = setup6(mode, proto);
+                let f6 = packet(&c6, &p6, 128, 6, true);
+                let real6 = c6.expect().reals[1];
+                let src6: IpAddr = "2001:db8:2::1".parse().unwrap();
+                let t = dut::tunnel::<Ipv6Addr>(&f6, &real6, src6, gue, DUT_RX_MAC);
+                assert_eq!(c6.check(&t).unwrap().slot, 6);
+            }
+        }
     }
 
     #[test]

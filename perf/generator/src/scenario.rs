@@ -22,6 +22,11 @@ pub enum Mode {
     /// `dpdk-testpmd --forward-mode=5tswap`: MACs, IP addresses (IPv4 or
     /// IPv6) and layer-4 ports swapped.
     Swap,
+    /// Tunnel mode, IP-in-IP: the packet as sent (as for DR) inside an
+    /// outer IP header to one of the reals, whose MAC it is sent to.
+    Ipip,
+    /// Tunnel mode, GUE: the same with a UDP header to port 6080.
+    Gue,
 }
 
 impl Mode {
@@ -31,6 +36,8 @@ impl Mode {
             Mode::Dr => "dr",
             Mode::Nat => "nat",
             Mode::Swap => "swap",
+            Mode::Ipip => "ipip",
+            Mode::Gue => "gue",
         }
     }
 }
