@@ -15,12 +15,12 @@
 //! frame.
 
 use crate::frames::{repair, templates};
-use crate::lab::{real_addresses, real_slots, Lab, PORT_MACS, VIPS};
+use crate::lab::{real_addresses, real_slots, Lab, PORT_MACS, TUNNEL_REALS, VIPS};
 use sluice_core::flow::{self, Packet};
 use sluice_core::handshake;
 use sluice_core::local::Handled;
 use sluice_core::testing::{icmp_checksum, tcp_frame, TcpSpec};
-use sluice_core::wire::ethernet;
+use sluice_core::wire::{checksum, ethernet};
 use sluice_core::{hygiene, MacAddr};
 use sluice_lb::{Action, RealSlot};
 use std::net::SocketAddrV4;
@@ -174,6 +174,10 @@ pub struct Summary {
     pub parked: usize,
     /// Dropped.
     pub dropped: usize,
+    /// Of those forwarded or held, encapsulated for a tunnel real.
+    pub tunnelled: usize,
+    /// ICMP errors sent (time exceeded, fragmentation needed).
+    pub icmp_errors: usize,
 }
 
 impl Summary {
@@ -238,6 +242,11 @@ pub fn run(data: &[u8]) -> Summary {
             step.worker,
             action,
         );
+        summary.tunnelled += usize::from(check_outer(
+            action,
+            &frame,
+            lab.workers[step.worker].take_outer(),
+        ));
         summary.count(action);
         if action == Action::Reply(Handled::SynCookie) {
             last_syn_ack = Some((frame.clone(), step.rx_port));
@@ -246,6 +255,8 @@ pub fn run(data: &[u8]) -> Summary {
             // The owner gets the frame as it was (the ring carries it
             // unchanged) and must not hand it on again.
             let again = lab.workers[worker].process(&lab.snap, &mut frame, step.rx_port, now);
+            summary.tunnelled +=
+                usize::from(check_outer(again, &frame, lab.workers[worker].take_outer()));
             assert!(
                 !matches!(again, Action::HandOff { .. }),
                 "handed off twice: {again:?}"
@@ -267,7 +278,10 @@ pub fn run(data: &[u8]) -> Summary {
         check_entries(&lab, slots);
         for w in &mut lab.workers {
             let snap = &lab.snap;
-            w.take_icmp_errors(|kind, port, f| check_icmp_error(snap, &step.frame, kind, port, f));
+            w.take_icmp_errors(|kind, port, f| {
+                check_icmp_error(snap, &step.frame, kind, port, f);
+                summary.icmp_errors += 1;
+            });
             w.take_syns(|a, f| {
                 check_syn_to_real(&reals, a, f);
                 if let Action::Forward { port } | Action::Hold { port, .. } = a {
@@ -325,6 +339,43 @@ fn check_icmp_error(
     assert_eq!(ethernet::dst(f), ethernet::src(input));
     let quote = e.icmp.and_then(|i| i.error).expect("quotes the packet");
     assert_eq!((quote.inner_src, quote.inner_dst), (pin.src, pin.dst));
+}
+
+/// An outer header comes only with a frame that leaves (forwarded or
+/// held), and only to a tunnel real: a well-formed IPv4 header (GUE: and
+/// a UDP header whose length covers the packet) with the packet, as it
+/// leaves, inside.
+fn check_outer(a: Action, frame: &[u8], outer: Option<sluice_core::tunnel::Outer>) -> bool {
+    let Some(o) = outer else {
+        return false;
+    };
+    assert!(
+        matches!(a, Action::Forward { .. } | Action::Hold { .. }),
+        "an outer header with {a:?}"
+    );
+    let mut grown = vec![0u8; o.len()];
+    grown.extend_from_slice(frame);
+    sluice_core::tunnel::prepend(&mut grown, &o);
+    let h = &grown[14..];
+    assert_eq!(h[0], 0x45);
+    assert_eq!(checksum::checksum(&h[..20]), 0, "outer header checksum");
+    let dst: [u8; 4] = h[16..20].try_into().unwrap();
+    let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+    let inner = flow::parse(frame).expect("the inner packet parses");
+    assert_eq!(total, o.len() + inner.total_len, "outer length");
+    let gue = match dst {
+        d if d == TUNNEL_REALS[0] => true,
+        d if d == TUNNEL_REALS[1] => false,
+        d => panic!("tunnelled to {d:?}, not a tunnel real"),
+    };
+    if gue {
+        assert_eq!(h[9], 17);
+        assert_eq!(u16::from_be_bytes([h[24], h[25]]) as usize, total - 20);
+    } else {
+        assert_eq!(h[9], 4);
+    }
+    assert_eq!(&h[o.len()..total], &frame[14..14 + inner.total_len]);
+    true
 }
 
 /// A SYN the SYN proxy sends opens a connection to a configured real,

@@ -254,6 +254,15 @@ pub fn templates() -> Vec<(usize, Vec<u8>)> {
     // An ARP reply on the port without a kernel interface.
     let lb = Ipv4Addr::new(192, 0, 2, 1);
     t.push((0, to_port(0, CLIENT, 0x0806, &arp(2, CLIENT, lb))));
+    // Client to the tunnel service (GUE and IP-in-IP reals): SYN, then
+    // ACK with data; a big one, too big for the tunnel with DF.
+    for flags in [0x02, 0x18] {
+        let syn = ipv4(6, CLIENT, v(1), &tcp(40020, 8443, flags));
+        t.push((0, to_port(0, CLIENT, 0x0800, &syn)));
+    }
+    let mut big = tcp(40021, 8443, 0x18);
+    big.resize(1470, 0x5a);
+    t.push((0, to_port(0, CLIENT, 0x0800, &ipv4(6, CLIENT, v(1), &big))));
     for (_, f) in &mut t {
         repair(f, true, true);
     }

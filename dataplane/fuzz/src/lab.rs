@@ -1,12 +1,13 @@
-//! The appliance the forwarder target runs: two ports, eight services
-//! covering every scheduler and both forwarding methods, persistence,
+//! The appliance the forwarder target runs: two ports, ten services
+//! covering every scheduler and every forwarding method, persistence,
 //! thresholds and a quiesced real, two workers (so packets are handed
 //! between them) and small tables (so they fill up).
 //!
 //! Port 0 "client" 192.0.2.1/24 (MAC 02:00:00:00:00:01), port 1 "servers"
 //! 198.51.100.1/24 (MAC 02:00:00:00:00:02) with a kernel interface; the
 //! VIPs are 192.0.2.100..102; NAT reals 198.51.100.11..13, DR reals
-//! 192.0.2.21..22; the gateway 192.0.2.254 routes 203.0.113.0/24.
+//! 192.0.2.21..22, tunnel reals 203.0.113.50..51 (GUE, IP-in-IP); the
+//! gateway 192.0.2.254 routes 203.0.113.0/24.
 
 use sluice_conntrack::TableConfig;
 use sluice_core::neigh::NudConfig;
@@ -170,8 +171,21 @@ pub fn services() -> Vec<ServiceSpec> {
             Lc,
             vec![nat(r3, 82, 1), nat(r1, 82, 1)],
         ),
+        service(
+            Protocol::Tcp,
+            1,
+            8443,
+            Mh,
+            vec![
+                real(TUNNEL_REALS[0], 8443, 1, Forward::Gue),
+                real(TUNNEL_REALS[1], 8443, 1, Forward::Ipip),
+            ],
+        ),
     ]
 }
+
+/// The tunnel reals (GUE, then IP-in-IP), behind the gateway.
+pub const TUNNEL_REALS: [[u8; 4]; 2] = [[203, 0, 113, 50], [203, 0, 113, 51]];
 
 /// Every configured real's address and port.
 pub fn real_addresses() -> Vec<SocketAddrV4> {

@@ -58,6 +58,8 @@ fn the_forwarder_seeds_reach_every_outcome() {
         total.consumed += r.consumed;
         total.parked += r.parked;
         total.dropped += r.dropped;
+        total.tunnelled += r.tunnelled;
+        total.icmp_errors += r.icmp_errors;
     }
     println!("{total:?}");
     assert!(total.forwarded >= 20, "{total:?}");
@@ -69,6 +71,8 @@ fn the_forwarder_seeds_reach_every_outcome() {
         ("consumed", total.consumed),
         ("parked", total.parked),
         ("dropped", total.dropped),
+        ("tunnelled", total.tunnelled),
+        ("with an ICMP error", total.icmp_errors),
     ] {
         assert!(n > 0, "no seed ends {what}: {total:?}");
     }

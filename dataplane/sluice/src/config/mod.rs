@@ -452,6 +452,38 @@ forward = "dr"
         );
     }
 
+    /// Tunnel reals (`forward = "ipip"`, `"gue"`) anywhere routed, and
+    /// `[tunnel]`, survive `save` as they were written; a bad `[tunnel]`
+    /// field is refused by name.
+    #[test]
+    fn tunnel_reals_and_section() {
+        let text = format!(
+            "{GOOD}\n[[service.real]]\nip = \"203.0.113.50\"\nport = 80\nforward = \"ipip\"\n\
+             [[service.real]]\nip = \"203.0.113.51\"\nport = 80\nforward = \"gue\"\n\
+             [tunnel]\nsource = \"198.51.100.2\"\ngue_port = 5555\nmtu = 9000\n"
+        );
+        let c = parse(&text).unwrap();
+        let forwards: Vec<_> = c.services[0].reals.iter().map(|r| r.forward).collect();
+        use sluice_proto::Forward::*;
+        assert_eq!(forwards, [Nat, Dr, Ipip, Gue]);
+        assert_eq!((c.tunnel.gue_port, c.tunnel.mtu), (5555, 9000));
+        let saved = c.to_toml(&c.services);
+        assert!(saved.contains("forward = \"gue\""), "{saved}");
+        let back = parse(&saved).unwrap();
+        assert_eq!((&back.services, back.tunnel), (&c.services, c.tunnel));
+        expect_err(
+            &text.replace("mtu = 9000", "mtu = 100"),
+            "tunnel.mtu",
+            "outside 1328-9216",
+        );
+        // A tunnel carries the packet unchanged: the port stays the VIP's.
+        expect_err(
+            &text.replace("203.0.113.51\"\nport = 80", "203.0.113.51\"\nport = 81"),
+            "service[0]",
+            "a GUE tunnel, which cannot change the port",
+        );
+    }
+
     fn expect_err(s: &str, location: &str, reason_part: &str) {
         let e = parse(s).unwrap_err();
         assert_eq!(e.location, location, "{e}");
