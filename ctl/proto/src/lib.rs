@@ -589,6 +589,21 @@ pub struct WorkerStats {
     /// ICMP fragmentation-needed (packet-too-big) errors sent.
     #[serde(default)]
     pub too_big_sent: u64,
+    /// First fragments whose datagram was remembered, for its later fragments to follow.
+    #[serde(default)]
+    pub fragments_remembered: u64,
+    /// First fragments remembered in place of a live datagram (the worker's fragment table set was full).
+    #[serde(default)]
+    pub fragments_replaced: u64,
+    /// First fragments forwarded without a connection entry (the table full): their later fragments cannot follow.
+    #[serde(default)]
+    pub fragments_unremembered: u64,
+    /// Later fragments forwarded the way their datagram's first fragment went.
+    #[serde(default)]
+    pub fragments_followed: u64,
+    /// Later fragments held because their datagram's first fragment had not come yet.
+    #[serde(default)]
+    pub fragments_held: u64,
     /// SYNs that would open a connection (checksum right).
     #[serde(default)]
     pub syns: u64,

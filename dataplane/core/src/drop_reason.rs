@@ -18,7 +18,10 @@ pub enum DropReason {
     BadIpv4Header,
     /// An IPv4 header checksum mismatch.
     BadIpv4Checksum,
-    /// An IPv4 fragment (Sluice does not reassemble).
+    /// An IPv4 fragment that cannot follow a flow: a first fragment too
+    /// short for its TCP or UDP header (RFC 1858's tiny fragments), or a
+    /// fragment of another protocol to a service (Sluice does not
+    /// reassemble).
     Ipv4Fragment,
     /// IPv4 to an address that is neither the appliance's nor a service's.
     NotForUs,
@@ -94,8 +97,9 @@ pub enum DropReason {
     TableFull,
     /// An IPv6 header with a version other than 6.
     BadIpv6Header,
-    /// An IPv6 fragment (Sluice does not reassemble; an atomic fragment,
-    /// RFC 6946, is not one).
+    /// An IPv6 fragment that cannot follow a flow, as
+    /// [`DropReason::Ipv4Fragment`] (an atomic fragment, RFC 6946, is not
+    /// a fragment).
     Ipv6Fragment,
     /// An IPv6 extension-header chain Sluice does not walk: a header that
     /// runs past the payload, hop-by-hop options not first, a routing
@@ -115,11 +119,16 @@ pub enum DropReason {
     /// A frame for a tunnel real whose buffer has no room in front for the
     /// outer header.
     NoHeadroom,
+    /// A later fragment whose datagram's first fragment did not come (or
+    /// was not forwarded) while it was held.
+    FragmentUnmatched,
+    /// A later fragment that found no room to wait for its first.
+    FragmentHoldFull,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 41;
+    pub const COUNT: usize = 43;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -164,6 +173,8 @@ impl DropReason {
         DropReason::NdClaimsOurAddress,
         DropReason::TooBigForTunnel,
         DropReason::NoHeadroom,
+        DropReason::FragmentUnmatched,
+        DropReason::FragmentHoldFull,
     ];
 
     /// Index into per-reason counter arrays.
@@ -216,6 +227,8 @@ impl DropReason {
             DropReason::NdClaimsOurAddress => "nd_claims_our_address",
             DropReason::TooBigForTunnel => "too_big_for_tunnel",
             DropReason::NoHeadroom => "no_headroom",
+            DropReason::FragmentUnmatched => "fragment_unmatched",
+            DropReason::FragmentHoldFull => "fragment_hold_full",
         }
     }
 }

@@ -172,6 +172,8 @@ pub struct Summary {
     pub consumed: usize,
     /// Parked until a proxied handshake completes.
     pub parked: usize,
+    /// Later fragments held until their first comes.
+    pub fragments_held: usize,
     /// Dropped.
     pub dropped: usize,
     /// Of those forwarded or held, encapsulated for a tunnel real.
@@ -187,6 +189,7 @@ impl Summary {
             Action::Hold { .. } => self.held += 1,
             Action::Reply(_) => self.replied += 1,
             Action::HandOff { .. } => self.handed_off += 1,
+            Action::HoldFragment => self.fragments_held += 1,
             Action::ToKernel => self.to_kernel += 1,
             Action::Consumed(_) => self.consumed += 1,
             Action::Park => self.parked += 1,
@@ -213,6 +216,10 @@ pub fn run(data: &[u8]) -> Summary {
     // port).
     let mut last_syn_ack: Option<(Vec<u8>, usize)> = None;
     let mut last_syn: Option<(Vec<u8>, usize)> = None;
+    // Later fragments held for their first (frame, port, worker), and
+    // each worker's count of first fragments when they were last tried.
+    let mut held: Vec<(Vec<u8>, usize, usize)> = Vec::new();
+    let mut learned = [0u64; 2];
     for mut step in decode(data, &templates) {
         now += step.advance_ms;
         if let Some((e, flags, payload)) = step.echo.take() {
@@ -251,10 +258,16 @@ pub fn run(data: &[u8]) -> Summary {
         if action == Action::Reply(Handled::SynCookie) {
             last_syn_ack = Some((frame.clone(), step.rx_port));
         }
+        if action == Action::HoldFragment && held.len() < MAX_HELD {
+            held.push((step.frame.clone(), step.rx_port, step.worker));
+        }
         if let Action::HandOff { worker } = action {
             // The owner gets the frame as it was (the ring carries it
             // unchanged) and must not hand it on again.
             let again = lab.workers[worker].process(&lab.snap, &mut frame, step.rx_port, now);
+            if again == Action::HoldFragment && held.len() < MAX_HELD {
+                held.push((step.frame.clone(), step.rx_port, worker));
+            }
             summary.tunnelled +=
                 usize::from(check_outer(again, &frame, lab.workers[worker].take_outer()));
             assert!(
@@ -275,6 +288,7 @@ pub fn run(data: &[u8]) -> Summary {
                 last_syn_ack = Some((frame.clone(), step.rx_port));
             }
         }
+        retry_held(&mut lab, &mut held, &mut learned, &reals, now, &mut summary);
         check_entries(&lab, slots);
         for w in &mut lab.workers {
             let snap = &lab.snap;
@@ -339,6 +353,45 @@ fn check_icmp_error(
     assert_eq!(ethernet::dst(f), ethernet::src(input));
     let quote = e.icmp.and_then(|i| i.error).expect("quotes the packet");
     assert_eq!((quote.inner_src, quote.inner_dst), (pin.src, pin.dst));
+}
+
+/// Most held fragments the target keeps to try again.
+const MAX_HELD: usize = 16;
+
+/// Tries the held fragments of each worker whose count of remembered
+/// first fragments moved, as the daemon's worker does; checks each as a
+/// packet of its own.
+fn retry_held(
+    lab: &mut Lab,
+    held: &mut Vec<(Vec<u8>, usize, usize)>,
+    learned: &mut [u64; 2],
+    reals: &[SocketAddrV4],
+    now: u64,
+    summary: &mut Summary,
+) {
+    for (w, seen) in learned.iter_mut().enumerate() {
+        let count = lab.workers[w].fragments_learned();
+        if count == *seen {
+            continue;
+        }
+        *seen = count;
+        let (mine, others): (Vec<_>, Vec<_>) = held.drain(..).partition(|h| h.2 == w);
+        *held = others;
+        for (input, port, _) in mine {
+            let mut frame = input.clone();
+            let a = lab.workers[w].process(&lab.snap, &mut frame, port, now);
+            check(lab, reals, &input, &frame, port, w, a);
+            summary.tunnelled += usize::from(check_outer(a, &frame, lab.workers[w].take_outer()));
+            assert!(
+                !matches!(a, Action::HandOff { .. }),
+                "a held fragment changed owner"
+            );
+            summary.count(a);
+            if a == Action::HoldFragment {
+                held.push((input, port, w));
+            }
+        }
+    }
 }
 
 /// An outer header comes only with a frame that leaves (forwarded or
@@ -464,6 +517,11 @@ fn check(
             assert_eq!(rx_port, 1, "only port 1 has a kernel interface");
             assert_eq!(input, output, "a frame for the kernel is unchanged");
         }
+        Action::HoldFragment => {
+            assert_eq!(input, output, "a held fragment is unchanged");
+            let p = flow::parse(input).expect("a held fragment parsed");
+            assert!(p.is_fragment, "held a packet that is no fragment");
+        }
         Action::Consumed(_) | Action::Drop(_) | Action::Park => {}
     }
 }
@@ -499,7 +557,9 @@ fn check_rewrite(lab: &Lab, reals: &[SocketAddrV4], input: &[u8], output: &[u8],
         assert!(out_ok, "a correct checksum became wrong");
     }
     let is_real = |ip| reals.iter().any(|r| *r.ip() == ip);
-    let from_real = reals.contains(&SocketAddrV4::new(pin.src, pin.sport));
+    // (A later fragment has no ports: its real is known by address.)
+    let from_real = reals.contains(&SocketAddrV4::new(pin.src, pin.sport))
+        || (pin.is_fragment && is_real(pin.src));
     let about_ours = pin.icmp.and_then(|i| i.error).is_some_and(|e| {
         VIPS.contains(&e.inner_src) || VIPS.contains(&e.inner_dst) || is_real(e.inner_dst)
     });

@@ -53,6 +53,22 @@ fn forwarder() -> Vec<Vec<u8>> {
     proxied.extend(step(CLEAN, 0xf0, 1, &[]));
     proxied.extend(step(CLEAN, 0xf2, 1, &[]));
     out.push(proxied);
+    // Fragments of a UDP query (template 8) and of its answer (template
+    // 12): the later one before the first (held, then followed), then a
+    // first fragment and its later one in order. Bytes 20 and 21 are the
+    // IPv4 flags and offset (MF; an offset of 8 bytes).
+    let first = [20, 0x20];
+    let later = [20, 0x00, 21, 0x01];
+    let mut fragments = Vec::new();
+    for (t, parts) in [
+        (8, [&later[..], &first[..]]),
+        (12, [&first[..], &later[..]]),
+    ] {
+        for part in parts {
+            fragments.extend(step(CLEAN, t, 0, part));
+        }
+    }
+    out.push(fragments);
     // Raw bytes, and a truncated SYN.
     out.push(step(0x04, 0, 0, &[0xff; 20]));
     out.push(step(CLEAN | 0x20, 0, 0, &[40]));

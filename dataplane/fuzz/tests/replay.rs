@@ -60,6 +60,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         total.dropped += r.dropped;
         total.tunnelled += r.tunnelled;
         total.icmp_errors += r.icmp_errors;
+        total.fragments_held += r.fragments_held;
     }
     println!("{total:?}");
     assert!(total.forwarded >= 20, "{total:?}");
@@ -73,6 +74,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         ("dropped", total.dropped),
         ("tunnelled", total.tunnelled),
         ("with an ICMP error", total.icmp_errors),
+        ("held for its first fragment", total.fragments_held),
     ] {
         assert!(n > 0, "no seed ends {what}: {total:?}");
     }

@@ -20,10 +20,13 @@
 //! - [`synproxy`]: the SYN proxy: when handshakes are answered with
 //!   cookies, and the sequence translation state of proxied connections.
 //! - [`park`]: client packets waiting for a proxied handshake with the
-//!   real to complete.
+//!   real to complete, and fragments waiting for their first.
+//! - [`fragments`]: the datagrams whose first fragment went through, for
+//!   their later fragments to follow.
 //! - [`hold`]: frames waiting for their next hop's MAC, ARP retries, and
 //!   the VIPs to announce with gratuitous ARP.
 
+pub mod fragments;
 pub mod hold;
 pub mod ingress;
 pub mod loads;

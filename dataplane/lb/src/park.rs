@@ -1,9 +1,13 @@
-//! Client packets parked while a proxied handshake with the real is
-//! pending: the request a client sends right after its ACK usually comes
-//! before the real's SYN-ACK, and dropping it would cost the client a
-//! retransmission timeout. Parked packets are tried again whenever a
-//! handshake completes, and dropped after [`PARK_MS`]; the queue is
-//! bounded, and what does not fit is dropped (the client sends it again).
+//! Packets parked until something they wait for happens. Client packets
+//! of a proxied connection wait for its handshake with the real: the
+//! request a client sends right after its ACK usually comes before the
+//! real's SYN-ACK, and dropping it would cost the client a retransmission
+//! timeout. Later fragments wait for their datagram's first fragment
+//! ([`crate::fragments`]). Parked packets are tried again whenever the
+//! awaited count moves (handshakes completed, first fragments
+//! remembered), and dropped after the queue's time ([`PARK_MS`] for
+//! handshakes); the queue is bounded, and what does not fit is dropped
+//! (the sender sends it again).
 
 /// Most packets parked per worker.
 pub const MAX_PARKED: usize = 64;
@@ -22,21 +26,36 @@ struct Parked<F> {
 pub struct ParkQueue<F> {
     parked: Vec<Parked<F>>,
     seen_completions: u64,
+    max: usize,
+    park_ms: u64,
 }
 
 impl<F> Default for ParkQueue<F> {
+    /// The queue of proxied handshakes: [`MAX_PARKED`] for [`PARK_MS`].
     fn default() -> Self {
-        ParkQueue {
-            parked: Vec::with_capacity(MAX_PARKED),
-            seen_completions: 0,
-        }
+        ParkQueue::new(MAX_PARKED, PARK_MS)
     }
 }
 
 impl<F> ParkQueue<F> {
+    /// A queue of at most `max` packets, each kept `park_ms` at most.
+    pub fn new(max: usize, park_ms: u64) -> ParkQueue<F> {
+        ParkQueue {
+            parked: Vec::with_capacity(max),
+            seen_completions: 0,
+            max,
+            park_ms,
+        }
+    }
+
+    /// Most packets it keeps.
+    pub fn capacity(&self) -> usize {
+        self.max
+    }
+
     /// Parks `frame` (first parked at `since`); gives it back when full.
     pub fn park(&mut self, frame: F, rx_port: usize, since: u64) -> Result<(), F> {
-        if self.parked.len() >= MAX_PARKED {
+        if self.parked.len() >= self.max {
             return Err(frame);
         }
         self.parked.push(Parked {
@@ -57,12 +76,12 @@ impl<F> ParkQueue<F> {
         self.parked.is_empty()
     }
 
-    /// When handshakes completed since the last call (`completions`
-    /// moved), moves every parked packet into `retry` (frame, port, first
-    /// parked at) for the caller to process again (it parks it anew if its
-    /// handshake still pends); packets parked longer than [`PARK_MS`] go to
-    /// `expired`. Allocates nothing (`retry` has room for
-    /// [`MAX_PARKED`]).
+    /// When what the packets wait for happened since the last call
+    /// (`completions` moved), moves every parked packet into `retry`
+    /// (frame, port, first parked at) for the caller to process again (it
+    /// parks it anew if it still waits); packets parked longer than the
+    /// queue's time go to `expired`. Allocates nothing when `retry` has
+    /// room for the queue's capacity.
     pub fn take_due(
         &mut self,
         completions: u64,
@@ -74,7 +93,7 @@ impl<F> ParkQueue<F> {
         self.seen_completions = completions;
         let mut i = 0;
         while i < self.parked.len() {
-            let old = now.saturating_sub(self.parked[i].since) > PARK_MS;
+            let old = now.saturating_sub(self.parked[i].since) > self.park_ms;
             if !old && !moved {
                 i += 1;
                 continue;

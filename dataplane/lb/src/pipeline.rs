@@ -8,6 +8,7 @@
 
 mod burst;
 mod family;
+mod fragment;
 mod proxied;
 mod synced;
 mod tunnel;
@@ -75,6 +76,10 @@ pub enum Action {
     /// [`Forwarder::handshakes_completed`] moves (dropped when kept too
     /// long).
     Park,
+    /// A later fragment whose first fragment has not come yet: keep it,
+    /// and process it again once [`Forwarder::fragments_learned`] moves
+    /// (dropped when kept too long).
+    HoldFragment,
     /// Another worker owns this flow: hand the frame over unchanged.
     HandOff {
         /// The owning worker.
@@ -169,6 +174,11 @@ pub struct Forwarder {
     outer: Option<Outer>,
     /// The outer IPv4 identification of the next tunnelled packet.
     outer_id: u16,
+    /// The packet being processed is a first fragment (its transport
+    /// checksum cannot be verified).
+    first_fragment: bool,
+    /// First fragments remembered so far.
+    fragments_learned: u64,
     /// The SYN proxy.
     synproxy: SynProxy,
     /// SYNs of proxied connections to send to reals.
@@ -248,6 +258,8 @@ impl Forwarder {
             icmp_error_limit: icmp_error::Limiter::new(ICMP_ERRORS_PER_SEC, ICMP_ERRORS_BURST),
             outer: None,
             outer_id: 0,
+            first_fragment: false,
+            fragments_learned: 0,
             synproxy,
             syns_out: Vec::with_capacity(proxied::SYN_OUTBOX),
             look_ahead_from: burst::LOOK_AHEAD_FROM,
@@ -584,47 +596,11 @@ impl Forwarder {
             }
         }
         match p.proto {
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP if p.is_fragment => {
+                self.fragment(snap, frame, p, rx_port, local, now_ms)
+            }
             ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
-                if p.is_fragment {
-                    return Action::Drop(if A::BITS == 32 {
-                        DropReason::Ipv4Fragment
-                    } else {
-                        DropReason::Ipv6Fragment
-                    });
-                }
-                let proto = if p.proto == ipv4::PROTO_TCP {
-                    Protocol::Tcp
-                } else {
-                    Protocol::Udp
-                };
-                let t = Tuple {
-                    proto,
-                    src: p.src.socket(p.sport),
-                    dst: p.dst.socket(p.dport),
-                };
-                if let Some(svc) = A::services(snap).lookup(p.proto, p.dst, p.dport) {
-                    let owner = steer::owner(p.src, self.workers);
-                    if owner != self.worker {
-                        return Action::HandOff { worker: owner };
-                    }
-                    return self.inbound(snap, svc, frame, p, t, now_ms);
-                }
-                if local {
-                    // TCP/UDP to an appliance address or an unserved VIP
-                    // port: nothing in the dataplane listens there.
-                    return Action::Drop(DropReason::UnsupportedProtocol);
-                }
-                // Maybe a NAT reply: real -> client. It must come in from
-                // the real's side.
-                if !arrived_from_side_of(snap, p.src, rx_port) {
-                    return Action::Drop(DropReason::SpoofedReply);
-                }
-                // The client owns it.
-                let owner = steer::owner(p.dst, self.workers);
-                if owner != self.worker {
-                    return Action::HandOff { worker: owner };
-                }
-                self.outbound(snap, frame, p, t, now_ms)
+                self.transport(snap, frame, p, rx_port, local, now_ms)
             }
             proto if proto == A::ICMP => {
                 if let Some(e) = p.icmp.and_then(|i| i.error) {
@@ -663,6 +639,52 @@ impl Forwarder {
             _ if local => Action::Drop(DropReason::UnsupportedProtocol),
             _ => Action::Drop(DropReason::NotForUs),
         }
+    }
+
+    /// A TCP or UDP packet (or a datagram's first fragment, its ports
+    /// read): to a service, or a NAT reply, steered to its owner.
+    fn transport<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        rx_port: usize,
+        local: bool,
+        now_ms: u64,
+    ) -> Action {
+        let proto = if p.proto == ipv4::PROTO_TCP {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        };
+        let t = Tuple {
+            proto,
+            src: p.src.socket(p.sport),
+            dst: p.dst.socket(p.dport),
+        };
+        if let Some(svc) = A::services(snap).lookup(p.proto, p.dst, p.dport) {
+            let owner = steer::owner(p.src, self.workers);
+            if owner != self.worker {
+                return Action::HandOff { worker: owner };
+            }
+            return self.inbound(snap, svc, frame, p, t, now_ms);
+        }
+        if local {
+            // TCP/UDP to an appliance address or an unserved VIP port:
+            // nothing in the dataplane listens there.
+            return Action::Drop(DropReason::UnsupportedProtocol);
+        }
+        // Maybe a NAT reply: real -> client. It must come in from the
+        // real's side.
+        if !arrived_from_side_of(snap, p.src, rx_port) {
+            return Action::Drop(DropReason::SpoofedReply);
+        }
+        // The client owns it.
+        let owner = steer::owner(p.dst, self.workers);
+        if owner != self.worker {
+            return Action::HandOff { worker: owner };
+        }
+        self.outbound(snap, frame, p, t, now_ms)
     }
 
     /// ARP, IPv6 neighbour discovery and echo to the port, and other
@@ -758,7 +780,7 @@ impl Forwarder {
         // A segment whose checksum is wrong never reaches a real (it would
         // drop it): it must not create a connection, move a scheduler or
         // count as an unanswered SYN.
-        if !hygiene::l4_checksum_ok(frame, p) {
+        if !self.l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         // A packet that cannot be forwarded by NAT (TTL would expire) must
@@ -1020,7 +1042,7 @@ impl Forwarder {
         t: Tuple<A>,
         now_ms: u64,
     ) -> Action {
-        if !hygiene::l4_checksum_ok(frame, p) {
+        if !self.l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         let loads = MissLoads(ServiceLoads {
@@ -1185,7 +1207,7 @@ impl Forwarder {
         // a reset later on (which forged segments can provoke), is what
         // passive health counts.
         let reset = p.tcp_flags & sluice_core::wire::l4::TCP_RST != 0;
-        if reset && !hygiene::l4_checksum_ok(frame, p) {
+        if reset && !self.l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         self.update::<A>(id, Dir::Outbound, tcp_flags(p), now_ms);

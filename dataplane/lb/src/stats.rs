@@ -191,6 +191,19 @@ pub struct WorkerLbStats {
     /// ICMP fragmentation-needed (packet-too-big) errors sent for packets
     /// too big for a tunnel once encapsulated.
     pub too_big_sent: Counter,
+    /// First fragments whose datagram was remembered, for its later
+    /// fragments to follow.
+    pub fragments_remembered: Counter,
+    /// Of those, remembered in place of a live datagram (the table's set
+    /// was full).
+    pub fragments_replaced: Counter,
+    /// First fragments forwarded without a connection entry (the table
+    /// full): not remembered.
+    pub fragments_unremembered: Counter,
+    /// Later fragments forwarded the way their first went.
+    pub fragments_followed: Counter,
+    /// Later fragments held because their first had not come yet.
+    pub fragments_held: Counter,
     /// SYNs that would open a connection (checksum right).
     pub syns: Counter,
     /// SYNs answered with a SYN cookie.
@@ -251,6 +264,11 @@ impl WorkerLbStats {
             sync_unknown: Counter::default(),
             time_exceeded_sent: Counter::default(),
             too_big_sent: Counter::default(),
+            fragments_remembered: Counter::default(),
+            fragments_replaced: Counter::default(),
+            fragments_unremembered: Counter::default(),
+            fragments_followed: Counter::default(),
+            fragments_held: Counter::default(),
             syns: Counter::default(),
             syn_cookies_sent: Counter::default(),
             syn_cookies_valid: Counter::default(),

@@ -259,22 +259,20 @@ fn what_is_not_for_a_service_is_dropped_by_reason() {
             "{src}"
         );
     }
-    // A fragment.
+    // A later fragment whose first has not come: held for it (the
+    // worker drops it as fragment_unmatched if it never comes).
     let mut frag = frame6(&Spec6 {
         src: client(),
         dst: ip("2001:db8::100"),
         ext: vec![Ext::Fragment {
-            offset: 0,
-            more: true,
+            offset: 8,
+            more: false,
             id: 1,
         }],
         ..Spec6::default()
     });
     ethernet::set_macs(&mut frag, PORT0, HOST);
-    assert_eq!(
-        fwd.process(&snap, &mut frag, 0, 1),
-        Action::Drop(DropReason::Ipv6Fragment)
-    );
+    assert_eq!(fwd.process(&snap, &mut frag, 0, 1), Action::HoldFragment);
     // Hop limit 1 through NAT.
     let mut last = frame6(&Spec6 {
         src: client(),

@@ -200,9 +200,12 @@ fn dropped() -> Vec<(Vec<u8>, &'static str)> {
     let mut bad_sum = echo(CLIENT, OURS, 128, 64);
     bad_sum[40 + 2] ^= 0xff;
     let mut fragment = syn(40002, 64);
-    // A fragment header (more fragments follow) before the TCP header.
+    // A fragment header (more fragments follow) before the TCP header,
+    // cut after 8 bytes of it: a first fragment too short for its TCP
+    // header (RFC 1858), which no flow can be told from.
     fragment[6] = 44;
     fragment.splice(40..40, [6, 0, 0, 1, 0, 0, 0, 7]);
+    fragment.truncate(40 + 8 + 8);
     let len = (fragment.len() - 40) as u16;
     fragment[4..6].copy_from_slice(&len.to_be_bytes());
     let mut routed = syn(40003, 64);

@@ -5,6 +5,7 @@
 //! [`Forwarder`](super::Forwarder) is generic over it.
 
 use super::{Action, Forwarder, SentError, Tuple};
+use crate::fragments::FragmentTable;
 use crate::ingress::Martians6;
 use crate::model::{ServiceTable, VirtualService};
 use crate::route::RouteTable;
@@ -12,7 +13,8 @@ use crate::snapshot::{PortView, Snapshot};
 use sluice_conntrack::{ConnId, ConnTable, ScanCursor};
 use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::neigh::{NeighbourTable, NudConfig};
-use sluice_core::{icmp_error, tunnel, Address, MacAddr};
+use sluice_core::wire::ipv6;
+use sluice_core::{icmp_error, tunnel, Address, DropReason, MacAddr};
 use sluice_sched::{hash_ipv4, hash_ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -28,6 +30,8 @@ pub struct Tables<A: Address> {
     pub(super) drains_done_below: u64,
     /// The drain being scanned, and how far.
     pub(super) drain_cursor: Option<(u64, ScanCursor)>,
+    /// The datagrams whose first fragment went through.
+    pub(super) frags: FragmentTable<A>,
 }
 
 impl<A: Address> Tables<A> {
@@ -39,6 +43,7 @@ impl<A: Address> Tables<A> {
             probes: Vec::with_capacity(super::PROBE_OUTBOX),
             drains_done_below: 0,
             drain_cursor: None,
+            frags: FragmentTable::new(),
         }
     }
 }
@@ -63,6 +68,8 @@ impl Families {
 
 /// An address family the packet path runs for.
 pub trait Family: Address {
+    /// Why a fragment that cannot be followed is dropped.
+    const FRAGMENT_DROP: DropReason;
     /// This family's tables.
     fn tables(f: &Families) -> &Tables<Self>;
     /// This family's tables, to change.
@@ -89,6 +96,10 @@ pub trait Family: Address {
         kind: SentError,
         out: &mut [u8; icmp_error::MAX_FRAME],
     ) -> Option<usize>;
+
+    /// The identification, offset and more-fragments flag of fragment
+    /// `p`.
+    fn fragment_of(frame: &[u8], p: &Packet<Self>) -> Option<ipv6::Fragment>;
 
     /// Whether `p` may be fragmented on the way (IPv4 without DF), so a
     /// router would not answer it with fragmentation needed.
@@ -181,6 +192,7 @@ pub trait Family: Address {
 }
 
 impl Family for Ipv4Addr {
+    const FRAGMENT_DROP: DropReason = DropReason::Ipv4Fragment;
     #[inline(always)]
     fn tables(f: &Families) -> &Tables<Self> {
         &f.v4
@@ -224,6 +236,10 @@ impl Family for Ipv4Addr {
             SentError::TooBig { mtu } => icmp_error::too_big(false, mtu),
         };
         icmp_error::write_kind(frame, p, from, port.mac, kind, out)
+    }
+
+    fn fragment_of(frame: &[u8], p: &Packet) -> Option<ipv6::Fragment> {
+        Some(super::fragment::fragment_of4(frame, p))
     }
 
     fn may_fragment(frame: &[u8], p: &Packet) -> bool {
@@ -307,6 +323,7 @@ impl Family for Ipv4Addr {
 }
 
 impl Family for Ipv6Addr {
+    const FRAGMENT_DROP: DropReason = DropReason::Ipv6Fragment;
     #[inline(always)]
     fn tables(f: &Families) -> &Tables<Self> {
         &f.v6
@@ -350,6 +367,10 @@ impl Family for Ipv6Addr {
             SentError::TooBig { mtu } => icmp_error::too_big(true, mtu),
         };
         icmp_error::write6_kind(frame, p, from, port.mac, kind, out)
+    }
+
+    fn fragment_of(frame: &[u8], p: &Packet<Self>) -> Option<ipv6::Fragment> {
+        super::fragment::fragment_of6(frame, p)
     }
 
     fn may_fragment(_frame: &[u8], _p: &Packet<Self>) -> bool {

@@ -14,7 +14,7 @@ use sluice_core::handshake::{self, SynAckOptions, SynToReal, SYN_LEN};
 use sluice_core::local::Handled;
 use sluice_core::syn_cookie::{CookieFlow, CookieOptions, SynOptions};
 use sluice_core::wire::l4;
-use sluice_core::{hygiene, DropReason};
+use sluice_core::DropReason;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Most SYNs to reals queued between two calls of
@@ -88,7 +88,7 @@ impl Forwarder {
         now_ms: u64,
     ) -> Option<Action> {
         let handshake_ack = p.tcp_flags & (l4::TCP_ACK | l4::TCP_SYN | l4::TCP_RST) == l4::TCP_ACK;
-        if !handshake_ack || !hygiene::l4_checksum_ok(frame, p) {
+        if !handshake_ack || !self.l4_checksum_ok(frame, p) {
             return None;
         }
         let isn = handshake::seq(frame, p).wrapping_sub(1);
@@ -320,7 +320,7 @@ impl Forwarder {
         // our SYN.
         let time_wait = p.tcp_flags & (l4::TCP_ACK | l4::TCP_SYN | l4::TCP_FIN) == l4::TCP_ACK
             && handshake::ack(frame, p) != link.client_isn.wrapping_add(1);
-        if !time_wait || link.resets >= MAX_TIME_WAIT_RESETS || !hygiene::l4_checksum_ok(frame, p) {
+        if !time_wait || link.resets >= MAX_TIME_WAIT_RESETS || !self.l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::HandshakePending);
         }
         let Some(c) = self.fam.v4.conns.get(id).copied() else {
@@ -356,7 +356,7 @@ impl Forwarder {
         if handshake::ack(frame, p) != link.client_isn.wrapping_add(1) {
             return Action::Drop(DropReason::HandshakePending);
         }
-        if !hygiene::l4_checksum_ok(frame, p) {
+        if !self.l4_checksum_ok(frame, p) {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         let Some(client) = self.fam.v4.conns.get(id).map(|c| c.client()) else {

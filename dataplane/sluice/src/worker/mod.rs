@@ -25,6 +25,7 @@ use sluice_core::wire::arp;
 use sluice_core::wire::ethernet;
 use sluice_core::{DropReason, MacAddr};
 use sluice_dpdk::{cycles, cycles_hz, Mbuf, MbufBatch, Mempool, QueuePair, RxQueue, TxQueue};
+use sluice_lb::fragments::{FRAGMENT_HOLD_MS, MAX_HELD_FRAGMENTS};
 use sluice_lb::hold::{Announcer, HoldQueue, Holding, Release, MAX_HELD};
 use sluice_lb::park::{ParkQueue, MAX_PARKED};
 use sluice_lb::pipeline::HousekeepingTimer;
@@ -113,6 +114,8 @@ struct Engine<'port> {
     held: HoldQueue<Mbuf>,
     /// Client packets waiting for a proxied handshake with a real.
     parked: ParkQueue<Mbuf>,
+    /// Later fragments waiting for their datagram's first fragment.
+    fragments: ParkQueue<Mbuf>,
     /// Parked packets being tried again (room for all of them).
     retry: Vec<(Mbuf, usize, u64)>,
     announcer: Announcer,
@@ -254,7 +257,8 @@ impl<'port> Worker<'port> {
                 },
                 held: HoldQueue::new(),
                 parked: ParkQueue::default(),
-                retry: Vec::with_capacity(MAX_PARKED),
+                fragments: ParkQueue::new(MAX_HELD_FRAGMENTS, FRAGMENT_HOLD_MS),
+                retry: Vec::with_capacity(MAX_PARKED.max(MAX_HELD_FRAGMENTS)),
                 announcer: Announcer::default(),
                 announcer6: Announcer::default(),
                 epoch: 0,
@@ -462,20 +466,21 @@ impl Engine<'_> {
 
     /// Moves one packet where the forwarder says.
     fn handle(&mut self, m: Mbuf, rx_port: usize, snap: &Snapshot, now: u64) {
-        self.handle_parked_since(m, rx_port, snap, now, now);
+        self.handle_parked_since(m, rx_port, snap, now, None);
     }
 
     /// Moves one packet where the forwarder says; if it parks it, it has
-    /// been parked since `since`.
+    /// been parked since `since` (None: it is new).
     fn handle_parked_since(
         &mut self,
         mut m: Mbuf,
         rx_port: usize,
         snap: &Snapshot,
         now: u64,
-        since: u64,
+        parked_since: Option<u64>,
     ) {
         let c = &self.shared.counters;
+        let since = parked_since.unwrap_or(now);
         if m.segments() != 1 {
             return self.out.discard(m, DropReason::MultiSegment, c);
         }
@@ -506,6 +511,14 @@ impl Engine<'_> {
                     self.out.discard(m, DropReason::HandshakePending, c);
                 }
             }
+            Action::HoldFragment => {
+                if parked_since.is_none() {
+                    self.lb.fragments_held.add(1);
+                }
+                if let Err(m) = self.fragments.park(m, rx_port, since) {
+                    self.out.discard(m, DropReason::FragmentHoldFull, c);
+                }
+            }
             Action::ToKernel => self.out.pass_up(rx_port, m, c),
             Action::HandOff { worker } => match self.handoffs.hand_off(worker, m, rx_port) {
                 Ok(()) => self.lb.handoff_out.add(1),
@@ -516,25 +529,34 @@ impl Engine<'_> {
     }
 
     /// Parked packets go through the forwarder again when a handshake
-    /// completed; those parked too long are dropped.
+    /// completed, held fragments when a first fragment was remembered;
+    /// those kept too long are dropped.
     fn retry_parked(&mut self, snap: &Snapshot, now: u64) {
-        if self.parked.is_empty() {
+        if self.parked.is_empty() && self.fragments.is_empty() {
             return;
         }
-        let completions = self.forwarder.handshakes_completed();
+        let (completions, learned) = (
+            self.forwarder.handshakes_completed(),
+            self.forwarder.fragments_learned(),
+        );
         let Engine {
             parked,
+            fragments,
             retry,
             out,
             shared,
             ..
         } = self;
+        let c = &shared.counters;
         parked.take_due(completions, now, retry, |m| {
-            out.discard(m, DropReason::HandshakePending, &shared.counters)
+            out.discard(m, DropReason::HandshakePending, c)
+        });
+        fragments.take_due(learned, now, retry, |m| {
+            out.discard(m, DropReason::FragmentUnmatched, c)
         });
         let mut retry = std::mem::take(&mut self.retry);
         for (m, port, since) in retry.drain(..) {
-            self.handle_parked_since(m, port, snap, now, since);
+            self.handle_parked_since(m, port, snap, now, Some(since));
         }
         self.retry = retry;
     }
@@ -773,6 +795,7 @@ impl Engine<'_> {
     fn shutdown(mut self) {
         self.held.drain().for_each(drop);
         self.parked.drain().for_each(drop);
+        self.fragments.drain().for_each(drop);
         self.handoffs.drain();
     }
 }
