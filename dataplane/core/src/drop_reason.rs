@@ -19,8 +19,8 @@ pub enum DropReason {
     /// An IPv4 header checksum mismatch.
     BadIpv4Checksum,
     /// An IPv4 fragment that cannot follow a flow: a first fragment too
-    /// short for its TCP or UDP header (RFC 1858's tiny fragments), or a
-    /// fragment of another protocol to a service (Sluice does not
+    /// short for its TCP or UDP header (RFC 1858's tiny fragments), or an
+    /// ICMP fragment to the appliance itself (Sluice does not
     /// reassemble).
     Ipv4Fragment,
     /// IPv4 to an address that is neither the appliance's nor a service's.

@@ -20,8 +20,9 @@ use std::net::Ipv6Addr;
 /// Checks the Ethernet length and EtherType, the fixed header (version,
 /// payload length within the frame), the extension chain, and that the
 /// TCP or UDP header, or the ICMPv6 header, lies within the payload. A
-/// fragment (not an atomic one) is returned with `is_fragment` and ports 0,
-/// for the caller to drop as [`DropReason::Ipv6Fragment`].
+/// fragment (not an atomic one) is returned with `is_fragment` and ports 0:
+/// the caller reads a first fragment's ports itself, and has a later one
+/// follow its first.
 pub fn parse(frame: &[u8]) -> Result<Packet<Ipv6Addr>, DropReason> {
     if frame.len() < ethernet::HEADER_LEN {
         return Err(DropReason::Truncated);

@@ -39,8 +39,8 @@ const L4_DPORT: usize = 2;
 /// For protocols other than TCP and UDP only the address is rewritten (an
 /// ICMP checksum does not cover the addresses). For a fragment only the
 /// address is rewritten too, since its layer-4 header is not known to be
-/// present; the dataplane drops fragments before NAT
-/// ([`crate::DropReason::Ipv4Fragment`]).
+/// present: a later fragment, which follows its first (the dataplane
+/// passes a first fragment, ports read, as a whole packet).
 pub fn rewrite_destination<A: Address>(frame: &mut [u8], p: &Packet<A>, ip: A, port: u16) {
     rewrite_endpoint(frame, p, A::DST_OFFSET, L4_DPORT, ip, port);
 }
