@@ -1,5 +1,6 @@
 //! Tunnel mode end to end: the reals are a router away from the appliance,
-//! one reached by IP-in-IP, one by GUE; each decapsulates in user space
+//! one reached by IP-in-IP, one by GUE (over IPv4, and over IPv6 for IPv6
+//! reals); each decapsulates in user space
 //! (the kernel here has no ipip or fou module) and answers the client
 //! through the router, never through the appliance. A client whose
 //! packets are too big for the tunnel learns the tunnel's MTU from the
@@ -167,6 +168,128 @@ print(got)
     let stats = d.ctl_json(&["stats"]);
     assert!(workers_sum(&stats, "/too_big_sent") >= 2, "{stats:#}");
     assert!(drops(&stats, "too_big_for_tunnel") >= 2, "{stats:#}");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+}
+
+/// The IPv6 reals' servers: on [::]:PORT, TCP answers each connection's
+/// first line with the real's name, UDP each datagram.
+const SERVER6_PY: &str = r#"
+import socket, sys, threading
+name, port = sys.argv[1].encode(), int(sys.argv[2])
+def udp():
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.bind(("::", port))
+    while True:
+        _, peer = u.recvfrom(2048)
+        u.sendto(name, peer)
+threading.Thread(target=udp, daemon=True).start()
+t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("::", port))
+t.listen(64)
+while True:
+    c, _ = t.accept()
+    c.recv(1024)
+    c.sendall(name)
+    c.close()
+"#;
+
+/// The client: `n` TCP connections and `n` UDP datagrams to the IPv6 VIP,
+/// each a flow of its own; prints who answered each.
+const CLIENT6_PY: &str = r#"
+import socket, sys
+vip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    s = socket.create_connection((vip, port), timeout=5)
+    s.sendall(b"hello\n")
+    print("tcp", s.recv(64).decode())
+    s.close()
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.settimeout(3)
+    u.sendto(b"q", (vip, port))
+    print("udp", u.recvfrom(64)[0].decode())
+    u.close()
+"#;
+
+/// IPv6 reals a router away: one reached by IPv6 in IPv6, one by GUE over
+/// IPv6 (its UDP checksum computed, as Linux wants it), each unwrapped in
+/// user space, answering TCP and UDP directly.
+#[test]
+fn ipv6_reals_in_ipv6_tunnels_answer_directly() {
+    if !require_root() {
+        return;
+    }
+    let mut t = LbTopo::tunnel(2, 1);
+    let ipip_log = t.decapsulate(0, "ipip6", 0);
+    let gue_log = t.decapsulate(1, "gue6", 6080);
+    let script = t.dir.path().join("server6.py");
+    std::fs::write(&script, SERVER6_PY).unwrap();
+    for i in 0..2 {
+        let child = t.reals[i]
+            .ns
+            .command(&[
+                "python3",
+                script.to_str().unwrap(),
+                &format!("real-{i}"),
+                "7000",
+            ])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("server");
+        t.reals[i].procs.push(Proc(child));
+    }
+    let mut svc = format!("{TUNNEL_ROUTE}\n");
+    for proto in ["tcp", "udp"] {
+        svc += &format!(
+            "[[service]]\nprotocol = \"{proto}\"\nvip = \"{VIP6}\"\nport = 7000\nscheduler = \"rr\"\n\
+             [[service.real]]\nip = \"2001:db8:3::11\"\nport = 7000\nforward = \"ipip\"\n\
+             [[service.real]]\nip = \"2001:db8:3::12\"\nport = 7000\nforward = \"gue\"\n"
+        );
+    }
+    let cfg = tunnel_ports6(&t.config(&[1], None, &svc));
+    let d = Daemon::start(Some(&t.lb), &cfg);
+    let client = t.dir.path().join("client6.py");
+    std::fs::write(&client, CLIENT6_PY).unwrap();
+    let mut ok = None;
+    // The first connection may wait for neighbour discovery on the way.
+    for _ in 0..3 {
+        let o = t.client.run(
+            &["python3", client.to_str().unwrap(), VIP6, "7000", "6"],
+            Duration::from_secs(60),
+        );
+        if o.status.success() {
+            ok = Some(String::from_utf8_lossy(&o.stdout).to_string());
+            break;
+        }
+        eprintln!("client: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let out = ok.unwrap_or_else(|| {
+        panic!(
+            "IPv6 through the tunnels failed: {:#}",
+            d.ctl_json(&["stats"])
+        )
+    });
+    let answers: BTreeSet<&str> = out.lines().collect();
+    for want in ["tcp real-0", "tcp real-1", "udp real-0", "udp real-1"] {
+        assert!(answers.contains(want), "{want} in {answers:?}");
+    }
+    let l = d.ctl_json(&["list"]);
+    for s in 0..2 {
+        assert_eq!(
+            num(&l, &format!("/result/services/{s}/stats/packets_out")),
+            0,
+            "{l:#}"
+        );
+    }
+    // From the appliance's server-side IPv6 address, GUE to its port.
+    let (sources, _, n) = logged(&ipip_log);
+    assert!(n > 0);
+    assert_eq!(sources, BTreeSet::from(["2001:db8:2::1".to_string()]));
+    let (sources, ports, n) = logged(&gue_log);
+    assert!(n > 0);
+    assert_eq!(sources, BTreeSet::from(["2001:db8:2::1".to_string()]));
+    assert!(ports.iter().all(|p| *p >= 49152), "{ports:?}");
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

@@ -52,11 +52,33 @@ pub const ROUTED_GW: &str = r#"
 gateway = "192.0.2.254"
 "#;
 
-/// The appliance's route to the tunnel topology's reals.
+/// The appliance's route to the tunnel topology's IPv4 reals.
 pub const TUNNEL_ROUTE: &str = r#"
 [routes]
 static = [{ prefix = "203.0.113.0/24", via = "198.51.100.254" }]
 "#;
+
+/// The IPv6 VIP of the tunnel topology.
+pub const VIP6: &str = "2001:db8::100";
+
+/// The tunnel topology's configuration (with [`TUNNEL_ROUTE`]) with the
+/// ports' IPv6 addresses and the route to the IPv6 reals.
+pub fn tunnel_ports6(config: &str) -> String {
+    config
+        .replace(
+            r#"{ prefix = "203.0.113.0/24", via = "198.51.100.254" }"#,
+            r#"{ prefix = "203.0.113.0/24", via = "198.51.100.254" },
+    { prefix = "2001:db8:3::/64", via = "2001:db8:2::fe" }"#,
+        )
+        .replace(
+            r#"addresses = ["192.0.2.1/24"]"#,
+            r#"addresses = ["192.0.2.1/24", "2001:db8:1::1/64"]"#,
+        )
+        .replace(
+            r#"addresses = ["198.51.100.1/24"]"#,
+            r#"addresses = ["198.51.100.1/24", "2001:db8:2::1/64"]"#,
+        )
+}
 
 /// A tunnel endpoint in user space, as `ip link add ... type ipip` or
 /// `ip fou add` would be in the kernel: the inner packet of each
@@ -69,6 +91,12 @@ tun = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(tun, 0x400454ca, struct.pack("16sH", b"tun0", 0x0001 | 0x1000))
 if kind == "ipip":
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+elif kind == "ipip6":
+    # IPv6 in IPv6: an IPv6 raw socket gives the payload, the inner packet.
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)
+elif kind == "gue6":
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", port))
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", port))
@@ -80,6 +108,8 @@ while True:
         outer = socket.inet_ntoa(b[12:16])
         b = b[(b[0] & 15) * 4:]
         log.write("%s - -\n" % outer)
+    elif kind == "ipip6":
+        log.write("%s - -\n" % peer[0])
     else:
         log.write("%s %d %d\n" % (peer[0], peer[1], port))
     log.flush()
@@ -384,6 +414,13 @@ impl LbTopo {
     /// the VIP on `lo` and has a TUN device `tun0` that
     /// [`decapsulate`](Self::decapsulate) feeds (the kernel here has no
     /// ipip or fou module). The appliance needs [`TUNNEL_ROUTE`].
+    ///
+    /// IPv6 too: the clients' segment 2001:db8:1::/64 (client ::10,
+    /// router ::fe, the appliance ::1, which the client routes the VIP
+    /// 2001:db8::100 through), the servers' leg 2001:db8:2::/64 (the
+    /// appliance ::1, the router ::fe) and the reals 2001:db8:3::11.. (the
+    /// router ::1), each holding the IPv6 VIP on `lo`
+    /// ([`TUNNEL_ROUTE`] and [`tunnel_ports6`] for the appliance).
     pub fn tunnel(n: usize, clients: usize) -> LbTopo {
         let lb = Netns::new("lb");
         let client = Netns::new("cl");
@@ -405,17 +442,38 @@ impl LbTopo {
             let a = format!("192.0.2.{}/24", 10 + i);
             client.exec(&["ip", "addr", "add", &a, "dev", &cc]);
         }
+        client.enable_ipv6(&cc);
+        let v6 = |ns: &Netns, a: &str, dev: &str| {
+            ns.exec(&["ip", "-6", "addr", "add", a, "dev", dev, "nodad"]);
+        };
+        v6(&client, "2001:db8:1::10/64", &cc);
+        client.exec(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8::/64",
+            "via",
+            "2001:db8:1::1",
+        ]);
         for k in ["all", "default"] {
             router.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{k}.rp_filter=0")]);
         }
         router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         router.exec(&["ip", "addr", "add", "192.0.2.254/24", "dev", &rc]);
+        router.enable_ipv6(&rc);
+        router.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+        v6(&router, "2001:db8:1::fe/64", &rc);
         let (ls, rs) = (format!("s{id}"), format!("o{id}"));
         veth(&lb, &ls, &router, &rs);
         router.exec(&["ip", "addr", "add", "198.51.100.254/24", "dev", &rs]);
+        router.enable_ipv6(&rs);
+        v6(&router, "2001:db8:2::fe/64", &rs);
         router.exec(&["ip", "link", "add", "br1", "type", "bridge"]);
         router.exec(&["ip", "link", "set", "br1", "up"]);
         router.exec(&["ip", "addr", "add", "203.0.113.1/24", "dev", "br1"]);
+        router.enable_ipv6("br1");
+        v6(&router, "2001:db8:3::1/64", "br1");
         let mut reals = Vec::new();
         for i in 0..n {
             let ns = Netns::new(&format!("r{i}"));
@@ -429,8 +487,22 @@ impl LbTopo {
             ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", &ri]);
             ns.exec(&["ip", "route", "add", "default", "via", "203.0.113.1"]);
             ns.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+            ns.enable_ipv6(&ri);
+            ns.enable_ipv6("lo");
+            v6(&ns, &format!("2001:db8:3::{}/64", 11 + i), &ri);
+            ns.exec(&[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                "2001:db8:3::1",
+            ]);
+            v6(&ns, &format!("{VIP6}/128"), "lo");
             ns.exec(&["ip", "tuntap", "add", "dev", "tun0", "mode", "tun"]);
             ns.exec(&["sysctl", "-qw", "net.ipv4.conf.tun0.rp_filter=0"]);
+            ns.enable_ipv6("tun0");
             ns.exec(&["ip", "link", "set", "tun0", "up"]);
             reals.push(Real {
                 ns,
