@@ -211,6 +211,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         |w| w.too_big_sent,
     ),
     counter(
+        "tunnel_fragmented",
+        "TUN-FRAG",
+        "Packets too big for a tunnel that could be fragmented, sent in two outer fragments.",
+        |w| w.tunnel_fragmented,
+    ),
+    counter(
         "fragments_remembered",
         "FRAG-FIRST",
         "First fragments whose datagram was remembered, for its later fragments to follow.",
@@ -535,6 +541,7 @@ mod tests {
             sync_unknown: 0,
             time_exceeded_sent: 0,
             too_big_sent: 0,
+            tunnel_fragmented: 0,
             fragments_remembered: 0,
             fragments_replaced: 0,
             fragments_unremembered: 0,

@@ -589,6 +589,9 @@ pub struct WorkerStats {
     /// ICMP fragmentation-needed (packet-too-big) errors sent.
     #[serde(default)]
     pub too_big_sent: u64,
+    /// Packets too big for a tunnel that could be fragmented, sent in two outer fragments.
+    #[serde(default)]
+    pub tunnel_fragmented: u64,
     /// First fragments whose datagram was remembered, for its later fragments to follow.
     #[serde(default)]
     pub fragments_remembered: u64,

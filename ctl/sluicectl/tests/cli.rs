@@ -282,6 +282,7 @@ fn stats() -> Stats {
                 sync_unknown: 0,
                 time_exceeded_sent: 0,
                 too_big_sent: 0,
+                tunnel_fragmented: 0,
                 fragments_remembered: 0,
                 fragments_replaced: 0,
                 fragments_unremembered: 0,

@@ -67,6 +67,9 @@ impl Encap {
 pub struct Outer {
     bytes: [u8; MAX_OUTER],
     len: u8,
+    /// For the first of two outer fragments: how many bytes of the inner
+    /// packet it carries (0: all of them).
+    carries: u16,
 }
 
 impl std::fmt::Debug for Outer {
@@ -90,6 +93,58 @@ impl Outer {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// For the first of two outer fragments, the length its frame is cut
+    /// to once the header is in front: Ethernet, itself, and the part of
+    /// the inner packet it carries. None for a whole outer packet.
+    pub fn cut_frame_len(&self) -> Option<usize> {
+        (self.carries != 0).then(|| ethernet::HEADER_LEN + self.len() + usize::from(self.carries))
+    }
+}
+
+/// The longest second outer fragment [`fragment4`] writes (an IP packet).
+pub const MAX_TAIL: usize = 2048;
+
+/// Splits the IPv4 packet that `outer` (an outer IPv4 header, with UDP for
+/// GUE) and `inner` make, too long for `mtu`, into two fragments, as the
+/// outer header's sender may when the inner packet may be fragmented
+/// (RFC 2003 §5.1): returns the first fragment's outer header (more
+/// fragments, its total length cut, [`Outer::cut_frame_len`] saying how
+/// much of the frame it keeps) and writes the second fragment, a whole
+/// IPv4 packet, into `tail`, returning its length. None when two
+/// fragments cannot carry it or `tail` is too short.
+pub fn fragment4(
+    outer: &Outer,
+    inner: &[u8],
+    mtu: usize,
+    tail: &mut [u8],
+) -> Option<(Outer, usize)> {
+    let udp = outer.len() - 20;
+    let payload = udp + inner.len();
+    let per = mtu.checked_sub(20)? / 8 * 8;
+    if per <= udp || payload <= per || payload - per > per || 20 + payload - per > tail.len() {
+        return None;
+    }
+    let mut first = *outer;
+    first.carries = (per - udp) as u16;
+    let h = &mut first.bytes[..20];
+    h[2..4].copy_from_slice(&((20 + per) as u16).to_be_bytes());
+    h[6] = 0x20;
+    h[7] = 0;
+    h[10..12].fill(0);
+    let c = checksum::checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let rest = &inner[per - udp..];
+    let n = 20 + rest.len();
+    let t = &mut tail[..n];
+    t[..20].copy_from_slice(&outer.bytes[..20]);
+    t[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+    t[6..8].copy_from_slice(&((per / 8) as u16).to_be_bytes());
+    t[10..12].fill(0);
+    let c = checksum::checksum(&t[..20]);
+    t[10..12].copy_from_slice(&c.to_be_bytes());
+    t[20..].copy_from_slice(rest);
+    Some((first, n))
 }
 
 /// The GUE source port of a flow with hash `hash`: in the dynamic range
@@ -123,6 +178,7 @@ pub fn outer4(
     let mut o = Outer {
         bytes: [0; MAX_OUTER],
         len: encap.overhead(false) as u8,
+        carries: 0,
     };
     let total = inner.len() + o.len();
     let (proto, tos, df) = match inner.first().map(|b| b >> 4) {
@@ -169,6 +225,7 @@ pub fn outer6(encap: Encap, src: Ipv6Addr, dst: Ipv6Addr, inner: &[u8], hash: u3
     let mut o = Outer {
         bytes: [0; MAX_OUTER],
         len: encap.overhead(true) as u8,
+        carries: 0,
     };
     let payload = inner.len() + o.len() - ipv6::HEADER_LEN;
     let (proto, class) = match inner.first().map(|b| b >> 4) {

@@ -72,6 +72,23 @@ impl Mbuf {
         Some(self.data_mut())
     }
 
+    /// Cuts the packet (one segment) to its first `len` bytes; false,
+    /// unchanged, when it is shorter or of more segments.
+    #[inline(always)]
+    pub fn trim_to(&mut self, len: usize) -> bool {
+        // SAFETY: we own the mbuf; only its lengths shrink, within the data
+        // it already holds.
+        unsafe {
+            let m = self.raw.as_mut();
+            if m.nb_segs != 1 || len > m.data_len as usize {
+                return false;
+            }
+            m.data_len = len as u16;
+            m.pkt_len = len as u32;
+        }
+        true
+    }
+
     /// Total packet length over all segments.
     #[inline(always)]
     pub fn pkt_len(&self) -> u32 {

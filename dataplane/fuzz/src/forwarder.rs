@@ -180,6 +180,8 @@ pub struct Summary {
     pub tunnelled: usize,
     /// ICMP errors sent (time exceeded, fragmentation needed).
     pub icmp_errors: usize,
+    /// Second outer fragments of packets too big for a tunnel.
+    pub tunnel_tails: usize,
 }
 
 impl Summary {
@@ -296,6 +298,10 @@ pub fn run(data: &[u8]) -> Summary {
                 check_icmp_error(snap, &step.frame, kind, port, f);
                 summary.icmp_errors += 1;
             });
+            w.take_tunnel_tails(|a, f| {
+                check_tail(a, f);
+                summary.tunnel_tails += 1;
+            });
             w.take_syns(|a, f| {
                 check_syn_to_real(&reals, a, f);
                 if let Action::Forward { port } | Action::Hold { port, .. } = a {
@@ -409,13 +415,22 @@ fn check_outer(a: Action, frame: &[u8], outer: Option<sluice_core::tunnel::Outer
     let mut grown = vec![0u8; o.len()];
     grown.extend_from_slice(frame);
     sluice_core::tunnel::prepend(&mut grown, &o);
+    let inner = flow::parse(frame).expect("the inner packet parses");
+    if let Some(len) = o.cut_frame_len() {
+        // The first of two outer fragments: more fragments, cut.
+        grown.truncate(len);
+        assert_eq!(grown[20] & 0x20, 0x20, "more fragments");
+        assert!(len < 14 + o.len() + inner.total_len);
+    }
     let h = &grown[14..];
     assert_eq!(h[0], 0x45);
     assert_eq!(checksum::checksum(&h[..20]), 0, "outer header checksum");
     let dst: [u8; 4] = h[16..20].try_into().unwrap();
     let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-    let inner = flow::parse(frame).expect("the inner packet parses");
-    assert_eq!(total, o.len() + inner.total_len, "outer length");
+    let carried = total - o.len();
+    if o.cut_frame_len().is_none() {
+        assert_eq!(carried, inner.total_len, "outer length");
+    }
     let gue = match dst {
         d if d == TUNNEL_REALS[0] => true,
         d if d == TUNNEL_REALS[1] => false,
@@ -423,12 +438,30 @@ fn check_outer(a: Action, frame: &[u8], outer: Option<sluice_core::tunnel::Outer
     };
     if gue {
         assert_eq!(h[9], 17);
-        assert_eq!(u16::from_be_bytes([h[24], h[25]]) as usize, total - 20);
+        let udp_len = u16::from_be_bytes([h[24], h[25]]) as usize;
+        assert_eq!(udp_len, 8 + inner.total_len, "UDP length: the whole packet");
     } else {
         assert_eq!(h[9], 4);
     }
-    assert_eq!(&h[o.len()..total], &frame[14..14 + inner.total_len]);
+    assert_eq!(&h[o.len()..total], &frame[14..14 + carried]);
     true
+}
+
+/// A second outer fragment: a well-formed IPv4 fragment (its offset set,
+/// no more to come) to a tunnel real, going where a frame may go.
+fn check_tail(a: Action, f: &[u8]) {
+    assert!(
+        matches!(a, Action::Forward { .. } | Action::Hold { .. }),
+        "{a:?}"
+    );
+    let h = &f[14..];
+    assert_eq!(h[0], 0x45);
+    assert_eq!(checksum::checksum(&h[..20]), 0, "tail header checksum");
+    assert_eq!(u16::from_be_bytes([h[2], h[3]]) as usize, h.len());
+    let word = u16::from_be_bytes([h[6], h[7]]);
+    assert!(word & 0x1fff != 0 && word & 0x2000 == 0, "a last fragment");
+    let dst: [u8; 4] = h[16..20].try_into().unwrap();
+    assert!(TUNNEL_REALS.contains(&dst), "tail to {dst:?}");
 }
 
 /// A SYN the SYN proxy sends opens a connection to a configured real,

@@ -69,6 +69,9 @@ fn forwarder() -> Vec<Vec<u8>> {
         }
     }
     out.push(fragments);
+    // The big segment to the tunnel service (the last template) without
+    // DF: too big for the tunnel, sent in two outer fragments.
+    out.push(step(CLEAN, n - 1, 0, &[20, 0x00]));
     // Raw bytes, and a truncated SYN.
     out.push(step(0x04, 0, 0, &[0xff; 20]));
     out.push(step(CLEAN | 0x20, 0, 0, &[40]));

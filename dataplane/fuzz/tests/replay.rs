@@ -61,6 +61,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         total.tunnelled += r.tunnelled;
         total.icmp_errors += r.icmp_errors;
         total.fragments_held += r.fragments_held;
+        total.tunnel_tails += r.tunnel_tails;
     }
     println!("{total:?}");
     assert!(total.forwarded >= 20, "{total:?}");
@@ -75,6 +76,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         ("tunnelled", total.tunnelled),
         ("with an ICMP error", total.icmp_errors),
         ("held for its first fragment", total.fragments_held),
+        ("in two outer fragments", total.tunnel_tails),
     ] {
         assert!(n > 0, "no seed ends {what}: {total:?}");
     }

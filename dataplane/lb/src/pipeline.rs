@@ -174,6 +174,8 @@ pub struct Forwarder {
     outer: Option<Outer>,
     /// The outer IPv4 identification of the next tunnelled packet.
     outer_id: u16,
+    /// Second outer fragments to send: (where, frame, length).
+    tunnel_tails: Vec<(Action, [u8; tunnel::TAIL_FRAME], usize)>,
     /// The packet being processed is a first fragment (its transport
     /// checksum cannot be verified).
     first_fragment: bool,
@@ -258,6 +260,7 @@ impl Forwarder {
             icmp_error_limit: icmp_error::Limiter::new(ICMP_ERRORS_PER_SEC, ICMP_ERRORS_BURST),
             outer: None,
             outer_id: 0,
+            tunnel_tails: Vec::with_capacity(tunnel::TAIL_OUTBOX),
             first_fragment: false,
             fragments_learned: 0,
             synproxy,

@@ -191,6 +191,9 @@ pub struct WorkerLbStats {
     /// ICMP fragmentation-needed (packet-too-big) errors sent for packets
     /// too big for a tunnel once encapsulated.
     pub too_big_sent: Counter,
+    /// Packets too big for a tunnel, which could be fragmented, sent in
+    /// two outer fragments.
+    pub tunnel_fragmented: Counter,
     /// First fragments whose datagram was remembered, for its later
     /// fragments to follow.
     pub fragments_remembered: Counter,
@@ -264,6 +267,7 @@ impl WorkerLbStats {
             sync_unknown: Counter::default(),
             time_exceeded_sent: Counter::default(),
             too_big_sent: Counter::default(),
+            tunnel_fragmented: Counter::default(),
             fragments_remembered: Counter::default(),
             fragments_replaced: Counter::default(),
             fragments_unremembered: Counter::default(),

@@ -62,7 +62,8 @@ fn snapshot(specs: &[ServiceSpec], t: TunnelView) -> Snapshot {
 }
 
 /// Processes a copy of `frame` on port `rx`, and grows it by the outer
-/// header the forwarder asks for, as the worker does.
+/// header the forwarder asks for (and cuts a first outer fragment), as
+/// the worker does.
 fn run(lab: &mut Lab, frame: &[u8], rx: usize) -> (Action, Vec<u8>, bool) {
     let (a, f) = lab.run(frame, rx);
     match lab.fwd.take_outer() {
@@ -70,6 +71,9 @@ fn run(lab: &mut Lab, frame: &[u8], rx: usize) -> (Action, Vec<u8>, bool) {
             let mut grown = vec![0u8; o.len()];
             grown.extend_from_slice(&f);
             tunnel::prepend(&mut grown, &o);
+            if let Some(len) = o.cut_frame_len() {
+                grown.truncate(len);
+            }
             (a, grown, true)
         }
         None => (a, f, false),
@@ -222,14 +226,37 @@ fn too_big_for_the_tunnel_is_told_the_mtu_left() {
         assert_eq!((m[0], m[1]), (3, 4), "fragmentation needed");
         assert_eq!(u16::from_be_bytes([m[6], m[7]]), left);
         assert_eq!(&m[8..28], &big.ip()[..20], "quotes the packet");
-        // Without DF it could be fragmented, which the appliance does not
-        // do: dropped, and nobody told.
+        // Without DF it may be fragmented: the outer packet leaves in two
+        // fragments, nobody told; put together, they carry it whole.
         let loose = big.clone().frag(0);
-        let (a, _, _) = run(&mut lab, &loose.frame(), 0);
-        assert_eq!(a, Action::Drop(DropReason::TooBigForTunnel));
+        let (a, first, _) = run(&mut lab, &loose.frame(), 0);
+        assert_eq!(a, Action::Forward { port: 1 });
         let mut more = 0;
         lab.fwd.take_icmp_errors(|_, _, _| more += 1);
         assert_eq!(more, 0);
+        let mut tails = Vec::new();
+        lab.fwd
+            .take_tunnel_tails(|a, f| tails.push((a, f.to_vec())));
+        assert_eq!(tails.len(), 1);
+        let (ta, tail) = &tails[0];
+        assert_eq!(*ta, Action::Forward { port: 1 });
+        assert_eq!(first.len(), 14 + 1500, "the first as long as the MTU");
+        assert_eq!(eth_dst(tail), mac_of(ROUTER));
+        assert_eq!(eth_src(tail), PORT1_MAC);
+        let (f1, f2) = (&first[14..], &tail[14..]);
+        for f in [f1, f2] {
+            assert_eq!(ones_sum(&f[..20]), 0xffff, "outer header checksum");
+            assert_eq!(&f[16..20], &tunnel_real(0).ip().octets());
+            assert_eq!(u16::from_be_bytes([f[2], f[3]]) as usize, f.len());
+        }
+        assert_eq!(&f1[4..6], &f2[4..6], "one identification");
+        assert_eq!(&f1[6..8], &[0x20, 0], "more fragments, at 0");
+        assert_eq!(u16::from_be_bytes([f2[6], f2[7]]), 1480 / 8);
+        let mut payload = f1[20..].to_vec();
+        payload.extend_from_slice(&f2[20..]);
+        let udp = if fwd == Forward::Gue { 8 } else { 0 };
+        assert_eq!(&payload[udp..], &loose.ip()[..], "the packet, whole");
+        assert_eq!(lab.stats().tunnel_fragmented.get(), 1);
     }
 }
 

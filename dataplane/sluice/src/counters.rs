@@ -125,6 +125,7 @@ impl WorkerCounters {
             sync_unknown: lb.sync_unknown.get(),
             time_exceeded_sent: lb.time_exceeded_sent.get(),
             too_big_sent: lb.too_big_sent.get(),
+            tunnel_fragmented: lb.tunnel_fragmented.get(),
             fragments_remembered: lb.fragments_remembered.get(),
             fragments_replaced: lb.fragments_replaced.get(),
             fragments_unremembered: lb.fragments_unremembered.get(),

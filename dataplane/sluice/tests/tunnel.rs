@@ -293,3 +293,66 @@ fn ipv6_reals_in_ipv6_tunnels_answer_directly() {
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }
+
+/// A client's 1500-byte UDP datagrams without DF do not fit either tunnel
+/// (1520 and 1528 bytes encapsulated): they may be fragmented, so the
+/// appliance sends each outer packet in two fragments; the real's kernel
+/// puts them together before unwrapping, and every datagram is answered.
+#[test]
+fn datagrams_without_df_cross_in_two_outer_fragments() {
+    if !require_root() {
+        return;
+    }
+    let mut t = LbTopo::tunnel(2, 1);
+    t.decapsulate(0, "ipip", 0);
+    t.decapsulate(1, "gue", 6080);
+    for i in 0..2 {
+        t.serve(i, "udp", VIP, 5353);
+    }
+    let svc = format!(
+        "{TUNNEL_ROUTE}\n{}",
+        service("udp", 5353, &[(0, "ipip"), (1, "gue")])
+    );
+    let d = Daemon::start(Some(&t.lb), &t.config(&[1], None, &svc));
+    let client = r#"
+import socket, sys
+for i in range(10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # IP_MTU_DISCOVER = IP_PMTUDISC_DONT: no DF
+    s.setsockopt(socket.IPPROTO_IP, 10, 0)
+    s.settimeout(3)
+    data = bytes((i + j) % 256 for j in range(1472))
+    for attempt in range(3):
+        s.sendto(data, ("192.0.2.100", 5353))
+        try:
+            got, _ = s.recvfrom(4096)
+            break
+        except socket.timeout:
+            continue
+    else:
+        sys.exit("datagram %d: no answer" % i)
+    ident, echoed = got.split(b":", 1)
+    if echoed != data:
+        sys.exit("datagram %d: damaged" % i)
+    print(ident.decode())
+"#;
+    let o = t
+        .client
+        .run(&["python3", "-c", client], Duration::from_secs(60));
+    assert!(
+        o.status.success(),
+        "{} {:#}",
+        String::from_utf8_lossy(&o.stderr),
+        d.ctl_json(&["stats"])
+    );
+    let ids: BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 2, "both tunnels: {ids:?}");
+    let s = d.ctl_json(&["stats"]);
+    assert!(workers_sum(&s, "/tunnel_fragmented") >= 10, "{s:#}");
+    assert_eq!(drops(&s, "too_big_for_tunnel"), 0, "{s:#}");
+    let exit = d.stop();
+    assert_eq!(exit.code, Some(0), "{}", exit.log);
+}

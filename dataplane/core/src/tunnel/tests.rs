@@ -178,3 +178,56 @@ fn the_mtu_left_for_the_client() {
     assert_eq!(inner_mtu(Encap::Ipip, true, 1500), 1460);
     assert_eq!(inner_mtu(Encap::Gue { port: 1 }, true, 1500), 1452);
 }
+
+/// A packet that may be fragmented and does not fit is cut in two outer
+/// fragments (RFC 791): the first as long as the MTU allows (its payload
+/// a multiple of 8), more fragments set; the second the rest; together
+/// the outer packet's payload, UDP header included.
+#[test]
+fn an_outer_packet_too_long_is_cut_in_two_fragments() {
+    for (encap, udp) in [(Encap::Ipip, 0), (Encap::Gue { port: 6080 }, 8)] {
+        let mut inner = inner4(false);
+        inner.resize(1500, 0x33);
+        inner[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        let outer = outer4(encap, SRC, REAL, &inner, 0x0bad, 9);
+        let mut tail = [0u8; MAX_TAIL];
+        let (first, n) = fragment4(&outer, &inner, 1500, &mut tail).unwrap();
+        // The first fragment's frame, as the worker makes it.
+        let mut grown = vec![0u8; first.len()];
+        grown.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0]);
+        grown.extend_from_slice(&inner);
+        prepend(&mut grown, &first);
+        grown.truncate(first.cut_frame_len().unwrap());
+        assert_eq!(grown.len(), 14 + 1500);
+        let f1 = &grown[14..];
+        assert_eq!(ones_sum(&f1[..20]), 0xffff);
+        assert_eq!(u16::from_be_bytes([f1[2], f1[3]]), 1500);
+        assert_eq!(&f1[6..8], &[0x20, 0], "more fragments, offset 0");
+        let f2 = &tail[..n];
+        assert_eq!(ones_sum(&f2[..20]), 0xffff);
+        assert_eq!(u16::from_be_bytes([f2[2], f2[3]]) as usize, n);
+        assert_eq!(
+            u16::from_be_bytes([f2[6], f2[7]]),
+            1480 / 8,
+            "the last, at 1480"
+        );
+        assert_eq!(&f1[4..6], &f2[4..6], "one identification");
+        assert_eq!(f1[9], f2[9]);
+        // Put together: the unfragmented outer packet's payload.
+        let mut whole = f1[20..].to_vec();
+        whole.extend_from_slice(&f2[20..]);
+        let mut want = outer.bytes()[20..].to_vec();
+        want.extend_from_slice(&inner);
+        assert_eq!(whole, want);
+        assert_eq!(whole.len(), udp + 1500);
+    }
+    // What fits needs no cutting; what two fragments cannot carry is not cut.
+    let inner = inner4(false);
+    let outer = outer4(Encap::Ipip, SRC, REAL, &inner, 1, 1);
+    assert!(fragment4(&outer, &inner, 1500, &mut [0u8; MAX_TAIL]).is_none());
+    assert_eq!(outer.cut_frame_len(), None);
+    let mut huge = inner4(false);
+    huge.resize(2000, 0);
+    let outer = outer4(Encap::Ipip, SRC, REAL, &huge, 1, 1);
+    assert!(fragment4(&outer, &huge, 600, &mut [0u8; MAX_TAIL]).is_none());
+}

@@ -8,16 +8,24 @@ use super::{Action, Family, Forwarder, SentError};
 use crate::snapshot::Snapshot;
 use sluice_core::flow::Packet;
 use sluice_core::tunnel::{self, Encap};
+use sluice_core::wire::ethernet;
 use sluice_core::DropReason;
 use sluice_model::Forward;
+
+/// Most second outer fragments queued between two calls of
+/// [`Forwarder::take_tunnel_tails`].
+pub const TAIL_OUTBOX: usize = 32;
+/// The longest frame of a second outer fragment.
+pub const TAIL_FRAME: usize = ethernet::HEADER_LEN + tunnel::MAX_TAIL;
 
 impl Forwarder {
     /// Sends `p` to the tunnel real `real` by `fwd` (IP-in-IP or GUE).
     /// The inner TTL is left alone, as under direct routing (the real is
     /// its destination), but a TTL of 0 is on no legal packet. A packet
     /// that would not fit the tunnel's MTU is dropped, and its source told
-    /// the MTU left for it, as a router does (unless it may be
-    /// fragmented: IPv4 without DF, which the appliance does not do).
+    /// the MTU left for it, as a router does, unless it may be fragmented
+    /// (IPv4 without DF): then the outer packet leaves in two fragments,
+    /// the second through [`Forwarder::take_tunnel_tails`].
     pub(super) fn tunnel_to_real<A: Family>(
         &mut self,
         snap: &Snapshot,
@@ -35,12 +43,14 @@ impl Forwarder {
             Forward::Gue => Encap::Gue { port: t.gue_port },
             _ => Encap::Ipip,
         };
-        let v6 = A::BITS == 128;
-        if !tunnel::fits(p.total_len, encap, v6, usize::from(t.mtu)) {
-            if !A::may_fragment(frame, p) {
-                let mtu = tunnel::inner_mtu(encap, v6, usize::from(t.mtu)) as u16;
-                self.tell_source(snap, frame, p, SentError::TooBig { mtu }, now_ms);
-            }
+        let (v6, mtu) = (A::BITS == 128, usize::from(t.mtu));
+        let fits = tunnel::fits(p.total_len, encap, v6, mtu);
+        if !fits && !A::may_fragment(frame, p) {
+            let left = tunnel::inner_mtu(encap, v6, mtu) as u16;
+            self.tell_source(snap, frame, p, SentError::TooBig { mtu: left }, now_ms);
+            return Action::Drop(DropReason::TooBigForTunnel);
+        }
+        if !fits && self.tunnel_tails.len() >= TAIL_OUTBOX {
             return Action::Drop(DropReason::TooBigForTunnel);
         }
         let Some(nh) = A::routes(snap).lookup(real) else {
@@ -52,16 +62,39 @@ impl Forwarder {
         // spread tunnels over the network's ECMP paths as flows would be.
         let hash = A::client_hash(0, p.src, Some(p.sport)) as u32 ^ u32::from(p.dport);
         self.outer_id = self.outer_id.wrapping_add(1);
-        let outer = A::outer(
-            encap,
-            src,
-            real,
-            &frame[p.l3..p.ip_end()],
-            self.outer_id,
-            hash,
-        );
+        let inner = &frame[p.l3..p.ip_end()];
+        let mut outer = A::outer(encap, src, real, inner, self.outer_id, hash);
+        let mut tail = [0u8; TAIL_FRAME];
+        let mut tail_len = 0;
+        if !fits {
+            // It may be fragmented (IPv4 without DF; IPv6 never may): the
+            // outer packet goes in two fragments, as the kernel would send
+            // it (RFC 2003 §5.1).
+            let hdr = ethernet::HEADER_LEN;
+            let Some((first, n)) = tunnel::fragment4(&outer, inner, mtu, &mut tail[hdr..]) else {
+                return Action::Drop(DropReason::TooBigForTunnel);
+            };
+            (outer, tail_len) = (first, hdr + n);
+        }
         let action = self.resolve(snap, frame, nh.port, nh.via, now_ms);
+        if tail_len > 0 {
+            // The same next hop and MACs (set now, or when it resolves).
+            tail[..12].copy_from_slice(&frame[..12]);
+            tail[12..14].copy_from_slice(&ethernet::ETHERTYPE_IPV4.to_be_bytes());
+            self.tunnel_tails.push((action, tail, tail_len));
+            self.stats.tunnel_fragmented.add(1);
+        }
         self.outer = Some(outer);
         action
+    }
+
+    /// Hands each second outer fragment written since the last call to
+    /// `send` (where it goes: forwarded, or held like its first; the
+    /// frame), then forgets them.
+    pub fn take_tunnel_tails(&mut self, mut send: impl FnMut(Action, &[u8])) {
+        for (a, frame, len) in &self.tunnel_tails {
+            send(*a, &frame[..*len]);
+        }
+        self.tunnel_tails.clear();
     }
 }

@@ -490,6 +490,10 @@ impl Engine<'_> {
             action = match m.prepend(outer.len()) {
                 Some(grown) => {
                     tunnel::prepend(grown, &outer);
+                    // The first of two outer fragments keeps its part.
+                    if let Some(len) = outer.cut_frame_len() {
+                        m.trim_to(len);
+                    }
                     action
                 }
                 None => Action::Drop(DropReason::NoHeadroom),
@@ -561,8 +565,10 @@ impl Engine<'_> {
         self.retry = retry;
     }
 
-    /// Sends the SYNs of proxied connections to their reals, or holds
-    /// them while the real's MAC is resolved.
+    /// Sends the frames the forwarder wrote itself: the SYNs of proxied
+    /// connections to their reals, and the second outer fragments of
+    /// packets too big for a tunnel; or holds them while the next hop's
+    /// MAC is resolved.
     fn send_syns(&mut self, snap: &Snapshot, now: u64) {
         let Engine {
             forwarder,
@@ -573,7 +579,7 @@ impl Engine<'_> {
             ..
         } = self;
         let (pool, c) = (&shared.pool, &shared.counters);
-        forwarder.take_syns(|a, frame| match a {
+        let mut send = |a: Action, frame: &[u8]| match a {
             Action::Forward { port } => {
                 out.send_frame(pool, port, frame);
             }
@@ -595,7 +601,9 @@ impl Engine<'_> {
                 }
             }
             _ => {}
-        });
+        };
+        forwarder.take_syns(&mut send);
+        forwarder.take_tunnel_tails(&mut send);
     }
 
     /// Holds a packet until its next hop is resolved, asking ARP for it.
