@@ -62,29 +62,53 @@ impl Forwarder {
         // spread tunnels over the network's ECMP paths as flows would be.
         let hash = A::client_hash(0, p.src, Some(p.sport)) as u32 ^ u32::from(p.dport);
         self.outer_id = self.outer_id.wrapping_add(1);
-        let inner = &frame[p.l3..p.ip_end()];
-        let mut outer = A::outer(encap, src, real, inner, self.outer_id, hash);
-        let mut tail = [0u8; TAIL_FRAME];
-        let mut tail_len = 0;
+        let outer = A::outer(
+            encap,
+            src,
+            real,
+            &frame[p.l3..p.ip_end()],
+            self.outer_id,
+            hash,
+        );
         if !fits {
-            // It may be fragmented (IPv4 without DF; IPv6 never may): the
-            // outer packet goes in two fragments, as the kernel would send
-            // it (RFC 2003 §5.1).
-            let hdr = ethernet::HEADER_LEN;
-            let Some((first, n)) = tunnel::fragment4(&outer, inner, mtu, &mut tail[hdr..]) else {
-                return Action::Drop(DropReason::TooBigForTunnel);
-            };
-            (outer, tail_len) = (first, hdr + n);
+            return self.in_two_fragments(snap, frame, p, outer, nh.port, nh.via, now_ms);
         }
         let action = self.resolve(snap, frame, nh.port, nh.via, now_ms);
-        if tail_len > 0 {
-            // The same next hop and MACs (set now, or when it resolves).
-            tail[..12].copy_from_slice(&frame[..12]);
-            tail[12..14].copy_from_slice(&ethernet::ETHERTYPE_IPV4.to_be_bytes());
-            self.tunnel_tails.push((action, tail, tail_len));
-            self.stats.tunnel_fragmented.add(1);
-        }
         self.outer = Some(outer);
+        action
+    }
+
+    /// The outer packet of `p`, which may be fragmented (IPv4 without DF;
+    /// IPv6 never may), in two fragments as the kernel's tunnel would send
+    /// it (RFC 2003 §5.1): the first the frame grown by `outer` and cut,
+    /// the second written here for the worker to send after it, to the
+    /// same next hop.
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn in_two_fragments<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        outer: tunnel::Outer,
+        port: usize,
+        via: A,
+        now_ms: u64,
+    ) -> Action {
+        let mtu = usize::from(snap.tunnel.mtu);
+        let hdr = ethernet::HEADER_LEN;
+        let mut tail = [0u8; TAIL_FRAME];
+        let inner = &frame[p.l3..p.ip_end()];
+        let Some((first, n)) = tunnel::fragment4(&outer, inner, mtu, &mut tail[hdr..]) else {
+            return Action::Drop(DropReason::TooBigForTunnel);
+        };
+        let action = self.resolve(snap, frame, port, via, now_ms);
+        // The same MACs (set now, or by the hold queue for each).
+        tail[..12].copy_from_slice(&frame[..12]);
+        tail[12..14].copy_from_slice(&ethernet::ETHERTYPE_IPV4.to_be_bytes());
+        self.tunnel_tails.push((action, tail, hdr + n));
+        self.stats.tunnel_fragmented.add(1);
+        self.outer = Some(first);
         action
     }
 
