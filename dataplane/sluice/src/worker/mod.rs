@@ -116,7 +116,8 @@ struct Engine<'port> {
     parked: ParkQueue<Mbuf>,
     /// Later fragments waiting for their datagram's first fragment.
     fragments: ParkQueue<Mbuf>,
-    /// Parked packets being tried again (room for all of them).
+    /// Parked packets and held fragments being tried again (room for all
+    /// of both).
     retry: Vec<(Mbuf, usize, u64)>,
     announcer: Announcer,
     announcer6: Announcer<Ipv6Addr>,
@@ -258,7 +259,7 @@ impl<'port> Worker<'port> {
                 held: HoldQueue::new(),
                 parked: ParkQueue::default(),
                 fragments: ParkQueue::new(MAX_HELD_FRAGMENTS, FRAGMENT_HOLD_MS),
-                retry: Vec::with_capacity(MAX_PARKED.max(MAX_HELD_FRAGMENTS)),
+                retry: Vec::with_capacity(MAX_PARKED + MAX_HELD_FRAGMENTS),
                 announcer: Announcer::default(),
                 announcer6: Announcer::default(),
                 epoch: 0,
