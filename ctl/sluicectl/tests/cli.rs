@@ -8,7 +8,7 @@
 use sluice_proto::{
     Applied, Command, ConnFilter, ConnInfo, ConnList, ConnTableStats, ErrorCode, Forward,
     LbCounters, OnRealRemoval, Persistence, Protocol, Rates, RealInfo, RealSpec, Reply, ReplyBody,
-    Request, ServiceInfo, ServiceKey, ServiceList, Stats, SynProxyMode, Traffic, WorkerStats,
+    Request, ServiceInfo, ServiceKey, ServiceList, Stats, SynProxyMode, WorkerStats,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
@@ -247,18 +247,8 @@ fn stats() -> Stats {
             .map(|id| WorkerStats {
                 id,
                 lcore: 2 + id as u32,
-                traffic: Traffic::default(),
-                arp_requests_answered: 0,
-                arp_replies_learned: 0,
-                icmp_echo_answered: 0,
-                nd_solicits_answered: 0,
-                nd_adverts_learned: 0,
-                icmpv6_echo_answered: 0,
                 busy_polls: 10,
                 idle_polls: 30,
-                busy_cycles: 0,
-                tsc_hz: 0,
-                drops: Default::default(),
                 conntrack: ConnTableStats {
                     occupancy: 262_144 * (id as u64 + 1),
                     capacity: 1_048_576,
@@ -271,33 +261,7 @@ fn stats() -> Stats {
                 },
                 busy_share: 0.25,
                 rx_pps: 1_234_567.0,
-                handoff_out: 0,
-                handoff_in: 0,
-                stateless_forwards: 0,
-                tableless_adopted: 0,
-                hashed_on_miss: 0,
-                sync_queued: 0,
-                sync_overflow: 0,
-                sync_installed: 0,
-                sync_unknown: 0,
-                time_exceeded_sent: 0,
-                too_big_sent: 0,
-                tunnel_fragmented: 0,
-                fragments_remembered: 0,
-                fragments_replaced: 0,
-                fragments_unremembered: 0,
-                fragments_followed: 0,
-                fragments_held: 0,
-                syns: 0,
-                syn_cookies_sent: 0,
-                syn_cookies_valid: 0,
-                syn_cookies_invalid: 0,
-                syn_proxy_handshakes: 0,
-                half_open: 0,
-                syn_proxy_engaged: 0,
-                held_for_arp: 0,
-                arp_requests_sent: 0,
-                nd_solicits_sent: 0,
+                ..Default::default()
             })
             .collect(),
     }

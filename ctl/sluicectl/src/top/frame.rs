@@ -141,7 +141,7 @@ mod tests {
     use super::*;
     use sluice_proto::{
         ConnTableStats, Forward, LbCounters, OnRealRemoval, Protocol, RealInfo, RealSpec,
-        ServiceInfo, Traffic, WorkerStats,
+        ServiceInfo, WorkerStats,
     };
 
     fn real(i: u8, active: u64) -> RealInfo {
@@ -202,53 +202,14 @@ mod tests {
                     .map(|id| WorkerStats {
                         id,
                         lcore: 1000 + id as u32,
-                        traffic: Traffic::default(),
-                        arp_requests_answered: 0,
-                        arp_replies_learned: 0,
-                        icmp_echo_answered: 0,
-                        nd_solicits_answered: 0,
-                        nd_adverts_learned: 0,
-                        icmpv6_echo_answered: 0,
-                        busy_polls: 0,
-                        idle_polls: 0,
-                        busy_cycles: 0,
-                        tsc_hz: 0,
-                        drops: Default::default(),
                         conntrack: ConnTableStats {
                             occupancy: 1_000_000,
                             capacity: 8_000_000,
                             ..Default::default()
                         },
-                        conntrack6: ConnTableStats::default(),
                         busy_share: 1.0,
                         rx_pps: 14.88e6,
-                        handoff_out: 0,
-                        handoff_in: 0,
-                        stateless_forwards: 0,
-                        tableless_adopted: 0,
-                        hashed_on_miss: 0,
-                        sync_queued: 0,
-                        sync_overflow: 0,
-                        sync_installed: 0,
-                        sync_unknown: 0,
-                        time_exceeded_sent: 0,
-                        too_big_sent: 0,
-                        tunnel_fragmented: 0,
-                        fragments_remembered: 0,
-                        fragments_replaced: 0,
-                        fragments_unremembered: 0,
-                        fragments_followed: 0,
-                        fragments_held: 0,
-                        syns: 0,
-                        syn_cookies_sent: 0,
-                        syn_cookies_valid: 0,
-                        syn_cookies_invalid: 0,
-                        syn_proxy_handshakes: 0,
-                        half_open: 0,
-                        syn_proxy_engaged: 0,
-                        held_for_arp: 0,
-                        arp_requests_sent: 0,
-                        nd_solicits_sent: 0,
+                        ..Default::default()
                     })
                     .collect(),
             },
