@@ -238,6 +238,26 @@ elif kind == "echo":
         threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
+/// The namespace of real `i` (`r{i}`) and its end of a link whose other
+/// end is on bridge `br` in `at`.
+fn real_on_bridge(at: &Netns, br: &str, id: &str, i: usize) -> (Netns, String) {
+    let ns = Netns::new(&format!("r{i}"));
+    let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
+    veth(&ns, &ri, at, &si);
+    at.exec(&["ip", "link", "set", &si, "master", br]);
+    (ns, ri)
+}
+
+/// A directory with the client and server helpers, and `more` scripts.
+fn scripts(more: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new();
+    let all = [("servers.py", SERVERS_PY), ("client.py", CLIENT_PY)];
+    for (name, text) in all.iter().chain(more) {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
 impl LbTopo {
     /// Builds the NAT topology with `n` reals 198.51.100.11.. and a client
     /// with addresses 192.0.2.10..(10+clients-1).
@@ -269,10 +289,7 @@ impl LbTopo {
         switch.exec(&["ip", "link", "set", &lsw, "master", "br0"]);
         let mut reals = Vec::new();
         for i in 0..n {
-            let ns = Netns::new(&format!("r{i}"));
-            let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
-            veth(&ns, &ri, &switch, &si);
-            switch.exec(&["ip", "link", "set", &si, "master", "br0"]);
+            let (ns, ri) = real_on_bridge(&switch, "br0", &id, i);
             let ip = format!("198.51.100.{}", 11 + i);
             ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", &ri]);
             ns.exec(&["ip", "route", "add", "default", "via", "198.51.100.1"]);
@@ -282,9 +299,7 @@ impl LbTopo {
                 procs: Vec::new(),
             });
         }
-        let dir = TempDir::new();
-        std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
-        std::fs::write(dir.path().join("client.py"), CLIENT_PY).unwrap();
+        let dir = scripts(&[]);
         LbTopo {
             lb,
             client,
@@ -326,10 +341,7 @@ impl LbTopo {
         }
         let mut reals = Vec::new();
         for i in 0..n {
-            let ns = Netns::new(&format!("r{i}"));
-            let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
-            veth(&ns, &ri, &switch, &si);
-            switch.exec(&["ip", "link", "set", &si, "master", "br0"]);
+            let (ns, ri) = real_on_bridge(&switch, "br0", &id, i);
             let ip = format!("192.0.2.{}", 21 + i);
             ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"]);
             ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"]);
@@ -347,9 +359,7 @@ impl LbTopo {
                 procs: Vec::new(),
             });
         }
-        let dir = TempDir::new();
-        std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
-        std::fs::write(dir.path().join("client.py"), CLIENT_PY).unwrap();
+        let dir = scripts(&[]);
         LbTopo {
             lb,
             client,
@@ -476,10 +486,7 @@ impl LbTopo {
         v6(&router, "2001:db8:3::1/64", "br1");
         let mut reals = Vec::new();
         for i in 0..n {
-            let ns = Netns::new(&format!("r{i}"));
-            let (ri, si) = (format!("r{id}{i}"), format!("w{id}{i}"));
-            veth(&ns, &ri, &router, &si);
-            router.exec(&["ip", "link", "set", &si, "master", "br1"]);
+            let (ns, ri) = real_on_bridge(&router, "br1", &id, i);
             let ip = format!("203.0.113.{}", 11 + i);
             for k in ["all", "default"] {
                 ns.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.{k}.rp_filter=0")]);
@@ -510,10 +517,7 @@ impl LbTopo {
                 procs: Vec::new(),
             });
         }
-        let dir = TempDir::new();
-        std::fs::write(dir.path().join("servers.py"), SERVERS_PY).unwrap();
-        std::fs::write(dir.path().join("client.py"), CLIENT_PY).unwrap();
-        std::fs::write(dir.path().join("decap.py"), DECAP_PY).unwrap();
+        let dir = scripts(&[("decap.py", DECAP_PY)]);
         LbTopo {
             lb,
             client,
