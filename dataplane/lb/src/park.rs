@@ -48,11 +48,6 @@ impl<F> ParkQueue<F> {
         }
     }
 
-    /// Most packets it keeps.
-    pub fn capacity(&self) -> usize {
-        self.max
-    }
-
     /// Parks `frame` (first parked at `since`); gives it back when full.
     pub fn park(&mut self, frame: F, rx_port: usize, since: u64) -> Result<(), F> {
         if self.parked.len() >= self.max {

@@ -107,11 +107,11 @@ while True:
         # The raw socket gives the outer IPv4 header too.
         outer = socket.inet_ntoa(b[12:16])
         b = b[(b[0] & 15) * 4:]
-        log.write("%s - -\n" % outer)
+        log.write("%s -\n" % outer)
     elif kind == "ipip6":
-        log.write("%s - -\n" % peer[0])
+        log.write("%s -\n" % peer[0])
     else:
-        log.write("%s %d %d\n" % (peer[0], peer[1], port))
+        log.write("%s %d\n" % (peer[0], peer[1]))
     log.flush()
     os.write(tun, b)
 "#;
@@ -532,10 +532,10 @@ impl LbTopo {
     }
 
     /// Starts the user-space tunnel endpoint on real `i`: `kind` "ipip"
-    /// (a raw socket for IP protocol 4) or "gue" (a UDP socket on
-    /// `port`) takes each tunnelled packet, writes the inner packet into
-    /// `tun0`, and logs its outer source address and UDP ports (one line
-    /// a packet) to the returned file.
+    /// (a raw socket for IP protocol 4), "gue" (a UDP socket on `port`),
+    /// or "ipip6" and "gue6" for IPv6, takes each tunnelled packet, writes
+    /// the inner packet into `tun0`, and logs its outer source address and
+    /// UDP source port (one line a packet) to the returned file.
     pub fn decapsulate(&mut self, i: usize, kind: &str, port: u16) -> std::path::PathBuf {
         let log = self.dir.path().join(format!("decap{i}.log"));
         std::fs::write(&log, "").unwrap();
