@@ -415,3 +415,32 @@ fn ipv6_in_ipv6_and_its_packet_too_big() {
     assert_eq!((m[0], m[1]), (2, 0), "packet too big");
     assert_eq!(&m[4..8], &1460u32.to_be_bytes());
 }
+
+/// A client's fragments follow their first into the tunnel: each is
+/// encapsulated to the connection's real, and a full-size one (1500
+/// bytes, no DF, as fragments are) leaves in two outer fragments.
+#[test]
+fn fragments_follow_their_first_into_the_tunnel() {
+    let mut lab = lab(Forward::Gue, TunnelView::default());
+    let from = client(40010);
+    assert_eq!(
+        run(&mut lab, &Tcp::new(from, VIP, SYN).frame(), 0).0,
+        Action::Forward { port: 1 }
+    );
+    let data = Tcp::new(from, VIP, ACK | PSH).payload(&[4; 2400]).frag(0);
+    let ip = data.ip();
+    // Cut by hand: 1480 bytes of payload, then the rest (no DF).
+    let pieces = [(&ip[20..1500], 0x2000u16), (&ip[1500..], 1480 / 8)];
+    let mut tails = 0;
+    for (piece, frag) in pieces {
+        let f = ipv4_packet(6, CLIENT_IP, VIP_IP, 64, 0x1234, frag, piece);
+        let frame = ether(PORT0_MAC, mac_of(CLIENT_IP), ETHERTYPE_IPV4, &f);
+        let (a, out, grown) = run(&mut lab, &frame, 0);
+        assert_eq!(a, Action::Forward { port: 1 }, "fragment {frag:#x}");
+        assert!(grown, "encapsulated");
+        assert_eq!(&out[30..34], &tunnel_real(0).ip().octets());
+        lab.fwd.take_tunnel_tails(|_, _| tails += 1);
+    }
+    assert_eq!(tails, 1, "only the full-size first fragment is cut");
+    assert_eq!(lab.stats().fragments_followed.get(), 1);
+}
