@@ -541,10 +541,10 @@ def main():
         for i in range(args.rounds):
             try:
                 log(f"{sc[0]}: round {i + 1}/{args.rounds}: testpmd 5tswap")
-                b = run_baseline(args, sc, args.rate, args.duration)
+                b = run_until_steady(run_baseline, "baseline", args, sc)
                 log(f"  testpmd {b['mpps']:.3f} Mpps, {b['cycles_per_packet']} cycles/packet")
                 log(f"{sc[0]}: round {i + 1}/{args.rounds}: sluice")
-                s = run_sluice(args, sc, args.rate, args.duration)
+                s = run_until_steady(run_sluice, "sluice", args, sc)
             except Exception as e:  # a failed round is reported, not fatal
                 log(f"  round failed: {e}")
                 if args.smoke:
@@ -580,6 +580,33 @@ def main():
                     failed = True
     print(f"bench: {len(results)} scenarios, {'FAILED' if failed else 'ok'}")
     sys.exit(1 if failed else 0)
+
+
+# A smoke run that lost packets or could not send its offered load is run
+# again, up to this many times in all: on a shared machine a stall of the
+# forwarder longer than its memif ring (1024 packets, 20 ms at 50 kpps)
+# loses packets that no defect lost. Loss in every attempt fails the run;
+# bad packets and Sluice's own drops fail at once.
+SMOKE_ATTEMPTS = 3
+
+
+def run_until_steady(run, who, args, sc):
+    """One run of `who` (run_baseline or run_sluice); in the smoke round,
+    repeated while it shows only the symptoms of a disturbed machine."""
+    for attempt in range(1, SMOKE_ATTEMPTS + 1):
+        x = run(args, sc, args.rate, args.duration)
+        x["attempts"] = attempt
+        if not args.smoke or attempt == SMOKE_ATTEMPTS:
+            return x
+        problems = round_problems(x, who, args)
+        if not problems or any(not p.startswith(DISTURBED) for p in problems):
+            return x
+        log(f"  {who} attempt {attempt}: {'; '.join(problems)}: running it again")
+    return x
+
+
+# How the problems that a disturbed machine causes begin (see round_problems).
+DISTURBED = ("lost ", "sent ")
 
 
 def round_problems(x, who, args):
