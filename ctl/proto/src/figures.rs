@@ -283,6 +283,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         |w| w.half_open,
     ),
     gauge(
+        "local_ports_in_use",
+        "LPORTS",
+        "Full-NAT connections now, each holding one of the worker's local ports.",
+        |w| w.local_ports_in_use,
+    ),
+    gauge(
         "syn_proxy_engaged",
         "SYNPROXY",
         "1 while the SYN proxy is engaged for services left at syn_proxy = auto (a SYN flood is on).",

@@ -282,6 +282,9 @@ pub struct ConnInfo {
     pub real: std::net::SocketAddr,
     /// Forwarding method.
     pub forward: Forward,
+    /// Full NAT: the local address and port the real sees as the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<std::net::SocketAddr>,
     /// State (LVS names).
     pub state: String,
     /// Seconds until it expires.
@@ -625,6 +628,9 @@ pub struct WorkerStats {
     /// Half-open connections now.
     #[serde(default)]
     pub half_open: u64,
+    /// Full-NAT connections now, each holding one of the worker's local ports.
+    #[serde(default)]
+    pub local_ports_in_use: u64,
     /// 1 while the SYN proxy is engaged for auto services.
     #[serde(default)]
     pub syn_proxy_engaged: u64,

@@ -80,6 +80,12 @@ pub fn render(l: &ConnList, limit: Option<u32>) -> String {
             Forward::Dr => "Route",
             Forward::Ipip => "Tunnel",
             Forward::Gue => "GUE",
+            Forward::FullNat => "FullNat",
+        };
+        // Full NAT: the real sees the local address as the client's.
+        let real = match c.local {
+            Some(l) => format!("{} via {l}", c.real),
+            None => c.real.to_string(),
         };
         row(
             &mut o,
@@ -87,7 +93,7 @@ pub fn render(l: &ConnList, limit: Option<u32>) -> String {
                 &c.protocol.to_string().to_uppercase(),
                 &c.client.to_string(),
                 &c.vip.to_string(),
-                &c.real.to_string(),
+                &real,
                 fwd,
                 &c.state,
                 &crate::units::mm_ss(c.expires_in_secs),
@@ -123,6 +129,7 @@ mod tests {
                 vip: "192.0.2.100:80".parse().unwrap(),
                 real: "198.51.100.11:8080".parse().unwrap(),
                 forward: Forward::Dr,
+                local: None,
                 state: "ESTABLISHED".into(),
                 expires_in_secs: 899,
                 worker: 1,

@@ -291,6 +291,7 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
                     sluice_proto::Forward::Dr => "Route",
                     sluice_proto::Forward::Ipip => "Tunnel",
                     sluice_proto::Forward::Gue => "GUE",
+                    sluice_proto::Forward::FullNat => "FullNat",
                 };
                 let _ = writeln!(
                     o,

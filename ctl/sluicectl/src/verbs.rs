@@ -8,7 +8,7 @@ use sluice_proto::{
     Command, Forward, OnMiss, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch,
     RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
 };
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Which service: `-t VIP:PORT` (TCP) or `-u VIP:PORT` (UDP).
 #[derive(Args, Debug, Clone)]
@@ -118,6 +118,10 @@ pub struct ServiceOpts {
     /// to the real the scheduler's hash picks, and make an entry.
     #[arg(long, value_name = "drop|hash")]
     on_miss: Option<OnMiss>,
+    /// A local address full-NAT reals see as the client (DPVS's
+    /// --add-laddr); repeat for a pool.
+    #[arg(short = 'z', long = "local-address", value_name = "LIP")]
+    local_addresses: Vec<IpAddr>,
 }
 
 /// Changes to a service: only the options given change (ipvsadm -E, but
@@ -160,6 +164,13 @@ pub struct ServiceEditOpts {
     /// SYN proxy: auto, on or off.
     #[arg(long)]
     syn_proxy: Option<SynProxyMode>,
+    /// The pool of local addresses for full NAT, replacing the old one;
+    /// repeat for more.
+    #[arg(short = 'z', long = "local-address", value_name = "LIP")]
+    local_addresses: Vec<IpAddr>,
+    /// Empty the pool of local addresses.
+    #[arg(long, conflicts_with = "local_addresses")]
+    no_local_addresses: bool,
 }
 
 fn policy(s: &str) -> OnRealRemoval {
@@ -192,6 +203,11 @@ impl ServiceEditOpts {
         p.weight_by_latency = self.weight_by_latency.as_deref().map(|v| v == "on");
         p.passive_max_held_out_percent = self.passive_health;
         p.syn_proxy = self.syn_proxy;
+        if self.no_local_addresses {
+            p.local_addresses = Some(Vec::new());
+        } else if !self.local_addresses.is_empty() {
+            p.local_addresses = Some(self.local_addresses.clone());
+        }
         if p.is_empty() {
             return Err("nothing to change: give at least one option".into());
         }
@@ -251,6 +267,7 @@ impl ServiceOpts {
                 }),
             syn_proxy: self.syn_proxy,
             on_miss_setting: self.on_miss,
+            local_addresses: self.local_addresses.clone(),
             reals: Vec::new(),
         })
     }
@@ -322,6 +339,10 @@ pub struct RealOpts {
     /// The tunnel's type with -i: ipip (the default) or gue.
     #[arg(long = "tun-type", value_name = "TYPE", requires = "ipip", value_parser = tunnel_type)]
     tun_type: Option<Forward>,
+    /// Forward by full NAT (DPVS's -b): the client's address becomes one
+    /// of the service's local addresses.
+    #[arg(short = 'b', long = "fullnat", conflicts_with_all = ["masquerading", "gatewaying", "ipip"])]
+    fullnat: bool,
     /// Upper connection threshold (0: none).
     #[arg(short = 'x', long = "u-threshold", default_value_t = 0)]
     upper: u32,
@@ -331,12 +352,19 @@ pub struct RealOpts {
 }
 
 /// The forwarding method the flags name (-m, -g, -i with its
-/// --tun-type), if any.
-fn method(masq: bool, gate: bool, ipip: bool, tun_type: Option<Forward>) -> Option<Forward> {
-    match (masq, gate, ipip) {
-        (true, _, _) => Some(Forward::Nat),
-        (_, true, _) => Some(Forward::Dr),
-        (_, _, true) => Some(tun_type.unwrap_or(Forward::Ipip)),
+/// --tun-type, -b), if any.
+fn method(
+    masq: bool,
+    gate: bool,
+    ipip: bool,
+    tun_type: Option<Forward>,
+    fullnat: bool,
+) -> Option<Forward> {
+    match (masq, gate, ipip, fullnat) {
+        (true, _, _, _) => Some(Forward::Nat),
+        (_, true, _, _) => Some(Forward::Dr),
+        (_, _, true, _) => Some(tun_type.unwrap_or(Forward::Ipip)),
+        (_, _, _, true) => Some(Forward::FullNat),
         _ => None,
     }
 }
@@ -356,8 +384,14 @@ impl RealOpts {
             ip: self.real.ip(),
             port: self.real.port(),
             weight: self.weight,
-            forward: method(self.masquerading, self.gatewaying, self.ipip, self.tun_type)
-                .unwrap_or(Forward::Nat),
+            forward: method(
+                self.masquerading,
+                self.gatewaying,
+                self.ipip,
+                self.tun_type,
+                self.fullnat,
+            )
+            .unwrap_or(Forward::Nat),
             upper_threshold: self.upper,
             lower_threshold: self.lower,
             check: None,
@@ -392,6 +426,10 @@ pub struct RealEditOpts {
     /// The tunnel's type with -i: ipip (the default) or gue.
     #[arg(long = "tun-type", value_name = "TYPE", requires = "ipip", value_parser = tunnel_type)]
     tun_type: Option<Forward>,
+    /// Forward by full NAT (DPVS's -b): the client's address becomes one
+    /// of the service's local addresses.
+    #[arg(short = 'b', long = "fullnat", conflicts_with_all = ["masquerading", "gatewaying", "ipip"])]
+    fullnat: bool,
     /// Upper connection threshold (0: none).
     #[arg(short = 'x', long = "u-threshold")]
     upper: Option<u32>,
@@ -404,11 +442,19 @@ impl RealEditOpts {
     fn patch(&self) -> Result<RealPatch, String> {
         let mut p = RealPatch::new(self.real.ip(), self.real.port());
         p.weight = self.weight;
-        p.forward = method(self.masquerading, self.gatewaying, self.ipip, self.tun_type);
+        p.forward = method(
+            self.masquerading,
+            self.gatewaying,
+            self.ipip,
+            self.tun_type,
+            self.fullnat,
+        );
         p.upper_threshold = self.upper;
         p.lower_threshold = self.lower;
         if p.is_empty() {
-            return Err("nothing to change: give at least one of -w, -m, -g, -i, -x, -y".into());
+            return Err(
+                "nothing to change: give at least one of -w, -m, -g, -i, -b, -x, -y".into(),
+            );
         }
         Ok(p)
     }

@@ -1,8 +1,10 @@
 //! The connection entry: what the table records about one connection.
 //!
-//! [`Conn`] is 48 bytes for IPv4 and 88 for IPv6 (asserted by a test):
-//! three address/port pairs
-//! (client, virtual service, real server), protocol, forwarding method, TCP
+//! [`Conn`] is 56 bytes for IPv4 and 104 for IPv6 (asserted by a test):
+//! four address/port pairs
+//! (client, virtual service, real server, and the local address the real
+//! sees as the client: the client's own but under full NAT), protocol,
+//! forwarding method, TCP
 //! state, flags, service and real indices, the persistence template it
 //! belongs to, the expiry time, and the two timing-wheel links. There are no
 //! per-entry packet or byte counters (those are kept per service and per
@@ -76,6 +78,9 @@ pub struct NewConn<S = SocketAddrV4> {
     pub vip: S,
     /// Real server address and port (RIP:rport). For DR, rport is vport.
     pub real_addr: S,
+    /// Full NAT: the local address and port (LIP:lport) the connection
+    /// leaves from, which the real answers to. `None`: the client's own.
+    pub local: Option<S>,
     /// Forwarding method.
     pub fwd: Forward,
     /// Index of the virtual service.
@@ -88,7 +93,7 @@ pub struct NewConn<S = SocketAddrV4> {
     pub template: Option<TemplateId>,
 }
 
-/// One connection (48 bytes for IPv4, 88 for IPv6).
+/// One connection (56 bytes for IPv4, 104 for IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct Conn<A = Ipv4Addr> {
@@ -96,6 +101,7 @@ pub struct Conn<A = Ipv4Addr> {
     pub(crate) cip: A,
     pub(crate) vip: A,
     pub(crate) rip: A,
+    pub(crate) lip: A,
     pub(crate) service: u32,
     pub(crate) template: u32,
     pub(crate) next: u32,
@@ -104,6 +110,7 @@ pub struct Conn<A = Ipv4Addr> {
     pub(crate) vport: u16,
     pub(crate) rport: u16,
     pub(crate) real: u16,
+    pub(crate) lport: u16,
     pub(crate) proto: u8,
     pub(crate) fwd: u8,
     pub(crate) state: u8,
@@ -120,11 +127,13 @@ impl<A: IpAddress> Conn<A> {
         if n.template.is_some() {
             flags |= ConnFlags::PERSISTENT.0;
         }
+        let local = n.local.unwrap_or(n.client);
         Conn {
             expires,
             cip: n.client.addr(),
             vip: n.vip.addr(),
             rip: n.real_addr.addr(),
+            lip: local.addr(),
             service: n.service,
             template: n.template.map_or(NIL, |t| t.0),
             next: NIL,
@@ -133,6 +142,7 @@ impl<A: IpAddress> Conn<A> {
             vport: n.vip.port_number(),
             rport: n.real_addr.port_number(),
             real: n.real,
+            lport: local.port_number(),
             proto: n.proto as u8,
             fwd: n.fwd as u8,
             state: state.to_u8(),
@@ -164,6 +174,12 @@ impl<A: IpAddress> Conn<A> {
         self.rip.socket(self.rport)
     }
 
+    /// The address and port the real sees as the client's: LIP:lport
+    /// under full NAT, else CIP:cport.
+    pub fn local(&self) -> A::Socket {
+        self.lip.socket(self.lport)
+    }
+
     /// Forwarding method.
     pub fn fwd(&self) -> Forward {
         // Only a `Forward` is ever stored (`Forward::from_u8` would check).
@@ -171,7 +187,8 @@ impl<A: IpAddress> Conn<A> {
             0 => Forward::Nat,
             1 => Forward::Dr,
             2 => Forward::Ipip,
-            _ => Forward::Gue,
+            3 => Forward::Gue,
+            _ => Forward::FullNat,
         }
     }
 
@@ -215,9 +232,10 @@ impl<A: IpAddress> Conn<A> {
         FlowKey::inbound(self.proto(), self.client(), self.vip())
     }
 
-    /// The outbound key `(proto, RIP, rport, CIP, cport)`.
+    /// The outbound key `(proto, RIP, rport, CIP, cport)`; under full NAT
+    /// `(proto, RIP, rport, LIP, lport)`.
     pub fn outbound_key(&self) -> FlowKey<A> {
-        FlowKey::outbound(self.proto(), self.real_addr(), self.client())
+        FlowKey::outbound(self.proto(), self.real_addr(), self.local())
     }
 
     #[inline(always)]
@@ -232,9 +250,9 @@ impl<A: IpAddress> Conn<A> {
     #[inline(always)]
     pub(crate) fn matches_outbound(&self, k: &FlowKey<A>) -> bool {
         self.rip == k.src_ip
-            && self.cip == k.dst_ip
+            && self.lip == k.dst_ip
             && self.rport == k.src_port
-            && self.cport == k.dst_port
+            && self.lport == k.dst_port
             && self.proto == k.proto as u8
     }
 
@@ -254,6 +272,7 @@ impl<A: IpAddress> Node for Conn<A> {
         cip: A::UNSPECIFIED,
         vip: A::UNSPECIFIED,
         rip: A::UNSPECIFIED,
+        lip: A::UNSPECIFIED,
         service: 0,
         template: NIL,
         next: NIL,
@@ -262,6 +281,7 @@ impl<A: IpAddress> Node for Conn<A> {
         vport: 0,
         rport: 0,
         real: 0,
+        lport: 0,
         proto: 0,
         fwd: 0,
         state: 0,
@@ -299,9 +319,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_48_bytes_for_ipv4_and_88_for_ipv6() {
-        assert_eq!(std::mem::size_of::<Conn>(), 48);
-        assert_eq!(std::mem::size_of::<Conn<std::net::Ipv6Addr>>(), 88);
+    fn entry_is_56_bytes_for_ipv4_and_104_for_ipv6() {
+        assert_eq!(std::mem::size_of::<Conn>(), 56);
+        assert_eq!(std::mem::size_of::<Conn<std::net::Ipv6Addr>>(), 104);
     }
 
     #[test]
@@ -313,6 +333,7 @@ mod tests {
                 .unwrap(),
             vip: "[2001:db8::100]:80".parse().unwrap(),
             real_addr: "[2001:db8:2::11]:8080".parse().unwrap(),
+            local: None,
             fwd: Forward::Nat,
             service: 1,
             real: 2,
@@ -335,6 +356,7 @@ mod tests {
             client: "198.51.100.7:40000".parse().unwrap(),
             vip: "192.0.2.1:53".parse().unwrap(),
             real_addr: "10.0.0.2:5353".parse().unwrap(),
+            local: None,
             fwd: Forward::Dr,
             service: 70_000,
             real: 65_000,

@@ -11,7 +11,7 @@
 //!
 //! * [`ConnTable::insert`] records a connection ([`NewConn`]): protocol,
 //!   client, virtual service and real server address/port, forwarding method
-//!   ([`Forward::Nat`] or [`Forward::Dr`]), service and real indices, and an
+//!   ([`Forward`]), service and real indices, and an
 //!   optional persistence template. It fails with an [`InsertError`], never
 //!   a panic, when the table is full or the key is taken.
 //! * Two lookups per entry, like LVS's two tuple hashes:
@@ -96,6 +96,7 @@
 //!     client: "198.51.100.7:40000".parse().unwrap(),
 //!     vip: "192.0.2.1:80".parse().unwrap(),
 //!     real_addr: "10.0.0.2:8080".parse().unwrap(),
+//!     local: None,
 //!     fwd: Forward::Nat,
 //!     service: 0,
 //!     real: 1,

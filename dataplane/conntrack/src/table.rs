@@ -7,7 +7,8 @@
 //!
 //! * Every connection is in the **inbound index** (key
 //!   `(proto, CIP, cport, VIP, vport)`); NAT connections are also in the
-//!   **outbound index** (key `(proto, RIP, rport, CIP, cport)`). DR
+//!   **outbound index** (key `(proto, RIP, rport, CIP, cport)`, and under
+//!   full NAT `(proto, RIP, rport, LIP, lport)`). DR and tunnel
 //!   connections are not: the balancer never sees their replies.
 //! * Each packet calls [`ConnTable::update`], which runs the LVS state
 //!   machine, sets the expiry to `now + timeout(new state)` and reports
@@ -19,7 +20,7 @@
 //!   the per-real active/inactive counts.
 
 use crate::config::TableConfig;
-use crate::entry::{Conn, ConnFlags, ConnId, Forward, NewConn};
+use crate::entry::{Conn, ConnFlags, ConnId, NewConn};
 use crate::error::{InsertError, TableConfigError};
 use crate::hash::FlowHasher;
 use crate::index::Index;
@@ -221,8 +222,8 @@ impl<A: IpAddress> ConnTable<A> {
     /// [`InsertError::Full`].
     pub fn insert(&mut self, new: &NewConn<A::Socket>, now: u64) -> Result<ConnId, InsertError> {
         let in_key = FlowKey::inbound(new.proto, new.client, new.vip);
-        let out_key = FlowKey::outbound(new.proto, new.real_addr, new.client);
-        let nat = new.fwd == Forward::Nat;
+        let out_key = FlowKey::outbound(new.proto, new.real_addr, new.local.unwrap_or(new.client));
+        let nat = new.fwd.translates();
         let h_in = self.hasher.hash_flow(&in_key);
         let h_out = self.hasher.hash_flow(&out_key);
         let items = &self.slab.items;
@@ -396,7 +397,7 @@ impl<A: IpAddress> ConnTable<A> {
             .inbound
             .remove(self.hasher.hash_flow(&c.inbound_key()), i);
         debug_assert!(removed);
-        if c.fwd() == Forward::Nat {
+        if c.fwd().translates() {
             let removed = self
                 .outbound
                 .remove(self.hasher.hash_flow(&c.outbound_key()), i);

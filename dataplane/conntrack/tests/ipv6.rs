@@ -35,6 +35,7 @@ fn conn(client: u128, cport: u16, real: u16, fwd: Forward) -> NewConn<SocketAddr
         client: sock(client, cport),
         vip: sock(VIP, 80),
         real_addr: sock(REALS | u128::from(real), 8080),
+        local: None,
         fwd,
         service: 0,
         real,
@@ -152,6 +153,6 @@ fn bytes_per_connection() {
         per(v4),
         per(v6)
     );
-    // The entries differ by 40 bytes; templates by 8.
-    assert_eq!(v6 - v4, (1 << 16) * 40 + (1 << 10) * 8);
+    // The entries differ by 48 bytes (four addresses); templates by 8.
+    assert_eq!(v6 - v4, (1 << 16) * 48 + (1 << 10) * 8);
 }

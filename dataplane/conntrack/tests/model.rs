@@ -149,6 +149,7 @@ fn run(capacity: u32, tick_ms: u32, wheel_slots: u32, ops: Vec<Op>) {
                     client: a.client(),
                     vip: a.vip(),
                     real_addr: real_addr(r),
+                    local: None,
                     fwd,
                     service: u32::from(a.v),
                     real: u16::from(r),

@@ -12,8 +12,39 @@ use sluice_conntrack::*;
 #[test]
 fn entry_fits_a_cache_line() {
     assert!(size_of::<Conn>() <= 64);
-    assert_eq!(size_of::<Conn>(), 48);
+    assert_eq!(size_of::<Conn>(), 56);
     assert!(size_of::<Template>() <= 64);
+}
+
+#[test]
+fn full_nat_replies_are_found_by_the_local_address() {
+    let mut t = table(64);
+    let lip = "198.51.100.200:1026".parse().unwrap();
+    let mut fnat = conn(1, Protocol::Tcp, Forward::FullNat, 0);
+    fnat.local = Some(lip);
+    let id = t.insert(&fnat, 0).unwrap();
+    let reply = FlowKey::outbound(Protocol::Tcp, fnat.real_addr, lip);
+    assert_eq!(t.lookup_outbound(&reply), Some(id));
+    // The real never sees the client's address: no key of it.
+    let by_client = FlowKey::outbound(Protocol::Tcp, fnat.real_addr, fnat.client);
+    assert_eq!(t.lookup_outbound(&by_client), None);
+    let c = t.get(id).unwrap();
+    assert_eq!(
+        (c.local(), c.client(), c.fwd()),
+        (lip, fnat.client, Forward::FullNat)
+    );
+    assert_eq!(c.outbound_key(), reply);
+    // The same local port to the same real is taken; to another real it
+    // is free (ports are per (LIP, RIP, rport)).
+    let mut again = conn(2, Protocol::Tcp, Forward::FullNat, 0);
+    again.local = Some(lip);
+    assert_eq!(t.insert(&again, 0), Err(InsertError::Exists));
+    let mut other = conn(3, Protocol::Tcp, Forward::FullNat, 1);
+    other.local = Some(lip);
+    assert!(t.insert(&other, 0).is_ok());
+    t.remove(id).unwrap();
+    assert_eq!(t.lookup_outbound(&reply), None);
+    assert!(t.insert(&again, 0).is_ok());
 }
 
 #[test]
@@ -254,8 +285,8 @@ fn default_config_allocates_everything_up_front() {
     let t: ConnTable = ConnTable::new(&cfg).unwrap();
     assert_eq!(t.capacity(), 1 << 22);
     assert_eq!(t.memory_bytes(), cfg.memory_bytes());
-    // 64 bytes per connection: 48 of entry + 2 x 8 of index.
-    assert!(cfg.memory_bytes() < (1 << 22) * 64 + (16 << 20));
+    // 72 bytes per connection: 56 of entry + 2 x 8 of index.
+    assert!(cfg.memory_bytes() < (1 << 22) * 72 + (16 << 20));
     assert!(t.is_empty());
     assert!(ConnTable::<std::net::Ipv4Addr>::new(&TableConfig::with_capacity(0)).is_err());
 }

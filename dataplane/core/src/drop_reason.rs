@@ -124,11 +124,14 @@ pub enum DropReason {
     FragmentUnmatched,
     /// A later fragment that found no room to wait for its first.
     FragmentHoldFull,
+    /// A new full-NAT connection found no local port free towards its
+    /// real on any of the service's local addresses.
+    LocalPortsExhausted,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 43;
+    pub const COUNT: usize = 44;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -175,6 +178,7 @@ impl DropReason {
         DropReason::NoHeadroom,
         DropReason::FragmentUnmatched,
         DropReason::FragmentHoldFull,
+        DropReason::LocalPortsExhausted,
     ];
 
     /// Index into per-reason counter arrays.
@@ -229,6 +233,7 @@ impl DropReason {
             DropReason::NoHeadroom => "no_headroom",
             DropReason::FragmentUnmatched => "fragment_unmatched",
             DropReason::FragmentHoldFull => "fragment_hold_full",
+            DropReason::LocalPortsExhausted => "local_ports_exhausted",
         }
     }
 }

@@ -77,6 +77,7 @@ fn service(
         passive_health: None,
         syn_proxy: SynProxyMode::Auto,
         on_miss_setting: None,
+        local_addresses: Vec::new(),
         reals,
     }
 }
@@ -305,6 +306,7 @@ impl Lab {
                 },
                 worker,
                 workers: 2,
+                local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
                 table6: table,
                 table,
                 neighbours: 64,

@@ -270,6 +270,7 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
         passive_health: None,
         syn_proxy,
         on_miss_setting: None,
+        local_addresses: Vec::new(),
         reals,
     };
     let prefixes = [
@@ -315,6 +316,7 @@ fn forwarder_on(capacity: u32, now: u64, huge_pages: bool) -> Forwarder {
         },
         worker: 0,
         workers: 1,
+        local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
         table6: TableConfig::with_capacity(1024),
         table: TableConfig {
             capacity,

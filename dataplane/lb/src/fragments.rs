@@ -50,17 +50,23 @@ pub struct FragmentKey<A: IpAddress> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FragmentWay<A: IpAddress> {
     /// From a client to the VIP: to `real` by `fwd` (NAT rewrites the
-    /// destination address to the real's).
+    /// destination address to the real's, full NAT the source to `local`
+    /// too).
     ToReal {
         /// The real's address.
         real: A,
         /// How it is reached.
         fwd: Forward,
+        /// Full NAT: the local address it leaves from.
+        local: A,
     },
-    /// From a NAT real to a client: the source address becomes `vip`.
+    /// From a NAT real to a client: the source address becomes `vip`,
+    /// and under full NAT the destination the client's.
     ToClient {
         /// The VIP.
         vip: A,
+        /// Full NAT: the client's address.
+        client: Option<A>,
     },
 }
 

@@ -30,6 +30,7 @@ pub mod fragments;
 pub mod hold;
 pub mod ingress;
 pub mod loads;
+pub mod local_ports;
 pub mod model;
 pub mod park;
 pub mod pipeline;

@@ -109,6 +109,8 @@ pub struct VirtualService<A: IpAddress = Ipv4Addr> {
     /// A mid-connection TCP segment of no entry is scheduled by the
     /// service's hash (`on_miss = "hash"`) instead of dropped.
     pub hash_on_miss: bool,
+    /// The local addresses its full-NAT connections leave from.
+    pub locals: Vec<A>,
     /// The spec it was built from (listing, save).
     pub spec: ServiceSpec,
 }
@@ -139,6 +141,8 @@ impl SynProxyUse {
         let nat_tcp = spec.protocol == Protocol::Tcp
             && spec.vip.is_ipv4()
             && spec.reals.iter().all(|r| r.forward == Forward::Nat);
+        // (Full NAT's sequence numbers are the real's own: the proxied
+        // handshake's translation is NAT's alone.)
         match spec.syn_proxy {
             SynProxyMode::On if nat_tcp => SynProxyUse::Always,
             SynProxyMode::Auto if nat_tcp => SynProxyUse::UnderFlood,
@@ -187,6 +191,8 @@ pub struct ServiceTable<A: IpAddress = Ipv4Addr> {
     /// uses that real (for replies of connections without an entry).
     by_real: FastMap<(u8, A, u16), Option<usize>>,
     vips: Vec<A>,
+    /// Every service's local addresses (full NAT), sorted.
+    locals: Vec<A>,
     live_services: Vec<u64>,
     live_reals: Vec<u64>,
     ended_reals: Vec<u64>,
@@ -261,20 +267,24 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         if spec.protocol != Protocol::Tcp {
             return Err("syn_proxy = \"on\" is for TCP services".into());
         }
-        if let Some(r) = spec.reals.iter().find(|r| r.forward.answers_directly()) {
+        if let Some(r) = spec.reals.iter().find(|r| r.forward != Forward::Nat) {
+            let why = if r.forward.answers_directly() {
+                "would answer the client past the sequence translation"
+            } else {
+                "keeps its own sequence numbers"
+            };
             return Err(format!(
-                "syn_proxy = \"on\" needs NAT reals: real {}:{} uses {} and \
-                 would answer the client past the sequence translation",
+                "syn_proxy = \"on\" needs NAT reals: real {}:{} uses {} and {why}",
                 r.ip,
                 r.port,
                 method(r.forward)
             ));
         }
     }
-    let broadcast = matches!(spec.vip, IpAddr::V4(v) if v.is_broadcast());
-    if spec.vip.is_unspecified() || spec.vip.is_multicast() || broadcast || spec.vip.is_loopback() {
+    if !usable_address(spec.vip) {
         return Err(format!("{} cannot be a virtual IP", spec.vip));
     }
+    validate_locals(spec)?;
     for (i, r) in spec.reals.iter().enumerate() {
         if r.ip.is_ipv4() != spec.vip.is_ipv4() {
             return Err(format!(
@@ -315,6 +325,56 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `ip` may be a VIP or a local address: not unspecified,
+/// multicast, broadcast or loopback.
+fn usable_address(ip: IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(v) if v.is_broadcast());
+    !(ip.is_unspecified() || ip.is_multicast() || broadcast || ip.is_loopback())
+}
+
+/// Most local addresses a service may have: each is tried in turn when
+/// a local port is allocated, so the list bounds that search.
+pub const MAX_LOCAL_ADDRESSES: usize = 16;
+
+/// Checks a service's local addresses: usable, of the VIP's family, not
+/// the VIP, listed once, at most [`MAX_LOCAL_ADDRESSES`], and present
+/// when a real uses full NAT.
+fn validate_locals(spec: &ServiceSpec) -> Result<(), String> {
+    let l = &spec.local_addresses;
+    if l.len() > MAX_LOCAL_ADDRESSES {
+        return Err(format!(
+            "local_addresses: {} given, at most {MAX_LOCAL_ADDRESSES}",
+            l.len()
+        ));
+    }
+    for (i, a) in l.iter().enumerate() {
+        if !usable_address(*a) || *a == spec.vip {
+            return Err(format!("local_addresses: {a} cannot be a local address"));
+        }
+        if a.is_ipv4() != spec.vip.is_ipv4() {
+            return Err(format!(
+                "local_addresses: {a} is {} but the virtual IP {} is {}",
+                family(*a),
+                spec.vip,
+                family(spec.vip)
+            ));
+        }
+        if l[..i].contains(a) {
+            return Err(format!("local_addresses: {a} is listed twice"));
+        }
+    }
+    if l.is_empty() {
+        if let Some(r) = spec.reals.iter().find(|r| r.forward == Forward::FullNat) {
+            return Err(format!(
+                "real {}: full NAT needs local_addresses on the service (the \
+                 addresses its connections leave from)",
+                SocketAddr::new(r.ip, r.port)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The forwarding method `f` in words.
 fn method(f: Forward) -> &'static str {
     match f {
@@ -322,6 +382,7 @@ fn method(f: Forward) -> &'static str {
         Forward::Dr => "direct routing",
         Forward::Ipip => "an IP-in-IP tunnel",
         Forward::Gue => "a GUE tunnel",
+        Forward::FullNat => "full NAT",
     }
 }
 
@@ -340,6 +401,7 @@ impl<A: IpAddress> Default for ServiceTable<A> {
             index: FastMap::default(),
             by_real: FastMap::default(),
             vips: Vec::new(),
+            locals: Vec::new(),
             live_services: Vec::new(),
             live_reals: Vec::new(),
             ended_reals: Vec::new(),
@@ -426,6 +488,12 @@ impl<A: IpAddress> ServiceTable<A> {
             if !t.vips.contains(&vip) {
                 t.vips.push(vip);
             }
+            let locals: Vec<A> = spec
+                .local_addresses
+                .iter()
+                .map(|a| A::from_ip(*a).expect("validated: one family"))
+                .collect();
+            t.locals.extend_from_slice(&locals);
             t.services.push(VirtualService {
                 slot: e.slot,
                 key: spec.key(),
@@ -440,10 +508,19 @@ impl<A: IpAddress> ServiceTable<A> {
                 expire_quiescent_template: spec.expire_quiescent_template,
                 syn_proxy: SynProxyUse::of(spec),
                 hash_on_miss: spec.on_miss() == OnMiss::Hash,
+                locals,
                 spec: spec.clone(),
             });
         }
         t.vips.sort_unstable();
+        t.locals.sort_unstable();
+        t.locals.dedup();
+        if let Some(a) = t.locals.iter().find(|a| t.vips.contains(a)) {
+            return Err(format!(
+                "{a} is both a virtual IP and a local address: a reply to it \
+                 could not be told from a client's packet"
+            ));
+        }
         Ok(t)
     }
 
@@ -474,6 +551,18 @@ impl<A: IpAddress> ServiceTable<A> {
     #[inline]
     pub fn is_vip(&self, ip: A) -> bool {
         sluice_core::contains_sorted(&self.vips, ip)
+    }
+
+    /// Every distinct local address (full NAT).
+    pub fn local_addresses(&self) -> &[A] {
+        &self.locals
+    }
+
+    /// Whether `ip` is a local address of some service: full-NAT
+    /// replies come to it.
+    #[inline]
+    pub fn is_local_address(&self, ip: A) -> bool {
+        !self.locals.is_empty() && sluice_core::contains_sorted(&self.locals, ip)
     }
 
     /// Whether service slot `s` is configured.
@@ -526,6 +615,7 @@ mod tests {
             passive_health: None,
             syn_proxy: Default::default(),
             on_miss_setting: None,
+            local_addresses: Vec::new(),
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {

@@ -20,6 +20,7 @@ pub use proxied::SYN_OUTBOX;
 
 use crate::ingress;
 use crate::loads::{MissLoads, ServiceLoads};
+use crate::local_ports::{self, LocalPorts};
 use crate::model::{RealServer, SynProxyUse, VirtualService};
 use crate::slot::MAX_SERVICES;
 use crate::slot::{RealSlot, ServiceSlot};
@@ -45,6 +46,7 @@ use sluice_model::SocketAddress;
 use sluice_sched::loads::Restricted;
 use sluice_sched::{Cursor, DEFAULT_SEED};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 /// What the worker must do with the frame after [`Forwarder::process`].
@@ -98,8 +100,8 @@ pub struct ForwarderConfig {
     pub workers: usize,
     /// Connection-table settings.
     pub table: TableConfig,
-    /// The IPv6 connection table's settings (its entries are 88 bytes to
-    /// IPv4's 48, so it is sized on its own).
+    /// The IPv6 connection table's settings (its entries are 104 bytes to
+    /// IPv4's 56, so it is sized on its own).
     pub table6: TableConfig,
     /// Neighbour cache size.
     pub neighbours: usize,
@@ -107,6 +109,9 @@ pub struct ForwarderConfig {
     pub neighbour: NudConfig,
     /// The SYN proxy.
     pub syn_proxy: SynProxyConfig,
+    /// The local ports full NAT allocates from (each worker owns the ones
+    /// [`crate::local_ports::owner`] gives it).
+    pub local_ports: RangeInclusive<u16>,
 }
 
 /// Most learned neighbours kept for broadcast to other workers per burst.
@@ -181,6 +186,8 @@ pub struct Forwarder {
     first_fragment: bool,
     /// First fragments remembered so far.
     fragments_learned: u64,
+    /// The full-NAT local ports this worker owns.
+    local_ports: LocalPorts,
     /// The SYN proxy.
     synproxy: SynProxy,
     /// SYNs of proxied connections to send to reals.
@@ -240,6 +247,16 @@ impl Forwarder {
         let conns: ConnTable = ConnTable::new(&cfg.table).map_err(|e| e.to_string())?;
         let conns6 = ConnTable::new(&cfg.table6).map_err(|e| format!("IPv6 table: {e}"))?;
         let synproxy = SynProxy::new(&cfg.syn_proxy, conns.capacity() as usize);
+        let local_ports = LocalPorts::new(cfg.local_ports.clone(), cfg.worker, cfg.workers)
+            .ok_or_else(|| {
+                format!(
+                    "local ports {}-{}: none for worker {} of {}",
+                    cfg.local_ports.start(),
+                    cfg.local_ports.end(),
+                    cfg.worker,
+                    cfg.workers
+                )
+            })?;
         Ok(Forwarder {
             worker: cfg.worker,
             workers: cfg.workers.max(1),
@@ -263,6 +280,7 @@ impl Forwarder {
             tunnel_tails: Vec::with_capacity(tunnel::TAIL_OUTBOX),
             first_fragment: false,
             fragments_learned: 0,
+            local_ports,
             synproxy,
             syns_out: Vec::with_capacity(proxied::SYN_OUTBOX),
             look_ahead_from: burst::LOOK_AHEAD_FROM,
@@ -461,9 +479,12 @@ impl Forwarder {
                     if half_open(c) {
                         stats.half_open.sub(1);
                     }
+                    if c.fwd() == Forward::FullNat {
+                        stats.local_ports_in_use.sub(1);
+                    }
                     // Passive health: a NAT connection whose SYN never got an
                     // answer (a peer's copy says nothing of that).
-                    if c.fwd() == Forward::Nat
+                    if c.fwd().translates()
                         && c.state() == ConnState::Tcp(TcpState::SynRecv)
                         && !c.flags().contains(ConnFlags::SEEN_REPLY)
                         && !c.flags().contains(ConnFlags::SYNCED)
@@ -520,6 +541,9 @@ impl Forwarder {
                 stats.gauge(RealSlot(c.real())).closed(c.is_active());
                 if half_open(c) {
                     stats.half_open.sub(1);
+                }
+                if c.fwd() == Forward::FullNat {
+                    stats.local_ports_in_use.sub(1);
                 }
             },
         );
@@ -592,7 +616,8 @@ impl Forwarder {
         // Traffic to the port's own address (not a VIP) that the dataplane
         // does not answer itself belongs to the kernel, when it has an
         // interface on this port: replies to health checks, management.
-        if port.kernel && local && !A::services(snap).is_vip(p.dst) {
+        let services = A::services(snap);
+        if port.kernel && local && !services.is_vip(p.dst) && !services.is_local_address(p.dst) {
             let echo = p.proto == A::ICMP && p.icmp.is_some_and(|i| i.ty == A::ICMP_ECHO_REQUEST);
             if !echo {
                 return Action::ToKernel;
@@ -673,6 +698,9 @@ impl Forwarder {
             return self.inbound(snap, svc, frame, p, t, now_ms);
         }
         if local {
+            if A::services(snap).is_local_address(p.dst) {
+                return self.full_nat_reply(snap, frame, p, t, rx_port, now_ms);
+            }
             // TCP/UDP to an appliance address or an unserved VIP port:
             // nothing in the dataplane listens there.
             return Action::Drop(DropReason::UnsupportedProtocol);
@@ -684,6 +712,28 @@ impl Forwarder {
         }
         // The client owns it.
         let owner = steer::owner(p.dst, self.workers);
+        if owner != self.worker {
+            return Action::HandOff { worker: owner };
+        }
+        self.outbound(snap, frame, p, t, now_ms)
+    }
+
+    /// A real's reply to a local address (full NAT): it must come in from
+    /// the real's side, and the worker its local port names owns it
+    /// (see [`crate::local_ports`]).
+    fn full_nat_reply<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        t: Tuple<A>,
+        rx_port: usize,
+        now_ms: u64,
+    ) -> Action {
+        if !arrived_from_side_of(snap, p.src, rx_port) {
+            return Action::Drop(DropReason::SpoofedReply);
+        }
+        let owner = local_ports::owner(p.dport, self.workers);
         if owner != self.worker {
             return Action::HandOff { worker: owner };
         }
@@ -788,7 +838,7 @@ impl Forwarder {
         }
         // A packet that cannot be forwarded by NAT (TTL would expire) must
         // not create a connection or move a scheduler.
-        if p.ttl == 0 || (p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd == Forward::Nat)) {
+        if p.ttl == 0 || (p.ttl <= 1 && svc.reals.iter().any(|r| r.fwd.translates())) {
             return self.expired::<A>(snap, frame, p, now_ms);
         }
         if is_syn {
@@ -816,7 +866,13 @@ impl Forwarder {
         let fresh_template = template.filter(|_| fresh);
         let (pos, id) = match self.open(svc, t, pos, template, now_ms) {
             Ok(id) => (pos, id),
-            Err(InsertError::Exists) => {
+            Err(Unopened::NoLocalPort) => {
+                if let Some(tid) = fresh_template {
+                    self.fam.of_mut::<A>().conns.templates_mut().remove(tid);
+                }
+                return Action::Drop(DropReason::LocalPortsExhausted);
+            }
+            Err(Unopened::Exists) => {
                 // The reply key (RIP:rport, CIP:cport) is taken: this client
                 // port already reaches the same real through another VIP.
                 // Replies could not tell the two apart, so pick a real
@@ -850,8 +906,7 @@ impl Forwarder {
         self.stats.service(svc.slot).connections.add(1);
         self.stats.real(r.slot).connections.add(1);
         self.count_in(svc.slot, r.slot, p);
-        let (addr, fwd) = (r.addr, r.fwd);
-        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+        self.forward_conn(snap, frame, p, id, now_ms)
     }
 
     /// Forwards a packet of existing connection `id` to its real, or drops
@@ -883,7 +938,7 @@ impl Forwarder {
         }
         self.update::<A>(id, Dir::Inbound, flags, now_ms);
         self.count_in(service, real, p);
-        self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms)
+        self.forward_conn(snap, frame, p, id, now_ms)
     }
 
     /// Whether a SYN that matches live connection `c` of service `svc`
@@ -923,13 +978,21 @@ impl Forwarder {
         pos: usize,
         template: Option<sluice_conntrack::TemplateId>,
         now_ms: u64,
-    ) -> Result<ConnId, InsertError> {
+    ) -> Result<ConnId, Unopened> {
         let r = &svc.reals[pos];
+        let local = match r.fwd {
+            Forward::FullNat => Some(
+                self.local_port(svc, t, r.addr)
+                    .ok_or(Unopened::NoLocalPort)?,
+            ),
+            _ => None,
+        };
         let new = NewConn {
             proto: t.proto,
             client: t.src,
             vip: t.dst,
             real_addr: r.addr,
+            local,
             fwd: r.fwd,
             service: u32::from(svc.slot.0),
             real: r.slot.0,
@@ -937,12 +1000,36 @@ impl Forwarder {
         };
         let id = self.fam.of_mut::<A>().conns.insert(&new, now_ms)?;
         self.stats.gauge(r.slot).opened();
+        if local.is_some() {
+            self.stats.local_ports_in_use.add(1);
+        }
         if t.proto == Protocol::Udp && self.sync_out.is_some() {
             // (A TCP connection is told about at its first state change,
             // which follows at once.)
             self.tell_peers::<A>(id);
         }
         Ok(id)
+    }
+
+    /// A local address and port of `svc` for the connection of `t` to
+    /// `real` (full NAT): one of this worker's ports that no connection
+    /// to `real` holds on that address. Clients are spread over the
+    /// addresses by their flow's hash.
+    fn local_port<A: Family>(
+        &mut self,
+        svc: &VirtualService<A>,
+        t: Tuple<A>,
+        real: A::Socket,
+    ) -> Option<A::Socket> {
+        let conns = &self.fam.of::<A>().conns;
+        let start = (flow_hash(t) % svc.locals.len().max(1) as u64) as usize;
+        self.local_ports
+            .allocate(&svc.locals, start, |a, port| {
+                conns
+                    .lookup_outbound(&FlowKey::outbound(t.proto, real, a.socket(port)))
+                    .is_some()
+            })
+            .map(|(a, port)| a.socket(port))
     }
 
     /// Schedules `t` among the reals of `svc` whose reply key for this
@@ -994,6 +1081,10 @@ impl Forwarder {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         let r = &svc.reals[pos];
+        if r.fwd == Forward::FullNat {
+            // No entry, no local port: nothing could bring the reply back.
+            return Action::Drop(DropReason::TableFull);
+        }
         self.stats.stateless_forwards.add(1);
         self.tableless.mark(flow_hash(t), now_ms);
         self.count_in(svc.slot, r.slot, p);
@@ -1018,15 +1109,16 @@ impl Forwarder {
         let Some(pos) = self.consistent_real(svc, t) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
-        let Ok(id) = self.open(svc, t, pos, None, now_ms) else {
-            return self.stateless(snap, svc, frame, p, t, now_ms);
+        let id = match self.open(svc, t, pos, None, now_ms) {
+            Ok(id) => id,
+            Err(Unopened::NoLocalPort) => return Action::Drop(DropReason::LocalPortsExhausted),
+            Err(_) => return self.stateless(snap, svc, frame, p, t, now_ms),
         };
         self.stats.tableless_adopted.add(1);
         self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
-        let (addr, fwd) = (r.addr, r.fwd);
-        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+        self.forward_conn(snap, frame, p, id, now_ms)
     }
 
     /// A mid-connection segment of no entry on a service that hashes its
@@ -1056,14 +1148,21 @@ impl Forwarder {
         let Some(pos) = svc.schedule.pick(cursor, client_hash(svc, t), &loads) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
-        if let Ok(id) = self.open(svc, t, pos, None, now_ms) {
+        let opened = self.open(svc, t, pos, None, now_ms);
+        if let Ok(id) = opened {
             self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
             self.stats.hashed_on_miss.add(1);
         }
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
-        let (addr, fwd) = (r.addr, r.fwd);
-        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+        match opened {
+            Ok(id) => self.forward_conn(snap, frame, p, id, now_ms),
+            Err(Unopened::NoLocalPort) => Action::Drop(DropReason::LocalPortsExhausted),
+            Err(_) => {
+                let (addr, fwd) = (r.addr, r.fwd);
+                self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
+            }
+        }
     }
 
     fn table_under_pressure<A: Family>(&self) -> bool {
@@ -1161,6 +1260,10 @@ impl Forwarder {
             if !pressure && self.tableless.is_empty() {
                 return Action::Drop(DropReason::NotForUs);
             }
+            // (A full-NAT reply without an entry names no client.)
+            if A::services(snap).is_local_address(t.dst.addr()) {
+                return Action::Drop(DropReason::NotForUs);
+            }
             let svc = A::services(snap)
                 .by_real(t.proto.number(), t.src.addr(), t.src.port_number())
                 .filter(|svc| {
@@ -1181,9 +1284,9 @@ impl Forwarder {
             if let Some(r) = real {
                 self.stats.real(r).count_out(len);
             }
-            return self.forward_to_client(snap, frame, p, vip, now_ms);
+            return self.forward_to_client(snap, frame, p, vip, None, now_ms);
         };
-        let (service, real, vip, unanswered, proxied) = {
+        let (service, real, vip, unanswered, proxied, client) = {
             let c = self
                 .fam
                 .of::<A>()
@@ -1194,7 +1297,8 @@ impl Forwarder {
             let unanswered = c.state() == ConnState::Tcp(TcpState::SynRecv)
                 && !c.flags().contains(ConnFlags::SEEN_REPLY);
             let proxied = c.flags().contains(ConnFlags::SYN_PROXY);
-            (service, real, c.vip(), unanswered, proxied)
+            let client = (c.fwd() == Forward::FullNat).then(|| c.client());
+            (service, real, c.vip(), unanswered, proxied, client)
         };
         if A::services(snap).connection_gone(service, real) {
             self.remove::<A>(id);
@@ -1220,7 +1324,7 @@ impl Forwarder {
         }
         self.stats.service(service).count_out(len);
         self.stats.real(real).count_out(len);
-        self.forward_to_client(snap, frame, p, vip, now_ms)
+        self.forward_to_client(snap, frame, p, vip, client, now_ms)
     }
 
     /// An ICMP error about a packet a real received from a client (quoted
@@ -1284,6 +1388,9 @@ impl Forwarder {
                 }
                 self.route(snap, frame, real_addr.addr(), now_ms)
             }
+            // The real knows the connection by the local address, which
+            // the quote does not carry: not translated (yet).
+            Forward::FullNat => Action::Drop(DropReason::UnsupportedIcmp),
             // Direct routing and tunnels: the real holds the VIP.
             fwd => self.forward_to_real(snap, frame, p, real_addr, fwd, now_ms),
         }
@@ -1330,7 +1437,8 @@ impl Forwarder {
             fwd: c.fwd(),
         };
         // A request only reaches a real through us rewritten by NAT; under
-        // DR the real answers the client itself.
+        // DR the real answers the client itself. (Under full NAT it left
+        // from a local address, which the quote carries: not translated.)
         if direction == Quoted::Outbound && quoted.fwd != Forward::Nat {
             return Err(DropReason::NotForUs);
         }
@@ -1364,6 +1472,9 @@ impl Forwarder {
             self.stats.gauge(RealSlot(c.real())).closed(c.is_active());
             if half_open(&c) {
                 self.stats.half_open.sub(1);
+            }
+            if c.fwd() == Forward::FullNat {
+                self.stats.local_ports_in_use.sub(1);
             }
         }
     }
@@ -1407,22 +1518,76 @@ impl Forwarder {
             Forward::Ipip | Forward::Gue => {
                 self.tunnel_to_real(snap, frame, p, real.addr(), fwd, now_ms)
             }
+            // Full NAT needs the connection's local address: see
+            // forward_conn (a packet without an entry never gets here).
+            Forward::FullNat => Action::Drop(DropReason::TableFull),
         }
     }
 
+    /// Forwards a packet of connection `id` to its real, as its method
+    /// says.
+    fn forward_conn<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        id: ConnId,
+        now_ms: u64,
+    ) -> Action {
+        let c = self
+            .fam
+            .of::<A>()
+            .conns
+            .get(id)
+            .expect("an opened or looked-up id is live");
+        let (real, fwd, local) = (c.real_addr(), c.fwd(), c.local());
+        if fwd == Forward::FullNat {
+            return self.full_nat_to_real(snap, frame, p, local, real, now_ms);
+        }
+        self.forward_to_real(snap, frame, p, real, fwd, now_ms)
+    }
+
+    /// Full NAT towards the real: from LIP:lport to RIP:rport.
+    fn full_nat_to_real<A: Family>(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        local: A::Socket,
+        real: A::Socket,
+        now_ms: u64,
+    ) -> Action {
+        if !nat::decrement_ttl(frame, p) {
+            return self.expired::<A>(snap, frame, p, now_ms);
+        }
+        nat::rewrite_source(frame, p, local.addr(), local.port_number());
+        nat::rewrite_destination(frame, p, real.addr(), real.port_number());
+        self.route(snap, frame, real.addr(), now_ms)
+    }
+
+    /// A reply towards the client: from VIP:vport, and under full NAT
+    /// to the `client` (CIP:cport) instead of the local address.
     fn forward_to_client<A: Family>(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
         p: &Packet<A>,
         vip: A::Socket,
+        client: Option<A::Socket>,
         now_ms: u64,
     ) -> Action {
         if !nat::decrement_ttl(frame, p) {
             return self.expired::<A>(snap, frame, p, now_ms);
         }
         nat::rewrite_source(frame, p, vip.addr(), vip.port_number());
-        self.route(snap, frame, p.dst, now_ms)
+        let to = match client {
+            Some(c) => {
+                nat::rewrite_destination(frame, p, c.addr(), c.port_number());
+                c.addr()
+            }
+            None => p.dst,
+        };
+        self.route(snap, frame, to, now_ms)
     }
 
     fn route<A: Family>(
@@ -1455,6 +1620,26 @@ impl Forwarder {
                 port,
                 next_hop: A::next_hop(via),
             },
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unopened {
+    /// Its key, or the reply key its real would answer to, is taken.
+    Exists,
+    /// The table has no room (or the template is gone).
+    Full,
+    /// Full NAT: this worker has no local port free towards the real.
+    NoLocalPort,
+}
+
+impl From<InsertError> for Unopened {
+    fn from(e: InsertError) -> Unopened {
+        match e {
+            InsertError::Exists => Unopened::Exists,
+            _ => Unopened::Full,
         }
     }
 }

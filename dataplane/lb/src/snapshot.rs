@@ -122,7 +122,8 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a complete snapshot: the service table (which validates every
     /// service; any error refuses the change), then each port answering
-    /// ARP and ICMP echo for its own addresses and every VIP, and the
+    /// ARP and ICMP echo for its own addresses, every VIP and every local
+    /// address, and the
     /// martian sources of this configuration.
     pub fn build(
         services: &[SlottedService],
@@ -132,8 +133,10 @@ impl Snapshot {
     ) -> Result<Snapshot, String> {
         let table: ServiceTable = ServiceTable::build(services, drains)?;
         let table6 = ServiceTable::<Ipv6Addr>::build(services, drains)?;
-        let vips = table.vips().to_vec();
-        let vips6 = table6.vips().to_vec();
+        // Local addresses (full NAT) are the appliance's as VIPs are:
+        // answered for on every port, never a source it receives.
+        let vips = [table.vips(), table.local_addresses()].concat();
+        let vips6 = [table6.vips(), table6.local_addresses()].concat();
         let all6: Vec<Ipv6Addr> = ports
             .iter()
             .flat_map(|p| p.addresses6.iter().map(|a| a.addr))

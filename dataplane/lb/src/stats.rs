@@ -219,6 +219,8 @@ pub struct WorkerLbStats {
     pub syn_proxy_handshakes: Counter,
     /// Gauge: half-open connections (SYN_RECV, unanswered, not proxied).
     pub half_open: Counter,
+    /// Full-NAT connections now, each holding a local port (a gauge).
+    pub local_ports_in_use: Counter,
     /// Gauge: 1 while the SYN proxy is engaged for `auto` services.
     pub syn_proxy_engaged: Counter,
     /// Packets held while resolving a next hop.
@@ -279,6 +281,7 @@ impl WorkerLbStats {
             syn_cookies_invalid: Counter::default(),
             syn_proxy_handshakes: Counter::default(),
             half_open: Counter::default(),
+            local_ports_in_use: Counter::default(),
             syn_proxy_engaged: Counter::default(),
             held_for_arp: Counter::default(),
             arp_requests_sent: Counter::default(),

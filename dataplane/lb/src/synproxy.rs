@@ -12,7 +12,7 @@
 //! valid cookie; it is *pending* until the real answers the appliance's
 //! SYN, and then knows the delta between the real's sequence numbers and
 //! the cookie's. That state lives here, in a side table indexed by the
-//! entry's slot (the connection entry itself stays 48 bytes), and is read
+//! entry's slot (the connection entry itself stays 56 bytes), and is read
 //! only for entries flagged [`sluice_conntrack::ConnFlags::SYN_PROXY`].
 
 use crate::model::SynProxyUse;

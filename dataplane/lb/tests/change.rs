@@ -463,6 +463,7 @@ fn a_quiet_neighbour_in_use_is_probed_and_stays_usable() {
         },
         worker: 0,
         workers: 1,
+        local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
         table: table_config(1024),
         table6: table_config(1024),
         neighbours: 64,

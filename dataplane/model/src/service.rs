@@ -74,6 +74,12 @@ pub enum Forward {
     /// after the UDP header, ipvsadm's `--tun-type gue`), so that the
     /// network's ECMP spreads the tunnels by the UDP source port.
     Gue = 3,
+    /// Full NAT (DPVS's `ipvsadm -b`): both ends rewritten, the client's
+    /// address and port to a local address and port of the service's
+    /// pool (`local_addresses`), so the real may sit anywhere the routes
+    /// reach and its replies, addressed to the local address, come back
+    /// by ordinary routing.
+    FullNat = 4,
 }
 
 impl Forward {
@@ -81,7 +87,13 @@ impl Forward {
     /// (direct routing and the tunnels): only the client's half of the
     /// connection is seen.
     pub fn answers_directly(self) -> bool {
-        self != Forward::Nat
+        !self.translates()
+    }
+
+    /// Whether the appliance rewrites the connection's addresses and sees
+    /// both directions (NAT and full NAT).
+    pub fn translates(self) -> bool {
+        matches!(self, Forward::Nat | Forward::FullNat)
     }
 
     /// Whether the client's packet is encapsulated to the real.
@@ -96,6 +108,7 @@ impl Forward {
             1 => Some(Forward::Dr),
             2 => Some(Forward::Ipip),
             3 => Some(Forward::Gue),
+            4 => Some(Forward::FullNat),
             _ => None,
         }
     }
@@ -108,6 +121,7 @@ impl fmt::Display for Forward {
             Forward::Dr => "dr",
             Forward::Ipip => "ipip",
             Forward::Gue => "gue",
+            Forward::FullNat => "fullnat",
         })
     }
 }
@@ -120,8 +134,9 @@ impl std::str::FromStr for Forward {
             "dr" | "route" | "direct" | "gatewaying" => Ok(Forward::Dr),
             "ipip" | "tunnel" | "tun" => Ok(Forward::Ipip),
             "gue" => Ok(Forward::Gue),
+            "fullnat" | "full_nat" | "fnat" => Ok(Forward::FullNat),
             _ => Err(format!(
-                "unknown forwarding method {s:?} (expected nat, dr, ipip or gue)"
+                "unknown forwarding method {s:?} (expected nat, dr, ipip, gue or fullnat)"
             )),
         }
     }
@@ -318,6 +333,11 @@ pub struct ServiceSpec {
     /// [`ServiceSpec::on_miss`].
     #[serde(default, rename = "on_miss", skip_serializing_if = "Option::is_none")]
     pub on_miss_setting: Option<OnMiss>,
+    /// The local addresses full-NAT reals see as the client (DPVS's
+    /// `--add-laddr`): a connection to a `fullnat` real leaves from one of
+    /// them, on a local port its worker owns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_addresses: Vec<IpAddr>,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
@@ -377,6 +397,7 @@ impl ServiceSpec {
             passive_health: None,
             syn_proxy: SynProxyMode::default(),
             on_miss_setting: None,
+            local_addresses: Vec::new(),
             reals: Vec::new(),
         }
     }
@@ -499,6 +520,9 @@ pub struct ServicePatch {
     /// New SYN-proxy mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syn_proxy: Option<SynProxyMode>,
+    /// New pool of local addresses (full NAT); an empty list empties it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_addresses: Option<Vec<IpAddr>>,
 }
 
 impl ServicePatch {
@@ -527,6 +551,7 @@ impl ServicePatch {
             expire_quiescent_template: None,
             passive_max_held_out_percent: None,
             syn_proxy: None,
+            local_addresses: None,
         }
     }
 
@@ -593,6 +618,9 @@ impl ServicePatch {
         }
         if let Some(x) = self.syn_proxy {
             s.syn_proxy = x;
+        }
+        if let Some(x) = &self.local_addresses {
+            s.local_addresses = x.clone();
         }
         Ok(s)
     }

@@ -137,6 +137,7 @@ impl WorkerCounters {
             syn_cookies_invalid: lb.syn_cookies_invalid.get(),
             syn_proxy_handshakes: lb.syn_proxy_handshakes.get(),
             half_open: lb.half_open.get(),
+            local_ports_in_use: lb.local_ports_in_use.get(),
             syn_proxy_engaged: lb.syn_proxy_engaged.get(),
             held_for_arp: lb.held_for_arp.get(),
             arp_requests_sent: lb.arp_requests_sent.get(),

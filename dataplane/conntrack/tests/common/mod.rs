@@ -39,6 +39,7 @@ pub fn conn(i: u32, proto: Protocol, fwd: Forward, real: u16) -> NewConn {
         client: client(i),
         vip: vip(),
         real_addr: real_addr(real),
+        local: None,
         fwd,
         service: 0,
         real,

@@ -19,6 +19,7 @@ fn to_real(last: u8) -> FragmentWay<Ipv4Addr> {
     FragmentWay::ToReal {
         real: Ipv4Addr::new(198, 51, 100, last),
         fwd: Forward::Nat,
+        local: Ipv4Addr::new(203, 0, 113, 7),
     }
 }
 

@@ -16,7 +16,7 @@ use sluice_conntrack::FlowKey;
 use sluice_core::flow::Packet;
 use sluice_core::wire::{ipv4, ipv6, l4};
 use sluice_core::{hygiene, DropReason};
-use sluice_model::{Protocol, SocketAddress};
+use sluice_model::{Forward, Protocol, SocketAddress};
 
 impl Forwarder {
     /// Whether the TCP or UDP checksum of `p` is right, as far as it can
@@ -131,10 +131,12 @@ impl Forwarder {
             FragmentWay::ToReal {
                 real: c.real_addr().addr(),
                 fwd: c.fwd(),
+                local: c.local().addr(),
             }
         } else {
             FragmentWay::ToClient {
                 vip: c.vip().addr(),
+                client: (c.fwd() == Forward::FullNat).then(|| c.client().addr()),
             }
         };
         let (service, real) = (c.service() as u16, c.real());
@@ -161,10 +163,21 @@ impl Forwarder {
         local: bool,
         now_ms: u64,
     ) -> Action {
-        let client = if A::services(snap).is_vip(p.dst) {
+        let services = A::services(snap);
+        let client = if services.is_vip(p.dst) {
             p.src
+        } else if services.is_local_address(p.dst) && self.workers == 1 {
+            // A full-NAT reply's: its first was steered by its local
+            // port, which a later fragment does not carry; with one
+            // worker it is that worker's.
+            p.dst
         } else if local {
-            return Action::Drop(DropReason::UnsupportedProtocol);
+            let ours = services.is_local_address(p.dst);
+            return Action::Drop(if ours {
+                DropReason::FragmentUnmatched
+            } else {
+                DropReason::UnsupportedProtocol
+            });
         } else if arrived_from_side_of(snap, p.src, rx_port) {
             p.dst
         } else {
@@ -187,15 +200,25 @@ impl Forwarder {
         self.stats.fragments_followed.add(1);
         let len = p.total_len as u64;
         match e.way {
-            FragmentWay::ToReal { real: to, fwd } => {
+            FragmentWay::ToReal {
+                real: to,
+                fwd: Forward::FullNat,
+                local: from,
+            } => {
+                self.stats.service(service).count_in(len);
+                self.stats.real(real).count_in(len);
+                self.full_nat_to_real(snap, frame, p, from.socket(0), to.socket(0), now_ms)
+            }
+            FragmentWay::ToReal { real: to, fwd, .. } => {
                 self.stats.service(service).count_in(len);
                 self.stats.real(real).count_in(len);
                 self.forward_to_real(snap, frame, p, to.socket(0), fwd, now_ms)
             }
-            FragmentWay::ToClient { vip } => {
+            FragmentWay::ToClient { vip, client } => {
                 self.stats.service(service).count_out(len);
                 self.stats.real(real).count_out(len);
-                self.forward_to_client(snap, frame, p, vip.socket(0), now_ms)
+                let client = client.map(|c| c.socket(0));
+                self.forward_to_client(snap, frame, p, vip.socket(0), client, now_ms)
             }
         }
     }

@@ -4,11 +4,11 @@
 //! sequence translation of every packet after (see
 //! [`crate::synproxy`] and [`sluice_core::handshake`]).
 
-use super::{Action, Forwarder, Tuple};
+use super::{Action, Forwarder, Tuple, Unopened};
 use crate::model::VirtualService;
 use crate::snapshot::Snapshot;
 use crate::synproxy::{Link, MAX_TIME_WAIT_RESETS, OFFERED_WSCALE, SYN_RESEND_MS};
-use sluice_conntrack::{ConnFlags, ConnId, Dir, Forward, InsertError, TcpFlags};
+use sluice_conntrack::{ConnFlags, ConnId, Dir, Forward, TcpFlags};
 use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::handshake::{self, SynAckOptions, SynToReal, SYN_LEN};
 use sluice_core::local::Handled;
@@ -134,7 +134,7 @@ impl Forwarder {
         let opened = if svc.reals[pos].fwd == Forward::Nat {
             self.open(svc, t, pos, template, now_ms)
         } else {
-            Err(InsertError::Full)
+            Err(Unopened::Full)
         };
         let (pos, id) = match opened {
             Ok(id) => (pos, id),
@@ -145,7 +145,7 @@ impl Forwarder {
                 // The reply key is taken (this client port reaches the
                 // same real through another VIP): another real, as for a
                 // connection that is not proxied.
-                let other = (e == InsertError::Exists)
+                let other = (e == Unopened::Exists)
                     .then(|| self.pick_clash_free(svc, t))
                     .flatten()
                     .and_then(|pos| {
@@ -157,7 +157,7 @@ impl Forwarder {
                     Some(x) => x,
                     None => {
                         return Action::Drop(match e {
-                            InsertError::Exists => DropReason::ReplyKeyClash,
+                            Unopened::Exists => DropReason::ReplyKeyClash,
                             _ if svc.reals[pos].fwd != Forward::Nat => DropReason::NoRealAvailable,
                             _ => DropReason::TableFull,
                         })

@@ -12,7 +12,7 @@ use crate::stats::WorkerLbStats;
 use sluice_conntrack::{
     Activity, Conn, ConnFlags, ConnId, ConnState, NewConn, Protocol, ScanCursor,
 };
-use sluice_model::SocketAddress;
+use sluice_model::{Forward, SocketAddress};
 use sluice_sync::ConnRecord;
 use std::net::SocketAddr;
 
@@ -128,6 +128,10 @@ impl Forwarder {
         let Some(state) = ConnState::from_code(r.proto == Protocol::Tcp, r.state) else {
             return Installed::Unknown;
         };
+        // Full-NAT connections are never told (see retell).
+        if r.fwd == Forward::FullNat {
+            return Installed::Unknown;
+        }
         let services = A::services(snap);
         let Some(svc) = services.lookup(r.proto.number(), vip.addr(), vip.port_number()) else {
             return Installed::Unknown;
@@ -158,6 +162,7 @@ impl Forwarder {
             client,
             vip,
             real_addr: real,
+            local: None,
             fwd: r.fwd,
             service: u32::from(svc.slot.0),
             real: rs.slot.0,
@@ -205,6 +210,12 @@ pub(super) fn retell<A: Family>(out: &mut Option<Outbox>, stats: &WorkerLbStats,
     let Some(o) = out else {
         return;
     };
+    // A full-NAT connection's local port is this appliance's: a peer's
+    // workers own other ports and could not bring its replies home, so
+    // such connections are not synced (they start over on a failover).
+    if c.fwd() == Forward::FullNat {
+        return;
+    }
     if o.records.len() >= o.cap {
         stats.sync_overflow.add(1);
         return;

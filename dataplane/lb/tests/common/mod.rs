@@ -143,6 +143,7 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         passive_health: None,
         syn_proxy: Default::default(),
         on_miss_setting: None,
+        local_addresses: Vec::new(),
         reals,
     }
 }
@@ -228,6 +229,7 @@ pub fn forwarder_with_proxy(
         syn_proxy,
         worker,
         workers,
+        local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
         table6: table,
         table,
         neighbours: 1024,
@@ -706,6 +708,7 @@ pub fn udp_nat_spec() -> ServiceSpec {
         passive_health: None,
         syn_proxy: Default::default(),
         on_miss_setting: None,
+        local_addresses: Vec::new(),
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

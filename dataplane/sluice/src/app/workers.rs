@@ -150,6 +150,7 @@ fn forwarder_config(cfg: &Config, id: usize) -> Result<ForwarderConfig, AppError
         },
         worker: id,
         workers: d.workers.len(),
+        local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
         table,
         table6,
         neighbours: 4096,

@@ -34,6 +34,7 @@ fn spec(upper: u32, lower: u32) -> ServiceSpec {
         passive_health: None,
         syn_proxy: Default::default(),
         on_miss_setting: None,
+        local_addresses: Vec::new(),
         reals: vec![RealSpec {
             ip: "192.0.2.21".parse().unwrap(),
             port: 80,
