@@ -190,6 +190,13 @@ pub struct ServiceInfo {
     /// force, default or set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_miss: Option<sluice_model::OnMiss>,
+    /// Full NAT: the local addresses its connections leave from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_addresses: Vec<IpAddr>,
+    /// Full NAT: how many connections can reach one real's port at once
+    /// (local addresses times local ports).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub local_ports_per_real: u64,
     /// Reals.
     pub reals: Vec<RealInfo>,
     /// Counters (since start, or since the last `zero`).
@@ -197,4 +204,8 @@ pub struct ServiceInfo {
     /// Rates over the sliding window.
     #[serde(default)]
     pub rates: Rates,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -305,6 +305,11 @@ mod tests {
             (&["--tun-type", "gue"][..], None),
             (&["-i", "-g"][..], None),
             (&["-i", "-m"][..], None),
+            // -b: full NAT, with no other method.
+            (&["-b"][..], Some(sluice_proto::Forward::FullNat)),
+            (&["--fullnat"][..], Some(sluice_proto::Forward::FullNat)),
+            (&["-b", "-m"][..], None),
+            (&["-b", "-i"][..], None),
         ] {
             let mut argv = vec!["sluicectl", "real", "add", "-t", "192.0.2.100:80"];
             argv.extend(["-r", "203.0.113.11:80"]);
@@ -330,6 +335,10 @@ mod tests {
             "60",
             "-M",
             "255.255.255.0",
+            "-z",
+            "198.51.100.200",
+            "--local-address",
+            "198.51.100.201",
         ])
         .unwrap();
         match c.cmd {
@@ -338,6 +347,12 @@ mod tests {
                     assert_eq!(service.protocol, sluice_proto::Protocol::Udp);
                     assert_eq!(service.scheduler, sluice_proto::SchedulerKind::Mh);
                     assert_eq!(service.persistence.unwrap().netmask, Some(24));
+                    let l: Vec<String> = service
+                        .local_addresses
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect();
+                    assert_eq!(l, ["198.51.100.200", "198.51.100.201"]);
                 }
                 other => panic!("{other:?}"),
             },

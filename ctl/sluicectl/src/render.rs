@@ -256,6 +256,9 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
                 "{:<5} {:<28} {:>8} {:>10} {:>10} {:>12} {:>12}",
                 proto, addr, c.connections, c.packets_in, c.packets_out, c.bytes_in, c.bytes_out
             );
+            if !s.local_addresses.is_empty() {
+                let _ = writeln!(o, "  {}", local_port_use(s));
+            }
         } else {
             let mut flags = String::new();
             if let Some(p) = s.persistence {
@@ -266,6 +269,10 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
             }
             if s.on_real_removal == sluice_proto::OnRealRemoval::End {
                 flags.push_str(" end-on-removal");
+            }
+            if !s.local_addresses.is_empty() {
+                let l: Vec<String> = s.local_addresses.iter().map(|a| a.to_string()).collect();
+                let _ = write!(flags, " laddr {}", l.join(","));
             }
             let _ = writeln!(o, "{:<5} {:<28} {}{}", proto, addr, s.scheduler, flags);
         }
@@ -307,6 +314,29 @@ pub fn services(l: &sluice_proto::ServiceList, args: &crate::verbs::ListArgs) ->
         }
     }
     o
+}
+
+/// A full-NAT service's local-port use: the ports its connections hold,
+/// and, for the real whose port has the most, how close that is to the
+/// most one real's port can have (local addresses times local ports).
+fn local_port_use(s: &sluice_proto::ServiceInfo) -> String {
+    let held = |r: &sluice_proto::RealInfo| r.active + r.inactive;
+    let full_nat = s
+        .reals
+        .iter()
+        .filter(|r| r.spec.forward == sluice_proto::Forward::FullNat);
+    let total: u64 = full_nat.clone().map(held).sum();
+    let busiest = full_nat.map(held).max().unwrap_or(0);
+    let pct = if s.local_ports_per_real > 0 {
+        busiest as f64 * 100.0 / s.local_ports_per_real as f64
+    } else {
+        0.0
+    };
+    format!(
+        "local ports: {total} in use; busiest real {busiest} of {} ({pct:.1} %), {} local addresses",
+        s.local_ports_per_real,
+        s.local_addresses.len()
+    )
 }
 
 /// What `list` appends to a real's line: its health when not plainly up.

@@ -185,6 +185,8 @@ fn services() -> ServiceList {
                 on_miss: None,
                 passive_health: None,
                 syn_proxy: Default::default(),
+                local_addresses: Vec::new(),
+                local_ports_per_real: 0,
                 reals: vec![
                     RealInfo {
                         spec: real([198, 51, 100, 11], 8080, 3, Forward::Nat),
@@ -224,6 +226,8 @@ fn services() -> ServiceList {
                 on_miss: None,
                 passive_health: None,
                 syn_proxy: Default::default(),
+                local_addresses: Vec::new(),
+                local_ports_per_real: 0,
                 reals: vec![RealInfo {
                     spec: real([198, 51, 100, 21], 53, 1, Forward::Dr),
                     active: 0,

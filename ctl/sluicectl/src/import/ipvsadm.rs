@@ -5,7 +5,8 @@
 //! default 300 s), `-M` netmask (dotted or a prefix length), `-r` real with
 //! or without a port (the service's), `-g` direct routing, `-m` NAT, `-i`
 //! tunnels (`--tun-type` ipip or gue), `-w` weight, `-x`/`-y` thresholds;
-//! the long spellings of each. Everything else is reported with its line
+//! DPVS's full NAT: `-b` on a real, and `-P` (`--add-laddr`) rules whose
+//! `-z` adds a local address to a service; the long spellings of each. Everything else is reported with its line
 //! number: firewall-mark services (`-f`), GRE tunnels, a per-real GUE port
 //! (`--tun-port`: Sluice has one, `[tunnel] gue_port`), one-packet
 //! scheduling (`-o`), scheduler flags (`-b`), persistence engines (`--pe`)
@@ -28,6 +29,7 @@ pub fn import(text: &str) -> Import {
         match words[0] {
             "-A" | "--add-service" => add_service(&mut out, n, &words[1..]),
             "-a" | "--add-server" => add_real(&mut out, n, &words[1..]),
+            "-P" | "--add-laddr" => add_local_address(&mut out, n, &words[1..]),
             other => out.note(n, format!("{other:?} is not an -A or -a rule: skipped")),
         }
     }
@@ -107,6 +109,28 @@ fn add_service(out: &mut Import, n: usize, words: &[&str]) {
     out.services.push(spec);
 }
 
+/// DPVS's `-P -t VIP:port -z LIP [-F dev]`: a local address for the
+/// service's full-NAT reals (the device is the port the route gives).
+fn add_local_address(out: &mut Import, n: usize, words: &[&str]) {
+    let (protocol, a) = match service_of(words) {
+        Ok(x) => x,
+        Err(e) => return out.note(n, format!("{e}: local address skipped")),
+    };
+    let key = ServiceSpec::new(protocol, a.ip(), a.port()).key();
+    let Some(Some(z)) = operand(words, &["-z", "--laddr"]) else {
+        return out.note(n, "-P without -z: skipped".into());
+    };
+    let Ok(ip) = z.parse() else {
+        return out.note(n, format!("-z {z:?} is not an address: skipped"));
+    };
+    let Some(svc) = out.service_mut(&key) else {
+        return out.note(n, format!("{key}: no such service (-A first): skipped"));
+    };
+    if !svc.local_addresses.contains(&ip) {
+        svc.local_addresses.push(ip);
+    }
+}
+
 fn add_real(out: &mut Import, n: usize, words: &[&str]) {
     let (protocol, a) = match service_of(words) {
         Ok(x) => x,
@@ -138,6 +162,8 @@ fn add_real(out: &mut Import, n: usize, words: &[&str]) {
         }
     } else if words.iter().any(|w| *w == "-g" || *w == "--gatewaying") {
         Forward::Dr
+    } else if words.iter().any(|w| *w == "-b" || *w == "--fullnat") {
+        Forward::FullNat
     } else {
         Forward::Nat
     };
@@ -253,5 +279,24 @@ mod tests {
         assert!(i.notes[3].1.contains("one-packet"));
         assert!(i.notes[4].1.contains("--tun-port 5555"));
         assert!(i.notes[5].1.contains("--tun-type gre is not supported"));
+    }
+
+    /// DPVS's full NAT: `-b` reals and `-P ... -z` local addresses.
+    #[test]
+    fn full_nat_reals_and_local_addresses() {
+        let i = import(
+            "-A -t 192.0.2.100:80 -s rr\n\
+             -a -t 192.0.2.100:80 -r 203.0.113.11:8080 -b -w 1\n\
+             -P -t 192.0.2.100:80 -z 198.51.100.200 -F dpdk1\n\
+             --add-laddr -t 192.0.2.100:80 -z 198.51.100.201 -F dpdk1\n\
+             -P -t 192.0.2.100:81 -z 198.51.100.202\n\
+             -P -t 192.0.2.100:80\n",
+        );
+        let s = &i.services[0];
+        assert_eq!(s.reals[0].forward, Forward::FullNat);
+        let l: Vec<String> = s.local_addresses.iter().map(|a| a.to_string()).collect();
+        assert_eq!(l, ["198.51.100.200", "198.51.100.201"]);
+        let lines: Vec<usize> = i.notes.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lines, vec![5, 6], "{:?}", i.notes);
     }
 }

@@ -191,6 +191,8 @@ mod tests {
                     on_miss: None,
                     passive_health: None,
                     syn_proxy: Default::default(),
+                    local_addresses: Vec::new(),
+                    local_ports_per_real: 0,
                     reals: (1..=reals).map(|i| real(i, 123_456_789)).collect(),
                     stats: LbCounters::default(),
                     rates: Rates::default(),

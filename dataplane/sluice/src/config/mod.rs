@@ -484,6 +484,41 @@ forward = "dr"
         );
     }
 
+    /// Full-NAT reals and their service's local addresses survive `save`;
+    /// a full-NAT real without local addresses, and a local address that
+    /// is a port's own, are refused where they are written.
+    #[test]
+    fn full_nat_reals_and_local_addresses() {
+        let text = GOOD.replace(
+            "scheduler = \"wrr\"\n",
+            "scheduler = \"wrr\"\nlocal_addresses = [\"198.51.100.200\", \"198.51.100.201\"]\n",
+        )
+            + "\n[[service.real]]\nip = \"203.0.113.50\"\nport = 8080\nforward = \"fullnat\"\n";
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.services[0].reals[2].forward,
+            sluice_proto::Forward::FullNat
+        );
+        assert_eq!(c.services[0].local_addresses.len(), 2);
+        let saved = c.to_toml(&c.services);
+        assert!(saved.contains("forward = \"fullnat\""), "{saved}");
+        let back = parse(&saved).unwrap();
+        assert_eq!(back.services, c.services);
+        expect_err(
+            &text.replace(
+                "local_addresses = [\"198.51.100.200\", \"198.51.100.201\"]\n",
+                "",
+            ),
+            "service[0]",
+            "full NAT needs local_addresses",
+        );
+        expect_err(
+            &text.replace("\"198.51.100.201\"", "\"198.51.100.1\""),
+            "service[0].local_addresses[1]",
+            "a port's own address",
+        );
+    }
+
     fn expect_err(s: &str, location: &str, reason_part: &str) {
         let e = parse(s).unwrap_err();
         assert_eq!(e.location, location, "{e}");

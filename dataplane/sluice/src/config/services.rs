@@ -22,6 +22,26 @@ pub(super) fn validate(
         }
         check_persistence(i, svc, workers)?;
         check_direct_routing(i, svc, ports)?;
+        check_local_addresses(i, svc, ports)?;
+    }
+    Ok(())
+}
+
+/// A local address (full NAT) is the appliance's, as a VIP is, but not
+/// one of its ports' own: replies to it belong to the connections, not to
+/// the port (or its kernel interface).
+fn check_local_addresses(i: usize, svc: &ServiceSpec, ports: &[PortConfig]) -> Result<(), Refusal> {
+    for (k, a) in svc.local_addresses.iter().enumerate() {
+        let port_own = ports.iter().any(|p| match a {
+            std::net::IpAddr::V4(ip) => p.addresses.iter().any(|x| x.addr == *ip),
+            std::net::IpAddr::V6(ip) => p.addresses6.iter().any(|x| x.addr == *ip),
+        });
+        if port_own {
+            return refuse(
+                format!("service[{i}].local_addresses[{k}]"),
+                format!("{a} is a port's own address: a local address must be one of its own"),
+            );
+        }
     }
     Ok(())
 }

@@ -146,6 +146,8 @@ pub(super) fn services() -> ServiceList {
             on_miss: None,
             passive_health: None,
             syn_proxy: Default::default(),
+            local_addresses: Vec::new(),
+            local_ports_per_real: 0,
             reals: vec![
                 real([198, 51, 100, 11], 3, 4, false, 30),
                 real([198, 51, 100, 12], 0, 0, true, 12),
