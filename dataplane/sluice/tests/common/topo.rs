@@ -27,8 +27,11 @@ pub struct Real {
 pub struct LbTopo {
     pub lb: Netns,
     pub client: Netns,
-    /// The router between the clients and the appliance, if any.
+    /// The router between the clients and the appliance, if any (or
+    /// beside it, towards the reals).
     pub router: Option<Netns>,
+    /// Further routers, kept for as long as the topology.
+    pub more: Vec<Netns>,
     pub switch: Netns,
     pub reals: Vec<Real>,
     pub lb_client_if: String,
@@ -304,6 +307,7 @@ impl LbTopo {
             lb,
             client,
             router: None,
+            more: Vec::new(),
             switch,
             reals,
             lb_client_if: lc,
@@ -364,6 +368,7 @@ impl LbTopo {
             lb,
             client,
             router: None,
+            more: Vec::new(),
             switch,
             reals,
             lb_client_if: lc,
@@ -522,6 +527,7 @@ impl LbTopo {
             lb,
             client,
             router: Some(router),
+            more: Vec::new(),
             switch,
             reals,
             lb_client_if: lc,
@@ -529,6 +535,57 @@ impl LbTopo {
             client_if: cc,
             dir,
         }
+    }
+
+    /// The far topology: the clients as for NAT, and the reals two routers
+    /// away, in 203.0.113.0/25 (203.0.113.11..), routed by ordinary
+    /// routing and knowing nothing of the clients' network. The first
+    /// router (`rt`, 198.51.100.254 on the appliance's server segment)
+    /// reaches 203.0.113.0/25 through the second (`ru`, over the link
+    /// 203.0.113.248/30), whose bridge holds the reals (203.0.113.1);
+    /// each real's default route leads back the same way. The appliance
+    /// needs [`TUNNEL_ROUTE`].
+    pub fn far(n: usize, clients: usize) -> LbTopo {
+        let mut t = LbTopo::nat(0, clients);
+        let id = unique_id();
+        let (near, far) = (Netns::new("rt"), Netns::new("ru"));
+        let (a, b) = (format!("f{id}"), format!("g{id}"));
+        veth(&near, &a, &t.switch, &b);
+        t.switch.exec(&["ip", "link", "set", &b, "master", "br0"]);
+        near.exec(&["ip", "addr", "add", "198.51.100.254/24", "dev", &a]);
+        let (c, d) = (format!("h{id}"), format!("k{id}"));
+        veth(&near, &c, &far, &d);
+        near.exec(&["ip", "addr", "add", "203.0.113.249/30", "dev", &c]);
+        far.exec(&["ip", "addr", "add", "203.0.113.250/30", "dev", &d]);
+        near.exec(&[
+            "ip",
+            "route",
+            "add",
+            "203.0.113.0/25",
+            "via",
+            "203.0.113.250",
+        ]);
+        far.exec(&["ip", "route", "add", "default", "via", "203.0.113.249"]);
+        for r in [&near, &far] {
+            r.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        }
+        far.exec(&["ip", "link", "add", "br1", "type", "bridge"]);
+        far.exec(&["ip", "link", "set", "br1", "up"]);
+        far.exec(&["ip", "addr", "add", "203.0.113.1/25", "dev", "br1"]);
+        for i in 0..n {
+            let (ns, ri) = real_on_bridge(&far, "br1", &id, i);
+            let ip = format!("203.0.113.{}", 11 + i);
+            ns.exec(&["ip", "addr", "add", &format!("{ip}/25"), "dev", &ri]);
+            ns.exec(&["ip", "route", "add", "default", "via", "203.0.113.1"]);
+            t.reals.push(Real {
+                ns,
+                ip,
+                procs: Vec::new(),
+            });
+        }
+        t.router = Some(near);
+        t.more = vec![far];
+        t
     }
 
     /// Starts the user-space tunnel endpoint on real `i`: `kind` "ipip"
@@ -607,6 +664,18 @@ impl LbTopo {
     /// Starts nginx on real `i`, listening on `bind:port`, serving `id`
     /// ("real-i") and `blob` like [`serve`](Self::serve)'s http kind.
     pub fn serve_nginx(&mut self, i: usize, bind: &str, port: u16) {
+        self.serve_nginx_with(i, bind, port, "");
+    }
+
+    /// The same with `http` added to nginx's `http` block (a log format
+    /// and an `access_log`, say); returns nginx's directory.
+    pub fn serve_nginx_with(
+        &mut self,
+        i: usize,
+        bind: &str,
+        port: u16,
+        http: &str,
+    ) -> std::path::PathBuf {
         let root = self.dir.path().join(format!("nginx{i}"));
         let www = root.join("www");
         std::fs::create_dir_all(&www).unwrap();
@@ -618,9 +687,10 @@ impl LbTopo {
             &www,
             &format!("{bind}:{port}"),
             port,
-            "",
+            &http.replace("{root}", &root.display().to_string()),
         );
         self.reals[i].procs.push(p);
+        root
     }
 
     /// Stops every server process of real `i`.
@@ -798,12 +868,17 @@ pub fn start_nginx(
         format!(
             "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{ access_log off; client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
+             http {{ {log}client_body_temp_path {r}/tmp; proxy_temp_path {r}/tmp;\n\
              fastcgi_temp_path {r}/tmp; uwsgi_temp_path {r}/tmp; scgi_temp_path {r}/tmp;\n\
              default_type text/plain; {http}\n\
              server {{ listen {listen}; root {w}; location / {{ }} }} }}\n",
             r = root.display(),
-            w = www.display()
+            w = www.display(),
+            log = if http.contains("access_log") {
+                ""
+            } else {
+                "access_log off; "
+            },
         ),
     )
     .unwrap();
