@@ -42,6 +42,7 @@ pub mod local;
 pub mod local6;
 pub mod nat;
 pub mod neigh;
+pub mod proxy_protocol;
 pub mod syn_cookie;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
