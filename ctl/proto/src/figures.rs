@@ -282,6 +282,12 @@ pub const WORKER: &[Figure<WorkerStats>] = &[
         "Half-open connections now: SYN_RECV entries whose client has not completed the handshake (what a SYN flood leaves).",
         |w| w.half_open,
     ),
+    counter(
+        "proxy_headers_sent",
+        "PROXYHDR",
+        "PROXY protocol headers put in front of client data (each TCP connection's first segment and its retransmissions, every UDP datagram).",
+        |w| w.proxy_headers_sent,
+    ),
     gauge(
         "local_ports_in_use",
         "LPORTS",

@@ -21,8 +21,8 @@ mod service;
 pub use service::*;
 pub use sluice_model::{
     AgentSpec, CheckKind, CheckSpec, DeviceStats, Forward, OnMiss, OnRealRemoval, PassiveHealth,
-    Persistence, Protocol, RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch,
-    ServiceSpec, StatusMatch, SynProxyMode,
+    Persistence, Protocol, ProxyProtocol, RealPatch, RealSpec, SchedulerKind, ServiceKey,
+    ServicePatch, ServiceSpec, StatusMatch, SynProxyMode,
 };
 
 /// The protocol version spoken by this build. 2: `service edit` and
@@ -631,6 +631,9 @@ pub struct WorkerStats {
     /// Full-NAT connections now, each holding one of the worker's local ports.
     #[serde(default)]
     pub local_ports_in_use: u64,
+    /// PROXY protocol headers put in front of client data (each TCP connection's first segment and its retransmissions, every UDP datagram).
+    #[serde(default)]
+    pub proxy_headers_sent: u64,
     /// 1 while the SYN proxy is engaged for auto services.
     #[serde(default)]
     pub syn_proxy_engaged: u64,

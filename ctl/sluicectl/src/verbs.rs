@@ -5,8 +5,8 @@
 
 use clap::{Args, Subcommand};
 use sluice_proto::{
-    Command, Forward, OnMiss, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch,
-    RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
+    Command, Forward, OnMiss, OnRealRemoval, PassiveHealth, Persistence, Protocol, ProxyProtocol,
+    RealPatch, RealSpec, SchedulerKind, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
 };
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -122,6 +122,10 @@ pub struct ServiceOpts {
     /// --add-laddr); repeat for a pool.
     #[arg(short = 'z', long = "local-address", value_name = "LIP")]
     local_addresses: Vec<IpAddr>,
+    /// Tell the reals each client's address with the PROXY protocol: v2
+    /// or off (NAT and full-NAT reals).
+    #[arg(long, value_name = "v2|off", default_value = "off")]
+    proxy_protocol: ProxyProtocol,
 }
 
 /// Changes to a service: only the options given change (ipvsadm -E, but
@@ -171,6 +175,9 @@ pub struct ServiceEditOpts {
     /// Empty the pool of local addresses.
     #[arg(long, conflicts_with = "local_addresses")]
     no_local_addresses: bool,
+    /// The PROXY protocol for new connections: v2 or off.
+    #[arg(long, value_name = "v2|off")]
+    proxy_protocol: Option<ProxyProtocol>,
 }
 
 fn policy(s: &str) -> OnRealRemoval {
@@ -203,6 +210,7 @@ impl ServiceEditOpts {
         p.weight_by_latency = self.weight_by_latency.as_deref().map(|v| v == "on");
         p.passive_max_held_out_percent = self.passive_health;
         p.syn_proxy = self.syn_proxy;
+        p.proxy_protocol = self.proxy_protocol;
         if self.no_local_addresses {
             p.local_addresses = Some(Vec::new());
         } else if !self.local_addresses.is_empty() {
@@ -268,6 +276,7 @@ impl ServiceOpts {
             syn_proxy: self.syn_proxy,
             on_miss_setting: self.on_miss,
             local_addresses: self.local_addresses.clone(),
+            proxy_protocol: self.proxy_protocol,
             reals: Vec::new(),
         })
     }

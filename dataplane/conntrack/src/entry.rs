@@ -53,6 +53,10 @@ impl ConnFlags {
     /// it has carried no packet here since: a backup copy, never told
     /// back, not this appliance's handshake.
     pub const SYNCED: ConnFlags = ConnFlags(0x08);
+    /// The real is told the client's address with the PROXY protocol: a
+    /// header goes in front of the client's first byte (TCP, whose
+    /// sequence numbers then shift) or of each datagram (UDP).
+    pub const PROXY_HEADER: ConnFlags = ConnFlags(0x10);
     /// Internal: the slot is in use. Never visible through [`Conn::flags`].
     const LIVE: u8 = 0x80;
 

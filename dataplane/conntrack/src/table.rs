@@ -364,8 +364,9 @@ impl<A: IpAddress> ConnTable<A> {
         }
     }
 
-    /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`] and
-    /// [`ConnFlags::SYNCED`] are the caller's to set). `false` if `id` is
+    /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`],
+    /// [`ConnFlags::SYNCED`] and [`ConnFlags::PROXY_HEADER`] are the
+    /// caller's to set). `false` if `id` is
     /// not live.
     pub fn mark(&mut self, id: ConnId, f: ConnFlags) -> bool {
         match self.slab.get_mut(id.0) {

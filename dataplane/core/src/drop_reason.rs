@@ -127,11 +127,18 @@ pub enum DropReason {
     /// A new full-NAT connection found no local port free towards its
     /// real on any of the service's local addresses.
     LocalPortsExhausted,
+    /// A client packet that would not fit the MTU towards the reals with
+    /// the PROXY protocol header in front, or a fragment of a datagram
+    /// that should carry one.
+    TooBigForProxyHeader,
+    /// A frame whose buffer has no room at its end for the PROXY protocol
+    /// header.
+    NoTailroom,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 44;
+    pub const COUNT: usize = 46;
 
     /// Every reason, in index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -179,6 +186,8 @@ impl DropReason {
         DropReason::FragmentUnmatched,
         DropReason::FragmentHoldFull,
         DropReason::LocalPortsExhausted,
+        DropReason::TooBigForProxyHeader,
+        DropReason::NoTailroom,
     ];
 
     /// Index into per-reason counter arrays.
@@ -234,6 +243,8 @@ impl DropReason {
             DropReason::FragmentUnmatched => "fragment_unmatched",
             DropReason::FragmentHoldFull => "fragment_hold_full",
             DropReason::LocalPortsExhausted => "local_ports_exhausted",
+            DropReason::TooBigForProxyHeader => "too_big_for_proxy_header",
+            DropReason::NoTailroom => "no_tailroom",
         }
     }
 }

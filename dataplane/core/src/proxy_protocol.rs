@@ -259,7 +259,7 @@ pub struct Lengths {
 /// words; an even insertion at the payload, which starts at an even
 /// offset, keeps the payload's words aligned, so their sum stays).
 pub fn grow_segment(frame: &mut [u8], at: Lengths, inserted: &[u8]) {
-    debug_assert!(inserted.len() % 2 == 0);
+    debug_assert!(inserted.len().is_multiple_of(2));
     let n = inserted.len() as u16;
     let bump = |frame: &mut [u8], off: usize| -> (u16, u16) {
         let old = u16::from_be_bytes([frame[off], frame[off + 1]]);

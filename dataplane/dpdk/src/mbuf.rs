@@ -72,6 +72,28 @@ impl Mbuf {
         Some(self.data_mut())
     }
 
+    /// Grows the packet (one segment) at the end by `n` bytes of its
+    /// tailroom (as `rte_pktmbuf_append` does, in Rust: no call) and
+    /// returns the whole packet, the `n` new bytes last; None, unchanged,
+    /// when the tailroom is shorter than `n` or it has more segments.
+    #[inline(always)]
+    pub fn append(&mut self, n: usize) -> Option<&mut [u8]> {
+        // SAFETY: we own the mbuf; the new end stays inside its buffer
+        // (data_off + data_len + n <= buf_len is checked). The tailroom is
+        // initialised memory (hugepage memory, zeroed when mapped), and
+        // the caller overwrites it.
+        unsafe {
+            let m = self.raw.as_mut();
+            let end = m.data_off as usize + m.data_len as usize + n;
+            if m.nb_segs != 1 || end > m.buf_len as usize {
+                return None;
+            }
+            m.data_len += n as u16;
+            m.pkt_len += n as u32;
+        }
+        Some(self.data_mut())
+    }
+
     /// Cuts the packet (one segment) to its first `len` bytes; false,
     /// unchanged, when it is shorter or of more segments.
     #[inline(always)]

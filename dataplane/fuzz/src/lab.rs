@@ -78,6 +78,7 @@ fn service(
         syn_proxy: SynProxyMode::Auto,
         on_miss_setting: None,
         local_addresses: Vec::new(),
+        proxy_protocol: Default::default(),
         reals,
     }
 }

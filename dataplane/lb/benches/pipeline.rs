@@ -271,6 +271,7 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
         syn_proxy,
         on_miss_setting: None,
         local_addresses: Vec::new(),
+        proxy_protocol: Default::default(),
         reals,
     };
     let prefixes = [

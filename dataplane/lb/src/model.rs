@@ -7,7 +7,9 @@
 
 use crate::slot::{RealSlot, ServiceSlot};
 use crate::slot::{MAX_REALS, MAX_SERVICES};
-use sluice_model::{Forward, OnMiss, Protocol, ServiceKey, ServiceSpec, SynProxyMode};
+use sluice_model::{
+    Forward, OnMiss, Protocol, ProxyProtocol, ServiceKey, ServiceSpec, SynProxyMode,
+};
 use sluice_model::{IpAddress, SocketAddress};
 use sluice_sched::{real_identity, Schedule, ScheduleConfig, TableSize, WeightedReal as SchedReal};
 use std::collections::HashMap;
@@ -111,6 +113,9 @@ pub struct VirtualService<A: IpAddress = Ipv4Addr> {
     pub hash_on_miss: bool,
     /// The local addresses its full-NAT connections leave from.
     pub locals: Vec<A>,
+    /// New connections tell the real the client's address with the PROXY
+    /// protocol (v2).
+    pub proxy_protocol: bool,
     /// The spec it was built from (listing, save).
     pub spec: ServiceSpec,
 }
@@ -140,6 +145,7 @@ impl SynProxyUse {
     pub fn of(spec: &ServiceSpec) -> SynProxyUse {
         let nat_tcp = spec.protocol == Protocol::Tcp
             && spec.vip.is_ipv4()
+            && spec.proxy_protocol == ProxyProtocol::Off
             && spec.reals.iter().all(|r| r.forward == Forward::Nat);
         // (Full NAT's sequence numbers are the real's own: the proxied
         // handshake's translation is NAT's alone.)
@@ -285,6 +291,7 @@ pub fn validate(spec: &ServiceSpec) -> Result<(), String> {
         return Err(format!("{} cannot be a virtual IP", spec.vip));
     }
     validate_locals(spec)?;
+    validate_proxy_protocol(spec)?;
     for (i, r) in spec.reals.iter().enumerate() {
         if r.ip.is_ipv4() != spec.vip.is_ipv4() {
             return Err(format!(
@@ -371,6 +378,27 @@ fn validate_locals(spec: &ServiceSpec) -> Result<(), String> {
                 SocketAddr::new(r.ip, r.port)
             ));
         }
+    }
+    Ok(())
+}
+
+/// The PROXY protocol needs reals whose traffic both ways goes through
+/// the appliance (NAT, full NAT), and is not for the SYN proxy's
+/// connections (whose sequence numbers it translates already).
+fn validate_proxy_protocol(spec: &ServiceSpec) -> Result<(), String> {
+    if spec.proxy_protocol == ProxyProtocol::Off {
+        return Ok(());
+    }
+    if let Some(r) = spec.reals.iter().find(|r| !r.forward.translates()) {
+        return Err(format!(
+            "proxy_protocol needs NAT or full-NAT reals: real {} uses {}, whose replies \
+             would not have the header's sequence shift taken back",
+            SocketAddr::new(r.ip, r.port),
+            method(r.forward)
+        ));
+    }
+    if spec.syn_proxy == SynProxyMode::On {
+        return Err("proxy_protocol and syn_proxy = \"on\" do not go together".into());
     }
     Ok(())
 }
@@ -509,6 +537,7 @@ impl<A: IpAddress> ServiceTable<A> {
                 syn_proxy: SynProxyUse::of(spec),
                 hash_on_miss: spec.on_miss() == OnMiss::Hash,
                 locals,
+                proxy_protocol: spec.proxy_protocol == ProxyProtocol::V2,
                 spec: spec.clone(),
             });
         }
@@ -616,6 +645,7 @@ mod tests {
             syn_proxy: Default::default(),
             on_miss_setting: None,
             local_addresses: Vec::new(),
+            proxy_protocol: Default::default(),
             reals: reals
                 .iter()
                 .map(|(ip, port, f)| RealSpec {

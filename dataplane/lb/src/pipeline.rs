@@ -10,6 +10,7 @@ mod burst;
 mod family;
 mod fragment;
 mod proxied;
+mod proxy_header;
 mod synced;
 mod tunnel;
 pub use synced::{Installed, RetellCursor};
@@ -17,6 +18,7 @@ pub use synced::{Installed, RetellCursor};
 pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
 pub use family::{Families, Family, Tables};
 pub use proxied::SYN_OUTBOX;
+pub use proxy_header::{Insert, REAL_MTU};
 
 use crate::ingress;
 use crate::loads::{MissLoads, ServiceLoads};
@@ -188,6 +190,9 @@ pub struct Forwarder {
     fragments_learned: u64,
     /// The full-NAT local ports this worker owns.
     local_ports: LocalPorts,
+    /// The PROXY protocol header to put into the packet being processed
+    /// (see [`Forwarder::take_insert`]).
+    insert: Option<Insert>,
     /// The SYN proxy.
     synproxy: SynProxy,
     /// SYNs of proxied connections to send to reals.
@@ -281,6 +286,7 @@ impl Forwarder {
             first_fragment: false,
             fragments_learned: 0,
             local_ports,
+            insert: None,
             synproxy,
             syns_out: Vec::with_capacity(proxied::SYN_OUTBOX),
             look_ahead_from: burst::LOOK_AHEAD_FROM,
@@ -569,6 +575,7 @@ impl Forwarder {
         }
         self.rx_port = rx_port;
         self.outer = None;
+        self.insert = None;
         let Some(port) = snap.ports.get(rx_port) else {
             return Action::Drop(DropReason::NotForUs);
         };
@@ -901,6 +908,9 @@ impl Forwarder {
                 return self.stateless(snap, svc, frame, p, t, now_ms);
             }
         };
+        if svc.proxy_protocol {
+            self.start_proxy_header(frame, p, id);
+        }
         self.update::<A>(id, Dir::Inbound, flags, now_ms);
         let r = &svc.reals[pos];
         self.stats.service(svc.slot).connections.add(1);
@@ -1286,7 +1296,7 @@ impl Forwarder {
             }
             return self.forward_to_client(snap, frame, p, vip, None, now_ms);
         };
-        let (service, real, vip, unanswered, proxied, client) = {
+        let (service, real, vip, unanswered, proxied, client, header) = {
             let c = self
                 .fam
                 .of::<A>()
@@ -1298,7 +1308,8 @@ impl Forwarder {
                 && !c.flags().contains(ConnFlags::SEEN_REPLY);
             let proxied = c.flags().contains(ConnFlags::SYN_PROXY);
             let client = (c.fwd() == Forward::FullNat).then(|| c.client());
-            (service, real, c.vip(), unanswered, proxied, client)
+            let header = c.flags().contains(ConnFlags::PROXY_HEADER);
+            (service, real, c.vip(), unanswered, proxied, client, header)
         };
         if A::services(snap).connection_gone(service, real) {
             self.remove::<A>(id);
@@ -1318,6 +1329,9 @@ impl Forwarder {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         self.update::<A>(id, Dir::Outbound, tcp_flags(p), now_ms);
+        if header {
+            self.proxy_header_to_client(frame, p, id);
+        }
         let len = p.total_len as u64;
         if reset && unanswered {
             self.stats.real(real).resets.add(1);
@@ -1541,10 +1555,18 @@ impl Forwarder {
             .get(id)
             .expect("an opened or looked-up id is live");
         let (real, fwd, local) = (c.real_addr(), c.fwd(), c.local());
-        if fwd == Forward::FullNat {
-            return self.full_nat_to_real(snap, frame, p, local, real, now_ms);
+        let header = c.flags().contains(ConnFlags::PROXY_HEADER);
+        let action = if fwd == Forward::FullNat {
+            self.full_nat_to_real(snap, frame, p, local, real, now_ms)
+        } else {
+            self.forward_to_real(snap, frame, p, real, fwd, now_ms)
+        };
+        let leaves = matches!(action, Action::Forward { .. } | Action::Hold { .. });
+        if header && leaves && !self.proxy_header_to_real(frame, p, id) {
+            self.insert = None;
+            return Action::Drop(DropReason::TooBigForProxyHeader);
         }
-        self.forward_to_real(snap, frame, p, real, fwd, now_ms)
+        action
     }
 
     /// Full NAT towards the real: from LIP:lport to RIP:rport.

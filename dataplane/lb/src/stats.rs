@@ -221,6 +221,8 @@ pub struct WorkerLbStats {
     pub half_open: Counter,
     /// Full-NAT connections now, each holding a local port (a gauge).
     pub local_ports_in_use: Counter,
+    /// PROXY protocol headers put in front of client data.
+    pub proxy_headers_sent: Counter,
     /// Gauge: 1 while the SYN proxy is engaged for `auto` services.
     pub syn_proxy_engaged: Counter,
     /// Packets held while resolving a next hop.
@@ -282,6 +284,7 @@ impl WorkerLbStats {
             syn_proxy_handshakes: Counter::default(),
             half_open: Counter::default(),
             local_ports_in_use: Counter::default(),
+            proxy_headers_sent: Counter::default(),
             syn_proxy_engaged: Counter::default(),
             held_for_arp: Counter::default(),
             arp_requests_sent: Counter::default(),

@@ -34,6 +34,6 @@ pub use check::{AgentSpec, CheckKind, CheckSpec, Probe, SpecError, StatusMatch};
 pub use device::DeviceStats;
 pub use scheduler::{ParseKindError, SchedulerKind};
 pub use service::{
-    Forward, OnMiss, OnRealRemoval, PassiveHealth, Persistence, Protocol, RealPatch, RealSpec,
-    ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
+    Forward, OnMiss, OnRealRemoval, PassiveHealth, Persistence, Protocol, ProxyProtocol, RealPatch,
+    RealSpec, ServiceKey, ServicePatch, ServiceSpec, SynProxyMode,
 };

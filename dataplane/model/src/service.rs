@@ -214,6 +214,52 @@ pub enum SynProxyMode {
     Off,
 }
 
+/// Whether a service tells its reals the client's address with the PROXY
+/// protocol (HAProxy's), in front of what the client sends.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    /// No (default).
+    #[default]
+    Off,
+    /// Version 2 (binary): in front of a TCP stream's first byte, or of
+    /// every UDP datagram.
+    V2,
+}
+
+impl ProxyProtocol {
+    /// Whether it is off (the default).
+    pub fn is_off(&self) -> bool {
+        *self == ProxyProtocol::Off
+    }
+}
+
+impl fmt::Display for ProxyProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProxyProtocol::Off => "off",
+            ProxyProtocol::V2 => "v2",
+        })
+    }
+}
+
+impl std::str::FromStr for ProxyProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(ProxyProtocol::Off),
+            "v2" => Ok(ProxyProtocol::V2),
+            "v1" => Err(
+                "PROXY protocol v1 is not supported (its text header has an odd \
+                         length as often as not): use v2"
+                    .into(),
+            ),
+            _ => Err(format!("{s:?} is not a PROXY protocol version (v2, off)")),
+        }
+    }
+}
+
 impl SynProxyMode {
     /// Whether this is the default.
     pub fn is_auto(&self) -> bool {
@@ -338,6 +384,10 @@ pub struct ServiceSpec {
     /// them, on a local port its worker owns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub local_addresses: Vec<IpAddr>,
+    /// The PROXY protocol header in front of what each client sends (NAT
+    /// and full-NAT reals), so the real learns the client's address.
+    #[serde(default, skip_serializing_if = "ProxyProtocol::is_off")]
+    pub proxy_protocol: ProxyProtocol,
     /// The real servers.
     #[serde(default, rename = "real")]
     pub reals: Vec<RealSpec>,
@@ -398,6 +448,7 @@ impl ServiceSpec {
             syn_proxy: SynProxyMode::default(),
             on_miss_setting: None,
             local_addresses: Vec::new(),
+            proxy_protocol: Default::default(),
             reals: Vec::new(),
         }
     }
@@ -523,6 +574,9 @@ pub struct ServicePatch {
     /// New pool of local addresses (full NAT); an empty list empties it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_addresses: Option<Vec<IpAddr>>,
+    /// New PROXY protocol setting (for new connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 impl ServicePatch {
@@ -552,6 +606,7 @@ impl ServicePatch {
             passive_max_held_out_percent: None,
             syn_proxy: None,
             local_addresses: None,
+            proxy_protocol: None,
         }
     }
 
@@ -621,6 +676,9 @@ impl ServicePatch {
         }
         if let Some(x) = &self.local_addresses {
             s.local_addresses = x.clone();
+        }
+        if let Some(x) = self.proxy_protocol {
+            s.proxy_protocol = x;
         }
         Ok(s)
     }

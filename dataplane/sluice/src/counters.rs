@@ -138,6 +138,7 @@ impl WorkerCounters {
             syn_proxy_handshakes: lb.syn_proxy_handshakes.get(),
             half_open: lb.half_open.get(),
             local_ports_in_use: lb.local_ports_in_use.get(),
+            proxy_headers_sent: lb.proxy_headers_sent.get(),
             syn_proxy_engaged: lb.syn_proxy_engaged.get(),
             held_for_arp: lb.held_for_arp.get(),
             arp_requests_sent: lb.arp_requests_sent.get(),

@@ -32,18 +32,23 @@ pub struct Tables<A: Address> {
     pub(super) drain_cursor: Option<(u64, ScanCursor)>,
     /// The datagrams whose first fragment went through.
     pub(super) frags: FragmentTable<A>,
+    /// PROXY protocol: each TCP connection's first client byte, by entry
+    /// slot (read only for entries flagged `PROXY_HEADER`).
+    pub(super) stream_starts: Vec<u32>,
 }
 
 impl<A: Address> Tables<A> {
     pub(super) fn new(conns: ConnTable<A>, neighbours: usize, nud: NudConfig) -> Tables<A> {
         Tables {
-            conns,
             neigh: NeighbourTable::new(neighbours, nud),
             learned: Vec::with_capacity(super::LEARNED_OUTBOX),
             probes: Vec::with_capacity(super::PROBE_OUTBOX),
             drains_done_below: 0,
             drain_cursor: None,
             frags: FragmentTable::new(),
+            // Zeroed: its pages are only touched as entries use them.
+            stream_starts: vec![0; conns.capacity() as usize],
+            conns,
         }
     }
 }

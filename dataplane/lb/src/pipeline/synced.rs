@@ -213,7 +213,9 @@ pub(super) fn retell<A: Family>(out: &mut Option<Outbox>, stats: &WorkerLbStats,
     // A full-NAT connection's local port is this appliance's: a peer's
     // workers own other ports and could not bring its replies home, so
     // such connections are not synced (they start over on a failover).
-    if c.fwd() == Forward::FullNat {
+    // So is one whose real is told the client's address with the PROXY
+    // protocol: a peer would not know where its stream starts.
+    if c.fwd() == Forward::FullNat || c.flags().contains(ConnFlags::PROXY_HEADER) {
         return;
     }
     if o.records.len() >= o.cap {

@@ -144,6 +144,7 @@ pub fn service_spec(scheduler: &str, reals: Vec<RealSpec>) -> ServiceSpec {
         syn_proxy: Default::default(),
         on_miss_setting: None,
         local_addresses: Vec::new(),
+        proxy_protocol: Default::default(),
         reals,
     }
 }
@@ -709,6 +710,7 @@ pub fn udp_nat_spec() -> ServiceSpec {
         syn_proxy: Default::default(),
         on_miss_setting: None,
         local_addresses: Vec::new(),
+        proxy_protocol: Default::default(),
         reals: (0..3)
             .map(|i| {
                 let r = nat_real(i);

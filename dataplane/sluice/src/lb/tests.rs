@@ -35,6 +35,7 @@ fn spec(upper: u32, lower: u32) -> ServiceSpec {
         syn_proxy: Default::default(),
         on_miss_setting: None,
         local_addresses: Vec::new(),
+        proxy_protocol: Default::default(),
         reals: vec![RealSpec {
             ip: "192.0.2.21".parse().unwrap(),
             port: 80,

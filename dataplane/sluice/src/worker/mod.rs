@@ -500,6 +500,16 @@ impl Engine<'_> {
                 None => Action::Drop(DropReason::NoHeadroom),
             };
         }
+        if let Some(insert) = self.forwarder.take_insert() {
+            // The PROXY protocol header goes in front of the payload.
+            action = match m.append(insert.header.len()) {
+                Some(grown) => {
+                    insert.apply(grown);
+                    action
+                }
+                None => Action::Drop(DropReason::NoTailroom),
+            };
+        }
         match action {
             Action::Forward { port } => self.out.send(port, m, c),
             Action::Reply(h) => {

@@ -1,0 +1,185 @@
+//! The PROXY protocol (`proxy_protocol = "v2"`): the real learns each
+//! client's address and port from a header in front of what the client
+//! sends (see [`sluice_core::proxy_protocol`]).
+//!
+//! - UDP: every client datagram carries the header.
+//! - TCP: the header goes in front of the client's first byte (its ISN
+//!   plus 1, recorded from its SYN), in the first segment that carries
+//!   that sequence number, and again in any retransmission of it; every
+//!   later client byte moves up by the header's length, and the real's
+//!   acknowledgments and SACK edges move back down. The real's SYN-ACK
+//!   offers an MSS lowered by the header's length, so a full-size client
+//!   segment still fits with the header in front.
+//!
+//! The forwarder fixes the lengths and checksums; the worker moves the
+//! payload and writes the header ([`Forwarder::take_insert`]).
+
+use super::{Family, Forwarder};
+use sluice_conntrack::{ConnFlags, ConnId};
+use sluice_core::flow::Packet;
+use sluice_core::proxy_protocol::{self as pp, Header, Lengths, Placement, Shift};
+use sluice_core::wire::{ipv4, l4};
+use sluice_model::{IpAddress, SocketAddress};
+use std::net::IpAddr;
+
+/// The MTU towards the reals that a packet grown by a header must fit.
+pub const REAL_MTU: usize = 1500;
+
+/// A header the worker puts into the frame at `at` (moving what follows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insert {
+    /// Offset in the frame.
+    pub at: usize,
+    /// The header.
+    pub header: Header,
+}
+
+impl Insert {
+    /// Puts the header into `grown`, the frame already grown at its end
+    /// by the header's length: what follows `at` moves up.
+    pub fn apply(&self, grown: &mut [u8]) {
+        let n = self.header.len();
+        let end = grown.len() - n;
+        grown.copy_within(self.at..end, self.at + n);
+        grown[self.at..self.at + n].copy_from_slice(self.header.bytes());
+    }
+}
+
+/// The v2 header of a flow from `client` to `vip`.
+fn header_of<S: SocketAddress>(stream: bool, client: S, vip: S) -> Header {
+    let (c, v) = (client.addr().to_ip(), vip.addr().to_ip());
+    let (cp, vp) = (client.port_number(), vip.port_number());
+    match (c, v) {
+        (IpAddr::V4(c), IpAddr::V4(v)) => pp::v2(stream, (&c.octets(), cp), (&v.octets(), vp)),
+        (c, v) => {
+            let six = |a: IpAddr| match a {
+                IpAddr::V6(a) => a.octets(),
+                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            };
+            pp::v2(stream, (&six(c), cp), (&six(v), vp))
+        }
+    }
+}
+
+impl Forwarder {
+    /// The header the worker must put into the frame just processed.
+    pub fn take_insert(&mut self) -> Option<Insert> {
+        self.insert.take()
+    }
+
+    /// A new connection of a service with the PROXY protocol: flagged,
+    /// and for TCP its first client byte recorded from the SYN.
+    pub(super) fn start_proxy_header<A: Family>(
+        &mut self,
+        frame: &[u8],
+        p: &Packet<A>,
+        id: ConnId,
+    ) {
+        let t = self.fam.of_mut::<A>();
+        t.conns.mark(id, ConnFlags::PROXY_HEADER);
+        if p.proto == ipv4::PROTO_TCP {
+            let s0 = pp::seq(&frame[p.l4..]).wrapping_add(1);
+            if let Some(x) = t.stream_starts.get_mut(id.as_u32() as usize) {
+                *x = s0;
+            }
+        }
+    }
+
+    /// A client packet of connection `id`, flagged `PROXY_HEADER`, on its
+    /// way to the real: the header in front, or its sequence number
+    /// shifted. False: it would not fit the MTU towards the reals once
+    /// grown (or is a first fragment, whose datagram cannot grow).
+    pub(super) fn proxy_header_to_real<A: Family>(
+        &mut self,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        id: ConnId,
+    ) -> bool {
+        let t = self.fam.of::<A>();
+        let Some(c) = t.conns.get(id) else {
+            return true;
+        };
+        let tcp = p.proto == ipv4::PROTO_TCP;
+        let header = header_of(tcp, c.client(), c.vip());
+        let seg_at = p.l4;
+        let payload_at = if tcp {
+            let shift = Shift {
+                s0: t
+                    .stream_starts
+                    .get(id.as_u32() as usize)
+                    .copied()
+                    .unwrap_or(0),
+                len: header.len() as u32,
+            };
+            let seg = &mut frame[p.l4..p.ip_end()];
+            let syn = seg[13] & l4::TCP_SYN != 0;
+            match shift.place(pp::seq(seg), syn) {
+                Placement::AsItIs => return true,
+                Placement::Shifted(s) => {
+                    pp::set_seq(seg, s);
+                    return true;
+                }
+                Placement::HeaderInFront if seg[13] & l4::TCP_RST != 0 => {
+                    // A reset carries no data: it follows the header.
+                    pp::set_seq(seg, shift.s0.wrapping_add(shift.len));
+                    return true;
+                }
+                Placement::HeaderInFront => seg_at + l4::tcp_header_len(seg),
+            }
+        } else {
+            seg_at + l4::UDP_HEADER_LEN
+        };
+        if p.is_fragment || self.first_fragment {
+            return false;
+        }
+        if p.ip_end() - p.l3 + header.len() > REAL_MTU {
+            return false;
+        }
+        let v4 = A::HEADER_CHECKSUM.is_some();
+        let lengths = Lengths {
+            ip_len: p.l3 + if v4 { 2 } else { 4 },
+            ip_checksum: A::HEADER_CHECKSUM.map(|o| p.l3 + o),
+            l4: p.l4,
+            udp: !tcp,
+        };
+        pp::grow_segment(frame, lengths, header.bytes());
+        self.insert = Some(Insert {
+            at: payload_at,
+            header,
+        });
+        self.stats.proxy_headers_sent.add(1);
+        true
+    }
+
+    /// A real's TCP segment of connection `id`, flagged `PROXY_HEADER`, on
+    /// its way to the client: its acknowledgment and SACK edges mapped
+    /// back past the header, and a SYN-ACK's MSS lowered to leave room
+    /// for it.
+    pub(super) fn proxy_header_to_client<A: Family>(
+        &mut self,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        id: ConnId,
+    ) {
+        if p.proto != ipv4::PROTO_TCP || p.is_fragment {
+            return;
+        }
+        let t = self.fam.of::<A>();
+        let v4 = A::HEADER_CHECKSUM.is_some();
+        let len = if v4 { 28 } else { 52 };
+        let shift = Shift {
+            s0: t
+                .stream_starts
+                .get(id.as_u32() as usize)
+                .copied()
+                .unwrap_or(0),
+            len,
+        };
+        let seg = &mut frame[p.l4..p.ip_end()];
+        pp::map_acks(seg, |a| shift.to_client(a));
+        if seg[13] & l4::TCP_SYN != 0 {
+            let headers = if v4 { 20 + 20 } else { 40 + 20 };
+            pp::clamp_mss(seg, (REAL_MTU - headers) as u16 - len as u16);
+        }
+    }
+}
