@@ -26,6 +26,9 @@ SLUICE_APT_PACKAGES=(
     python3-scapy tshark
     # the SYN flood the SYN proxy is tested against (spoofed sources)
     hping3
+    # packet loss in a router namespace (the kernel here has no netem):
+    # the PROXY protocol test drops 5 % of what a router forwards
+    nftables
     # instructions per packet, counted (perf/icount.py, run by test.sh)
     valgrind
     # the sample configurations `sluicectl import keepalived` is tested on

@@ -55,7 +55,7 @@ fn full_nat(workers: &[u32], lcores: Option<&str>) {
                access_log {root}/peers.log peers;";
     let roots: Vec<_> = (0..2)
         .map(|i| {
-            let root = t.serve_nginx_with(i, "0.0.0.0", 8080, log);
+            let root = t.serve_nginx_with(i, "0.0.0.0", 8080, "", log);
             t.serve(i, "udp", "0.0.0.0", 5354);
             root
         })

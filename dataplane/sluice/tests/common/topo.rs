@@ -664,16 +664,19 @@ impl LbTopo {
     /// Starts nginx on real `i`, listening on `bind:port`, serving `id`
     /// ("real-i") and `blob` like [`serve`](Self::serve)'s http kind.
     pub fn serve_nginx(&mut self, i: usize, bind: &str, port: u16) {
-        self.serve_nginx_with(i, bind, port, "");
+        self.serve_nginx_with(i, bind, port, "", "");
     }
 
-    /// The same with `http` added to nginx's `http` block (a log format
-    /// and an `access_log`, say); returns nginx's directory.
+    /// The same with `listen_extra` after the `listen` address (say
+    /// `proxy_protocol`) and `http` added to nginx's `http` block (a log
+    /// format and an `access_log`, say; `{root}` is nginx's directory,
+    /// which it returns).
     pub fn serve_nginx_with(
         &mut self,
         i: usize,
         bind: &str,
         port: u16,
+        listen_extra: &str,
         http: &str,
     ) -> std::path::PathBuf {
         let root = self.dir.path().join(format!("nginx{i}"));
@@ -685,7 +688,7 @@ impl LbTopo {
             &self.reals[i].ns,
             &root,
             &www,
-            &format!("{bind}:{port}"),
+            &format!("{bind}:{port} {listen_extra}"),
             port,
             &http.replace("{root}", &root.display().to_string()),
         );
