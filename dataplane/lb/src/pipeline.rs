@@ -650,11 +650,18 @@ impl Forwarder {
                         // Else about a packet a real received from a client
                         // (CIP:cport -> RIP:rport): it goes to the client.
                         // Either way the client owns it.
-                        let to_real = A::services(snap)
+                        let services = A::services(snap);
+                        let to_real = services
                             .lookup(e.inner_proto, e.inner_src, e.inner_sport)
                             .is_some();
                         let client = if to_real { e.inner_dst } else { e.inner_src };
-                        let owner = steer::owner(client, self.workers);
+                        // (Full NAT: a packet from a local address, whose
+                        // port names the owner.)
+                        let owner = if !to_real && services.is_local_address(client) {
+                            local_ports::owner(e.inner_sport, self.workers)
+                        } else {
+                            steer::owner(client, self.workers)
+                        };
                         if owner != self.worker {
                             return Action::HandOff { worker: owner };
                         }
@@ -1363,6 +1370,13 @@ impl Forwarder {
             return Action::Drop(DropReason::TtlExceeded);
         }
         nat::translate_icmp_error_to_client(frame, p, e, vip.addr(), vip.port_number());
+        if quoted.fwd == Forward::FullNat {
+            // The quote left from the local address: it becomes the
+            // client's, and so does the error's destination.
+            let c = quoted.client;
+            nat::translate_icmp_error_to_real(frame, p, e, c.addr(), c.port_number());
+            return self.route(snap, frame, c.addr(), now_ms);
+        }
         self.route(snap, frame, p.dst, now_ms)
     }
 
@@ -1380,9 +1394,9 @@ impl Forwarder {
         e: &IcmpError<A>,
         now_ms: u64,
     ) -> Action {
-        let (id, proxied, real_addr, fwd) =
+        let (id, proxied, real_addr, fwd, local) =
             match self.quoted_connection(snap, e, Quoted::Inbound, now_ms) {
-                Ok(q) => (q.id, q.proxied, q.real_addr, q.fwd),
+                Ok(q) => (q.id, q.proxied, q.real_addr, q.fwd, q.local),
                 Err(why) => return Action::Drop(why),
             };
         match fwd {
@@ -1402,9 +1416,16 @@ impl Forwarder {
                 }
                 self.route(snap, frame, real_addr.addr(), now_ms)
             }
-            // The real knows the connection by the local address, which
-            // the quote does not carry: not translated (yet).
-            Forward::FullNat => Action::Drop(DropReason::UnsupportedIcmp),
+            // The real knows the reply as sent to the local address.
+            Forward::FullNat => {
+                if !nat::decrement_ttl(frame, p) {
+                    return Action::Drop(DropReason::TtlExceeded);
+                }
+                let (r, l) = (real_addr, local);
+                nat::translate_icmp_error_to_real(frame, p, e, r.addr(), r.port_number());
+                nat::translate_icmp_error_to_client(frame, p, e, l.addr(), l.port_number());
+                self.route(snap, frame, r.addr(), now_ms)
+            }
             // Direct routing and tunnels: the real holds the VIP.
             fwd => self.forward_to_real(snap, frame, p, real_addr, fwd, now_ms),
         }
@@ -1449,11 +1470,12 @@ impl Forwarder {
             vip: c.vip(),
             real_addr: c.real_addr(),
             fwd: c.fwd(),
+            client: c.client(),
+            local: c.local(),
         };
-        // A request only reaches a real through us rewritten by NAT; under
-        // DR the real answers the client itself. (Under full NAT it left
-        // from a local address, which the quote carries: not translated.)
-        if direction == Quoted::Outbound && quoted.fwd != Forward::Nat {
+        // A request only reaches a real through us rewritten by NAT or
+        // full NAT; under DR the real answers the client itself.
+        if direction == Quoted::Outbound && !quoted.fwd.translates() {
             return Err(DropReason::NotForUs);
         }
         if A::services(snap).connection_gone(service, real) {
@@ -1712,6 +1734,9 @@ struct QuotedConn<A: sluice_model::IpAddress> {
     vip: A::Socket,
     real_addr: A::Socket,
     fwd: Forward,
+    client: A::Socket,
+    /// LIP:lport under full NAT (else the client's).
+    local: A::Socket,
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).

@@ -229,6 +229,14 @@ fn replies_find_their_worker_by_the_local_port() {
                 assert_eq!(a, Action::HandOff { worker: owner });
             }
         }
+        // So is an ICMP error about the client's packet as it left.
+        let sent = Tcp::new(local, real, ACK).ip();
+        let err = icmp_error_frame(3, 4, [0, 0, 5, 0], ROUTER, LIP, &sent[..28], PORT1_MAC);
+        let other = (owner + 2) % 3;
+        assert_eq!(
+            workers[other].process(&snap, &mut err.clone(), 1, T0),
+            Action::HandOff { worker: owner }
+        );
     }
     // Both local addresses were used.
     let lips: HashSet<Ipv4Addr> = locals.iter().map(|(l, _)| *l.ip()).collect();
@@ -391,4 +399,67 @@ fn a_service_is_refused_without_usable_local_addresses() {
     let mut proxied = spec(1, &[LIP]);
     proxied.syn_proxy = sluice_model::SynProxyMode::On;
     assert!(err(proxied).contains("needs NAT reals"));
+}
+
+/// The quoted packet of ICMP error frame `f`: its IPv4 source and
+/// destination sockets.
+fn quoted(f: &[u8]) -> (SocketAddrV4, SocketAddrV4) {
+    let q = &f[L4 + 8..];
+    let sock = |a: usize, p: usize| {
+        SocketAddrV4::new(
+            Ipv4Addr::new(q[a], q[a + 1], q[a + 2], q[a + 3]),
+            u16::from_be_bytes([q[20 + p], q[21 + p]]),
+        )
+    };
+    (sock(12, 0), sock(16, 2))
+}
+
+#[test]
+fn icmp_errors_are_translated_both_ways() {
+    let mut lab = lab(spec(1, &[LIP]), DEFAULT_LOCAL_PORTS);
+    let c = client(40_000);
+    let (local, real) = open(&mut lab, c).unwrap();
+    // A router between the appliance and the real: the client's packet
+    // (as it left, LIP:lport -> RIP:rport) was too big.
+    let sent = Tcp::new(local, real, ACK).payload(&[1; 64]).ip();
+    let err = icmp_error_frame(
+        3,
+        4,
+        [0, 0, 0x05, 0x00],
+        ROUTER,
+        LIP,
+        &sent[..48],
+        PORT1_MAC,
+    );
+    let (a, f) = lab.run(&err, 1);
+    assert_eq!(a, Action::Forward { port: 0 });
+    // The client hears it about its own packet, to the VIP, from the
+    // router, at its own address; the MTU stays.
+    assert_eq!((ip_src(&f), ip_dst(&f)), (ROUTER, *c.ip()));
+    assert_eq!(quoted(&f), (c, VIP));
+    assert_eq!(l4(&f)[4..8], [0, 0, 0x05, 0x00]);
+    assert_checksums(&f);
+    let q = &f[L4 + 8..L4 + 28];
+    assert_eq!(u16::from_be_bytes([q[10], q[11]]), ipv4_header_checksum(q));
+
+    // A router on the client's side: the reply (VIP -> client) was too
+    // big. The real hears it about its own packet, to the local address.
+    let hop = Ipv4Addr::new(192, 0, 2, 254);
+    lab.learn(hop);
+    lab.learn(ROUTER);
+    let reply = Tcp::new(VIP, c, ACK).payload(&[2; 64]).ip();
+    let err = icmp_error_frame(
+        3,
+        4,
+        [0, 0, 0x05, 0x00],
+        hop,
+        VIP_IP,
+        &reply[..48],
+        PORT0_MAC,
+    );
+    let (a, f) = lab.run(&err, 0);
+    assert_eq!(a, Action::Forward { port: 1 });
+    assert_eq!((ip_src(&f), ip_dst(&f)), (hop, *real.ip()));
+    assert_eq!(quoted(&f), (real, local));
+    assert_checksums(&f);
 }
