@@ -209,3 +209,103 @@ fn refused_where_the_shift_could_not_be_taken_back() {
         "PROXY protocol v1 is not supported (its text header has an odd length as often as not): use v2"
     );
 }
+
+/// IPv6 full NAT with the PROXY protocol: the 52-byte header of an IPv6
+/// client, both addresses rewritten, checksums from scratch.
+#[test]
+fn ipv6_full_nat_carries_the_ipv6_header() {
+    use sluice_core::flow6::build::{checksum6, frame6, Spec6};
+    use sluice_core::wire::ethernet;
+    use sluice_core::MacAddr;
+    use std::net::Ipv6Addr;
+    let v = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
+    let port = |mac: [u8; 6], v4: &str, v6: &str| sluice_lb::PortBase {
+        mac: MacAddr(mac),
+        addresses: vec![v4.parse().unwrap()],
+        addresses6: vec![v6.parse().unwrap()],
+        kernel: false,
+    };
+    let ports = vec![
+        port([2, 0, 0, 0, 0, 1], "192.0.2.1/24", "2001:db8:1::1/64"),
+        port([2, 0, 0, 0, 0, 2], "198.51.100.1/24", "2001:db8:2::1/64"),
+    ];
+    let (vip, real, lip) = (
+        v("2001:db8::100"),
+        v("2001:db8:2::11"),
+        v("2001:db8:2::200"),
+    );
+    let mut spec = ServiceSpec::new(Protocol::Tcp, vip.into(), 80);
+    let mut r = sluice_model::RealSpec::new(real.into(), 8080);
+    r.forward = Forward::FullNat;
+    spec.reals.push(r);
+    spec.local_addresses = vec![lip.into()];
+    spec.proxy_protocol = ProxyProtocol::V2;
+    let connected6: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.addresses6.iter().map(move |a| (i, *a)))
+        .collect();
+    let routes6 = sluice_lb::RouteTable::new(&connected6, &[], None).unwrap();
+    let mut lab = Lab::new(&[]);
+    lab.snap = Snapshot::build(&[slotted(spec)], &[], &ports, &Arc::new(route_table()))
+        .unwrap()
+        .with_routes6(&Arc::new(routes6));
+    let host = MacAddr([2, 0, 0, 0, 0, 0x99]);
+    let client6 = v("2001:db8:1::10");
+    lab.fwd
+        .learn_remote(real, MacAddr([2, 0, 0, 0, 0, 0x11]), lab.now);
+    lab.fwd.learn_remote(client6, host, lab.now);
+    let tcp = |src, dst, sport, dport, flags, seq: u32, payload: &[u8]| {
+        let mut f = frame6(&Spec6 {
+            proto: 6,
+            src,
+            dst,
+            sport,
+            dport,
+            tcp_flags: flags,
+            payload: payload.to_vec(),
+            ..Spec6::default()
+        });
+        let rx_mac = if src == real {
+            [2, 0, 0, 0, 0, 2]
+        } else {
+            [2, 0, 0, 0, 0, 1]
+        };
+        ethernet::set_macs(&mut f, MacAddr(rx_mac), host);
+        f[58..62].copy_from_slice(&seq.to_be_bytes());
+        f[70..72].fill(0);
+        let c = checksum6(src, dst, 6, &f[54..]);
+        f[70..72].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let ok = |f: &[u8]| {
+        let (s, d) = (
+            Ipv6Addr::from(<[u8; 16]>::try_from(&f[22..38]).unwrap()),
+            Ipv6Addr::from(<[u8; 16]>::try_from(&f[38..54]).unwrap()),
+        );
+        let len = usize::from(u16::from_be_bytes([f[18], f[19]]));
+        assert_eq!(len, f.len() - 54);
+        assert_eq!(checksum6(s, d, 6, &f[54..]), 0, "TCP checksum");
+        (s, d)
+    };
+    let (a, f) = run(&mut lab, &tcp(client6, vip, 40008, 80, SYN, 99, b""), 0);
+    assert_eq!(a, Action::Forward { port: 1 });
+    assert_eq!(ok(&f), (lip, real));
+    let lport = u16::from_be_bytes([f[54], f[55]]);
+    let get = b"GET / HTTP/1.0\r\n\r\n";
+    let (a, f) = run(&mut lab, &tcp(client6, vip, 40008, 80, ACK, 100, get), 0);
+    assert_eq!(a, Action::Forward { port: 1 });
+    assert_eq!(ok(&f), (lip, real));
+    let payload = &f[54 + 20..];
+    assert_eq!(payload.len(), 52 + get.len());
+    assert_eq!(payload[12..16], [0x21, 0x21, 0, 36]);
+    assert_eq!(payload[16..32], client6.octets());
+    assert_eq!(payload[32..48], vip.octets());
+    assert_eq!(payload[48..52], [0x9c, 0x48, 0, 80]);
+    assert_eq!(&payload[52..], get);
+    // The real's answer reaches the client from the VIP.
+    let (a, f) = run(&mut lab, &tcp(real, lip, 8080, lport, ACK, 7, b"200"), 1);
+    assert_eq!(a, Action::Forward { port: 0 });
+    assert_eq!(ok(&f), (vip, client6));
+    assert_eq!(f[54..58], [0, 80, 0x9c, 0x48]);
+}
