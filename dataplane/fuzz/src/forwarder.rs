@@ -7,7 +7,7 @@
 //! | byte | meaning |
 //! |---|---|
 //! | 0 | flags: 0x01 repair the IPv4 checksum, 0x02 repair the TCP/UDP/ICMP checksum, 0x04 raw bytes (not a template), 0x08 housekeeping first, 0x10 worker 1, 0x20 truncate (last payload byte is the length), 0x40 the other port, 0x80 destination MAC = the port's |
-//! | 1 | template (raw: bit 0 is the port); 0xf0 the client's ACK to the last SYN cookie, 0xf1 the same with a request, 0xf2 the real's SYN-ACK to the last SYN the proxy sent |
+//! | 1 | template (raw: bit 0 is the port); 0xf0 the client's ACK to the last SYN cookie, 0xf1 the same with a request, 0xf2 the real's SYN-ACK to the last SYN the proxy sent, 0xf3 the real's SYN-ACK to the last TCP segment forwarded to a real (full NAT: to the local address) |
 //! | 2 | clock advance, in 250 ms |
 //! | 3 | payload length |
 //!
@@ -15,7 +15,9 @@
 //! frame.
 
 use crate::frames::{repair, templates};
-use crate::lab::{real_addresses, real_slots, Lab, PORT_MACS, TUNNEL_REALS, VIPS};
+use crate::lab::{
+    real_addresses, real_slots, Lab, LOCAL_ADDRESSES, PORT_MACS, PROXIED, TUNNEL_REALS, VIPS,
+};
 use sluice_core::flow::{self, Packet};
 use sluice_core::handshake;
 use sluice_core::local::Handled;
@@ -49,13 +51,17 @@ enum Echo {
     ClientRequest,
     /// The real's SYN-ACK to the last SYN the proxy sent it.
     RealSynAck,
+    /// A real's SYN-ACK to the last TCP segment forwarded to it (which,
+    /// under full NAT, came from a local port the fuzzer cannot guess).
+    RealAnswer,
 }
 
 /// Template bytes that ask for an echo.
-const ECHOES: [(u8, Echo); 3] = [
+const ECHOES: [(u8, Echo); 4] = [
     (0xf0, Echo::ClientAck),
     (0xf1, Echo::ClientRequest),
     (0xf2, Echo::RealSynAck),
+    (0xf3, Echo::RealAnswer),
 ];
 
 fn decode(data: &[u8], templates: &[(usize, Vec<u8>)]) -> Vec<Step> {
@@ -138,6 +144,13 @@ fn echo_frame(e: Echo, sent: &[u8], port: usize) -> Option<(Vec<u8>, usize)> {
             b"GET / HTTP/1.0\r\n\r\n",
         ),
         Echo::RealSynAck => (0x12, 0x5000_0000, seq.wrapping_add(1), &[1, 3, 3, 9], &[]),
+        Echo::RealAnswer => (
+            0x12,
+            0x5000_0000,
+            seq.wrapping_add(1),
+            &[2, 4, 5, 0xb4],
+            &[],
+        ),
     };
     let mut f = tcp_frame(&TcpSpec {
         src: SocketAddrV4::new(p.dst, p.dport),
@@ -182,6 +195,8 @@ pub struct Summary {
     pub icmp_errors: usize,
     /// Second outer fragments of packets too big for a tunnel.
     pub tunnel_tails: usize,
+    /// Of those forwarded or held, grown by a PROXY protocol header.
+    pub proxy_headers: usize,
 }
 
 impl Summary {
@@ -218,6 +233,7 @@ pub fn run(data: &[u8]) -> Summary {
     // port).
     let mut last_syn_ack: Option<(Vec<u8>, usize)> = None;
     let mut last_syn: Option<(Vec<u8>, usize)> = None;
+    let mut last_to_real: Option<(Vec<u8>, usize)> = None;
     // Later fragments held for their first (frame, port, worker), and
     // each worker's count of first fragments when they were last tried.
     let mut held: Vec<(Vec<u8>, usize, usize)> = Vec::new();
@@ -227,6 +243,7 @@ pub fn run(data: &[u8]) -> Summary {
         if let Some((e, flags, payload)) = step.echo.take() {
             let sent = match e {
                 Echo::RealSynAck => &last_syn,
+                Echo::RealAnswer => &last_to_real,
                 _ => &last_syn_ack,
             };
             let Some((f, port)) = sent.as_ref().and_then(|(f, port)| echo_frame(e, f, *port))
@@ -242,6 +259,8 @@ pub fn run(data: &[u8]) -> Summary {
         }
         let mut frame = step.frame.clone();
         let action = lab.workers[step.worker].process(&lab.snap, &mut frame, step.rx_port, now);
+        let grown = put_header(&mut lab, step.worker, &step.frame, &mut frame, action);
+        summary.proxy_headers += usize::from(grown > 0);
         check(
             &lab,
             &reals,
@@ -250,7 +269,11 @@ pub fn run(data: &[u8]) -> Summary {
             step.rx_port,
             step.worker,
             action,
+            grown,
         );
+        if let Some(port) = to_real(&reals, action, &frame) {
+            last_to_real = Some((frame.clone(), port));
+        }
         summary.tunnelled += usize::from(check_outer(
             action,
             &frame,
@@ -267,6 +290,11 @@ pub fn run(data: &[u8]) -> Summary {
             // The owner gets the frame as it was (the ring carries it
             // unchanged) and must not hand it on again.
             let again = lab.workers[worker].process(&lab.snap, &mut frame, step.rx_port, now);
+            let grown = put_header(&mut lab, worker, &step.frame, &mut frame, again);
+            summary.proxy_headers += usize::from(grown > 0);
+            if let Some(port) = to_real(&reals, again, &frame) {
+                last_to_real = Some((frame.clone(), port));
+            }
             if again == Action::HoldFragment && held.len() < MAX_HELD {
                 held.push((step.frame.clone(), step.rx_port, worker));
             }
@@ -284,6 +312,7 @@ pub fn run(data: &[u8]) -> Summary {
                 step.rx_port,
                 worker,
                 again,
+                grown,
             );
             summary.count(again);
             if again == Action::Reply(Handled::SynCookie) {
@@ -386,7 +415,9 @@ fn retry_held(
         for (input, port, _) in mine {
             let mut frame = input.clone();
             let a = lab.workers[w].process(&lab.snap, &mut frame, port, now);
-            check(lab, reals, &input, &frame, port, w, a);
+            let grown = put_header(lab, w, &input, &mut frame, a);
+            summary.proxy_headers += usize::from(grown > 0);
+            check(lab, reals, &input, &frame, port, w, a, grown);
             summary.tunnelled += usize::from(check_outer(a, &frame, lab.workers[w].take_outer()));
             assert!(
                 !matches!(a, Action::HandOff { .. }),
@@ -499,6 +530,49 @@ fn transport_ok(frame: &[u8]) -> Option<(Packet, bool)> {
     Some((p, ok))
 }
 
+/// Where a TCP segment that `a` sends to a real goes: its port.
+fn to_real(reals: &[SocketAddrV4], a: Action, f: &[u8]) -> Option<usize> {
+    let (Action::Forward { port } | Action::Hold { port, .. }) = a else {
+        return None;
+    };
+    let p = flow::parse(f).ok()?;
+    (p.proto == 6 && reals.contains(&SocketAddrV4::new(p.dst, p.dport))).then_some(port)
+}
+
+/// Puts the PROXY protocol header the forwarder asks for into `frame`, as
+/// the worker does; checks it comes only with a frame that leaves, to a
+/// service that asks for it, and names the client and the VIP. Returns
+/// its length (0: none).
+fn put_header(lab: &mut Lab, w: usize, input: &[u8], frame: &mut Vec<u8>, a: Action) -> usize {
+    let Some(ins) = lab.workers[w].take_insert() else {
+        return 0;
+    };
+    assert!(
+        matches!(a, Action::Forward { .. } | Action::Hold { .. }),
+        "a header for a frame that does not leave: {a:?}"
+    );
+    let n = ins.header.len();
+    frame.extend(std::iter::repeat_n(0, n));
+    ins.apply(frame);
+    let pin = flow::parse(input).expect("a header for an unparseable frame");
+    assert!(
+        PROXIED.contains(&(pin.dst, pin.dport)),
+        "a header for {}:{}",
+        pin.dst,
+        pin.dport
+    );
+    let h = &frame[ins.at..ins.at + n];
+    assert_eq!(h[..12], sluice_core::proxy_protocol::V2_SIGNATURE);
+    assert_eq!(h[16..20], pin.src.octets(), "the header names the client");
+    assert_eq!(h[20..24], pin.dst.octets(), "and the VIP");
+    assert_eq!(
+        h[24..28],
+        [pin.sport.to_be_bytes(), pin.dport.to_be_bytes()].concat()
+    );
+    n
+}
+
+#[allow(clippy::too_many_arguments)]
 fn check(
     lab: &Lab,
     reals: &[SocketAddrV4],
@@ -507,16 +581,17 @@ fn check(
     rx_port: usize,
     worker: usize,
     action: Action,
+    grown: usize,
 ) {
     match action {
         Action::Forward { port } => {
             assert!(port < 2);
             assert_eq!(ethernet::src(output), PORT_MACS[port], "source MAC");
-            check_rewrite(lab, reals, input, output, rx_port);
+            check_rewrite(lab, reals, input, output, rx_port, grown);
         }
         Action::Hold { port, .. } => {
             assert!(port < 2);
-            check_rewrite(lab, reals, input, output, rx_port);
+            check_rewrite(lab, reals, input, output, rx_port, grown);
         }
         Action::Reply(h) => {
             // ARP answers the sender hardware address; echo the frame's.
@@ -563,7 +638,14 @@ fn check(
 /// or from a real (or an ICMP error about one of those); its rewrite is
 /// well-formed and keeps correct checksums correct; addresses change only
 /// to a real's (NAT in) or to a VIP (NAT out).
-fn check_rewrite(lab: &Lab, reals: &[SocketAddrV4], input: &[u8], output: &[u8], rx_port: usize) {
+fn check_rewrite(
+    lab: &Lab,
+    reals: &[SocketAddrV4],
+    input: &[u8],
+    output: &[u8],
+    rx_port: usize,
+    grown: usize,
+) {
     assert_eq!(
         ethernet::dst(input),
         PORT_MACS[rx_port],
@@ -584,8 +666,8 @@ fn check_rewrite(lab: &Lab, reals: &[SocketAddrV4], input: &[u8], output: &[u8],
             pin.tcp_flags
         );
     }
-    assert_eq!(input.len(), output.len());
-    assert_eq!(pin.total_len, pout.total_len);
+    assert_eq!(input.len() + grown, output.len());
+    assert_eq!(pin.total_len + grown, pout.total_len);
     if in_ok {
         assert!(out_ok, "a correct checksum became wrong");
     }
@@ -602,16 +684,21 @@ fn check_rewrite(lab: &Lab, reals: &[SocketAddrV4], input: &[u8], output: &[u8],
         pin.src,
         pin.dst
     );
+    // Full NAT: to a local address from a real, back to the client
+    // (or an error about such a packet, to the client it names).
+    let to_local = LOCAL_ADDRESSES.contains(&pin.dst);
     if pout.dst != pin.dst {
         assert!(
-            is_real(pout.dst),
+            is_real(pout.dst) || to_local,
             "rewritten to {} which is not a real",
             pout.dst
         );
     }
     if pout.src != pin.src {
+        // Full NAT towards a real: from a local address.
+        let local = LOCAL_ADDRESSES.contains(&pout.src) && is_real(pout.dst);
         assert!(
-            VIPS.contains(&pout.src),
+            VIPS.contains(&pout.src) || local,
             "rewritten from {} which is not a VIP",
             pout.src
         );

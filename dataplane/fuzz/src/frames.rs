@@ -254,6 +254,15 @@ pub fn templates() -> Vec<(usize, Vec<u8>)> {
     // An ARP reply on the port without a kernel interface.
     let lb = Ipv4Addr::new(192, 0, 2, 1);
     t.push((0, to_port(0, CLIENT, 0x0806, &arp(2, CLIENT, lb))));
+    // Client to the full-NAT services with the PROXY protocol: a SYN and
+    // an ACK with data (TCP), a datagram (UDP). (Before the tunnel
+    // templates: the big tunnel segment stays the last.)
+    for flags in [0x02, 0x18] {
+        let seg = ipv4(6, CLIENT, v(2), &tcp(40030, 8081, flags));
+        t.push((0, to_port(0, CLIENT, 0x0800, &seg)));
+    }
+    let dgram = ipv4(17, CLIENT, v(2), &udp(5002, 5300, b"proxied"));
+    t.push((0, to_port(0, CLIENT, 0x0800, &dgram)));
     // Client to the tunnel service (GUE and IP-in-IP reals): SYN, then
     // ACK with data; a big one, too big for the tunnel with DF.
     for flags in [0x02, 0x18] {

@@ -1,13 +1,15 @@
-//! The appliance the forwarder target runs: two ports, ten services
-//! covering every scheduler and every forwarding method, persistence,
+//! The appliance the forwarder target runs: two ports, twelve services
+//! covering every scheduler and every forwarding method, the PROXY
+//! protocol (the two full-NAT services), persistence,
 //! thresholds and a quiesced real, two workers (so packets are handed
 //! between them) and small tables (so they fill up).
 //!
 //! Port 0 "client" 192.0.2.1/24 (MAC 02:00:00:00:00:01), port 1 "servers"
 //! 198.51.100.1/24 (MAC 02:00:00:00:00:02) with a kernel interface; the
 //! VIPs are 192.0.2.100..102; NAT reals 198.51.100.11..13, DR reals
-//! 192.0.2.21..22, tunnel reals 203.0.113.50..51 (GUE, IP-in-IP); the
-//! gateway 192.0.2.254 routes 203.0.113.0/24.
+//! 192.0.2.21..22, tunnel reals 203.0.113.50..51 (GUE, IP-in-IP), full-NAT
+//! reals on the NAT reals' addresses (port 9000) from the local addresses
+//! 198.51.100.200..201; the gateway 192.0.2.254 routes 203.0.113.0/24.
 
 use sluice_conntrack::TableConfig;
 use sluice_core::neigh::NudConfig;
@@ -17,8 +19,8 @@ use sluice_lb::{
     Forwarder, ForwarderConfig, PortBase, RealSlot, RouteTable, ServiceSlot, SharedStats, Snapshot,
 };
 use sluice_model::{
-    Forward, OnRealRemoval, Persistence, Protocol, RealSpec, SchedulerKind, ServiceSpec,
-    SynProxyMode,
+    Forward, OnRealRemoval, Persistence, Protocol, ProxyProtocol, RealSpec, SchedulerKind,
+    ServiceSpec, SynProxyMode,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -183,8 +185,34 @@ pub fn services() -> Vec<ServiceSpec> {
                 real(TUNNEL_REALS[1], 8443, 1, Forward::Ipip),
             ],
         ),
+        full_nat(Protocol::Tcp, PROXIED[0].1, vec![r1, r2]),
+        full_nat(Protocol::Udp, PROXIED[1].1, vec![r3]),
     ]
 }
+
+/// A full-NAT service on VIP 2 whose reals get the PROXY protocol header.
+fn full_nat(protocol: Protocol, port: u16, reals: Vec<[u8; 4]>) -> ServiceSpec {
+    let reals = reals
+        .into_iter()
+        .map(|r| real(r, 9000, 1, Forward::FullNat))
+        .collect();
+    let mut s = service(protocol, 2, port, SchedulerKind::Rr, reals);
+    s.local_addresses = LOCAL_ADDRESSES.iter().map(|a| (*a).into()).collect();
+    s.proxy_protocol = ProxyProtocol::V2;
+    s
+}
+
+/// The full-NAT services' local addresses.
+pub const LOCAL_ADDRESSES: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(198, 51, 100, 200),
+    Ipv4Addr::new(198, 51, 100, 201),
+];
+
+/// The services whose reals get the PROXY protocol header: (VIP, port).
+pub const PROXIED: [(Ipv4Addr, u16); 2] = [
+    (Ipv4Addr::new(192, 0, 2, 102), 8081),
+    (Ipv4Addr::new(192, 0, 2, 102), 5300),
+];
 
 /// The tunnel reals (GUE, then IP-in-IP), behind the gateway.
 pub const TUNNEL_REALS: [[u8; 4]; 2] = [[203, 0, 113, 50], [203, 0, 113, 51]];

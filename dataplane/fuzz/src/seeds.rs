@@ -72,6 +72,19 @@ fn forwarder() -> Vec<Vec<u8>> {
     // The big segment to the tunnel service (the last template) without
     // DF: too big for the tunnel, sent in two outer fragments.
     out.push(step(CLEAN, n - 1, 0, &[20, 0x00]));
+    // Full NAT with the PROXY protocol: the SYN, the real's SYN-ACK to
+    // the local address it came from, the client's ACK with data (the
+    // header in front), the real's answer again; a datagram (always a
+    // header); on both workers.
+    let mut full_nat = Vec::new();
+    for flags in [CLEAN, CLEAN | 0x10] {
+        full_nat.extend(step(flags, n - 6, 1, &[]));
+        full_nat.extend(step(CLEAN, 0xf3, 1, &[]));
+        full_nat.extend(step(flags, n - 5, 1, &[]));
+        full_nat.extend(step(CLEAN, 0xf3, 1, &[]));
+        full_nat.extend(step(flags, n - 4, 1, &[]));
+    }
+    out.push(full_nat);
     // Raw bytes, and a truncated SYN.
     out.push(step(0x04, 0, 0, &[0xff; 20]));
     out.push(step(CLEAN | 0x20, 0, 0, &[40]));

@@ -62,6 +62,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         total.icmp_errors += r.icmp_errors;
         total.fragments_held += r.fragments_held;
         total.tunnel_tails += r.tunnel_tails;
+        total.proxy_headers += r.proxy_headers;
     }
     println!("{total:?}");
     assert!(total.forwarded >= 20, "{total:?}");
@@ -77,6 +78,7 @@ fn the_forwarder_seeds_reach_every_outcome() {
         ("with an ICMP error", total.icmp_errors),
         ("held for its first fragment", total.fragments_held),
         ("in two outer fragments", total.tunnel_tails),
+        ("grown by a PROXY protocol header", total.proxy_headers),
     ] {
         assert!(n > 0, "no seed ends {what}: {total:?}");
     }
