@@ -63,6 +63,8 @@ SCENARIOS = [
     ("ipip-1k-64", "ipip", "udp", 1_000, 64, 0, 4),
     ("gue-1k-64", "gue", "udp", 1_000, 64, 0, 4),
     ("gue-1m-64", "gue", "udp", 1_000_000, 64, 0, 4),
+    ("fullnat-1k-64", "fullnat", "udp", 1_000, 64, 0, 4),
+    ("fullnat-1m-64", "fullnat", "udp", 1_000_000, 64, 0, 4),
     ("dr6-1k-84", "dr", "udp", 1_000, 84, 0, 6),
     ("nat6-1k-84", "nat", "udp", 1_000, 84, 0, 6),
     ("dr6-1m-84", "dr", "udp", 1_000_000, 84, 0, 6),
@@ -149,8 +151,12 @@ class Run:
         prefix = f"bslu{os.getpid()}"
         self.prefixes.append(prefix)
         sock = os.path.join(self.dir, "sluice.sock")
-        # Direct routing and the tunnels keep the port; NAT moves it.
-        fwd, rport = (mode, 8080) if mode == "nat" else (mode, 80)
+        # Direct routing and the tunnels keep the port; NAT and full NAT
+        # move it (full NAT from four local addresses on the reals' side: room
+        # for a million flows over eight reals).
+        fwd, rport = (mode, 8080) if mode in ("nat", "fullnat") else (mode, 80)
+        locals4 = ("local_addresses = [" + ", ".join(f'"198.51.100.{200 + i}"' for i in range(4)) + "]") if mode == "fullnat" else ""
+        locals6 = 'local_addresses = ["2001:db8:2::200"]' if mode == "fullnat" else ""
         reals = "".join(
             f'[[service.real]]\nip = "198.51.100.{11 + i}"\nport = {rport}\nforward = "{fwd}"\n' for i in range(8))
         reals6 = "".join(
@@ -196,6 +202,7 @@ protocol = "udp"
 vip = "192.0.2.100"
 port = 80
 scheduler = "mh"
+{locals4}
 
 {reals}
 [[service]]
@@ -207,6 +214,7 @@ scheduler = "mh"
 # "auto", the SYN proxy would take that for a flood and answer with
 # cookies, and the benchmark measures connection setup, not the defence.
 syn_proxy = "off"
+{locals4}
 
 {reals}
 [[service]]
@@ -214,6 +222,7 @@ protocol = "udp"
 vip = "2001:db8::100"
 port = 80
 scheduler = "mh"
+{locals6}
 
 {reals6}
 """
@@ -289,7 +298,7 @@ def run_sluice(args, sc, rate, duration):
         # The generator's memif servers must exist before Sluice connects,
         # so the generator starts first, told Sluice's MACs (which Sluice's
         # configuration sets on its memif ports).
-        reals = gen_reals(family, 8080 if mode == "nat" else 80)
+        reals = gen_reals(family, 8080 if mode in ("nat", "fullnat") else 80)
         gen, out = r.start_generator(mode, proto, flows, size, new_flows, rate, duration, reals,
                                      SLUICE_MAC0, SLUICE_MAC1, family=family, warmup=max(args.warmup, 3.0),
                                      link_timeout=30, extra=["--gateway", FAMILY[family]["gateway"]])

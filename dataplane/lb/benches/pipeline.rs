@@ -71,6 +71,9 @@ enum Mode {
     Dr,
     /// Reals 198.51.100.11.. on the server port, port 80, by GUE.
     Gue,
+    /// Reals 198.51.100.11.. on the server port, port 8080, by full NAT
+    /// from 198.51.100.200.
+    FullNat,
 }
 
 fn nat_real(i: u8) -> Ipv4Addr {
@@ -235,11 +238,11 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
     let reals = (0..REALS)
         .map(|i| RealSpec {
             ip: match mode {
-                Mode::Nat | Mode::Gue => std::net::IpAddr::V4(nat_real(i)),
+                Mode::Nat | Mode::Gue | Mode::FullNat => std::net::IpAddr::V4(nat_real(i)),
                 Mode::Dr => std::net::IpAddr::V4(dr_real(i)),
             },
             port: match mode {
-                Mode::Nat => NAT_REAL_PORT,
+                Mode::Nat | Mode::FullNat => NAT_REAL_PORT,
                 Mode::Dr | Mode::Gue => VIP.port(),
             },
             weight: 1,
@@ -247,6 +250,7 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
                 Mode::Nat => Forward::Nat,
                 Mode::Dr => Forward::Dr,
                 Mode::Gue => Forward::Gue,
+                Mode::FullNat => Forward::FullNat,
             },
             upper_threshold: 0,
             lower_threshold: 0,
@@ -270,7 +274,10 @@ fn snapshot_with(mode: Mode, syn_proxy: SynProxyMode) -> Snapshot {
         passive_health: None,
         syn_proxy,
         on_miss_setting: None,
-        local_addresses: Vec::new(),
+        local_addresses: match mode {
+            Mode::FullNat => vec![std::net::IpAddr::V4(Ipv4Addr::new(198, 51, 100, 200))],
+            _ => Vec::new(),
+        },
         proxy_protocol: Default::default(),
         reals,
     };
@@ -351,6 +358,8 @@ struct Bed {
     /// Per flow (by index), the real it was scheduled to (NAT: the
     /// rewritten destination of its SYN).
     reals: Vec<SocketAddrV4>,
+    /// Full NAT: per flow, the local address and port it left from.
+    locals: Vec<SocketAddrV4>,
 }
 
 const NOW: u64 = 1_000_000;
@@ -362,6 +371,7 @@ impl Bed {
             snap: snapshot(mode),
             fwd: forwarder_on(capacity, NOW, huge_pages),
             reals: Vec::new(),
+            locals: Vec::new(),
         }
     }
 
@@ -369,7 +379,7 @@ impl Bed {
     fn establish(&mut self, range: Range<u32>) {
         let want = Action::Forward {
             port: match self.mode {
-                Mode::Nat | Mode::Gue => 1,
+                Mode::Nat | Mode::Gue | Mode::FullNat => 1,
                 Mode::Dr => 0,
             },
         };
@@ -390,6 +400,12 @@ impl Bed {
                     assert_eq!(dst, VIP, "DR SYN rewritten");
                     assert_ne!(&f[0..6], &GW_MAC.0, "DR SYN not sent to a real");
                     self.reals.push(dst);
+                }
+                Mode::FullNat => {
+                    let (src, _) = endpoints(&f);
+                    assert_ne!(src, c, "full-NAT SYN from its client");
+                    self.reals.push(dst);
+                    self.locals.push(src);
                 }
                 Mode::Gue => {
                     assert_eq!(dst, VIP, "tunnelled SYN rewritten");
@@ -413,10 +429,14 @@ fn ack_frames(order: &[u32]) -> Frames {
 }
 
 /// Real -> client ACKs (NAT replies) of the flows in `order`.
-fn reply_frames(order: &[u32], reals: &[SocketAddrV4]) -> Frames {
+fn reply_frames(order: &[u32], reals: &[SocketAddrV4], locals: &[SocketAddrV4]) -> Frames {
     let mut fr = Frames::new(order.len());
     for (j, &i) in order.iter().enumerate() {
-        let c = client(CLIENTS, i);
+        // (Full NAT: the real answers the local address.)
+        let c = locals
+            .get(i as usize)
+            .copied()
+            .unwrap_or_else(|| client(CLIENTS, i));
         let r = reals[i as usize];
         write_tcp(
             fr.get_mut(j),
@@ -569,7 +589,7 @@ fn established(plan: &Plan, rows: &mut Vec<Row>, huge_pages: bool) {
         open = n;
         let order = permutation(n, 0x5105_ce00 ^ u64::from(n));
         let pristine = ack_frames(&order);
-        let replies = reply_frames(&order, &nat.reals);
+        let replies = reply_frames(&order, &nat.reals, &nat.locals);
         let label = flows_label(n);
         println!(
             "{label} flows: {} connections per table (DR, NAT){pages}, setup {:.2} s, {} MiB of this process on huge pages",
@@ -953,6 +973,8 @@ const ICOUNT_SCENARIOS: &[&str] = &[
     "dr_ack",
     "dr_ack_burst",
     "gue_ack",
+    "fullnat_in",
+    "fullnat_out",
     "nat_in",
     "nat_in_burst",
     "nat_out",
@@ -985,10 +1007,11 @@ fn icount(name: &str) {
     let n = ICOUNT_FLOWS;
     let burst = name.ends_with("_burst");
     let (mut bed, frames, rx, want) = match name.trim_end_matches("_burst") {
-        "dr_ack" | "gue_ack" | "nat_in" | "nat_out" => {
+        "dr_ack" | "gue_ack" | "nat_in" | "nat_out" | "fullnat_in" | "fullnat_out" => {
             let mode = match &name[..3] {
                 "dr_" => Mode::Dr,
                 "gue" => Mode::Gue,
+                "ful" => Mode::FullNat,
                 _ => Mode::Nat,
             };
             let mut bed = Bed::new(mode, 4 * n, true);
@@ -996,8 +1019,8 @@ fn icount(name: &str) {
             let order = permutation(n, 0x1c0u64);
             let (frames, rx, port) = match name.trim_end_matches("_burst") {
                 "dr_ack" => (ack_frames(&order), 0, 0),
-                "nat_in" | "gue_ack" => (ack_frames(&order), 0, 1),
-                _ => (reply_frames(&order, &bed.reals), 1, 0),
+                "nat_in" | "gue_ack" | "fullnat_in" => (ack_frames(&order), 0, 1),
+                _ => (reply_frames(&order, &bed.reals, &bed.locals), 1, 0),
             };
             (bed, frames, rx, Action::Forward { port })
         }

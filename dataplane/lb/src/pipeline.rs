@@ -923,7 +923,11 @@ impl Forwarder {
         self.stats.service(svc.slot).connections.add(1);
         self.stats.real(r.slot).connections.add(1);
         self.count_in(svc.slot, r.slot, p);
-        self.forward_conn(snap, frame, p, id, now_ms)
+        if r.fwd == Forward::FullNat || svc.proxy_protocol {
+            return self.forward_conn(snap, frame, p, id, now_ms);
+        }
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
     }
 
     /// Forwards a packet of existing connection `id` to its real, or drops
@@ -955,7 +959,10 @@ impl Forwarder {
         }
         self.update::<A>(id, Dir::Inbound, flags, now_ms);
         self.count_in(service, real, p);
-        self.forward_conn(snap, frame, p, id, now_ms)
+        if c.fwd() == Forward::FullNat || c.flags().contains(ConnFlags::PROXY_HEADER) {
+            return self.forward_conn(snap, frame, p, id, now_ms);
+        }
+        self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms)
     }
 
     /// Whether a SYN that matches live connection `c` of service `svc`
@@ -1561,7 +1568,9 @@ impl Forwarder {
     }
 
     /// Forwards a packet of connection `id` to its real, as its method
-    /// says.
+    /// says, with the PROXY protocol's header or shift where it has one
+    /// (the way of full NAT and of the header; the others take
+    /// `forward_to_real` straight).
     fn forward_conn<A: Family>(
         &mut self,
         snap: &Snapshot,

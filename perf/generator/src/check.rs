@@ -14,6 +14,7 @@
 //! | `dr` | one real's MAC | device RX MAC (if given) | client | VIP:vport | as sent |
 //! | `nat` | the chosen real's MAC | device RX MAC (if given) | client | a real's RIP:rport | sent - 1 |
 //! | `ipip`, `gue` | the chosen real's MAC | device RX MAC (if given) | client | VIP:vport | as sent |
+//! | `fullnat` | the chosen real's MAC | device RX MAC (if given) | not a client; port 1024 or above | a real's RIP:rport | sent - 1 |
 //!
 //! In the tunnel modes the packet sent comes back inside an outer header
 //! to one of the reals (its MAC the frame's destination): IPv4 with
@@ -22,7 +23,8 @@
 //! packet is then checked as for `dr`.
 //!
 //! The client `ip:port` must be one of ours and belong to the slot the stamp
-//! names ([`FlowSpace`]). The result is the stamp, or why the packet is bad
+//! names ([`FlowSpace`]); under full NAT the client is not in the packet,
+//! and the stamp alone names the flow. The result is the stamp, or why the packet is bad
 //! ([`Bad`], with stable names for reports).
 
 use crate::family::GenFamily;
@@ -344,7 +346,7 @@ impl<A: GenFamily> Checker<A> {
                 self.check_src_mac(src_mac)?;
                 ((p.src, p.sport), e.ttl)
             }
-            Mode::Nat => {
+            Mode::Nat | Mode::FullNat => {
                 let Some(&i) = self.by_addr.get(&(p.dst, p.dport)) else {
                     return Err(Bad::Tuple.into());
                 };
@@ -352,6 +354,16 @@ impl<A: GenFamily> Checker<A> {
                     return Err(Bad::MacDst.into());
                 }
                 self.check_src_mac(src_mac)?;
+                if mode == Mode::FullNat {
+                    // From a local address, never a client's.
+                    if p.sport < 1024 || FlowSpace::is_client(p.src) {
+                        return Err(Bad::Tuple.into());
+                    }
+                    if p.ttl != e.ttl.wrapping_sub(1) {
+                        return Err(Bad::Ttl.into());
+                    }
+                    return Ok(st);
+                }
                 ((p.src, p.sport), e.ttl.wrapping_sub(1))
             }
         };
@@ -611,6 +623,33 @@ mod tests {
             dut::nat::<Ipv4Addr>(&mut f, &reals[0], DUT_RX_MAC);
             corrupt_l4_checksum::<Ipv4Addr>(&mut f);
             assert_eq!(c.check(&f), Err(Reject::Bad(Bad::L4Checksum)));
+        }
+    }
+
+    /// Full NAT: from a local address to a real, TTL one less; the flow
+    /// by its stamp. A packet still from its client (NAT, not full NAT),
+    /// or from a well-known port, is refused.
+    #[test]
+    fn full_nat_is_accepted_and_nat_is_not() {
+        for proto in [Proto::Udp, Proto::Tcp] {
+            let (c, p) = setup(Mode::FullNat, proto);
+            let reals = c.expect().reals.clone();
+            let local = |f: &mut Vec<u8>, port: u16| {
+                let q = Ipv4Addr::parse(f).unwrap();
+                let lip = Ipv4Addr::new(198, 51, 100, 200);
+                sluice_core::nat::rewrite_source(f, &q, lip, port);
+            };
+            for (i, real) in reals.iter().enumerate() {
+                let mut f = packet(&c, &p, 128, i as u32, false);
+                dut::nat::<Ipv4Addr>(&mut f, real, DUT_RX_MAC);
+                local(&mut f, 1026 + i as u16);
+                assert_eq!(c.check(&f).unwrap().slot, i as u32);
+            }
+            let mut f = packet(&c, &p, 128, 1, false);
+            dut::nat::<Ipv4Addr>(&mut f, &reals[0], DUT_RX_MAC);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::Tuple)));
+            local(&mut f, 80);
+            assert_eq!(c.check(&f), Err(Reject::Bad(Bad::Tuple)));
         }
     }
 

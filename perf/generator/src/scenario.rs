@@ -27,6 +27,10 @@ pub enum Mode {
     Ipip,
     /// Tunnel mode, GUE: the same with a UDP header to port 6080.
     Gue,
+    /// Full NAT: as NAT, and the source becomes a local address and port
+    /// (not a client's): the flow is known by its stamp alone.
+    #[value(name = "fullnat")]
+    FullNat,
 }
 
 impl Mode {
@@ -38,6 +42,7 @@ impl Mode {
             Mode::Swap => "swap",
             Mode::Ipip => "ipip",
             Mode::Gue => "gue",
+            Mode::FullNat => "fullnat",
         }
     }
 }

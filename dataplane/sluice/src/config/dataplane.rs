@@ -30,8 +30,8 @@ pub struct DataplaneConfig {
     pub neighbour_reachable_secs: u32,
     /// Connection-table capacity of each worker.
     pub connections: u32,
-    /// IPv6 connection-table capacity of each worker (its entries are 88
-    /// bytes to IPv4's 48).
+    /// IPv6 connection-table capacity of each worker (its entries are 104
+    /// bytes to IPv4's 56).
     pub connections6: u32,
     /// Half-open connections (SYN_RECV, unanswered) on one worker at which
     /// services left at `syn_proxy = "auto"` answer SYNs with cookies (0:
