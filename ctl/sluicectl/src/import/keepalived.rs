@@ -262,6 +262,8 @@ impl Reader {
                     set.forward = match arg.to_ascii_uppercase().as_str() {
                         "NAT" => Some(Forward::Nat),
                         "DR" => Some(Forward::Dr),
+                        // DPVS's keepalived: full NAT.
+                        "FNAT" => Some(Forward::FullNat),
                         // `lvs_method TUN [type ipip|gue|gre [port N]]`
                         "TUN" => match s.args.get(2).map(|t| t.to_ascii_lowercase()) {
                             None if s.args.len() == 1 => Some(Forward::Ipip),
@@ -302,6 +304,13 @@ impl Reader {
                 "persistence_granularity" => granularity = crate::verbs::parse_netmask(arg).ok(),
                 "delay_loop" => set.interval_ms = arg.parse::<u64>().ok().map(|s| s * 1000),
                 "real_server" => {}
+                "laddr_group_name" => self.note(
+                    s,
+                    format!(
+                        "laddr_group_name {arg}: DPVS's local address groups are not read; \
+                         list the group's addresses in the service's local_addresses"
+                    ),
+                ),
                 other => self.note(s, format!("{other} is not supported: ignored")),
             }
         }
@@ -598,6 +607,30 @@ virtual_server 192.0.2.100 53 {
             i.notes
                 .iter()
                 .any(|(l, w)| *l == 3 && w.contains("vs.conf: quorum is not supported")),
+            "{:?}",
+            i.notes
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// DPVS's keepalived: `lb_kind FNAT` is full NAT; its local address
+    /// group is named, not dropped silently.
+    #[test]
+    fn dpvs_full_nat() {
+        let dir = std::env::temp_dir().join(format!("sluicectl-fnat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("k.conf"),
+            "virtual_server 192.0.2.100 80 {\n  lb_kind FNAT\n  laddr_group_name lg1\n  \
+             protocol TCP\n  real_server 203.0.113.11 8080 {\n    weight 1\n  }\n}\n",
+        )
+        .unwrap();
+        let i = import(&dir.join("k.conf")).unwrap();
+        assert_eq!(i.services[0].reals[0].forward, Forward::FullNat);
+        assert!(
+            i.notes
+                .iter()
+                .any(|(l, w)| *l == 3 && w.contains("local_addresses")),
             "{:?}",
             i.notes
         );
