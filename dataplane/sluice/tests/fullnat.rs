@@ -137,6 +137,13 @@ fn full_nat(workers: &[u32], lcores: Option<&str>) {
     );
     let stats = String::from_utf8_lossy(&d.ctl(&["list", "--stats"]).stdout).to_string();
     assert!(stats.contains("local ports: "), "{stats}");
+    // `save` writes the mode and the pool back.
+    let saved = String::from_utf8_lossy(&d.ctl(&["save"]).stdout).to_string();
+    assert!(
+        saved.contains("forward = \"fullnat\"")
+            && saved.contains("local_addresses = [\"198.51.100.200\", \"198.51.100.201\"]"),
+        "{saved}"
+    );
     let exit = d.stop();
     assert_eq!(exit.code, Some(0), "{}", exit.log);
 }

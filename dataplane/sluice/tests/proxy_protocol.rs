@@ -4,7 +4,8 @@
 //! while the first router drops 5 % of what it forwards (both ways), so
 //! first segments, the header with them, are retransmitted and SACKed.
 //! Every request is answered whole, and every log line names the client
-//! and the very port it used. UDP datagrams carry the header too.
+//! and the very port it used. UDP datagrams carry the header too. One
+//! worker and two.
 
 mod common;
 
@@ -121,7 +122,16 @@ for i in range(8):
 "#;
 
 #[test]
-fn nginx_logs_every_client_through_full_nat_with_loss() {
+fn nginx_logs_every_client_through_full_nat_with_loss_one_worker() {
+    nginx_logs_every_client(&[1], None);
+}
+
+#[test]
+fn nginx_logs_every_client_through_full_nat_with_loss_two_workers() {
+    nginx_logs_every_client(&[1, 2], Some("0@0,1@1,2@0"));
+}
+
+fn nginx_logs_every_client(workers: &[u32], lcores: Option<&str>) {
     if !require_root() {
         return;
     }
@@ -135,10 +145,7 @@ fn nginx_logs_every_client_through_full_nat_with_loss() {
             root
         })
         .collect();
-    let d = Daemon::start(
-        Some(&t.lb),
-        &t.config(&[1, 2], Some("0@0,1@1,2@0"), &services()),
-    );
+    let d = Daemon::start(Some(&t.lb), &t.config(workers, lcores, &services()));
     lossy(t.router.as_ref().unwrap(), 5);
 
     let mut want = BTreeSet::new();

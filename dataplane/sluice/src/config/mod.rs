@@ -517,6 +517,22 @@ forward = "dr"
             "service[0].local_addresses[1]",
             "a port's own address",
         );
+        // The PROXY protocol: saved as written; refused while a DR real
+        // would answer past the header's shift.
+        let pp = text.replace(
+            "scheduler = \"wrr\"\n",
+            "scheduler = \"wrr\"\nproxy_protocol = \"v2\"\n",
+        );
+        expect_err(&pp, "service[0]", "needs NAT or full-NAT reals");
+        let pp = pp.replace("forward = \"dr\"", "forward = \"nat\"");
+        let c = parse(&pp).unwrap();
+        assert_eq!(
+            c.services[0].proxy_protocol,
+            sluice_proto::ProxyProtocol::V2
+        );
+        let saved = c.to_toml(&c.services);
+        assert!(saved.contains("proxy_protocol = \"v2\""), "{saved}");
+        assert_eq!(parse(&saved).unwrap().services, c.services);
     }
 
     fn expect_err(s: &str, location: &str, reason_part: &str) {
