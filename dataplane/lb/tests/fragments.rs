@@ -283,35 +283,8 @@ fn ipv6_fragments_follow_their_first() {
     for (i, r) in spec.reals.iter_mut().enumerate() {
         r.ip = v(&format!("2001:db8:2::{}", 11 + i)).into();
     }
-    let ports = vec![
-        sluice_lb::PortBase {
-            mac: PORT0_MAC,
-            addresses: vec!["192.0.2.1/24".parse().unwrap()],
-            addresses6: vec!["2001:db8:1::1/64".parse().unwrap()],
-            kernel: false,
-        },
-        sluice_lb::PortBase {
-            mac: PORT1_MAC,
-            addresses: vec!["198.51.100.1/24".parse().unwrap()],
-            addresses6: vec!["2001:db8:2::1/64".parse().unwrap()],
-            kernel: false,
-        },
-    ];
-    let connected6: Vec<_> = ports
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| p.addresses6.iter().map(move |a| (i, *a)))
-        .collect();
-    let routes6 = sluice_lb::RouteTable::new(&connected6, &[], None).unwrap();
     let mut lab = Lab::new(&[]);
-    lab.snap = sluice_lb::Snapshot::build(
-        &[slotted(spec)],
-        &[],
-        &ports,
-        &std::sync::Arc::new(route_table()),
-    )
-    .unwrap()
-    .with_routes6(&std::sync::Arc::new(routes6));
+    lab.snap = dual_stack_snapshot(spec, &[]);
     let client6 = v("2001:db8:1::10");
     for i in 0..3 {
         let r = v(&format!("2001:db8:2::{}", 11 + i));

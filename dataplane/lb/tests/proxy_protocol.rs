@@ -219,16 +219,6 @@ fn ipv6_full_nat_carries_the_ipv6_header() {
     use sluice_core::MacAddr;
     use std::net::Ipv6Addr;
     let v = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
-    let port = |mac: [u8; 6], v4: &str, v6: &str| sluice_lb::PortBase {
-        mac: MacAddr(mac),
-        addresses: vec![v4.parse().unwrap()],
-        addresses6: vec![v6.parse().unwrap()],
-        kernel: false,
-    };
-    let ports = vec![
-        port([2, 0, 0, 0, 0, 1], "192.0.2.1/24", "2001:db8:1::1/64"),
-        port([2, 0, 0, 0, 0, 2], "198.51.100.1/24", "2001:db8:2::1/64"),
-    ];
     let (vip, real, lip) = (
         v("2001:db8::100"),
         v("2001:db8:2::11"),
@@ -240,16 +230,8 @@ fn ipv6_full_nat_carries_the_ipv6_header() {
     spec.reals.push(r);
     spec.local_addresses = vec![lip.into()];
     spec.proxy_protocol = ProxyProtocol::V2;
-    let connected6: Vec<_> = ports
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| p.addresses6.iter().map(move |a| (i, *a)))
-        .collect();
-    let routes6 = sluice_lb::RouteTable::new(&connected6, &[], None).unwrap();
     let mut lab = Lab::new(&[]);
-    lab.snap = Snapshot::build(&[slotted(spec)], &[], &ports, &Arc::new(route_table()))
-        .unwrap()
-        .with_routes6(&Arc::new(routes6));
+    lab.snap = dual_stack_snapshot(spec, &[]);
     let host = MacAddr([2, 0, 0, 0, 0, 0x99]);
     let client6 = v("2001:db8:1::10");
     lab.fwd

@@ -336,16 +336,6 @@ fn a_packet_after_a_tunnelled_one_gets_no_outer_header() {
 
 #[test]
 fn ipv6_in_ipv6_and_its_packet_too_big() {
-    let port = |mac: [u8; 6], v4: &str, v6: &str| sluice_lb::PortBase {
-        mac: MacAddr(mac),
-        addresses: vec![v4.parse().unwrap()],
-        addresses6: vec![v6.parse().unwrap()],
-        kernel: false,
-    };
-    let ports = vec![
-        port([2, 0, 0, 0, 0, 1], "192.0.2.1/24", "2001:db8:1::1/64"),
-        port([2, 0, 0, 0, 0, 2], "198.51.100.1/24", "2001:db8:2::1/64"),
-    ];
     let v = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
     let vip = v("2001:db8::100");
     let real = v("2001:db8:50::11");
@@ -353,22 +343,9 @@ fn ipv6_in_ipv6_and_its_packet_too_big() {
     let mut r = RealSpec::new(real.into(), 80);
     r.forward = Forward::Ipip;
     spec.reals.push(r);
-    let connected6: Vec<_> = ports
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| p.addresses6.iter().map(move |a| (i, *a)))
-        .collect();
     let router6 = v("2001:db8:2::fe");
-    let routes6 = RouteTable::new(
-        &connected6,
-        &[("2001:db8:50::/48".parse().unwrap(), router6)],
-        None,
-    )
-    .unwrap();
     let mut lab = Lab::new(&[]);
-    lab.snap = Snapshot::build(&[slotted(spec)], &[], &ports, &Arc::new(route_table()))
-        .unwrap()
-        .with_routes6(&Arc::new(routes6))
+    lab.snap = dual_stack_snapshot(spec, &[("2001:db8:50::/48", "2001:db8:2::fe")])
         .with_tunnel(TunnelView::default());
     let host = MacAddr([2, 0, 0, 0, 0, 0x99]);
     let client6 = v("2001:db8:1::10");

@@ -10,7 +10,7 @@ mod common;
 
 use common::topo::*;
 use common::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const LOCALS: [&str; 2] = ["198.51.100.200", "198.51.100.201"];
@@ -50,25 +50,11 @@ fn full_nat(workers: &[u32], lcores: Option<&str>) {
     if !require_root() {
         return;
     }
-    let mut t = LbTopo::far(2, 4);
     let log = "log_format peers '$remote_addr $remote_port'; \
                access_log {root}/peers.log peers;";
-    let roots: Vec<_> = (0..2)
-        .map(|i| {
-            let root = t.serve_nginx_with(i, "0.0.0.0", 8080, "", log);
-            t.serve(i, "udp", "0.0.0.0", 5354);
-            root
-        })
-        .collect();
+    let (t, roots) = LbTopo::far_web("", log);
     let d = Daemon::start(Some(&t.lb), &t.config(workers, lcores, &services(2)));
-    let mut m = BTreeMap::new();
-    for i in 0..12 {
-        let src = format!("192.0.2.{}", 10 + i % 4);
-        let body = t
-            .get(&src, "http://192.0.2.100/id")
-            .unwrap_or_else(|| panic!("request {i} failed: {:#}", d.ctl_json(&["stats"])));
-        *m.entry(String::from_utf8(body).unwrap()).or_insert(0) += 1;
-    }
+    let m = t.ids(&d, 12);
     assert_eq!(m.len(), 2, "both reals answered: {m:?}");
     assert!(m.values().all(|v| *v == 6), "{m:?}");
     // 256 KiB from each real, whole.

@@ -135,16 +135,9 @@ fn nginx_logs_every_client(workers: &[u32], lcores: Option<&str>) {
     if !require_root() {
         return;
     }
-    let mut t = LbTopo::far(2, 4);
     let log = "log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr'; \
                access_log {root}/pp.log pp;";
-    let roots: Vec<_> = (0..2)
-        .map(|i| {
-            let root = t.serve_nginx_with(i, "0.0.0.0", 8080, "proxy_protocol", log);
-            t.serve(i, "udp", "0.0.0.0", 5354);
-            root
-        })
-        .collect();
+    let (t, roots) = LbTopo::far_web("proxy_protocol", log);
     let d = Daemon::start(Some(&t.lb), &t.config(workers, lcores, &services()));
     lossy(t.router.as_ref().unwrap(), 5);
 

@@ -11,7 +11,7 @@ mod common;
 
 use common::topo::*;
 use common::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The reals' tunnel methods: real 0 IP-in-IP, real 1 GUE.
@@ -63,14 +63,7 @@ fn ipip_and_gue_reals_behind_a_router_answer_directly() {
         service("udp", 5353, &[(0, "ipip"), (1, "gue")])
     );
     let d = Daemon::start(Some(&t.lb), &t.config(&[1, 2], Some("0@0,1@1,2@0"), &svc));
-    let mut m = BTreeMap::new();
-    for i in 0..12 {
-        let src = format!("192.0.2.{}", 10 + i % 4);
-        let body = t
-            .get(&src, "http://192.0.2.100/id")
-            .unwrap_or_else(|| panic!("request {i} failed: {:#}", d.ctl_json(&["stats"])));
-        *m.entry(String::from_utf8(body).unwrap()).or_insert(0) += 1;
-    }
+    let m = t.ids(&d, 12);
     assert_eq!(m.len(), 2, "both reals answered: {m:?}");
     assert!(m.values().all(|v| *v == 6), "{m:?}");
     // 256 KiB from each: the answers come back whole, the direct way.

@@ -67,6 +67,16 @@ impl Forwarder {
         self.insert.take()
     }
 
+    /// The sequence shift of connection `id`'s stream, whose header is
+    /// `len` bytes.
+    fn stream_shift<A: Family>(&self, id: ConnId, len: u32) -> Shift {
+        let starts = &self.fam.of::<A>().stream_starts;
+        Shift {
+            s0: starts.get(id.as_u32() as usize).copied().unwrap_or(0),
+            len,
+        }
+    }
+
     /// A new connection of a service with the PROXY protocol: flagged,
     /// and for TCP its first client byte recorded from the SYN.
     pub(super) fn start_proxy_header<A: Family>(
@@ -103,14 +113,7 @@ impl Forwarder {
         let header = header_of(tcp, c.client(), c.vip());
         let seg_at = p.l4;
         let payload_at = if tcp {
-            let shift = Shift {
-                s0: t
-                    .stream_starts
-                    .get(id.as_u32() as usize)
-                    .copied()
-                    .unwrap_or(0),
-                len: header.len() as u32,
-            };
+            let shift = self.stream_shift::<A>(id, header.len() as u32);
             let seg = &mut frame[p.l4..p.ip_end()];
             let syn = seg[13] & l4::TCP_SYN != 0;
             match shift.place(pp::seq(seg), syn) {
@@ -164,17 +167,9 @@ impl Forwarder {
         if p.proto != ipv4::PROTO_TCP || p.is_fragment {
             return;
         }
-        let t = self.fam.of::<A>();
         let v4 = A::HEADER_CHECKSUM.is_some();
         let len = if v4 { 28 } else { 52 };
-        let shift = Shift {
-            s0: t
-                .stream_starts
-                .get(id.as_u32() as usize)
-                .copied()
-                .unwrap_or(0),
-            len,
-        };
+        let shift = self.stream_shift::<A>(id, len);
         let seg = &mut frame[p.l4..p.ip_end()];
         pp::map_acks(seg, |a| shift.to_client(a));
         if seg[13] & l4::TCP_SYN != 0 {

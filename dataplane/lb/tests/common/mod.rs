@@ -102,6 +102,38 @@ pub fn route_table() -> RouteTable {
     RouteTable::new(&connected, &[], None).unwrap()
 }
 
+/// Both ports with an IPv6 prefix too: 2001:db8:1::1/64 on port 0,
+/// 2001:db8:2::1/64 on port 1.
+pub fn dual_stack_ports() -> Vec<PortBase> {
+    let mut ports = port_bases();
+    for (p, a) in ports
+        .iter_mut()
+        .zip(["2001:db8:1::1/64", "2001:db8:2::1/64"])
+    {
+        p.addresses6 = vec![a.parse().unwrap()];
+    }
+    ports
+}
+
+/// A snapshot of `spec` on [`dual_stack_ports`], the IPv6 routes being
+/// the connected prefixes and `statics6` (prefix, next hop).
+pub fn dual_stack_snapshot(spec: ServiceSpec, statics6: &[(&str, &str)]) -> Snapshot {
+    let ports = dual_stack_ports();
+    let connected6: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.addresses6.iter().map(move |a| (i, *a)))
+        .collect();
+    let statics6: Vec<_> = statics6
+        .iter()
+        .map(|(p, via)| (p.parse().unwrap(), via.parse().unwrap()))
+        .collect();
+    let routes6 = RouteTable::new(&connected6, &statics6, None).unwrap();
+    Snapshot::build(&[slotted(spec)], &[], &ports, &Arc::new(route_table()))
+        .unwrap()
+        .with_routes6(&Arc::new(routes6))
+}
+
 /// Builds a snapshot of `services` on this topology, as the daemon does.
 pub fn build_snapshot(services: &[SlottedService], drains: &[Drain]) -> Result<Snapshot, String> {
     Snapshot::build(services, drains, &port_bases(), &Arc::new(route_table()))

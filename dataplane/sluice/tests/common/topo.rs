@@ -588,6 +588,38 @@ impl LbTopo {
         t
     }
 
+    /// The far topology with two reals, each running nginx on 8080
+    /// (`listen_extra` after its address, `http` in its `http` block; see
+    /// [`serve_nginx_with`](Self::serve_nginx_with)) and the UDP echo
+    /// server on 5354, and 4 client addresses; returns it and nginx's
+    /// directories.
+    pub fn far_web(listen_extra: &str, http: &str) -> (LbTopo, Vec<std::path::PathBuf>) {
+        let mut t = LbTopo::far(2, 4);
+        let roots = (0..2)
+            .map(|i| {
+                let root = t.serve_nginx_with(i, "0.0.0.0", 8080, listen_extra, http);
+                t.serve(i, "udp", "0.0.0.0", 5354);
+                root
+            })
+            .collect();
+        (t, roots)
+    }
+
+    /// GETs `http://VIP/id` `n` times, from the client addresses
+    /// 192.0.2.10..13 in turn: how many times each real answered. A failed
+    /// request panics with the appliance's figures.
+    pub fn ids(&self, d: &Daemon, n: usize) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for i in 0..n {
+            let src = format!("192.0.2.{}", 10 + i % 4);
+            let body = self
+                .get(&src, &format!("http://{VIP}/id"))
+                .unwrap_or_else(|| panic!("request {i} failed: {:#}", d.ctl_json(&["stats"])));
+            *m.entry(String::from_utf8(body).unwrap()).or_insert(0) += 1;
+        }
+        m
+    }
+
     /// Starts the user-space tunnel endpoint on real `i`: `kind` "ipip"
     /// (a raw socket for IP protocol 4), "gue" (a UDP socket on `port`),
     /// or "ipip6" and "gue6" for IPv6, takes each tunnelled packet, writes
