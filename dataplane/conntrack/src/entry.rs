@@ -57,6 +57,9 @@ impl ConnFlags {
     /// header goes in front of the client's first byte (TCP, whose
     /// sequence numbers then shift) or of each datagram (UDP).
     pub const PROXY_HEADER: ConnFlags = ConnFlags(0x10);
+    /// With [`ConnFlags::PROXY_HEADER`] on TCP: the real has acknowledged
+    /// the header, so the stream is past its first byte for good.
+    pub const HEADER_ACKED: ConnFlags = ConnFlags(0x20);
     /// Internal: the slot is in use. Never visible through [`Conn::flags`].
     const LIVE: u8 = 0x80;
 

@@ -365,8 +365,8 @@ impl<A: IpAddress> ConnTable<A> {
     }
 
     /// Sets flag `f` of connection `id` (only [`ConnFlags::SYN_PROXY`],
-    /// [`ConnFlags::SYNCED`] and [`ConnFlags::PROXY_HEADER`] are the
-    /// caller's to set). `false` if `id` is
+    /// [`ConnFlags::SYNCED`], [`ConnFlags::PROXY_HEADER`] and
+    /// [`ConnFlags::HEADER_ACKED`] are the caller's to set). `false` if `id` is
     /// not live.
     pub fn mark(&mut self, id: ConnId, f: ConnFlags) -> bool {
         match self.slab.get_mut(id.0) {

@@ -1,5 +1,5 @@
 //! The IPv6 connection table: the same table written once over the address
-//! family, with 88-byte entries. Inserts, lookups in both directions, the
+//! family, with 104-byte entries. Inserts, lookups in both directions, the
 //! state machine, expiry and persistence templates on a /64, checked
 //! against a map; and the bytes per connection of each family.
 

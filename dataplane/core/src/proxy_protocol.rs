@@ -13,8 +13,8 @@
 //! - [`grow_segment`] fixes the IP and transport lengths and checksums of
 //!   a packet for bytes put in front of its payload, before the bytes are
 //!   in place; the caller moves the payload and writes them.
-//! - [`clamp_mss`] lowers the MSS a SYN offers, so the client's full-size
-//!   segments, grown by the header, still fit the real's.
+//! - [`lower_mss`] lowers the MSS a SYN offers by the header's length, so the
+//!   client's full-size segments, grown by the header, still fit the real's.
 //!
 //! Version 1 (text) is not written: its length depends on the addresses
 //! and is often odd, which would move the payload by an odd number of
@@ -94,12 +94,21 @@ pub enum Placement {
 
 /// The sequence translation of a stream with a header of `len` bytes in
 /// front of the client's byte `s0` (its initial sequence number plus 1).
+///
+/// Until the real acknowledges the header, the client's sequence numbers
+/// are compared with `s0` (the client cannot be more than its window,
+/// at most 1 GiB, past its first unacknowledged byte, so the comparison
+/// is sound). Once it has (`acked`), no client segment can be the first
+/// one again, and every number moves by the header's length whatever
+/// its distance from `s0`: a stream of 2 GiB, or 4, moves the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shift {
     /// The client's first byte.
     pub s0: u32,
     /// The header's length.
     pub len: u32,
+    /// The real has acknowledged the header.
+    pub acked: bool,
 }
 
 /// Whether sequence number `a` comes after `b` (RFC 1982 arithmetic).
@@ -114,6 +123,8 @@ impl Shift {
     pub fn place(&self, seq: u32, syn: bool) -> Placement {
         if syn {
             Placement::AsItIs
+        } else if self.acked {
+            Placement::Shifted(seq.wrapping_add(self.len))
         } else if seq == self.s0 {
             Placement::HeaderInFront
         } else if after(seq, self.s0) {
@@ -123,12 +134,18 @@ impl Shift {
         }
     }
 
+    /// Whether the real's acknowledgment `ack` covers the header.
+    pub fn acknowledges_header(&self, ack: u32) -> bool {
+        let end = self.s0.wrapping_add(self.len);
+        after(ack, end) || ack == end
+    }
+
     /// The client's view of the real's acknowledgment (or SACK edge)
     /// `ack`: past the header it moves down by its length; inside the
     /// header it acknowledges none of the client's bytes.
     pub fn to_client(&self, ack: u32) -> u32 {
         let end = self.s0.wrapping_add(self.len);
-        if after(ack, end) || ack == end {
+        if self.acked || after(ack, end) || ack == end {
             ack.wrapping_sub(self.len)
         } else if after(ack, self.s0) {
             self.s0
@@ -215,9 +232,9 @@ pub fn map_acks(seg: &mut [u8], map: impl Fn(u32) -> u32) {
     }
 }
 
-/// Lowers the MSS option of SYN segment `seg` to at most `max`, updating
-/// its checksum; whether it changed.
-pub fn clamp_mss(seg: &mut [u8], max: u16) -> bool {
+/// Lowers the MSS option of SYN segment `seg` by `by`, and to at most
+/// `max`, updating its checksum; whether it changed.
+pub fn lower_mss(seg: &mut [u8], by: u16, max: u16) -> bool {
     let mut found = None;
     options(seg, |at, kind, len| {
         if kind == 2 && len == 4 {
@@ -228,12 +245,14 @@ pub fn clamp_mss(seg: &mut [u8], max: u16) -> bool {
         return false;
     };
     let old = u16::from_be_bytes([seg[at], seg[at + 1]]);
-    if old <= max {
+    // (Never below the 536 every host must take, RFC 9293 3.7.1.)
+    let new = old.saturating_sub(by).min(max).max(536);
+    if new >= old {
         return false;
     }
-    seg[at..at + 2].copy_from_slice(&max.to_be_bytes());
+    seg[at..at + 2].copy_from_slice(&new.to_be_bytes());
     let c = u16::from_be_bytes([seg[16], seg[17]]);
-    let c = checksum::update16(c, old, max);
+    let c = checksum::update16(c, old, new);
     seg[16..18].copy_from_slice(&c.to_be_bytes());
     true
 }

@@ -22,9 +22,10 @@ use std::ops::RangeInclusive;
 /// well-known ones.
 pub const DEFAULT_LOCAL_PORTS: RangeInclusive<u16> = 1024..=65535;
 
-/// Ports tried per allocation, each on every local address of the service.
-/// A destination (RIP:rport) whose ports are that close to all taken
-/// counts as exhausted.
+/// Ports tried per allocation (the next ones the worker hands out, in
+/// turn), each on every local address of the service. When all of those
+/// are held towards the destination (RIP:rport), the allocation fails even
+/// if ports further on are free: a bounded cost per new connection.
 pub const PROBES: usize = 8;
 
 /// The worker, of `workers`, that owns local port `port`.

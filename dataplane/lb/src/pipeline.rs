@@ -18,7 +18,7 @@ pub use synced::{Installed, RetellCursor};
 pub use burst::{Lookahead, LOOK_AHEAD_FROM, MAX_BURST};
 pub use family::{Families, Family, Tables};
 pub use proxied::SYN_OUTBOX;
-pub use proxy_header::{Insert, REAL_MTU};
+pub use proxy_header::Insert;
 
 use crate::ingress;
 use crate::loads::{MissLoads, ServiceLoads};
@@ -1027,9 +1027,10 @@ impl Forwarder {
         if local.is_some() {
             self.stats.local_ports_in_use.add(1);
         }
-        if t.proto == Protocol::Udp && self.sync_out.is_some() {
+        if t.proto == Protocol::Udp && self.sync_out.is_some() && !svc.proxy_protocol {
             // (A TCP connection is told about at its first state change,
-            // which follows at once.)
+            // which follows at once. Connections with the PROXY protocol,
+            // flagged only once opened, are never told: see retell.)
             self.tell_peers::<A>(id);
         }
         Ok(id)
@@ -1105,8 +1106,9 @@ impl Forwarder {
             return Action::Drop(DropReason::NoRealAvailable);
         };
         let r = &svc.reals[pos];
-        if r.fwd == Forward::FullNat {
-            // No entry, no local port: nothing could bring the reply back.
+        if r.fwd == Forward::FullNat || svc.proxy_protocol {
+            // No entry, no local port: nothing could bring the reply back;
+            // nor could the PROXY header's shift be kept.
             return Action::Drop(DropReason::TableFull);
         }
         self.stats.stateless_forwards.add(1);
@@ -1172,6 +1174,12 @@ impl Forwarder {
         let Some(pos) = svc.schedule.pick(cursor, client_hash(svc, t), &loads) else {
             return Action::Drop(DropReason::NoRealAvailable);
         };
+        // A connection met mid-stream cannot be taken over by full NAT
+        // (the real knows it by another appliance's local port) nor given
+        // its PROXY header (where its stream starts is not known).
+        if svc.proxy_protocol || svc.reals[pos].fwd == Forward::FullNat {
+            return Action::Drop(DropReason::NoConnection);
+        }
         let opened = self.open(svc, t, pos, None, now_ms);
         if let Ok(id) = opened {
             self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
@@ -1344,7 +1352,7 @@ impl Forwarder {
         }
         self.update::<A>(id, Dir::Outbound, tcp_flags(p), now_ms);
         if header {
-            self.proxy_header_to_client(frame, p, id);
+            self.proxy_header_to_client(frame, p, id, usize::from(snap.tunnel.mtu));
         }
         let len = p.total_len as u64;
         if reset && unanswered {
@@ -1593,7 +1601,8 @@ impl Forwarder {
             self.forward_to_real(snap, frame, p, real, fwd, now_ms)
         };
         let leaves = matches!(action, Action::Forward { .. } | Action::Hold { .. });
-        if header && leaves && !self.proxy_header_to_real(frame, p, id) {
+        let mtu = usize::from(snap.tunnel.mtu);
+        if header && leaves && !self.proxy_header_to_real(frame, p, id, mtu) {
             self.insert = None;
             return Action::Drop(DropReason::TooBigForProxyHeader);
         }

@@ -6,7 +6,7 @@ use crate::model::{Drain, ServiceTable, SlottedService};
 use crate::route::RouteTable;
 use sluice_core::local::LocalPort;
 use sluice_core::{Ipv4Prefix, Ipv6Prefix, MacAddr};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// A port's fixed identity, from the configuration.
@@ -78,7 +78,9 @@ pub struct TunnelView {
     pub gue_port: u16,
     /// The largest packet, outer header included, the path to the reals
     /// carries: a client packet that would not fit once encapsulated is
-    /// refused with fragmentation needed (packet too big).
+    /// refused with fragmentation needed (packet too big). A packet grown
+    /// by a PROXY protocol header must fit it too, and the MSS a real
+    /// offers a PROXY-protocol client is kept below what it leaves.
     pub mtu: u16,
 }
 
@@ -133,6 +135,20 @@ impl Snapshot {
     ) -> Result<Snapshot, String> {
         let table: ServiceTable = ServiceTable::build(services, drains)?;
         let table6 = ServiceTable::<Ipv6Addr>::build(services, drains)?;
+        // A local address is the appliance's for full NAT alone: a port's
+        // own address belongs to the port (and its kernel interface).
+        for p in ports {
+            let own = p.addresses.iter().map(|a| IpAddr::V4(a.addr));
+            let own6 = p.addresses6.iter().map(|a| IpAddr::V6(a.addr));
+            if let Some(a) = own.chain(own6).find(|a| match a {
+                IpAddr::V4(v) => table.is_local_address(*v),
+                IpAddr::V6(v) => table6.is_local_address(*v),
+            }) {
+                return Err(format!(
+                    "{a} is a port's own address: a local address must be one of its own"
+                ));
+            }
+        }
         // Local addresses (full NAT) are the appliance's as VIPs are:
         // answered for on every port, never a source it receives.
         let vips = [table.vips(), table.local_addresses()].concat();

@@ -372,6 +372,9 @@ fn a_service_is_refused_without_usable_local_addresses() {
     assert!(err(spec(1, &[])).contains("full NAT needs local_addresses"));
     assert!(err(spec(1, &[VIP_IP])).contains("cannot be a local address"));
     assert!(err(spec(1, &[LIP, LIP])).contains("listed twice"));
+    // The port's own address (refused at the snapshot, so a change made
+    // at run time is refused as the configuration file is).
+    assert!(err(spec(1, &[PORT1_IP])).contains("a port's own address"));
     let mut v6 = spec(1, &[]);
     v6.local_addresses = vec!["2001:db8::1".parse().unwrap()];
     assert!(err(v6).contains("is IPv6"));
@@ -462,4 +465,18 @@ fn icmp_errors_are_translated_both_ways() {
     assert_eq!((ip_src(&f), ip_dst(&f)), (hop, *real.ip()));
     assert_eq!(quoted(&f), (real, local));
     assert_checksums(&f);
+}
+
+/// A segment met mid-stream (another appliance's connection, under mh's
+/// `on_miss = "hash"`) is not taken over by full NAT: the real knows it by
+/// another local port. Nothing is opened and no local port taken.
+#[test]
+fn a_connection_met_mid_stream_is_not_taken_over() {
+    let mut s = spec(2, &[LIP]);
+    s.scheduler = sluice_model::SchedulerKind::Mh;
+    let mut lab = lab(s, DEFAULT_LOCAL_PORTS);
+    let (a, _) = lab.run(&Tcp::new(client(40_000), VIP, ACK).frame(), 0);
+    assert_eq!(a, Action::Drop(DropReason::NoConnection));
+    assert_eq!(lab.fwd.table().len(), 0);
+    assert_eq!(lab.stats().local_ports_in_use.get(), 0);
 }

@@ -138,6 +138,31 @@ fn a_tcp_stream_under_full_nat() {
     assert_eq!(sack, [s0.wrapping_add(4), s0.wrapping_add(8)]);
     assert_checksums(&f);
     assert_eq!(lab.stats().proxy_headers_sent.get(), 3);
+
+    // The real has the header: from now on no segment gets it again,
+    // even one numbered as the stream's first byte (as one 4 GiB on is),
+    // and every number moves, however far on.
+    for (seq, data) in [
+        (s0, &b"x"[..]),
+        (s0.wrapping_add(1 << 31), b"y"),
+        (later, b""),
+    ] {
+        let (_, f) = run(
+            &mut lab,
+            &seg(c, VIP, ACK | PSH, seq, 5001).payload(data).frame(),
+            0,
+        );
+        assert_eq!(seq_of(&f), seq.wrapping_add(n));
+        assert_eq!(payload(&f), data);
+        assert_checksums(&f);
+    }
+    let (_, f) = run(
+        &mut lab,
+        &seg(real, local, ACK, 5001, s0.wrapping_add(1 << 31)).frame(),
+        1,
+    );
+    assert_eq!(ack_of(&f), s0.wrapping_add(1 << 31).wrapping_sub(n));
+    assert_eq!(lab.stats().proxy_headers_sent.get(), 3);
 }
 
 #[test]
@@ -290,4 +315,31 @@ fn ipv6_full_nat_carries_the_ipv6_header() {
     assert_eq!(a, Action::Forward { port: 0 });
     assert_eq!(ok(&f), (vip, client6));
     assert_eq!(f[54..58], [0, 80, 0x9c, 0x48]);
+}
+
+/// Connections whose real gets the PROXY header are never told to peer
+/// appliances (a peer would not put the header in), UDP ones included,
+/// which are told about when opened; a plain NAT service's are.
+#[test]
+fn none_is_synced() {
+    for (proxy, told) in [(ProxyProtocol::V2, 0), (ProxyProtocol::Off, 1)] {
+        let mut s = spec(Forward::Nat);
+        s.protocol = Protocol::Udp;
+        s.port = 53;
+        s.reals[0].port = 5353;
+        s.proxy_protocol = proxy;
+        let mut lab = lab(s);
+        lab.fwd.enable_sync(16);
+        let vip = SocketAddrV4::new(VIP_IP, 53);
+        let q = ether(
+            PORT0_MAC,
+            mac_of(CLIENT_IP),
+            ETHERTYPE_IPV4,
+            &udp_ip(client(5000), vip, b"q", 64, true),
+        );
+        assert_eq!(run(&mut lab, &q, 0).0, Action::Forward { port: 1 });
+        let mut n = 0;
+        lab.fwd.take_sync(|_| n += 1);
+        assert_eq!(n, told, "{proxy}");
+    }
 }

@@ -34,7 +34,11 @@ fn v2_header_bytes_for_ipv4_and_ipv6() {
 #[test]
 fn placing_client_segments_and_mapping_acks_across_wrap_around() {
     for s0 in [1000u32, u32::MAX - 10] {
-        let s = Shift { s0, len: 28 };
+        let s = Shift {
+            s0,
+            len: 28,
+            acked: false,
+        };
         assert_eq!(s.place(s0.wrapping_sub(1), true), Placement::AsItIs);
         assert_eq!(s.place(s0, false), Placement::HeaderInFront);
         assert_eq!(
@@ -48,7 +52,39 @@ fn placing_client_segments_and_mapping_acks_across_wrap_around() {
         assert_eq!(s.to_client(s0.wrapping_add(10)), s0);
         assert_eq!(s.to_client(s0.wrapping_add(28)), s0);
         assert_eq!(s.to_client(s0.wrapping_add(1028)), s0.wrapping_add(1000));
+        assert!(!s.acknowledges_header(s0.wrapping_add(27)));
+        assert!(s.acknowledges_header(s0.wrapping_add(28)));
     }
+}
+
+/// Once the real has the header, every client byte moves by its length
+/// however far the stream has gone: 2 GiB and 4 GiB on, the first byte's
+/// number comes round again and is no first segment.
+#[test]
+fn a_long_stream_keeps_its_shift() {
+    let s0 = 7_000u32;
+    let s = Shift {
+        s0,
+        len: 28,
+        acked: true,
+    };
+    for far in [1u32 << 31, (1 << 31) + 5, u32::MAX, 0] {
+        let seq = s0.wrapping_add(far);
+        assert_eq!(
+            s.place(seq, false),
+            Placement::Shifted(seq.wrapping_add(28))
+        );
+        let ack = seq.wrapping_add(28);
+        assert_eq!(s.to_client(ack), seq);
+    }
+    // Unacknowledged, the same numbers would be taken for the stream's
+    // start or for bytes before it.
+    let early = Shift { acked: false, ..s };
+    assert_eq!(early.place(s0, false), Placement::HeaderInFront);
+    assert_eq!(
+        early.place(s0.wrapping_add(1 << 31), false),
+        Placement::AsItIs
+    );
 }
 
 fn segment(options: &[u8], flags: u8, payload: &[u8]) -> Vec<u8> {
@@ -73,7 +109,11 @@ fn acks_and_sack_blocks_are_mapped_checksum_kept_right() {
         8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
     ];
     let mut f = segment(&opts, l4::TCP_ACK, b"");
-    let s = Shift { s0: 1000, len: 28 };
+    let s = Shift {
+        s0: 1000,
+        len: 28,
+        acked: false,
+    };
     map_acks(&mut f[34..], |a| s.to_client(a));
     let seg = &f[34..];
     assert_eq!(get32(seg, 8), 5000);
@@ -84,18 +124,21 @@ fn acks_and_sack_blocks_are_mapped_checksum_kept_right() {
 }
 
 #[test]
-fn mss_is_clamped_never_raised() {
-    let mut f = segment(
-        &[2, 4, 0x05, 0xb4, 1, 3, 3, 7],
-        l4::TCP_SYN | l4::TCP_ACK,
-        b"",
-    );
-    assert!(clamp_mss(&mut f[34..], 1460 - 28));
+fn mss_is_lowered_never_raised() {
+    let syn_ack = l4::TCP_SYN | l4::TCP_ACK;
+    let mut f = segment(&[2, 4, 0x05, 0xb4, 1, 3, 3, 7], syn_ack, b"");
+    assert!(lower_mss(&mut f[34..], 28, 1432));
     assert_eq!(f[34 + 22..34 + 24], (1432u16).to_be_bytes());
     assert!(l4_checksum_ok(&f));
-    assert!(!clamp_mss(&mut f[34..], 1460));
+    // A real offering less (1400, behind a smaller MTU) is lowered by
+    // the header's length too; the cap never raises it.
+    let mut small = segment(&[2, 4, 0x05, 0x78, 1, 3, 3, 7], syn_ack, b"");
+    assert!(lower_mss(&mut small[34..], 28, 1432));
+    assert_eq!(small[34 + 22..34 + 24], (1372u16).to_be_bytes());
+    assert!(l4_checksum_ok(&small));
+    assert!(!lower_mss(&mut f[34..], 0, 1460));
     let mut none = segment(&[1, 3, 3, 7], l4::TCP_SYN, b"");
-    assert!(!clamp_mss(&mut none[34..], 1000));
+    assert!(!lower_mss(&mut none[34..], 28, 1000));
 }
 
 /// The header put in front of a TCP payload the way the worker does it

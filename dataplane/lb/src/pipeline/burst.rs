@@ -16,7 +16,7 @@ use sluice_conntrack::{Dir, FlowKey, Protocol};
 use sluice_core::flow;
 
 /// Connections below which a table's entries and buckets fit in a core's
-/// cache anyway (32 Ki: 1.5 MiB of entries plus their buckets): there
+/// cache anyway (32 Ki: 1.75 MiB of entries plus their buckets): there
 /// the look-ahead would only add work, so it looks at nothing.
 pub const LOOK_AHEAD_FROM: u32 = 32 * 1024;
 
@@ -86,7 +86,11 @@ impl Forwarder {
 
     /// Decides what happens to each frame of a burst received on
     /// `rx_port`, in stages (see the module's description): `actions[i]`
-    /// is what [`Forwarder::process`] decides for `frames[i]`.
+    /// is what [`Forwarder::process`] decides for `frames[i]`. A frame
+    /// that must grow (a tunnel's outer header, a PROXY protocol header:
+    /// [`Forwarder::take_outer`], [`Forwarder::take_insert`]) cannot be
+    /// grown here, where only the last one could be taken: such services
+    /// go through `process`, as the worker runs them.
     ///
     /// # Panics
     ///

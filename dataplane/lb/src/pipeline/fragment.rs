@@ -166,18 +166,20 @@ impl Forwarder {
         let services = A::services(snap);
         let client = if services.is_vip(p.dst) {
             p.src
-        } else if services.is_local_address(p.dst) && self.workers == 1 {
-            // A full-NAT reply's: its first was steered by its local
-            // port, which a later fragment does not carry; with one
-            // worker it is that worker's.
+        } else if services.is_local_address(p.dst) {
+            // A full-NAT reply's: from the real's side, as its first; that
+            // was steered by its local port, which a later fragment does
+            // not carry: with one worker it is that worker's, with more
+            // it cannot be found.
+            if !arrived_from_side_of(snap, p.src, rx_port) {
+                return Action::Drop(DropReason::SpoofedReply);
+            }
+            if self.workers > 1 {
+                return Action::Drop(DropReason::FragmentUnmatched);
+            }
             p.dst
         } else if local {
-            let ours = services.is_local_address(p.dst);
-            return Action::Drop(if ours {
-                DropReason::FragmentUnmatched
-            } else {
-                DropReason::UnsupportedProtocol
-            });
+            return Action::Drop(DropReason::UnsupportedProtocol);
         } else if arrived_from_side_of(snap, p.src, rx_port) {
             p.dst
         } else {

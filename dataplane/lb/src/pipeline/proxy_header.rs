@@ -22,9 +22,6 @@ use sluice_core::wire::{ipv4, l4};
 use sluice_model::{IpAddress, SocketAddress};
 use std::net::IpAddr;
 
-/// The MTU towards the reals that a packet grown by a header must fit.
-pub const REAL_MTU: usize = 1500;
-
 /// A header the worker puts into the frame at `at` (moving what follows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Insert {
@@ -70,10 +67,19 @@ impl Forwarder {
     /// The sequence shift of connection `id`'s stream, whose header is
     /// `len` bytes.
     fn stream_shift<A: Family>(&self, id: ConnId, len: u32) -> Shift {
-        let starts = &self.fam.of::<A>().stream_starts;
+        let t = self.fam.of::<A>();
+        let acked = t
+            .conns
+            .get(id)
+            .is_some_and(|c| c.flags().contains(ConnFlags::HEADER_ACKED));
         Shift {
-            s0: starts.get(id.as_u32() as usize).copied().unwrap_or(0),
+            s0: t
+                .stream_starts
+                .get(id.as_u32() as usize)
+                .copied()
+                .unwrap_or(0),
             len,
+            acked,
         }
     }
 
@@ -97,13 +103,14 @@ impl Forwarder {
 
     /// A client packet of connection `id`, flagged `PROXY_HEADER`, on its
     /// way to the real: the header in front, or its sequence number
-    /// shifted. False: it would not fit the MTU towards the reals once
+    /// shifted. False: it would not fit `mtu` (the path to the reals) once
     /// grown (or is a first fragment, whose datagram cannot grow).
     pub(super) fn proxy_header_to_real<A: Family>(
         &mut self,
         frame: &mut [u8],
         p: &Packet<A>,
         id: ConnId,
+        mtu: usize,
     ) -> bool {
         let t = self.fam.of::<A>();
         let Some(c) = t.conns.get(id) else {
@@ -135,7 +142,7 @@ impl Forwarder {
         if p.is_fragment || self.first_fragment {
             return false;
         }
-        if p.ip_end() - p.l3 + header.len() > REAL_MTU {
+        if p.ip_end() - p.l3 + header.len() > mtu {
             return false;
         }
         let v4 = A::HEADER_CHECKSUM.is_some();
@@ -156,13 +163,16 @@ impl Forwarder {
 
     /// A real's TCP segment of connection `id`, flagged `PROXY_HEADER`, on
     /// its way to the client: its acknowledgment and SACK edges mapped
-    /// back past the header, and a SYN-ACK's MSS lowered to leave room
-    /// for it.
+    /// back past the header (and the connection marked once the header is
+    /// acknowledged), and a SYN-ACK's MSS lowered by the header's length,
+    /// and below what `mtu` (the path to the reals) leaves, so a full-size
+    /// client segment still fits with the header in front.
     pub(super) fn proxy_header_to_client<A: Family>(
         &mut self,
         frame: &mut [u8],
         p: &Packet<A>,
         id: ConnId,
+        mtu: usize,
     ) {
         if p.proto != ipv4::PROTO_TCP || p.is_fragment {
             return;
@@ -171,10 +181,18 @@ impl Forwarder {
         let len = if v4 { 28 } else { 52 };
         let shift = self.stream_shift::<A>(id, len);
         let seg = &mut frame[p.l4..p.ip_end()];
+        let ack = u32::from_be_bytes([seg[8], seg[9], seg[10], seg[11]]);
+        if !shift.acked && seg[13] & l4::TCP_ACK != 0 && shift.acknowledges_header(ack) {
+            self.fam
+                .of_mut::<A>()
+                .conns
+                .mark(id, ConnFlags::HEADER_ACKED);
+        }
         pp::map_acks(seg, |a| shift.to_client(a));
         if seg[13] & l4::TCP_SYN != 0 {
             let headers = if v4 { 20 + 20 } else { 40 + 20 };
-            pp::clamp_mss(seg, (REAL_MTU - headers) as u16 - len as u16);
+            let cap = mtu.saturating_sub(headers + len as usize).min(0xffff) as u16;
+            pp::lower_mss(seg, len as u16, cap);
         }
     }
 }

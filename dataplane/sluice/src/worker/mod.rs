@@ -321,7 +321,9 @@ impl Engine<'_> {
             return;
         }
         let (out, pool) = (&mut self.out, &self.shared.pool);
-        self.announcer.update(snap.services.vips(), |vip| {
+        // VIPs and full NAT's local addresses (replies come to those).
+        let ours = [snap.services.vips(), snap.services.local_addresses()].concat();
+        self.announcer.update(&ours, |vip| {
             for (p, port) in snap.ports.iter().enumerate() {
                 out.send_arp(pool, p, |b| arp::write_gratuitous(b, port.mac, vip));
             }
@@ -334,6 +336,7 @@ impl Engine<'_> {
             .flat_map(|p| p.addresses6.iter().map(|a| a.addr))
             .collect();
         own6.extend_from_slice(snap.services6.vips());
+        own6.extend_from_slice(snap.services6.local_addresses());
         self.announcer6.update(&own6, |addr| {
             for (p, port) in snap.ports.iter().enumerate() {
                 if !port.addresses6.is_empty() {
