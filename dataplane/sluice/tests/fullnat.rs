@@ -53,7 +53,13 @@ fn full_nat(workers: &[u32], lcores: Option<&str>) {
     let log = "log_format peers '$remote_addr $remote_port'; \
                access_log {root}/peers.log peers;";
     let (t, roots) = LbTopo::far_web("", log);
-    let d = Daemon::start(Some(&t.lb), &t.config(workers, lcores, &services(2)));
+    // Local ports from a range of its own: 1,000 per local address.
+    let config = t.config(workers, lcores, &services(2)).replace(
+        "[dataplane]\n",
+        "[dataplane]\nlocal_ports = [30000, 30999]\n",
+    );
+    assert!(config.contains("local_ports"), "{config}");
+    let d = Daemon::start(Some(&t.lb), &config);
     let m = t.ids(&d, 12);
     assert_eq!(m.len(), 2, "both reals answered: {m:?}");
     assert!(m.values().all(|v| *v == 6), "{m:?}");
@@ -98,6 +104,7 @@ fn full_nat(workers: &[u32], lcores: Option<&str>) {
             worker,
             "{x}"
         );
+        assert!((30000..=30999).contains(&local.port()), "{x}");
         let std::net::IpAddr::V4(cip) = client.ip() else {
             panic!("{x}")
         };
@@ -123,6 +130,10 @@ fn full_nat(workers: &[u32], lcores: Option<&str>) {
     );
     let stats = String::from_utf8_lossy(&d.ctl(&["list", "--stats"]).stdout).to_string();
     assert!(stats.contains("local ports: "), "{stats}");
+    assert!(
+        stats.contains(" of 2000 "),
+        "two addresses of 1,000 ports: {stats}"
+    );
     // `save` writes the mode and the pool back.
     let saved = String::from_utf8_lossy(&d.ctl(&["save"]).stdout).to_string();
     assert!(

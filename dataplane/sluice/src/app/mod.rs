@@ -182,7 +182,8 @@ fn load_services(
     let mut lb = LbControl::new(ports.bases(), routes, stats.clone(), workers)
         .map_err(|e| AppError::Other(format!("cannot start the health-check threads: {e}")))?
         .with_routes6(routes6)
-        .with_tunnel(cfg.tunnel);
+        .with_tunnel(cfg.tunnel)
+        .with_local_ports(cfg.dataplane.local_ports.clone());
     for spec in &cfg.services {
         let key = spec.key();
         lb.service_add(spec.clone())

@@ -150,7 +150,7 @@ fn forwarder_config(cfg: &Config, id: usize) -> Result<ForwarderConfig, AppError
         },
         worker: id,
         workers: d.workers.len(),
-        local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
+        local_ports: d.local_ports.clone(),
         table,
         table6,
         neighbours: 4096,

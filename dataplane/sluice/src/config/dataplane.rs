@@ -37,6 +37,9 @@ pub struct DataplaneConfig {
     /// services left at `syn_proxy = "auto"` answer SYNs with cookies (0:
     /// never automatically).
     pub syn_recv_threshold: u32,
+    /// The local ports full NAT allocates from (each worker owns those
+    /// that are its index modulo the worker count).
+    pub local_ports: std::ops::RangeInclusive<u16>,
 }
 
 /// Checks `[dataplane]` for a box with `ports` ports.
@@ -69,6 +72,7 @@ pub(super) fn validate(d: &RawDataplane, ports: usize) -> Result<DataplaneConfig
         syn_recv_threshold: d
             .syn_recv_threshold
             .unwrap_or(sluice_lb::synproxy::DEFAULT_SYN_RECV_THRESHOLD),
+        local_ports: local_ports(d)?,
     };
     check_mempool(&config, ports)?;
     if d.neighbour_max_age_secs.is_some() {
@@ -90,6 +94,28 @@ pub(super) fn validate(d: &RawDataplane, ports: usize) -> Result<DataplaneConfig
         }
     }
     Ok(config)
+}
+
+/// `local_ports = [first, last]`: not port 0, in order, and at least one
+/// port per worker.
+fn local_ports(d: &RawDataplane) -> Result<std::ops::RangeInclusive<u16>, Refusal> {
+    let Some([first, last]) = d.local_ports else {
+        return Ok(sluice_lb::local_ports::DEFAULT_LOCAL_PORTS);
+    };
+    if first == 0 || first > last {
+        return refuse(
+            "dataplane.local_ports",
+            format!("[{first}, {last}] is not a range of ports from 1 up (first, last)"),
+        );
+    }
+    let workers = d.workers.len();
+    if usize::from(last - first) + 1 < workers {
+        return refuse(
+            "dataplane.local_ports",
+            format!("[{first}, {last}] leaves no port for some of the {workers} workers"),
+        );
+    }
+    Ok(first..=last)
 }
 
 fn check_workers(d: &RawDataplane) -> Result<(), Refusal> {

@@ -517,6 +517,26 @@ forward = "dr"
             "service[0].local_addresses[1]",
             "a port's own address",
         );
+        // The local ports: configurable, in order, a port per worker.
+        let ports = text.replace(
+            "workers = [1, 2]",
+            "workers = [1, 2]\nlocal_ports = [20000, 20001]",
+        );
+        assert_eq!(parse(&ports).unwrap().dataplane.local_ports, 20000..=20001);
+        assert_eq!(
+            parse(&text).unwrap().dataplane.local_ports,
+            sluice_lb::local_ports::DEFAULT_LOCAL_PORTS
+        );
+        for bad in ["[0, 100]", "[2000, 1999]", "[3000, 3000]"] {
+            expect_err(
+                &text.replace(
+                    "workers = [1, 2]",
+                    &format!("workers = [1, 2]\nlocal_ports = {bad}"),
+                ),
+                "dataplane.local_ports",
+                "port",
+            );
+        }
         // The PROXY protocol: saved as written; refused while a DR real
         // would answer past the header's shift.
         let pp = text.replace(

@@ -191,6 +191,9 @@ pub(super) struct RawDataplane {
     /// SYN-proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) syn_recv_threshold: Option<u32>,
+    /// The first and last local port full NAT allocates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) local_ports: Option<[u16; 2]>,
 }
 
 #[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]

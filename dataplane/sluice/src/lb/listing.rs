@@ -2,7 +2,6 @@
 //! connection gauges and health.
 
 use super::LbControl;
-use sluice_lb::local_ports;
 use sluice_proto::{RealInfo, ServiceInfo, ServiceList};
 use std::time::Instant;
 
@@ -35,7 +34,7 @@ impl LbControl {
                     syn_proxy: s.spec.syn_proxy,
                     local_addresses: s.spec.local_addresses.clone(),
                     local_ports_per_real: s.spec.local_addresses.len() as u64
-                        * local_ports::DEFAULT_LOCAL_PORTS.len() as u64,
+                        * self.local_ports.len() as u64,
                     stats: f.service_counters(shared, s.slot, raw),
                     rates: f.service_rates(s.slot),
                     reals: s

@@ -50,6 +50,8 @@ pub struct LbControl {
     routes6: Arc<RouteTable<Ipv6Addr>>,
     /// How tunnel-mode reals are reached.
     tunnel: TunnelView,
+    /// The local ports full NAT allocates from.
+    local_ports: std::ops::RangeInclusive<u16>,
     figures: Figures,
     health: HealthManager,
 }
@@ -110,6 +112,7 @@ impl LbControl {
             routes: Arc::new(routes),
             routes6: Arc::new(RouteTable::default()),
             tunnel: TunnelView::default(),
+            local_ports: sluice_lb::local_ports::DEFAULT_LOCAL_PORTS,
             figures: Figures::default(),
         })
     }
@@ -117,6 +120,12 @@ impl LbControl {
     /// The same control state with IPv6 routes.
     pub fn with_routes6(mut self, routes6: RouteTable<Ipv6Addr>) -> LbControl {
         self.routes6 = Arc::new(routes6);
+        self
+    }
+
+    /// The same control state with full NAT's local ports from `range`.
+    pub fn with_local_ports(mut self, range: std::ops::RangeInclusive<u16>) -> LbControl {
+        self.local_ports = range;
         self
     }
 
