@@ -97,8 +97,14 @@ pub fn shift_ack(frame: &mut [u8], p: &Packet, delta: u32) {
 /// (VIP -> client, its sequence number in the cookie's space), on its way
 /// to the real, which checks that the number is one it sent. The quoted
 /// TCP checksum (when quoted whole) and the ICMP checksum are updated. A
-/// quote too short to hold the sequence number is left alone.
-pub fn unshift_quoted_seq(frame: &mut [u8], p: &Packet, e: &IcmpError, delta: u32) {
+/// quote too short to hold the sequence number is left alone. Either
+/// family (the PROXY protocol's shift uses it for IPv6 too).
+pub fn unshift_quoted_seq<A: crate::family::Address>(
+    frame: &mut [u8],
+    p: &Packet<A>,
+    e: &IcmpError<A>,
+    delta: u32,
+) {
     if e.inner_proto != ipv4::PROTO_TCP || e.inner_is_later_fragment || e.inner_l4_len < SEQ + 4 {
         return;
     }

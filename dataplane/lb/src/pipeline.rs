@@ -1385,6 +1385,9 @@ impl Forwarder {
             return Action::Drop(DropReason::TtlExceeded);
         }
         nat::translate_icmp_error_to_client(frame, p, e, vip.addr(), vip.port_number());
+        if quoted.header {
+            self.proxy_header_quote_to_client(frame, p, e, quoted.id);
+        }
         if quoted.fwd == Forward::FullNat {
             // The quote left from the local address: it becomes the
             // client's, and so does the error's destination.
@@ -1487,6 +1490,7 @@ impl Forwarder {
             fwd: c.fwd(),
             client: c.client(),
             local: c.local(),
+            header: c.flags().contains(ConnFlags::PROXY_HEADER),
         };
         // A request only reaches a real through us rewritten by NAT or
         // full NAT; under DR the real answers the client itself.
@@ -1755,6 +1759,8 @@ struct QuotedConn<A: sluice_model::IpAddress> {
     client: A::Socket,
     /// LIP:lport under full NAT (else the client's).
     local: A::Socket,
+    /// The real gets the PROXY protocol header.
+    header: bool,
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).

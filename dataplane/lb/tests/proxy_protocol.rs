@@ -343,3 +343,39 @@ fn none_is_synced() {
         assert_eq!(n, told, "{proxy}");
     }
 }
+
+/// An ICMP error about a segment the real got shifted (fragmentation
+/// needed, from the real itself) reaches the client quoting its own
+/// sequence number, or its stack would ignore it.
+#[test]
+fn an_icmp_error_quotes_the_clients_own_numbers() {
+    let mut lab = lab(spec(Forward::FullNat));
+    let c = client(40_010);
+    let real = nat_real(0);
+    let s0 = ISN.wrapping_add(1);
+    let (_, f) = run(&mut lab, &seg(c, VIP, SYN, ISN, 0).frame(), 0);
+    let local = SocketAddrV4::new(ip_src(&f), sport(&f));
+    run(&mut lab, &seg(real, local, SYN | ACK, 5000, s0).frame(), 1);
+    run(
+        &mut lab,
+        &seg(c, VIP, ACK, s0, 5001).payload(b"first").frame(),
+        0,
+    );
+    // The client's bytes from s0 + 5 on, as the real got them: 28 on.
+    let later = s0.wrapping_add(5);
+    let (_, sent) = run(
+        &mut lab,
+        &seg(c, VIP, ACK, later, 5001).payload(&[7; 64]).frame(),
+        0,
+    );
+    assert_eq!(seq_of(&sent), later.wrapping_add(28));
+    let quote = &sent[L3..L3 + 48];
+    let err = icmp_error_frame(3, 4, [0, 0, 5, 0], *real.ip(), LIP, quote, PORT1_MAC);
+    let (a, f) = run(&mut lab, &err, 1);
+    assert_eq!(a, Action::Forward { port: 0 });
+    assert_eq!(ip_dst(&f), *c.ip());
+    let q = &l4(&f)[8..];
+    let quoted_seq = u32::from_be_bytes(q[24..28].try_into().unwrap());
+    assert_eq!(quoted_seq, later);
+    assert_checksums(&f);
+}

@@ -16,7 +16,8 @@
 
 use super::{Family, Forwarder};
 use sluice_conntrack::{ConnFlags, ConnId};
-use sluice_core::flow::Packet;
+use sluice_core::flow::{IcmpError, Packet};
+use sluice_core::handshake;
 use sluice_core::proxy_protocol::{self as pp, Header, Lengths, Placement, Shift};
 use sluice_core::wire::{ipv4, l4};
 use sluice_model::{IpAddress, SocketAddress};
@@ -159,6 +160,36 @@ impl Forwarder {
         });
         self.stats.proxy_headers_sent.add(1);
         true
+    }
+
+    /// An ICMP error on its way to the client of connection `id`, flagged
+    /// `PROXY_HEADER`, quoting one of its segments as the real got it:
+    /// the quoted sequence number goes back to the client's own (as the
+    /// real's acknowledgments do), or the client's stack, which checks it
+    /// against what it sent, would ignore the error.
+    pub(super) fn proxy_header_quote_to_client<A: Family>(
+        &self,
+        frame: &mut [u8],
+        p: &Packet<A>,
+        e: &IcmpError<A>,
+        id: ConnId,
+    ) {
+        let seq_at = e.inner_l4 + 4;
+        if e.inner_proto != ipv4::PROTO_TCP || e.inner_is_later_fragment || e.inner_l4_len < 8 {
+            return;
+        }
+        let v4 = A::HEADER_CHECKSUM.is_some();
+        let shift = self.stream_shift::<A>(id, if v4 { 28 } else { 52 });
+        let seq = u32::from_be_bytes([
+            frame[seq_at],
+            frame[seq_at + 1],
+            frame[seq_at + 2],
+            frame[seq_at + 3],
+        ]);
+        let delta = seq.wrapping_sub(shift.to_client(seq));
+        if delta != 0 {
+            handshake::unshift_quoted_seq(frame, p, e, delta);
+        }
     }
 
     /// A real's TCP segment of connection `id`, flagged `PROXY_HEADER`, on
