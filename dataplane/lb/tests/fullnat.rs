@@ -480,3 +480,21 @@ fn a_connection_met_mid_stream_is_not_taken_over() {
     assert_eq!(lab.fwd.table().len(), 0);
     assert_eq!(lab.stats().local_ports_in_use.get(), 0);
 }
+
+/// A later fragment to a local address must come from the real's side,
+/// as its first did; from there, with one worker, it waits for its first.
+#[test]
+fn a_later_fragment_to_a_local_address_from_the_client_side_is_spoofed() {
+    let mut lab = lab(spec(1, &[LIP]), DEFAULT_LOCAL_PORTS);
+    let (local, real) = open(&mut lab, client(40_000)).unwrap();
+    let later = Tcp::new(real, local, ACK).frag(0x0001);
+    let from_client = later.clone().macs(PORT0_MAC, mac_of(CLIENT_IP));
+    assert_eq!(
+        lab.run(&from_client.frame(), 0).0,
+        Action::Drop(DropReason::SpoofedReply)
+    );
+    assert_eq!(
+        lab.run(&reply(real, local, ACK).frag(0x0001).frame(), 1).0,
+        Action::HoldFragment
+    );
+}
