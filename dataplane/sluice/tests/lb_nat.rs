@@ -572,6 +572,24 @@ fn a_new_vip_is_announced_with_gratuitous_arp() {
         seen.is_some(),
         "the client never learned the new VIP from a gratuitous ARP"
     );
+    // So is a new local address (full NAT: replies come to it).
+    let o = d.ctl(&[
+        "service",
+        "edit",
+        "-t",
+        "192.0.2.101:80",
+        "-z",
+        "192.0.2.150",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = wait_for(Duration::from_secs(10), || {
+        let n = t.client.exec(&["ip", "neigh", "show", "192.0.2.150"]);
+        n.to_lowercase().contains(&mac).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "the client never learned the new local address from a gratuitous ARP"
+    );
 }
 
 #[test]
