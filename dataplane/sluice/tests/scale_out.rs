@@ -770,6 +770,20 @@ fn with_wrr_connection_sync_loses_no_connection() {
     // Hostile: a datagram under another key, a valid one twice, and a
     // valid one two minutes old (replayed after the receiver forgot it).
     let a2 = lab.appliances[1].daemon();
+    // Appliance 2 has just asked appliance 1 for every connection (three
+    // times in its first 3 s, answered a slice per poll): the counts below
+    // are the hostile datagrams' alone only once that has settled, no
+    // connection received for 3 s (a race that once counted 50 more).
+    let received = || a2.ctl_json(&["status"])["result"]["sync"]["conns_received"].as_u64();
+    let mut last = (received(), Instant::now());
+    let settled = wait_for(Duration::from_secs(30), || {
+        let now = received();
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        (last.1.elapsed() >= Duration::from_secs(3)).then_some(())
+    });
+    assert!(settled.is_some(), "sync from appliance 1 never settled");
     let send = |key: &str, age_secs: u64, times: u32, sender: u32| {
         let o = lab.router.run(
             &[
