@@ -54,6 +54,12 @@ impl Header {
     }
 }
 
+/// The length of a v2 header whose addresses are `addr_len` bytes long
+/// (4, IPv4: 28; 16, IPv6: 52).
+pub const fn v2_len(addr_len: usize) -> usize {
+    16 + 2 * addr_len + 4
+}
+
 /// The v2 header of a connection (`stream`, TCP) or datagram (UDP) from
 /// `client` to `to` (the address the client sent to: the VIP), both of
 /// one family: 4-byte addresses (IPv4) or 16-byte ones (IPv6).
@@ -65,7 +71,7 @@ pub fn v2(stream: bool, client: (&[u8], u16), to: (&[u8], u16)) -> Header {
     b[12] = 0x21;
     // Family (1 INET, 2 INET6) and transport (1 STREAM, 2 DGRAM).
     b[13] = if v6 { 0x20 } else { 0x10 } | if stream { 0x01 } else { 0x02 };
-    let alen = 2 * client.0.len() + 4;
+    let alen = v2_len(client.0.len()) - 16;
     b[14..16].copy_from_slice(&(alen as u16).to_be_bytes());
     let a = client.0.len();
     b[16..16 + a].copy_from_slice(client.0);

@@ -924,7 +924,8 @@ impl Forwarder {
         self.stats.real(r.slot).connections.add(1);
         self.count_in(svc.slot, r.slot, p);
         if r.fwd == Forward::FullNat || svc.proxy_protocol {
-            return self.forward_conn(snap, frame, p, id, now_ms);
+            let c = *self.fam.of::<A>().conns.get(id).expect("opened");
+            return self.forward_conn(snap, frame, p, id, &c, now_ms);
         }
         let (addr, fwd) = (r.addr, r.fwd);
         self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
@@ -960,7 +961,7 @@ impl Forwarder {
         self.update::<A>(id, Dir::Inbound, flags, now_ms);
         self.count_in(service, real, p);
         if c.fwd() == Forward::FullNat || c.flags().contains(ConnFlags::PROXY_HEADER) {
-            return self.forward_conn(snap, frame, p, id, now_ms);
+            return self.forward_conn(snap, frame, p, id, &c, now_ms);
         }
         self.forward_to_real(snap, frame, p, c.real_addr(), c.fwd(), now_ms)
     }
@@ -1144,7 +1145,8 @@ impl Forwarder {
         self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
-        self.forward_conn(snap, frame, p, id, now_ms)
+        let c = *self.fam.of::<A>().conns.get(id).expect("opened");
+        self.forward_conn(snap, frame, p, id, &c, now_ms)
     }
 
     /// A mid-connection segment of no entry on a service that hashes its
@@ -1180,21 +1182,14 @@ impl Forwarder {
         if svc.proxy_protocol || svc.reals[pos].fwd == Forward::FullNat {
             return Action::Drop(DropReason::NoConnection);
         }
-        let opened = self.open(svc, t, pos, None, now_ms);
-        if let Ok(id) = opened {
+        if let Ok(id) = self.open(svc, t, pos, None, now_ms) {
             self.update::<A>(id, Dir::Inbound, tcp_flags(p), now_ms);
             self.stats.hashed_on_miss.add(1);
         }
         let r = &svc.reals[pos];
         self.count_in(svc.slot, r.slot, p);
-        match opened {
-            Ok(id) => self.forward_conn(snap, frame, p, id, now_ms),
-            Err(Unopened::NoLocalPort) => Action::Drop(DropReason::LocalPortsExhausted),
-            Err(_) => {
-                let (addr, fwd) = (r.addr, r.fwd);
-                self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
-            }
-        }
+        let (addr, fwd) = (r.addr, r.fwd);
+        self.forward_to_real(snap, frame, p, addr, fwd, now_ms)
     }
 
     fn table_under_pressure<A: Family>(&self) -> bool {
@@ -1318,7 +1313,7 @@ impl Forwarder {
             }
             return self.forward_to_client(snap, frame, p, vip, None, now_ms);
         };
-        let (service, real, vip, unanswered, proxied, client, header) = {
+        let (service, real, vip, unanswered, proxied, client, flags) = {
             let c = self
                 .fam
                 .of::<A>()
@@ -1330,8 +1325,15 @@ impl Forwarder {
                 && !c.flags().contains(ConnFlags::SEEN_REPLY);
             let proxied = c.flags().contains(ConnFlags::SYN_PROXY);
             let client = (c.fwd() == Forward::FullNat).then(|| c.client());
-            let header = c.flags().contains(ConnFlags::PROXY_HEADER);
-            (service, real, c.vip(), unanswered, proxied, client, header)
+            (
+                service,
+                real,
+                c.vip(),
+                unanswered,
+                proxied,
+                client,
+                c.flags(),
+            )
         };
         if A::services(snap).connection_gone(service, real) {
             self.remove::<A>(id);
@@ -1351,8 +1353,9 @@ impl Forwarder {
             return Action::Drop(DropReason::BadL4Checksum);
         }
         self.update::<A>(id, Dir::Outbound, tcp_flags(p), now_ms);
-        if header {
-            self.proxy_header_to_client(frame, p, id, usize::from(snap.tunnel.mtu));
+        if flags.contains(ConnFlags::PROXY_HEADER) {
+            let mtu = usize::from(snap.tunnel.mtu);
+            self.proxy_header_to_client(frame, p, id, flags, mtu);
         }
         let len = p.total_len as u64;
         if reset && unanswered {
@@ -1385,8 +1388,8 @@ impl Forwarder {
             return Action::Drop(DropReason::TtlExceeded);
         }
         nat::translate_icmp_error_to_client(frame, p, e, vip.addr(), vip.port_number());
-        if quoted.header {
-            self.proxy_header_quote_to_client(frame, p, e, quoted.id);
+        if quoted.flags.contains(ConnFlags::PROXY_HEADER) {
+            self.proxy_header_quote_to_client(frame, p, e, quoted.id, quoted.flags);
         }
         if quoted.fwd == Forward::FullNat {
             // The quote left from the local address: it becomes the
@@ -1490,7 +1493,7 @@ impl Forwarder {
             fwd: c.fwd(),
             client: c.client(),
             local: c.local(),
-            header: c.flags().contains(ConnFlags::PROXY_HEADER),
+            flags: c.flags(),
         };
         // A request only reaches a real through us rewritten by NAT or
         // full NAT; under DR the real answers the client itself.
@@ -1579,8 +1582,8 @@ impl Forwarder {
         }
     }
 
-    /// Forwards a packet of connection `id` to its real, as its method
-    /// says, with the PROXY protocol's header or shift where it has one
+    /// Forwards a packet of connection `c` (`id`) to its real, as its
+    /// method says, with the PROXY protocol's header or shift where it has one
     /// (the way of full NAT and of the header; the others take
     /// `forward_to_real` straight).
     fn forward_conn<A: Family>(
@@ -1589,24 +1592,19 @@ impl Forwarder {
         frame: &mut [u8],
         p: &Packet<A>,
         id: ConnId,
+        c: &Conn<A>,
         now_ms: u64,
     ) -> Action {
-        let c = self
-            .fam
-            .of::<A>()
-            .conns
-            .get(id)
-            .expect("an opened or looked-up id is live");
-        let (real, fwd, local) = (c.real_addr(), c.fwd(), c.local());
-        let header = c.flags().contains(ConnFlags::PROXY_HEADER);
+        let (real, fwd) = (c.real_addr(), c.fwd());
         let action = if fwd == Forward::FullNat {
-            self.full_nat_to_real(snap, frame, p, local, real, now_ms)
+            self.full_nat_to_real(snap, frame, p, c.local(), real, now_ms)
         } else {
             self.forward_to_real(snap, frame, p, real, fwd, now_ms)
         };
+        let header = c.flags().contains(ConnFlags::PROXY_HEADER);
         let leaves = matches!(action, Action::Forward { .. } | Action::Hold { .. });
         let mtu = usize::from(snap.tunnel.mtu);
-        if header && leaves && !self.proxy_header_to_real(frame, p, id, mtu) {
+        if header && leaves && !self.proxy_header_to_real(frame, p, id, c, mtu) {
             self.insert = None;
             return Action::Drop(DropReason::TooBigForProxyHeader);
         }
@@ -1759,8 +1757,8 @@ struct QuotedConn<A: sluice_model::IpAddress> {
     client: A::Socket,
     /// LIP:lport under full NAT (else the client's).
     local: A::Socket,
-    /// The real gets the PROXY protocol header.
-    header: bool,
+    /// Its flags (`PROXY_HEADER`: the real gets the PROXY protocol header).
+    flags: ConnFlags,
 }
 
 /// The transport protocol of the packet an ICMP error quotes (TCP or UDP).

@@ -15,13 +15,12 @@
 //! payload and writes the header ([`Forwarder::take_insert`]).
 
 use super::{Family, Forwarder};
-use sluice_conntrack::{ConnFlags, ConnId};
+use sluice_conntrack::{Conn, ConnFlags, ConnId};
 use sluice_core::flow::{IcmpError, Packet};
 use sluice_core::handshake;
 use sluice_core::proxy_protocol::{self as pp, Header, Lengths, Placement, Shift};
 use sluice_core::wire::{ipv4, l4};
-use sluice_model::{IpAddress, SocketAddress};
-use std::net::IpAddr;
+use sluice_model::SocketAddress;
 
 /// A header the worker puts into the frame at `at` (moving what follows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,20 +42,21 @@ impl Insert {
     }
 }
 
-/// The v2 header of a flow from `client` to `vip`.
-fn header_of<S: SocketAddress>(stream: bool, client: S, vip: S) -> Header {
-    let (c, v) = (client.addr().to_ip(), vip.addr().to_ip());
-    let (cp, vp) = (client.port_number(), vip.port_number());
-    match (c, v) {
-        (IpAddr::V4(c), IpAddr::V4(v)) => pp::v2(stream, (&c.octets(), cp), (&v.octets(), vp)),
-        (c, v) => {
-            let six = |a: IpAddr| match a {
-                IpAddr::V6(a) => a.octets(),
-                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-            };
-            pp::v2(stream, (&six(c), cp), (&six(v), vp))
-        }
-    }
+/// The v2 header of a flow of family `A` from `client` to `vip`.
+fn header_of<A: Family>(stream: bool, client: A::Socket, vip: A::Socket) -> Header {
+    let (mut c, mut v) = ([0u8; 16], [0u8; 16]);
+    client.addr().write(&mut c);
+    vip.addr().write(&mut v);
+    pp::v2(
+        stream,
+        (&c[..A::LEN], client.port_number()),
+        (&v[..A::LEN], vip.port_number()),
+    )
+}
+
+/// The length of family `A`'s header (28 bytes for IPv4, 52 for IPv6).
+fn header_len<A: Family>() -> u32 {
+    pp::v2_len(A::LEN) as u32
 }
 
 impl Forwarder {
@@ -65,22 +65,14 @@ impl Forwarder {
         self.insert.take()
     }
 
-    /// The sequence shift of connection `id`'s stream, whose header is
-    /// `len` bytes.
-    fn stream_shift<A: Family>(&self, id: ConnId, len: u32) -> Shift {
-        let t = self.fam.of::<A>();
-        let acked = t
-            .conns
-            .get(id)
-            .is_some_and(|c| c.flags().contains(ConnFlags::HEADER_ACKED));
+    /// The sequence shift of connection `id`'s stream, whose flags are
+    /// `flags`.
+    fn stream_shift<A: Family>(&self, id: ConnId, flags: ConnFlags) -> Shift {
+        let starts = &self.fam.of::<A>().stream_starts;
         Shift {
-            s0: t
-                .stream_starts
-                .get(id.as_u32() as usize)
-                .copied()
-                .unwrap_or(0),
-            len,
-            acked,
+            s0: starts.get(id.as_u32() as usize).copied().unwrap_or(0),
+            len: header_len::<A>(),
+            acked: flags.contains(ConnFlags::HEADER_ACKED),
         }
     }
 
@@ -102,8 +94,8 @@ impl Forwarder {
         }
     }
 
-    /// A client packet of connection `id`, flagged `PROXY_HEADER`, on its
-    /// way to the real: the header in front, or its sequence number
+    /// A client packet of connection `c` (`id`), flagged `PROXY_HEADER`,
+    /// on its way to the real: the header in front, or its sequence number
     /// shifted. False: it would not fit `mtu` (the path to the reals) once
     /// grown (or is a first fragment, whose datagram cannot grow).
     pub(super) fn proxy_header_to_real<A: Family>(
@@ -111,17 +103,12 @@ impl Forwarder {
         frame: &mut [u8],
         p: &Packet<A>,
         id: ConnId,
+        c: &Conn<A>,
         mtu: usize,
     ) -> bool {
-        let t = self.fam.of::<A>();
-        let Some(c) = t.conns.get(id) else {
-            return true;
-        };
         let tcp = p.proto == ipv4::PROTO_TCP;
-        let header = header_of(tcp, c.client(), c.vip());
-        let seg_at = p.l4;
         let payload_at = if tcp {
-            let shift = self.stream_shift::<A>(id, header.len() as u32);
+            let shift = self.stream_shift::<A>(id, c.flags());
             let seg = &mut frame[p.l4..p.ip_end()];
             let syn = seg[13] & l4::TCP_SYN != 0;
             match shift.place(pp::seq(seg), syn) {
@@ -135,20 +122,18 @@ impl Forwarder {
                     pp::set_seq(seg, shift.s0.wrapping_add(shift.len));
                     return true;
                 }
-                Placement::HeaderInFront => seg_at + l4::tcp_header_len(seg),
+                Placement::HeaderInFront => p.l4 + l4::tcp_header_len(seg),
             }
         } else {
-            seg_at + l4::UDP_HEADER_LEN
+            p.l4 + l4::UDP_HEADER_LEN
         };
-        if p.is_fragment || self.first_fragment {
+        let len = header_len::<A>() as usize;
+        if p.is_fragment || self.first_fragment || p.ip_end() - p.l3 + len > mtu {
             return false;
         }
-        if p.ip_end() - p.l3 + header.len() > mtu {
-            return false;
-        }
-        let v4 = A::HEADER_CHECKSUM.is_some();
+        let header = header_of::<A>(tcp, c.client(), c.vip());
         let lengths = Lengths {
-            ip_len: p.l3 + if v4 { 2 } else { 4 },
+            ip_len: p.l3 + if A::HEADER_CHECKSUM.is_some() { 2 } else { 4 },
             ip_checksum: A::HEADER_CHECKSUM.map(|o| p.l3 + o),
             l4: p.l4,
             udp: !tcp,
@@ -162,8 +147,9 @@ impl Forwarder {
         true
     }
 
-    /// An ICMP error on its way to the client of connection `id`, flagged
-    /// `PROXY_HEADER`, quoting one of its segments as the real got it:
+    /// An ICMP error on its way to the client of connection `id` (flags
+    /// `flags`, `PROXY_HEADER` among them), quoting one of its segments as
+    /// the real got it:
     /// the quoted sequence number goes back to the client's own (as the
     /// real's acknowledgments do), or the client's stack, which checks it
     /// against what it sent, would ignore the error.
@@ -173,13 +159,13 @@ impl Forwarder {
         p: &Packet<A>,
         e: &IcmpError<A>,
         id: ConnId,
+        flags: ConnFlags,
     ) {
         let seq_at = e.inner_l4 + 4;
         if e.inner_proto != ipv4::PROTO_TCP || e.inner_is_later_fragment || e.inner_l4_len < 8 {
             return;
         }
-        let v4 = A::HEADER_CHECKSUM.is_some();
-        let shift = self.stream_shift::<A>(id, if v4 { 28 } else { 52 });
+        let shift = self.stream_shift::<A>(id, flags);
         let seq = u32::from_be_bytes([
             frame[seq_at],
             frame[seq_at + 1],
@@ -192,8 +178,8 @@ impl Forwarder {
         }
     }
 
-    /// A real's TCP segment of connection `id`, flagged `PROXY_HEADER`, on
-    /// its way to the client: its acknowledgment and SACK edges mapped
+    /// A real's TCP segment of connection `id` (flags `flags`,
+    /// `PROXY_HEADER` among them), on its way to the client: its acknowledgment and SACK edges mapped
     /// back past the header (and the connection marked once the header is
     /// acknowledged), and a SYN-ACK's MSS lowered by the header's length,
     /// and below what `mtu` (the path to the reals) leaves, so a full-size
@@ -203,14 +189,13 @@ impl Forwarder {
         frame: &mut [u8],
         p: &Packet<A>,
         id: ConnId,
+        flags: ConnFlags,
         mtu: usize,
     ) {
         if p.proto != ipv4::PROTO_TCP || p.is_fragment {
             return;
         }
-        let v4 = A::HEADER_CHECKSUM.is_some();
-        let len = if v4 { 28 } else { 52 };
-        let shift = self.stream_shift::<A>(id, len);
+        let shift = self.stream_shift::<A>(id, flags);
         let seg = &mut frame[p.l4..p.ip_end()];
         let ack = u32::from_be_bytes([seg[8], seg[9], seg[10], seg[11]]);
         if !shift.acked && seg[13] & l4::TCP_ACK != 0 && shift.acknowledges_header(ack) {
@@ -221,9 +206,11 @@ impl Forwarder {
         }
         pp::map_acks(seg, |a| shift.to_client(a));
         if seg[13] & l4::TCP_SYN != 0 {
-            let headers = if v4 { 20 + 20 } else { 40 + 20 };
-            let cap = mtu.saturating_sub(headers + len as usize).min(0xffff) as u16;
-            pp::lower_mss(seg, len as u16, cap);
+            // What the MTU leaves for the payload of a segment grown by
+            // the header (an MSS counts no TCP option: RFC 9293 3.7.1).
+            let headers = p.l4 - p.l3 + l4::TCP_MIN_HEADER_LEN;
+            let cap = mtu.saturating_sub(headers + shift.len as usize).min(0xffff) as u16;
+            pp::lower_mss(seg, shift.len as u16, cap);
         }
     }
 }
