@@ -335,7 +335,21 @@ pub struct RealOpts {
     /// Weight (0 quiesces: no new connections).
     #[arg(short = 'w', long, default_value_t = 1)]
     weight: u32,
-    /// Forward by NAT (masquerading); the default.
+    #[command(flatten)]
+    method: MethodArgs,
+    /// Upper connection threshold (0: none).
+    #[arg(short = 'x', long = "u-threshold", default_value_t = 0)]
+    upper: u32,
+    /// Lower connection threshold.
+    #[arg(short = 'y', long = "l-threshold", default_value_t = 0)]
+    lower: u32,
+}
+
+/// A real's forwarding method, as ipvsadm's flags name it (and DPVS's
+/// -b); none given: NAT for a new real, unchanged for an edit.
+#[derive(Args, Debug, Clone)]
+pub struct MethodArgs {
+    /// Forward by NAT (masquerading; a new real's default).
     #[arg(short = 'm', long = "masquerading", conflicts_with = "gatewaying")]
     masquerading: bool,
     /// Forward by direct routing (gatewaying).
@@ -352,29 +366,22 @@ pub struct RealOpts {
     /// of the service's local addresses.
     #[arg(short = 'b', long = "fullnat", conflicts_with_all = ["masquerading", "gatewaying", "ipip"])]
     fullnat: bool,
-    /// Upper connection threshold (0: none).
-    #[arg(short = 'x', long = "u-threshold", default_value_t = 0)]
-    upper: u32,
-    /// Lower connection threshold.
-    #[arg(short = 'y', long = "l-threshold", default_value_t = 0)]
-    lower: u32,
 }
 
-/// The forwarding method the flags name (-m, -g, -i with its
-/// --tun-type, -b), if any.
-fn method(
-    masq: bool,
-    gate: bool,
-    ipip: bool,
-    tun_type: Option<Forward>,
-    fullnat: bool,
-) -> Option<Forward> {
-    match (masq, gate, ipip, fullnat) {
-        (true, _, _, _) => Some(Forward::Nat),
-        (_, true, _, _) => Some(Forward::Dr),
-        (_, _, true, _) => Some(tun_type.unwrap_or(Forward::Ipip)),
-        (_, _, _, true) => Some(Forward::FullNat),
-        _ => None,
+impl MethodArgs {
+    /// The method the flags name, if any.
+    fn forward(&self) -> Option<Forward> {
+        if self.masquerading {
+            Some(Forward::Nat)
+        } else if self.gatewaying {
+            Some(Forward::Dr)
+        } else if self.ipip {
+            Some(self.tun_type.unwrap_or(Forward::Ipip))
+        } else if self.fullnat {
+            Some(Forward::FullNat)
+        } else {
+            None
+        }
     }
 }
 
@@ -393,14 +400,7 @@ impl RealOpts {
             ip: self.real.ip(),
             port: self.real.port(),
             weight: self.weight,
-            forward: method(
-                self.masquerading,
-                self.gatewaying,
-                self.ipip,
-                self.tun_type,
-                self.fullnat,
-            )
-            .unwrap_or(Forward::Nat),
+            forward: self.method.forward().unwrap_or(Forward::Nat),
             upper_threshold: self.upper,
             lower_threshold: self.lower,
             check: None,
@@ -422,23 +422,8 @@ pub struct RealEditOpts {
     /// Weight (0 quiesces: no new connections; a weight also ends a drain).
     #[arg(short = 'w', long)]
     weight: Option<u32>,
-    /// Forward by NAT (masquerading).
-    #[arg(short = 'm', long = "masquerading", conflicts_with = "gatewaying")]
-    masquerading: bool,
-    /// Forward by direct routing (gatewaying).
-    #[arg(short = 'g', long = "gatewaying", conflicts_with = "ipip")]
-    gatewaying: bool,
-    /// Forward through a tunnel (ipvsadm's -i): IP-in-IP, or GUE with
-    /// --tun-type gue.
-    #[arg(short = 'i', long = "ipip", conflicts_with = "masquerading")]
-    ipip: bool,
-    /// The tunnel's type with -i: ipip (the default) or gue.
-    #[arg(long = "tun-type", value_name = "TYPE", requires = "ipip", value_parser = tunnel_type)]
-    tun_type: Option<Forward>,
-    /// Forward by full NAT (DPVS's -b): the client's address becomes one
-    /// of the service's local addresses.
-    #[arg(short = 'b', long = "fullnat", conflicts_with_all = ["masquerading", "gatewaying", "ipip"])]
-    fullnat: bool,
+    #[command(flatten)]
+    method: MethodArgs,
     /// Upper connection threshold (0: none).
     #[arg(short = 'x', long = "u-threshold")]
     upper: Option<u32>,
@@ -451,13 +436,7 @@ impl RealEditOpts {
     fn patch(&self) -> Result<RealPatch, String> {
         let mut p = RealPatch::new(self.real.ip(), self.real.port());
         p.weight = self.weight;
-        p.forward = method(
-            self.masquerading,
-            self.gatewaying,
-            self.ipip,
-            self.tun_type,
-            self.fullnat,
-        );
+        p.forward = self.method.forward();
         p.upper_threshold = self.upper;
         p.lower_threshold = self.lower;
         if p.is_empty() {
