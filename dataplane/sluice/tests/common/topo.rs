@@ -629,21 +629,8 @@ impl LbTopo {
         let log = self.dir.path().join(format!("decap{i}.log"));
         std::fs::write(&log, "").unwrap();
         let script = self.dir.path().join("decap.py");
-        let child = self.reals[i]
-            .ns
-            .command(&[
-                "python3",
-                script.to_str().unwrap(),
-                kind,
-                &port.to_string(),
-                log.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the tunnel endpoint");
-        self.reals[i].procs.push(Proc(child));
+        let (script, port) = (script.to_str().unwrap(), port.to_string());
+        self.keep_on_real(i, &["python3", script, kind, &port, log.to_str().unwrap()]);
         let ready = wait_for(Duration::from_secs(20), || {
             std::fs::read_to_string(&log)
                 .ok()
@@ -664,23 +651,19 @@ impl LbTopo {
         std::fs::write(www.join("id"), &ident).unwrap();
         std::fs::write(www.join("blob"), blob()).unwrap();
         let script = self.dir.path().join("servers.py");
-        let child = self.reals[i]
-            .ns
-            .command(&[
+        let (script, p) = (script.to_str().unwrap(), port.to_string());
+        self.keep_on_real(
+            i,
+            &[
                 "python3",
-                script.to_str().unwrap(),
+                script,
                 kind,
                 bind,
-                &port.to_string(),
+                &p,
                 &ident,
                 www.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start server");
-        self.reals[i].procs.push(Proc(child));
+            ],
+        );
         // Wait (bounded) until it listens.
         let proto = if kind == "udp" { "-uln" } else { "-tln" };
         let ok = wait_for(Duration::from_secs(20), || {
@@ -744,16 +727,22 @@ impl LbTopo {
              l.bind(('{ip}',{port}))\nl.listen(16)\nwhile True:\n c,_=l.accept()\n c.sendall(open('{f}','rb').read())\n c.close()\n",
             f = file.display()
         );
+        self.keep_on_real(i, &["python3", "-c", &script]);
+        file
+    }
+
+    /// Starts `cmd` in real `i`'s namespace, quiet, and keeps it with the
+    /// real's processes (killed on drop).
+    fn keep_on_real(&mut self, i: usize, cmd: &[&str]) {
         let child = self.reals[i]
             .ns
-            .command(&["python3", "-c", &script])
+            .command(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start agent");
+            .unwrap_or_else(|e| panic!("start {cmd:?} on real {i}: {e}"));
         self.reals[i].procs.push(Proc(child));
-        file
     }
 
     /// The sluice configuration for this topology (ports and addresses),
