@@ -64,19 +64,11 @@ fn big_udp_datagrams_and_answers_through_nat_arrive_whole() {
     let server = t.dir.path().join("big_udp_server.py");
     std::fs::write(&server, BIG_UDP_SERVER).unwrap();
     for i in 0..2 {
-        let child = t.reals[i]
-            .ns
-            .command(&[
-                "python3",
-                server.to_str().unwrap(),
-                &format!("real-{i}"),
-                "5353",
-                "4000",
-            ])
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("server");
-        t.reals[i].procs.push(Proc(child));
+        let ident = format!("real-{i}");
+        t.keep_on_real(
+            i,
+            &["python3", server.to_str().unwrap(), &ident, "5353", "4000"],
+        );
     }
     let svc = r#"
 [[service]]

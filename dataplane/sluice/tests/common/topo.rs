@@ -733,7 +733,7 @@ impl LbTopo {
 
     /// Starts `cmd` in real `i`'s namespace, quiet, and keeps it with the
     /// real's processes (killed on drop).
-    fn keep_on_real(&mut self, i: usize, cmd: &[&str]) {
+    pub fn keep_on_real(&mut self, i: usize, cmd: &[&str]) {
         let child = self.reals[i]
             .ns
             .command(cmd)
